@@ -1,0 +1,22 @@
+# The README's two commands: `make demo` and `make test`. Both run `make setup` first.
+.PHONY: setup demo test lint bench clean
+
+SCALE ?= 0.1
+DEMO_DB ?= demo/forum-legacy.db
+
+setup:
+	@./scripts/setup.sh
+
+demo: setup
+	@mkdir -p $(dir $(DEMO_DB))
+	@.venv/bin/forum seed --scale $(SCALE) --seed 42 --out $(DEMO_DB) --force --describe
+
+test: setup
+	@.venv/bin/ruff check .
+	@.venv/bin/python -m pytest -q
+
+lint: setup
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+clean:
+	rm -rf .venv demo .pytest_cache .hypothesis
