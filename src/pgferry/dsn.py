@@ -1,0 +1,29 @@
+"""DSN handling that keeps passwords out of logs, reports and error messages."""
+
+from __future__ import annotations
+
+import re
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)", re.IGNORECASE
+)
+_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def redact(dsn: str) -> str:
+    """Return `dsn` with any password replaced by `***`, in URL or key=value form.
+
+    Works on strings that are not valid DSNs too, because error messages may quote them.
+    """
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", dsn)
+    text = _KV_PASSWORD.sub(lambda m: f"{m['head']}***", text)
+    return re.sub(r"([?&]password=)[^&\s]*", r"\1***", text, flags=re.IGNORECASE)
+
+
+def with_database(dsn: str, dbname: str) -> str:
+    """Return a DSN equal to `dsn` but pointing at database `dbname`."""
+    params = conninfo_to_dict(dsn)
+    params["dbname"] = dbname
+    return make_conninfo(**params)

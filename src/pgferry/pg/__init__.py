@@ -1,0 +1,1 @@
+"""PostgreSQL-side helpers: a throwaway local cluster, DSN handling."""

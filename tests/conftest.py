@@ -1,0 +1,40 @@
+"""Real servers for the tests: one PostgreSQL 15 cluster and one Redis per session, on 127.0.0.1.
+
+PostgreSQL comes from pgferry's own LocalCluster (pytest-postgresql cannot switch to an
+unprivileged user when the tests run as root); Redis comes from pytest-redis (`redis_proc`, and
+`redisdb` for a flushed client per test). Each test that needs PostgreSQL gets a fresh database,
+dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pgferry.dsn import with_database
+from pgferry.pg.cluster import LocalCluster, throwaway_cluster
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[LocalCluster]:
+    """A PostgreSQL cluster for the whole session, stopped and removed at the end, pass or fail."""
+    with throwaway_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def pg_dsn(pg_cluster: LocalCluster) -> Iterator[str]:
+    """DSN of a fresh, empty database on the session cluster; dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = pg_cluster.dsn()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield with_database(admin, name)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
