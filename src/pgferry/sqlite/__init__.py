@@ -1,0 +1,1 @@
+"""Read a SQLite file: open it safely, describe its schema, take a census of its data."""

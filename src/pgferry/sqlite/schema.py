@@ -1,0 +1,373 @@
+"""The schema of a SQLite database as plain data: tables, columns, indexes, foreign keys, views.
+
+PRAGMAs give the facts SQLite itself keeps (declared types, NOT NULL, primary key order, index
+columns with collation and direction, foreign keys); the CREATE statements, parsed with sqlglot,
+give what PRAGMAs do not expose (column collations, CHECK constraints, generated expressions,
+partial-index WHERE clauses, index expressions). Everything downstream (doctor, split, copy)
+reads this model instead of querying sqlite_master itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+INTERNAL_PREFIX = "sqlite_"
+# Suffixes of the shadow tables FTS3/4/5, R*Tree and similar virtual tables keep their data in.
+SHADOW_SUFFIXES = (
+    "_content",
+    "_segments",
+    "_segdir",
+    "_docsize",
+    "_stat",
+    "_data",
+    "_idx",
+    "_config",
+    "_node",
+    "_parent",
+    "_rowid",
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column as SQLite declares it."""
+
+    name: str
+    declared_type: str
+    notnull: bool
+    default: str | None  # the default's SQL text, as SQLite stores it
+    pk_position: int  # 1-based position in the primary key, 0 when not part of it
+    generated: str | None = None  # "VIRTUAL" or "STORED"
+    generated_expr: str | None = None
+    collation: str | None = None
+    checks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IndexColumn:
+    """A key of an index: a column name, or an expression when `name` is None."""
+
+    name: str | None
+    desc: bool = False
+    collation: str = "BINARY"
+    expression: str | None = None
+
+
+@dataclass(frozen=True)
+class Index:
+    """An index; `origin` is 'c' (CREATE INDEX), 'u' (UNIQUE constraint) or 'pk'."""
+
+    name: str
+    table: str
+    unique: bool
+    origin: str
+    columns: tuple[IndexColumn, ...]
+    where: str | None = None
+    sql: str | None = None
+
+    @property
+    def partial(self) -> bool:
+        return self.where is not None
+
+    @property
+    def column_names(self) -> tuple[str | None, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """A (possibly composite) foreign key from `table` to `ref_table`."""
+
+    table: str
+    columns: tuple[str, ...]
+    ref_table: str
+    ref_columns: tuple[str | None, ...]  # None: the referenced table's primary key
+    on_update: str = "NO ACTION"
+    on_delete: str = "NO ACTION"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A user table with everything needed to recreate it elsewhere."""
+
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+    indexes: tuple[Index, ...]
+    foreign_keys: tuple[ForeignKey, ...]
+    checks: tuple[str, ...]
+    without_rowid: bool
+    strict: bool
+    autoincrement: bool
+    sql: str
+    parse_warnings: tuple[str, ...] = ()
+
+    @property
+    def rowid_alias(self) -> str | None:
+        """The INTEGER PRIMARY KEY column that is the rowid, if there is one."""
+        if self.without_rowid or len(self.primary_key) != 1:
+            return None
+        column = self.column(self.primary_key[0])
+        if column.declared_type.upper() == "INTEGER":
+            return column.name
+        return None
+
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class SchemaObject:
+    """A view, trigger or virtual table: carried over only where it translates."""
+
+    kind: str
+    name: str
+    table: str | None
+    sql: str
+
+
+@dataclass
+class Schema:
+    """Everything in a SQLite database's schema, split by what can be copied as data."""
+
+    tables: list[Table] = field(default_factory=list)
+    views: list[SchemaObject] = field(default_factory=list)
+    triggers: list[SchemaObject] = field(default_factory=list)
+    virtual_tables: list[SchemaObject] = field(default_factory=list)
+    internal_tables: list[str] = field(default_factory=list)
+
+    def table(self, name: str) -> Table:
+        for table in self.tables:
+            if table.name == name:
+                return table
+        raise KeyError(name)
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for SQLite (double quotes, embedded quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _pragma(conn: sqlite3.Connection, pragma: str, name: str) -> list[tuple]:
+    return conn.execute(f"SELECT * FROM pragma_{pragma}(?)", (name,)).fetchall()
+
+
+def _parse(sql: str) -> exp.Expression | None:
+    """Parse one statement quietly; None when sqlglot cannot (callers then say what they skipped)."""
+    try:
+        return sqlglot.parse_one(sql, read="sqlite")
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
+        return None
+
+
+def _sqlite_sql(node: exp.Expression) -> str:
+    return node.sql(dialect="sqlite")
+
+
+@dataclass
+class _ParsedTable:
+    collations: dict[str, str] = field(default_factory=dict)
+    column_checks: dict[str, list[str]] = field(default_factory=dict)
+    generated: dict[str, str] = field(default_factory=dict)
+    checks: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _parse_table_sql(sql: str) -> _ParsedTable:
+    """Pull collations, CHECKs and generated expressions out of a CREATE TABLE statement."""
+    parsed = _ParsedTable()
+    # sqlglot does not know SQLite's table options; they are read from PRAGMA table_list instead.
+    tree = _parse(_TABLE_OPTIONS.sub(")", sql.strip()))
+    schema = tree.this if isinstance(tree, exp.Create) else None
+    if not isinstance(schema, exp.Schema):
+        parsed.warnings.append("CREATE TABLE could not be parsed: CHECK constraints and collations not read")
+        return parsed
+    for item in schema.expressions:
+        if isinstance(item, exp.ColumnDef):
+            name = item.name
+            for constraint in item.constraints:
+                kind = constraint.kind
+                if isinstance(kind, exp.CollateColumnConstraint):
+                    parsed.collations[name] = kind.this.name.upper()
+                elif isinstance(kind, exp.CheckColumnConstraint):
+                    parsed.column_checks.setdefault(name, []).append(_sqlite_sql(kind.this))
+                elif isinstance(kind, exp.ComputedColumnConstraint):
+                    parsed.generated[name] = _sqlite_sql(kind.this)
+        else:
+            for check in item.find_all(exp.CheckColumnConstraint):
+                parsed.checks.append(_sqlite_sql(check.this))
+    return parsed
+
+
+_TABLE_OPTIONS = re.compile(r"\)\s*(?:(?:WITHOUT\s+ROWID|STRICT)\s*,?\s*)+;?\s*$", re.IGNORECASE)
+
+
+def _index_details(sql: str | None) -> tuple[list[str | None], str | None]:
+    """Expressions per key (None for plain columns) and the WHERE clause of a CREATE INDEX."""
+    if not sql:
+        return [], None
+    tree = _parse(sql)
+    if not isinstance(tree, exp.Create):
+        return [], None
+    where_node = tree.find(exp.Where)
+    where = _sqlite_sql(where_node.this) if where_node is not None else None
+    target = tree.this
+    keys: list[str | None] = []
+    if isinstance(target, exp.Index):
+        params = target.args.get("params")
+        columns = params.args.get("columns", []) if params is not None else []
+        for key in columns:
+            node = key.this if isinstance(key, exp.Ordered) else key
+            if isinstance(node, exp.Collate):
+                node = node.this
+            keys.append(None if isinstance(node, exp.Column) else _sqlite_sql(node))
+    return keys, where
+
+
+def _read_indexes(conn: sqlite3.Connection, table: str) -> list[Index]:
+    indexes = []
+    for _seq, name, unique, origin, _partial in _pragma(conn, "index_list", table):
+        row = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
+        ).fetchone()
+        sql = row[0] if row else None
+        expressions, where = _index_details(sql)
+        keys = []
+        for seqno, cid, colname, desc, coll, key in _pragma(conn, "index_xinfo", name):
+            if not key:
+                continue
+            expression = expressions[seqno] if cid == -2 and seqno < len(expressions) else None
+            keys.append(
+                IndexColumn(
+                    name=colname,
+                    desc=bool(desc),
+                    collation=coll or "BINARY",
+                    expression=expression if cid == -2 else None,
+                )
+            )
+        indexes.append(
+            Index(
+                name=name,
+                table=table,
+                unique=bool(unique),
+                origin=origin,
+                columns=tuple(keys),
+                where=where,
+                sql=sql,
+            )
+        )
+    return sorted(indexes, key=lambda index: index.name)
+
+
+def _read_foreign_keys(conn: sqlite3.Connection, table: str) -> list[ForeignKey]:
+    groups: dict[int, list[tuple]] = {}
+    for row in _pragma(conn, "foreign_key_list", table):
+        groups.setdefault(row[0], []).append(row)
+    keys = []
+    for _fk_id, rows in sorted(groups.items()):
+        rows.sort(key=lambda r: r[1])
+        keys.append(
+            ForeignKey(
+                table=table,
+                columns=tuple(r[3] for r in rows),
+                ref_table=rows[0][2],
+                ref_columns=tuple(r[4] for r in rows),
+                on_update=rows[0][5],
+                on_delete=rows[0][6],
+            )
+        )
+    return keys
+
+
+def _is_shadow(name: str, virtual_names: list[str]) -> bool:
+    return any(name.startswith(v + "_") and name[len(v) :] in SHADOW_SUFFIXES for v in virtual_names)
+
+
+def read_schema(conn: sqlite3.Connection) -> Schema:
+    """Describe every object in the database `conn` is open on."""
+    schema = Schema()
+    rows = conn.execute(
+        "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE type IN ('table', 'view', 'trigger') "
+        "ORDER BY type, name"
+    ).fetchall()
+    virtual_names = [
+        name
+        for kind, name, _t, sql in rows
+        if kind == "table" and sql and sql.upper().startswith("CREATE VIRTUAL TABLE")
+    ]
+    for kind, name, tbl_name, sql in rows:
+        if kind == "view":
+            schema.views.append(SchemaObject("view", name, None, sql))
+        elif kind == "trigger":
+            schema.triggers.append(SchemaObject("trigger", name, tbl_name, sql))
+        elif name.startswith(INTERNAL_PREFIX) or _is_shadow(name, virtual_names):
+            schema.internal_tables.append(name)
+        elif name in virtual_names:
+            schema.virtual_tables.append(SchemaObject("virtual table", name, None, sql))
+        else:
+            schema.tables.append(_read_table(conn, name, sql or ""))
+    return schema
+
+
+def _table_flags(conn: sqlite3.Connection, name: str, sql: str) -> tuple[bool, bool]:
+    """(without_rowid, strict) from SQLite itself when it is new enough, else from the SQL text."""
+    try:
+        row = conn.execute(
+            "SELECT wr, strict FROM pragma_table_list WHERE name = ? AND schema = 'main'", (name,)
+        ).fetchone()
+        if row is not None:
+            return bool(row[0]), bool(row[1])
+    except sqlite3.OperationalError:
+        pass
+    tail = sql[sql.rfind(")") :].upper()
+    return "WITHOUT ROWID" in tail, "STRICT" in tail
+
+
+def _read_table(conn: sqlite3.Connection, name: str, sql: str) -> Table:
+    parsed = _parse_table_sql(sql)
+    columns = []
+    for _cid, colname, decl, notnull, default, pk, hidden in _pragma(conn, "table_xinfo", name):
+        generated = {2: "VIRTUAL", 3: "STORED"}.get(hidden)
+        if hidden == 1:  # a virtual table's hidden column
+            continue
+        columns.append(
+            Column(
+                name=colname,
+                declared_type=decl or "",
+                notnull=bool(notnull),
+                default=default,
+                pk_position=pk,
+                generated=generated,
+                generated_expr=parsed.generated.get(colname) if generated else None,
+                collation=parsed.collations.get(colname),
+                checks=tuple(parsed.column_checks.get(colname, [])),
+            )
+        )
+    primary_key = tuple(
+        c.name for c in sorted((c for c in columns if c.pk_position), key=lambda c: c.pk_position)
+    )
+    without_rowid, strict = _table_flags(conn, name, sql)
+    return Table(
+        name=name,
+        columns=tuple(columns),
+        primary_key=primary_key,
+        indexes=tuple(_read_indexes(conn, name)),
+        foreign_keys=tuple(_read_foreign_keys(conn, name)),
+        checks=tuple(parsed.checks),
+        without_rowid=without_rowid,
+        strict=strict,
+        autoincrement=bool(re.search(r"\bAUTOINCREMENT\b", sql, re.IGNORECASE)),
+        sql=sql,
+        parse_warnings=tuple(parsed.warnings),
+    )
