@@ -1,0 +1,60 @@
+"""The census counts what columns really hold, whatever they declare."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from pgferry.sqlite.census import take_census
+from pgferry.sqlite.connect import open_readonly
+from pgferry.sqlite.schema import read_schema
+
+
+def census_of(tmp_path: Path, ddl: str, rows: list[tuple]) -> dict:
+    path = tmp_path / "c.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(ddl)
+        placeholders = ", ".join("?" * len(rows[0]))
+        conn.executemany(f'INSERT INTO "t t" VALUES ({placeholders})', rows)
+    ro = open_readonly(path)
+    census = take_census(ro, read_schema(ro).table("t t"))
+    return {c.name: c for c in census.columns}
+
+
+def test_storage_classes_and_ranges(tmp_path: Path) -> None:
+    cols = census_of(
+        tmp_path,
+        'CREATE TABLE "t t" (a INTEGER, "b c" REAL, d TEXT)',
+        [(1, 1.5, "x"), ("oops", 2.0, None), (2**63 - 1, float("inf"), "a\x00b"), (None, None, "12")],
+    )
+    a = cols["a"]
+    assert (a.rows, a.nulls, a.integers, a.texts) == (4, 1, 2, 1)
+    assert (a.int_min, a.int_max) == (1, 2**63 - 1)
+    assert a.storage_classes == ("integer", "text")
+    b = cols["b c"]
+    assert (b.reals, b.real_nonfinite, b.real_integral) == (3, 1, 1)
+    d = cols["d"]
+    assert (d.texts, d.text_with_nul, d.text_integer_like, d.text_max_bytes) == (3, 1, 1, 3)
+
+
+def test_text_formats(tmp_path: Path) -> None:
+    values = [
+        ("2024-01-31 12:00:00", '{"a": 1}', "1"),
+        ("2024-02-30", "[1, 2]", "0"),  # Feb 30 is not a date, even though SQLite's date() accepts it
+        ("2024-03-01", "not json", "1"),
+        ("2024-03-01T10:00:00Z", "42", "2"),
+        ("2024-03-01T01:00:00+02:00", None, None),  # the UTC date is the day before
+    ]
+    cols = census_of(tmp_path, 'CREATE TABLE "t t" (ts TEXT, j TEXT, f BOOLEAN)', values)
+    ts = cols["ts"]
+    assert (ts.text_iso_datetime, ts.text_iso_date_only, ts.text_with_zone) == (4, 1, 2)
+    assert cols["j"].text_json == 2  # "42" is valid JSON but not an object or array
+    assert cols["f"].integers == 4 and cols["f"].bool_ints == 3  # BOOLEAN affinity stores numbers
+
+
+def test_wide_table_is_measured_in_several_scans(tmp_path: Path) -> None:
+    names = [f"c{i}" for i in range(250)]
+    ddl = 'CREATE TABLE "t t" (' + ", ".join(names) + ")"
+    cols = census_of(tmp_path, ddl, [tuple(range(250)), tuple([None] * 250)])
+    assert len(cols) == 250
+    assert cols["c249"].int_max == 249 and cols["c249"].nulls == 1
