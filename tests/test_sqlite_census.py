@@ -32,9 +32,9 @@ def test_storage_classes_and_ranges(tmp_path: Path) -> None:
     assert (a.int_min, a.int_max) == (1, 2**63 - 1)
     assert a.storage_classes == ("integer", "text")
     b = cols["b c"]
-    assert (b.reals, b.real_nonfinite, b.real_integral) == (3, 1, 1)
+    assert (b.reals, b.real_nonfinite) == (3, True)
     d = cols["d"]
-    assert (d.texts, d.text_with_nul, d.text_integer_like, d.text_max_bytes) == (3, 1, 1, 3)
+    assert (d.texts, d.text_with_nul, d.text_max_bytes) == (3, 1, 3)
 
 
 def test_text_formats(tmp_path: Path) -> None:
@@ -46,10 +46,23 @@ def test_text_formats(tmp_path: Path) -> None:
         ("2024-03-01T01:00:00+02:00", None, None),  # the UTC date is the day before
     ]
     cols = census_of(tmp_path, 'CREATE TABLE "t t" (ts TEXT, j TEXT, f BOOLEAN)', values)
-    ts = cols["ts"]
-    assert (ts.text_iso_datetime, ts.text_iso_date_only, ts.text_with_zone) == (4, 1, 2)
-    assert cols["j"].text_json == 2  # "42" is valid JSON but not an object or array
-    assert cols["f"].integers == 4 and cols["f"].bool_ints == 3  # BOOLEAN affinity stores numbers
+    assert not cols["ts"].texts_iso_datetime  # one impossible date spoils the column
+    assert not cols["j"].texts_json  # "42" is valid JSON but not an object or array
+    f = cols["f"]
+    assert f.integers == 4 and not f.only_flags  # BOOLEAN affinity stores numbers; 2 is not a flag
+
+
+def test_every_text_format(tmp_path: Path) -> None:
+    rows = [
+        ("2024-01-31 12:00:00", "2024-01-31", '{"a": [1]}', "2024-03-01T01:00:00+02:00"),
+        ("2024-02-29T23:59:59.123", "2024-02-29", " [1, 2]", "2024-03-01T10:00:00Z"),
+    ]
+    cols = census_of(tmp_path, 'CREATE TABLE "t t" (ts TEXT, d DATE, j TEXT, z TEXT)', rows)
+    ts, d, j, z = cols["ts"], cols["d"], cols["j"], cols["z"]
+    assert ts.texts_iso_datetime and not ts.texts_iso_date_only and ts.texts_without_zone
+    assert d.texts_iso_datetime and d.texts_iso_date_only
+    assert j.texts_json and not j.texts_iso_datetime
+    assert z.texts_with_zone and not z.texts_without_zone
 
 
 def test_wide_table_is_measured_in_several_scans(tmp_path: Path) -> None:

@@ -1,9 +1,13 @@
-"""A census of a table's data: what each column really holds, measured in one scan.
+"""A census of a table's data: what each column really holds.
 
 SQLite's declared types are suggestions (type affinity); a column declared INTEGER can hold text,
 and a TEXT column of timestamps is the norm in legacy apps. Choosing a PostgreSQL type, finding
-sparse columns, or checking a split all need the facts, so the census counts them with SQL
-aggregates: one pass over the table, evaluated in C, whatever the table's size.
+sparse columns, or checking a split all need the facts. The census gets them cheaply:
+
+- one scan per table of plain aggregates (NULLs, storage classes, ranges, sizes), evaluated in C;
+- then, for text columns only, "is every value of format F?" asked as a search for one
+  counterexample (`LIMIT 1`): a column of prose fails on its first row, so only columns that
+  really hold timestamps or JSON are read to the end.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pgferry.sqlite.schema import Table, quote_ident
 
 # SQLite caps result columns (SQLITE_MAX_COLUMN, 2000 by default): wide tables are measured in
 # several scans of at most this many columns each.
-COLUMNS_PER_SCAN = 100
+COLUMNS_PER_SCAN = 150
 ISO_DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]*"
 FIELDS = (
     "nulls",
@@ -25,24 +29,16 @@ FIELDS = (
     "blobs",
     "int_min",
     "int_max",
-    "bool_ints",
-    "real_nonfinite",
-    "real_integral",
+    "real_abs_max",
     "text_max_bytes",
     "text_with_nul",
-    "text_iso_datetime",
-    "text_iso_date_only",
-    "text_with_zone",
-    "text_json",
-    "text_integer_like",
-    "text_real_like",
-    "blob_max_length",
+    "blob_max_bytes",
 )
 
 
 @dataclass(frozen=True)
 class ColumnCensus:
-    """Counts of what one column holds; every count is over all rows of the table."""
+    """What one column holds; counts are over all rows of the table."""
 
     name: str
     rows: int
@@ -53,18 +49,16 @@ class ColumnCensus:
     blobs: int = 0
     int_min: int | None = None
     int_max: int | None = None
-    bool_ints: int = 0  # integers that are 0 or 1
-    real_nonfinite: int = 0
-    real_integral: int = 0  # reals with no fractional part
+    real_abs_max: float | None = None
     text_max_bytes: int = 0
     text_with_nul: int = 0
-    text_iso_datetime: int = 0  # texts that are a valid ISO-8601 date or date-time
-    text_iso_date_only: int = 0
-    text_with_zone: int = 0  # ISO date-times carrying Z or a +hh:mm offset
-    text_json: int = 0  # texts that are a JSON object or array
-    text_integer_like: int = 0
-    text_real_like: int = 0  # texts that read as a number (integer or real)
-    blob_max_length: int = 0
+    blob_max_bytes: int = 0
+    # Formats shared by every text value (False when there are no texts).
+    texts_iso_datetime: bool = False  # each is an ISO-8601 date or date-time that exists
+    texts_iso_date_only: bool = False
+    texts_with_zone: bool = False  # each carries Z or a +hh:mm offset
+    texts_without_zone: bool = False
+    texts_json: bool = False  # each is a JSON object or array
 
     @property
     def non_null(self) -> int:
@@ -79,6 +73,15 @@ class ColumnCensus:
         """The storage classes present, in SQLite's order."""
         counts = {"integer": self.integers, "real": self.reals, "text": self.texts, "blob": self.blobs}
         return tuple(name for name, count in counts.items() if count)
+
+    @property
+    def only_flags(self) -> bool:
+        """Every integer is 0 or 1."""
+        return self.integers > 0 and self.int_min is not None and self.int_min >= 0 and (self.int_max or 0) <= 1
+
+    @property
+    def real_nonfinite(self) -> bool:
+        return self.real_abs_max is not None and self.real_abs_max > 1.7976931348623157e308
 
 
 @dataclass(frozen=True)
@@ -96,54 +99,69 @@ class TableCensus:
 
 def _aggregates(column: str) -> list[str]:
     c = quote_ident(column)
-    is_int, is_real, is_text = f"typeof({c}) = 'integer'", f"typeof({c}) = 'real'", f"typeof({c}) = 'text'"
-    # date() with a modifier normalises, so '2024-02-30' no longer compares equal to itself
-    iso = f"{is_text} AND {c} GLOB '{ISO_DATE_GLOB}' AND date(substr({c}, 1, 10), '+0 days') = substr({c}, 1, 10)"
+    kind = f"typeof({c})"
     return [
-        f"sum({c} IS NULL)",
-        f"sum({is_int})",
-        f"sum({is_real})",
-        f"sum({is_text})",
-        f"sum(typeof({c}) = 'blob')",
-        f"min(CASE WHEN {is_int} THEN {c} END)",
-        f"max(CASE WHEN {is_int} THEN {c} END)",
-        f"sum({is_int} AND {c} IN (0, 1))",
-        f"sum({is_real} AND abs({c}) > 1.7976931348623157e308)",
-        f"sum({is_real} AND abs({c}) < 9.2e18 AND {c} = CAST({c} AS INTEGER))",
-        f"max(CASE WHEN {is_text} THEN length(CAST({c} AS BLOB)) END)",
-        f"sum({is_text} AND instr({c}, char(0)) > 0)",
-        f"sum({iso} AND (length({c}) = 10 OR datetime({c}) IS NOT NULL))",
-        f"sum({iso} AND length({c}) = 10)",
-        f"sum({iso} AND length({c}) > 10 AND ({c} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {c} GLOB '*Z'))",
-        f"sum({is_text} AND substr(ltrim({c}), 1, 1) IN ('{{', '[') AND json_valid({c}))",
-        # canonical integers only: '007' or '+5' would not come back the same from an integer column
-        f"sum({is_text} AND CAST({c} AS INTEGER) || '' = {c})",
-        f"sum({is_text} AND {c} GLOB '*[0-9]*' AND {c} NOT GLOB '*[^0-9eE.+-]*' "
-        f"AND typeof(CAST({c} AS NUMERIC)) IN ('integer', 'real'))",
-        f"max(CASE WHEN typeof({c}) = 'blob' THEN length({c}) END)",
+        f"count(*) - count({c})",
+        f"sum({kind} = 'integer')",
+        f"sum({kind} = 'real')",
+        f"sum({kind} = 'text')",
+        f"sum({kind} = 'blob')",
+        f"min(CASE WHEN {kind} = 'integer' THEN {c} END)",
+        f"max(CASE WHEN {kind} = 'integer' THEN {c} END)",
+        f"max(CASE WHEN {kind} = 'real' THEN abs({c}) END)",
+        f"max(CASE WHEN {kind} = 'text' THEN length(CAST({c} AS BLOB)) END)",
+        f"sum(CASE WHEN {kind} = 'text' THEN instr({c}, char(0)) > 0 END)",
+        f"max(CASE WHEN {kind} = 'blob' THEN length({c}) END)",
     ]
 
 
+def _iso(c: str) -> str:
+    # date() with a modifier normalises, so '2024-02-30' no longer compares equal to itself
+    return (
+        f"{c} GLOB '{ISO_DATE_GLOB}' AND date(substr({c}, 1, 10), '+0 days') = substr({c}, 1, 10) "
+        f"AND (length({c}) = 10 OR datetime({c}) IS NOT NULL)"
+    )
+
+
+def _zone(c: str) -> str:
+    return f"({c} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {c} GLOB '*Z')"
+
+
+def _every_text(conn: sqlite3.Connection, source: str, column: str, predicate: str) -> bool:
+    """True when no text value of `column` breaks `predicate` (stops at the first that does)."""
+    c = quote_ident(column)
+    query = f"SELECT 1 FROM {source} WHERE typeof({c}) = 'text' AND NOT ({predicate}) LIMIT 1"
+    return conn.execute(query).fetchone() is None
+
+
+def _formats(conn: sqlite3.Connection, source: str, column: str) -> dict[str, bool]:
+    c = quote_ident(column)
+    formats = {"texts_iso_datetime": _every_text(conn, source, column, f"coalesce({_iso(c)}, 0)")}
+    if formats["texts_iso_datetime"]:
+        formats["texts_iso_date_only"] = _every_text(conn, source, column, f"length({c}) = 10")
+        formats["texts_with_zone"] = _every_text(conn, source, column, _zone(c))
+        formats["texts_without_zone"] = _every_text(conn, source, column, f"NOT {_zone(c)}")
+    else:
+        formats["texts_json"] = _every_text(
+            conn, source, column, f"substr(ltrim({c}), 1, 1) IN ('{{', '[') AND coalesce(json_valid({c}), 0)"
+        )
+    return formats
+
+
 def take_census(conn: sqlite3.Connection, table: Table) -> TableCensus:
-    """Measure every column of `table` (one scan per COLUMNS_PER_SCAN columns)."""
+    """Measure every column of `table`: one aggregate scan, then format checks on text columns."""
     source = quote_ident(table.name)
     rows = conn.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
     names = [column.name for column in table.columns]
     censuses: list[ColumnCensus] = []
+    width = len(FIELDS)
     for start in range(0, len(names), COLUMNS_PER_SCAN):
         batch = names[start : start + COLUMNS_PER_SCAN]
         select = ", ".join(expr for name in batch for expr in _aggregates(name))
         values = conn.execute(f"SELECT {select} FROM {source}").fetchone()
-        width = len(FIELDS)
         for offset, name in enumerate(batch):
             chunk = values[offset * width : (offset + 1) * width]
-            counts = {
-                key: (value if value is not None else _empty(key))
-                for key, value in zip(FIELDS, chunk, strict=True)
-            }
-            censuses.append(ColumnCensus(name=name, rows=rows, **counts))
+            counts = {key: value for key, value in zip(FIELDS, chunk, strict=True) if value is not None}
+            formats = _formats(conn, source, name) if counts.get("texts") else {}
+            censuses.append(ColumnCensus(name=name, rows=rows, **counts, **formats))
     return TableCensus(table=table.name, rows=rows, columns=tuple(censuses))
-
-
-def _empty(field_name: str) -> int | None:
-    return None if field_name in ("int_min", "int_max") else 0

@@ -238,9 +238,7 @@ def _index_details(sql: str | None) -> tuple[list[str | None], str | None]:
 def _read_indexes(conn: sqlite3.Connection, table: str) -> list[Index]:
     indexes = []
     for _seq, name, unique, origin, _partial in _pragma(conn, "index_list", table):
-        row = conn.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
-        ).fetchone()
+        row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)).fetchone()
         sql = row[0] if row else None
         expressions, where = _index_details(sql)
         keys = []
@@ -354,9 +352,7 @@ def _read_table(conn: sqlite3.Connection, name: str, sql: str) -> Table:
                 checks=tuple(parsed.column_checks.get(colname, [])),
             )
         )
-    primary_key = tuple(
-        c.name for c in sorted((c for c in columns if c.pk_position), key=lambda c: c.pk_position)
-    )
+    primary_key = tuple(c.name for c in sorted((c for c in columns if c.pk_position), key=lambda c: c.pk_position))
     without_rowid, strict = _table_flags(conn, name, sql)
     return Table(
         name=name,

@@ -1,0 +1,1 @@
+"""SQLite -> PostgreSQL: schema translation, bulk copy, verification."""

@@ -1,0 +1,59 @@
+"""Map SQLite identifiers to PostgreSQL ones without ever merging two names silently.
+
+By default a plain name (letters, digits, underscores, not starting with a digit) is folded to
+lower case, the way PostgreSQL folds unquoted identifiers, so application SQL that never quoted
+names keeps working. Any other name (spaces, quotes, mixed case with `--keep-case`, unicode) is
+kept exactly and always quoted. PostgreSQL truncates identifiers at 63 bytes; two names that fold
+or truncate to the same identifier are an error naming both.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from pgferry.errors import UsageError
+
+MAX_IDENTIFIER_BYTES = 63
+PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class NameCollisionError(UsageError):
+    """Two source names map to one PostgreSQL identifier."""
+
+
+def fold(name: str, keep_case: bool = False) -> str:
+    """The PostgreSQL identifier for a SQLite name (before length checks)."""
+    if not keep_case and PLAIN.match(name):
+        return name.lower()
+    return name
+
+
+def truncate(name: str) -> str:
+    """What PostgreSQL will store for `name`: at most 63 bytes, never a split character."""
+    encoded = name.encode("utf-8")
+    if len(encoded) <= MAX_IDENTIFIER_BYTES:
+        return name
+    return encoded[:MAX_IDENTIFIER_BYTES].decode("utf-8", errors="ignore")
+
+
+def map_names(names: Iterable[str], what: str, keep_case: bool = False) -> dict[str, str]:
+    """Map each source name to its target identifier; raise when two collide.
+
+    `what` names the namespace in the message ("table", "column of table \"x\"", "index").
+    """
+    mapping: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for name in names:
+        target = fold(name, keep_case)
+        stored = truncate(target)
+        if stored in owner:
+            other = owner[stored]
+            why = "longer than 63 bytes and truncated" if stored != target else "equal after case folding"
+            raise NameCollisionError(
+                f"{what} names {other!r} and {name!r} both become {stored!r} in PostgreSQL ({why}); "
+                "rename one in SQLite or use --keep-case"
+            )
+        owner[stored] = name
+        mapping[name] = stored
+    return mapping

@@ -1,0 +1,399 @@
+"""The migration plan: what each SQLite table becomes in PostgreSQL, as data and as SQL.
+
+Built from the schema and the census, before any data moves, so `copy --dry-run` can print it
+with a comment on every choice. Steps that may not translate (CHECKs, expression and partial
+indexes, views, odd defaults) are tried one by one after the data is in, and the ones PostgreSQL
+refuses are reported with its reason: nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pgferry.errors import UsageError
+from pgferry.migrate.expressions import Untranslatable, quote_pg, translate_default, translate_expression
+from pgferry.migrate.names import map_names
+from pgferry.migrate.types import TypeChoice, choose_type
+from pgferry.sqlite.census import TableCensus
+from pgferry.sqlite.schema import Index, Schema, Table
+
+FK_ACTIONS = {"CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION"}
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    source: str
+    target: str
+    choice: TypeChoice
+    notnull: bool
+    default: str | None
+    identity: bool = False
+    generated: str | None = None  # PostgreSQL expression of a STORED generated column
+    default_note: str | None = None
+
+    @property
+    def copied(self) -> bool:
+        """Generated columns are computed by PostgreSQL, not copied."""
+        return self.generated is None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One statement run after the data is in; `kind` groups them in the report."""
+
+    kind: str
+    table: str
+    name: str
+    sql: str
+    required: bool = False  # a failing required step stops the copy (primary keys)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    kind: str
+    name: str
+    reason: str
+
+
+@dataclass
+class TablePlan:
+    source: str
+    target: str
+    columns: list[ColumnPlan]
+    key: tuple[str, ...]  # source columns the copy pages by (rowid when empty)
+    rows: int
+    identity_start: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def copied_columns(self) -> list[ColumnPlan]:
+        return [column for column in self.columns if column.copied]
+
+
+@dataclass
+class MigrationPlan:
+    schema: str
+    tables: list[TablePlan]
+    steps: list[Step]
+    skipped: list[Skipped]
+    extensions: list[str]
+
+    def table(self, source: str) -> TablePlan:
+        for table in self.tables:
+            if table.source == source:
+                return table
+        raise KeyError(source)
+
+
+def load_casts(path: str | Path | None) -> dict[str, str]:
+    """Read a --cast TOML file: `[columns] "table.column" = "type"` and `[types] "DECLARED" = "type"`."""
+    if path is None:
+        return {}
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such cast file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    casts: dict[str, str] = {}
+    for key, value in data.get("columns", {}).items():
+        casts[f"column:{key}"] = str(value)
+    for key, value in data.get("types", {}).items():
+        casts[f"type:{key.upper()}"] = str(value)
+    unknown = set(data) - {"columns", "types"}
+    if unknown:
+        raise UsageError(f"{path}: unknown section(s) {sorted(unknown)}; expected [columns] and [types]")
+    return casts
+
+
+def _cast_override(table: Table, column_name: str, declared: str, casts: dict[str, str]) -> TypeChoice | None:
+    pg_type = casts.get(f"column:{table.name}.{column_name}") or casts.get(f"type:{declared.upper()}")
+    if pg_type is None:
+        return None
+    converter = {"bytea": "bytes"}.get(pg_type, "text_any")
+    return TypeChoice(pg_type, converter, f"--cast file sets {pg_type}")
+
+
+def _keys_of(table: Table) -> set[str]:
+    keys = set(table.primary_key)
+    for fk in table.foreign_keys:
+        keys.update(fk.columns)
+    return keys
+
+
+def build_plan(
+    schema: Schema,
+    censuses: dict[str, TableCensus],
+    sequences: dict[str, int],
+    target_schema: str = "public",
+    keep_case: bool = False,
+    casts: dict[str, str] | None = None,
+) -> MigrationPlan:
+    """Translate `schema` using the data facts in `censuses`; raises on name collisions."""
+    casts = casts or {}
+    table_names = map_names(
+        [t.name for t in schema.tables] + [v.name for v in schema.views], "table or view", keep_case
+    )
+    index_names = map_names([i.name for t in schema.tables for i in t.indexes if i.origin == "c"], "index", keep_case)
+    plans: list[TablePlan] = []
+    steps: list[Step] = []
+    skipped: list[Skipped] = []
+    extensions: set[str] = set()
+    column_maps: dict[str, dict[str, str]] = {}
+    for table in schema.tables:
+        column_maps[table.name] = map_names(
+            [c.name for c in table.columns], f"column of table {table.name!r}", keep_case
+        )
+    booleans: dict[str, frozenset[str]] = {}
+    for table in schema.tables:
+        plan = _plan_table(
+            table,
+            censuses[table.name],
+            table_names[table.name],
+            column_maps[table.name],
+            sequences.get(table.name),
+            casts,
+            extensions,
+        )
+        booleans[table.name] = frozenset(c.source for c in plan.columns if c.choice.pg_type == "boolean")
+        plans.append(plan)
+    qualified = {name: f"{quote_pg(target_schema)}.{quote_pg(target)}" for name, target in table_names.items()}
+    for table, plan in zip(schema.tables, plans, strict=True):
+        steps += _constraint_steps(table, plan, qualified, column_maps, booleans[table.name], skipped)
+        steps += _index_steps(
+            table,
+            plan,
+            qualified[table.name],
+            index_names,
+            column_maps[table.name],
+            booleans[table.name],
+            target_schema,
+            skipped,
+        )
+    for table, plan in zip(schema.tables, plans, strict=True):
+        steps += _foreign_key_steps(table, plan, qualified, column_maps, skipped, schema)
+    return MigrationPlan(
+        schema=target_schema, tables=plans, steps=steps, skipped=skipped, extensions=sorted(extensions)
+    )
+
+
+def _plan_table(
+    table: Table,
+    census: TableCensus,
+    target: str,
+    columns: dict[str, str],
+    sequence: int | None,
+    casts: dict[str, str],
+    extensions: set[str],
+) -> TablePlan:
+    keys = _keys_of(table)
+    rowid_alias = table.rowid_alias
+    notes: list[str] = []
+    planned: list[ColumnPlan] = []
+    for column in table.columns:
+        col_census = census.column(column.name)
+        choice = _cast_override(table, column.name, column.declared_type, casts) or choose_type(
+            column, col_census, is_key=column.name in keys
+        )
+        if column.collation == "NOCASE" and choice.pg_type == "text":
+            choice = TypeChoice("citext", choice.converter, choice.reason + "; COLLATE NOCASE -> citext", choice.note)
+            extensions.add("citext")
+        if choice.note:
+            notes.append(f"{column.name}: {choice.note}")
+        default, default_note = None, None
+        if column.default is not None:
+            try:
+                default = translate_default(column.default, choice.pg_type)
+            except Untranslatable as exc:
+                default_note = f"DEFAULT {column.default} not carried: {exc}"
+                notes.append(f"{column.name}: {default_note}")
+        generated = None
+        if column.generated and column.generated_expr:
+            try:
+                generated = translate_expression(column.generated_expr, columns, {})
+            except Untranslatable as exc:
+                notes.append(f"{column.name}: generated column copied as plain values ({exc})")
+        planned.append(
+            ColumnPlan(
+                source=column.name,
+                target=columns[column.name],
+                choice=choice,
+                notnull=column.notnull or column.name in table.primary_key,
+                default=default,
+                identity=column.name == rowid_alias,
+                generated=generated,
+                default_note=default_note,
+            )
+        )
+    identity_start = None
+    if rowid_alias is not None:
+        alias_census = census.column(rowid_alias)
+        identity_start = max(alias_census.int_max or 0, sequence or 0) + 1
+    key = () if not table.without_rowid else table.primary_key
+    return TablePlan(
+        source=table.name,
+        target=target,
+        columns=planned,
+        key=key,
+        rows=census.rows,
+        identity_start=identity_start,
+        notes=notes,
+    )
+
+
+def create_table_sql(plan: TablePlan, schema: str) -> str:
+    """CREATE TABLE with columns, types, NOT NULL, defaults, identity and generated columns."""
+    lines = []
+    for column in plan.columns:
+        parts = [quote_pg(column.target), column.choice.pg_type]
+        if column.generated:
+            parts.append(f"GENERATED ALWAYS AS ({column.generated}) STORED")
+        elif column.identity:
+            parts.append("GENERATED BY DEFAULT AS IDENTITY")
+        elif column.default is not None:
+            parts.append(f"DEFAULT {column.default}")
+        if column.notnull and not column.identity:
+            parts.append("NOT NULL")
+        lines.append("    " + " ".join(parts))
+    return f"CREATE TABLE {quote_pg(schema)}.{quote_pg(plan.target)} (\n" + ",\n".join(lines) + "\n)"
+
+
+def _key_list(names: tuple[str, ...] | tuple[str | None, ...], columns: dict[str, str]) -> str:
+    return ", ".join(quote_pg(columns[name]) for name in names if name is not None)
+
+
+def _constraint_steps(
+    table: Table,
+    plan: TablePlan,
+    qualified: dict[str, str],
+    column_maps: dict[str, dict[str, str]],
+    booleans: frozenset[str],
+    skipped: list[Skipped],
+) -> list[Step]:
+    columns = column_maps[table.name]
+    target = qualified[table.name]
+    steps = []
+    if table.primary_key:
+        steps.append(
+            Step(
+                "primary_key",
+                table.name,
+                f"{plan.target}_pkey",
+                f"ALTER TABLE {target} ADD PRIMARY KEY ({_key_list(table.primary_key, columns)})",
+                required=True,
+            )
+        )
+    if plan.identity_start is not None:
+        alias = columns[table.rowid_alias or ""]
+        steps.append(
+            Step(
+                "identity",
+                table.name,
+                f"{plan.target}.{alias}",
+                f"ALTER TABLE {target} ALTER COLUMN {quote_pg(alias)} RESTART WITH {plan.identity_start}",
+                required=True,
+            )
+        )
+    checks = [(c, None) for c in table.checks] + [(chk, col.name) for col in table.columns for chk in col.checks]
+    for number, (check, _column) in enumerate(checks, start=1):
+        name = f"{plan.target}_check{number}"
+        try:
+            expression = translate_expression(check, columns, {}, booleans)
+        except Untranslatable as exc:
+            skipped.append(Skipped("check", f"{table.name}: CHECK ({check})", str(exc)))
+            continue
+        steps.append(
+            Step(
+                "check", table.name, name, f"ALTER TABLE {target} ADD CONSTRAINT {quote_pg(name)} CHECK ({expression})"
+            )
+        )
+    return steps
+
+
+def _index_key(index: Index, position: int, columns: dict[str, str], booleans: frozenset[str], plan: TablePlan) -> str:
+    key = index.columns[position]
+    if key.name is None:
+        if key.expression is None:
+            raise Untranslatable("expression of the index key could not be read")
+        text = f"({translate_expression(key.expression, columns, {}, booleans)})"
+    else:
+        text = quote_pg(columns[key.name])
+        column_type = next(c.choice.pg_type for c in plan.columns if c.source == key.name)
+        if key.collation.upper() == "NOCASE" and column_type != "citext":
+            text = f"lower({text})"
+        elif key.collation.upper() == "RTRIM":
+            text = f"rtrim({text})"
+    return text + (" DESC" if key.desc else "")
+
+
+def _index_steps(
+    table: Table,
+    plan: TablePlan,
+    target: str,
+    index_names: dict[str, str],
+    columns: dict[str, str],
+    booleans: frozenset[str],
+    schema: str,
+    skipped: list[Skipped],
+) -> list[Step]:
+    steps = []
+    for index in table.indexes:
+        if index.origin == "pk":
+            continue
+        try:
+            keys = ", ".join(_index_key(index, i, columns, booleans, plan) for i in range(len(index.columns)))
+            where = f" WHERE {translate_expression(index.where, columns, {}, booleans)}" if index.where else ""
+        except Untranslatable as exc:
+            skipped.append(Skipped("index", index.name, str(exc)))
+            continue
+        if index.origin == "u":
+            name = f"{plan.target}_{'_'.join(c.name or 'expr' for c in index.columns)}_key"[:63]
+        else:
+            name = index_names[index.name]
+        unique = "UNIQUE " if index.unique else ""
+        steps.append(
+            Step("index", table.name, name, f"CREATE {unique}INDEX {quote_pg(name)} ON {target} ({keys}){where}")
+        )
+    return steps
+
+
+def _foreign_key_steps(
+    table: Table,
+    plan: TablePlan,
+    qualified: dict[str, str],
+    column_maps: dict[str, dict[str, str]],
+    skipped: list[Skipped],
+    schema: Schema,
+) -> list[Step]:
+    steps = []
+    for number, fk in enumerate(table.foreign_keys, start=1):
+        label = f"{table.name}({', '.join(fk.columns)}) -> {fk.ref_table}"
+        if fk.ref_table not in column_maps:
+            skipped.append(Skipped("foreign_key", label, f"referenced table {fk.ref_table!r} does not exist"))
+            continue
+        ref_columns = fk.ref_columns
+        if any(c is None for c in ref_columns):
+            ref_columns = schema.table(fk.ref_table).primary_key
+        ref_map = column_maps[fk.ref_table]
+        if any(c not in ref_map for c in ref_columns if c):
+            skipped.append(Skipped("foreign_key", label, "referenced columns do not exist"))
+            continue
+        actions = ""
+        if fk.on_delete.upper() in FK_ACTIONS and fk.on_delete.upper() != "NO ACTION":
+            actions += f" ON DELETE {fk.on_delete.upper()}"
+        if fk.on_update.upper() in FK_ACTIONS and fk.on_update.upper() != "NO ACTION":
+            actions += f" ON UPDATE {fk.on_update.upper()}"
+        name = f"{plan.target}_fkey{number}"
+        steps.append(
+            Step(
+                "foreign_key",
+                table.name,
+                name,
+                f"ALTER TABLE {qualified[table.name]} ADD CONSTRAINT {quote_pg(name)} FOREIGN KEY "
+                f"({_key_list(fk.columns, column_maps[table.name])}) REFERENCES "
+                f"{qualified[fk.ref_table]} ({_key_list(ref_columns, ref_map)}){actions}",
+            )
+        )
+    return steps
