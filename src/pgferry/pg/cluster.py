@@ -51,9 +51,7 @@ def find_bindir() -> Path:
     found = shutil.which("initdb")
     if found:
         return Path(found).resolve().parent
-    raise ServerError(
-        "PostgreSQL server binaries not found (initdb): run `make setup` to install postgresql-15"
-    )
+    raise ServerError("PostgreSQL server binaries not found (initdb): run `make setup` to install postgresql-15")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -99,16 +97,12 @@ class LocalCluster:
 
     def dsn(self, dbname: str = "postgres") -> str:
         """A libpq DSN for `dbname` over TCP on loopback (password included: do not log it)."""
-        return make_conninfo(
-            host=self.host, port=self.port, user=self.superuser, password=self.password, dbname=dbname
-        )
+        return make_conninfo(host=self.host, port=self.port, user=self.superuser, password=self.password, dbname=dbname)
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         account = _run_as()
         ids = {} if account is None else {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
-        proc = subprocess.run(
-            args, capture_output=True, text=True, check=False, cwd=self.directory, timeout=120, **ids
-        )
+        proc = subprocess.run(args, capture_output=True, text=True, check=False, cwd=self.directory, timeout=120, **ids)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
             log = self.logfile.read_text(errors="replace").splitlines()[-10:] if self.logfile.exists() else []
