@@ -13,12 +13,13 @@ Shape of a run:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,11 @@ from psycopg import errors as pgerrors
 from psycopg import sql
 
 from pgferry.dsn import redact
-from pgferry.errors import PgferryError, TargetError, UsageError
+from pgferry.errors import PgferryError, SourceError, TargetError, UsageError
 from pgferry.migrate import control
 from pgferry.migrate.control import Checkpoint
 from pgferry.migrate.plan import MigrationPlan, Skipped, TablePlan, build_plan, create_table_sql, load_casts
-from pgferry.migrate.rowformat import line_expression
+from pgferry.migrate.rowformat import line_maker, select_list
 from pgferry.sqlite.census import take_census
 from pgferry.sqlite.connect import open_readonly
 from pgferry.sqlite.schema import Schema, Table, quote_ident, read_schema
@@ -173,6 +174,18 @@ def dry_run_sql(plan: MigrationPlan, schema: Schema) -> str:
     return "\n".join(out) + "\n"
 
 
+@contextlib.contextmanager
+def user_errors(dsn: str) -> Iterator[None]:
+    """Turn driver errors that escape a run into one-line pgferry errors (passwords redacted)."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise SourceError(f"reading the SQLite source failed: {exc}") from None
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TargetError(f"PostgreSQL ({redact(dsn)}): {redact(first)}") from None
+
+
 def _connect(dsn: str) -> psycopg.Connection:
     try:
         return psycopg.connect(dsn, autocommit=True, connect_timeout=10)
@@ -219,15 +232,17 @@ class _Copier:
         self.rejected: dict[str, int] = {}
         self.lock = threading.Lock()
         self.reject_path = Path(options.reject_file) if options.reject_file else None
+        self.makers: dict[str, tuple[int, Callable[[tuple], str] | None]] = {}
 
     def run_part(self, table: Table, plan: TablePlan, checkpoint: Checkpoint) -> None:
         columns = plan.copied_columns
         keys = _key_columns(table)
-        line = line_expression(columns)
+        items = select_list(columns)
+        self.makers[table.name] = (len(items), line_maker(columns))
         bound = f"({', '.join(keys)}) > ({', '.join('?' * len(keys))})"
         upper = f" AND {keys[0]} <= ?" if checkpoint.upper_key is not None else ""
         order = ", ".join(keys)
-        first = f"SELECT {line}, {order} FROM {quote_ident(table.name)}{{where}} ORDER BY {order} LIMIT ?"
+        head = f"SELECT {', '.join(items)}, {order} FROM {quote_ident(table.name)}"
         target = sql.SQL("COPY {}.{} ({}) FROM STDIN").format(
             sql.Identifier(self.options.schema),
             sql.Identifier(plan.target),
@@ -238,9 +253,9 @@ class _Copier:
         with _connect(self.dsn) as pg:
             while True:
                 where, params = self._where(last, bound, upper, checkpoint)
-                query = first.format(where=where)
+                tail = f"{where} ORDER BY {order}"
                 batch, scanned, last_seen = self._fetch(
-                    cursor, query, [*params, self.options.chunk_rows], table, keys, columns
+                    cursor, head, tail, [*params, self.options.chunk_rows], table, keys, columns
                 )
                 if scanned == 0:
                     break
@@ -278,25 +293,36 @@ class _Copier:
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
     def _fetch(
-        self, cursor: sqlite3.Cursor, query: str, params: list[Any], table: Table, keys: list[str], columns: list
+        self,
+        cursor: sqlite3.Cursor,
+        head: str,
+        tail: str,
+        params: list[Any],
+        table: Table,
+        keys: list[str],
+        columns: list,
     ) -> tuple[list[tuple], int, list[Any] | None]:
-        """(rows to copy, rows scanned, last key scanned): rejected rows still move the key on."""
+        """(rows as (line, *key), rows scanned, last key scanned): rejected rows still move the key on."""
         try:
-            batch = cursor.execute(query, params).fetchall()
+            batch = cursor.execute(f"{head}{tail} LIMIT ?", params).fetchall()
+            scanned, last = len(batch), (list(batch[-1][-len(keys) :]) if batch else None)
         except sqlite3.OperationalError as exc:
             if "decode" not in str(exc).lower():
                 raise
-            return self._without_bad_text(query, params, table, keys, columns)
-        return batch, len(batch), (list(batch[-1][1:]) if batch else None)
+            batch, scanned, last = self._without_bad_text(head, tail, params, table, keys, columns)
+        width, maker = self.makers[table.name]
+        if maker is not None:
+            batch = [(maker(row[:width]), *row[width:]) for row in batch]
+        return batch, scanned, last
 
     def _without_bad_text(
-        self, query: str, params: list[Any], table: Table, keys: list[str], columns: list
+        self, head: str, tail: str, params: list[Any], table: Table, keys: list[str], columns: list
     ) -> tuple[list[tuple], int, list[Any] | None]:
         """Find rows whose text is not valid UTF-8; stop naming the first, or reject them all."""
         raw = sqlite3.connect(f"file:{self.source.path.resolve()}?mode=ro", uri=True)
         raw.text_factory = bytes
         names = ", ".join(quote_ident(c.source) for c in columns)
-        source_part = query.split(" FROM ", 1)[1].rsplit(" LIMIT ", 1)[0]
+        source_part = f"{quote_ident(table.name)}{tail}"
         bad_keys: list[list[Any]] = []
         scanned, last_key = 0, None
         for row in raw.execute(f"SELECT {', '.join(keys)}, {names} FROM {source_part} LIMIT ?", params):
@@ -316,12 +342,11 @@ class _Copier:
         if not bad_keys:
             raise CopyDataError(f"table {table.name!r}: a text value could not be decoded as UTF-8")
         exclude = " AND ".join(f"({', '.join(keys)}) <> ({', '.join('?' * len(keys))})" for _ in bad_keys)
-        order_at = query.rfind(" ORDER BY ")
-        head = query[:order_at]
-        joiner = " AND " if " WHERE " in head else " WHERE "
-        filtered = head + joiner + exclude + query[order_at:]
+        where, order = tail.split(" ORDER BY ")
+        where = f"{where} AND {exclude}" if where else f" WHERE {exclude}"
         flat = [v for key in bad_keys for v in key]
-        rows = self.source.conn.execute(filtered, [*params[:-1], *flat, scanned - len(bad_keys)]).fetchall()
+        query = f"{head}{where} ORDER BY {order} LIMIT ?"
+        rows = self.source.conn.execute(query, [*params[:-1], *flat, scanned - len(bad_keys)]).fetchall()
         return rows, scanned, last_key
 
     def _bad_value(self, table: str, key: list[Any], column: str, value: str, problem: str) -> None:

@@ -70,7 +70,10 @@ def now_default(sql: str, pg_type: str) -> str | None:
     elif text.lower() in ("strftime('%s','now')", "unixepoch()", "unixepoch('now')"):
         kind = "epoch"
     elif (match := re.fullmatch(r"strftime\('([^']*)','now'\)", text, re.IGNORECASE)) is not None:
-        return f"to_char({UTC_NOW}, {pg_string(_strftime_format(match.group(1)))})"
+        if pg_type in ("timestamp", "timestamptz", "date"):
+            kind = "timestamp"  # the column holds instants now: the format no longer matters
+        else:
+            return f"to_char({UTC_NOW}, {pg_string(_strftime_format(match.group(1)))})"
     if kind is None:
         return None
     if pg_type in ("timestamptz",):
@@ -157,7 +160,12 @@ def translate_expression(
     return _translate_tree(tree, columns, tables, booleans)
 
 
-def translate_statement(sql: str, tables: Mapping[str, str], columns: Mapping[str, Mapping[str, str]]) -> str:
+def translate_statement(
+    sql: str,
+    tables: Mapping[str, str],
+    columns: Mapping[str, Mapping[str, str]],
+    booleans: frozenset[str] = frozenset(),
+) -> str:
     """Translate a SELECT (a view body): table names mapped, column names folded where mapped."""
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
@@ -166,7 +174,7 @@ def translate_statement(sql: str, tables: Mapping[str, str], columns: Mapping[st
     merged: dict[str, str] = {}
     for mapping in columns.values():
         merged.update(mapping)
-    return _translate_tree(tree, merged, tables, frozenset())
+    return _translate_tree(tree, merged, tables, booleans)
 
 
 UNSUPPORTED_FUNCTIONS = {"GLOB", "JULIANDAY", "DATETIME", "PRINTF", "UNIXEPOCH", "TOTAL", "IFNULL_"}

@@ -1,13 +1,17 @@
-"""SQLite expressions that render each row as one line of PostgreSQL's COPY text format.
+"""Render each row as one line of PostgreSQL's COPY text format, mostly inside SQLite.
 
 Formatting in SQLite's C string functions instead of Python is what makes the copy fast: Python
 only moves finished lines from a cursor to the COPY stream. Each converter picks a rendering that
-PostgreSQL parses back to exactly the SQLite value: REALs with 17 significant digits (SQLite's
-default 15 would round), BLOBs as hex bytea, epoch and Julian numbers through SQLite's own date
-functions, NULL as \\N, and the four characters COPY treats specially escaped.
+PostgreSQL parses back to exactly the SQLite value: BLOBs as hex bytea, epoch and Julian numbers
+through SQLite's own date functions, NULL as \\N, and the four characters COPY treats specially
+escaped. The exception is REAL values: SQLite 3.40's printf is not correctly rounded (it turns
+-1.7976931348623157e308 into ...155e308), so columns that can hold REALs are rendered by Python's
+repr, which is exact; only tables with such columns pay for per-row Python work.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from pgferry.migrate.plan import ColumnPlan
 from pgferry.sqlite.schema import quote_ident
@@ -56,7 +60,51 @@ def value_expression(column: ColumnPlan) -> str:
     return _escaped(c)
 
 
-def line_expression(columns: list[ColumnPlan]) -> str:
-    """One text line per row: values joined by tabs, NULLs as \\N, ending in a newline."""
-    parts = [f"coalesce({value_expression(column)}, {NULL})" for column in columns]
-    return " || char(9) || ".join(parts) + " || char(10)"
+PYTHON_RENDERED = ("float", "numeric", "text_any")
+
+
+def rendered_in_python(column: ColumnPlan) -> bool:
+    return column.choice.converter in PYTHON_RENDERED
+
+
+def escape_copy(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def python_text(value: object) -> str | None:
+    """COPY text (unescaped) for a value rendered in Python: floats exact, others as SQLite gives them."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return str(value)
+
+
+def select_list(columns: list[ColumnPlan]) -> list[str]:
+    """What to SELECT per row: one ready line, or one item per column when Python renders some."""
+    if not any(rendered_in_python(c) for c in columns):
+        parts = [f"coalesce({value_expression(column)}, {NULL})" for column in columns]
+        return [" || char(9) || ".join(parts) + " || char(10)"]
+    return [quote_ident(c.source) if rendered_in_python(c) else value_expression(c) for c in columns]
+
+
+def line_maker(columns: list[ColumnPlan]) -> Callable[[tuple], str] | None:
+    """Build the line from the items of `select_list` (None: SQLite already built it, item 0)."""
+    if not any(rendered_in_python(c) for c in columns):
+        return None
+    python = [rendered_in_python(c) for c in columns]
+
+    def make(row: tuple) -> str:
+        out = []
+        for in_python, value in zip(python, row, strict=False):
+            if value is None:
+                out.append("\\N")
+            elif in_python:
+                out.append(escape_copy(python_text(value) or ""))
+            else:
+                out.append(value if isinstance(value, str) else str(value))
+        return "\t".join(out) + "\n"
+
+    return make

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -27,7 +28,7 @@ from pgferry.migrate.copy import (
     open_source,
 )
 from pgferry.migrate.expressions import Untranslatable, quote_pg, translate_statement
-from pgferry.migrate.plan import Skipped, Step, create_table_sql
+from pgferry.migrate.plan import Skipped, Step, TablePlan, create_table_sql
 
 # A step that meets one of these already ran in an earlier (killed) run of the same copy.
 ALREADY_DONE = (pgerrors.DuplicateTable, pgerrors.DuplicateObject, pgerrors.InvalidTableDefinition)
@@ -51,25 +52,7 @@ def _create_tables(pg: psycopg.Connection, source: Source, options: CopyOptions)
         for extension in plan.extensions:
             pg.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(extension)))
         for table in plan.tables:
-            ddl = create_table_sql(table, options.schema)
-            try:
-                with pg.transaction():
-                    pg.execute(ddl)
-            except psycopg.errors.Error as exc:
-                if not any(c.generated for c in table.columns):
-                    raise TargetError(f"cannot create table {table.target!r}: {str(exc).splitlines()[0]}") from None
-                # A generated expression PostgreSQL refuses: keep the values as a plain column instead.
-                for index, column in enumerate(table.columns):
-                    if column.generated:
-                        notes.append(
-                            Skipped(
-                                "generated column",
-                                f"{table.source}.{column.source}",
-                                f"copied as plain values: {str(exc).splitlines()[0]}",
-                            )
-                        )
-                        table.columns[index] = type(column)(**{**column.__dict__, "generated": None})
-                pg.execute(create_table_sql(table, options.schema))
+            notes += _create_table(pg, table, options.schema)
         control.ensure_control_schema(pg)
         pg.execute(
             sql.SQL("DELETE FROM {}.copy_progress WHERE target_schema = %s").format(
@@ -82,6 +65,48 @@ def _create_tables(pg: psycopg.Connection, source: Source, options: CopyOptions)
             for part in _initial_parts(source, table, options.jobs, rows):
                 control.save_checkpoint(pg, options.schema, part)
         control.set_phase(pg, options.schema, str(source.path), "copying")
+    return notes
+
+
+def _create_table(pg: psycopg.Connection, table: TablePlan, schema: str) -> list[Skipped]:
+    """CREATE TABLE; when PostgreSQL refuses a default or generated expression, create the table without
+    them, then add each default on its own so only the refused ones are left out (and reported)."""
+    try:
+        with pg.transaction():
+            pg.execute(create_table_sql(table, schema))
+        return []
+    except psycopg.errors.Error as exc:
+        first_error = str(exc).splitlines()[0]
+    notes = [
+        Skipped("generated column", f"{table.source}.{c.source}", f"copied as plain values: {first_error}")
+        for c in table.columns
+        if c.generated
+    ]
+    plain = replace(table, columns=[replace(c, default=None, generated=None) for c in table.columns])
+    try:
+        with pg.transaction():
+            pg.execute(create_table_sql(plain, schema))
+    except psycopg.errors.Error as exc:
+        raise TargetError(f"cannot create table {table.target!r}: {str(exc).splitlines()[0]}") from None
+    target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table.target))
+    for column in table.columns:
+        if column.default is None or column.generated:
+            continue
+        try:
+            with pg.transaction():
+                pg.execute(
+                    sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT ").format(target, sql.Identifier(column.target))
+                    + sql.SQL(column.default)
+                )
+        except psycopg.errors.Error as exc:
+            notes.append(
+                Skipped(
+                    "default",
+                    f"{table.source}.{column.source}",
+                    f"PostgreSQL refused DEFAULT {column.default}: {str(exc).splitlines()[0]}",
+                )
+            )
+    table.columns[:] = [replace(c, generated=None) for c in table.columns]  # generated values are now copied
     return notes
 
 
@@ -110,11 +135,12 @@ def _create_views(pg: psycopg.Connection, source: Source, options: CopyOptions) 
     skipped = []
     tables = {t.source: t.target for t in source.plan.tables}
     columns = {t.source: {c.source: c.target for c in t.columns} for t in source.plan.tables}
+    booleans = frozenset(c.source for t in source.plan.tables for c in t.columns if c.choice.pg_type == "boolean")
     for view in source.schema.views:
         body = view.sql.split(" AS ", 1)[1] if " AS " in view.sql.upper() else ""
         body = view.sql[view.sql.upper().index(" AS ") + 4 :] if body else ""
         try:
-            translated = translate_statement(body, tables, columns)
+            translated = translate_statement(body, tables, columns, booleans)
         except Untranslatable as exc:
             skipped.append(Skipped("view", view.name, str(exc)))
             continue

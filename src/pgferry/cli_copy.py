@@ -1,0 +1,196 @@
+"""`pgferry copy` and `pgferry verify`: thin commands over pgferry.migrate."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pgferry.cli import emit_json, handle_errors, main
+from pgferry.migrate.copy import CopyOptions, dry_run_sql, open_source
+from pgferry.migrate.run import copy_database
+from pgferry.migrate.verify import VerifyReport, verify_copy
+
+err = Console(stderr=True)
+
+
+def _progress_bar(enabled: bool) -> tuple[Progress | None, object]:
+    if not enabled:
+        return None, None
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} rows/s"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    tasks: dict[str, TaskID] = {}
+    started: dict[str, float] = {}
+
+    def update(table: str, done: int, total: int) -> None:
+        if table not in tasks:
+            tasks[table] = bar.add_task(escape(table), total=total or 1, rate="-")
+            started[table] = time.perf_counter()
+        elapsed = max(time.perf_counter() - started[table], 1e-6)
+        bar.update(tasks[table], completed=done, rate=f"{done / elapsed:,.0f}")
+
+    return bar, update
+
+
+def _print_verify(report: VerifyReport, console: Console) -> None:
+    table = Table(title=f"verify {escape(report.source)} -> {escape(report.target)} (schema {report.schema})")
+    for name in ("table", "source rows", "target rows", "chunks", "result"):
+        table.add_column(name, justify="right" if "rows" in name or name == "chunks" else "left")
+    for t in report.tables:
+        result = (
+            "[green]identical[/green]"
+            if t.identical
+            else (
+                f"[red]differs[/red] missing={t.missing_in_target} extra={t.extra_in_target} "
+                f"keys={escape(str(t.differing_keys[:5]))}"
+            )
+        )
+        table.add_row(escape(t.table), f"{t.source_rows:,}", f"{t.target_rows:,}", str(t.chunks), result)
+    console.print(table)
+
+
+@main.command("copy")
+@click.argument("sqlite_path", type=click.Path(path_type=Path))
+@click.argument("postgres_dsn", required=False)
+@click.option("--schema", default="public", show_default=True, help="Target schema (created when missing).")
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Parallel workers (PostgreSQL connections) for data and index builds.",
+)
+@click.option("--resume", is_flag=True, help="Finish an interrupted copy from its checkpoints.")
+@click.option(
+    "--cast",
+    "cast_file",
+    type=click.Path(dir_okay=False),
+    help='TOML file overriding types: [columns] "table.column" = "type", [types] "DECLARED" = "type".',
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(["stop", "reject"]),
+    default="stop",
+    show_default=True,
+    help="On a value PostgreSQL cannot hold: stop naming it, or write the row to --reject-file.",
+)
+@click.option("--reject-file", type=click.Path(dir_okay=False), help="Where --on-error reject writes rows (JSONL).")
+@click.option("--keep-case", is_flag=True, help="Keep identifiers' case instead of folding plain names.")
+@click.option("--dry-run", is_flag=True, help="Print the DDL with a comment on every choice; copy nothing.")
+@click.option("--no-verify", is_flag=True, help="Skip the verification that runs after the copy.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the report) instead of tables.")
+@handle_errors
+def copy_command(
+    sqlite_path: Path,
+    postgres_dsn: str | None,
+    schema: str,
+    jobs: int,
+    resume: bool,
+    cast_file: str | None,
+    on_error: str,
+    reject_file: str | None,
+    keep_case: bool,
+    dry_run: bool,
+    no_verify: bool,
+    as_json: bool,
+) -> None:
+    """Copy every table of SQLITE_PATH into the PostgreSQL database POSTGRES_DSN.
+
+    \b
+    The source is opened read-only and read in one snapshot. Types come from the
+    declared types and a census of the data; nothing is dropped silently: objects
+    that do not translate are listed in the report. A killed copy resumes with
+    --resume. Exit codes: 0 copied (and verified), 1 verification found
+    differences, 2 error.
+    """
+    options = CopyOptions(
+        schema=schema,
+        jobs=jobs,
+        resume=resume,
+        casts_file=cast_file,
+        on_error=on_error,
+        reject_file=reject_file,
+        keep_case=keep_case,
+    )
+    if dry_run:
+        source = open_source(sqlite_path, options)
+        click.echo(dry_run_sql(source.plan, source.schema), nl=False)
+        return
+    if not postgres_dsn:
+        raise click.UsageError("POSTGRES_DSN is required (except with --dry-run)")
+    bar, update = _progress_bar(not as_json and err.is_terminal)
+    if bar is not None:
+        with bar:
+            report = copy_database(sqlite_path, postgres_dsn, options, progress=update)  # type: ignore[arg-type]
+    else:
+        report = copy_database(sqlite_path, postgres_dsn, options)
+    verdict = (
+        None
+        if no_verify
+        else verify_copy(sqlite_path, postgres_dsn, schema=schema, keep_case=keep_case, casts_file=cast_file)
+    )
+    if as_json:
+        emit_json({**report.as_dict(), "verify": None if verdict is None else verdict.as_dict()})
+    else:
+        _print_copy(report)
+        if verdict is not None:
+            _print_verify(verdict, Console())
+    if verdict is not None and not verdict.identical:
+        sys.exit(1)
+
+
+def _print_copy(report) -> None:  # type: ignore[no-untyped-def]
+    console = Console()
+    rate = f"{report.rows / report.seconds:,.0f}" if report.seconds else "-"
+    console.print(
+        f"copied {report.rows:,} rows from {escape(report.source)} to {escape(report.target)} "
+        f"(schema {report.schema}) in {report.seconds:.2f} s, {rate} rows/s"
+    )
+    console.print("phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in report.phases.items()))
+    console.print(f"snapshot: {report.snapshot}")
+    notes = [c for c in report.choices if c["note"]]
+    if notes:
+        console.print("[yellow]type choices that differ from the declared type:[/yellow]")
+        for c in notes:
+            console.print(f"  {escape(c['table'])}.{escape(c['column'])} -> {c['type']}: {escape(c['note'])}")
+    for item in report.skipped + report.not_carried:
+        console.print(f"[yellow]not carried[/yellow] {item.kind} {escape(item.name)}: {escape(item.reason)}")
+    if report.rejected:
+        console.print(f"[red]{report.rejected} rows rejected[/red] (see the reject file)")
+
+
+@main.command("verify")
+@click.argument("sqlite_path", type=click.Path(path_type=Path))
+@click.argument("postgres_dsn")
+@click.option("--schema", default="public", show_default=True, help="Schema the copy went to.")
+@click.option("--keep-case", is_flag=True, help="The copy was made with --keep-case.")
+@click.option("--cast", "cast_file", type=click.Path(dir_okay=False), help="The --cast file the copy used.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@handle_errors
+def verify_command(
+    sqlite_path: Path, postgres_dsn: str, schema: str, keep_case: bool, cast_file: str | None, as_json: bool
+) -> None:
+    """Compare SQLITE_PATH with its copy in POSTGRES_DSN: counts, chunk checksums, differing rows.
+
+    Exit 0 when identical, 1 with the differing tables and keys otherwise, 2 on error.
+    """
+    report = verify_copy(sqlite_path, postgres_dsn, schema=schema, keep_case=keep_case, casts_file=cast_file)
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        _print_verify(report, Console())
+    if not report.identical:
+        sys.exit(1)

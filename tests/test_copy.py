@@ -1,0 +1,287 @@
+"""pgferry copy and verify against a real PostgreSQL, on a database full of the cases pgloader gets wrong."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from pgferry.cli import main
+from pgferry.errors import PgferryError, TargetError, UsageError
+from pgferry.migrate.copy import CopyDataError, CopyOptions
+from pgferry.migrate.names import NameCollisionError
+from pgferry.migrate.run import copy_database
+from pgferry.migrate.verify import verify_copy
+
+LONG_A = "a" * 63 + "_one"
+LONG_B = "a" * 63 + "_two"
+
+ZOO = """
+CREATE TABLE plain_pk (id INTEGER PRIMARY KEY, name TEXT NOT NULL, score REAL,
+    created_at TEXT DEFAULT (strftime('%Y-%m-%d %H:%M:%S', 'now')), seen_epoch DATETIME,
+    is_active INTEGER NOT NULL DEFAULT 1, meta TEXT DEFAULT 'null');
+CREATE INDEX idx_active_score ON plain_pk (score DESC) WHERE is_active = 1;
+CREATE TABLE auto (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);
+CREATE TABLE "Mixed Case" ("Select" TEXT, "from" INTEGER, "quote""d" TEXT, "where" REAL);
+CREATE TABLE wr (a TEXT, b INTEGER, c BLOB, PRIMARY KEY (a, b)) WITHOUT ROWID;
+CREATE TABLE st (k INTEGER PRIMARY KEY, v ANY, t TEXT) STRICT;
+CREATE TABLE gen (x REAL, y REAL GENERATED ALWAYS AS (x * 2) STORED, z REAL AS (x + 1) VIRTUAL);
+CREATE TABLE floats (id INTEGER PRIMARY KEY, f REAL);
+CREATE TABLE ints (id INTEGER PRIMARY KEY, i INTEGER);
+CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB, big TEXT);
+CREATE TABLE short_varchar (id INTEGER PRIMARY KEY, s VARCHAR(10));
+CREATE TABLE empty_one (id INTEGER PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE dupes (a INTEGER, b TEXT);
+CREATE TABLE nocase (id INTEGER PRIMARY KEY, email TEXT COLLATE NOCASE UNIQUE);
+CREATE TABLE child (id INTEGER PRIMARY KEY, wa TEXT, wb INTEGER,
+    FOREIGN KEY (wa, wb) REFERENCES wr (a, b) ON DELETE CASCADE);
+CREATE TABLE mixed_int (id INTEGER PRIMARY KEY, n INTEGER);
+CREATE VIRTUAL TABLE docs USING fts5(body);
+CREATE TRIGGER trg_auto AFTER INSERT ON auto BEGIN SELECT 1; END;
+CREATE VIEW active_names AS SELECT name FROM plain_pk WHERE is_active = 1;
+"""
+
+
+def build_zoo(path: Path) -> Path:
+    conn = sqlite3.connect(path)
+    conn.executescript(ZOO)
+    conn.executemany(
+        "INSERT INTO plain_pk (id, name, score, created_at, seen_epoch, is_active, meta) VALUES (?,?,?,?,?,?,?)",
+        [(i, f"name\t{i}\\x\nline", i / 7, f"2024-01-{1 + i % 28:02d} 10:00:00", 1_700_000_000 + i, i % 2,
+          json.dumps({"i": i, "nested": [i, None]})) for i in range(1, 301)],
+    )
+    conn.executemany("INSERT INTO auto (v) VALUES (?)", [("a",), ("b",)])
+    conn.execute("UPDATE sqlite_sequence SET seq = 1000 WHERE name = 'auto'")
+    conn.execute("INSERT INTO \"Mixed Case\" VALUES ('x', 1, 'q\"', 2.5)")
+    conn.executemany("INSERT INTO wr VALUES (?, ?, ?)", [("k", 1, b"\x00\x01"), ("k", 2, None), ("z", 1, b"")])
+    conn.executemany("INSERT INTO st VALUES (?, ?, ?)", [(1, 5, "a"), (2, "text", "b"), (3, 1.5, None)])
+    conn.executemany("INSERT INTO gen (x) VALUES (?)", [(1.5,), (None,), (-2.0,)])
+    extremes = [1e308, 5e-324, -0.0, math.inf, -math.inf, 0.1, -1.7976931348623157e308, 123456789.123456789]
+    conn.executemany("INSERT INTO floats VALUES (?, ?)", list(enumerate(extremes, start=1)))
+    conn.executemany("INSERT INTO ints VALUES (?, ?)", [(1, 2**63 - 1), (2, -(2**63)), (3, 0)])
+    conn.executemany("INSERT INTO blobs VALUES (?, ?, ?)", [(1, b"\x00" * 10 + b"\xff", "x" * (5 * 1024 * 1024))])
+    conn.executemany("INSERT INTO short_varchar VALUES (?, ?)", [(1, "y" * 50), (2, "short")])
+    conn.executemany("INSERT INTO dupes VALUES (?, ?)", [(1, "same"), (1, "same"), (2, None)])
+    conn.executemany("INSERT INTO nocase VALUES (?, ?)", [(1, "Ann@Example.com"), (2, "bob@example.com")])
+    conn.executemany("INSERT INTO child VALUES (?, ?, ?)", [(1, "k", 1), (2, None, None)])
+    conn.executemany("INSERT INTO mixed_int VALUES (?, ?)", [(1, 5), (2, "five")])
+    conn.execute("INSERT INTO docs VALUES ('full text')")
+    conn.execute("ANALYZE")
+    conn.commit()
+    conn.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_zoo(tmp_path_factory.mktemp("zoo") / "zoo.db")
+
+
+@pytest.fixture
+def copied(zoo: Path, pg_dsn: str):  # type: ignore[no-untyped-def]
+    report = copy_database(zoo, pg_dsn, CopyOptions(jobs=2, chunk_rows=64))
+    with psycopg.connect(pg_dsn) as conn:
+        yield report, conn
+
+
+def column_type(conn: psycopg.Connection, table: str, column: str) -> str:
+    row = conn.execute(
+        "SELECT format_type(atttypid, atttypmod), attnotnull FROM pg_attribute "
+        "WHERE attrelid = %s::regclass AND attname = %s", [f'"{table}"', column]).fetchone()
+    assert row is not None, f"{table}.{column} missing"
+    return row[0]
+
+
+def test_copy_is_verified_identical(copied, zoo: Path, pg_dsn: str) -> None:  # type: ignore[no-untyped-def]
+    report, _conn = copied
+    assert report.rows == 300 + 2 + 1 + 3 + 3 + 3 + 8 + 3 + 1 + 2 + 0 + 3 + 2 + 2 + 2
+    verdict = verify_copy(zoo, pg_dsn)
+    assert verdict.identical, [t for t in verdict.tables if not t.identical]
+
+
+def test_types_follow_the_data(copied) -> None:  # type: ignore[no-untyped-def]
+    _report, conn = copied
+    assert column_type(conn, "plain_pk", "score") == "double precision"  # never 4-byte real
+    assert column_type(conn, "plain_pk", "created_at") == "timestamp without time zone"
+    assert column_type(conn, "plain_pk", "seen_epoch") == "timestamp with time zone"
+    assert column_type(conn, "plain_pk", "is_active") == "boolean"
+    assert column_type(conn, "plain_pk", "meta") == "jsonb"
+    assert column_type(conn, "st", "v") == "text"  # ANY holding int/text/real
+    assert column_type(conn, "short_varchar", "s") == "text"  # VARCHAR(10) holding 50 characters
+    assert column_type(conn, "mixed_int", "n") == "text"  # text in an INTEGER column
+    assert column_type(conn, "blobs", "b") == "bytea"
+    assert column_type(conn, "nocase", "email") == "citext"
+
+
+def test_report_names_every_widened_column(copied) -> None:  # type: ignore[no-untyped-def]
+    report, _conn = copied
+    noted = {(c["table"], c["column"]) for c in report.choices if c["note"]}
+    assert {("mixed_int", "n"), ("short_varchar", "s"), ("st", "v")} <= noted
+
+
+def test_epoch_integers_are_instants_not_years(copied) -> None:  # type: ignore[no-untyped-def]
+    _report, conn = copied
+    conn.execute("SET TimeZone = 'UTC'")
+    (value,) = conn.execute("SELECT seen_epoch::text FROM plain_pk WHERE id = 1").fetchone()
+    assert value == "2023-11-14 22:13:21+00"
+
+
+def test_constraints_defaults_and_indexes_survive(copied) -> None:  # type: ignore[no-untyped-def]
+    _report, conn = copied
+    assert conn.execute("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'plain_pk'::regclass "
+                        "AND attname = 'name'").fetchone() == (True,)
+    indexdef = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_active_score'").fetchone()[0]
+    assert "(score DESC) WHERE (is_active = true)" in indexdef
+    default = conn.execute("SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'plain_pk'::regclass "
+                           "AND adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = 'plain_pk'::regclass "
+                           "AND attname = 'created_at')").fetchone()[0]
+    assert "now()" in default  # evaluated per insert, not a quoted literal or a frozen time
+    conn.execute("INSERT INTO plain_pk (name) VALUES ('new')")  # identity, defaults, boolean default
+    row = conn.execute("SELECT id, is_active, meta, created_at IS NOT NULL FROM plain_pk WHERE name = 'new'").fetchone()
+    assert row == (301, True, None, True)
+    fk = conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'child'::regclass "
+                      "AND contype = 'f'").fetchone()[0]
+    assert "(wa, wb) REFERENCES wr(a, b) ON DELETE CASCADE" in fk
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        conn.execute("INSERT INTO nocase (email) VALUES ('ANN@example.COM')")
+
+
+def test_autoincrement_continues_above_sqlite_sequence(copied) -> None:  # type: ignore[no-untyped-def]
+    _report, conn = copied
+    (new_id,) = conn.execute("INSERT INTO auto (v) VALUES ('c') RETURNING id").fetchone()
+    assert new_id == 1001
+
+
+def test_odd_names_values_and_internal_tables(copied, zoo: Path) -> None:  # type: ignore[no-untyped-def]
+    report, conn = copied
+    # plain names fold to lower case like unquoted SQL; reserved words and odd names stay quoted
+    assert conn.execute('SELECT "select", "from", "quote""d", "where" FROM "Mixed Case"').fetchone() == (
+        "x", 1, 'q"', 2.5)
+    floats = [r[0] for r in conn.execute("SELECT f FROM floats ORDER BY id")]
+    with sqlite3.connect(zoo) as source:  # SQLite itself stores -0.0 as 0.0: the source is the truth
+        expected = [r[0] for r in source.execute("SELECT f FROM floats ORDER BY id")]
+    assert [(f, math.copysign(1, f)) for f in floats] == [(f, math.copysign(1, f)) for f in expected]
+    assert floats[:2] == [1e308, 5e-324] and floats[3:6] == [math.inf, -math.inf, 0.1]
+    assert [r[0] for r in conn.execute("SELECT i FROM ints ORDER BY id")] == [2**63 - 1, -(2**63), 0]
+    assert conn.execute("SELECT b, length(big) FROM blobs").fetchone() == (b"\x00" * 10 + b"\xff", 5 * 1024 * 1024)
+    assert conn.execute("SELECT x, y FROM gen ORDER BY x NULLS LAST").fetchall() == [(-2.0, -4.0), (1.5, 3.0),
+                                                                                     (None, None)]
+    assert conn.execute("SELECT count(*) FROM dupes WHERE a = 1").fetchone() == (2,)
+    assert conn.execute("SELECT count(*) FROM empty_one").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM active_names").fetchone() == (150,)
+    tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert not any(t.startswith("sqlite_") or t.startswith("docs") for t in tables)
+    not_carried = {(s.kind, s.name) for s in report.not_carried}
+    assert ("virtual table", "docs") in not_carried and ("trigger", "trg_auto") in not_carried
+
+
+def test_verify_finds_tampering(copied, zoo: Path, pg_dsn: str) -> None:  # type: ignore[no-untyped-def]
+    _report, conn = copied
+    conn.execute("UPDATE plain_pk SET score = score + 1 WHERE id = 42")
+    conn.execute("DELETE FROM dupes WHERE b IS NULL")
+    conn.execute("INSERT INTO dupes VALUES (1, 'same')")
+    conn.commit()
+    verdict = {t.table: t for t in verify_copy(zoo, pg_dsn).tables}
+    assert verdict["plain_pk"].differing_keys == [[42]]
+    assert (verdict["dupes"].missing_in_target, verdict["dupes"].extra_in_target) == (1, 1)
+    assert verdict["floats"].identical
+
+
+def test_names_colliding_at_63_bytes_are_an_error(tmp_path: Path, pg_dsn: str) -> None:
+    path = tmp_path / "long.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f'CREATE TABLE "{LONG_A}" (x)')
+        conn.execute(f'CREATE TABLE "{LONG_B}" (x)')
+    with pytest.raises(NameCollisionError, match="_one.*_two|_two.*_one"):
+        copy_database(path, pg_dsn)
+
+
+def test_column_names_colliding_at_63_bytes_are_an_error(tmp_path: Path, pg_dsn: str) -> None:
+    # SQLite names are case-insensitive for ASCII, so truncation is how two columns can collide.
+    path = tmp_path / "cols.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f'CREATE TABLE t ("{LONG_A}" TEXT, "{LONG_B}" TEXT)')
+    with pytest.raises(NameCollisionError, match="column of table 't'.*longer than 63 bytes"):
+        copy_database(path, pg_dsn)
+
+
+def bad_utf8_db(path: Path) -> Path:
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        conn.executemany("INSERT INTO notes VALUES (?, ?)", [(i, f"ok {i}") for i in range(1, 11)])
+        conn.execute("INSERT INTO notes VALUES (11, CAST(X'6f6b20ff21' AS TEXT))")
+        conn.execute("INSERT INTO notes VALUES (12, 'after')")
+    return path
+
+
+def test_invalid_utf8_stops_naming_table_row_and_column(tmp_path: Path, pg_dsn: str) -> None:
+    with pytest.raises(CopyDataError, match=r"'notes', row key \[11\], column 'body': invalid UTF-8"):
+        copy_database(bad_utf8_db(tmp_path / "bad.db"), pg_dsn, CopyOptions(chunk_rows=5))
+
+
+def test_invalid_utf8_reject_mode_keeps_every_other_row(tmp_path: Path, pg_dsn: str) -> None:
+    rejects = tmp_path / "rejects.jsonl"
+    report = copy_database(bad_utf8_db(tmp_path / "bad.db"), pg_dsn,
+                           CopyOptions(chunk_rows=5, on_error="reject", reject_file=str(rejects)))
+    assert report.rejected == 1
+    (line,) = rejects.read_text().splitlines()
+    assert json.loads(line)["key"] == [11]
+    with psycopg.connect(pg_dsn) as conn:
+        assert [r[0] for r in conn.execute("SELECT id FROM notes ORDER BY id")] == [*range(1, 11), 12]
+
+
+def test_nul_bytes_in_text_are_kept_as_bytea(tmp_path: Path, pg_dsn: str) -> None:
+    path = tmp_path / "nul.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT)")
+        conn.execute("INSERT INTO t VALUES (1, 'a' || char(0) || 'b'), (2, 'plain')")
+    report = copy_database(path, pg_dsn)
+    assert any("NUL" in (c["note"] or "") for c in report.choices)
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT s FROM t ORDER BY id").fetchall() == [(b"a\x00b",), (b"plain",)]
+    assert verify_copy(path, pg_dsn).identical
+
+
+def test_non_empty_target_without_resume_is_refused(zoo: Path, pg_dsn: str) -> None:
+    copy_database(zoo, pg_dsn)
+    with pytest.raises(TargetError, match="not empty"):
+        copy_database(zoo, pg_dsn)
+    with pytest.raises(UsageError, match="nothing to resume"):
+        copy_database(zoo, pg_dsn, CopyOptions(schema="other", resume=True))
+
+
+def test_cli_errors_are_one_line_without_password(zoo: Path, pg_dsn: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    bad_password = pg_dsn.replace("password=", "password=wrong")
+    cases = [
+        ([str(tmp_path / "missing.db"), pg_dsn], "no such file"),
+        ([__file__, pg_dsn], "not a SQLite database"),
+        ([str(zoo), bad_password], "password authentication failed"),
+        ([str(zoo), "host=127.0.0.1 port=1 user=x password=hunter2 connect_timeout=2"], "cannot connect"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(main, ["copy", *args])
+        assert result.exit_code == 2, result.output
+        assert message in result.output and "Traceback" not in result.output
+        assert "hunter2" not in result.output and "wrongp" not in result.output.replace("wrong***", "")
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_cli_copy_json_and_dry_run(zoo: Path, pg_dsn: str) -> None:
+    runner = CliRunner()
+    dry = runner.invoke(main, ["copy", str(zoo), "--dry-run"])
+    assert dry.exit_code == 0 and "CREATE TABLE" in dry.output and "-- NOT CARRIED virtual table docs" in dry.output
+    result = runner.invoke(main, ["copy", str(zoo), pg_dsn, "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["verify"]["identical"] is True and payload["rows"] > 300
+    assert "password" not in payload["target"] or "***" in payload["target"]
+
+
+def test_errors_share_one_root() -> None:
+    assert issubclass(CopyDataError, PgferryError) and issubclass(NameCollisionError, PgferryError)
