@@ -251,6 +251,9 @@ def test_non_empty_target_without_resume_is_refused(zoo: Path, pg_dsn: str) -> N
     copy_database(zoo, pg_dsn)
     with pytest.raises(TargetError, match="not empty"):
         copy_database(zoo, pg_dsn)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA other")
+        conn.execute("CREATE TABLE other.mine (x int)")
     with pytest.raises(UsageError, match="nothing to resume"):
         copy_database(zoo, pg_dsn, CopyOptions(schema="other", resume=True))
 

@@ -89,6 +89,8 @@ def _print_verify(report: VerifyReport, console: Console) -> None:
 )
 @click.option("--reject-file", type=click.Path(dir_okay=False), help="Where --on-error reject writes rows (JSONL).")
 @click.option("--keep-case", is_flag=True, help="Keep identifiers' case instead of folding plain names.")
+@click.option("--chunk-rows", type=click.IntRange(1, 10_000_000), default=20_000, show_default=True,
+              help="Rows per chunk: each chunk commits with its checkpoint.")
 @click.option("--dry-run", is_flag=True, help="Print the DDL with a comment on every choice; copy nothing.")
 @click.option("--no-verify", is_flag=True, help="Skip the verification that runs after the copy.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the report) instead of tables.")
@@ -103,6 +105,7 @@ def copy_command(
     on_error: str,
     reject_file: str | None,
     keep_case: bool,
+    chunk_rows: int,
     dry_run: bool,
     no_verify: bool,
     as_json: bool,
@@ -124,6 +127,7 @@ def copy_command(
         on_error=on_error,
         reject_file=reject_file,
         keep_case=keep_case,
+        chunk_rows=chunk_rows,
     )
     if dry_run:
         source = open_source(sqlite_path, options)

@@ -169,8 +169,8 @@ def copy_database(
     with _connect(dsn) as pg:
         control.ensure_control_schema(pg) if options.resume else None
         phase = control.read_phase(pg, options.schema) if options.resume else None
-        if options.resume and phase is None:
-            raise UsageError(f"nothing to resume: no copy into schema {options.schema!r} was started in this target")
+        if options.resume and phase is None and _schema_has_tables(pg, options.schema):
+            raise UsageError(f"nothing to resume: schema {options.schema!r} holds tables that no pgferry copy made")
         if not options.resume and _schema_has_tables(pg, options.schema):
             raise TargetError(
                 f"schema {options.schema!r} in the target is not empty; use --resume to finish an "

@@ -1,0 +1,5 @@
+"""`python -m pgferry` runs the CLI."""
+
+from pgferry.cli import main
+
+main()
