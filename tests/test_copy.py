@@ -197,7 +197,7 @@ def test_names_colliding_at_63_bytes_are_an_error(tmp_path: Path, pg_dsn: str) -
     with sqlite3.connect(path) as conn:
         conn.execute(f'CREATE TABLE "{LONG_A}" (x)')
         conn.execute(f'CREATE TABLE "{LONG_B}" (x)')
-    with pytest.raises(NameCollisionError, match="_one.*_two|_two.*_one"):
+    with pytest.raises(NameCollisionError, match=r"_one.*_two|_two.*_one"):
         copy_database(path, pg_dsn)
 
 
@@ -206,7 +206,7 @@ def test_column_names_colliding_at_63_bytes_are_an_error(tmp_path: Path, pg_dsn:
     path = tmp_path / "cols.db"
     with sqlite3.connect(path) as conn:
         conn.execute(f'CREATE TABLE t ("{LONG_A}" TEXT, "{LONG_B}" TEXT)')
-    with pytest.raises(NameCollisionError, match="column of table 't'.*longer than 63 bytes"):
+    with pytest.raises(NameCollisionError, match=r"column of table 't'.*longer than 63 bytes"):
         copy_database(path, pg_dsn)
 
 

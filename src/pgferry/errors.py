@@ -25,3 +25,7 @@ class TargetError(PgferryError):
 
 class ServerError(PgferryError):
     """A local server pgferry starts (PostgreSQL, Redis, PgBouncer) failed to start or stop."""
+
+
+class WorkloadError(UsageError):
+    """A workload log or .sql file cannot be read: missing, malformed (the message names file and line)."""

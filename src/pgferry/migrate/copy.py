@@ -14,6 +14,7 @@ Shape of a run:
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import math
 import re
@@ -243,7 +244,7 @@ class _Copier:
         upper = f" AND {keys[0]} <= ?" if checkpoint.upper_key is not None else ""
         order = ", ".join(keys)
         head = f"SELECT {', '.join(items)}, {order} FROM {quote_ident(table.name)}"
-        target = sql.SQL("COPY {}.{} ({}) FROM STDIN").format(
+        target = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT csv)").format(
             sql.Identifier(self.options.schema),
             sql.Identifier(plan.target),
             sql.SQL(", ").join(sql.Identifier(c.target) for c in columns),
@@ -400,7 +401,7 @@ class _Copier:
                         f"table {table.name!r}: PostgreSQL refused a chunk: {str(exc).splitlines()[0]}"
                     ) from None
                 key = list(batch[index][1:])
-                fields = lines[index].rstrip("\n").split("\t")
+                fields = next(csv.reader([lines[index]]))
                 shown = fields[_column_position(plan, column)] if column else lines[index][:80]
                 self._bad_value(table.name, key, column or "?", repr(shown[:80]), str(exc).splitlines()[0])
                 del lines[index]

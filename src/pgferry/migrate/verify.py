@@ -27,7 +27,7 @@ from psycopg import sql
 from pgferry.dsn import redact
 from pgferry.migrate.copy import CopyOptions, _connect, open_source, user_errors
 from pgferry.migrate.plan import ColumnPlan, TablePlan
-from pgferry.migrate.rowformat import python_text, rendered_in_python, value_expression
+from pgferry.migrate.rowformat import python_text, rendered_in_python, text_expression
 from pgferry.sqlite.schema import Table, quote_ident
 
 MAX_DIFFERENCES = 20
@@ -72,23 +72,6 @@ class VerifyReport:
             "identical": self.identical,
             "tables": [{**t.__dict__, "identical": t.identical} for t in self.tables],
         }
-
-
-def _unescape_copy(text: str | None) -> str | None:
-    """Undo the COPY text escaping the SQLite rendering applied."""
-    if text is None or "\\" not in text:
-        return text
-    out, i = [], 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\" and i + 1 < len(text):
-            nxt = text[i + 1]
-            out.append({"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}.get(nxt, "\\" + nxt))
-            i += 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
 
 
 def _timestamp(text: str) -> datetime:
@@ -144,7 +127,7 @@ def _sqlite_rows(
     columns = plan.columns
     in_sqlite = [c.copied and not rendered_in_python(c) for c in columns]
     exprs = ", ".join(
-        value_expression(c) if sq else quote_ident(c.source) for c, sq in zip(columns, in_sqlite, strict=True)
+        text_expression(c) if sq else quote_ident(c.source) for c, sq in zip(columns, in_sqlite, strict=True)
     )
     key_cols = [quote_ident(c.source) for c in key]
     source = quote_ident(table.name)
@@ -164,7 +147,7 @@ def _sqlite_rows(
         out = []
         for row in rows:
             values = tuple(
-                _canonical(c, _unescape_copy(None if v is None else str(v)) if sq else python_text(v))
+                _canonical(c, (None if v is None else str(v)) if sq else python_text(v))
                 for c, sq, v in zip(columns, in_sqlite, row[n:], strict=True)
             )
             out.append((tuple(row[:n]), values))

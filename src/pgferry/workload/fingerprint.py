@@ -1,0 +1,364 @@
+"""Fingerprints: one id for all statements that differ only in their values.
+
+A workload repeats a few statement shapes with different literals and parameters; grouping by shape
+is what makes timings comparable (N+1 detection, index advice, replay). The normalized text comes
+from sqlglot's parse tree; text sqlglot cannot parse gets a token-level fallback, so fingerprint()
+never raises. The rules are listed in docs/workload-format.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel
+
+from pgferry.workload._lex import scan
+
+Method = Literal["sqlglot", "regex"]
+
+CACHE_SIZE = 16384
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """`id`: 16 hex digits (sha1 of `text`); `text`: the normalized statement; `method`: how."""
+
+    id: str
+    text: str
+    method: Method
+
+
+def fingerprint(sql: str, dialect: str = "sqlite") -> Fingerprint:
+    """The fingerprint of `sql` read as `dialect` (a sqlglot dialect: "sqlite", "postgres", ...).
+
+    Cached on (sql, dialect): workloads repeat their statements. Statements with their values
+    inlined repeat only in shape, so a result is also cached on its token shape (see _by_shape).
+    """
+    return _fingerprint(sql, dialect)
+
+
+# Token shape -> fingerprint. A result goes in only when sqlglot replaced exactly as many values
+# as the lexer saw value tokens: then no value was kept (ORDER BY 2, VARCHAR(20)) or turned into
+# structure (a string alias), and a statement with the same shape (same tokens, same kind of
+# value at each place, any contents) gets the same normalization without being parsed again.
+# The property test test_shape_cache_never_changes_a_result checks this against uncached results.
+_by_shape: dict[tuple[str, str], Fingerprint] = {}
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _fingerprint(sql: str, dialect: str) -> Fingerprint:
+    lexed = _lex(sql)
+    shape = (lexed.shape, dialect)
+    known = _by_shape.get(shape)
+    if known is not None:
+        return known
+    normalized = _normalize_sqlglot(lexed.prepared, dialect)
+    if normalized is None:
+        return _make(lexed.key, "regex")
+    text, replaced = normalized
+    result = _make(text, "sqlglot")
+    if replaced == lexed.values:
+        if len(_by_shape) >= CACHE_SIZE:
+            _by_shape.clear()
+        _by_shape[shape] = result
+    return result
+
+
+def _make(text: str, method: Method) -> Fingerprint:
+    return Fingerprint(hashlib.sha1(text.encode("utf-8")).hexdigest()[:16], text, method)
+
+
+def clear_cache() -> None:
+    """Forget cached fingerprints (tests; memory)."""
+    _fingerprint.cache_clear()
+    _by_shape.clear()
+
+
+# --- sqlglot path ------------------------------------------------------------------------------------
+
+# sqlglot logs a warning for every statement it falls back to parsing as a Command; those are
+# expected here (we then use the token fallback), so they are dropped while we are the caller.
+_quiet = threading.local()
+
+
+class _DropWhileFingerprinting(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_quiet, "on", False)
+
+
+logging.getLogger("sqlglot").addFilter(_DropWhileFingerprinting())
+
+
+@contextmanager
+def _quiet_sqlglot() -> Iterator[None]:
+    previous = getattr(_quiet, "on", False)
+    _quiet.on = True
+    try:
+        yield
+    finally:
+        _quiet.on = previous
+
+
+_VALUES = (
+    exp.Literal,
+    exp.Boolean,
+    exp.HexString,
+    exp.BitString,
+    exp.ByteString,
+    exp.RawString,
+    exp.National,
+    exp.Placeholder,
+    exp.Parameter,
+    exp.JSONPath,  # '$.a' in json_extract / ->>: sqlglot parses it, but it is still a value
+)
+_LISTS = (exp.In, exp.Values, exp.Array)
+
+
+def _normalize_sqlglot(prepared: str, dialect: str) -> tuple[str, int] | None:
+    """(normalized text, number of values replaced), or None when sqlglot cannot parse it."""
+    try:
+        with _quiet_sqlglot():
+            trees = [t for t in sqlglot.parse(prepared, read=dialect) if t is not None]
+            if not trees or not all(_is_statement(t) for t in trees):
+                return None
+            parts = []
+            replaced = 0
+            for tree in trees:
+                replaced += _replace_values(tree)
+                parts.append(
+                    tree.sql(dialect=dialect, normalize=True, comments=False, unsupported_level=ErrorLevel.IGNORE)
+                )
+    except Exception:  # ParseError, TokenError, RecursionError...: use the fallback
+        return None
+    return "; ".join(parts), replaced
+
+
+def _is_statement(tree: exp.Expression) -> bool:
+    if isinstance(tree, exp.Command) or tree.find(exp.Command) is not None:
+        return False  # sqlglot gave up and kept raw text
+    if isinstance(tree, exp.Query):
+        return True
+    # "SAVEPOINT x" parses as a column with an alias: an expression, not a statement
+    return not isinstance(tree, exp.Condition | exp.Alias | exp.Identifier | exp.Var)
+
+
+def _placeholder() -> exp.Placeholder:
+    return exp.Placeholder(jdbc=True)  # rendered as `?` in every dialect
+
+
+def _keeps_value(node: exp.Expression) -> bool:
+    parent = node.parent
+    if isinstance(parent, exp.DataTypeParam):  # VARCHAR(20): part of a type
+        return True
+    if isinstance(node, exp.Boolean) and isinstance(parent, exp.Is):  # IS TRUE
+        return True
+    if isinstance(node, exp.Literal) and not node.is_string:
+        # ORDER BY 2 / GROUP BY 2 name a column by position
+        if isinstance(parent, exp.Ordered) and isinstance(parent.parent, exp.Order):
+            return True
+        if isinstance(parent, exp.Group):
+            return True
+    return False
+
+
+def _replace_values(tree: exp.Expression) -> int:
+    """Literals and parameters -> `?`; `-?` -> `?`; lists of identical items (IN, VALUES, ARRAY) -> one.
+
+    Returns how many values were replaced.
+    """
+    replaced = 0
+    for node in list(tree.find_all(exp.Interval)):  # INTERVAL '5' MINUTE is one value
+        if isinstance(node.this, exp.Literal) and node.parent is not None:
+            node.replace(_placeholder())
+            replaced += 1
+    for node in list(tree.find_all(*_VALUES)):
+        if node.parent is not None and not _keeps_value(node):
+            node.replace(_placeholder())
+            replaced += 1
+    for node in reversed(list(tree.find_all(exp.Neg, exp.Paren))):
+        inner = node.this
+        if isinstance(inner, exp.Placeholder):
+            node.replace(_placeholder())
+    for node in tree.find_all(*_LISTS):
+        items = node.expressions
+        if len(items) > 1 and all(item == items[0] for item in items[1:]):
+            node.set("expressions", [items[0]])
+    return replaced
+
+
+# --- token fallback ---------------------------------------------------------------------------------
+
+_UNARY_AFTER = frozenset(
+    [
+        "(",
+        ",",
+        "=",
+        "==",
+        "<",
+        ">",
+        "<=",
+        ">=",
+        "<>",
+        "!=",
+        "*",
+        "/",
+        "%",
+        "+",
+        "-",
+        "||",
+        "select",
+        "where",
+        "and",
+        "or",
+        "not",
+        "when",
+        "then",
+        "else",
+        "case",
+        "in",
+        "is",
+        "between",
+        "like",
+        "glob",
+        "limit",
+        "offset",
+        "values",
+        "by",
+        "on",
+        "having",
+        "return",
+        "set",
+    ]
+)
+
+
+class _Lexed(NamedTuple):
+    prepared: str  # for sqlglot: parameter markers as `?`, comments as spaces, `%%` as `%`
+    key: str  # the token fallback normalization
+    shape: str  # the same, with the kind of each value kept (?n number, ?' string, ?X' hex, ?p parameter...)
+    values: int  # literal and parameter tokens seen
+
+
+_VALUE_KINDS = frozenset({"string", "number", "param", "unterminated"})
+
+
+def _lex(sql: str) -> _Lexed:
+    """One lexer pass for both paths: sqlglot's input, the token fallback and the value count."""
+    prepared: list[str] = []
+    toks: list[str] = []
+    kinded: list[str] = []
+    values = 0
+    for tok in scan(sql):
+        kind = tok.kind
+        text = sql[tok.start : tok.end]
+        if kind == "ws":
+            prepared.append(text)
+            continue
+        if kind == "comment":
+            prepared.append(" ")
+            continue
+        if kind in _VALUE_KINDS:
+            values += 1
+            prepared.append("?" if kind == "param" else text)
+            if toks and toks[-1] in ("-", "+") and (len(toks) == 1 or toks[-2] in _UNARY_AFTER):
+                toks.pop()
+            if kinded and kinded[-1] == "-" and (len(kinded) == 1 or kinded[-2] in _UNARY_AFTER):
+                kinded.pop()
+            toks.append("?")
+            kinded.append(_value_kind(kind, text))
+        else:
+            if kind == "op" and text == "%%":  # psycopg's escaped percent
+                text = "%"
+            prepared.append(text)
+            word = text.lower() if kind == "word" else text
+            toks.append(word)
+            kinded.append(word)
+    while toks and toks[-1] == ";":
+        toks.pop()
+    while kinded and kinded[-1] == ";":
+        kinded.pop()
+    return _Lexed("".join(prepared), " ".join(_collapse_lists(toks)), " ".join(_collapse_lists(kinded)), values)
+
+
+def _value_kind(kind: str, text: str) -> str:
+    """A value token's kind for the shape cache: values of different kinds can parse differently
+    (`E'x'` is an alias in SQLite, `0x1F` one in PostgreSQL), so they must not share an entry."""
+    if kind == "param":
+        return "?p"
+    if kind == "number":
+        return "?x" if text[:2] in ("0x", "0X") else "?n"
+    if kind == "string":
+        return "?$" if text.startswith("$") else "?" + text[: text.index("'") + 1].upper()
+    return "?u"
+
+
+def normalize_tokens(sql: str) -> str:
+    """The fallback normalization, on tokens (never raises):
+
+    comments and whitespace go; strings, numbers and parameter markers become `?`; a sign before
+    them goes; unquoted words are lower-cased; quoted identifiers are kept; `IN (?, ?, ...)` becomes
+    `in ( ? )` and repeated identical `VALUES` rows one row; tokens are joined by single spaces.
+    """
+    return _lex(sql).key
+
+
+def _collapse_lists(toks: list[str]) -> list[str]:
+    out: list[str] = []
+    i, n = 0, len(toks)
+    while i < n:
+        tok = toks[i]
+        out.append(tok)
+        i += 1
+        if tok not in ("in", "values") or i >= n or toks[i] != "(":
+            continue
+        groups: list[list[str]] = []
+        j = i
+        while True:  # read `( ... )` groups separated by commas (VALUES) or one group (IN)
+            end = _group_end(toks, j)
+            if end is None:
+                break
+            groups.append(toks[j:end])
+            j = end
+            if tok == "in" or j + 1 >= n or toks[j] != "," or toks[j + 1] != "(":
+                break
+            j += 1
+        if not groups:
+            continue
+        if tok == "in":
+            inner = groups[0][1:-1]
+            first = inner[0] if inner else ""
+            if (
+                len(inner) > 1
+                and first.startswith("?")
+                and all(t == (first if k % 2 == 0 else ",") for k, t in enumerate(inner))
+            ):
+                out.extend(["(", first, ")"])
+                i = j
+        elif all(g == groups[0] for g in groups[1:]):
+            out.extend(groups[0])
+            i = j
+        else:
+            continue
+    return out
+
+
+def _group_end(toks: list[str], start: int) -> int | None:
+    """Index just past the `)` matching toks[start] == "(", or None."""
+    depth = 0
+    for k in range(start, len(toks)):
+        if toks[k] == "(":
+            depth += 1
+        elif toks[k] == ")":
+            depth -= 1
+            if depth == 0:
+                return k + 1
+    return None
