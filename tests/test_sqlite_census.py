@@ -34,7 +34,7 @@ def test_storage_classes_and_ranges(tmp_path: Path) -> None:
     b = cols["b c"]
     assert (b.reals, b.real_nonfinite) == (3, True)
     d = cols["d"]
-    assert (d.texts, d.text_with_nul, d.text_max_bytes) == (3, 1, 3)
+    assert (d.texts, d.text_with_nul) == (3, 1)
 
 
 def test_text_formats(tmp_path: Path) -> None:
@@ -63,6 +63,11 @@ def test_every_text_format(tmp_path: Path) -> None:
     assert d.texts_iso_datetime and d.texts_iso_date_only
     assert j.texts_json and not j.texts_iso_datetime
     assert z.texts_with_zone and not z.texts_without_zone
+
+
+def test_varchar_sizes_are_measured_in_bytes(tmp_path: Path) -> None:
+    cols = census_of(tmp_path, 'CREATE TABLE "t t" (v VARCHAR(3))', [("abc",), ("é" * 3,), (None,)])
+    assert cols["v"].text_max_bytes == 6
 
 
 def test_wide_table_is_measured_in_several_scans(tmp_path: Path) -> None:

@@ -106,47 +106,34 @@ def _when_text(c: str, predicate: str) -> str:
     return f"min(CASE WHEN typeof({c}) = 'text' THEN {predicate} END)"
 
 
+STRICT_DATETIME = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9][ T][0-2][0-9]:[0-5][0-9]:[0-5][0-9]"
+
+
 def _iso(c: str) -> str:
-    # date() with a modifier normalises, so '2024-02-30' no longer compares equal to itself
+    """1 when the text is an ISO-8601 date or date-time that exists, else 0.
+
+    The common shape 'YYYY-MM-DD HH:MM:SS' is recognised by a GLOB and needs only the day check;
+    other shapes go through datetime(). date() with a modifier normalises, so '2024-02-30' no
+    longer compares equal to itself.
+    """
+    day_exists = f"date(substr({c}, 1, 10), '+0 days') = substr({c}, 1, 10)"
     return (
-        f"CASE WHEN {c} GLOB '{ISO_DATE_GLOB}' THEN CASE WHEN date(substr({c}, 1, 10), '+0 days') = "
-        f"substr({c}, 1, 10) AND (length({c}) = 10 OR datetime({c}) IS NOT NULL) THEN 1 ELSE 0 END ELSE 0 END"
+        f"CASE WHEN {c} GLOB '{STRICT_DATETIME}' THEN CASE WHEN {day_exists} THEN 1 ELSE 0 END "
+        f"WHEN {c} GLOB '{ISO_DATE_GLOB}' THEN CASE WHEN {day_exists} AND (length({c}) = 10 OR "
+        f"datetime({c}) IS NOT NULL) THEN 1 ELSE 0 END ELSE 0 END"
     )
 
 
 def _zone(c: str) -> str:
-    return f"({c} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {c} GLOB '*Z')"
-
-
-def _aggregates(column: str) -> list[str]:
-    """The cheap pass: counts, ranges, sizes, and whether every text value even *starts* like a
-    date (a GLOB anchored at the first character) or like JSON (its first character)."""
-    c = quote_ident(column)
-    kind = f"typeof({c})"
-    return [
-        f"count(*) - count({c})",
-        f"sum({kind} = 'integer')",
-        f"sum({kind} = 'real')",
-        f"sum({kind} = 'text')",
-        f"sum({kind} = 'blob')",
-        f"min(CASE WHEN {kind} = 'integer' THEN {c} END)",
-        f"max(CASE WHEN {kind} = 'integer' THEN {c} END)",
-        f"max(CASE WHEN {kind} = 'real' THEN abs({c}) END)",
-        f"max(CASE WHEN {kind} = 'text' THEN length(CAST({c} AS BLOB)) END)",
-        f"sum(CASE WHEN {kind} = 'text' THEN instr({c}, char(0)) > 0 END)",
-        f"max(CASE WHEN {kind} = 'blob' THEN length({c}) END)",
-        _when_text(c, f"{c} GLOB '{ISO_DATE_GLOB}'"),
-        _when_text(c, f"substr({c}, 1, 1) IN ('{{', '[')"),
-    ]
+    return f"(CASE WHEN length({c}) > 19 THEN {c} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {c} GLOB '*Z' ELSE 0 END)"
 
 
 def _format_checks(column: str, dates: bool) -> list[str]:
-    """The second pass, only for candidate columns: the full checks, each a min() over all texts."""
+    """Full format checks for a candidate column, each a min() over all its text values."""
     c = quote_ident(column)
     if dates:
-        iso = _iso(c)
         return [
-            _when_text(c, iso),
+            _when_text(c, _iso(c)),
             _when_text(c, f"length({c}) = 10"),
             _when_text(c, _zone(c)),
             _when_text(c, f"NOT {_zone(c)}"),
@@ -154,37 +141,150 @@ def _format_checks(column: str, dates: bool) -> list[str]:
     return [_when_text(c, f"coalesce(json_valid({c}), 0)")]
 
 
+def _second_pass(column: str, shape: str, declared_varchar: bool) -> list[tuple[str, str]]:
+    """(field, aggregate) pairs still needed for a column, given what count/min/max showed."""
+    c = quote_ident(column)
+    kind = f"typeof({c})"
+    numeric = [
+        ("reals", f"sum({kind} = 'real')"),
+        ("int_min", f"min(CASE WHEN {kind} = 'integer' THEN {c} END)"),
+        ("int_max", f"max(CASE WHEN {kind} = 'integer' THEN {c} END)"),
+        ("real_abs_max", f"max(CASE WHEN {kind} = 'real' THEN abs({c}) END)"),
+    ]
+    text = [("text_with_nul", f"sum(CASE WHEN {kind} = 'text' THEN instr({c}, char(0)) > 0 END)")]
+    if declared_varchar:
+        text.append(("text_max_bytes", f"max(CASE WHEN {kind} = 'text' THEN length(CAST({c} AS BLOB)) END)"))
+    if shape == "numeric":
+        return numeric
+    if shape == "text":
+        return text
+    if shape == "mixed":
+        return [
+            ("integers", f"sum({kind} = 'integer')"),
+            ("texts", f"sum({kind} = 'text')"),
+            ("blobs", f"sum({kind} = 'blob')"),
+            *numeric,
+            *text,
+        ]
+    return []
+
+
+def _run_aggregates(conn: sqlite3.Connection, source: str, wanted: list[tuple[str, str, str]]) -> dict:
+    """Evaluate (column, field, aggregate) triples in as few scans as SQLite's column limit allows."""
+    results: dict[str, dict] = {}
+    for start in range(0, len(wanted), COLUMNS_PER_SCAN):
+        batch = wanted[start : start + COLUMNS_PER_SCAN]
+        row = conn.execute(f"SELECT {', '.join(expr for _c, _f, expr in batch)} FROM {source}").fetchone()
+        for (column, field_name, _expr), value in zip(batch, row, strict=True):
+            results.setdefault(column, {})[field_name] = value
+    return results
+
+
+def _starts_like(prefix: bytes | None, dates: bool) -> bool:
+    if prefix is None:
+        return False
+    value = prefix.decode("utf-8", "replace")
+    if dates:
+        return len(value) >= 10 and value[:4].isdigit() and value[4] == "-" and value[7] == "-"
+    return value[:1] in ("{", "[")
+
+
+def _shape(low_type: str | None, high_type: str | None) -> str:
+    """SQLite orders numbers < text < blobs: the classes of min and max bound what lies between."""
+    if high_type is None:
+        return "empty"
+    if high_type in ("integer", "real"):
+        return "numeric"
+    if low_type == high_type == "text":
+        return "text"
+    if low_type == "blob":
+        return "blob"
+    return "mixed"
+
+
+def _expected_shape(declared: str) -> str:
+    upper = declared.upper()
+    if "INT" in upper or "REAL" in upper or "FLOA" in upper or "DOUB" in upper or "NUM" in upper or "BOOL" in upper:
+        return "numeric"
+    if any(word in upper for word in ("CHAR", "CLOB", "TEXT", "DATE", "TIME")):
+        return "text"
+    return "mixed"
+
+
+def _first_pass(column: str, expected: str, declared_varchar: bool, declares_time: bool) -> list[tuple[str, str]]:
+    c = quote_ident(column)
+    basics = [
+        ("count", f"count({c})"),
+        ("low_type", f"typeof(min({c}))"),
+        ("high_type", f"typeof(max({c}))"),
+        ("low_prefix", f"CAST(substr(min({c}), 1, 16) AS BLOB)"),
+        ("high_prefix", f"CAST(substr(max({c}), 1, 16) AS BLOB)"),
+    ]
+    # Speculate from the declared type: when the data agrees, one scan answers everything.
+    guesses = _second_pass(column, expected, declared_varchar)
+    if declares_time:
+        guesses += list(zip(DATE_FIELDS, _format_checks(column, True), strict=True))
+    return basics + [(f"guess:{field}", expr) for field, expr in guesses]
+
+
 def take_census(conn: sqlite3.Connection, table: Table) -> TableCensus:
-    """Measure every column of `table`: one cheap scan, then one scan of the candidate columns."""
+    """Measure every column of `table`, reading it as few times as the data allows.
+
+    Pass 1 asks count, the classes of min and max, and what the declared type suggests will be
+    needed (numeric ranges for numeric columns, NUL bytes for text columns). SQLite orders numbers
+    < text < blobs, so min and max prove whether a column is all numbers, all text or mixed; only
+    columns that broke their declared type need pass 2. Pass 3 runs full date/JSON checks on
+    columns whose smallest and largest values look like dates or JSON; prose is ruled out unread.
+    """
     source = quote_ident(table.name)
     rows = conn.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
-    names = [column.name for column in table.columns]
+    varchar = {c.name: "CHAR" in c.declared_type.upper() for c in table.columns}
+    expected = {c.name: _expected_shape(c.declared_type) for c in table.columns}
+    timeish = {c.name: any(w in c.declared_type.upper() for w in ("DATE", "TIME")) for c in table.columns}
+    first = [
+        (c.name, f, e)
+        for c in table.columns
+        for f, e in _first_pass(c.name, expected[c.name], varchar[c.name], timeish[c.name])
+    ]
+    results = _run_aggregates(conn, source, first) if first else {}
     measured: dict[str, dict] = {}
-    width = len(FIELDS)
-    for start in range(0, len(names), COLUMNS_PER_SCAN):
-        batch = names[start : start + COLUMNS_PER_SCAN]
-        select = ", ".join(expr for name in batch for expr in _aggregates(name))
-        values = conn.execute(f"SELECT {select} FROM {source}").fetchone()
-        for offset, name in enumerate(batch):
-            chunk = values[offset * width : (offset + 1) * width]
-            measured[name] = {key: value for key, value in zip(FIELDS, chunk, strict=True) if value is not None}
-    checks: list[tuple[str, tuple[str, ...], str]] = []
-    for name, counts in measured.items():
-        if counts.pop("date_candidate", 0):
-            checks += [(name, DATE_FIELDS, expr) for expr in [" , ".join(_format_checks(name, True))]]
-        if counts.pop("json_candidate", 0):
-            checks.append((name, ("texts_json",), _format_checks(name, False)[0]))
-    for start in range(0, len(checks), COLUMNS_PER_SCAN):
-        batch_checks = checks[start : start + COLUMNS_PER_SCAN]
-        values = conn.execute(f"SELECT {', '.join(expr for _n, _f, expr in batch_checks)} FROM {source}").fetchone()
-        position = 0
-        for name, fields, _expr in batch_checks:
-            for field_name in fields:
-                measured[name][field_name] = bool(values[position])
-                position += 1
+    retry: list[tuple[str, str, str]] = []
+    shapes: dict[str, str] = {}
+    for column in table.columns:
+        info = results[column.name]
+        shape = _shape(info["low_type"], info["high_type"])
+        shapes[column.name] = shape
+        counts: dict = {"nulls": rows - info["count"]}
+        if shape == "text":
+            counts["texts"] = info["count"]
+        elif shape == "blob":
+            counts["blobs"] = info["count"]
+        if shape == expected[column.name] or shape in ("empty", "blob"):
+            counts.update({k[6:]: v for k, v in info.items() if k.startswith("guess:") and v is not None})
+        else:
+            retry += [(column.name, f, e) for f, e in _second_pass(column.name, shape, varchar[column.name])]
+        measured[column.name] = counts
+    for name, values in _run_aggregates(conn, source, retry).items():
+        measured[name].update({k: v for k, v in values.items() if v is not None})
+    checks: list[tuple[str, str, str]] = []
+    for column in table.columns:
+        counts, info = measured[column.name], results[column.name]
+        if shapes[column.name] == "numeric":
+            counts["integers"] = info["count"] - counts.get("reals", 0)
+        if shapes[column.name] != "text":
+            continue
+        for dates, fields in ((True, DATE_FIELDS), (False, ("texts_json",))):
+            if dates and "texts_iso_datetime" in counts:
+                continue  # answered by the speculative first pass
+            if _starts_like(info["low_prefix"], dates) and _starts_like(info["high_prefix"], dates):
+                checks += list(
+                    zip([column.name] * len(fields), fields, _format_checks(column.name, dates), strict=True)
+                )
+    for name, values in _run_aggregates(conn, source, checks).items():
+        measured[name].update({k: bool(v) for k, v in values.items()})
     for counts in measured.values():
         iso = counts.get("texts_iso_datetime", False)
         for field_name in DATE_FIELDS[1:]:
-            counts[field_name] = counts.get(field_name, False) and iso
+            counts[field_name] = bool(counts.get(field_name)) and iso
     columns = tuple(ColumnCensus(name=name, rows=rows, **counts) for name, counts in measured.items())
     return TableCensus(table=table.name, rows=rows, columns=columns)
