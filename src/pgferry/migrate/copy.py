@@ -17,10 +17,12 @@ import contextlib
 import csv
 import json
 import math
+import queue
 import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,9 +37,9 @@ from pgferry.migrate import control
 from pgferry.migrate.control import Checkpoint
 from pgferry.migrate.plan import MigrationPlan, Skipped, TablePlan, build_plan, create_table_sql, load_casts
 from pgferry.migrate.rowformat import line_maker, select_list
-from pgferry.sqlite.census import take_census
-from pgferry.sqlite.connect import open_readonly
+from pgferry.sqlite.census import TableCensus, merge_censuses, take_census
 from pgferry.sqlite.schema import Schema, Table, quote_ident, read_schema
+from pgferry.sqlite.snapshot import Snapshot, open_snapshot
 
 ROWS_PER_PART = 200_000
 ROWID_NAMES = ("rowid", "_rowid_", "oid")
@@ -108,25 +110,85 @@ class CopyReport:
 
 @dataclass
 class Source:
-    """The open source: one connection holding one read transaction, and what was read in it."""
+    """The open source: connections sharing one read snapshot, and what was read in it."""
 
     path: Path
-    conn: sqlite3.Connection
+    snapshot: Snapshot
     schema: Schema
     plan: MigrationPlan
     journal_mode: str
+    pool: queue.Queue[sqlite3.Connection] = field(default_factory=queue.Queue)
+
+    def __post_init__(self) -> None:
+        for conn in self.snapshot.connections:
+            self.pool.put(conn)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.snapshot.connections[0]
+
+    @contextlib.contextmanager
+    def borrow(self) -> Iterator[sqlite3.Connection]:
+        """A connection of the snapshot for this thread alone, returned afterwards."""
+        conn = self.pool.get()
+        try:
+            yield conn
+        finally:
+            self.pool.put(conn)
+
+    def close(self) -> None:
+        self.snapshot.close()
+
+
+def _row_ranges(conn: sqlite3.Connection, table: Table, parts: int) -> list[tuple[str, tuple]]:
+    """WHERE clauses splitting a big rowid table into `parts` ranges (one range otherwise)."""
+    if parts <= 1 or table.without_rowid:
+        return [("", ())]
+    rows = conn.execute(f"SELECT count(*) FROM {quote_ident(table.name)}").fetchone()[0]
+    if rows <= ROWS_PER_PART:
+        return [("", ())]
+    key = _rowid_name(table)
+    low, high = conn.execute(f"SELECT min({key}), max({key}) FROM {quote_ident(table.name)}").fetchone()
+    step = (high - low + 1) / parts
+    bounds = [low - 1] + [low - 1 + round(step * i) for i in range(1, parts)] + [high]
+    return [(f" WHERE {key} > ? AND {key} <= ?", (bounds[i], bounds[i + 1])) for i in range(parts)]
+
+
+def _census_all(source: Source, jobs: int) -> dict[str, TableCensus]:
+    """Census of every table, big tables split by rowid range, on all the snapshot's connections."""
+    tasks = [
+        (table, where, params)
+        for table in source.schema.tables
+        for where, params in _row_ranges(source.conn, table, jobs)
+    ]
+
+    def run(task: tuple[Table, str, tuple]) -> TableCensus:
+        table, where, params = task
+        with source.borrow() as conn:
+            return take_census(conn, table, where, params)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(source.snapshot.connections))) as pool:
+        results = list(pool.map(run, tasks))
+    by_table: dict[str, list[TableCensus]] = {}
+    for census in results:
+        by_table.setdefault(census.table, []).append(census)
+    return {name: merge_censuses(parts) for name, parts in by_table.items()}
 
 
 def open_source(path: str | Path, options: CopyOptions) -> Source:
-    """Open, snapshot and plan; the returned connection stays inside its read transaction."""
-    conn = open_readonly(path)
-    conn.execute("BEGIN")
+    """Open `jobs` connections in one snapshot, read the schema, take the census, build the plan.
+
+    The connections stay inside their read transactions until `Source.close()`.
+    """
+    snapshot = open_snapshot(path, max(1, options.jobs))
+    conn = snapshot.connections[0]
     schema = read_schema(conn)
     sequences: dict[str, int] = {}
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
         sequences = {name: int(seq) for name, seq in conn.execute("SELECT name, seq FROM sqlite_sequence")}
-    censuses = {table.name: take_census(conn, table) for table in schema.tables}
-    plan = build_plan(
+    source = Source(Path(path), snapshot, schema, MigrationPlan(options.schema, [], [], [], []), snapshot.journal_mode)
+    censuses = _census_all(source, options.jobs)
+    source.plan = build_plan(
         schema,
         censuses,
         sequences,
@@ -134,8 +196,7 @@ def open_source(path: str | Path, options: CopyOptions) -> Source:
         keep_case=options.keep_case,
         casts=load_casts(options.casts_file),
     )
-    journal_mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
-    return Source(Path(path), conn, schema, plan, journal_mode)
+    return source
 
 
 def not_carried(schema: Schema) -> list[Skipped]:
@@ -250,8 +311,8 @@ class _Copier:
             sql.SQL(", ").join(sql.Identifier(c.target) for c in columns),
         )
         last, rows = checkpoint.last_key, checkpoint.rows
-        cursor = self.source.conn.cursor()
-        with _connect(self.dsn) as pg:
+        with self.source.borrow() as conn, _connect(self.dsn) as pg:
+            cursor = conn.cursor()
             while True:
                 where, params = self._where(last, bound, upper, checkpoint)
                 tail = f"{where} ORDER BY {order}"
@@ -310,23 +371,47 @@ class _Copier:
         except sqlite3.OperationalError as exc:
             if "decode" not in str(exc).lower():
                 raise
-            batch, scanned, last = self._without_bad_text(head, tail, params, table, keys, columns)
+            batch, scanned, last = self._without_bad_text(cursor.connection, head, tail, params, table, keys, columns)
         width, maker = self.makers[table.name]
         if maker is not None:
             batch = [(maker(row[:width]), *row[width:]) for row in batch]
         return batch, scanned, last
 
     def _without_bad_text(
-        self, head: str, tail: str, params: list[Any], table: Table, keys: list[str], columns: list
+        self,
+        conn: sqlite3.Connection,
+        head: str,
+        tail: str,
+        params: list[Any],
+        table: Table,
+        keys: list[str],
+        columns: list,
     ) -> tuple[list[tuple], int, list[Any] | None]:
-        """Find rows whose text is not valid UTF-8; stop naming the first, or reject them all."""
-        raw = sqlite3.connect(f"file:{self.source.path.resolve()}?mode=ro", uri=True)
-        raw.text_factory = bytes
+        """Find rows whose text is not valid UTF-8; stop naming the first, or reject them all.
+
+        Reads the chunk again as bytes on the same connection (same snapshot); this thread owns it.
+        """
+        conn.text_factory = bytes
+        try:
+            return self._find_bad_text(conn, head, tail, params, table, keys, columns)
+        finally:
+            conn.text_factory = str
+
+    def _find_bad_text(
+        self,
+        conn: sqlite3.Connection,
+        head: str,
+        tail: str,
+        params: list[Any],
+        table: Table,
+        keys: list[str],
+        columns: list,
+    ) -> tuple[list[tuple], int, list[Any] | None]:
         names = ", ".join(quote_ident(c.source) for c in columns)
         source_part = f"{quote_ident(table.name)}{tail}"
         bad_keys: list[list[Any]] = []
         scanned, last_key = 0, None
-        for row in raw.execute(f"SELECT {', '.join(keys)}, {names} FROM {source_part} LIMIT ?", params):
+        for row in conn.execute(f"SELECT {', '.join(keys)}, {names} FROM {source_part} LIMIT ?", params).fetchall():
             scanned += 1
             key, values = list(row[: len(keys)]), row[len(keys) :]
             last_key = [k.decode("utf-8", "replace") if isinstance(k, bytes) else k for k in key]
@@ -339,7 +424,6 @@ class _Copier:
                         self._bad_value(table.name, key, column.source, repr(value[:60]), problem)
                         bad_keys.append(key)
                         break
-        raw.close()
         if not bad_keys:
             raise CopyDataError(f"table {table.name!r}: a text value could not be decoded as UTF-8")
         exclude = " AND ".join(f"({', '.join(keys)}) <> ({', '.join('?' * len(keys))})" for _ in bad_keys)
@@ -347,7 +431,8 @@ class _Copier:
         where = f"{where} AND {exclude}" if where else f" WHERE {exclude}"
         flat = [v for key in bad_keys for v in key]
         query = f"{head}{where} ORDER BY {order} LIMIT ?"
-        rows = self.source.conn.execute(query, [*params[:-1], *flat, scanned - len(bad_keys)]).fetchall()
+        conn.text_factory = str
+        rows = conn.execute(query, [*params[:-1], *flat, scanned - len(bad_keys)]).fetchall()
         return rows, scanned, last_key
 
     def _bad_value(self, table: str, key: list[Any], column: str, value: str, problem: str) -> None:

@@ -191,7 +191,7 @@ def copy_database(
         for future in futures:
             future.result()
     phases["data"] = time.perf_counter() - mark
-    source.conn.execute("COMMIT")  # the snapshot is no longer needed: let SQLite checkpoint its WAL
+    source.close()  # the snapshot is no longer needed: let the application's writers and checkpoints go on
     mark = time.perf_counter()
     steps = source.plan.steps
     first = [s for s in steps if s.kind in ("primary_key", "identity")]
@@ -228,12 +228,11 @@ def copy_database(
         for t in source.plan.tables
         for c in t.columns
     ]
-    snapshot = "one read transaction for all tables" + (
+    snapshot = f"one snapshot for all tables ({source.snapshot.how})" + (
         "; rollback-journal mode: writers were blocked while it ran (WAL avoids that)"
         if source.journal_mode.lower() != "wal"
         else ""
     )
-    source.conn.close()
     return CopyReport(
         source=str(sqlite_path),
         target=redact(dsn),

@@ -321,5 +321,5 @@ def _verify(
                 else:
                     _verify_multiset(source.conn, pg, table, plan, schema, verdict, chunk_rows)
             verdicts.append(verdict)
-    source.conn.close()
+    source.close()
     return VerifyReport(str(sqlite_path), redact(dsn), schema, verdicts)
