@@ -45,7 +45,7 @@ def _progress_bar(enabled: bool) -> tuple[Progress | None, object]:
     return bar, update
 
 
-def _print_verify(report: VerifyReport, console: Console) -> None:
+def render_verify(report: VerifyReport, console: Console) -> None:
     table = Table(title=f"verify {escape(report.source)} -> {escape(report.target)} (schema {report.schema})")
     for name in ("table", "source rows", "target rows", "chunks", "result"):
         table.add_column(name, justify="right" if "rows" in name or name == "chunks" else "left")
@@ -89,8 +89,13 @@ def _print_verify(report: VerifyReport, console: Console) -> None:
 )
 @click.option("--reject-file", type=click.Path(dir_okay=False), help="Where --on-error reject writes rows (JSONL).")
 @click.option("--keep-case", is_flag=True, help="Keep identifiers' case instead of folding plain names.")
-@click.option("--chunk-rows", type=click.IntRange(1, 10_000_000), default=20_000, show_default=True,
-              help="Rows per chunk: each chunk commits with its checkpoint.")
+@click.option(
+    "--chunk-rows",
+    type=click.IntRange(1, 10_000_000),
+    default=20_000,
+    show_default=True,
+    help="Rows per chunk: each chunk commits with its checkpoint.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the DDL with a comment on every choice; copy nothing.")
 @click.option("--no-verify", is_flag=True, help="Skip the verification that runs after the copy.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the report) instead of tables.")
@@ -149,14 +154,14 @@ def copy_command(
     if as_json:
         emit_json({**report.as_dict(), "verify": None if verdict is None else verdict.as_dict()})
     else:
-        _print_copy(report)
+        render_copy(report)
         if verdict is not None:
-            _print_verify(verdict, Console())
+            render_verify(verdict, Console())
     if verdict is not None and not verdict.identical:
         sys.exit(1)
 
 
-def _print_copy(report) -> None:  # type: ignore[no-untyped-def]
+def render_copy(report) -> None:  # type: ignore[no-untyped-def]
     console = Console()
     rate = f"{report.rows / report.seconds:,.0f}" if report.seconds else "-"
     console.print(
@@ -195,6 +200,6 @@ def verify_command(
     if as_json:
         emit_json(report.as_dict())
     else:
-        _print_verify(report, Console())
+        render_verify(report, Console())
     if not report.identical:
         sys.exit(1)

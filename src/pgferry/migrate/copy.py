@@ -42,6 +42,7 @@ from pgferry.sqlite.schema import Schema, Table, quote_ident, read_schema
 from pgferry.sqlite.snapshot import Snapshot, open_snapshot
 
 ROWS_PER_PART = 200_000
+STREAM_ROWS = 2_000  # rows read and written at a time inside a chunk
 ROWID_NAMES = ("rowid", "_rowid_", "oid")
 Progress = Callable[[str, int, int], None]  # (table, rows copied so far, rows in table)
 
@@ -316,25 +317,40 @@ class _Copier:
             while True:
                 where, params = self._where(last, bound, upper, checkpoint)
                 tail = f"{where} ORDER BY {order}"
-                batch, scanned, last_seen = self._fetch(
-                    cursor, head, tail, [*params, self.options.chunk_rows], table, keys, columns
-                )
+                query_params = [*params, self.options.chunk_rows]
+                try:
+                    scanned, last_seen = self._stream_chunk(
+                        cursor, pg, target, head, tail, query_params, table, checkpoint, rows, len(keys)
+                    )
+                    copied = scanned
+                except (
+                    sqlite3.OperationalError,
+                    pgerrors.DataError,
+                    pgerrors.IntegrityError,
+                    pgerrors.InternalError_,
+                ) as exc:
+                    if isinstance(exc, sqlite3.OperationalError) and "decode" not in str(exc).lower():
+                        raise
+                    # The careful path: materialise the chunk, name or reject the bad values.
+                    batch, scanned, last_seen = self._fetch(cursor, head, tail, query_params, table, keys, columns)
+                    if scanned == 0:
+                        break
+                    done = scanned < self.options.chunk_rows
+                    copied = self._write(
+                        pg,
+                        target,
+                        batch,
+                        table,
+                        plan,
+                        Checkpoint(table.name, checkpoint.part, last_seen, checkpoint.upper_key, 0, done),
+                        rows,
+                    )
                 if scanned == 0:
                     break
                 last = last_seen
-                done = scanned < self.options.chunk_rows
-                copied = self._write(
-                    pg,
-                    target,
-                    batch,
-                    table,
-                    plan,
-                    Checkpoint(table.name, checkpoint.part, last, checkpoint.upper_key, 0, done),
-                    rows,
-                )
                 rows += copied
                 self._advance(table.name, copied, plan.rows)
-                if done:
+                if scanned < self.options.chunk_rows:
                     return
             with pg.transaction():
                 control.save_checkpoint(
@@ -342,6 +358,42 @@ class _Copier:
                     self.options.schema,
                     Checkpoint(table.name, checkpoint.part, last, checkpoint.upper_key, rows, True),
                 )
+
+    def _stream_chunk(
+        self,
+        cursor: sqlite3.Cursor,
+        pg: psycopg.Connection,
+        target: sql.Composed,
+        head: str,
+        tail: str,
+        params: list[Any],
+        table: Table,
+        checkpoint: Checkpoint,
+        rows_before: int,
+        key_width: int,
+    ) -> tuple[int, list[Any] | None]:
+        """COPY one chunk as it is read, a few thousand rows at a time, and its checkpoint, in one
+        transaction: memory stays flat whatever the chunk size. Raises on the first bad value."""
+        width, maker = self.makers[table.name]
+        scanned, last = 0, None
+        with pg.transaction():
+            cursor.execute(f"{head}{tail} LIMIT ?", params)
+            with pg.cursor() as cur, cur.copy(target) as copy:
+                while batch := cursor.fetchmany(STREAM_ROWS):
+                    if maker is None:
+                        copy.write("".join(row[0] for row in batch))
+                    else:
+                        copy.write("".join(maker(row[:width]) for row in batch))
+                    scanned += len(batch)
+                    last = list(batch[-1][-key_width:])
+            if scanned:
+                done = scanned < self.options.chunk_rows
+                control.save_checkpoint(
+                    pg,
+                    self.options.schema,
+                    Checkpoint(table.name, checkpoint.part, last, checkpoint.upper_key, rows_before + scanned, done),
+                )
+        return scanned, last
 
     @staticmethod
     def _where(last: list[Any] | None, bound: str, upper: str, checkpoint: Checkpoint) -> tuple[str, list[Any]]:

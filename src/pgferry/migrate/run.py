@@ -193,22 +193,26 @@ def copy_database(
     phases["data"] = time.perf_counter() - mark
     source.close()  # the snapshot is no longer needed: let the application's writers and checkpoints go on
     mark = time.perf_counter()
-    steps = source.plan.steps
-    first = [s for s in steps if s.kind in ("primary_key", "identity")]
-    middle = [s for s in steps if s.kind in ("index", "check")]
-    last = [s for s in steps if s.kind == "foreign_key"]
-    for group in (first, middle, last):
-        skipped += _run_steps(dsn, group, options.jobs)
+    # Keys, indexes and CHECKs of all tables in parallel, biggest tables first so the workers stay
+    # busy; then foreign keys (they need the referenced keys) alongside ANALYZE.
+    size = {t.source: t.rows for t in source.plan.tables}
+    steps = sorted(source.plan.steps, key=lambda s: -size.get(s.table, 0))
+    analyze = [
+        Step(
+            "analyze",
+            t.source,
+            t.target,
+            sql.SQL("ANALYZE {}").format(sql.Identifier(options.schema, t.target)).as_string(),
+        )
+        for t in sorted(source.plan.tables, key=lambda t: -t.rows)
+    ]
+    skipped += _run_steps(dsn, [s for s in steps if s.kind != "foreign_key"], options.jobs)
     phases["constraints_and_indexes"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    skipped += _run_steps(dsn, [s for s in steps if s.kind == "foreign_key"] + analyze, options.jobs)
+    phases["foreign_keys_and_analyze"] = time.perf_counter() - mark
     with _connect(dsn) as pg:
         skipped += _create_views(pg, source, options)
-        mark = time.perf_counter()
-        pg.execute(
-            sql.SQL("ANALYZE {}").format(
-                sql.SQL(", ").join(sql.Identifier(options.schema, t.target) for t in source.plan.tables)
-            )
-        ) if source.plan.tables else None
-        phases["analyze"] = time.perf_counter() - mark
         with pg.transaction():
             control.set_phase(pg, options.schema, str(source.path), "done")
         final = control.read_checkpoints(pg, options.schema)
