@@ -1,10 +1,39 @@
-"""The `forum` command: the reference community platform pgferry is built and measured on."""
+"""The `forum` command: the reference community platform pgferry is built and measured on.
+
+Thin: each command parses its options, makes one library call and renders the result (rich text,
+or one JSON object with --json). Library errors become one line, `Error: ...`, and a non-zero exit.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from forum import __version__
+from pgferry.errors import PgferryError
+
+
+def one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a PgferryError into click's one-line `Error: <message>` and exit code 1, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PgferryError as exc:
+            raise click.ClickException(str(exc).splitlines()[0]) from None
+
+    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,3 +46,150 @@ def main() -> None:
     the defects of the migration plan (missing and redundant indexes, a 42-column
     users table, text timestamps, JSON as text) at any scale.
     """
+
+
+@main.command()
+@click.option(
+    "--scale",
+    default="1",
+    show_default=True,
+    metavar="S",
+    help="Size: 1 is about 1,000,000 rows (600,000 replies); more than 0, at most 100.",
+)
+@click.option(
+    "--seed",
+    "seed_text",
+    default="42",
+    show_default=True,
+    metavar="N",
+    help="Random seed. The same scale and seed give the same database (identical .dump).",
+)
+@click.option("--out", metavar="PATH", help="Database file to write (refused if it exists, unless --force).")
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+@click.option(
+    "--describe",
+    is_flag=True,
+    help="List the planted defects; with --out, after seeding, with the database as read back.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@one_line_errors
+def seed(scale: str, seed_text: str, out: str | None, force: bool, describe: bool, as_json: bool) -> None:
+    """Write a legacy forum SQLite database with the migration plan's defects planted.
+
+    \b
+    Examples:
+      forum seed --scale 0.1 --seed 42 --out forum.db      about 100,000 rows
+      forum seed --describe --scale 0.1                    what it plants, without writing
+      forum seed --scale 0.1 --out forum.db --force --describe --json
+    """
+    from forum import seed as lib
+
+    size, seed_value = lib.parse_scale(scale), lib.parse_seed(seed_text)
+    if out is None and not describe:
+        raise click.ClickException("nothing to do: give --out PATH to write a database, or --describe")
+    payload: dict[str, Any] = {}
+    console = Console()
+    if out is not None:
+        with _progress() as progress:
+            report = lib.generate(out, size, seed_value, force=force, progress=progress)
+        payload["report"] = {
+            **asdict(report),
+            "total_rows": report.total_rows,
+            "rows_per_second": round(report.rows_per_second),
+        }
+        if not as_json:
+            console.print(
+                f"Wrote {report.path}: {report.total_rows:,} rows in {len(report.rows)} tables, "
+                f"{report.indexes} indexes, {report.bytes / 2**20:.1f} MiB in {report.seconds:.1f} s "
+                f"({report.rows_per_second:,.0f} rows/s), scale {report.scale:g}, seed {report.seed}",
+                highlight=False,
+            )
+    if describe:
+        defects = lib.describe(size)
+        payload["redundant_indexes"] = lib.defect_counts(defects)
+        payload["defects"] = [asdict(d) for d in defects]
+        if out is not None:
+            summary = lib.summarize(out)
+            payload["database"] = asdict(summary)
+            if not as_json:
+                _print_summary(console, summary)
+        if not as_json:
+            _print_defects(console, defects, lib.defect_counts(defects))
+    if as_json:
+        click.echo(json.dumps(payload, indent=2))
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str, int, int], None] | None]:
+    """A rich progress bar on stderr when stderr is a terminal; otherwise no progress at all."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        rows = bar.add_task("rows", total=None)
+        indexes = bar.add_task("indexes", total=None)
+
+        def update(step: str, done: int, total: int) -> None:
+            if step == "indexes":
+                bar.update(indexes, completed=done, total=total)
+            else:
+                bar.update(rows, completed=done, total=total, description=step)
+
+        yield update
+
+
+def _print_summary(console: Console, summary: Any) -> None:
+    console.print(f"[b]{summary.path}[/b], as read back from the file:")
+    table = Table()
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in summary.tables.items():
+        table.add_row(name, f"{rows:,}")
+    table.add_row("[b]total[/b]", f"[b]{summary.total_rows:,}[/b]")
+    console.print(table)
+    console.print(
+        f"{summary.indexes} indexes (+{summary.automatic_indexes} automatic), journal_mode={summary.journal_mode}, "
+        f"sqlite_stat1 {'present' if summary.has_statistics else 'absent'}, users has {summary.users_columns} columns, "
+        f"{summary.bytes / 2**20:.1f} MiB",
+        highlight=False,
+    )
+
+
+def _print_defects(console: Console, defects: list[Any], counts: dict[str, int]) -> None:
+    redundant = [d for d in defects if d.kind == "redundant_index"]
+    table = Table(title=f"Planted: {len(redundant)} redundant indexes", title_justify="left")
+    for column, justify in (
+        ("category", "left"),
+        ("count", "right"),
+        ("for example", "left"),
+        ("redundant with", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for category, count in counts.items():
+        example = next(d for d in redundant if d.category == category)
+        table.add_row(category, str(count), example.name, example.detail)
+    console.print(table)
+    missing = Table(title="Missing: the plan's Day 1-2 indexes (no index leads like them)", title_justify="left")
+    for column in ("index", "table", "columns"):
+        missing.add_column(column)
+    for d in defects:
+        if d.kind == "missing_index":
+            missing.add_row(d.name, d.table, ", ".join(d.columns))
+    console.print(missing)
+    wide = next(d for d in defects if d.kind == "wide_table")
+    families = Table(title=f"users: {wide.detail}", title_justify="left")
+    families.add_column("family")
+    families.add_column("columns")
+    families.add_column("filled")
+    for d in defects:
+        if d.kind == "column_family":
+            families.add_row(d.name, ", ".join(d.columns), d.detail.split(";")[0])
+    console.print(families)
+    other = Table(title="Storage and schema habits", title_justify="left")
+    other.add_column("defect")
+    other.add_column("detail")
+    for d in defects:
+        if d.kind not in ("redundant_index", "missing_index", "wide_table", "column_family"):
+            other.add_row(d.kind + (f" ({d.table})" if d.table else ""), d.detail)
+    console.print(other)
