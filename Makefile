@@ -9,7 +9,7 @@ setup:
 
 demo: setup
 	@mkdir -p $(dir $(DEMO_DB))
-	@.venv/bin/forum seed --scale $(SCALE) --seed 42 --out $(DEMO_DB) --force --describe
+	@.venv/bin/forum demo --scale $(SCALE) --seed 42 --db $(DEMO_DB)
 
 test: setup
 	@.venv/bin/ruff check .

@@ -6,8 +6,6 @@ or one JSON object with --json). Library errors become one line, `Error: ...`, a
 
 from __future__ import annotations
 
-import functools
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,20 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from forum import __version__
-from pgferry.errors import PgferryError
-
-
-def one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a PgferryError into click's one-line `Error: <message>` and exit code 1, never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PgferryError as exc:
-            raise click.ClickException(str(exc).splitlines()[0]) from None
-
-    return wrapper
+from pgferry.clitools import emit_json, handle_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,7 +57,7 @@ def main() -> None:
     help="List the planted defects; with --out, after seeding, with the database as read back.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-@one_line_errors
+@handle_errors
 def seed(scale: str, seed_text: str, out: str | None, force: bool, describe: bool, as_json: bool) -> None:
     """Write a legacy forum SQLite database with the migration plan's defects planted.
 
@@ -98,12 +83,7 @@ def seed(scale: str, seed_text: str, out: str | None, force: bool, describe: boo
             "rows_per_second": round(report.rows_per_second),
         }
         if not as_json:
-            console.print(
-                f"Wrote {report.path}: {report.total_rows:,} rows in {len(report.rows)} tables, "
-                f"{report.indexes} indexes, {report.bytes / 2**20:.1f} MiB in {report.seconds:.1f} s "
-                f"({report.rows_per_second:,.0f} rows/s), scale {report.scale:g}, seed {report.seed}",
-                highlight=False,
-            )
+            _print_report(console, report)
     if describe:
         defects = lib.describe(size)
         payload["redundant_indexes"] = lib.defect_counts(defects)
@@ -116,7 +96,7 @@ def seed(scale: str, seed_text: str, out: str | None, force: bool, describe: boo
         if not as_json:
             _print_defects(console, defects, lib.defect_counts(defects))
     if as_json:
-        click.echo(json.dumps(payload, indent=2))
+        emit_json(payload)
 
 
 @contextmanager
@@ -137,6 +117,15 @@ def _progress() -> Iterator[Callable[[str, int, int], None] | None]:
                 bar.update(rows, completed=done, total=total, description=step)
 
         yield update
+
+
+def _print_report(console: Console, report: Any) -> None:
+    console.print(
+        f"Wrote {report.path}: {report.total_rows:,} rows in {len(report.rows)} tables, "
+        f"{report.indexes} indexes, {report.bytes / 2**20:.1f} MiB in {report.seconds:.1f} s "
+        f"({report.rows_per_second:,.0f} rows/s), scale {report.scale:g}, seed {report.seed}",
+        highlight=False,
+    )
 
 
 def _print_summary(console: Console, summary: Any) -> None:
@@ -193,3 +182,38 @@ def _print_defects(console: Console, defects: list[Any], counts: dict[str, int])
         if d.kind not in ("redundant_index", "missing_index", "wide_table", "column_family"):
             other.add_row(d.kind + (f" ({d.table})" if d.table else ""), d.detail)
     console.print(other)
+
+
+@main.command()
+@click.option("--scale", default="0.1", show_default=True, metavar="S", help="Size of the seeded database.")
+@click.option("--seed", "seed_text", default="42", show_default=True, metavar="N", help="Random seed.")
+@click.option("--db", "database", default="demo/forum-legacy.db", show_default=True, metavar="PATH",
+              help="Where the legacy database is written (overwritten).")
+@click.option("--jobs", type=click.IntRange(1, 64), default=2, show_default=True, help="Copy workers.")
+@handle_errors
+def demo(scale: str, seed_text: str, database: str, jobs: int) -> None:
+    """Seed a legacy database, show its defects, copy it to PostgreSQL with pgferry, verify the copy.
+
+    \b
+    Uses PGFERRY_DSN when set (into a new schema, forum_demo_<time>); otherwise a
+    throwaway PostgreSQL cluster on 127.0.0.1 is started for the run and removed.
+    """
+    from pathlib import Path
+
+    from forum import seed as lib
+    from forum.demo import run_demo
+    from pgferry.cli_copy import render_copy, render_verify
+
+    console = Console()
+    result = run_demo(Path(database), lib.parse_scale(scale), lib.parse_seed(seed_text), jobs=jobs)
+    console.rule("1. the legacy database")
+    _print_report(console, result.seed)
+    _print_summary(console, lib.summarize(database))
+    defects = lib.describe(result.seed.scale)
+    _print_defects(console, defects, lib.defect_counts(defects))
+    console.rule(f"2. pgferry copy -> {result.target}")
+    render_copy(result.copy)
+    console.rule("3. pgferry verify")
+    render_verify(result.verify, console)
+    if not result.verify.identical:
+        sys.exit(1)

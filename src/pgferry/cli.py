@@ -7,35 +7,12 @@ never a traceback.
 
 from __future__ import annotations
 
-import functools
-import json
-import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 
 from pgferry import __version__
-from pgferry.errors import PgferryError
-
-
-def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a PgferryError into `Error: <message>` and the error's exit code."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PgferryError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper
-
-
-def emit_json(payload: Any) -> None:
-    """Print exactly one JSON object on stdout (for scripts)."""
-    click.echo(json.dumps(payload, indent=2, sort_keys=False, default=str))
+from pgferry.clitools import emit_json, handle_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -12,7 +12,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pgferry.cli import emit_json, handle_errors, main
+from pgferry.cli import main
+from pgferry.clitools import emit_json, handle_errors
 from pgferry.migrate.copy import CopyOptions, dry_run_sql, open_source
 from pgferry.migrate.run import copy_database
 from pgferry.migrate.verify import VerifyReport, verify_copy

@@ -1,0 +1,25 @@
+"""`forum demo`: seed, copy and verify, end to end, into the DSN given by PGFERRY_DSN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+from click.testing import CliRunner
+
+from forum.cli import main
+
+
+def test_demo_seeds_copies_and_verifies(tmp_path: Path, pg_dsn: str) -> None:
+    database = tmp_path / "demo" / "legacy.db"
+    result = CliRunner().invoke(main, ["demo", "--scale", "0.01", "--db", str(database)],
+                                env={"PGFERRY_DSN": pg_dsn})
+    assert result.exit_code == 0, result.output
+    assert database.exists()
+    assert "pgferry verify" in result.output and "differs" not in result.output
+    assert result.output.count("identical") >= 12  # every table of the forum
+    assert "password=" not in result.output.replace("password=***", "")
+    with psycopg.connect(pg_dsn) as conn:
+        (schema,) = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'forum_demo_%'").fetchone()
+        rows = conn.execute(f'SELECT count(*) FROM "{schema}".forum_replies').fetchone()[0]
+    assert rows == 6000
