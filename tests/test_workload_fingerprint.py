@@ -266,3 +266,12 @@ def test_shape_cache_is_used_for_inlined_values() -> None:
     assert fingerprint("SELECT * FROM users WHERE id = 2 AND name = 'b'") is first
     assert fingerprint("SELECT * FROM users WHERE id = ? AND name = ?").id == first.id  # parsed: other kinds
     assert len(_by_shape) == 2
+
+
+def test_negative_order_by_position_is_kept_and_not_shape_cached() -> None:
+    # found by hypothesis: ORDER BY -1 was replaced by `?` and cached by shape, so ORDER BY 0 got its result
+    clear_cache()
+    first = fingerprint("SELECT a, b FROM t ORDER BY -1")
+    second = fingerprint("SELECT a, b FROM t ORDER BY 0")
+    assert first.text.endswith("ORDER BY -1") and second.text.endswith("ORDER BY 0")
+    assert first.id != second.id

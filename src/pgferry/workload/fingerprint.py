@@ -162,10 +162,11 @@ def _keeps_value(node: exp.Expression) -> bool:
     if isinstance(node, exp.Boolean) and isinstance(parent, exp.Is):  # IS TRUE
         return True
     if isinstance(node, exp.Literal) and not node.is_string:
-        # ORDER BY 2 / GROUP BY 2 name a column by position
-        if isinstance(parent, exp.Ordered) and isinstance(parent.parent, exp.Order):
+        # ORDER BY 2 / GROUP BY 2 name a column by position (ORDER BY -1 is a position too, if a bad one)
+        holder = parent.parent if isinstance(parent, exp.Neg) else parent
+        if isinstance(holder, exp.Ordered) and isinstance(holder.parent, exp.Order):
             return True
-        if isinstance(parent, exp.Group):
+        if isinstance(holder, exp.Group):
             return True
     return False
 
