@@ -12,8 +12,7 @@ from forum.cli import main
 
 def test_demo_seeds_copies_and_verifies(tmp_path: Path, pg_dsn: str) -> None:
     database = tmp_path / "demo" / "legacy.db"
-    result = CliRunner().invoke(main, ["demo", "--scale", "0.01", "--db", str(database)],
-                                env={"PGFERRY_DSN": pg_dsn})
+    result = CliRunner().invoke(main, ["demo", "--scale", "0.01", "--db", str(database)], env={"PGFERRY_DSN": pg_dsn})
     assert result.exit_code == 0, result.output
     assert database.exists()
     assert "pgferry verify" in result.output and "differs" not in result.output

@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from pgferry.dsn import redact
 from pgferry.errors import PgferryError, SourceError, TargetError, UsageError
@@ -378,7 +379,7 @@ class _Copier:
         scanned, last = 0, None
         with pg.transaction():
             cursor.execute(f"{head}{tail} LIMIT ?", params)
-            with pg.cursor() as cur, cur.copy(target) as copy:
+            with pg.cursor() as cur, cur.copy(target, writer=QueuedLibpqWriter(cur)) as copy:
                 while batch := cursor.fetchmany(STREAM_ROWS):
                     if maker is None:
                         copy.write("".join(row[0] for row in batch))
