@@ -45,5 +45,5 @@ def run_demo(database: Path, scale: float, seed: int, jobs: int = 2) -> DemoResu
     seeded = generate(database, scale=scale, seed=seed, force=True)
     with postgres_target() as (dsn, schema):
         copied = copy_database(database, dsn, CopyOptions(schema=schema, jobs=jobs))
-        verified = verify_copy(database, dsn, schema=schema)
+        verified = verify_copy(database, dsn, schema=schema, jobs=jobs, plan=copied.plan)
     return DemoResult(seeded, copied, verified, copied.target)

@@ -325,6 +325,7 @@ def copy_database(
         resumed=options.resume,
         snapshot=snapshot,
         phases=phases,
+        plan=source.plan,
     )
 
 
