@@ -187,8 +187,14 @@ def _print_defects(console: Console, defects: list[Any], counts: dict[str, int])
 @main.command()
 @click.option("--scale", default="0.1", show_default=True, metavar="S", help="Size of the seeded database.")
 @click.option("--seed", "seed_text", default="42", show_default=True, metavar="N", help="Random seed.")
-@click.option("--db", "database", default="demo/forum-legacy.db", show_default=True, metavar="PATH",
-              help="Where the legacy database is written (overwritten).")
+@click.option(
+    "--db",
+    "database",
+    default="demo/forum-legacy.db",
+    show_default=True,
+    metavar="PATH",
+    help="Where the legacy database is written (overwritten).",
+)
 @click.option("--jobs", type=click.IntRange(1, 64), default=2, show_default=True, help="Copy workers.")
 @handle_errors
 def demo(scale: str, seed_text: str, database: str, jobs: int) -> None:
