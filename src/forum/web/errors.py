@@ -11,7 +11,6 @@ from starlette.exceptions import HTTPException
 
 from forum.store.errors import ForumError, RateLimited, Unavailable
 from forum.web.metrics import Metrics
-from forum.web.middleware import BodyTooLarge
 
 log = logging.getLogger("forum.web")
 
@@ -52,7 +51,3 @@ def install(app: FastAPI, metrics: Metrics) -> None:
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "error")
         return _response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
-
-    @app.exception_handler(BodyTooLarge)
-    async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
-        return _response(413, "too_large", str(exc))

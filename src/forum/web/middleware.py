@@ -23,10 +23,6 @@ log = logging.getLogger("forum.web")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-class BodyTooLarge(Exception):
-    """A request body went past the limit while it was being read (no Content-Length to refuse early)."""
-
-
 def error_body(status: int, code: str, message: str) -> bytes:
     return json.dumps({"error": {"status": status, "code": code, "message": message}}).encode()
 
@@ -36,6 +32,27 @@ class ForumMiddleware:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body_bytes
+
+    async def _buffered(self, receive: Any) -> tuple[Any, bool]:
+        """Read a body of unknown length up to the limit; (a receive that replays it, whether it was too big)."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_body:
+                return receive, True
+            if not message.get("more_body", False):
+                break
+        replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replayed() -> dict[str, Any]:
+            return replay.pop() if replay else await receive()
+
+        return replayed, False
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -78,22 +95,16 @@ class ForumMiddleware:
                 await send_wrapper({"type": "http.response.body", "body": body})
 
             length = headers.get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            body_receive = receive
+            too_large = length is not None and (not length.isdigit() or int(length) > self.max_body)
+            if length is None and scope.get("method") in ("POST", "PUT", "PATCH"):
+                # No Content-Length (chunked): read the body here, up to the limit, and replay it.
+                body_receive, too_large = await self._buffered(receive)
+            if too_large:
                 await plain(413, "too_large", f"request body over {self.max_body} bytes")
             else:
-                seen = 0
-
-                async def limited_receive() -> dict[str, Any]:
-                    nonlocal seen
-                    message = await receive()
-                    if message["type"] == "http.request":
-                        seen += len(message.get("body", b""))
-                        if seen > self.max_body:
-                            raise BodyTooLarge(f"request body over {self.max_body} bytes")
-                    return message
-
                 try:
-                    await self.app(scope, limited_receive, send_wrapper)
+                    await self.app(scope, body_receive, send_wrapper)
                 except Exception:
                     log.exception("request %s %s failed", scope.get("method"), scope.get("path"))
                     if not started:
