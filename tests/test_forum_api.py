@@ -118,7 +118,7 @@ def test_create_topic_with_tags_updates_counters(api: Api) -> None:
     before = {r["id"]: r["topic_count"] for r in c.get("/categories").json()}
     r = c.post(
         "/topics",
-        json={"category_id": 3, "title": "  WAL or not? ", "content": "body", "tags": ["SQLite", "wal", "sqlite"]},
+        json={"category_id": 3, "title": "WAL or not?", "content": "body", "tags": ["SQLite", "wal", "sqlite"]},
         headers=alice,
     )
     assert r.status_code == 201
