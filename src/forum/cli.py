@@ -222,6 +222,84 @@ def serve(database: str, mode: str, host: str, port: int, capture: str | None, a
 
 
 @main.command()
+@click.option("--url", required=True, metavar="URL", help="The forum to load, on loopback: http://127.0.0.1:PORT.")
+@click.option("--users", type=click.IntRange(1, 1000), default=10, show_default=True, help="Concurrent users.")
+@click.option(
+    "--duration",
+    type=click.FloatRange(0, 3600, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="S",
+    help="Seconds of measured load (sign-up before it is not counted).",
+)
+@click.option("--seed", type=int, default=42, show_default=True, help="Seed of each user's choices.")
+@click.option(
+    "--think-ms",
+    type=click.FloatRange(0, 60_000),
+    default=0.0,
+    show_default=True,
+    help="Mean pause between a user's requests (exponential); 0 for a closed loop at full speed.",
+)
+@click.option("--max-requests", type=click.IntRange(1), default=None, help="Stop after this many requests in all.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@handle_errors
+def traffic(
+    url: str, users: int, duration: float, seed: int, think_ms: float, max_requests: int | None, as_json: bool
+) -> None:
+    """Simulate forum users against a running `forum serve` and report throughput and latency.
+
+    \b
+    Each user signs up, then loops over a realistic mix: mostly topic views and
+    lists (Zipf popularity), some replies, new topics, wiki reads and edits,
+    notification checks. Statements per request come from the Server-Timing header.
+
+    \b
+    Examples:
+      forum traffic --url http://127.0.0.1:8000 --users 50 --duration 15
+      forum traffic --url http://127.0.0.1:8000 --users 10 --duration 5 --seed 7 --json
+    """
+    from forum.traffic import TrafficOptions, run_traffic
+
+    opts = TrafficOptions(users, duration, seed, think_ms=think_ms, max_requests=max_requests)
+    report = run_traffic(url, opts).to_dict()
+    if as_json:
+        emit_json(report)
+    else:
+        print_traffic(Console(), report)
+
+
+def print_traffic(console: Console, report: dict[str, Any], title: str | None = None) -> None:
+    """A traffic report as a table: one row per endpoint, then the totals."""
+    table = Table(title=title, title_justify="left")
+    for column in ("endpoint", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "queries/req"):
+        table.add_column(column, justify="left" if column == "endpoint" else "right")
+
+    def row(name: str, part: dict[str, Any], style: str = "") -> None:
+        lat = part["latency_ms"]
+        table.add_row(
+            name,
+            f"{part['requests']:,}",
+            f"{part['errors']:,}",
+            f"{lat['p50']:.1f}",
+            f"{lat['p95']:.1f}",
+            f"{lat['p99']:.1f}",
+            f"{part['queries_per_request']:.1f}",
+            style=style,
+        )
+
+    for name, part in report["by_endpoint"].items():
+        row(name, part)
+    row("all", report, style="bold")
+    console.print(table)
+    errors = ", ".join(f"{k}: {v}" for k, v in report["errors_by_status"].items()) or "none"
+    console.print(
+        f"{report['users']} users, {report['duration_s']:g} s: {report['throughput_rps']:,.1f} requests/s, "
+        f"errors {errors}",
+        highlight=False,
+    )
+
+
+@main.command()
 @click.option("--scale", default="0.1", show_default=True, metavar="S", help="Size of the seeded database.")
 @click.option("--seed", "seed_text", default="42", show_default=True, metavar="N", help="Random seed.")
 @click.option(

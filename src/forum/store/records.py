@@ -82,6 +82,7 @@ class TopicSummary(_Dict):
     category_id: int
     title: str
     status: str
+    is_locked: bool
     author: UserBrief
     reply_count: int
     view_count: int

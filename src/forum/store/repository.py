@@ -72,6 +72,7 @@ def _summary(row: Any) -> TopicSummary:
         category_id=row["category_id"],
         title=row["title"],
         status=row["status"],
+        is_locked=bool(row["is_locked"]),
         author=_brief(row),
         reply_count=row["reply_count"],
         view_count=row["view_count"],

@@ -35,7 +35,10 @@ def serve(
         config = uvicorn.Config(
             create_app(forum), host=host, port=port, access_log=access_log, log_level="info", lifespan="off"
         )
-        uvicorn.Server(config).run()
+        try:
+            uvicorn.Server(config).run()
+        except KeyboardInterrupt:  # uvicorn shuts down cleanly, then re-raises the signal it caught
+            log.info("stopped")
     finally:
         forum.close()
         if sink is not None:

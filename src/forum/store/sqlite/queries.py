@@ -88,7 +88,7 @@ CATEGORY_EXISTS = "SELECT 1 FROM forum_categories WHERE id = ? AND is_active = 1
 CATEGORY_BUMP = "UPDATE forum_categories SET topic_count = topic_count + ?, updated_at = ? WHERE id = ?"
 
 _TOPIC_ROW = (
-    "t.id, t.category_id, t.title, t.status, t.user_id, u.username, u.display_name, u.avatar_url,"
+    "t.id, t.category_id, t.title, t.status, t.is_locked, t.user_id, u.username, u.display_name, u.avatar_url,"
     " t.reply_count, t.view_count, t.created_at, t.updated_at, t.last_reply_at"
 )
 _TOPIC_LIST = (
