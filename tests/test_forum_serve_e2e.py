@@ -7,52 +7,27 @@ modes, with --capture on; the server is stopped with SIGINT and must close its l
 from __future__ import annotations
 
 import json
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from forum.web.process import running_server
 from forum_fixtures import MODES
 
 BIN = Path(sys.executable).parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(params=MODES)
 def server(request: pytest.FixtureRequest, db_copy: Path, tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
-    port, capture = free_port(), tmp_path / "workload.jsonl"
-    proc = subprocess.Popen(
-        [BIN / "forum", "serve", db_copy, "--mode", request.param, "--port", str(port), "--capture", capture],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):  # at most 20 s
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        yield url, request.param, capture
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 0, out
-        assert "Traceback" not in out, out
+    capture = tmp_path / "workload.jsonl"
+    with running_server(db_copy, request.param, capture=capture) as srv:
+        yield srv.url, request.param, capture
+    assert srv.process.returncode == 0, srv.log()
+    assert "Traceback" not in srv.log() and "stopped" in srv.log()
 
 
 @pytest.mark.slow

@@ -268,6 +268,29 @@ def traffic(
         print_traffic(Console(), report)
 
 
+def print_comparison(console: Console, legacy: dict[str, Any], optimized: dict[str, Any]) -> None:
+    """One line per figure: legacy, optimized, and how they compare."""
+    table = Table(title="legacy vs optimized", title_justify="left")
+    for column in ("", "legacy", "optimized", "optimized vs legacy"):
+        table.add_column(column, justify="left" if not column else "right")
+
+    def ratio(a: float, b: float) -> str:
+        return f"{b / a:.2f}x" if a else "-"
+
+    lv, ov = legacy["by_endpoint"].get("topic_view", {}), optimized["by_endpoint"].get("topic_view", {})
+    rows = [
+        ("requests/s", legacy["throughput_rps"], optimized["throughput_rps"], "{:,.1f}"),
+        ("p95 latency, ms", legacy["latency_ms"]["p95"], optimized["latency_ms"]["p95"], "{:,.1f}"),
+        ("errors", legacy["errors"], optimized["errors"], "{:,}"),
+        ("statements per topic view", lv.get("queries_per_request", 0), ov.get("queries_per_request", 0), "{:.1f}"),
+    ]
+    for name, a, b, fmt in rows:
+        table.add_row(name, fmt.format(a), fmt.format(b), ratio(a, b))
+    console.print(table)
+    errors = ", ".join(f"{k}: {v}" for k, v in legacy["errors_by_status"].items()) or "none"
+    console.print(f"legacy errors by status: {errors}", highlight=False)
+
+
 def print_traffic(console: Console, report: dict[str, Any], title: str | None = None) -> None:
     """A traffic report as a table: one row per endpoint, then the totals."""
     table = Table(title=title, title_justify="left")
@@ -311,13 +334,29 @@ def print_traffic(console: Console, report: dict[str, Any], title: str | None = 
     help="Where the legacy database is written (overwritten).",
 )
 @click.option("--jobs", type=click.IntRange(1, 64), default=2, show_default=True, help="Copy workers.")
+@click.option(
+    "--traffic-users",
+    type=click.IntRange(1, 1000),
+    default=20,
+    show_default=True,
+    help="Simulated users in the traffic burst.",
+)
+@click.option(
+    "--traffic-seconds",
+    type=click.FloatRange(0, 600),
+    default=4.0,
+    show_default=True,
+    help="Seconds of traffic per mode (0: skip the burst).",
+)
 @handle_errors
-def demo(scale: str, seed_text: str, database: str, jobs: int) -> None:
-    """Seed a legacy database, show its defects, copy it to PostgreSQL with pgferry, verify the copy.
+def demo(scale: str, seed_text: str, database: str, jobs: int, traffic_users: int, traffic_seconds: float) -> None:
+    """Seed a legacy database, show its defects, copy it to PostgreSQL with pgferry, verify the copy,
+    then serve the forum on it in legacy and optimized mode under the same traffic burst.
 
     \b
     Uses PGFERRY_DSN when set (into a new schema, forum_demo_<time>); otherwise a
     throwaway PostgreSQL cluster on 127.0.0.1 is started for the run and removed.
+    The traffic runs on copies: the seeded file stays as seeded.
     """
     from pathlib import Path
 
@@ -326,7 +365,14 @@ def demo(scale: str, seed_text: str, database: str, jobs: int) -> None:
     from pgferry.cli_copy import render_copy, render_verify
 
     console = Console()
-    result = run_demo(Path(database), lib.parse_scale(scale), lib.parse_seed(seed_text), jobs=jobs)
+    result = run_demo(
+        Path(database),
+        lib.parse_scale(scale),
+        lib.parse_seed(seed_text),
+        jobs=jobs,
+        traffic_users=traffic_users,
+        traffic_seconds=traffic_seconds,
+    )
     console.rule("1. the legacy database")
     _print_report(console, result.seed)
     _print_summary(console, lib.summarize(database))
@@ -336,5 +382,10 @@ def demo(scale: str, seed_text: str, database: str, jobs: int) -> None:
     render_copy(result.copy)
     console.rule("3. pgferry verify")
     render_verify(result.verify, console)
+    if result.traffic:
+        console.rule(f"4. the forum under traffic: {traffic_users} users, {traffic_seconds:g} s per mode")
+        for mode, report in result.traffic.items():
+            print_traffic(console, report, title=f"forum serve --mode {mode}")
+        print_comparison(console, result.traffic["legacy"], result.traffic["optimized"])
     if not result.verify.identical:
         sys.exit(1)

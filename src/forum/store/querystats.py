@@ -18,6 +18,7 @@ class QueryStats:
     queries: int = 0
     ms: float = 0.0
     busy: int = 0  # statements refused with "database is locked"
+    wait_ms: float = 0.0  # waiting for a connection (legacy pool) or the writer queue (optimized)
 
     def add(self, ms: float) -> None:
         self.queries += 1

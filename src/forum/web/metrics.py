@@ -39,6 +39,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.db_wait = Histogram(
+            "forum_db_wait_per_request_seconds",
+            "Time one request waited for a database connection (legacy pool) or the writer queue (optimized).",
+            ("method", "route"),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.unavailable = Counter(
             "forum_db_unavailable",
             "Requests refused because the database was locked or no connection was free.",
@@ -46,11 +53,14 @@ class Metrics:
             registry=self.registry,
         )
 
-    def observe(self, method: str, route: str, status: int, seconds: float, queries: int, db_seconds: float) -> None:
+    def observe(
+        self, method: str, route: str, status: int, seconds: float, queries: int, db_seconds: float, wait_seconds: float
+    ) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
         self.queries.labels(method, route).observe(queries)
         self.db_time.labels(method, route).observe(db_seconds)
+        self.db_wait.labels(method, route).observe(wait_seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

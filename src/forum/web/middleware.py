@@ -115,5 +115,11 @@ class ForumMiddleware:
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         self.metrics.observe(
-            scope.get("method", "?"), template, status, time.perf_counter() - t0, stats.queries, stats.ms / 1000
+            scope.get("method", "?"),
+            template,
+            status,
+            time.perf_counter() - t0,
+            stats.queries,
+            stats.ms / 1000,
+            stats.wait_ms / 1000,
         )

@@ -191,14 +191,17 @@ class SqliteDatabase:
                 self._local.conn = own
             yield
             return
+        t0 = time.perf_counter()
         try:
             conn = self._pool.get(timeout=self.cfg.pool_wait_s)
         except queue.Empty:
+            self._count_wait(t0)
             self._count_busy()
             raise Unavailable(
                 f"all {self.cfg.pool_size} database connections are busy (waited {self.cfg.pool_wait_s:g} s)",
                 kind="pool_timeout",
             ) from None
+        self._count_wait(t0)
         self._local.conn = conn
         try:
             yield
@@ -212,6 +215,12 @@ class SqliteDatabase:
         stats = querystats.current()
         if stats is not None:
             stats.busy += 1
+
+    @staticmethod
+    def _count_wait(since: float) -> None:
+        stats = querystats.current()
+        if stats is not None:
+            stats.wait_ms += (time.perf_counter() - since) * 1000
 
     def _execute(self, sql: str, params: Any, fetch: str) -> Any:
         conn = self._conn()
@@ -250,9 +259,12 @@ class SqliteDatabase:
             return
         with self.hold():
             locked = self.cfg.mode is Mode.OPTIMIZED
+            t0 = time.perf_counter()
             if locked and not self._write_lock.acquire(timeout=self.cfg.busy_timeout_ms / 1000):
+                self._count_wait(t0)
                 self._count_busy()
                 raise Unavailable("too many writers queued; try again", kind="write_lock_timeout")
+            self._count_wait(t0)
             try:
                 self.run(q.BEGIN_WRITE)
                 self._local.in_tx = True
