@@ -41,10 +41,13 @@ def server_seconds(metrics: str) -> dict[str, float]:
     }
 
 
-def one_run(seeded: Path, workdir: Path, mode: str, users: int, duration: float, seed: int) -> dict[str, Any]:
+def one_run(
+    seeded: Path, workdir: Path, mode: str, users: int, duration: float, seed: int, busy_ms: int | None
+) -> dict[str, Any]:
     db = workdir / f"{mode}-{users}.db"
     shutil.copy(seeded, db)
-    with running_server(db, mode) as server:
+    extra = ("--busy-timeout-ms", str(busy_ms)) if busy_ms is not None and mode == "legacy" else ()
+    with running_server(db, mode, extra_args=extra) as server:
         report = run_traffic(server.url, TrafficOptions(users=users, duration_s=duration, seed=seed)).to_dict()
         metrics = server.metrics()
         refused = {kind: int(float(n)) for kind, n in _UNAVAILABLE.findall(metrics)}
@@ -55,7 +58,7 @@ def one_run(seeded: Path, workdir: Path, mode: str, users: int, duration: float,
     write_requests = sum(e["requests"] for n, e in ends.items() if n in WRITES)
     write_errors = sum(e["errors"] for n, e in ends.items() if n in WRITES)
     return {
-        "mode": mode,
+        "mode": mode + (f" busy_timeout={busy_ms}" if extra else ""),
         "users": users,
         "duration_s": duration,
         "requests": report["requests"],
@@ -101,8 +104,9 @@ def table(runs: list[dict[str, Any]]) -> str:
         " | refused: locked / no connection | topic view queries |",
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    modes = list(dict.fromkeys(r["mode"] for r in runs))
     for users in sorted({r["users"] for r in runs}):
-        for mode in ("legacy", "optimized"):
+        for mode in modes:
             r = by.get((mode, users))
             if r is None:
                 continue
@@ -113,7 +117,8 @@ def table(runs: list[dict[str, Any]]) -> str:
                 f" {r['errors']:,} ({r['requests']:,}) | {r['write_errors']:,} of {r['write_requests']:,} |"
                 f" {refused.get('locked', 0):,} / {refused.get('pool_timeout', 0):,} | {r['topic_view_queries']} |"
             )
-        if (legacy := by.get(("legacy", users))) and (opt := by.get(("optimized", users))):
+        legacy_mode = next((m for m in modes if m.startswith("legacy")), "legacy")
+        if (legacy := by.get((legacy_mode, users))) and (opt := by.get(("optimized", users))):
             ratio = opt["throughput_rps"] / legacy["throughput_rps"] if legacy["throughput_rps"] else float("inf")
             ok = opt["ok_rps"] / legacy["ok_rps"] if legacy["ok_rps"] else float("inf")
             p95 = opt["p95_ms"] / legacy["p95_ms"] if legacy["p95_ms"] else float("inf")
@@ -133,6 +138,9 @@ def main() -> None:
         action="store_true",
         help="add the plan's Day 1-2 indexes to the seeded copy first (as a tune would)",
     )
+    parser.add_argument(
+        "--legacy-busy-timeout-ms", type=int, default=None, help="give legacy mode a busy timeout (it has none)"
+    )
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory(prefix="forum-modes-") as tmp:
@@ -143,7 +151,7 @@ def main() -> None:
             add_plan_indexes(seeded)
         for users in (int(u) for u in args.users.split(",")):
             for mode in args.modes.split(","):
-                run = one_run(seeded, workdir, mode, users, args.duration, args.seed)
+                run = one_run(seeded, workdir, mode, users, args.duration, args.seed, args.legacy_busy_timeout_ms)
                 print(json.dumps({**run, "indexes": args.indexes}), flush=True)
                 runs.append(run)
     print()

@@ -38,9 +38,16 @@ class Forum:
 
     @classmethod
     def open(
-        cls, path: str | Path, mode: Mode | str, *, capture: Sink | None = None, policy: AuthPolicy | None = None
+        cls,
+        path: str | Path,
+        mode: Mode | str,
+        *,
+        capture: Sink | None = None,
+        policy: AuthPolicy | None = None,
+        **store_settings: object,
     ) -> Forum:
-        return cls.from_store(open_store(path, mode, capture), policy)
+        """`store_settings` override the mode's connection settings (see forum.store.sqlite.database)."""
+        return cls.from_store(open_store(path, mode, capture, **store_settings), policy)
 
     def close(self) -> None:
         self.store.close()

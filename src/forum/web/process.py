@@ -45,10 +45,15 @@ class RunningServer:
 
 @contextlib.contextmanager
 def running_server(
-    database: str | Path, mode: str, *, capture: str | Path | None = None, start_timeout_s: float = 30.0
+    database: str | Path,
+    mode: str,
+    *,
+    capture: str | Path | None = None,
+    extra_args: tuple[str, ...] = (),
+    start_timeout_s: float = 30.0,
 ) -> Iterator[RunningServer]:
     port = free_port()
-    command = [sys.executable, "-m", "forum", "serve", str(database), "--mode", mode, "--port", str(port)]
+    command = [sys.executable, "-m", "forum", "serve", str(database), "--mode", mode, "--port", str(port), *extra_args]
     if capture is not None:
         command += ["--capture", str(capture)]
     with tempfile.TemporaryDirectory(prefix="forum-serve-") as tmp:

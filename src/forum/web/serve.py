@@ -22,11 +22,15 @@ def serve(
     port: int = 8000,
     capture: str | Path | None = None,
     access_log: bool = False,
+    busy_timeout_ms: int | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; the database and the capture file are closed on the way out."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sink = RedactingSink(capture) if capture is not None else None
-    forum = Forum.open(database, mode, capture=sink)
+    overrides: dict[str, object] = {}
+    if busy_timeout_ms is not None:
+        overrides["legacy_busy_timeout_ms" if str(mode) == "legacy" else "busy_timeout_ms"] = busy_timeout_ms
+    forum = Forum.open(database, mode, capture=sink, **overrides)
     try:
         settings = forum.store.db.settings()
         log.info("forum %s mode on %s: %s", forum.mode, database, ", ".join(f"{k}={v}" for k, v in settings.items()))

@@ -46,7 +46,8 @@ class SqliteSettings:
     mode: Mode
     pool_size: int = 15  # legacy only: the plan's "limited to 15 connections"
     pool_wait_s: float = 5.0  # legacy only: how long a request waits for a free connection
-    busy_timeout_ms: int = 10_000  # optimized only; legacy has none (0)
+    busy_timeout_ms: int = 10_000  # optimized
+    legacy_busy_timeout_ms: int = 0  # the legacy application set none; change it to measure what one alone does
     cache_size: int = 20_000  # pages, the plan's Day 5 figure
     mmap_size: int = 268_435_456
     wal_autocheckpoint: int = 1000
@@ -120,8 +121,8 @@ class SqliteDatabase:
     def _open(self, *, check_same_thread: bool) -> Any:
         cfg = self.cfg
         if cfg.mode is Mode.LEGACY:
-            conn = self._raw(check_same_thread=check_same_thread, timeout=0)
-            conn.execute("PRAGMA busy_timeout = 0")
+            conn = self._raw(check_same_thread=check_same_thread, timeout=cfg.legacy_busy_timeout_ms / 1000)
+            conn.execute(f"PRAGMA busy_timeout = {int(cfg.legacy_busy_timeout_ms)}")
         else:
             conn = self._raw(check_same_thread=check_same_thread, timeout=cfg.busy_timeout_ms / 1000)
             for pragma in (
@@ -156,12 +157,13 @@ class SqliteDatabase:
         out = {"backend": "sqlite", "sqlite_version": sqlite3.sqlite_version, **asdict(self.cfg), **read}
         out["mode"] = str(self.cfg.mode)
         if self.cfg.mode is Mode.LEGACY:
-            for key in ("busy_timeout_ms", "cache_size", "mmap_size", "wal_autocheckpoint"):
+            for key in ("busy_timeout_ms", "legacy_busy_timeout_ms", "cache_size", "mmap_size", "wal_autocheckpoint"):
                 out.pop(key, None)
             out["cache_size"] = read["cache_size"]
         else:
             out.pop("pool_size")
             out.pop("pool_wait_s")
+            out.pop("legacy_busy_timeout_ms")
         return out
 
     # --- connections -------------------------------------------------------------------------------
