@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pgferry.errors import UsageError
+from pgferry.split.sqltext import fold
 
 FORMAT = 1
 Kind = Literal["side", "key_value"]
@@ -76,8 +77,10 @@ class SplitPlan:
         return [self.core_table, *(f.table for f in self.families)]
 
     def family_of(self, column: str) -> Family | None:
+        """The family a column moves to (names compared as SQLite does), None for a core column."""
+        wanted = fold(column)
         for family in self.families:
-            if column in family.columns:
+            if any(fold(c) == wanted for c in family.columns):
                 return family
         return None
 
