@@ -21,7 +21,7 @@ from typing import Any
 from pgferry import __version__
 from pgferry.errors import SourceError
 from pgferry.split.ddl import Script, build_script
-from pgferry.split.hot import HotStatement
+from pgferry.split.hot import Workload, hot_statements
 from pgferry.split.layout import Layout
 from pgferry.split.measure import Read, sizes, time_read
 from pgferry.split.plan import SplitError, SplitPlan
@@ -30,7 +30,7 @@ from pgferry.split.record import ChildTable, SplitRecord, write_record
 from pgferry.split.report import SplitReport
 from pgferry.split.sqltext import fold
 from pgferry.split.validate import find_table, validate_plan
-from pgferry.sqlite.connect import check_sqlite_file
+from pgferry.sqlite.connect import check_sqlite_file, open_readonly
 from pgferry.sqlite.schema import quote_ident as q
 from pgferry.sqlite.schema import read_schema
 
@@ -151,20 +151,36 @@ def time_reads(conn: sqlite3.Connection, reads: list[Read], when: str) -> None:
                 read.core_ms = time_read(conn, read.sql_core, read.params)
 
 
+def preview(path: str | Path, plan: SplitPlan) -> Script:
+    """The statements `apply_split` would run, from a read-only look at the database."""
+    conn = open_readonly(path)
+    try:
+        return prepare(conn, plan)[1]
+    finally:
+        conn.close()
+
+
 def apply_split(
     path: str | Path,
     plan: SplitPlan,
     *,
-    hot: list[HotStatement] | None = None,
+    workload: Workload | None = None,
     measure: bool = True,
     progress: Progress | None = None,
 ) -> SplitReport:
-    """Split the table as `plan` says; returns sizes and read timings before and after."""
+    """Split the table as `plan` says; returns sizes and read timings before and after.
+
+    Reads timed are the workload's hot reads on the table (the plan's own when it was proposed
+    with a workload), else representative ones (see `reads`).
+    """
     started = time.perf_counter()
     conn = open_writable(path)
     try:
         layout, script = prepare(conn, plan)
         table = layout.table
+        hot = plan.hot
+        if not hot and workload is not None:
+            hot = hot_statements(workload, table.name, [c.name for c in table.columns])
         reads: list[Read] = []
         size_before = None
         if measure:

@@ -17,7 +17,7 @@ from sqlglot import exp
 from pgferry.split.hot import HotStatement
 from pgferry.split.layout import Layout
 from pgferry.split.measure import Read, sample_keys
-from pgferry.split.sqltext import fold
+from pgferry.split.sqltext import fold, mentioned_names
 from pgferry.sqlite.schema import quote_ident as q
 
 
@@ -59,8 +59,13 @@ def representative_reads(conn: sqlite3.Connection, layout: Layout) -> list[Read]
     cols = ", ".join(q(c) for c in layout.core_columns)
     match = " AND ".join(f"{q(k)} = ?" for k in layout.key)
     keys = sample_keys(conn, layout.table.name, layout.key)
-    others = [c for c in layout.core_columns if fold(c) not in {fold(k) for k in layout.key}]
-    scan_col = q(others[-1] if others else layout.key[-1])
+    indexed = {fold(n) for i in layout.table.indexes for n in i.column_names if n}
+    indexed |= {n for i in layout.table.indexes if i.sql for n in mentioned_names(i.sql.split("(", 1)[-1])}
+    plain = [c for c in layout.core_columns if fold(c) not in indexed]
+    # A column no index holds, so the count reads the table's rows and not a narrower index.
+    scan_col = q(plain[-1]) if plain else None
+    scan_from = (table, core) if plain else (f"{table} NOT INDEXED", f"{core} NOT INDEXED")
+    scan_col = scan_col or q(layout.core_columns[-1])
     return [
         Read(
             f"key lookup of the core columns ({len(keys)} keys)",
@@ -70,8 +75,8 @@ def representative_reads(conn: sqlite3.Connection, layout: Layout) -> list[Read]
         ),
         Read(
             "scan reading a core column",
-            f"SELECT count(*) FROM {table} WHERE {scan_col} IS NOT NULL",
-            f"SELECT count(*) FROM {core} WHERE {scan_col} IS NOT NULL",
+            f"SELECT count(*) FROM {scan_from[0]} WHERE {scan_col} IS NOT NULL",
+            f"SELECT count(*) FROM {scan_from[1]} WHERE {scan_col} IS NOT NULL",
             [()],
         ),
         Read(
