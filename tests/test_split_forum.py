@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from split_util import cells, snapshot
 
 from forum.seed import generate
 from pgferry.cli import main
+from split_util import cells, snapshot
 
 
 @pytest.fixture(scope="module")
