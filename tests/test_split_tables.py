@@ -266,3 +266,42 @@ def test_already_split_and_parts_of_a_split(small: Path, tmp_path: Path) -> None
         conn.execute("ALTER TABLE t_side DROP COLUMN extra")
     result = CliRunner().invoke(main, ["split", str(small), "t", "--revert", "--json"])
     assert result.exit_code == 0 and json.loads(result.output)["reverted"] is True
+
+
+def test_null_in_a_text_primary_key(tmp_path: Path) -> None:
+    """SQLite lets a TEXT primary key hold NULL; split refuses such rows, and a write through the view
+    that would create one fails instead of losing its side values."""
+    db = tmp_path / "n.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE n (k TEXT PRIMARY KEY, a TEXT, b TEXT)")
+        conn.execute("INSERT INTO n VALUES (NULL, 'x', 'y')")
+    plan = SplitPlan("n", ["k"], "n_core", ["k", "a"], [Family("side", "n_side", ["b"])])
+    _refused(db, ["n", "--plan", _plan_file(tmp_path, plan), "--apply"], "NULL in the primary key")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE n SET k = 'key' WHERE k IS NULL")
+    apply_split(db, plan, measure=False)
+    with sqlite3.connect(db) as conn:
+        with pytest.raises(sqlite3.IntegrityError, match="NULL in the primary key"):
+            conn.execute("INSERT INTO n (a, b) VALUES ('p', 'q')")
+        with pytest.raises(sqlite3.IntegrityError, match="NULL in the primary key"):
+            conn.execute("UPDATE n SET k = NULL")
+        assert conn.execute("SELECT * FROM n").fetchall() == [("key", "x", "y")]
+
+
+def test_updates_that_only_change_storage_class_or_case(tmp_path: Path) -> None:
+    """1 -> 1.0 in an untyped column and 'a' -> 'A' in a NOCASE column compare equal in SQL, yet they
+    are writes the original table would store: the view's UPDATE trigger must not skip them."""
+    db, reference = tmp_path / "u.db", tmp_path / "r.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE u (id INTEGER PRIMARY KEY, core TEXT, v, w TEXT COLLATE NOCASE)")
+        conn.execute("INSERT INTO u VALUES (1, 'c', 1, 'a')")
+    shutil.copyfile(db, reference)
+    apply_split(db, SplitPlan("u", ["id"], "u_core", ["id", "core"], [Family("side", "u_side", ["v", "w"])]))
+    for target in (db, reference):
+        with sqlite3.connect(target) as conn:
+            conn.execute("UPDATE u SET v = 1.0")
+            conn.execute("UPDATE u SET w = 'A'")
+    with sqlite3.connect(db) as conn:
+        assert cells(conn, "SELECT v, w FROM u") == [(("float", 1.0), ("str", "A"))]
+    revert_split(db, "u")
+    assert snapshot(db) == snapshot(reference)

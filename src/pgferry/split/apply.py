@@ -119,6 +119,19 @@ def restore_stat1(conn: sqlite3.Connection, table: str, rows: list[list[Any]]) -
     conn.executemany("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)", [tuple(r) for r in rows])
 
 
+def refuse_null_keys(conn: sqlite3.Connection, layout: Layout) -> None:
+    """Rows with a NULL in a non-INTEGER primary key (an old SQLite quirk) cannot own side rows."""
+    if layout.table.rowid_alias is not None or layout.table.without_rowid:
+        return
+    nulls = " OR ".join(f"{q(k)} IS NULL" for k in layout.key)
+    count = conn.execute(f"SELECT count(*) FROM {q(layout.table.name)} WHERE {nulls}").fetchone()[0]
+    if count:
+        raise SplitError(
+            f"{count} row(s) of {layout.table.name!r} have a NULL in the primary key (SQLite allows it for "
+            "non-INTEGER keys); side rows cannot point at them: give them keys first"
+        )
+
+
 def run_steps(conn: sqlite3.Connection, script: Script, progress: Progress | None) -> None:
     total = len(script.steps)
     for i, step in enumerate(script.steps):
@@ -203,6 +216,7 @@ def apply_split(
         )
         with schema_change(conn):
             rows = conn.execute(f"SELECT count(*) FROM {q(table.name)}").fetchone()[0]
+            refuse_null_keys(conn, layout)
             fk_before = fk_violations(conn, [table.name, *children], rename)
             child_state = {c: (sequence(conn, c), stat1_rows(conn, c)) for c in children}
             run_steps(conn, script, progress)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from pgferry.split.layout import Layout
+from pgferry.split.layout import Layout, rowid_name
 from pgferry.split.plan import Family
 from pgferry.split.sqltext import fold, mentioned_names, quote_literal, rename_index_target, repoint_references
 from pgferry.split.validate import affinity
@@ -137,7 +137,7 @@ def _names(columns: list[str]) -> str:
 
 def copy_core_sql(layout: Layout, source: str) -> str:
     cols = layout.writable(layout.core_columns)
-    rowid = "rowid, " if layout.copies_rowid else ""
+    rowid = f"{rowid_name(layout.table)}, " if layout.copies_rowid else ""
     return (
         f"INSERT INTO {q(layout.plan.core_table)} ({rowid}{_names(cols)}) SELECT {rowid}{_names(cols)} FROM {q(source)}"
     )
@@ -184,8 +184,16 @@ def _inserted_key(layout: Layout) -> list[str]:
         return ["last_insert_rowid()"]
     if layout.has_rowid:
         core = q(layout.plan.core_table)
-        return [f"(SELECT {q(k)} FROM {core} WHERE rowid = last_insert_rowid())" for k in layout.key]
+        rowid = rowid_name(layout.table)
+        return [f"(SELECT {q(k)} FROM {core} WHERE {rowid} = last_insert_rowid())" for k in layout.key]
     return [_new_value(layout, k) for k in layout.key]
+
+
+def _refuse_null_key(layout: Layout, exprs: list[str]) -> str:
+    """SQLite lets a non-INTEGER primary key hold NULL; side rows could not point at such a row,
+    so the write fails loudly instead of losing the side values."""
+    message = quote_literal(f"NULL in the primary key of {layout.table.name}: a split table needs a key")
+    return f"SELECT RAISE(ABORT, {message}) WHERE " + " OR ".join(f"{e} IS NULL" for e in exprs)
 
 
 def _match(layout: Layout, exprs: list[str]) -> str:
@@ -207,6 +215,8 @@ def insert_trigger_sql(layout: Layout) -> str:
         "SELECT RAISE(IGNORE) WHERE changes() = 0",
     ]
     key = _inserted_key(layout)
+    if layout.table.rowid_alias is None:
+        body.append(_refuse_null_key(layout, key))
     for family in plan.families:
         body.append(f"DELETE FROM {q(family.table)} WHERE {_match(layout, key)}")
         cols = layout.writable(layout.family_columns(family))
@@ -237,7 +247,8 @@ def update_trigger_sql(layout: Layout) -> str:
     sets = ", ".join(f"{q(c)} = NEW.{q(c)}" for c in core_cols)
     old = [f"OLD.{q(k)}" for k in layout.key]
     new = [f"NEW.{q(k)}" for k in layout.key]
-    body = [
+    body = [] if layout.table.rowid_alias is not None else [_refuse_null_key(layout, new)]
+    body += [
         f"UPDATE {q(plan.core_table)} SET {sets} WHERE {_match(layout, old)}",
         "SELECT RAISE(IGNORE) WHERE changes() = 0",
     ]
@@ -321,7 +332,7 @@ def rebuild_steps(script: Script, child: ChildRebuild, conn: sqlite3.Connection)
     script.add(f"rebuild {table.name}: set the old table aside", f"ALTER TABLE {name} RENAME TO {q(REBUILD_TEMP)}")
     script.add(f"rebuild {table.name}: create it with the new definition", child.new_sql)
     cols = _names([c.name for c in table.columns if not c.generated])
-    rowid = "rowid, " if not table.without_rowid and table.rowid_alias is None else ""
+    rowid = f"{rowid_name(table)}, " if not table.without_rowid and table.rowid_alias is None else ""
     script.add(
         f"rebuild {table.name}: copy its rows (rowids kept)",
         f"INSERT INTO {name} ({rowid}{cols}) SELECT {rowid}{cols} FROM {q(REBUILD_TEMP)}",

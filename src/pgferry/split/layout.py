@@ -9,12 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pgferry.split.plan import Family, SplitPlan
+from pgferry.split.plan import Family, SplitError, SplitPlan
 from pgferry.split.sqltext import TableText, fold, parse_create_table, quote_literal
 from pgferry.sqlite.schema import Column, Table
 from pgferry.sqlite.schema import quote_ident as q
 
 CORE_ALIAS = "_c"
+ROWID_NAMES = ("rowid", "_rowid_", "oid")
+
+
+def rowid_name(table: Table) -> str:
+    """A name that reaches the table's rowid: one of rowid, _rowid_, oid that no column hides."""
+    taken = {fold(c.name) for c in table.columns}
+    for name in ROWID_NAMES:
+        if name not in taken:
+            return name
+    raise SplitError(f"table {table.name!r} has columns named rowid, _rowid_ and oid: its rowids cannot be kept")
 
 
 @dataclass(frozen=True)
@@ -90,7 +100,7 @@ class Layout:
     def select_sql(self, with_rowid: bool = False, columns: list[str] | None = None) -> str:
         """SELECT of the old table's rows from the new tables (the view's body, and the revert's source)."""
         names = columns if columns is not None else [c.name for c in self.table.columns]
-        exprs = [f"{CORE_ALIAS}.rowid"] if with_rowid else []
+        exprs = [f"{CORE_ALIAS}.{rowid_name(self.table)}"] if with_rowid else []
         exprs += [f"{self.read_expr(n)} AS {q(n)}" for n in names]
         joins = "".join(
             f"\n  LEFT JOIN {q(f.table)} AS {self.alias(f)} ON {self.key_match(self.alias(f), CORE_ALIAS)}"

@@ -25,7 +25,7 @@ from pgferry.split.apply import (
     stat1_rows,
 )
 from pgferry.split.ddl import ChildRebuild, Script, core_sql, dependents_sql, key_value_sql, rebuild_steps, side_sql
-from pgferry.split.layout import Layout
+from pgferry.split.layout import Layout, rowid_name
 from pgferry.split.plan import SplitError, SplitPlan
 from pgferry.split.record import SplitRecord, delete_record, find_record
 from pgferry.split.report import RevertReport
@@ -102,7 +102,7 @@ def build_revert_script(conn: sqlite3.Connection, schema: Schema, layout: Layout
     script.add("drop the compatibility view (its triggers go with it)", f"DROP VIEW {q(table.name)}")
     script.add("recreate the original table from its recorded CREATE TABLE text", record.original_sql)
     columns = layout.writable([c.name for c in table.columns])
-    rowid = "rowid, " if layout.copies_rowid else ""
+    rowid = f"{rowid_name(table)}, " if layout.copies_rowid else ""
     script.add(
         "copy the rows back, rowids kept, writes made through the view included",
         f"INSERT INTO {q(table.name)} ({rowid}{', '.join(q(c) for c in columns)})\n"
