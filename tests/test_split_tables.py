@@ -305,3 +305,25 @@ def test_updates_that_only_change_storage_class_or_case(tmp_path: Path) -> None:
         assert cells(conn, "SELECT v, w FROM u") == [(("float", 1.0), ("str", "A"))]
     revert_split(db, "u")
     assert snapshot(db) == snapshot(reference)
+
+
+def test_more_key_value_columns_than_sqlite_can_join(tmp_path: Path) -> None:
+    """Past SQLite's 64-table join limit the view reads key-value columns with subqueries instead."""
+    db, reference = tmp_path / "many.db", tmp_path / "r.db"
+    names = [f"attr {i}" for i in range(70)]
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            f"CREATE TABLE m (id INTEGER PRIMARY KEY, {', '.join(f'{chr(34)}{n}{chr(34)} TEXT' for n in names)})"
+        )
+        for i in range(1, 31):
+            conn.execute(f'INSERT INTO m (id, "attr {i}", "attr {i + 35}") VALUES (?, ?, ?)', (i, f"v{i}", i))
+    shutil.copyfile(db, reference)
+    apply_split(db, SplitPlan("m", ["id"], "m_core", ["id"], [Family("key_value", "m_kv", names)]), measure=False)
+    with sqlite3.connect(db) as conn, sqlite3.connect(reference) as ref:
+        assert "SELECT _kv." in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'm'").fetchone()[0]
+        assert cells(conn, "SELECT * FROM m ORDER BY id") == cells(ref, "SELECT * FROM m ORDER BY id")
+        for c in (conn, ref):
+            c.execute('UPDATE m SET "attr 3" = NULL, "attr 69" = ? WHERE id = 3', ("x",))
+            c.execute('INSERT INTO m (id, "attr 0") VALUES (100, 1)')
+    revert_split(db, "m")
+    assert snapshot(db) == snapshot(reference)
