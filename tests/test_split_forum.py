@@ -193,3 +193,21 @@ def test_preview_changes_nothing_and_prints_the_sql(db: Path) -> None:
     payload = split(db, "--plan", str(out))
     assert payload["applied"] is False and payload["plan"]["table"] == "users"
     assert any(step["sql"].startswith('CREATE TABLE "users_core"') for step in payload["sql"])
+
+
+def test_workload_hot_columns_stay_in_core_and_hot_reads_are_timed(db: Path) -> None:
+    from pgferry.workload import Statement
+
+    log = db.parent / "workload.jsonl"
+    statements = [Statement("SELECT id, username, bio FROM users WHERE id = ?", [7], ms=0.5)] * 20
+    statements += [Statement("SELECT count(*) FROM users WHERE status = ?", ["active"], ms=3.0)] * 5
+    statements += [Statement("SELECT * FROM forum_topics WHERE id = ?", [1], ms=9.0)]  # another table
+    log.write_bytes(b"".join(s.to_line() for s in statements))
+    preview = split(db, "--workload", str(log))
+    assert "bio" in preview["plan"]["core_columns"]  # a hot statement reads it: it stays in the core
+    assert [h["calls"] for h in preview["hot_statements"]] == [5, 20]  # by total time, users only
+    report = split(db, "--workload", str(log), "--apply")
+    labels = [r["label"] for r in report["reads"]]
+    assert len(labels) == 2 and all(label.startswith("hot read") for label in labels)
+    assert all(r["before_ms"] is not None and r["after_view_ms"] is not None for r in report["reads"])
+    assert all(r["after_core_ms"] is not None for r in report["reads"])  # both use core columns only

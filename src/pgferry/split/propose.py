@@ -181,8 +181,9 @@ def _unique_name(base: str, taken: set[str]) -> str:
 
 def _notes(table: Table, families: list[Family], hot: list[HotStatement]) -> list[str]:
     notes = [
-        "An INSERT through the compatibility view does not set lastrowid / last_insert_rowid(), and "
-        "UPDATE/DELETE through it report rowcount 0: look rows up by a unique key, or write the core table.",
+        "Through the compatibility view, INSERT does not set lastrowid / last_insert_rowid(), RETURNING gives "
+        "NULL for columns the statement did not set (INSERT ... RETURNING id gives NULL), and UPDATE/DELETE "
+        "report rowcount 0: look rows up by a unique key, or write the core table.",
     ]
     moved = {fold(c) for f in families for c in f.columns}
     spanning = [
