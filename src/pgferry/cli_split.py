@@ -14,6 +14,7 @@ from pgferry.cli import main
 from pgferry.clitools import emit_json, handle_errors
 from pgferry.errors import UsageError
 from pgferry.split import SplitPlan, load_plan, propose
+from pgferry.split.apply import Progress as StepProgress
 from pgferry.split.apply import apply_split, preview
 from pgferry.split.report import RevertReport, SplitReport
 from pgferry.split.revert import revert_split
@@ -117,7 +118,7 @@ def split_command(
     _render_preview(plan, script.sql(), out)
 
 
-def _progress(as_json: bool):  # type: ignore[no-untyped-def]
+def _progress(as_json: bool) -> StepProgress | None:
     """A rich progress bar over the split's steps on stderr, when it is a terminal."""
     if as_json or not err.is_terminal:
         return None

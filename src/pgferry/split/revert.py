@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from pgferry.split.apply import (
+    Progress,
     check_no_new_violations,
     fk_violations,
     open_writable,
@@ -120,7 +121,7 @@ def build_revert_script(conn: sqlite3.Connection, schema: Schema, layout: Layout
     return script
 
 
-def revert_split(path: str | Path, table: str, progress=None) -> RevertReport:  # type: ignore[no-untyped-def]
+def revert_split(path: str | Path, table: str, progress: Progress | None = None) -> RevertReport:
     """Put the split table back as it was, keeping writes made through the view."""
     started = time.perf_counter()
     conn = open_writable(path)
