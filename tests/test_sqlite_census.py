@@ -103,3 +103,20 @@ def test_numeric_census_matches_the_values(values: list, declared: str) -> None:
     assert (column.integers, column.reals) == (len(ints), len(reals))
     assert (column.int_min, column.int_max) == ((min(ints), max(ints)) if ints else (None, None))
     assert column.real_abs_max == (max(abs(r) for r in reals) if reals else None)
+
+
+def test_date_columns_zones_and_nul_bytes(tmp_path: Path) -> None:
+    cols = census_of(
+        tmp_path,
+        'CREATE TABLE "t t" (zoned DATETIME, mixed DATETIME, naive TIMESTAMP, notes DATETIME)',
+        [
+            ("2024-01-02 03:04:05+02:00", "2024-01-02 03:04:05Z", "2024-01-02 03:04:05", "soon\x00ish"),
+            ("2024-02-29T10:00:00Z", "2024-01-02 03:04:05", "2024-01-03", "later"),
+        ],
+    )
+    assert cols["zoned"].texts_iso_datetime and cols["zoned"].texts_with_zone
+    assert not cols["zoned"].texts_without_zone
+    assert cols["mixed"].texts_iso_datetime
+    assert not cols["mixed"].texts_with_zone and not cols["mixed"].texts_without_zone
+    assert cols["naive"].texts_without_zone and not cols["naive"].texts_iso_date_only
+    assert not cols["notes"].texts_iso_datetime and cols["notes"].text_with_nul == 1

@@ -38,6 +38,9 @@ FIELDS = (
     "json_candidate",
 )
 DATE_FIELDS = ("texts_iso_datetime", "texts_iso_date_only", "texts_with_zone", "texts_without_zone")
+# What the date checks measure: two "every text is" flags and the number of texts with a zone (one
+# sum answers both "all zoned" and "none zoned").
+DATE_CHECKS = ("texts_iso_datetime", "texts_iso_date_only", "zoned_texts")
 
 
 @dataclass(frozen=True)
@@ -132,14 +135,13 @@ def _zone(c: str) -> str:
 
 
 def _format_checks(column: str, dates: bool) -> list[str]:
-    """Full format checks for a candidate column, each a min() over all its text values."""
+    """Full format checks for a candidate column over all its text values (DATE_CHECKS, or JSON)."""
     c = quote_ident(column)
     if dates:
         return [
             _when_text(c, _iso(c)),
             _when_text(c, f"length({c}) = 10"),
-            _when_text(c, _zone(c)),
-            _when_text(c, f"NOT {_zone(c)}"),
+            f"sum(CASE WHEN typeof({c}) = 'text' THEN {_zone(c)} END)",
         ]
     return [_when_text(c, f"coalesce(json_valid({c}), 0)")]
 
@@ -233,7 +235,9 @@ def _first_pass(column: str, expected: str, declared_varchar: bool, declares_tim
     else:
         guesses = _second_pass(column, expected, declared_varchar)
     if declares_time:
-        guesses += list(zip(DATE_FIELDS, _format_checks(column, True), strict=True))
+        # Dates hold no NUL: the NUL scan is only needed when they turn out not to be dates (retried).
+        guesses = [g for g in guesses if g[0] != "text_with_nul"]
+        guesses += list(zip(DATE_CHECKS, _format_checks(column, True), strict=True))
     return basics + [(f"guess:{field}", expr) for field, expr in guesses]
 
 
@@ -275,6 +279,8 @@ def take_census(conn: sqlite3.Connection, table: Table, where: str = "", params:
                 counts.update(int_min=info["low_value"], int_max=info["high_value"])
             elif shape == "numeric":  # REALs among the integers: bounds per storage class
                 retry += [(column.name, f, e) for f, e in _second_pass(column.name, shape, varchar[column.name])[1:]]
+            if shape == "text" and timeish[column.name] and not counts.get("texts_iso_datetime"):
+                retry += [(column.name, f, e) for f, e in _second_pass(column.name, shape, False)[:1]]
         else:
             retry += [(column.name, f, e) for f, e in _second_pass(column.name, shape, varchar[column.name])]
         measured[column.name] = counts
@@ -287,7 +293,7 @@ def take_census(conn: sqlite3.Connection, table: Table, where: str = "", params:
             counts["integers"] = info["count"] - counts.get("reals", 0)
         if shapes[column.name] != "text":
             continue
-        for dates, fields in ((True, DATE_FIELDS), (False, ("texts_json",))):
+        for dates, fields in ((True, DATE_CHECKS), (False, ("texts_json",))):
             if dates and "texts_iso_datetime" in counts:
                 continue  # answered by the speculative first pass
             if _starts_like(info["low_prefix"], dates) and _starts_like(info["high_prefix"], dates):
@@ -295,9 +301,14 @@ def take_census(conn: sqlite3.Connection, table: Table, where: str = "", params:
                     zip([column.name] * len(fields), fields, _format_checks(column.name, dates), strict=True)
                 )
     for name, values in _run_aggregates(conn, source, checks, params).items():
-        measured[name].update({k: bool(v) for k, v in values.items()})
+        measured[name].update({k: v if k == "zoned_texts" else bool(v) for k, v in values.items()})
     for counts in measured.values():
-        iso = counts.get("texts_iso_datetime", False)
+        iso = bool(counts.get("texts_iso_datetime", False))
+        counts["texts_iso_datetime"] = iso
+        zoned = counts.pop("zoned_texts", None)
+        if zoned is not None:
+            counts["texts_with_zone"] = zoned == counts.get("texts", 0)
+            counts["texts_without_zone"] = zoned == 0
         for field_name in DATE_FIELDS[1:]:
             counts[field_name] = bool(counts.get(field_name)) and iso
     columns = tuple(ColumnCensus(name=name, rows=rows, **counts) for name, counts in measured.items())
