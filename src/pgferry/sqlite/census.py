@@ -255,12 +255,19 @@ def take_census(conn: sqlite3.Connection, table: Table, where: str = "", params:
     varchar = {c.name: "CHAR" in c.declared_type.upper() for c in table.columns}
     expected = {c.name: _expected_shape(c.declared_type) for c in table.columns}
     timeish = {c.name: any(w in c.declared_type.upper() for w in ("DATE", "TIME")) for c in table.columns}
+    alias = table.rowid_alias  # the rowid itself: integers, never NULL, bounds from the b-tree ends
     first = [
         (c.name, f, e)
         for c in table.columns
+        if c.name != alias
         for f, e in _first_pass(c.name, expected[c.name], varchar[c.name], timeish[c.name])
     ]
     results = _run_aggregates(conn, source, first, params) if first else {}
+    if alias is not None:
+        low, high = conn.execute(f"SELECT min(rowid), max(rowid) FROM {source}", params).fetchone()
+        kind = "integer" if rows else None
+        results[alias] = {"count": rows, "low_type": kind, "high_type": kind, "low_prefix": None,
+                          "high_prefix": None, "low_value": low, "high_value": high, "guess:reals": 0}  # fmt: skip
     measured: dict[str, dict] = {}
     retry: list[tuple[str, str, str]] = []
     shapes: dict[str, str] = {}
