@@ -11,9 +11,11 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from pgferry.errors import SourceError
+from pgferry.sqlite.connect import open_readonly
 
 T = TypeVar("T")
 
@@ -38,6 +40,20 @@ def with_retries(func: Callable[[], T], *, what: str, retries: int = RETRIES, fi
                         f"{what}: the database stayed locked by a writer through {retries} retries; try again "
                         "when it is quieter, or give it a longer busy timeout"
                     ) from None
+                raise
+            time.sleep(wait * (0.5 + random.random()))
+            wait *= 2
+    raise AssertionError("unreachable")
+
+
+def open_live(path: str | Path, *, retries: int = RETRIES) -> sqlite3.Connection:
+    """open_readonly, retried with backoff while a writer holds the database locked."""
+    wait = 0.1
+    for attempt in range(retries + 1):
+        try:
+            return open_readonly(path)
+        except SourceError as exc:
+            if "locked" not in str(exc) or attempt == retries:
                 raise
             time.sleep(wait * (0.5 + random.random()))
             wait *= 2

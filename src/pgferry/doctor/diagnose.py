@@ -10,25 +10,26 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pgferry.doctor.dbaccess import with_retries
+from pgferry.doctor.dbaccess import open_live, with_retries
 from pgferry.doctor.growth import analyze_growth
 from pgferry.doctor.indexes import IndexAnalysis, analyze_indexes
 from pgferry.doctor.integrity import QuickCheck, find_fk_without_index, find_no_primary_key
-from pgferry.doctor.pragma import find_pragma_problems
+from pgferry.doctor.pragma import find_pragma_problems, read_settings
 from pgferry.doctor.progress import NullProgress, Progress
 from pgferry.doctor.report import Finding, Report
 from pgferry.doctor.requests import find_missing_transactions, find_n_plus_one
 from pgferry.doctor.stats import SAMPLE_ROWS, Statistics
 from pgferry.doctor.wide_table import find_wide_tables
 from pgferry.doctor.workload import WorkloadView, load_workload
-from pgferry.sqlite.connect import check_sqlite_file, open_readonly
+from pgferry.sqlite.connect import check_sqlite_file
 from pgferry.sqlite.schema import read_schema
 from pgferry.workload import Statement
 
+T = TypeVar("T")
 _SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 TOP_FINGERPRINTS = 20
 
@@ -61,53 +62,47 @@ def diagnose(
         view = workload if isinstance(workload, WorkloadView) else load_workload(workload)
         lap("workload")
     checker = QuickCheck(file) if check_integrity else None
-    conn = open_readonly(file)
+    conn = open_live(file)
     try:
         progress.phase("reading the schema", None)
         schema = with_retries(lambda: read_schema(conn), what=str(file))
         statistics = Statistics(conn, schema, sample_rows=sample_rows)
+        settings = read_settings(conn)
         findings: list[Finding] = []
         notes: list[str] = []
         lap("schema")
 
-        progress.phase("settings", None)
-        pragma_findings, settings = with_retries(
-            lambda: find_pragma_problems(conn, schema, statistics, view), what=str(file)
-        )
-        findings += pragma_findings
-        lap("pragma")
+        def run(name: str, func: Callable[[], T], default: T) -> T:
+            """One phase; a damaged page it trips on becomes a note (quick_check reports the damage)."""
+            progress.phase(name, None)
+            try:
+                return with_retries(func, what=str(file))
+            except sqlite3.DatabaseError as exc:
+                notes.append(f"{name}: skipped, SQLite said: {exc}")
+                return default
+            finally:
+                lap(name)
 
-        analysis: IndexAnalysis = with_retries(
+        findings += run("settings", lambda: find_pragma_problems(conn, schema, statistics, view)[0], [])
+        analysis = run(
+            "indexes",
             lambda: analyze_indexes(conn, schema, statistics, view, measure_writes=measure_writes, progress=progress),
-            what=str(file),
+            IndexAnalysis(),
         )
         findings += analysis.findings
         notes += analysis.notes
-        lap("indexes")
-
-        progress.phase("keys and foreign keys", None)
-        fk = find_fk_without_index(schema, statistics)
         chosen_keys = [(c.spec.table, [k.column for k in c.spec.keys]) for c in analysis.chosen]
+        fk = run("foreign keys", lambda: find_fk_without_index(schema, statistics), [])
         findings += [f for f in fk if not _served(f, chosen_keys)]
-        findings += find_no_primary_key(schema, statistics)
-        lap("keys")
-
-        progress.phase("wide tables", None)
-        wide = find_wide_tables(statistics, schema)
+        findings += run("primary keys", lambda: find_no_primary_key(schema, statistics), [])
+        wide = run("wide tables", lambda: find_wide_tables(statistics, schema), [])
         findings += wide
-        lap("wide_tables")
-
         if view is not None:
-            progress.phase("request patterns", None)
-            findings += find_n_plus_one(view)
-            findings += find_missing_transactions(view)
-            lap("requests")
-
-        progress.phase("growth", None)
-        growth, growth_chart = analyze_growth(conn, statistics, schema, file, settings, size_limit)
+            findings += run("request patterns", lambda: find_n_plus_one(view) + find_missing_transactions(view), [])
+        growth, growth_chart = run(
+            "growth", lambda: analyze_growth(conn, statistics, schema, file, settings, size_limit), ([], {})
+        )
         findings += growth
-        lap("growth")
-
         if checker is not None:
             progress.phase("quick_check", None)
             findings += checker.result()

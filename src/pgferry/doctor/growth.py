@@ -28,6 +28,7 @@ from pgferry.doctor.stats import SAMPLE_SCHEMA, Statistics
 from pgferry.sqlite.schema import Schema, Table, quote_ident
 
 WINDOW_DAYS = 180
+MIN_POINTS = 30
 MIN_CORRELATION = 0.8
 EPOCH_LOW, EPOCH_HIGH = 946_684_800, 4_102_444_800  # 2000-01-01 .. 2100-01-01
 ISO_GLOB = "[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]*"
@@ -163,7 +164,9 @@ def analyze_growth(
     cumulative = np.cumsum([daily[d] for d in days])
     untimed = current - cumulative[-1]  # tables without a clock, free pages, the header: constant
     sizes_over_time = cumulative + max(untimed, 0.0)
-    window = [i for i, d in enumerate(days) if d > days[-1] - WINDOW_DAYS]
+    # the last WINDOW_DAYS days, widened to hold at least MIN_POINTS days with rows
+    start = min(days[-1] - WINDOW_DAYS, days[-MIN_POINTS] if len(days) >= MIN_POINTS else days[0])
+    window = [i for i, d in enumerate(days) if d >= start]
     x = np.array([days[i] for i in window], dtype=float)
     y = sizes_over_time[window]
     chart["series"] = [[_date(d), round(float(v))] for d, v in zip(days, sizes_over_time, strict=True)]

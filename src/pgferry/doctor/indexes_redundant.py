@@ -22,6 +22,7 @@ import sqlite3
 from dataclasses import dataclass
 
 import sqlglot
+from sqlglot import exp
 
 from pgferry.doctor.stats import Statistics, index_keys
 from pgferry.sqlite.schema import Index, Schema, Table, quote_ident
@@ -82,7 +83,10 @@ def _normalize_sql(text: str | None) -> str | None:
     if text is None:
         return None
     try:
-        return sqlglot.parse_one(text, read="sqlite").sql(dialect="sqlite").lower()
+        tree = sqlglot.parse_one(text, read="sqlite")
+        for ident in tree.find_all(exp.Identifier):
+            ident.set("quoted", False)
+        return tree.sql(dialect="sqlite").lower()
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
         return " ".join(text.lower().split())
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pgferry.doctor.report import Finding, Fix
 from pgferry.doctor.stats import Statistics
-from pgferry.sqlite.connect import open_readonly
+from pgferry.doctor.dbaccess import open_live
 from pgferry.sqlite.schema import Schema, Table, quote_ident
 
 QUICK_CHECK_ROWS = 100
@@ -29,7 +29,7 @@ class QuickCheck:
 
     def _run(self, path: str | Path) -> None:
         try:
-            conn = open_readonly(path)
+            conn = open_live(path)
             try:
                 self._rows = [r[0] for r in conn.execute(f"PRAGMA quick_check({QUICK_CHECK_ROWS})")]
             finally:
