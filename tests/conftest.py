@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from forum_fixtures import api, db_copy, seeded_db  # noqa: F401  (the forum API's fixtures)
 from pgferry.dsn import with_database
 from pgferry.pg.cluster import LocalCluster, throwaway_cluster
 

@@ -52,8 +52,18 @@ def build_zoo(path: Path) -> Path:
     conn.executescript(ZOO)
     conn.executemany(
         "INSERT INTO plain_pk (id, name, score, created_at, seen_epoch, is_active, meta) VALUES (?,?,?,?,?,?,?)",
-        [(i, f"name\t{i}\\x\nline", i / 7, f"2024-01-{1 + i % 28:02d} 10:00:00", 1_700_000_000 + i, i % 2,
-          json.dumps({"i": i, "nested": [i, None]})) for i in range(1, 301)],
+        [
+            (
+                i,
+                f"name\t{i}\\x\nline",
+                i / 7,
+                f"2024-01-{1 + i % 28:02d} 10:00:00",
+                1_700_000_000 + i,
+                i % 2,
+                json.dumps({"i": i, "nested": [i, None]}),
+            )
+            for i in range(1, 301)
+        ],
     )
     conn.executemany("INSERT INTO auto (v) VALUES (?)", [("a",), ("b",)])
     conn.execute("UPDATE sqlite_sequence SET seq = 1000 WHERE name = 'auto'")
@@ -92,7 +102,9 @@ def copied(zoo: Path, pg_dsn: str):  # type: ignore[no-untyped-def]
 def column_type(conn: psycopg.Connection, table: str, column: str) -> str:
     row = conn.execute(
         "SELECT format_type(atttypid, atttypmod), attnotnull FROM pg_attribute "
-        "WHERE attrelid = %s::regclass AND attname = %s", [f'"{table}"', column]).fetchone()
+        "WHERE attrelid = %s::regclass AND attname = %s",
+        [f'"{table}"', column],
+    ).fetchone()
     assert row is not None, f"{table}.{column} missing"
     return row[0]
 
@@ -133,19 +145,23 @@ def test_epoch_integers_are_instants_not_years(copied) -> None:  # type: ignore[
 
 def test_constraints_defaults_and_indexes_survive(copied) -> None:  # type: ignore[no-untyped-def]
     _report, conn = copied
-    assert conn.execute("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'plain_pk'::regclass "
-                        "AND attname = 'name'").fetchone() == (True,)
+    assert conn.execute(
+        "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'plain_pk'::regclass AND attname = 'name'"
+    ).fetchone() == (True,)
     indexdef = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_active_score'").fetchone()[0]
     assert "(score DESC) WHERE (is_active = true)" in indexdef
-    default = conn.execute("SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'plain_pk'::regclass "
-                           "AND adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = 'plain_pk'::regclass "
-                           "AND attname = 'created_at')").fetchone()[0]
+    default = conn.execute(
+        "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'plain_pk'::regclass "
+        "AND adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = 'plain_pk'::regclass "
+        "AND attname = 'created_at')"
+    ).fetchone()[0]
     assert "now()" in default  # evaluated per insert, not a quoted literal or a frozen time
     conn.execute("INSERT INTO plain_pk (name) VALUES ('new')")  # identity, defaults, boolean default
     row = conn.execute("SELECT id, is_active, meta, created_at IS NOT NULL FROM plain_pk WHERE name = 'new'").fetchone()
     assert row == (301, True, None, True)
-    fk = conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'child'::regclass "
-                      "AND contype = 'f'").fetchone()[0]
+    fk = conn.execute(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'child'::regclass AND contype = 'f'"
+    ).fetchone()[0]
     assert "(wa, wb) REFERENCES wr(a, b) ON DELETE CASCADE" in fk
     with pytest.raises(psycopg.errors.UniqueViolation):
         conn.execute("INSERT INTO nocase (email) VALUES ('ANN@example.COM')")
@@ -161,7 +177,11 @@ def test_odd_names_values_and_internal_tables(copied, zoo: Path) -> None:  # typ
     report, conn = copied
     # plain names fold to lower case like unquoted SQL; reserved words and odd names stay quoted
     assert conn.execute('SELECT "select", "from", "quote""d", "where" FROM "Mixed Case"').fetchone() == (
-        "x", 1, 'q"', 2.5)
+        "x",
+        1,
+        'q"',
+        2.5,
+    )
     floats = [r[0] for r in conn.execute("SELECT f FROM floats ORDER BY id")]
     with sqlite3.connect(zoo) as source:  # SQLite itself stores -0.0 as 0.0: the source is the truth
         expected = [r[0] for r in source.execute("SELECT f FROM floats ORDER BY id")]
@@ -169,8 +189,11 @@ def test_odd_names_values_and_internal_tables(copied, zoo: Path) -> None:  # typ
     assert floats[:2] == [1e308, 5e-324] and floats[3:6] == [math.inf, -math.inf, 0.1]
     assert [r[0] for r in conn.execute("SELECT i FROM ints ORDER BY id")] == [2**63 - 1, -(2**63), 0]
     assert conn.execute("SELECT b, length(big) FROM blobs").fetchone() == (b"\x00" * 10 + b"\xff", 5 * 1024 * 1024)
-    assert conn.execute("SELECT x, y FROM gen ORDER BY x NULLS LAST").fetchall() == [(-2.0, -4.0), (1.5, 3.0),
-                                                                                     (None, None)]
+    assert conn.execute("SELECT x, y FROM gen ORDER BY x NULLS LAST").fetchall() == [
+        (-2.0, -4.0),
+        (1.5, 3.0),
+        (None, None),
+    ]
     assert conn.execute("SELECT count(*) FROM dupes WHERE a = 1").fetchone() == (2,)
     assert conn.execute("SELECT count(*) FROM empty_one").fetchone() == (0,)
     assert conn.execute("SELECT count(*) FROM active_names").fetchone() == (150,)
@@ -226,8 +249,9 @@ def test_invalid_utf8_stops_naming_table_row_and_column(tmp_path: Path, pg_dsn: 
 
 def test_invalid_utf8_reject_mode_keeps_every_other_row(tmp_path: Path, pg_dsn: str) -> None:
     rejects = tmp_path / "rejects.jsonl"
-    report = copy_database(bad_utf8_db(tmp_path / "bad.db"), pg_dsn,
-                           CopyOptions(chunk_rows=5, on_error="reject", reject_file=str(rejects)))
+    report = copy_database(
+        bad_utf8_db(tmp_path / "bad.db"), pg_dsn, CopyOptions(chunk_rows=5, on_error="reject", reject_file=str(rejects))
+    )
     assert report.rejected == 1
     (line,) = rejects.read_text().splitlines()
     assert json.loads(line)["key"] == [11]

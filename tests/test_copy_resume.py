@@ -24,16 +24,31 @@ def build_source(path: Path) -> Path:
         conn.execute("CREATE INDEX idx_events_kind ON events (kind)")
         conn.execute("CREATE TABLE pairs (a INTEGER, b TEXT, v REAL, PRIMARY KEY (a, b)) WITHOUT ROWID")
         conn.execute("CREATE TABLE loose (x INTEGER, y TEXT)")
-        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", (
-            (i, f"k{i % 7}", f"2024-01-01 00:{i % 60:02d}:00", "p" * (i % 300)) for i in range(1, 120_001)))
+        conn.executemany(
+            "INSERT INTO events VALUES (?, ?, ?, ?)",
+            ((i, f"k{i % 7}", f"2024-01-01 00:{i % 60:02d}:00", "p" * (i % 300)) for i in range(1, 120_001)),
+        )
         conn.executemany("INSERT INTO pairs VALUES (?, ?, ?)", ((i, f"b{i % 3}", i / 3) for i in range(1, 40_001)))
         conn.executemany("INSERT INTO loose VALUES (?, ?)", ((i % 50, "dup") for i in range(20_000)))
     return path
 
 
 def run_copy(source: Path, dsn: str, *extra: str, kill_after: float | None = None) -> int | None:
-    command = [sys.executable, "-m", "pgferry", "copy", str(source), dsn, "--chunk-rows", "1500", "--jobs", "2",
-               "--no-verify", "--json", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "pgferry",
+        "copy",
+        str(source),
+        dsn,
+        "--chunk-rows",
+        "1500",
+        "--jobs",
+        "2",
+        "--no-verify",
+        "--json",
+        *extra,
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if kill_after is None:
         _out, err = process.communicate(timeout=300)

@@ -12,13 +12,20 @@ from forum.cli import main
 
 def test_demo_seeds_copies_and_verifies(tmp_path: Path, pg_dsn: str) -> None:
     database = tmp_path / "demo" / "legacy.db"
-    result = CliRunner().invoke(main, ["demo", "--scale", "0.01", "--db", str(database)],
-                                env={"PGFERRY_DSN": pg_dsn})
+    result = CliRunner().invoke(
+        main,
+        ["demo", "--scale", "0.01", "--db", str(database), "--traffic-users", "3", "--traffic-seconds", "1"],
+        env={"PGFERRY_DSN": pg_dsn},
+    )
     assert result.exit_code == 0, result.output
     assert database.exists()
     assert "pgferry verify" in result.output and "differs" not in result.output
     assert result.output.count("identical") >= 12  # every table of the forum
     assert "password=" not in result.output.replace("password=***", "")
+    # the traffic burst ran in both modes and left the seeded file as it was (journal_mode still delete)
+    assert "forum serve --mode legacy" in result.output and "forum serve --mode optimized" in result.output
+    assert "statements per topic view" in result.output
+    assert not database.with_name(database.name + "-wal").exists()
     with psycopg.connect(pg_dsn) as conn:
         (schema,) = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'forum_demo_%'").fetchone()
         rows = conn.execute(f'SELECT count(*) FROM "{schema}".forum_replies').fetchone()[0]

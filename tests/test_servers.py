@@ -38,9 +38,7 @@ def test_each_test_gets_its_own_database(pg_dsn: str, pg_cluster: LocalCluster) 
 
 
 def test_wrong_password_is_refused(pg_cluster: LocalCluster) -> None:
-    bad = LocalCluster(
-        directory=pg_cluster.directory, port=pg_cluster.port, password="wrong", bindir=pg_cluster.bindir
-    )
+    bad = LocalCluster(directory=pg_cluster.directory, port=pg_cluster.port, password="wrong", bindir=pg_cluster.bindir)
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(bad.dsn(), connect_timeout=5)
 

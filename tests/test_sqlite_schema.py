@@ -69,9 +69,7 @@ def test_reads_index_details(odd_db: Path) -> None:
     by_name = {index.name: index for index in items.indexes}
     odd = by_name["idx odd"]
     assert odd.where is not None and "price > 10" in odd.where
-    assert (
-        odd.columns[0].name is None and odd.columns[0].desc and "LOWER" in odd.columns[0].expression.upper()
-    )
+    assert odd.columns[0].name is None and odd.columns[0].desc and "LOWER" in odd.columns[0].expression.upper()
     assert odd.columns[1].name == "price" and not odd.columns[1].desc
     assert by_name["idx_nocase"].columns[0].collation == "NOCASE"
     unique = [index for index in items.indexes if index.origin == "u"]

@@ -1,19 +1,26 @@
-"""The demo: seed a legacy forum database, copy it into PostgreSQL with pgferry, verify the copy.
+"""The demo: seed a legacy forum database, copy it into PostgreSQL with pgferry, verify the copy,
+then serve the forum on the seeded database in both modes under the same short traffic burst.
 
 It uses PGFERRY_DSN when set (copying into a new schema named after the time, never touching
-existing ones) and otherwise starts a throwaway PostgreSQL cluster on 127.0.0.1 for the run.
+existing ones) and otherwise starts a throwaway PostgreSQL cluster on 127.0.0.1 for the run. The
+traffic runs on throwaway copies of the seeded file, so the file itself stays as seeded.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from forum.seed import SeedReport, generate
+from forum.traffic import TrafficOptions, run_traffic
+from forum.web.process import running_server
 from pgferry.migrate.copy import CopyOptions, CopyReport
 from pgferry.migrate.run import copy_database
 from pgferry.migrate.verify import VerifyReport, verify_copy
@@ -26,6 +33,7 @@ class DemoResult:
     copy: CopyReport
     verify: VerifyReport
     target: str  # where the copy went, password redacted
+    traffic: dict[str, dict[str, Any]] = field(default_factory=dict)  # mode -> `forum traffic` report
 
 
 @contextlib.contextmanager
@@ -39,11 +47,29 @@ def postgres_target() -> Iterator[tuple[str, str]]:
         yield cluster.dsn(), "public"
 
 
-def run_demo(database: Path, scale: float, seed: int, jobs: int = 2) -> DemoResult:
-    """Seed `database` (overwriting it), copy it to PostgreSQL and verify the copy."""
+def traffic_burst(database: Path, users: int, seconds: float, seed: int) -> dict[str, dict[str, Any]]:
+    """The same traffic against the forum in each mode, each on its own copy of `database`."""
+    reports = {}
+    with tempfile.TemporaryDirectory(prefix="forum-demo-") as tmp:
+        for mode in ("legacy", "optimized"):
+            copy = Path(tmp) / f"{mode}.db"
+            shutil.copy(database, copy)
+            with running_server(copy, mode) as server:
+                reports[mode] = run_traffic(server.url, TrafficOptions(users, seconds, seed)).to_dict()
+    return reports
+
+
+def run_demo(
+    database: Path, scale: float, seed: int, jobs: int = 2, traffic_users: int = 20, traffic_seconds: float = 4.0
+) -> DemoResult:
+    """Seed `database` (overwriting it), copy it to PostgreSQL, verify the copy, then a traffic burst
+    per mode (skipped when traffic_seconds is 0)."""
     database.parent.mkdir(parents=True, exist_ok=True)
     seeded = generate(database, scale=scale, seed=seed, force=True)
     with postgres_target() as (dsn, schema):
         copied = copy_database(database, dsn, CopyOptions(schema=schema, jobs=jobs))
-        verified = verify_copy(database, dsn, schema=schema)
-    return DemoResult(seeded, copied, verified, copied.target)
+        verified = verify_copy(database, dsn, schema=schema, jobs=jobs, plan=copied.plan)
+    result = DemoResult(seeded, copied, verified, copied.target)
+    if traffic_seconds > 0:
+        result.traffic = traffic_burst(database, traffic_users, traffic_seconds, seed)
+    return result

@@ -147,11 +147,7 @@ def copy_command(
             report = copy_database(sqlite_path, postgres_dsn, options, progress=update)  # type: ignore[arg-type]
     else:
         report = copy_database(sqlite_path, postgres_dsn, options)
-    verdict = (
-        None
-        if no_verify
-        else verify_copy(sqlite_path, postgres_dsn, schema=schema, keep_case=keep_case, casts_file=cast_file)
-    )
+    verdict = None if no_verify else verify_copy(sqlite_path, postgres_dsn, schema=schema, jobs=jobs, plan=report.plan)
     if as_json:
         emit_json({**report.as_dict(), "verify": None if verdict is None else verdict.as_dict()})
     else:
@@ -188,16 +184,23 @@ def render_copy(report) -> None:  # type: ignore[no-untyped-def]
 @click.option("--schema", default="public", show_default=True, help="Schema the copy went to.")
 @click.option("--keep-case", is_flag=True, help="The copy was made with --keep-case.")
 @click.option("--cast", "cast_file", type=click.Path(dir_okay=False), help="The --cast file the copy used.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=2, show_default=True, help="Tables compared at once.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @handle_errors
 def verify_command(
-    sqlite_path: Path, postgres_dsn: str, schema: str, keep_case: bool, cast_file: str | None, as_json: bool
+    sqlite_path: Path,
+    postgres_dsn: str,
+    schema: str,
+    keep_case: bool,
+    cast_file: str | None,
+    jobs: int,
+    as_json: bool,
 ) -> None:
     """Compare SQLITE_PATH with its copy in POSTGRES_DSN: counts, chunk checksums, differing rows.
 
     Exit 0 when identical, 1 with the differing tables and keys otherwise, 2 on error.
     """
-    report = verify_copy(sqlite_path, postgres_dsn, schema=schema, keep_case=keep_case, casts_file=cast_file)
+    report = verify_copy(sqlite_path, postgres_dsn, schema=schema, keep_case=keep_case, casts_file=cast_file, jobs=jobs)
     if as_json:
         emit_json(report.as_dict())
     else:

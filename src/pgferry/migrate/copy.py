@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from pgferry.dsn import redact
 from pgferry.errors import PgferryError, SourceError, TargetError, UsageError
@@ -85,6 +86,7 @@ class CopyReport:
     resumed: bool
     snapshot: str
     phases: dict[str, float] = field(default_factory=dict)
+    plan: MigrationPlan | None = field(default=None, repr=False, compare=False)  # for verify_copy
 
     @property
     def rows(self) -> int:
@@ -176,8 +178,9 @@ def _census_all(source: Source, jobs: int) -> dict[str, TableCensus]:
     return {name: merge_censuses(parts) for name, parts in by_table.items()}
 
 
-def open_source(path: str | Path, options: CopyOptions) -> Source:
-    """Open `jobs` connections in one snapshot, read the schema, take the census, build the plan.
+def open_source(path: str | Path, options: CopyOptions, plan: MigrationPlan | None = None) -> Source:
+    """Open `jobs` connections in one snapshot, read the schema, take the census, build the plan
+    (or use `plan`, made by an earlier open_source of the same file, and skip the census).
 
     The connections stay inside their read transactions until `Source.close()`.
     """
@@ -188,6 +191,9 @@ def open_source(path: str | Path, options: CopyOptions) -> Source:
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
         sequences = {name: int(seq) for name, seq in conn.execute("SELECT name, seq FROM sqlite_sequence")}
     source = Source(Path(path), snapshot, schema, MigrationPlan(options.schema, [], [], [], []), snapshot.journal_mode)
+    if plan is not None:
+        source.plan = plan
+        return source
     censuses = _census_all(source, options.jobs)
     source.plan = build_plan(
         schema,
@@ -378,7 +384,7 @@ class _Copier:
         scanned, last = 0, None
         with pg.transaction():
             cursor.execute(f"{head}{tail} LIMIT ?", params)
-            with pg.cursor() as cur, cur.copy(target) as copy:
+            with pg.cursor() as cur, cur.copy(target, writer=QueuedLibpqWriter(cur)) as copy:
                 while batch := cursor.fetchmany(STREAM_ROWS):
                     if maker is None:
                         copy.write("".join(row[0] for row in batch))

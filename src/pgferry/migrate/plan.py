@@ -48,6 +48,7 @@ class Step:
     name: str
     sql: str
     required: bool = False  # a failing required step stops the copy (primary keys)
+    references: str | None = None  # a foreign key's referenced table (source name)
 
 
 @dataclass(frozen=True)
@@ -394,6 +395,7 @@ def _foreign_key_steps(
                 f"ALTER TABLE {qualified[table.name]} ADD CONSTRAINT {quote_pg(name)} FOREIGN KEY "
                 f"({_key_list(fk.columns, column_maps[table.name])}) REFERENCES "
                 f"{qualified[fk.ref_table]} ({_key_list(ref_columns, ref_map)}){actions}",
+                references=fk.ref_table,
             )
         )
     return steps

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from pgferry.migrate.copy import (
 )
 from pgferry.migrate.expressions import Untranslatable, quote_pg, translate_statement
 from pgferry.migrate.plan import Skipped, Step, TablePlan, create_table_sql
+from pgferry.migrate.schedule import Scheduler, Task
 
 # A step that meets one of these already ran in an earlier (killed) run of the same copy.
 ALREADY_DONE = (pgerrors.DuplicateTable, pgerrors.DuplicateObject, pgerrors.InvalidTableDefinition)
@@ -123,12 +125,109 @@ def _run_step(dsn: str, step: Step) -> Skipped | None:
     return None
 
 
-def _run_steps(dsn: str, steps: list[Step], jobs: int) -> list[Skipped]:
-    """Run independent steps in parallel: PostgreSQL builds several indexes at once."""
-    if not steps:
-        return []
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return [result for result in pool.map(lambda s: _run_step(dsn, s), steps) if result is not None]
+def _run_steps_in_order(dsn: str, steps: list[Step]) -> list[Skipped]:
+    return [result for result in (_run_step(dsn, step) for step in steps) if result is not None]
+
+
+def _run_pipeline(
+    source: Source,
+    copier: _Copier,
+    dsn: str,
+    options: CopyOptions,
+    checkpoints: dict[tuple[str, int], Checkpoint],
+    skipped: list[Skipped],
+) -> dict[str, float]:
+    """Stream the parts still to copy and build each table's keys, indexes, ANALYZE and foreign keys
+    as soon as what they need is there (see pgferry.migrate.schedule). Returns when the data was done.
+
+    Per table: keys (PRIMARY KEY, CHECKs, identity restart: ALTER TABLE takes an exclusive lock, so
+    one after the other), then its indexes in parallel (CREATE INDEX locks share), then ANALYZE (it
+    would wait for the index builds anyway); a foreign key waits for both of its tables.
+    """
+    jobs = max(1, options.jobs)
+    scheduler = Scheduler({"data": jobs, "ddl": jobs})
+    tables = {t.name: t for t in source.schema.tables}
+    size = {t.source: t.rows for t in source.plan.tables}
+    timings: dict[str, float] = {}
+    copies: dict[str, set[str]] = {name: set() for name in tables}
+    for cp in sorted(checkpoints.values(), key=lambda cp: -size.get(cp.table, 0)):
+        if cp.done or cp.table not in tables:
+            continue
+        name = f"copy:{cp.table}:{cp.part}"
+        plan = source.plan.table(cp.table)
+        scheduler.add(
+            Task(
+                name,
+                functools.partial(copier.run_part, tables[cp.table], plan, cp),
+                "data",
+                priority=-size.get(cp.table, 0),
+            )
+        )
+        copies[cp.table].add(name)
+
+    def release_snapshot() -> None:
+        timings["data"] = time.perf_counter()
+        source.close()  # let the application's writers and checkpoints go on
+
+    scheduler.add(Task("release_snapshot", release_snapshot, "ddl", set().union(*copies.values()), -1e18))
+
+    def collect(found: list[Skipped]) -> None:
+        with lock:
+            skipped.extend(found)
+
+    lock = threading.Lock()
+    by_table: dict[str, list[Step]] = {}
+    for step in source.plan.steps:
+        by_table.setdefault(step.table, []).append(step)
+    for table in source.plan.tables:
+        steps = by_table.get(table.source, [])
+        priority = -table.rows
+        keys = [s for s in steps if s.kind not in ("index", "foreign_key")]
+        scheduler.add(
+            Task(
+                f"keys:{table.source}",
+                lambda k=keys: collect(_run_steps_in_order(dsn, k)),
+                "ddl",
+                set(copies.get(table.source, ())),
+                priority,
+            )
+        )
+        indexes = []
+        for i, step in enumerate(s for s in steps if s.kind == "index"):
+            indexes.append(f"index:{table.source}:{i}")
+            scheduler.add(
+                Task(
+                    indexes[-1],
+                    lambda s=step: collect(_run_steps_in_order(dsn, [s])),
+                    "ddl",
+                    {f"keys:{table.source}"},
+                    priority,
+                )
+            )
+        analyze = sql.SQL("ANALYZE {}").format(sql.Identifier(options.schema, table.target)).as_string()
+        step = Step("analyze", table.source, table.target, analyze)
+        scheduler.add(
+            Task(
+                f"done:{table.source}",
+                lambda s=step: collect(_run_steps_in_order(dsn, [s])),
+                "ddl",
+                {f"keys:{table.source}", *indexes},
+                priority,
+            )
+        )
+    for i, step in enumerate(s for s in source.plan.steps if s.kind == "foreign_key"):
+        after = {f"done:{step.table}"} | ({f"done:{step.references}"} if step.references in tables else set())
+        scheduler.add(
+            Task(
+                f"fk:{i}", lambda s=step: collect(_run_steps_in_order(dsn, [s])), "ddl", after, -size.get(step.table, 0)
+            )
+        )
+    try:
+        scheduler.run()
+    finally:
+        if "data" not in timings:
+            source.close()
+    return timings
 
 
 def _create_views(pg: psycopg.Connection, source: Source, options: CopyOptions) -> list[Skipped]:
@@ -181,36 +280,12 @@ def copy_database(
         checkpoints = control.read_checkpoints(pg, options.schema)
     mark = time.perf_counter()
     copier = _Copier(source, dsn, options, progress)
-    tables = {t.name: t for t in source.schema.tables}
-    todo = [cp for cp in checkpoints.values() if not cp.done and cp.table in tables]
     for cp in checkpoints.values():
         copier.copied[cp.table] = copier.copied.get(cp.table, 0) + cp.rows
-    todo.sort(key=lambda cp: -source.plan.table(cp.table).rows)
-    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        futures = [pool.submit(copier.run_part, tables[cp.table], source.plan.table(cp.table), cp) for cp in todo]
-        for future in futures:
-            future.result()
-    phases["data"] = time.perf_counter() - mark
-    source.close()  # the snapshot is no longer needed: let the application's writers and checkpoints go on
-    mark = time.perf_counter()
-    # Keys, indexes and CHECKs of all tables in parallel, biggest tables first so the workers stay
-    # busy; then foreign keys (they need the referenced keys) alongside ANALYZE.
-    size = {t.source: t.rows for t in source.plan.tables}
-    steps = sorted(source.plan.steps, key=lambda s: -size.get(s.table, 0))
-    analyze = [
-        Step(
-            "analyze",
-            t.source,
-            t.target,
-            sql.SQL("ANALYZE {}").format(sql.Identifier(options.schema, t.target)).as_string(),
-        )
-        for t in sorted(source.plan.tables, key=lambda t: -t.rows)
-    ]
-    skipped += _run_steps(dsn, [s for s in steps if s.kind != "foreign_key"], options.jobs)
-    phases["constraints_and_indexes"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    skipped += _run_steps(dsn, [s for s in steps if s.kind == "foreign_key"] + analyze, options.jobs)
-    phases["foreign_keys_and_analyze"] = time.perf_counter() - mark
+    timings = _run_pipeline(source, copier, dsn, options, checkpoints, skipped)
+    phases["data"] = timings["data"] - mark
+    # Keys, indexes, foreign keys and ANALYZE overlap the data; this is what remained after it.
+    phases["after_data"] = time.perf_counter() - timings["data"]
     with _connect(dsn) as pg:
         skipped += _create_views(pg, source, options)
         with pg.transaction():
@@ -250,6 +325,7 @@ def copy_database(
         resumed=options.resume,
         snapshot=snapshot,
         phases=phases,
+        plan=source.plan,
     )
 
 

@@ -28,7 +28,7 @@ class TypeChoice:
     """The PostgreSQL type for a column and how values get there."""
 
     pg_type: str
-    converter: str  # see pgferry.migrate.convert.CONVERTERS
+    converter: str  # how the copy renders the value: see pgferry.migrate.rowformat
     reason: str
     note: str | None = None  # set when the data broke the declared type: the report lists it
 

@@ -15,6 +15,7 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -25,8 +26,9 @@ import psycopg
 from psycopg import sql
 
 from pgferry.dsn import redact
-from pgferry.migrate.copy import CopyOptions, _connect, open_source, user_errors
-from pgferry.migrate.plan import ColumnPlan, TablePlan
+from pgferry.migrate.checksum import has_lines, pg_line, sqlite_line
+from pgferry.migrate.copy import CopyOptions, Source, _connect, open_source, user_errors
+from pgferry.migrate.plan import ColumnPlan, MigrationPlan, TablePlan
 from pgferry.migrate.rowformat import python_text, rendered_in_python, text_expression
 from pgferry.sqlite.schema import Table, quote_ident
 
@@ -42,6 +44,7 @@ class TableVerdict:
     missing_in_target: int = 0
     extra_in_target: int = 0
     chunks: int = 0
+    exact_chunks: int = 0  # chunks compared value by value (no line form, or the line hashes differed)
 
     @property
     def identical(self) -> bool:
@@ -120,41 +123,50 @@ def _key_plan(table: Table, plan: TablePlan) -> list[ColumnPlan]:
     return [by_source[name] for name in table.primary_key]
 
 
-def _sqlite_rows(
-    conn: sqlite3.Connection, table: Table, plan: TablePlan, key: list[ColumnPlan], chunk: int
-) -> Iterator[list[tuple]]:
-    """Chunks of (key values, canonical row) from SQLite in key order (whole table when keyless)."""
-    columns = plan.columns
-    in_sqlite = [c.copied and not rendered_in_python(c) for c in columns]
+def _key_order(key_cols: list[str]) -> str:
+    return ", ".join(f"{k} COLLATE BINARY" for k in key_cols)
+
+
+def _sqlite_chunk(
+    conn: sqlite3.Connection, table: Table, items: str, key_cols: list[str], low: list[Any] | None, chunk: int
+) -> list[tuple]:
+    """Up to `chunk` rows after `low` in key order (bytewise, as PostgreSQL's "C" order), key columns first."""
+    where, params = "", []
+    if low is not None:
+        where = f" WHERE ({_key_order(key_cols)}) > ({', '.join('?' * len(key_cols))})"
+        params = list(low)
+    query = f"SELECT {', '.join([*key_cols, items])} FROM {quote_ident(table.name)}{where}"
+    return conn.execute(f"{query} ORDER BY {_key_order(key_cols)} LIMIT {chunk}", params).fetchall()
+
+
+def _canonical_items(plan: TablePlan) -> tuple[str, list[bool]]:
+    in_sqlite = [c.copied and not rendered_in_python(c) for c in plan.columns]
     exprs = ", ".join(
-        text_expression(c) if sq else quote_ident(c.source) for c, sq in zip(columns, in_sqlite, strict=True)
+        text_expression(c) if sq else quote_ident(c.source) for c, sq in zip(plan.columns, in_sqlite, strict=True)
     )
-    key_cols = [quote_ident(c.source) for c in key]
-    source = quote_ident(table.name)
-    last: list[Any] | None = None
-    while True:
-        where, params = "", []
-        if key and last is not None:
-            where = f" WHERE ({', '.join(key_cols)}) > ({', '.join('?' * len(key_cols))})"
-            params = list(last)
-        order = f" ORDER BY {', '.join(key_cols)} LIMIT {chunk}" if key else ""
-        rows = conn.execute(
-            f"SELECT {', '.join([*key_cols, exprs]) if key else exprs} FROM {source}{where}{order}", params
-        ).fetchall()
-        if not rows:
-            return
-        n = len(key_cols)
-        out = []
-        for row in rows:
-            values = tuple(
-                _canonical(c, (None if v is None else str(v)) if sq else python_text(v))
-                for c, sq, v in zip(columns, in_sqlite, row[n:], strict=True)
-            )
-            out.append((tuple(row[:n]), values))
-        yield out
-        if not key or len(rows) < chunk:
-            return
-        last = list(rows[-1][:n])
+    return exprs, in_sqlite
+
+
+def _canonical_row(plan: TablePlan, in_sqlite: list[bool], values: tuple) -> tuple:
+    return tuple(
+        _canonical(c, (None if v is None else str(v)) if sq else python_text(v))
+        for c, sq, v in zip(plan.columns, in_sqlite, values, strict=True)
+    )
+
+
+def _sqlite_rows(conn: sqlite3.Connection, table: Table, plan: TablePlan, chunk: int) -> Iterator[list[tuple]]:
+    """Chunks of canonical rows of a keyless table, in rowid order."""
+    exprs, in_sqlite = _canonical_items(plan)
+    cursor = conn.execute(f"SELECT {exprs} FROM {quote_ident(table.name)}")
+    while rows := cursor.fetchmany(chunk):
+        yield [((), _canonical_row(plan, in_sqlite, row)) for row in rows]
+
+
+def _line_digests(lines: list[str]) -> list[str] | None:
+    try:
+        return [hashlib.md5(line.encode("utf-8"), usedforsecurity=False).hexdigest() for line in lines]
+    except UnicodeEncodeError:
+        return None
 
 
 def _pg_select(plan: TablePlan, schema: str, key: list[ColumnPlan]) -> sql.Composed:
@@ -168,9 +180,11 @@ def _pg_select(plan: TablePlan, schema: str, key: list[ColumnPlan]) -> sql.Compo
     )
 
 
-def _pg_chunk(
-    pg: psycopg.Connection, plan: TablePlan, schema: str, key: list[ColumnPlan], low: tuple | None, high: tuple
-) -> list[tuple]:
+def _pg_range(
+    key: list[ColumnPlan], low: tuple | None, high: tuple
+) -> tuple[sql.Composable, sql.Composable, list[Any]]:
+    """Key list in bytewise order and the WHERE for keys in (low, high], as SQLite orders them."""
+
     def ordered(column: ColumnPlan) -> sql.Composable:
         ident = sql.Identifier(column.target)
         text_like = column.choice.pg_type in ("text", "citext") or column.choice.pg_type.startswith("varchar")
@@ -183,8 +197,54 @@ def _pg_chunk(
     if low is not None:
         where = sql.SQL("({}) > ({}) AND ").format(keys, marks) + where
         params = list(low) + params
+    return keys, where, params
+
+
+def _pg_chunk(
+    pg: psycopg.Connection, plan: TablePlan, schema: str, key: list[ColumnPlan], low: tuple | None, high: tuple
+) -> list[tuple]:
+    keys, where, params = _pg_range(key, low, high)
     query = _pg_select(plan, schema, key) + sql.SQL(" WHERE ") + where + sql.SQL(" ORDER BY ") + keys
     return pg.execute(query, params).fetchall()
+
+
+def _pg_digest(
+    pg: psycopg.Connection, plan: TablePlan, schema: str, key: list[ColumnPlan], low: tuple | None, high: tuple
+) -> tuple[str | None, int]:
+    """md5 over the md5 of each row's line in key order, and the row count, for keys in (low, high]."""
+    keys, where, params = _pg_range(key, low, high)
+    query = sql.SQL("SELECT md5(string_agg(md5({}), '' ORDER BY {})), count(*) FROM {}.{} WHERE {}").format(
+        sql.SQL(pg_line(plan) or "''"), keys, sql.Identifier(schema), sql.Identifier(plan.target), where
+    )
+    digest, count = pg.execute(query, params).fetchone()
+    return digest, int(count)
+
+
+def _lines_match(
+    conn: sqlite3.Connection,
+    pg: psycopg.Connection,
+    table: Table,
+    plan: TablePlan,
+    schema: str,
+    key: list[ColumnPlan],
+    low: list[Any] | None,
+    chunk: int,
+) -> tuple[bool, tuple | None, int]:
+    """Fast path for one chunk: (lines equal, last key of the chunk, rows in it)."""
+    key_cols = [quote_ident(c.source) for c in key]
+    try:
+        rows = _sqlite_chunk(conn, table, sqlite_line(plan) or "''", key_cols, low, chunk)
+    except sqlite3.OperationalError:  # text that is not UTF-8: the exact path names it
+        return False, None, -1
+    if not rows:
+        return True, None, 0
+    digests = _line_digests([row[-1] for row in rows])
+    high = tuple(rows[-1][: len(key)])
+    if digests is None:
+        return False, high, len(rows)
+    left = hashlib.md5("".join(digests).encode("ascii"), usedforsecurity=False).hexdigest()
+    right, count = _pg_digest(pg, plan, schema, key, None if low is None else tuple(low), high)
+    return left == right and count == len(rows), high, len(rows)
 
 
 def _verify_keyed(
@@ -197,28 +257,46 @@ def _verify_keyed(
     verdict: TableVerdict,
     chunk: int,
 ) -> None:
-    low: tuple | None = None
+    """Chunk by chunk in key order: hash lines (checksum.py) where the types allow, else or when the
+    hashes differ, compare canonical values and drill down to the differing keys."""
+    fast = has_lines(plan)
+    exprs, in_sqlite = _canonical_items(plan)
+    key_cols = [quote_ident(c.source) for c in key]
     n = len(key)
-    for rows in _sqlite_rows(conn, table, plan, key, chunk):
+    low: tuple | None = None
+    while True:
         verdict.chunks += 1
-        high = rows[-1][0]
+        if fast:
+            start = None if low is None else list(low)
+            same, high, count = _lines_match(conn, pg, table, plan, schema, key, start, chunk)
+            if same and count == 0:
+                break
+            if same:
+                low = high
+                if count < chunk:
+                    break
+                continue
+        rows = _sqlite_chunk(conn, table, exprs, key_cols, None if low is None else list(low), chunk)
+        if not rows:
+            break
+        verdict.exact_chunks += 1
+        high = tuple(rows[-1][:n])
+        mine = {tuple(row[:n]): _canonical_row(plan, in_sqlite, row[n:]) for row in rows}
         target = _pg_chunk(pg, plan, schema, key, low, high)
-        mine = {k: v for k, v in rows}
         theirs = {
             tuple(r[:n]): tuple(_canonical(c, t) for c, t in zip(plan.columns, r[n:], strict=True)) for r in target
         }
-        left = hashlib.blake2b(b"".join(_row_digest((k, v)) for k, v in rows)).digest()
-        right = hashlib.blake2b(b"".join(_row_digest((k, v)) for k, v in theirs.items())).digest()
-        if left != right:
+        if mine != theirs:
             _drill_down(mine, theirs, verdict)
         low = high
+        if len(rows) < chunk:
+            break
     # rows in the target beyond the last source key
-    extra_query = _pg_select(plan, schema, key)
     if low is not None:
-        rest = _pg_chunk_after(pg, plan, schema, key, low)
-        verdict.extra_in_target += rest
+        verdict.extra_in_target += _pg_chunk_after(pg, plan, schema, key, low)
     else:
-        verdict.extra_in_target += pg.execute(sql.SQL("SELECT count(*) FROM ({}) s").format(extra_query)).fetchone()[0]
+        count_all = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(plan.target))
+        verdict.extra_in_target += pg.execute(count_all).fetchone()[0]
 
 
 def _pg_chunk_after(pg: psycopg.Connection, plan: TablePlan, schema: str, key: list[ColumnPlan], low: tuple) -> int:
@@ -257,6 +335,30 @@ def _note(verdict: TableVerdict, key: tuple) -> None:
         verdict.differing_keys.append(list(key))
 
 
+def _multiset_lines_match(
+    conn: sqlite3.Connection, pg: psycopg.Connection, table: Table, plan: TablePlan, schema: str, chunk: int
+) -> bool:
+    """Fast path for a keyless table: the same multiset of row-line digests on both sides."""
+    counts: Counter[str] = Counter()
+    try:
+        cursor = conn.execute(f"SELECT {sqlite_line(plan)} FROM {quote_ident(table.name)}")
+        while rows := cursor.fetchmany(chunk):
+            digests = _line_digests([row[0] for row in rows])
+            if digests is None:
+                return False
+            counts.update(digests)
+    except sqlite3.OperationalError:
+        return False
+    query = sql.SQL("SELECT md5({}) FROM {}.{}").format(
+        sql.SQL(pg_line(plan) or "''"), sql.Identifier(schema), sql.Identifier(plan.target)
+    )
+    with pg.cursor(name="pgferry_verify_lines") as cursor:
+        cursor.execute(query)
+        for (digest,) in cursor:
+            counts[digest] -= 1
+    return not any(counts.values())
+
+
 def _verify_multiset(
     conn: sqlite3.Connection,
     pg: psycopg.Connection,
@@ -266,8 +368,12 @@ def _verify_multiset(
     verdict: TableVerdict,
     chunk: int,
 ) -> None:
+    if has_lines(plan) and _multiset_lines_match(conn, pg, table, plan, schema, chunk):
+        verdict.chunks = 1
+        return
     counts: Counter[bytes] = Counter()
-    for rows in _sqlite_rows(conn, table, plan, [], chunk):
+    verdict.exact_chunks = 1
+    for rows in _sqlite_rows(conn, table, plan, chunk):
         counts.update(_row_digest(values) for _key, values in rows)
     verdict.chunks = 1
     with pg.cursor(name="pgferry_verify") as cursor:
@@ -286,40 +392,53 @@ def verify_copy(
     casts_file: str | None = None,
     chunk_rows: int = 10_000,
     progress: Callable[[str], None] | None = None,
+    jobs: int = 2,
+    plan: MigrationPlan | None = None,
 ) -> VerifyReport:
-    """Compare every copied table of `sqlite_path` with its copy in `dsn`."""
+    """Compare every copied table of `sqlite_path` with its copy in `dsn`, `jobs` tables at a time.
+
+    `plan` is the copy's own plan (CopyReport.plan): it says how each value was rendered, and
+    passing it spares a second census of the source.
+    """
     with user_errors(dsn):
-        return _verify(sqlite_path, dsn, schema, keep_case, casts_file, chunk_rows, progress)
+        options = CopyOptions(schema=schema, keep_case=keep_case, casts_file=casts_file, jobs=max(1, jobs))
+        source = open_source(sqlite_path, options, plan=plan)
+        try:
+            tables = sorted(source.schema.tables, key=lambda t: -source.plan.table(t.name).rows)
+            with ThreadPoolExecutor(max_workers=options.jobs) as pool:
+                done = dict(
+                    zip(
+                        [t.name for t in tables],
+                        pool.map(lambda t: _verify_table(source, dsn, t, chunk_rows, progress), tables),
+                        strict=True,
+                    )
+                )
+        finally:
+            source.close()
+    verdicts = [done[t.name] for t in source.schema.tables]
+    return VerifyReport(str(sqlite_path), redact(dsn), schema, verdicts)
 
 
-def _verify(
-    sqlite_path: str | Path,
-    dsn: str,
-    schema: str,
-    keep_case: bool,
-    casts_file: str | None,
-    chunk_rows: int,
-    progress: Callable[[str], None] | None,
-) -> VerifyReport:
-    source = open_source(sqlite_path, CopyOptions(schema=schema, keep_case=keep_case, casts_file=casts_file))
-    verdicts = []
-    with _connect(dsn) as pg:
+def _verify_table(
+    source: Source, dsn: str, table: Table, chunk_rows: int, progress: Callable[[str], None] | None
+) -> TableVerdict:
+    plan = source.plan.table(table.name)
+    schema = source.plan.schema
+    if progress:
+        progress(table.name)
+    with source.borrow() as conn, _connect(dsn) as pg:
         pg.execute("SET TimeZone = 'UTC'")
         pg.execute("SET extra_float_digits = 1")
-        for table in source.schema.tables:
-            plan = source.plan.table(table.name)
-            if progress:
-                progress(table.name)
-            target_rows = pg.execute(
-                sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(plan.target))
-            ).fetchone()[0]
-            verdict = TableVerdict(table.name, plan.rows, int(target_rows))
-            key = _key_plan(table, plan)
-            with pg.transaction():
-                if key:
-                    _verify_keyed(source.conn, pg, table, plan, schema, key, verdict, chunk_rows)
-                else:
-                    _verify_multiset(source.conn, pg, table, plan, schema, verdict, chunk_rows)
-            verdicts.append(verdict)
-    source.close()
-    return VerifyReport(str(sqlite_path), redact(dsn), schema, verdicts)
+        pg.execute("SET DateStyle = 'ISO, YMD'")
+        source_rows = conn.execute(f"SELECT count(*) FROM {quote_ident(table.name)}").fetchone()[0]
+        target_rows = pg.execute(
+            sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(plan.target))
+        ).fetchone()[0]
+        verdict = TableVerdict(table.name, int(source_rows), int(target_rows))
+        key = _key_plan(table, plan)
+        with pg.transaction():
+            if key:
+                _verify_keyed(conn, pg, table, plan, schema, key, verdict, chunk_rows)
+            else:
+                _verify_multiset(conn, pg, table, plan, schema, verdict, chunk_rows)
+    return verdict

@@ -1,0 +1,5 @@
+"""`python -m forum` runs the `forum` command."""
+
+from forum.cli import main
+
+main()

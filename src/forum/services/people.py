@@ -1,0 +1,52 @@
+"""Users' public profiles, their stats and activity log, and their notifications (unread first)."""
+
+from __future__ import annotations
+
+from forum.services.units import Units
+from forum.store.errors import Forbidden, NotFound
+from forum.store.records import ActivityList, NotificationList, SessionInfo, User, UserStats
+
+
+class PeopleService:
+    def __init__(self, units: Units) -> None:
+        self.units = units
+        self.repo = units.repo
+
+    def profile(self, user_id: int) -> User:
+        with self.units.read():
+            user = self.repo.user(user_id)
+        if user is None:
+            raise NotFound(f"no user {user_id}")
+        return user
+
+    def stats(self, user_id: int) -> UserStats:
+        with self.units.read():
+            stats = self.repo.stats(user_id)
+        if stats is None:
+            raise NotFound(f"no stats for user {user_id}")
+        return stats
+
+    def activity(self, actor: SessionInfo, user_id: int, limit: int) -> ActivityList:
+        if actor.user_id != user_id and not actor.is_admin:
+            raise Forbidden("a user's activity log is for that user and admins only")
+        with self.units.read():
+            return ActivityList(self.repo.activity(user_id, limit))
+
+    def notifications(self, actor: SessionInfo, limit: int) -> NotificationList:
+        with self.units.read():
+            return NotificationList(
+                self.repo.unread_count(actor.user_id), self.repo.notifications(actor.user_id, limit)
+            )
+
+    def mark_read(self, actor: SessionInfo, notification_id: int) -> None:
+        with self.units.write():
+            if self.repo.mark_read(notification_id, actor.user_id):
+                return
+            owner = self.repo.notification_owner(notification_id)
+        if owner is None:
+            raise NotFound(f"no notification {notification_id}")
+        raise Forbidden("that notification belongs to another user")
+
+    def mark_all_read(self, actor: SessionInfo) -> int:
+        with self.units.write():
+            return self.repo.mark_all_read(actor.user_id)

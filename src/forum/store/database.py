@@ -1,0 +1,37 @@
+"""What the repository needs from a database backend: run a statement, hold a connection, a transaction.
+
+The repository is written against this protocol only, so a PostgreSQL backend (psycopg pool,
+`%s` placeholders) slots in beside the SQLite one without touching the repository or the services.
+Rows are mappings by column name (sqlite3.Row, psycopg's dict_row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+Row = Mapping[str, Any]
+Params = Sequence[Any]
+
+
+class Database(Protocol):
+    def one(self, sql: str, params: Params = ()) -> Any:
+        """The first row, or None."""
+
+    def all(self, sql: str, params: Params = ()) -> list[Any]:
+        """All rows."""
+
+    def run(self, sql: str, params: Params = ()) -> int:
+        """A write; returns the number of rows changed."""
+
+    def hold(self) -> AbstractContextManager[None]:
+        """Keep one connection for the statements of this block (one unit of work)."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A write transaction: everything in the block commits together or not at all."""
+
+    def settings(self) -> dict[str, Any]:
+        """What is in force (journal mode, timeouts, pool size...), for the start-up log and /healthz."""
+
+    def close(self) -> None: ...

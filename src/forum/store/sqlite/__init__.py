@@ -1,0 +1,1 @@
+"""The SQLite backend: its SQL (`queries`) and its connections (`database`)."""

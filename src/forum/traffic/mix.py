@@ -1,0 +1,71 @@
+"""The simulated users' behaviour: which action next, and which topic or page (Zipf popularity).
+
+Mostly reads (topic views and lists), some writes (replies, topics, wiki edits), notification
+checks: roughly a forum's day. Each user draws from its own seeded generator, so a run's sequence
+of choices per user is reproducible from --seed (the timing, and so the interleaving, is not).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+# endpoint name -> weight (percent)
+MIX: dict[str, int] = {
+    "topic_view": 40,
+    "topic_list": 18,
+    "wiki_view": 10,
+    "notifications": 8,
+    "reply_create": 8,
+    "user_stats": 4,
+    "wiki_edit": 4,
+    "topic_create": 3,
+    "wiki_history": 3,
+    "notification_read": 2,
+}
+WRITES = frozenset({"reply_create", "wiki_edit", "topic_create", "notification_read"})
+
+
+class Zipf:
+    """Draw an index in [0, n) with P(k) proportional to 1/(k+1)**s: a few items get most of the hits."""
+
+    def __init__(self, n: int, s: float = 1.1) -> None:
+        if n < 1:
+            raise ValueError("Zipf needs at least one item")
+        self.n = n
+        self._cumulative = list(itertools.accumulate(1.0 / (k + 1) ** s for k in range(n)))
+
+    def draw(self, rng: random.Random) -> int:
+        return min(bisect.bisect_left(self._cumulative, rng.random() * self._cumulative[-1]), self.n - 1)
+
+
+class Popular(Generic[T]):
+    """Items in a fixed, seeded popularity order (not their id order), drawn with Zipf."""
+
+    def __init__(self, items: list[T], seed: int) -> None:
+        self.items = list(items)
+        random.Random(seed).shuffle(self.items)
+        self._zipf = Zipf(len(self.items)) if self.items else None
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def draw(self, rng: random.Random) -> T:
+        assert self._zipf is not None
+        return self.items[self._zipf.draw(rng)]
+
+
+_NAMES = list(MIX)
+_CUMULATIVE = list(itertools.accumulate(MIX.values()))
+
+
+def next_action(rng: random.Random, can_write: bool) -> str:
+    """The next endpoint to call; a user without a session only reads."""
+    while True:
+        name = _NAMES[bisect.bisect_right(_CUMULATIVE, rng.random() * _CUMULATIVE[-1])]
+        if can_write or (name not in WRITES and name != "notifications"):
+            return name

@@ -1,0 +1,1 @@
+"""The forum's HTTP API (FastAPI): routes, middleware, metrics, errors, `forum serve`."""

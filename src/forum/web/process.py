@@ -1,0 +1,93 @@
+"""Run `forum serve` as a child process on a free loopback port: for the demo, the benchmark and tests.
+
+The server runs in its own process, as in production, so its threads and the load generator's event
+loop do not share one interpreter lock. Stopped with SIGINT (a clean uvicorn shutdown), killed if it
+does not stop in time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from pgferry.errors import ServerError
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    final_log: str | None = None  # the whole log, kept when the server stops (its file goes away)
+
+    def log(self) -> str:
+        return self.final_log if self.final_log is not None else self.log_path.read_text(errors="replace")
+
+    def metrics(self) -> str:
+        return httpx.get(f"{self.url}/metrics", timeout=10).text
+
+
+@contextlib.contextmanager
+def running_server(
+    database: str | Path,
+    mode: str,
+    *,
+    capture: str | Path | None = None,
+    extra_args: tuple[str, ...] = (),
+    start_timeout_s: float = 30.0,
+) -> Iterator[RunningServer]:
+    port = free_port()
+    command = [sys.executable, "-m", "forum", "serve", str(database), "--mode", mode, "--port", str(port), *extra_args]
+    if capture is not None:
+        command += ["--capture", str(capture)]
+    with tempfile.TemporaryDirectory(prefix="forum-serve-") as tmp:
+        log_path = Path(tmp) / "server.log"
+        with log_path.open("wb") as log_file:
+            proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+            server = RunningServer(f"http://127.0.0.1:{port}", proc, log_path)
+            try:
+                _wait_ready(server, start_timeout_s)
+                yield server
+            finally:
+                _stop(proc)
+                server.final_log = log_path.read_text(errors="replace")
+
+
+def _wait_ready(server: RunningServer, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise ServerError(f"forum serve exited with code {server.process.returncode}: {server.log()[-500:]}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise ServerError(f"forum serve did not answer on {server.url} within {timeout_s:g} s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)

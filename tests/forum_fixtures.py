@@ -1,0 +1,91 @@
+"""Fixtures for the forum's API tests: a small seeded database, a fresh copy per test, a client per mode.
+
+Imported by the test modules that use them (not a conftest: the forum's fixtures stay beside its tests).
+Passwords are hashed with a cheap argon2 cost here; the server default is argon2-cffi's.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from forum.seed import generate
+from forum.services import AuthPolicy, Forum
+from forum.services.passwords import PasswordPolicy
+from forum.web.app import create_app
+
+FAST_AUTH = AuthPolicy(passwords=PasswordPolicy(time_cost=1, memory_cost_kib=1024, parallelism=1))
+MODES = ("legacy", "optimized")
+_TIMING = re.compile(r'^db;desc="queries=(\d+)";dur=(\d+(?:\.\d+)?)$')
+
+
+def queries_of(response: Any) -> int:
+    """N from the response's Server-Timing header (asserting its exact shape)."""
+    match = _TIMING.match(response.headers["server-timing"])
+    assert match, response.headers["server-timing"]
+    return int(match.group(1))
+
+
+@pytest.fixture(scope="session")
+def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scale-0.01 legacy database (300 topics, 6,000 replies), written once per session."""
+    path = tmp_path_factory.mktemp("forum") / "seed.db"
+    generate(path, scale=0.01, seed=7)
+    return path
+
+
+@pytest.fixture
+def db_copy(seeded_db: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "forum.db"
+    shutil.copy(seeded_db, path)
+    return path
+
+
+@dataclass
+class Api:
+    """A TestClient on a fresh copy of the seeded database, in one mode."""
+
+    client: TestClient
+    forum: Forum
+    path: Path
+    mode: str
+    _n: int = 0
+
+    def register(self, name: str | None = None) -> dict[str, str]:
+        """A new user; returns the Authorization header for their session."""
+        self._n += 1
+        name = name or f"user{self._n}"
+        r = self.client.post(
+            "/auth/register", json={"username": name, "email": f"{name}@example.org", "password": "correct horse"}
+        )
+        assert r.status_code == 201, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    def user_id(self, headers: dict[str, str]) -> int:
+        return self.client.get("/me", headers=headers).json()["id"]
+
+    def sql(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Read or change the database directly (a second connection, as another process would)."""
+        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            return conn.execute(statement, params).fetchall()
+        finally:
+            conn.close()
+
+
+@pytest.fixture(params=MODES)
+def api(request: pytest.FixtureRequest, db_copy: Path) -> Iterator[Api]:
+    forum = Forum.open(db_copy, request.param, policy=FAST_AUTH)
+    try:
+        with TestClient(create_app(forum)) as client:
+            yield Api(client, forum, db_copy, request.param)
+    finally:
+        forum.close()
