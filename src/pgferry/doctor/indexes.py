@@ -137,7 +137,7 @@ def _check_low_selectivity(
             continue
         users = [c for c in cases if name in c.current.indexes_used]
         planner.drop(name)
-        after = {c.id: planner.plan(c.sql, c.params, c.shape.aliases, c.shape.limit) for c in users}
+        after = {c.id: planner.plan(c.sql, c.params, c.shape.aliases, c.shape.limit, c.shape.filters) for c in users}
         needed = [
             c
             for c in users

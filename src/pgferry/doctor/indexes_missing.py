@@ -30,6 +30,7 @@ MAX_COVERING_EXTRA = 3
 HELPED_RATIO = 1 / 3
 MIN_ROWS_SAVED = 50
 MIN_SHARE = 0.001  # of the workload's weight
+TIE = 0.95
 _SMALL_TYPE = re.compile(r"INT|REAL|FLOA|DOUB|NUM|DEC|BOOL|DATE|TIME|CHAR\s*\(\s*(\d+)", re.IGNORECASE)
 
 
@@ -73,7 +74,7 @@ def build_cases(
         shape = analyze_statement(example.sql, schema)
         if shape is None or not shape.tables:
             continue
-        plan = planner.plan(example.sql, params, shape.aliases, shape.limit)
+        plan = planner.plan(example.sql, params, shape.aliases, shape.limit, shape.filters)
         if plan.error:
             notes.append(f"fingerprint {info.stats.id} not planned: {plan.error}")
             continue
@@ -124,14 +125,14 @@ def candidates_for(use: TableUse, schema: Schema, statistics: Statistics) -> lis
     specs: list[IndexSpec] = []
     seen: set[tuple] = set()
 
-    def push(keys: tuple[KeyPart, ...]) -> None:
+    def push(keys: tuple[KeyPart, ...], covering: int = 0) -> None:
         keys = keys[:MAX_KEYS]
         if not keys:
             return
         ident = tuple((k.sql, k.collation, k.desc) for k in keys)
         if ident not in seen:
             seen.add(ident)
-            specs.append(IndexSpec(use.table, keys))
+            specs.append(IndexSpec(use.table, keys, covering=max(0, covering - (len(keys) - MAX_KEYS))))
 
     for keys in bases:
         push(keys)
@@ -141,7 +142,7 @@ def candidates_for(use: TableUse, schema: Schema, statistics: Statistics) -> lis
             have = {k.column for k in keys if k.column}
             extra = sorted(c for c in use.columns if c not in have and c != table.rowid_alias)
             if extra and len(extra) <= MAX_COVERING_EXTRA and all(_small(schema, use.table, c) for c in extra):
-                push((*keys, *(KeyPart(_quote(c), None, False, c) for c in extra)))
+                push((*keys, *(KeyPart(_quote(c), None, False, c) for c in extra)), covering=len(extra))
     return specs
 
 
@@ -186,18 +187,27 @@ def choose_indexes(
         for ident, spec in pool.items():
             if ident not in scores:
                 scores[ident] = _score(planner, spec, by_table.get(spec.table, []))
-        best_ident, best_value = None, 0.0
-        for ident, (value, trials) in scores.items():
-            if value > best_value and value >= floor and any(_helped(c.current.cost, p.cost) for c, p in trials):
-                best_ident, best_value = ident, value
-        if best_ident is None:
+        eligible = [
+            (value, ident)
+            for ident, (value, trials) in scores.items()
+            if value >= floor and value > 0 and any(_helped(c.current.cost, p.cost) for c, p in trials)
+        ]
+        if not eligible:
             break
+        top = max(value for value, _ident in eligible)
+        # Among near-ties: fewest sorts left, then fewest covering-only columns, then fewest keys; a
+        # column that saves 2% of a statement's work is not worth its cost to every write.
+        def preference(vi: tuple[float, tuple]) -> tuple:
+            sorts = sum(p.sorts for _c, p in scores[vi[1]][1])
+            return sorts, pool[vi[1]].covering, len(pool[vi[1]].keys), -vi[0]
+
+        best_value, best_ident = min(((v, i) for v, i in eligible if v >= top * TIE), key=preference)
         spec = pool.pop(best_ident)
         _value, trials = scores.pop(best_ident)
         name = planner.add(spec)
         pick = ChosenIndex(spec, name, benefit=best_value)
         for case, _trial in trials:
-            after = planner.plan(case.sql, case.params, case.shape.aliases, case.shape.limit)
+            after = planner.plan(case.sql, case.params, case.shape.aliases, case.shape.limit, case.shape.filters)
             if after.cost < case.current.cost:
                 pick.helped.append((case, case.current, after))
             case.current = after
@@ -233,7 +243,7 @@ def _score(planner: PlannerCopy, spec: IndexSpec, cases: list[StatementCase]) ->
     value = 0.0
     try:
         for case in cases:
-            plan = planner.plan(case.sql, case.params, case.shape.aliases, case.shape.limit)
+            plan = planner.plan(case.sql, case.params, case.shape.aliases, case.shape.limit, case.shape.filters)
             trials.append((case, plan))
             value += _gain(case, case.current.cost, plan.cost)
     finally:
@@ -262,7 +272,7 @@ def _consolidate(
         worse = False
         plans = {}
         for case in cases:
-            plan = planner.plan(case.sql, case.params, case.shape.aliases, case.shape.limit)
+            plan = planner.plan(case.sql, case.params, case.shape.aliases, case.shape.limit, case.shape.filters)
             plans[case.id] = plan
             if plan.cost > case.current.cost * 1.1:
                 worse = True

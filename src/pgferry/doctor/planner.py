@@ -37,6 +37,7 @@ class IndexSpec:
     keys: tuple[KeyPart, ...]
     where: str | None = None
     unique: bool = False
+    covering: int = 0  # trailing keys there only so the index covers the statement (no lookup, no order)
 
     def create_sql(self, name: str, *, if_not_exists: bool = False) -> str:
         head = "CREATE UNIQUE INDEX" if self.unique else "CREATE INDEX"
@@ -201,14 +202,16 @@ class PlannerCopy:
 
     # --- plans --------------------------------------------------------------------------------
 
-    def plan(self, sql: str, params: Any, aliases: dict[str, str], limit: int | None = None) -> Plan:
+    def plan(
+        self, sql: str, params: Any, aliases: dict[str, str], limit: int | None = None, filters: dict | None = None
+    ) -> Plan:
         """EXPLAIN QUERY PLAN on the copy, with a rough cost (see plan_cost)."""
         try:
             bound = bind_nulls(self.db, sql, params)
             rows = self.db.execute("EXPLAIN QUERY PLAN " + sql, bound).fetchall()
         except sqlite3.Error as exc:
             return Plan([], [], math.inf, 0, error=str(exc))
-        return plan_cost(rows, aliases, self.table_rows, self.index_stats, limit)
+        return plan_cost(rows, aliases, self.table_rows, self.index_stats, limit, filters)
 
     def close(self) -> None:
         self.db.close()
@@ -241,6 +244,10 @@ def parse_access(detail: str) -> Access | None:
     if m is None:
         return None
     op, target, using = m.group(1), m.group(2), m.group(3)
+    if using is not None:
+        using = re.sub(r" (?:LEFT|RIGHT|FULL)-JOIN$", "", using)
+    else:
+        target = re.sub(r" (?:LEFT|RIGHT|FULL)-JOIN$", "", target)
     if " VIRTUAL TABLE" in target or target.startswith("CONSTANT ROW") or target.startswith("("):
         return Access(op, target.split()[0], None, False, False, 0, 0)
     alias = target
@@ -295,10 +302,13 @@ def plan_cost(
     table_rows: dict[str, int],
     index_stats: dict[str, list[int]],
     limit: int | None = None,
+    filters: dict[str, int] | None = None,
 ) -> Plan:
     """Cost a plan: loops nest in the order the plan lists them; a sort costs n log n of its input.
 
-    `limit` (rows the statement keeps) stops the outermost loop early when no sort comes after it.
+    `limit` (rows the statement keeps) stops the outermost loop early when no sort comes after it and
+    the loop's access uses all of its table's predicates (`filters`: terms per alias); a scan that
+    still filters rows may read the whole table before it finds `limit` of them.
     """
     children: dict[int, list[tuple[int, str]]] = {}
     for node_id, parent, _unused, detail in rows:
@@ -329,7 +339,8 @@ def plan_cost(
                 else:
                     inner, _ = walk(node_id, 1.0, None)
                     cost, out = inner + UNKNOWN_ROWS, float(UNKNOWN_ROWS)
-                if first_loop and early_limit and not top_sorted and out > early_limit:
+                residual = (filters or {}).get(acc.alias, 0) > acc.eq + acc.ranges
+                if first_loop and early_limit and not top_sorted and not residual and out > early_limit:
                     cost *= early_limit / out
                     out = float(early_limit)
                 if acc.automatic:

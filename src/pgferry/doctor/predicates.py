@@ -52,6 +52,14 @@ class StatementShape:
     limit: int | None
     tables: set[str]
 
+    @property
+    def filters(self) -> dict[str, int]:
+        """Predicate terms per alias: a LIMIT stops a loop early only when its access uses all of them."""
+        out: dict[str, int] = {}
+        for use in self.uses:
+            out[use.alias] = max(out.get(use.alias, 0), len(use.eq) + len(use.ranges))
+        return out
+
 
 def analyze_statement(sql: str, schema: Schema) -> StatementShape | None:
     """The tables `sql` reads and what its predicates offer an index; None when it cannot be parsed."""
@@ -211,8 +219,17 @@ def _block_uses(block: exp.Expression, names: dict) -> list[TableUse]:
             elif isinstance(term, exp.Between):
                 compare(term.this, exp.Null(), "range", collation)
 
-    _order_keys(block, "order", uses, key_of)
-    _order_keys(block, "group", uses, key_of)
+    def is_rowid(term: exp.Expression) -> bool:
+        inner = term.this if isinstance(term, exp.Ordered) else term
+        if not isinstance(inner, exp.Column):
+            return False
+        hit = resolve(inner)
+        if hit is None:
+            return inner.name.lower() in ROWID_NAMES and len(sources) == 1
+        return hit[1] == names[sources[hit[0]].lower()].rowid_alias
+
+    _order_keys(block, "order", uses, key_of, is_rowid)
+    _order_keys(block, "group", uses, key_of, is_rowid)
     _columns(block, uses, resolve)
     return list(uses.values())
 
@@ -250,12 +267,19 @@ def _comparison_collation(term: exp.Expression) -> str | None:
     return None
 
 
-def _order_keys(block: exp.Expression, key: str, uses: dict[str, TableUse], key_of) -> None:  # type: ignore[no-untyped-def]
+def _order_keys(block: exp.Expression, key: str, uses: dict[str, TableUse], key_of, parts_rowid) -> None:  # type: ignore[no-untyped-def]
     node = block.args.get(key)
     if node is None:
         return
     parts: list[tuple[str, KeyPart]] = []
-    for term in node.expressions:
+    terms = list(node.expressions)
+    # All terms descending: an ascending index read backwards gives that order (rowid ties included),
+    # where a DESC key would not (its rowids still ascend).
+    all_desc = key == "order" and all(isinstance(t, exp.Ordered) and t.args.get("desc") for t in terms)
+    # A trailing rowid (`ORDER BY updated_at DESC, id DESC`) is the tie-break every index already ends with.
+    while terms and parts_rowid(terms[-1]):
+        terms.pop()
+    for term in terms:
         desc = bool(term.args.get("desc")) if isinstance(term, exp.Ordered) else False
         inner = term.this if isinstance(term, exp.Ordered) else term
         collation = _collation(inner) if isinstance(inner, exp.Collate) else None
@@ -263,7 +287,7 @@ def _order_keys(block: exp.Expression, key: str, uses: dict[str, TableUse], key_
         if hit is None:
             return  # a position, an alias, an expression over several tables: no single index helps
         alias, part = hit
-        parts.append((alias, KeyPart(part.sql, part.collation, desc, part.column)))
+        parts.append((alias, KeyPart(part.sql, part.collation, desc and not all_desc, part.column)))
     if not parts or len({alias for alias, _ in parts}) != 1:
         return
     use = uses[parts[0][0]]
