@@ -44,6 +44,11 @@ def _severity(share: float) -> str:
     return "high" if share >= 0.10 else "medium" if share >= 0.01 else "low"
 
 
+def _worse(a: str, b: str) -> str:
+    order = ("high", "medium", "low")
+    return a if order.index(a) <= order.index(b) else b
+
+
 def _batched(text: str) -> str | None:
     """The repeated statement rewritten to fetch all rows at once: its first `col = ?` becomes `col IN (...)`."""
     try:
@@ -100,7 +105,7 @@ def find_n_plus_one(view: WorkloadView) -> list[Finding]:
         findings.append(
             Finding(
                 kind="n_plus_one",
-                severity=_severity(loop.ms / total_ms) if view.timed else "medium",
+                severity=_worse(_severity(loop.ms / total_ms) if view.timed else "medium", "medium" if median >= 10 else "low"),
                 title=f"{sum(loop.repeats):,} repeated reads in {loop.requests:,} requests "
                 f"(median {median:g} per request) at {site or 'an unknown site'}",
                 table=None,
@@ -141,20 +146,20 @@ def _writes_outside_transactions(calls: list[Call]) -> list[Call]:
 
 
 def find_missing_transactions(view: WorkloadView) -> list[Finding]:
-    groups: dict[tuple[str, ...], list[tuple[str, list[Call]]]] = {}
+    groups: dict[str, list[tuple[str, list[Call]]]] = {}
     for request, calls in view.requests.items():
         outside = _writes_outside_transactions(calls)
         if len(outside) >= 2:
-            key = tuple(dict.fromkeys(c.fp for c in outside))  # distinct write shapes, in order
-            groups.setdefault(key, []).append((request, outside))
+            groups.setdefault(outside[0].fp, []).append((request, outside))  # one group per first write
     findings = []
-    for key, members in sorted(groups.items(), key=lambda kv: -len(kv[1])):
-        example_request, example = members[0]
+    for _first, members in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        key = tuple(dict.fromkeys(c.fp for _r, calls in members for c in calls))  # write shapes, in order
+        example_request, example = max(members, key=lambda m: len(m[1]))
         sites = Counter(c.site for _r, calls in members for c in calls if c.site)
         writes = []
         for fp in key:
             info = view.fingerprints[fp]
-            site = next((c.site for c in example if c.fp == fp), None)
+            site = next((c.site for _r, calls in members for c in calls if c.fp == fp), None)
             writes.append({"fingerprint": fp, "statement": info.stats.text, "call_site": site})
         tables = {_target_table(w["statement"]) for w in writes} - {None}
         per_request = [len(calls) for _r, calls in members]

@@ -34,6 +34,7 @@ class FingerprintTiming:
     median_ms: float | None
     runs: int
     errors: list[str] = field(default_factory=list)
+    median_kops: float | None = None  # thousands of SQLite VM instructions: the same work, without the clock
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +42,7 @@ class FingerprintTiming:
             "text": self.text,
             "calls": self.calls,
             "median_ms": None if self.median_ms is None else round(self.median_ms, 4),
+            "median_kops": self.median_kops,
             "runs": self.runs,
             "errors": self.errors[:3],
         }
@@ -55,8 +57,28 @@ class ReplayResult:
         """Estimated time of the whole captured workload: median x calls, summed."""
         return sum(t.median_ms * t.calls for t in self.timings.values() if t.median_ms is not None)
 
+    @property
+    def total_kops(self) -> float:
+        """The same total in VM instructions (thousands): deterministic, so tests can compare it."""
+        return sum(t.median_kops * t.calls for t in self.timings.values() if t.median_kops is not None)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"total_ms": round(self.total_ms, 3), "fingerprints": [t.to_dict() for t in self.timings.values()]}
+        return {
+            "total_ms": round(self.total_ms, 3),
+            "total_kops": round(self.total_kops, 1),
+            "fingerprints": [t.to_dict() for t in self.timings.values()],
+        }
+
+
+class _Ops:
+    """Counts SQLite VM instructions in thousands (a progress handler called every 1,000)."""
+
+    def __init__(self) -> None:
+        self.kops = 0
+
+    def tick(self) -> int:
+        self.kops += 1
+        return 0
 
 
 def _run(conn: sqlite3.Connection, sql: str, params: Any, many: int | None, write: bool) -> float:
@@ -93,20 +115,32 @@ def replay(path: str | Path, view: WorkloadView, *, repeats: int = REPEATS, exam
             if info.kind not in ("read", "write") or not info.examples:
                 continue
             times: list[float] = []
+            kops: list[int] = []
             errors: list[str] = []
             deadline = time.perf_counter() + BUDGET_S
             for _ in range(repeats):
                 for ex in info.examples[:examples]:
                     if time.perf_counter() > deadline and times:
                         break
+                    ops = _Ops()
+                    conn.set_progress_handler(ops.tick, 1000)
                     try:
                         times.append(_run(conn, ex.sql, ex.params, ex.many, info.kind == "write"))
+                        kops.append(ops.kops)
                     except sqlite3.Error as exc:
                         if is_busy(exc):
                             continue
                         errors.append(f"{type(exc).__name__}: {exc}")
+                    finally:
+                        conn.set_progress_handler(None, 0)
             timings[fid] = FingerprintTiming(
-                fid, info.stats.text, info.stats.calls, statistics.median(times) if times else None, len(times), errors
+                fid,
+                info.stats.text,
+                info.stats.calls,
+                statistics.median(times) if times else None,
+                len(times),
+                errors,
+                statistics.median(kops) if kops else None,
             )
     finally:
         conn.close()

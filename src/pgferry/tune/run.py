@@ -58,10 +58,14 @@ class TuneResult:
                         "after_median_ms": None if a is None or a.median_ms is None else round(a.median_ms, 4),
                     }
                 )
+            work = self.before.total_kops / self.after.total_kops if self.after.total_kops else None
             out["replay"] = {
                 "before_total_ms": round(self.before.total_ms, 3),
                 "after_total_ms": round(self.after.total_ms, 3),
                 "speedup": None if self.speedup is None else round(self.speedup, 2),
+                "before_total_kops": round(self.before.total_kops, 1),
+                "after_total_kops": round(self.after.total_kops, 1),
+                "work_ratio": None if work is None else round(work, 2),
                 "fingerprints": per_fp,
             }
         out["insert_cost_ms_per_1000"] = self.insert_cost
