@@ -13,8 +13,10 @@ from click.testing import CliRunner
 
 from pgferry.cli import main
 from pgferry.errors import PgferryError, TargetError, UsageError
+from pgferry.migrate import control
 from pgferry.migrate.copy import CopyDataError, CopyOptions
 from pgferry.migrate.names import NameCollisionError
+from pgferry.migrate.plan import MigrationPlan
 from pgferry.migrate.run import copy_database
 from pgferry.migrate.verify import verify_copy
 
@@ -107,6 +109,21 @@ def column_type(conn: psycopg.Connection, table: str, column: str) -> str:
     ).fetchone()
     assert row is not None, f"{table}.{column} missing"
     return row[0]
+
+
+def test_the_plan_is_stored_and_used_by_verify(copied, zoo: Path, pg_dsn: str) -> None:  # type: ignore[no-untyped-def]
+    """The control schema keeps the plan the tables were made from; a later verify renders values the
+    same way even when the source changed since (here: a new census would widen plain_pk.score)."""
+    report, conn = copied
+    stored = control.read_plan(conn, "public")
+    assert stored is not None and MigrationPlan.from_dict(stored) == report.plan
+    changed = zoo.parent / "changed.db"
+    changed.write_bytes(zoo.read_bytes())
+    with sqlite3.connect(changed) as src:
+        src.execute("UPDATE plain_pk SET score = 'not a number' WHERE id = 7")
+    verdict = {t.table: t for t in verify_copy(changed, pg_dsn).tables}
+    assert verdict["plain_pk"].differing_keys == [[7]]
+    assert all(v.identical for name, v in verdict.items() if name != "plain_pk")
 
 
 def test_copy_is_verified_identical(copied, zoo: Path, pg_dsn: str) -> None:  # type: ignore[no-untyped-def]

@@ -17,6 +17,8 @@ from doctor_app import ADDRESS, PLANTED, PREFS, SOCIAL, build_library, run_app
 
 from pgferry.cli import main
 from pgferry.doctor import Report, diagnose
+from pgferry.split.apply import apply_split
+from pgferry.split.plan import SplitPlan, load_plan
 
 
 @pytest.fixture(scope="module")
@@ -114,12 +116,27 @@ def test_wide_members_table_splits_into_its_families(report: Report) -> None:
     families = {tuple(f["columns"]): f for f in finding.evidence["families"]}
     assert set(families) == {ADDRESS, tuple(f"{s}_url" for s in SOCIAL), PREFS}
     assert families[tuple(f"{s}_url" for s in SOCIAL)]["proposal"] == "key_value"
-    assert families[ADDRESS]["proposal"] == "side_table"
+    assert families[ADDRESS]["proposal"] == "side"
     plan = finding.fix.plan
-    assert {"id", "handle", "joined_at", "points"} <= set(plan["core"])
-    moved = [c for t in plan["side_tables"] + plan["key_value_tables"] for c in t["columns"]]
-    assert sorted(moved + plan["core"]) == sorted(finding.evidence["null_ratio"])
+    assert {"id", "handle", "joined_at", "points"} <= set(plan["core_columns"])
+    moved = [c for t in plan["side"] + plan["key_value"] for c in t["columns"]]
+    assert sorted(moved + plan["core_columns"]) == sorted(finding.evidence["null_ratio"])
     assert 0 < finding.evidence["null_ratio"]["street"] < 1
+
+
+def test_wide_table_plan_is_accepted_by_split(library: tuple[Path, Path], report: Report, tmp_path: Path) -> None:
+    db, _log = library
+    copy = tmp_path / "split.db"
+    copy.write_bytes(db.read_bytes())
+    (finding,) = report.by_kind("wide_table")
+    plan = SplitPlan.from_dict(finding.fix.plan)
+    apply_split(copy, plan, measure=False)
+    conn = sqlite3.connect(copy)
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    handles = conn.execute("SELECT count(*), count(github_url) FROM members").fetchone()
+    conn.close()
+    assert {plan.core_table, *(f.table for f in plan.families)} <= names
+    assert handles[0] == 1500 and handles[1] > 0  # the old name is now a view that reads the split tables
 
 
 def test_settings_findings(report: Report) -> None:
@@ -235,8 +252,8 @@ def test_cli_json_is_one_object(library: tuple[Path, Path], tmp_path: Path) -> N
     assert {"missing_index", "redundant_index", "wide_table", "n_plus_one", "missing_transaction", "pragma"} <= kinds
     page = html.read_text()
     assert page.count("<svg") >= 3 and "<script" not in page and "http" not in page.split("<body>")[0]
-    plan = json.loads((plans / "members.split.json").read_text())
-    assert plan["table"] == "members"
+    plan = load_plan(plans / "members.split.toml")
+    assert plan.table == "members" and plan.families
 
 
 def test_cli_text_report(library: tuple[Path, Path]) -> None:

@@ -67,7 +67,7 @@ def test_users_is_wide_with_its_families(report: Report) -> None:
     for name in ("social", "avatar", "profile"):
         assert set(USERS_FAMILIES[name]) in families, name
     plan = wide["users"].fix.plan
-    kv = [set(t["columns"]) for t in plan["key_value_tables"]]
+    kv = [set(t["columns"]) for t in plan["key_value"]]
     assert set(USERS_FAMILIES["social"]) in kv
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from pgferry.sqlite.census import take_census
 from pgferry.sqlite.connect import open_readonly
 from pgferry.sqlite.schema import read_schema
@@ -76,3 +79,27 @@ def test_wide_table_is_measured_in_several_scans(tmp_path: Path) -> None:
     cols = census_of(tmp_path, ddl, [tuple(range(250)), tuple([None] * 250)])
     assert len(cols) == 250
     assert cols["c249"].int_max == 249 and cols["c249"].nulls == 1
+
+
+NUMBERS = st.one_of(
+    st.none(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(NUMBERS, min_size=1, max_size=30), declared=st.sampled_from(["INTEGER", "REAL", "NUMERIC", ""]))
+def test_numeric_census_matches_the_values(values: list, declared: str) -> None:
+    """Integer bounds, REAL count and magnitude, NULLs: the one-scan speculation agrees with Python."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute(f'CREATE TABLE "t t" (v {declared})')
+    conn.executemany('INSERT INTO "t t" VALUES (?)', [(v,) for v in values])
+    stored = [v for (v,) in conn.execute('SELECT v FROM "t t"')]  # after SQLite's type affinity
+    column = take_census(conn, read_schema(conn).table("t t")).columns[0]
+    ints = [v for v in stored if isinstance(v, int)]
+    reals = [v for v in stored if isinstance(v, float)]
+    assert column.nulls == stored.count(None)
+    assert (column.integers, column.reals) == (len(ints), len(reals))
+    assert (column.int_min, column.int_max) == ((min(ints), max(ints)) if ints else (None, None))
+    assert column.real_abs_max == (max(abs(r) for r in reals) if reals else None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -75,7 +74,7 @@ def _workload_option(func: Any) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: {database, findings, ...}.")
 @click.option("--html", "html_file", type=click.Path(path_type=str), help="Also write a one-page HTML report here.")
 @click.option("--split-plans", "plans_dir", type=click.Path(path_type=str),
-              help="Write each wide table's split proposal as DIR/<table>.split.json (for `pgferry split --plan`).")
+              help="Write each wide table's split plan as DIR/<table>.split.toml (for `pgferry split --plan`).")
 @handle_errors
 def doctor_command(
     db: str, workload: str | None, size_limit: str | None, as_json: bool, html_file: str | None, plans_dir: str | None
@@ -104,10 +103,13 @@ def doctor_command(
 
 
 def _write_plans(report: Any, directory: Path) -> None:
+    """Each wide table's proposal in split's own plan format (TOML), ready for `pgferry split --plan`."""
+    from pgferry.split.plan import SplitPlan
+
     directory.mkdir(parents=True, exist_ok=True)
     for finding in report.by_kind("wide_table"):
         if finding.fix is not None and finding.fix.plan is not None:
-            (directory / f"{finding.table}.split.json").write_text(json.dumps(finding.fix.plan, indent=2) + "\n")
+            SplitPlan.from_dict(finding.fix.plan).dump(directory / f"{finding.table}.split.toml")
 
 
 def _print_report(report: Any, html_file: str | None) -> None:

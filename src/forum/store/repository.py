@@ -156,7 +156,10 @@ class Repository:
         return self.db.one(self.sql.USER_NAME_OR_EMAIL_TAKEN, (username, email)) is not None
 
     def insert_user(self, username: str, email: str, password_hash: str, display_name: str | None, now: str) -> int:
-        return self.db.one(self.sql.USER_INSERT, (username, email, password_hash, display_name, now, now))[0]
+        new_id = self.db.one(self.sql.USER_INSERT, (username, email, password_hash, display_name, now, now))[0]
+        if new_id is None:  # users is a view (pgferry split): RETURNING cannot see the id
+            new_id = self.db.one("SELECT id FROM users WHERE username = ?", (username,))[0]
+        return new_id
 
     def logged_in(self, user_id: int, now: str) -> None:
         self.db.run(self.sql.USER_LOGGED_IN, (now, user_id))

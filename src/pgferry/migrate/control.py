@@ -45,6 +45,30 @@ def ensure_control_schema(conn: psycopg.Connection) -> None:
             " started_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())"
         ).format(sql.Identifier(CONTROL_SCHEMA))
     )
+    conn.execute(
+        sql.SQL("ALTER TABLE {}.copy_state ADD COLUMN IF NOT EXISTS plan jsonb").format(sql.Identifier(CONTROL_SCHEMA))
+    )
+
+
+def save_plan(conn: psycopg.Connection, schema: str, plan: dict[str, Any]) -> None:
+    """Keep the plan the tables were made from: a resume or a verify then renders values the same way,
+    whatever a new census of a changed source would say (and skips that census)."""
+    conn.execute(
+        sql.SQL("UPDATE {}.copy_state SET plan = %s WHERE target_schema = %s").format(sql.Identifier(CONTROL_SCHEMA)),
+        [json.dumps(plan), schema],
+    )
+
+
+def read_plan(conn: psycopg.Connection, schema: str) -> dict[str, Any] | None:
+    """The stored plan of the copy into `schema`, or None (no control schema, no copy, or an older copy)."""
+    exists = conn.execute("SELECT to_regclass(%s)", [f"{CONTROL_SCHEMA}.copy_state"]).fetchone()
+    if not exists or exists[0] is None:
+        return None
+    row = conn.execute(
+        sql.SQL("SELECT plan FROM {}.copy_state WHERE target_schema = %s").format(sql.Identifier(CONTROL_SCHEMA)),
+        [schema],
+    ).fetchone()
+    return None if row is None or row[0] is None else dict(row[0])
 
 
 def read_phase(conn: psycopg.Connection, schema: str) -> str | None:

@@ -259,7 +259,7 @@ def _connect(dsn: str) -> psycopg.Connection:
     try:
         return psycopg.connect(dsn, autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else "connection failed"
+        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or "connection failed"
         raise TargetError(f"cannot connect to {redact(dsn)}: {redact(message)}") from None
 
 

@@ -8,9 +8,11 @@ refuses are reported with its reason: nothing is dropped silently.
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pgferry.errors import UsageError
 from pgferry.migrate.expressions import Untranslatable, quote_pg, translate_default, translate_expression
@@ -80,6 +82,30 @@ class MigrationPlan:
     steps: list[Step]
     skipped: list[Skipped]
     extensions: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MigrationPlan:
+        """Inverse of to_dict (a plan stored in the control schema)."""
+        tables = [
+            TablePlan(
+                **{
+                    **t,
+                    "key": tuple(t["key"]),
+                    "columns": [ColumnPlan(**{**c, "choice": TypeChoice(**c["choice"])}) for c in t["columns"]],
+                }
+            )
+            for t in data["tables"]
+        ]
+        return cls(
+            schema=data["schema"],
+            tables=tables,
+            steps=[Step(**step) for step in data["steps"]],
+            skipped=[Skipped(**item) for item in data["skipped"]],
+            extensions=list(data["extensions"]),
+        )
 
     def table(self, source: str) -> TablePlan:
         for table in self.tables:

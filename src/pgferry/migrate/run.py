@@ -29,7 +29,7 @@ from pgferry.migrate.copy import (
     open_source,
 )
 from pgferry.migrate.expressions import Untranslatable, quote_pg, translate_statement
-from pgferry.migrate.plan import Skipped, Step, TablePlan, create_table_sql
+from pgferry.migrate.plan import MigrationPlan, Skipped, Step, TablePlan, create_table_sql
 from pgferry.migrate.schedule import Scheduler, Task
 
 # A step that meets one of these already ran in an earlier (killed) run of the same copy.
@@ -67,6 +67,7 @@ def _create_tables(pg: psycopg.Connection, source: Source, options: CopyOptions)
             for part in _initial_parts(source, table, options.jobs, rows):
                 control.save_checkpoint(pg, options.schema, part)
         control.set_phase(pg, options.schema, str(source.path), "copying")
+        control.save_plan(pg, options.schema, source.plan.to_dict())
     return notes
 
 
@@ -262,10 +263,7 @@ def copy_database(
         raise UsageError("--on-error must be stop or reject")
     started = time.perf_counter()
     phases: dict[str, float] = {}
-    source = open_source(sqlite_path, options)
-    phases["snapshot_and_census"] = time.perf_counter() - started
-    skipped: list[Skipped] = list(source.plan.skipped)
-    with _connect(dsn) as pg:
+    with _connect(dsn) as pg:  # first: a wrong DSN fails before the census, not after
         control.ensure_control_schema(pg) if options.resume else None
         phase = control.read_phase(pg, options.schema) if options.resume else None
         if options.resume and phase is None and _schema_has_tables(pg, options.schema):
@@ -275,6 +273,11 @@ def copy_database(
                 f"schema {options.schema!r} in the target is not empty; use --resume to finish an "
                 "interrupted copy, or --schema to copy into another schema"
             )
+        stored = control.read_plan(pg, options.schema) if phase is not None else None
+        # A resume renders the rest of the rows with the plan the tables were made from.
+        source = open_source(sqlite_path, options, plan=None if stored is None else MigrationPlan.from_dict(stored))
+        phases["snapshot_and_census"] = time.perf_counter() - started
+        skipped: list[Skipped] = list(source.plan.skipped)
         if phase is None:
             skipped += _create_tables(pg, source, options)
         checkpoints = control.read_checkpoints(pg, options.schema)

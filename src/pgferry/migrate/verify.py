@@ -26,6 +26,7 @@ import psycopg
 from psycopg import sql
 
 from pgferry.dsn import redact
+from pgferry.migrate import control
 from pgferry.migrate.checksum import has_lines, pg_line, sqlite_line
 from pgferry.migrate.copy import CopyOptions, Source, _connect, open_source, user_errors
 from pgferry.migrate.plan import ColumnPlan, MigrationPlan, TablePlan
@@ -402,6 +403,10 @@ def verify_copy(
     """
     with user_errors(dsn):
         options = CopyOptions(schema=schema, keep_case=keep_case, casts_file=casts_file, jobs=max(1, jobs))
+        if plan is None:  # the plan the copy stored, if any: how its values were rendered
+            with _connect(dsn) as pg:
+                stored = control.read_plan(pg, schema)
+            plan = None if stored is None else MigrationPlan.from_dict(stored)
         source = open_source(sqlite_path, options, plan=plan)
         try:
             tables = sorted(source.schema.tables, key=lambda t: -source.plan.table(t.name).rows)

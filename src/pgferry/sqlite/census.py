@@ -225,8 +225,13 @@ def _first_pass(column: str, expected: str, declared_varchar: bool, declares_tim
         ("low_prefix", f"CAST(substr(min({c}), 1, 16) AS BLOB)"),
         ("high_prefix", f"CAST(substr(max({c}), 1, 16) AS BLOB)"),
     ]
-    # Speculate from the declared type: when the data agrees, one scan answers everything.
-    guesses = _second_pass(column, expected, declared_varchar)
+    # Speculate from the declared type: when the data agrees, one scan answers everything. For a
+    # numeric column that is one count of REALs: without any, the integer bounds are min and max.
+    if expected == "numeric":
+        basics += [("low_value", f"min({c})"), ("high_value", f"max({c})")]
+        guesses = _second_pass(column, expected, declared_varchar)[:1]
+    else:
+        guesses = _second_pass(column, expected, declared_varchar)
     if declares_time:
         guesses += list(zip(DATE_FIELDS, _format_checks(column, True), strict=True))
     return basics + [(f"guess:{field}", expr) for field, expr in guesses]
@@ -266,6 +271,10 @@ def take_census(conn: sqlite3.Connection, table: Table, where: str = "", params:
             counts["blobs"] = info["count"]
         if shape == expected[column.name] or shape in ("empty", "blob"):
             counts.update({k[6:]: v for k, v in info.items() if k.startswith("guess:") and v is not None})
+            if shape == "numeric" and not counts.get("reals"):
+                counts.update(int_min=info["low_value"], int_max=info["high_value"])
+            elif shape == "numeric":  # REALs among the integers: bounds per storage class
+                retry += [(column.name, f, e) for f, e in _second_pass(column.name, shape, varchar[column.name])[1:]]
         else:
             retry += [(column.name, f, e) for f, e in _second_pass(column.name, shape, varchar[column.name])]
         measured[column.name] = counts

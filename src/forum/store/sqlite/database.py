@@ -141,7 +141,7 @@ class SqliteDatabase:
     def _check_schema(self) -> None:
         needed = {"users", "user_sessions", "forum_topics", "forum_replies", "wiki_pages", "notifications"}
         with self.hold():
-            names = {r[0] for r in self.all("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            names = {r[0] for r in self.all("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
         if missing := sorted(needed - names):
             self.close()
             raise StoreError(f"{self.path}: not a forum database (no table {', '.join(missing)}); see `forum seed`")

@@ -1,0 +1,205 @@
+"""`pgferry split`: a thin command over pgferry.split (propose, preview, apply, revert)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pgferry.cli import main
+from pgferry.clitools import emit_json, handle_errors
+from pgferry.errors import UsageError
+from pgferry.split import SplitPlan, load_plan, propose
+from pgferry.split.apply import Progress as StepProgress
+from pgferry.split.apply import apply_split, preview
+from pgferry.split.report import RevertReport, SplitReport
+from pgferry.split.revert import revert_split
+from pgferry.split.sqltext import fold
+
+err = Console(stderr=True)
+
+
+def _mib(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1048576:,.2f} MiB"
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.3f}"
+
+
+@main.command("split")
+@click.argument("db", type=click.Path(path_type=Path))
+@click.argument("table")
+@click.option("--auto", "auto", is_flag=True, help="Propose the plan from the data (the default without --plan).")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Use this plan file (TOML, or JSON for .json) instead of proposing one.",
+)
+@click.option(
+    "--workload",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Captured workload (.jsonl or .sql): its hot statements keep their columns in the core and are timed.",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the plan to FILE to edit it.")
+@click.option("--apply", "do_apply", is_flag=True, help="Carry out the split (one transaction; recorded for --revert).")
+@click.option("--revert", "do_revert", is_flag=True, help="Undo an applied split, keeping writes made since.")
+@click.option("--no-measure", is_flag=True, help="With --apply: skip the size and read-time measurements.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@handle_errors
+def split_command(
+    db: Path,
+    table: str,
+    auto: bool,
+    plan_file: Path | None,
+    workload: Path | None,
+    out: Path | None,
+    do_apply: bool,
+    do_revert: bool,
+    no_measure: bool,
+    as_json: bool,
+) -> None:
+    """Split the wide TABLE of the SQLite database DB into a core table and side tables.
+
+    \b
+    Without --apply it prints the plan and the SQL it would run, and changes nothing.
+    A view keeps TABLE's name, columns and column order, with triggers that send
+    INSERT, UPDATE and DELETE to the new tables, so unchanged code keeps working
+    (except lastrowid and rowcount, see docs/split.md). --revert restores the
+    original table exactly. Exit codes: 0 done, 2 refused or failed (nothing changed).
+
+    \b
+    Examples:
+      pgferry split app.db users --out users-split.toml      # propose, save to edit
+      pgferry split app.db users --plan users-split.toml --apply
+      pgferry split app.db users --revert
+    """
+    if do_revert:
+        if plan_file or auto or do_apply or out:
+            raise UsageError("--revert takes no --plan, --auto, --apply or --out")
+        _render_revert(revert_split(db, table, progress=_progress(as_json)), as_json)
+        return
+    if plan_file and auto:
+        raise UsageError("use --auto or --plan FILE, not both")
+    if plan_file:
+        plan = load_plan(plan_file)
+        if fold(plan.table) != fold(table):
+            raise UsageError(f"the plan {plan_file} is for table {plan.table!r}, not {table!r}")
+    else:
+        plan = propose(db, table, workload=workload)
+    if out:
+        plan.dump(out)
+    if do_apply:
+        report = apply_split(db, plan, workload=workload, measure=not no_measure, progress=_progress(as_json))
+        _render_report(report, as_json)
+        return
+    script = preview(db, plan)
+    if as_json:
+        emit_json(
+            {
+                "database": str(db),
+                "table": plan.table,
+                "applied": False,
+                "plan": plan.to_dict(),
+                "profile": plan.profile.to_dict() if plan.profile is not None else None,
+                "hot_statements": [h.to_dict() for h in plan.hot],
+                "kept_indexes": script.kept_indexes,
+                "dropped_indexes": script.dropped_indexes,
+                "rebuilt_tables": [c.table.name for c in script.children],
+                "sql": [{"purpose": s.purpose, "sql": s.sql} for s in script.steps],
+            }
+        )
+        return
+    _render_preview(plan, script.sql(), out)
+
+
+def _progress(as_json: bool) -> StepProgress | None:
+    """A rich progress bar over the split's steps on stderr, when it is a terminal."""
+    if as_json or not err.is_terminal:
+        return None
+    state: dict[str, object] = {}
+
+    def update(done: int, total: int, what: str) -> None:
+        if "bar" not in state:
+            bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            )
+            bar.start()
+            state["bar"], state["task"] = bar, bar.add_task("", total=total)
+        bar = state["bar"]
+        bar.update(state["task"], completed=done, description=escape(what[:60]))  # type: ignore[attr-defined]
+        if done >= total:
+            bar.stop()  # type: ignore[attr-defined]
+
+    return update
+
+
+def _render_preview(plan: SplitPlan, sql: str, out: Path | None) -> None:
+    console = Console()
+    console.print(f"[bold]Plan for {escape(plan.table)}[/bold]" + (f" (written to {escape(str(out))})" if out else ""))
+    console.print(escape(plan.dump(fmt="toml")), soft_wrap=True, highlight=False)
+    console.print("[bold]SQL that --apply would run, in one transaction[/bold]")
+    console.print(escape(sql), soft_wrap=True, highlight=False)
+    console.print("Nothing was changed. Add --apply to split, or --out FILE to edit the plan first.")
+
+
+def _render_report(report: SplitReport, as_json: bool) -> None:
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    console = Console()
+    console.print(
+        f"split {escape(report.table)} ({report.rows:,} rows) in {report.seconds:.2f} s; "
+        f"revert with: pgferry split {escape(report.database)} {escape(report.table)} --revert"
+    )
+    tables = Table(title="new tables")
+    tables.add_column("table")
+    tables.add_column("rows", justify="right")
+    for name, rows in report.rows_per_table.items():
+        tables.add_row(escape(name), f"{rows:,}")
+    console.print(tables)
+    if report.size_before and report.size_after:
+        b, a = report.size_before.total, report.size_after.total
+        console.print(
+            f"table + indexes: {_mib(b)} before, {_mib(a)} after ({a / b:.2f}x, {report.size_after.method}); "
+            "the file keeps its size until VACUUM"
+        )
+    if report.reads:
+        reads = Table(title="reads (median ms per execution)")
+        for name in ("read", "before", "after: core", "after: view", "core speed-up"):
+            reads.add_column(name, justify="left" if name == "read" else "right")
+        for r in report.reads:
+            speed = f"{r.before_ms / r.core_ms:.2f}x" if r.before_ms and r.core_ms else "-"
+            reads.add_row(escape(r.label), _ms(r.before_ms), _ms(r.core_ms), _ms(r.view_ms), speed)
+        console.print(reads)
+    if report.dropped_indexes:
+        console.print(f"indexes not kept (they span tables): {escape(', '.join(report.dropped_indexes))}")
+    if report.rebuilt_tables:
+        console.print(f"foreign keys re-pointed (tables rebuilt): {escape(', '.join(report.rebuilt_tables))}")
+    if report.preexisting_fk_violations:
+        console.print(f"[yellow]{report.preexisting_fk_violations} foreign key violations existed before[/yellow]")
+    for note in report.notes:
+        console.print(f"[yellow]note[/yellow] {escape(note)}")
+
+
+def _render_revert(report: RevertReport, as_json: bool) -> None:
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    console = Console()
+    console.print(
+        f"reverted {escape(report.table)}: {report.rows:,} rows, {len(report.restored_indexes)} indexes restored, "
+        f"dropped {escape(', '.join(report.dropped_tables))} in {report.seconds:.2f} s"
+    )
+    if report.rebuilt_tables:
+        console.print(f"foreign keys pointed back (tables rebuilt): {escape(', '.join(report.rebuilt_tables))}")

@@ -1,0 +1,95 @@
+"""What a split did, kept in the database itself (table `_pgferry_split`) so `--revert` can undo it.
+
+The record lives next to the data it describes: a copied or restored file carries it, and no
+state is kept in memory or beside the file. One row per split table, the details as JSON
+(plan, original CREATE TABLE text, index SQL, AUTOINCREMENT counter, statistics rows, and the
+referencing tables' CREATE TABLE text before and after their foreign keys were re-pointed).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pgferry.split.sqltext import fold
+from pgferry.sqlite.schema import quote_ident as q
+
+RECORD_TABLE = "_pgferry_split"
+
+
+@dataclass
+class ChildTable:
+    """A table whose foreign keys pointed at the split table and now point at the core table."""
+
+    name: str
+    original_sql: str
+    split_sql: str
+
+
+@dataclass
+class SplitRecord:
+    table: str
+    plan: dict[str, Any]
+    original_sql: str
+    indexes: list[list[str]]  # [name, sql] of the original table's explicit indexes, in creation order
+    sequence: int | None  # sqlite_sequence.seq of the original table (AUTOINCREMENT), if any
+    stat1: list[list[Any]] = field(default_factory=list)  # sqlite_stat1 rows of the table and its indexes
+    children: list[ChildTable] = field(default_factory=list)
+    kept_indexes: list[str] = field(default_factory=list)
+    applied_at: str = ""
+    version: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> SplitRecord:
+        data = json.loads(text)
+        data["children"] = [ChildTable(**c) for c in data.get("children", [])]
+        return cls(**data)
+
+    @property
+    def new_tables(self) -> list[str]:
+        tables = [self.plan["core_table"]]
+        tables += [f["table"] for f in self.plan.get("side", [])]
+        tables += [f["table"] for f in self.plan.get("key_value", [])]
+        return tables
+
+
+def has_record_table(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (RECORD_TABLE,)).fetchone()
+    return row is not None
+
+
+def read_records(conn: sqlite3.Connection) -> list[SplitRecord]:
+    if not has_record_table(conn):
+        return []
+    rows = conn.execute(f"SELECT record FROM {q(RECORD_TABLE)} ORDER BY table_name").fetchall()
+    return [SplitRecord.from_json(r[0]) for r in rows]
+
+
+def find_record(conn: sqlite3.Connection, table: str) -> SplitRecord | None:
+    for record in read_records(conn):
+        if fold(record.table) == fold(table):
+            return record
+    return None
+
+
+def write_record(conn: sqlite3.Connection, record: SplitRecord) -> None:
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {q(RECORD_TABLE)} ("
+        f"{q('table_name')} TEXT PRIMARY KEY, {q('record')} TEXT NOT NULL, {q('applied_at')} TEXT NOT NULL)"
+    )
+    conn.execute(
+        f"INSERT INTO {q(RECORD_TABLE)} (table_name, record, applied_at) VALUES (?, ?, ?)",
+        (record.table, record.to_json(), record.applied_at),
+    )
+
+
+def delete_record(conn: sqlite3.Connection, table: str) -> None:
+    """Forget a reverted split; the record table goes too when it is empty, leaving no trace."""
+    conn.execute(f"DELETE FROM {q(RECORD_TABLE)} WHERE table_name = ?", (table,))
+    if conn.execute(f"SELECT count(*) FROM {q(RECORD_TABLE)}").fetchone()[0] == 0:
+        conn.execute(f"DROP TABLE {q(RECORD_TABLE)}")
