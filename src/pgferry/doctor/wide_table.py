@@ -28,7 +28,7 @@ def _evidence(plan: Any, table: Table) -> dict[str, Any]:
     return {
         "columns": len(table.columns),
         "rows": profile.rows,
-        "null_share": round(profile.null_ratio, 4),
+        "null_share": round(profile.null_ratio(), 4),
         "null_ratio": ratios,
         "families": [
             {"name": f.table, "columns": f.columns, "proposal": f.kind, "note": f.note} for f in plan.families
