@@ -95,8 +95,7 @@ def diagnose(
         fk = run("foreign keys", lambda: find_fk_without_index(schema, statistics), [])
         findings += [f for f in fk if not _served(f, chosen_keys)]
         findings += run("primary keys", lambda: find_no_primary_key(schema, statistics), [])
-        source = view.path if view is not None and Path(view.path).is_file() else None
-        wide = run("wide tables", lambda: find_wide_tables(conn, schema, source), [])
+        wide = run("wide tables", lambda: find_wide_tables(conn, schema), [])
         findings += wide
         if view is not None:
             findings += run("request patterns", lambda: find_n_plus_one(view) + find_missing_transactions(view), [])

@@ -6,6 +6,10 @@ sparse families as key-value rows), so the plan in the finding is exactly what `
 TABLE --plan FILE` accepts. This module decides which tables are worth it and turns the proposal into
 a finding with its evidence. A table split cannot take (no primary key, triggers of its own) is still
 reported, with the reason instead of a plan.
+
+The proposal is made from the data alone, so the families are the columns really filled together.
+`pgferry split --auto --workload FILE` can then keep the workload's hot columns in the core table
+(reads of them need no join), which moves a family's hot members out of it.
 """
 
 from __future__ import annotations
