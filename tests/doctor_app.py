@@ -105,8 +105,15 @@ def build_library(path: str | Path, *, defects: bool = True, seed: int = 7) -> P
     for i in range(1, SIZES["books"] + 1):
         conn.execute(
             "INSERT INTO books VALUES (?, ?, ?, ?, date(?, 'unixepoch'), ?, ?)",
-            (i, rng.randint(1, SIZES["authors"]), f"Book {i}", f"978-{i:09d}", (day + i // 3) * 86400,
-             1 if rng.random() < 0.9 else 0, rng.choice(GENRES)),
+            (
+                i,
+                rng.randint(1, SIZES["authors"]),
+                f"Book {i}",
+                f"978-{i:09d}",
+                (day + i // 3) * 86400,
+                1 if rng.random() < 0.9 else 0,
+                rng.choice(GENRES),
+            ),
         )
     for i in range(1, SIZES["members"] + 1):
         values: dict[str, object] = {"id": i, "handle": f"member{i}", "joined_at": f"2022-{1 + i % 12:02d}-01"}
@@ -214,7 +221,9 @@ def run_app(path: str | Path, log: str | Path, *, defects: bool = True, requests
             conn.execute("PRAGMA busy_timeout = 5000")
             conn.execute("PRAGMA foreign_keys = ON")
         app = LibraryApp(conn, defects=defects)
-        popular = [b for b, in raw.execute("SELECT book_id FROM loans GROUP BY book_id HAVING count(*) >= 6 LIMIT 20")]
+        popular = [
+            b for (b,) in raw.execute("SELECT book_id FROM loans GROUP BY book_id HAVING count(*) >= 6 LIMIT 20")
+        ]
         for k in range(requests):
             with request_scope(f"req-{k}"):
                 choice = k % 8

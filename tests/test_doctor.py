@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from doctor_app import ADDRESS, PLANTED, PREFS, SOCIAL, build_library, run_app
 
+from doctor_app import ADDRESS, PLANTED, PREFS, SOCIAL, build_library, run_app
 from pgferry.cli import main
 from pgferry.doctor import Report, diagnose
 from pgferry.split.apply import apply_split
@@ -83,8 +83,10 @@ def test_missing_indexes_are_verified_by_the_planner(report: Report) -> None:
     finding = missing["books"]
     statement = finding.evidence["statements"][0]
     assert any(line.startswith("SCAN books") for line in statement["plan_before"])
-    assert any(f"USING INDEX {finding.index}" in line or f"COVERING INDEX {finding.index}" in line
-               for line in statement["plan_after"])
+    assert any(
+        f"USING INDEX {finding.index}" in line or f"COVERING INDEX {finding.index}" in line
+        for line in statement["plan_after"]
+    )
     assert statement["estimated_rows_after"] < statement["estimated_rows_before"]
     assert finding.fix.sql[0].startswith(f'CREATE INDEX "{finding.index}" ON "books"')
 

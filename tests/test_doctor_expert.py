@@ -16,8 +16,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from doctor_app import build_library, run_app
 
+from doctor_app import build_library, run_app
 from pgferry.doctor import diagnose, load_workload
 
 SQLITE3 = shutil.which("sqlite3")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from doctor_app import build_library, run_app
 
+from doctor_app import build_library, run_app
 from pgferry.cli import main
 from pgferry.errors import UsageError
 from pgferry.tune import build_plan, index_set, rollback_script, run_script, tune

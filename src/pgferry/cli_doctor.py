@@ -13,8 +13,22 @@ from pgferry.cli import main
 from pgferry.clitools import emit_json, handle_errors
 from pgferry.errors import UsageError
 
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
-          "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4, "tb": 1000**4, "tib": 1024**4}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+}
 
 
 def parse_size(text: str | None) -> int | None:
@@ -36,8 +50,13 @@ class RichProgress:
 
         console = Console(stderr=True)
         self._progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-            console=console, transient=True, disable=not enabled or not console.is_terminal,
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not enabled or not console.is_terminal,
         )
         self._task: Any = None
 
@@ -73,8 +92,12 @@ def _workload_option(func: Any) -> Any:
 @click.option("--size-limit", help="Size the growth forecast counts down to (2GB, 500MiB; default: free disk space).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: {database, findings, ...}.")
 @click.option("--html", "html_file", type=click.Path(path_type=str), help="Also write a one-page HTML report here.")
-@click.option("--split-plans", "plans_dir", type=click.Path(path_type=str),
-              help="Write each wide table's split plan as DIR/<table>.split.toml (for `pgferry split --plan`).")
+@click.option(
+    "--split-plans",
+    "plans_dir",
+    type=click.Path(path_type=str),
+    help="Write each wide table's split plan as DIR/<table>.split.toml (for `pgferry split --plan`).",
+)
 @handle_errors
 def doctor_command(
     db: str, workload: str | None, size_limit: str | None, as_json: bool, html_file: str | None, plans_dir: str | None
@@ -119,8 +142,9 @@ def _print_report(report: Any, html_file: str | None) -> None:
 
     console = Console()
     data = report.to_dict()
-    head = (f"{data['database']}: {data['size_bytes'] / 2**20:,.1f} MiB, {data['tables']} tables, "
-            f"{data['indexes']} indexes")
+    head = (
+        f"{data['database']}: {data['size_bytes'] / 2**20:,.1f} MiB, {data['tables']} tables, {data['indexes']} indexes"
+    )
     if data["workload"]:
         w = data["workload"]
         head += f"; workload {w['statements']:,} statements, {w['fingerprints']:,} fingerprints"
@@ -154,12 +178,19 @@ def _print_report(report: Any, html_file: str | None) -> None:
 @main.command("tune")
 @click.argument("db", type=click.Path(path_type=str))
 @_workload_option
-@click.option("--only", "only", multiple=True,
-              type=click.Choice(["missing_index", "redundant_index", "unused_index", "fk_without_index", "pragma"]),
-              help="Fix only these kinds (repeatable). Default: missing_index, redundant_index, pragma.")
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    type=click.Choice(["missing_index", "redundant_index", "unused_index", "fk_without_index", "pragma"]),
+    help="Fix only these kinds (repeatable). Default: missing_index, redundant_index, pragma.",
+)
 @click.option("--apply", "do_apply", is_flag=True, help="Make the changes. Without it the plan is only printed.")
-@click.option("--rollback-script", type=click.Path(path_type=str),
-              help="Where to write the SQL that undoes the changes (default: DB.rollback-<time>.sql).")
+@click.option(
+    "--rollback-script",
+    type=click.Path(path_type=str),
+    help="Where to write the SQL that undoes the changes (default: DB.rollback-<time>.sql).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @handle_errors
 def tune_command(
@@ -176,8 +207,9 @@ def tune_command(
     from pgferry.tune import tune
 
     with RichProgress(enabled=True) as progress:
-        result = tune(db, workload, only=list(only) or None, apply=do_apply, rollback_path=rollback_script,
-                      progress=progress)
+        result = tune(
+            db, workload, only=list(only) or None, apply=do_apply, rollback_path=rollback_script, progress=progress
+        )
     if as_json:
         emit_json(result.to_dict())
         return
@@ -191,8 +223,10 @@ def _print_tune(result: Any, applied: bool) -> None:
     console = Console()
     plan = result.plan
     kinds = Counter(s.kind for s in plan.steps)
-    console.print(escape(f"{plan.database}: {len(plan.steps)} steps ({', '.join(f'{n} {k}' for k, n in kinds.items())})"),
-                  soft_wrap=True)
+    console.print(
+        escape(f"{plan.database}: {len(plan.steps)} steps ({', '.join(f'{n} {k}' for k, n in kinds.items())})"),
+        soft_wrap=True,
+    )
     if not applied:
         for step in plan.steps:
             console.print(escape("; ".join(step.sql) + ";"), soft_wrap=True)
@@ -202,13 +236,22 @@ def _print_tune(result: Any, applied: bool) -> None:
         console.print("Nothing to do.")
         return
     a = result.applied.to_dict()
-    console.print(escape(f"applied: {'ok' if a['ok'] else 'STOPPED at a failed step'}; longest lock held "
-                         f"{a['longest_lock_ms']:,.1f} ms; rollback script: {a['rollback_script']}"), soft_wrap=True)
+    console.print(
+        escape(
+            f"applied: {'ok' if a['ok'] else 'STOPPED at a failed step'}; longest lock held "
+            f"{a['longest_lock_ms']:,.1f} ms; rollback script: {a['rollback_script']}"
+        ),
+        soft_wrap=True,
+    )
     for step in a["steps"]:
         if not step["ok"]:
             console.print(escape(f"failed: {step['description']}: {step['error']}"), soft_wrap=True)
     if result.before is not None and result.after is not None:
-        console.print(escape(f"workload replay: {result.before.total_ms:,.1f} ms before, "
-                             f"{result.after.total_ms:,.1f} ms after ({result.speedup:,.1f}x)"))
+        console.print(
+            escape(
+                f"workload replay: {result.before.total_ms:,.1f} ms before, "
+                f"{result.after.total_ms:,.1f} ms after ({result.speedup:,.1f}x)"
+            )
+        )
     for table, cost in result.insert_cost.items():
         console.print(escape(f"insert cost {table}: {cost['before']:.2f} -> {cost['after']:.2f} ms per 1,000 rows"))

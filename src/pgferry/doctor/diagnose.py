@@ -117,7 +117,12 @@ def diagnose(
         }
         if view is not None:
             charts["fingerprints"] = [
-                {"id": i.stats.id, "text": i.stats.text[:200], "calls": i.stats.calls, "total_ms": round(i.stats.total_ms, 3)}
+                {
+                    "id": i.stats.id,
+                    "text": i.stats.text[:200],
+                    "calls": i.stats.calls,
+                    "total_ms": round(i.stats.total_ms, 3),
+                }
                 for i in list(view.fingerprints.values())[:TOP_FINGERPRINTS]
             ]
         return Report(

@@ -54,11 +54,17 @@ def growth_svg(chart: dict[str, Any], width: int = 900, height: int = 260) -> st
 
     parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="database size over time">']
     parts.append(f'<line x1="{pad}" y1="{height - 25}" x2="{width - 10}" y2="{height - 25}" stroke="#999"/>')
-    parts.append(f'<polyline fill="none" stroke="{_PALETTE[0]}" stroke-width="2" points="'
-                 + " ".join(xy(d, v) for d, v in series) + '"/>')
+    parts.append(
+        f'<polyline fill="none" stroke="{_PALETTE[0]}" stroke-width="2" points="'
+        + " ".join(xy(d, v) for d, v in series)
+        + '"/>'
+    )
     if forecast:
-        parts.append(f'<polyline fill="none" stroke="{_PALETTE[1]}" stroke-dasharray="5,4" stroke-width="2" points="'
-                     + " ".join(xy(d, v) for d, v in forecast) + '"/>')
+        parts.append(
+            f'<polyline fill="none" stroke="{_PALETTE[1]}" stroke-dasharray="5,4" stroke-width="2" points="'
+            + " ".join(xy(d, v) for d, v in forecast)
+            + '"/>'
+        )
     if show_limit:
         y = height - 25 - (height - 40) * limit / top
         parts.append(f'<line x1="{pad}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="{_PALETTE[2]}"/>')
@@ -67,8 +73,10 @@ def growth_svg(chart: dict[str, Any], width: int = 900, height: int = 260) -> st
     parts.append(f'<text x="{pad}" y="{height - 8}">{escape(dates[0])}</text>')
     parts.append(f'<text x="{width - 80}" y="{height - 8}">{escape(dates[-1])}</text>')
     parts.append("</svg>")
-    legend = (f'<p class="muted"><span style="color:{_PALETTE[0]}">&#9632;</span> size from the data '
-              f'<span style="color:{_PALETTE[1]}">&#9632;</span> forecast (least squares)</p>')
+    legend = (
+        f'<p class="muted"><span style="color:{_PALETTE[0]}">&#9632;</span> size from the data '
+        f'<span style="color:{_PALETTE[1]}">&#9632;</span> forecast (least squares)</p>'
+    )
     return "".join(parts) + legend
 
 
@@ -107,8 +115,10 @@ def fingerprint_svg(rows: list[dict[str, Any]], width: int = 900) -> str:
         w = (width - 420) * row["total_ms"] / top
         parts.append(f'<rect x="0" y="{y}" width="{w:.1f}" height="{bar - 4}" fill="{_PALETTE[0]}"/>')
         text = row["text"][:70] + ("..." if len(row["text"]) > 70 else "")
-        parts.append(f'<text x="{w + 4:.1f}" y="{y + 12}">{row["total_ms"]:,.1f} ms, {row["calls"]:,} calls: '
-                     f"{escape(text)}</text>")
+        parts.append(
+            f'<text x="{w + 4:.1f}" y="{y + 12}">{row["total_ms"]:,.1f} ms, {row["calls"]:,} calls: '
+            f"{escape(text)}</text>"
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -124,36 +134,45 @@ def render_html(report: Report) -> str:
         if fix.get("sql"):
             fix_html += "<pre>" + escape("\n".join(fix["sql"])) + "</pre>"
         if fix.get("plan"):
-            fix_html += "<details><summary>plan file</summary><pre>" + escape(json.dumps(fix["plan"], indent=2)) + "</pre></details>"
+            fix_html += (
+                "<details><summary>plan file</summary><pre>"
+                + escape(json.dumps(fix["plan"], indent=2))
+                + "</pre></details>"
+            )
         evidence = escape(json.dumps(f["evidence"], indent=2, default=str))
         rows.append(
             f'<tr><td class="{f["severity"]}">{f["severity"]}</td><td>{escape(f["kind"])}'
-            f'{"<br><span class=muted>" + escape(f["reason"]) + "</span>" if f.get("reason") else ""}</td>'
+            f"{'<br><span class=muted>' + escape(f['reason']) + '</span>' if f.get('reason') else ''}</td>"
             f"<td>{subject}</td><td>{escape(f['title'])}<details><summary>evidence</summary><pre>{evidence}</pre>"
             f"</details></td><td>{fix_html}</td></tr>"
         )
     summary = ", ".join(f"{v} {escape(k)}" for k, v in sorted(counts.items())) or "no findings"
     workload = data["workload"]
-    wl = (f"{workload['statements']:,} statements, {workload['fingerprints']:,} fingerprints, "
-          f"{workload['requests']:,} requests from {escape(workload['file'])}" if workload else "no workload given")
+    wl = (
+        f"{workload['statements']:,} statements, {workload['fingerprints']:,} fingerprints, "
+        f"{workload['requests']:,} requests from {escape(workload['file'])}"
+        if workload
+        else "no workload given"
+    )
     charts = data["charts"]
-    null_maps = "".join(
-        f"<h3>{escape(t)}</h3>" + null_map_svg(t, d) for t, d in (charts.get("null_maps") or {}).items()
-    ) or '<p class="muted">No wide table.</p>'
+    null_maps = (
+        "".join(f"<h3>{escape(t)}</h3>" + null_map_svg(t, d) for t, d in (charts.get("null_maps") or {}).items())
+        or '<p class="muted">No wide table.</p>'
+    )
     notes = "".join(f"<li>{escape(n)}</li>" for n in data["notes"])
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>pgferry doctor: {escape(data['database'])}</title>
+<html lang="en"><head><meta charset="utf-8"><title>pgferry doctor: {escape(data["database"])}</title>
 <style>{_CSS}</style></head><body>
-<h1>pgferry doctor: {escape(data['database'])}</h1>
-<p>{escape(_size(data['size_bytes']))}, {data['tables']} tables, {data['indexes']} indexes, SQLite
-{escape(data['sqlite_version'])}; workload: {wl}.</p>
+<h1>pgferry doctor: {escape(data["database"])}</h1>
+<p>{escape(_size(data["size_bytes"]))}, {data["tables"]} tables, {data["indexes"]} indexes, SQLite
+{escape(data["sqlite_version"])}; workload: {wl}.</p>
 <p><b>Findings:</b> {summary}.</p>
-<h2>Growth and forecast</h2>{growth_svg(charts.get('growth') or {})}
+<h2>Growth and forecast</h2>{growth_svg(charts.get("growth") or {})}
 <h2>NULL map of wide tables</h2>{null_maps}
-<h2>Time per fingerprint</h2>{fingerprint_svg(charts.get('fingerprints') or []) or '<p class="muted">No workload.</p>'}
+<h2>Time per fingerprint</h2>{fingerprint_svg(charts.get("fingerprints") or []) or '<p class="muted">No workload.</p>'}
 <h2>Findings</h2>
 <table><thead><tr><th>severity</th><th>kind</th><th>subject</th><th>finding</th><th>fix</th></tr></thead>
-<tbody>{''.join(rows)}</tbody></table>
-<h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul>
+<tbody>{"".join(rows)}</tbody></table>
+<h2>Notes</h2><ul>{notes or "<li>none</li>"}</ul>
 </body></html>
 """

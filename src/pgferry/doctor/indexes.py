@@ -17,7 +17,14 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from pgferry.doctor.indexes_missing import HELPED_RATIO, MIN_ROWS_SAVED, ChosenIndex, StatementCase, build_cases, choose_indexes
+from pgferry.doctor.indexes_missing import (
+    HELPED_RATIO,
+    MIN_ROWS_SAVED,
+    ChosenIndex,
+    StatementCase,
+    build_cases,
+    choose_indexes,
+)
 from pgferry.doctor.indexes_redundant import (
     STRUCTURAL,
     IndexView,
@@ -118,9 +125,9 @@ def _with_workload(
         unused = []
         for table_views in views.values():
             for iv in table_views:
-                if iv.droppable and not iv.unique and iv.name not in flagged and iv.name not in used:
-                    if iv.table.name in tables:
-                        unused.append(Redundant(iv, "unused_by_workload", f"{len(cases)} statement shapes", {}))
+                candidate = iv.droppable and not iv.unique and iv.table.name in tables
+                if candidate and iv.name not in flagged and iv.name not in used:
+                    unused.append(Redundant(iv, "unused_by_workload", f"{len(cases)} statement shapes", {}))
         return kept_low, unused
     finally:
         planner.close()
@@ -166,7 +173,10 @@ def _write_costs(schema: Schema, statistics: Statistics, redundant: list[Redunda
         cost = measure_insert_cost(
             statistics,
             table,
-            {"all_indexes": [i.sql for i in created], "without_redundant": [i.sql for i in created if i.name not in drop]},
+            {
+                "all_indexes": [i.sql for i in created],
+                "without_redundant": [i.sql for i in created if i.name not in drop],
+            },
         )
         progress.advance()
         if cost is not None:
@@ -194,8 +204,10 @@ def _redundant_finding(item: Redundant, write_cost: dict | None) -> Finding:
     if write_cost is not None:
         evidence["write_cost"] = write_cost
     severity = "medium" if reason in STRUCTURAL else "low"
-    fix_text = "drop it" if reason != "low_selectivity" else (
-        "drop it; if queries look for one rare value, a partial index (WHERE col = value) serves them"
+    fix_text = (
+        "drop it"
+        if reason != "low_selectivity"
+        else ("drop it; if queries look for one rare value, a partial index (WHERE col = value) serves them")
     )
     if reason == "unused_by_workload":
         fix_text = "drop it if no other code path needs it (the workload may not show every query)"

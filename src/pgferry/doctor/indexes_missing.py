@@ -195,6 +195,7 @@ def choose_indexes(
         if not eligible:
             break
         top = max(value for value, _ident in eligible)
+
         # Among near-ties: fewest sorts left, then fewest covering-only columns, then fewest keys; a
         # column that saves 2% of a statement's work is not worth its cost to every write.
         def preference(vi: tuple[float, tuple]) -> tuple:

@@ -25,7 +25,7 @@ import sqlglot
 from sqlglot import exp
 
 from pgferry.doctor.stats import Statistics, index_keys
-from pgferry.sqlite.schema import Index, Schema, Table, quote_ident
+from pgferry.sqlite.schema import Schema, Table, quote_ident
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -100,13 +100,17 @@ def _column_collation(table: Table, name: str) -> str:
 
 def index_views(conn: sqlite3.Connection, schema: Schema) -> dict[str, list[IndexView]]:
     """Every index of every table, plus each table's primary key, as IndexViews (by table)."""
-    order = {name: rowid for rowid, name in conn.execute("SELECT rowid, name FROM main.sqlite_master WHERE type = 'index'")}
+    order = {
+        name: rowid for rowid, name in conn.execute("SELECT rowid, name FROM main.sqlite_master WHERE type = 'index'")
+    }
     out: dict[str, list[IndexView]] = {}
     for table in schema.tables:
         views = out.setdefault(table.name, [])
         if table.rowid_alias is not None:
             alias = table.rowid_alias
-            views.append(IndexView("rowid", table, (NormKey(alias.lower(), "BINARY", False),), None, True, "table", 0, None))
+            views.append(
+                IndexView("rowid", table, (NormKey(alias.lower(), "BINARY", False),), None, True, "table", 0, None)
+            )
         for index in table.indexes:
             keys = tuple(
                 NormKey(
@@ -188,7 +192,9 @@ def find_structural(views: dict[str, list[IndexView]]) -> list[Redundant]:
             ]
             if longer:
                 best = max(longer, key=lambda o: (len(o.keys), -o.order))
-                flagged[view.name] = Redundant(view, "prefix_covered", best.describe(), {"covering_keys": len(best.keys)})
+                flagged[view.name] = Redundant(
+                    view, "prefix_covered", best.describe(), {"covering_keys": len(best.keys)}
+                )
         found.extend(flagged.values())
     return found
 
@@ -208,9 +214,13 @@ def count_distinct(
     if len(index.columns) == 1 and col.name is not None and same_collation and index.where is None:
         t, c, i = quote_ident(table.name), quote_ident(col.name), quote_ident(index.name)
         try:
-            count = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM main.{t} INDEXED BY {i} WHERE {c} IS NULL LIMIT 1)")
+            count = conn.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM main.{t} INDEXED BY {i} WHERE {c} IS NULL LIMIT 1)"
+            )
             distinct = count.fetchone()[0]
-            row = conn.execute(f"SELECT {c} FROM main.{t} INDEXED BY {i} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1").fetchone()
+            row = conn.execute(
+                f"SELECT {c} FROM main.{t} INDEXED BY {i} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1"
+            ).fetchone()
             while row is not None and distinct < limit:
                 distinct += 1
                 row = conn.execute(
@@ -246,7 +256,12 @@ def find_low_selectivity(
                 continue
             per_value = rows / max(distinct, 1)
             if distinct <= FLAG_DISTINCT or per_value >= MIN_ROWS_PER_VALUE:
-                evidence = {"rows": rows, "distinct_values": distinct, "rows_per_value": round(per_value, 1), "counted_by": method}
+                evidence = {
+                    "rows": rows,
+                    "distinct_values": distinct,
+                    "rows_per_value": round(per_value, 1),
+                    "counted_by": method,
+                }
                 what = f"{distinct} distinct value{'s' if distinct != 1 else ''} in {rows:,} rows"
                 found.append(Redundant(view, "low_selectivity", what, evidence))
     return found

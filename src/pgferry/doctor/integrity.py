@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from pgferry.doctor.dbaccess import open_live
 from pgferry.doctor.report import Finding, Fix
 from pgferry.doctor.stats import Statistics
-from pgferry.doctor.dbaccess import open_live
 from pgferry.sqlite.schema import Schema, Table, quote_ident
 
 QUICK_CHECK_ROWS = 100
@@ -51,8 +51,10 @@ class QuickCheck:
                 f"PRAGMA quick_check reports {len(problems)}{'+' if len(problems) >= QUICK_CHECK_ROWS else ''} "
                 "problem(s)",
                 evidence={"quick_check": problems},
-                fix=Fix("copy the file aside, then recover it: `sqlite3 DB .recover | sqlite3 new.db`, or restore "
-                        "from a backup; REINDEX repairs damaged indexes only"),
+                fix=Fix(
+                    "copy the file aside, then recover it: `sqlite3 DB .recover | sqlite3 new.db`, or restore "
+                    "from a backup; REINDEX repairs damaged indexes only"
+                ),
             )
         ]
 
@@ -89,8 +91,12 @@ def find_fk_without_index(schema: Schema, statistics: Statistics) -> list[Findin
                     f"or key update of a {fk.ref_table} row scans {rows:,} rows when foreign keys are enforced",
                     table=table.name,
                     columns=list(fk.columns),
-                    evidence={"references": fk.ref_table, "rows": rows, "on_delete": fk.on_delete,
-                              "on_update": fk.on_update},
+                    evidence={
+                        "references": fk.ref_table,
+                        "rows": rows,
+                        "on_delete": fk.on_delete,
+                        "on_update": fk.on_update,
+                    },
                     fix=Fix(
                         "index the referencing columns",
                         sql=[f"CREATE INDEX {quote_ident(name)} ON {quote_ident(table.name)} ({cols})"],
@@ -121,7 +127,8 @@ def find_no_primary_key(schema: Schema, statistics: Statistics) -> list[Finding]
                 table=table.name,
                 evidence={"rows": statistics.rows(table.name), "unique_not_null_candidate": candidate},
                 fix=Fix(
-                    f"declare PRIMARY KEY ({', '.join(candidate)}) (a table rebuild)" if candidate
+                    f"declare PRIMARY KEY ({', '.join(candidate)}) (a table rebuild)"
+                    if candidate
                     else "add an INTEGER PRIMARY KEY column (a table rebuild keeping the rowids)"
                 ),
             )

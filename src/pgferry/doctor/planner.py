@@ -281,7 +281,7 @@ def _access_cost(
     if acc.index == "rowid":
         if acc.eq:
             return 1.0, 1.0
-        return n / (4 ** acc.ranges), n / (4 ** acc.ranges)
+        return n / (4**acc.ranges), n / (4**acc.ranges)
     figures = index_stats.get(acc.index) if acc.index != "pk" else pk_stats
     if acc.op == "SCAN":
         rows = float(figures[0]) if figures else n

@@ -69,7 +69,12 @@ def find_pragma_problems(
                 "medium",
                 f"the application asks for journal_mode=WAL2, which released SQLite does not have: it is ignored "
                 f"and the mode stays {mode}",
-                evidence={"setting": "journal_mode", "requested": "wal2", "in_force": mode, "statements": asked["wal2"]},
+                evidence={
+                    "setting": "journal_mode",
+                    "requested": "wal2",
+                    "in_force": mode,
+                    "statements": asked["wal2"],
+                },
                 fix=Fix("ask for WAL (persistent: set once on the file) and read the mode back after setting it"),
             )
         )
@@ -111,8 +116,12 @@ def _connection_settings(pragmas: dict[str, Counter_t], mode: str, view: Workloa
                 "medium" if failed else "low",
                 "no busy_timeout seen in the workload: a writer that finds the database locked fails at once "
                 "(SQLITE_BUSY) instead of waiting",
-                evidence={"setting": "busy_timeout", "seen_in_workload": False, "failed_statements": failed,
-                          "caveat": "drivers may set it without a statement (Python sqlite3: timeout=)"},
+                evidence={
+                    "setting": "busy_timeout",
+                    "seen_in_workload": False,
+                    "failed_statements": failed,
+                    "caveat": "drivers may set it without a statement (Python sqlite3: timeout=)",
+                },
                 fix=Fix("set PRAGMA busy_timeout = 5000 (ms) on every connection the application opens"),
             )
         )
@@ -144,8 +153,10 @@ def _connection_settings(pragmas: dict[str, Counter_t], mode: str, view: Workloa
                 "low",
                 "synchronous=FULL in WAL mode syncs on every commit; NORMAL is safe against corruption in WAL",
                 evidence={"setting": "synchronous", "values": sync},
-                fix=Fix("PRAGMA synchronous = NORMAL on each connection (only the last commits before a power cut "
-                        "can be lost)"),
+                fix=Fix(
+                    "PRAGMA synchronous = NORMAL on each connection (only the last commits before a power cut "
+                    "can be lost)"
+                ),
             )
         )
     return out
@@ -175,10 +186,17 @@ def _foreign_keys(
             "pragma",
             "high" if violations else ("medium" if known else "low"),
             f"{declared} foreign keys declared, {violations:,} rows violate them; enforcement: {enforcement}",
-            evidence={"setting": "foreign_keys", "declared": declared, "violations": violations,
-                      "violations_capped": violations >= 100_000, "enforcement": enforcement},
-            fix=Fix("repair or delete the orphan rows (PRAGMA foreign_key_check lists them), then set "
-                    "PRAGMA foreign_keys = ON on every connection"),
+            evidence={
+                "setting": "foreign_keys",
+                "declared": declared,
+                "violations": violations,
+                "violations_capped": violations >= 100_000,
+                "enforcement": enforcement,
+            },
+            fix=Fix(
+                "repair or delete the orphan rows (PRAGMA foreign_key_check lists them), then set "
+                "PRAGMA foreign_keys = ON on every connection"
+            ),
         )
     ]
 
@@ -194,8 +212,13 @@ def _space(settings: dict[str, Any]) -> list[Finding]:
                 "low",
                 f"{free_bytes / 2**20:,.1f} MiB ({free / pages:.0%}) of the file is free pages "
                 f"(auto_vacuum={settings['auto_vacuum']})",
-                evidence={"setting": "freelist_count", "free_pages": free, "page_count": pages,
-                          "free_bytes": free_bytes, "auto_vacuum": settings["auto_vacuum"]},
+                evidence={
+                    "setting": "freelist_count",
+                    "free_pages": free,
+                    "page_count": pages,
+                    "free_bytes": free_bytes,
+                    "auto_vacuum": settings["auto_vacuum"],
+                },
                 fix=Fix("VACUUM (or VACUUM INTO a new file) in a quiet window: it rewrites the whole file"),
             )
         )
@@ -223,8 +246,11 @@ def _statistics(schema: Schema, statistics: Statistics) -> list[Finding]:
                 "medium",
                 "no sqlite_stat1: the planner guesses every table's size and every index's selectivity",
                 evidence={"setting": "sqlite_stat1", "present": False, "tables_with_indexes": len(indexed)},
-                fix=Fix("ANALYZE, with analysis_limit so it samples instead of reading every index", sql=ANALYZE_SQL,
-                        auto=True),
+                fix=Fix(
+                    "ANALYZE, with analysis_limit so it samples instead of reading every index",
+                    sql=ANALYZE_SQL,
+                    auto=True,
+                ),
             )
         ]
     stale = []

@@ -137,7 +137,9 @@ def _block_uses(block: exp.Expression, names: dict) -> list[TableUse]:
     if not sources:
         return []
     uses = {alias: TableUse(alias, table) for alias, table in sources.items()}
-    columns_of = {alias: {c.name.lower(): c.name for c in names[table.lower()].columns} for alias, table in sources.items()}
+    columns_of = {
+        alias: {c.name.lower(): c.name for c in names[table.lower()].columns} for alias, table in sources.items()
+    }
 
     def resolve(col: exp.Column) -> tuple[str, str] | None:
         """(alias, column name) for a column of this block; None for outer references and unknowns."""
@@ -181,7 +183,9 @@ def _block_uses(block: exp.Expression, names: dict) -> list[TableUse]:
             return alias, KeyPart(quote_ident(column), collation, False, column)
         if isinstance(node, exp.Func | exp.Binary) and not node.find(exp.Select, exp.Placeholder, exp.Star):
             owners = refs(node)
-            if len(owners) != 1 or any(isinstance(n, exp.Column) and resolve(n) is None for n in node.find_all(exp.Column)):
+            if len(owners) != 1 or any(
+                isinstance(n, exp.Column) and resolve(n) is None for n in node.find_all(exp.Column)
+            ):
                 return None
             alias = next(iter(owners))
             plain = node.copy().transform(

@@ -105,7 +105,9 @@ def find_n_plus_one(view: WorkloadView) -> list[Finding]:
         findings.append(
             Finding(
                 kind="n_plus_one",
-                severity=_worse(_severity(loop.ms / total_ms) if view.timed else "medium", "medium" if median >= 10 else "low"),
+                severity=_worse(
+                    _severity(loop.ms / total_ms) if view.timed else "medium", "medium" if median >= 10 else "low"
+                ),
                 title=f"{sum(loop.repeats):,} repeated reads in {loop.requests:,} requests "
                 f"(median {median:g} per request) at {site or 'an unknown site'}",
                 table=None,
@@ -154,7 +156,7 @@ def find_missing_transactions(view: WorkloadView) -> list[Finding]:
     findings = []
     for _first, members in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         key = tuple(dict.fromkeys(c.fp for _r, calls in members for c in calls))  # write shapes, in order
-        example_request, example = max(members, key=lambda m: len(m[1]))
+        example_request, _example = max(members, key=lambda m: len(m[1]))
         sites = Counter(c.site for _r, calls in members for c in calls if c.site)
         writes = []
         for fp in key:

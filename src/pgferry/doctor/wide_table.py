@@ -20,8 +20,8 @@ from typing import Any
 
 from pgferry.doctor.report import Finding, Fix
 from pgferry.errors import PgferryError
-from pgferry.sqlite.schema import Schema, Table
 from pgferry.split import propose
+from pgferry.sqlite.schema import Schema, Table
 
 WIDE_COLUMNS = 20
 
@@ -42,9 +42,7 @@ def _evidence(plan: Any, table: Table) -> dict[str, Any]:
     }
 
 
-def analyze_wide_table(
-    conn: sqlite3.Connection, table: Table, workload: str | Path | None = None
-) -> Finding | None:
+def analyze_wide_table(conn: sqlite3.Connection, table: Table, workload: str | Path | None = None) -> Finding | None:
     """A wide_table finding with split's proposal, or None when the table is not wide."""
     if len(table.columns) < WIDE_COLUMNS:
         return None

@@ -9,6 +9,7 @@ source database is only read.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import statistics
@@ -85,8 +86,6 @@ def measure_insert_cost(
         return None  # a table the scratch file cannot hold as is (a module, a collation): no figure
     finally:
         for suffix in ("", "-journal", "-wal", "-shm"):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(path + suffix)
-            except FileNotFoundError:
-                pass
     return InsertCost(table.name, len(batch), len(preload), {k: statistics.median(v) for k, v in timings.items()})

@@ -40,8 +40,13 @@ class StepResult:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "description": self.description, "lock_ms": round(self.lock_ms, 3), "ok": self.ok,
-                "error": self.error}
+        return {
+            "kind": self.kind,
+            "description": self.description,
+            "lock_ms": round(self.lock_ms, 3),
+            "ok": self.ok,
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -196,5 +201,3 @@ def index_set(path: str | Path) -> list[tuple[str, str, str | None]]:
     finally:
         conn.close()
     return sorted(rows)
-
-

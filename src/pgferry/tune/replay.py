@@ -101,8 +101,14 @@ def _run(conn: sqlite3.Connection, sql: str, params: Any, many: int | None, writ
     return (time.perf_counter() - started) * 1000
 
 
-def replay(path: str | Path, view: WorkloadView, *, repeats: int = REPEATS, examples: int = EXAMPLES,
-           fingerprints: list[str] | None = None) -> ReplayResult:
+def replay(
+    path: str | Path,
+    view: WorkloadView,
+    *,
+    repeats: int = REPEATS,
+    examples: int = EXAMPLES,
+    fingerprints: list[str] | None = None,
+) -> ReplayResult:
     """Time the workload's reads and writes on `path` (writes are rolled back); see the module docstring."""
     file = check_sqlite_file(path)
     conn = sqlite3.connect(str(file), isolation_level=None)
