@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def parse_size(text: str | None) -> int | None:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
     if m is None or m.group(2).lower() not in _UNITS:
         raise UsageError(f"--size-limit {text!r}: expected a size such as 2GB, 500MiB or 1000000 (bytes)")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    return int(Decimal(m.group(1)) * _UNITS[m.group(2).lower()])  # exact: no float rounding of big sizes
 
 
 class RichProgress:
