@@ -43,6 +43,8 @@ def workload_pragmas(view: WorkloadView | None) -> dict[str, Counter_t]:
         if m is None:
             continue
         name, value = m.group(1).lower(), m.group(2).lower()
+        if not value:
+            continue  # `PRAGMA busy_timeout` reads the setting; only an assignment sets it
         seen.setdefault(name, {})
         seen[name][value] = seen[name].get(value, 0) + count
     return seen
