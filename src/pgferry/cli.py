@@ -110,4 +110,5 @@ def _print_summary_table(file: str, total: int, stats: list[Any], shown: list[An
 
 # Commands that live in their own modules register themselves on `main` when imported.
 from pgferry import cli_copy as _cli_copy  # noqa: E402, F401
+from pgferry import cli_doctor as _cli_doctor  # noqa: E402, F401
 from pgferry import cli_split as _cli_split  # noqa: E402, F401

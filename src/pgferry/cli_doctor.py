@@ -1,0 +1,258 @@
+"""`pgferry doctor` and `pgferry tune`: thin adapters over pgferry.doctor and pgferry.tune."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pgferry.cli import main
+from pgferry.clitools import emit_json, handle_errors
+from pgferry.errors import UsageError
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+}
+
+
+def parse_size(text: str | None) -> int | None:
+    """'2GB', '2 GiB', '500MiB', '1000000' -> bytes (GB = 10^9, GiB = 2^30)."""
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if m is None or m.group(2).lower() not in _UNITS:
+        raise UsageError(f"--size-limit {text!r}: expected a size such as 2GB, 500MiB or 1000000 (bytes)")
+    return int(Decimal(m.group(1)) * _UNITS[m.group(2).lower()])  # exact: no float rounding of big sizes
+
+
+class RichProgress:
+    """Phases as a transient rich progress line on stderr (nothing when stderr is not a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        console = Console(stderr=True)
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not enabled or not console.is_terminal,
+        )
+        self._task: Any = None
+
+    def __enter__(self) -> RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def phase(self, label: str, total: int | None = None) -> None:
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+        self._task = self._progress.add_task(label, total=total)
+
+    def advance(self, steps: int = 1) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, steps)
+
+
+def _workload_option(func: Any) -> Any:
+    return click.option(
+        "--workload",
+        "workload",
+        type=click.Path(path_type=str),
+        help="A captured workload (JSON Lines or .sql, see docs/workload-format.md) to judge the database against.",
+    )(func)
+
+
+@main.command("doctor")
+@click.argument("db", type=click.Path(path_type=str))
+@_workload_option
+@click.option("--size-limit", help="Size the growth forecast counts down to (2GB, 500MiB; default: free disk space).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: {database, findings, ...}.")
+@click.option("--html", "html_file", type=click.Path(path_type=str), help="Also write a one-page HTML report here.")
+@click.option(
+    "--split-plans",
+    "plans_dir",
+    type=click.Path(path_type=str),
+    help="Write each wide table's split plan as DIR/<table>.split.toml (for `pgferry split --plan`).",
+)
+@handle_errors
+def doctor_command(
+    db: str, workload: str | None, size_limit: str | None, as_json: bool, html_file: str | None, plans_dir: str | None
+) -> None:
+    """Diagnose the SQLite database DB: indexes, wide tables, N+1 loops, transactions, settings, growth.
+
+    \b
+    The database is opened read-only and never changed. With --workload, index
+    advice is checked by SQLite's planner against the statements the application
+    really runs. Fix what it finds with `pgferry tune`.
+    """
+    from pgferry.doctor import diagnose
+    from pgferry.doctor.html import render_html
+
+    limit = parse_size(size_limit)
+    with RichProgress(enabled=True) as progress:
+        report = diagnose(db, workload, size_limit=limit, progress=progress)
+    if html_file:
+        Path(html_file).write_text(render_html(report), encoding="utf-8")
+    if plans_dir:
+        _write_plans(report, Path(plans_dir))
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    _print_report(report, html_file)
+
+
+def _write_plans(report: Any, directory: Path) -> None:
+    """Each wide table's proposal in split's own plan format (TOML), ready for `pgferry split --plan`."""
+    from pgferry.split.plan import SplitPlan
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for finding in report.by_kind("wide_table"):
+        if finding.fix is not None and finding.fix.plan is not None:
+            SplitPlan.from_dict(finding.fix.plan).dump(directory / f"{finding.table}.split.toml")
+
+
+def _print_report(report: Any, html_file: str | None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    data = report.to_dict()
+    head = (
+        f"{data['database']}: {data['size_bytes'] / 2**20:,.1f} MiB, {data['tables']} tables, {data['indexes']} indexes"
+    )
+    if data["workload"]:
+        w = data["workload"]
+        head += f"; workload {w['statements']:,} statements, {w['fingerprints']:,} fingerprints"
+    console.print(escape(head), soft_wrap=True)
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(data["counts"].items())) or "no findings"
+    console.print(f"[bold]{escape(counts)}[/bold]")
+    table = Table(show_lines=False)
+    for column in ("sev", "kind", "finding", "fix"):
+        table.add_column(column, overflow="fold")
+    redundant = [f for f in report.findings if f.kind == "redundant_index"]
+    for f in report.findings:
+        if f.kind == "redundant_index":
+            continue
+        fix = f.fix.description if f.fix else ""
+        if f.fix and f.fix.sql and f.kind in ("missing_index", "fk_without_index", "pragma"):
+            fix = "; ".join(f.fix.sql)
+        table.add_row(f.severity, f.kind, escape(f.title), escape(fix[:300]))
+    if redundant:
+        reasons = Counter(f.reason for f in redundant)
+        for reason, n in reasons.most_common():
+            names = [f.index for f in redundant if f.reason == reason]
+            shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+            table.add_row("", "redundant_index", escape(f"{n} {reason}: {shown}"), "DROP INDEX each (see --json)")
+    console.print(table)
+    for note in report.notes:
+        console.print(f"[dim]{escape(note)}[/dim]", soft_wrap=True)
+    if html_file:
+        console.print(f"HTML report: {escape(html_file)}")
+
+
+@main.command("tune")
+@click.argument("db", type=click.Path(path_type=str))
+@_workload_option
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    type=click.Choice(["missing_index", "redundant_index", "unused_index", "fk_without_index", "pragma"]),
+    help="Fix only these kinds (repeatable). Default: missing_index, redundant_index, pragma.",
+)
+@click.option("--apply", "do_apply", is_flag=True, help="Make the changes. Without it the plan is only printed.")
+@click.option(
+    "--rollback-script",
+    type=click.Path(path_type=str),
+    help="Where to write the SQL that undoes the changes (default: DB.rollback-<time>.sql).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@handle_errors
+def tune_command(
+    db: str, workload: str | None, only: tuple[str, ...], do_apply: bool, rollback_script: str | None, as_json: bool
+) -> None:
+    """Fix what `pgferry doctor` finds in DB: create missing indexes, drop redundant ones, set WAL, ANALYZE.
+
+    \b
+    Without --apply nothing is changed: the plan is printed. With --apply the
+    rollback script is written first, each step runs in its own short
+    transaction, and the workload (if given) is replayed before and after on
+    the same file to show what the change bought.
+    """
+    from pgferry.tune import tune
+
+    with RichProgress(enabled=True) as progress:
+        result = tune(
+            db, workload, only=list(only) or None, apply=do_apply, rollback_path=rollback_script, progress=progress
+        )
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    _print_tune(result, do_apply)
+
+
+def _print_tune(result: Any, applied: bool) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console()
+    plan = result.plan
+    kinds = Counter(s.kind for s in plan.steps)
+    console.print(
+        escape(f"{plan.database}: {len(plan.steps)} steps ({', '.join(f'{n} {k}' for k, n in kinds.items())})"),
+        soft_wrap=True,
+    )
+    if not applied:
+        for step in plan.steps:
+            console.print(escape("; ".join(step.sql) + ";"), soft_wrap=True)
+        console.print("[dim]Nothing changed. Run again with --apply to make these changes.[/dim]")
+        return
+    if result.applied is None:
+        console.print("Nothing to do.")
+        return
+    a = result.applied.to_dict()
+    console.print(
+        escape(
+            f"applied: {'ok' if a['ok'] else 'STOPPED at a failed step'}; longest lock held "
+            f"{a['longest_lock_ms']:,.1f} ms; rollback script: {a['rollback_script']}"
+        ),
+        soft_wrap=True,
+    )
+    for step in a["steps"]:
+        if not step["ok"]:
+            console.print(escape(f"failed: {step['description']}: {step['error']}"), soft_wrap=True)
+    if result.before is not None and result.after is not None:
+        console.print(
+            escape(
+                f"workload replay: {result.before.total_ms:,.1f} ms before, "
+                f"{result.after.total_ms:,.1f} ms after ({result.speedup:,.1f}x)"
+            )
+        )
+    for table, cost in result.insert_cost.items():
+        console.print(escape(f"insert cost {table}: {cost['before']:.2f} -> {cost['after']:.2f} ms per 1,000 rows"))
