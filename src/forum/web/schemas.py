@@ -33,7 +33,8 @@ def _text(min_length: int, max_length: int, pattern: str | None = None) -> objec
 
 
 Username = _text(3, 50, r"^[A-Za-z0-9_.-]+$")
-Email = _text(3, 255, r"^[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+$")  # not \s: JSON Schema and Python disagree on U+0085
+# Whitespace spelled out, not \s: JSON Schema (ECMA) and Python's re disagree on U+0085.
+Email = _text(3, 255, r"^[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+$")
 Password = _text(8, 128)
 Title = _text(1, 255)
 Content = _text(1, MAX_CONTENT)
