@@ -329,3 +329,26 @@ def test_cli_copy_json_and_dry_run(zoo: Path, pg_dsn: str) -> None:
 
 def test_errors_share_one_root() -> None:
     assert issubclass(CopyDataError, PgferryError) and issubclass(NameCollisionError, PgferryError)
+
+
+def test_nul_after_a_date_and_tables_wider_than_printf(tmp_path: Path, pg_dsn: str) -> None:
+    """Rows are rendered by printf(), whose %s stops at a NUL byte: a date-looking text with a NUL must
+    not be taken for a date (and truncated), and a table wider than printf's 127 arguments still copies."""
+    path = tmp_path / "edge.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE d (id INTEGER PRIMARY KEY, at DATETIME)")
+        conn.executemany(
+            "INSERT INTO d VALUES (?, ?)", [(1, "2024-01-01 10:00:00"), (2, "2024-01-01 10:00:00\x00junk")]
+        )
+        columns = ", ".join(f"c{i} TEXT" for i in range(130))
+        conn.execute(f"CREATE TABLE wide (id INTEGER PRIMARY KEY, {columns})")
+        conn.execute(
+            f"INSERT INTO wide VALUES (1, {', '.join('?' * 130)})", [f"v{i}" if i % 3 else None for i in range(130)]
+        )
+    report = copy_database(path, pg_dsn, CopyOptions(jobs=1))
+    assert verify_copy(path, pg_dsn, plan=report.plan).identical
+    with psycopg.connect(pg_dsn) as pg:
+        assert column_type(pg, "d", "at") == "bytea"
+        assert pg.execute("SELECT at FROM d WHERE id = 2").fetchone()[0] == b"2024-01-01 10:00:00\x00junk"
+        row = pg.execute("SELECT c1, c0, c128, c129 FROM wide").fetchone()
+        assert row == ("v1", None, "v128", None)

@@ -123,7 +123,8 @@ def _iso(c: str) -> str:
     day_exists = f"date(substr({c}, 1, 10), '+0 days') = substr({c}, 1, 10)"
     plain_day = f"substr({c}, 9, 2) BETWEEN '01' AND '28' AND substr({c}, 6, 2) BETWEEN '01' AND '12'"
     return (
-        f"CASE WHEN {c} GLOB '{STRICT_DATETIME}' THEN CASE WHEN substr({c}, 12, 2) > '23' THEN 0 "
+        f"CASE WHEN length({c}) <> length(CAST({c} AS BLOB)) THEN 0 "  # not ASCII, or a NUL byte
+        f"WHEN {c} GLOB '{STRICT_DATETIME}' THEN CASE WHEN substr({c}, 12, 2) > '23' THEN 0 "
         f"WHEN {plain_day} THEN 1 WHEN {day_exists} THEN 1 ELSE 0 END "
         f"WHEN {c} GLOB '{ISO_DATE_GLOB}' THEN CASE WHEN {day_exists} AND (length({c}) = 10 OR "
         f"datetime({c}) IS NOT NULL) THEN 1 ELSE 0 END ELSE 0 END"
