@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -14,9 +15,9 @@ from rich.table import Table
 
 from pgferry.cli import main
 from pgferry.clitools import emit_json, handle_errors
-from pgferry.migrate.copy import CopyOptions, dry_run_sql, open_source
-from pgferry.migrate.run import copy_database
-from pgferry.migrate.verify import VerifyReport, verify_copy
+
+if TYPE_CHECKING:  # the library is imported by the commands that use it: `pgferry --help` stays fast
+    from pgferry.migrate.verify import VerifyReport
 
 err = Console(stderr=True)
 
@@ -125,6 +126,10 @@ def copy_command(
     --resume. Exit codes: 0 copied (and verified), 1 verification found
     differences, 2 error.
     """
+    from pgferry.migrate.copy import CopyOptions, dry_run_sql, open_source
+    from pgferry.migrate.run import copy_database
+    from pgferry.migrate.verify import verify_copy
+
     options = CopyOptions(
         schema=schema,
         jobs=jobs,
@@ -200,6 +205,8 @@ def verify_command(
 
     Exit 0 when identical, 1 with the differing tables and keys otherwise, 2 on error.
     """
+    from pgferry.migrate.verify import verify_copy
+
     report = verify_copy(sqlite_path, postgres_dsn, schema=schema, keep_case=keep_case, casts_file=cast_file, jobs=jobs)
     if as_json:
         emit_json(report.as_dict())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -13,12 +14,11 @@ from rich.table import Table
 from pgferry.cli import main
 from pgferry.clitools import emit_json, handle_errors
 from pgferry.errors import UsageError
-from pgferry.split import SplitPlan, load_plan, propose
-from pgferry.split.apply import Progress as StepProgress
-from pgferry.split.apply import apply_split, preview
-from pgferry.split.report import RevertReport, SplitReport
-from pgferry.split.revert import revert_split
-from pgferry.split.sqltext import fold
+
+if TYPE_CHECKING:  # the library (numpy among its imports) loads only when `split` runs
+    from pgferry.split import SplitPlan
+    from pgferry.split.apply import Progress as StepProgress
+    from pgferry.split.report import RevertReport, SplitReport
 
 err = Console(stderr=True)
 
@@ -79,6 +79,11 @@ def split_command(
       pgferry split app.db users --plan users-split.toml --apply
       pgferry split app.db users --revert
     """
+    from pgferry.split import load_plan, propose
+    from pgferry.split.apply import apply_split, preview
+    from pgferry.split.revert import revert_split
+    from pgferry.split.sqltext import fold
+
     if do_revert:
         if plan_file or auto or do_apply or out:
             raise UsageError("--revert takes no --plan, --auto, --apply or --out")
