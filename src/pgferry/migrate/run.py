@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
+from psycopg_pool import ConnectionPool
 
 from pgferry.dsn import redact
 from pgferry.errors import TargetError, UsageError
@@ -113,8 +114,8 @@ def _create_table(pg: psycopg.Connection, table: TablePlan, schema: str) -> list
     return notes
 
 
-def _run_step(dsn: str, step: Step) -> Skipped | None:
-    with _connect(dsn) as pg:
+def _run_step(pool: ConnectionPool, step: Step) -> Skipped | None:
+    with pool.connection() as pg:
         try:
             pg.execute(step.sql)
         except ALREADY_DONE:
@@ -126,8 +127,8 @@ def _run_step(dsn: str, step: Step) -> Skipped | None:
     return None
 
 
-def _run_steps_in_order(dsn: str, steps: list[Step]) -> list[Skipped]:
-    return [result for result in (_run_step(dsn, step) for step in steps) if result is not None]
+def _run_steps_in_order(pool: ConnectionPool, steps: list[Step]) -> list[Skipped]:
+    return [result for result in (_run_step(pool, step) for step in steps) if result is not None]
 
 
 def _run_pipeline(
@@ -147,6 +148,9 @@ def _run_pipeline(
     """
     jobs = max(1, options.jobs)
     scheduler = Scheduler({"data": jobs, "ddl": jobs})
+    # One connection per DDL thread, reused: a new connection per step cost more than building the
+    # index of a small table (the forum's 20-row categories table has 46 indexes).
+    ddl = ConnectionPool(dsn, min_size=jobs, max_size=jobs, kwargs={"autocommit": True}, open=False)
     tables = {t.name: t for t in source.schema.tables}
     size = {t.source: t.rows for t in source.plan.tables}
     timings: dict[str, float] = {}
@@ -187,7 +191,7 @@ def _run_pipeline(
         scheduler.add(
             Task(
                 f"keys:{table.source}",
-                lambda k=keys: collect(_run_steps_in_order(dsn, k)),
+                lambda k=keys: collect(_run_steps_in_order(ddl, k)),
                 "ddl",
                 set(copies.get(table.source, ())),
                 priority,
@@ -199,7 +203,7 @@ def _run_pipeline(
             scheduler.add(
                 Task(
                     indexes[-1],
-                    lambda s=step: collect(_run_steps_in_order(dsn, [s])),
+                    lambda s=step: collect(_run_steps_in_order(ddl, [s])),
                     "ddl",
                     {f"keys:{table.source}"},
                     priority,
@@ -210,7 +214,7 @@ def _run_pipeline(
         scheduler.add(
             Task(
                 f"done:{table.source}",
-                lambda s=step: collect(_run_steps_in_order(dsn, [s])),
+                lambda s=step: collect(_run_steps_in_order(ddl, [s])),
                 "ddl",
                 {f"keys:{table.source}", *indexes},
                 priority,
@@ -220,11 +224,12 @@ def _run_pipeline(
         after = {f"done:{step.table}"} | ({f"done:{step.references}"} if step.references in tables else set())
         scheduler.add(
             Task(
-                f"fk:{i}", lambda s=step: collect(_run_steps_in_order(dsn, [s])), "ddl", after, -size.get(step.table, 0)
+                f"fk:{i}", lambda s=step: collect(_run_steps_in_order(ddl, [s])), "ddl", after, -size.get(step.table, 0)
             )
         )
     try:
-        scheduler.run()
+        with ddl:
+            scheduler.run()
     finally:
         if "data" not in timings:
             source.close()
