@@ -14,6 +14,8 @@ their tables are compared the exact way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pgferry.migrate.plan import ColumnPlan, TablePlan
 from pgferry.sqlite.schema import quote_ident
 
@@ -49,26 +51,24 @@ def _pg_text(column: ColumnPlan) -> str | None:
     return None
 
 
-def sqlite_line(plan: TablePlan) -> str | None:
-    """SQLite expression of a row's line, or None when a column has no sound SQL form."""
+def _line(plan: TablePlan, render: Callable[[ColumnPlan], str | None], byte_length: str) -> str | None:
     fields = []
     for column in plan.columns:
-        text = _sqlite_text(column)
+        text = render(column)
         if text is None:
             return None
-        fields.append(f"coalesce(length(CAST({text} AS BLOB)) || ':' || {text}, '~')")
+        fields.append(f"coalesce({byte_length.format(text)} || ':' || {text}, '~')")
     return " || ".join(fields) or "''"
+
+
+def sqlite_line(plan: TablePlan) -> str | None:
+    """SQLite expression of a row's line, or None when a column has no sound SQL form."""
+    return _line(plan, _sqlite_text, "length(CAST({} AS BLOB))")
 
 
 def pg_line(plan: TablePlan) -> str | None:
     """PostgreSQL expression of a row's line, or None when a column has no sound SQL form."""
-    fields = []
-    for column in plan.columns:
-        text = _pg_text(column)
-        if text is None:
-            return None
-        fields.append(f"coalesce(octet_length({text}) || ':' || {text}, '~')")
-    return " || ".join(fields) or "''"
+    return _line(plan, _pg_text, "octet_length({})")
 
 
 def has_lines(plan: TablePlan) -> bool:
