@@ -120,3 +120,13 @@ def test_date_columns_zones_and_nul_bytes(tmp_path: Path) -> None:
     assert not cols["mixed"].texts_with_zone and not cols["mixed"].texts_without_zone
     assert cols["naive"].texts_without_zone and not cols["naive"].texts_iso_date_only
     assert not cols["notes"].texts_iso_datetime and cols["notes"].text_with_nul == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.text(max_size=8)), min_size=1, max_size=20))
+def test_nul_bytes_are_counted_in_any_text(values: list) -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute('CREATE TABLE "t t" (v TEXT)')
+    conn.executemany('INSERT INTO "t t" VALUES (?)', [(v,) for v in values])
+    column = take_census(conn, read_schema(conn).table("t t")).columns[0]
+    assert column.text_with_nul == sum(1 for v in values if v is not None and "\x00" in v)

@@ -157,7 +157,10 @@ def _second_pass(column: str, shape: str, declared_varchar: bool) -> list[tuple[
         ("int_max", f"max(CASE WHEN {kind} = 'integer' THEN {c} END)"),
         ("real_abs_max", f"max(CASE WHEN {kind} = 'real' THEN abs({c}) END)"),
     ]
-    text = [("text_with_nul", f"sum(CASE WHEN {kind} = 'text' THEN instr({c}, char(0)) > 0 END)")]
+    # length() counts characters up to the first NUL: as many characters as bytes proves an ASCII
+    # value without NUL, and that count is cheaper than instr()'s search; only other values are searched.
+    nul = f"CASE WHEN length({c}) = length(CAST({c} AS BLOB)) THEN 0 ELSE instr({c}, char(0)) > 0 END"
+    text = [("text_with_nul", f"sum(CASE WHEN {kind} = 'text' THEN {nul} END)")]
     if declared_varchar:
         text.append(("text_max_bytes", f"max(CASE WHEN {kind} = 'text' THEN length(CAST({c} AS BLOB)) END)"))
     if shape == "numeric":
