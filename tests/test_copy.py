@@ -352,3 +352,24 @@ def test_nul_after_a_date_and_tables_wider_than_printf(tmp_path: Path, pg_dsn: s
         assert pg.execute("SELECT at FROM d WHERE id = 2").fetchone()[0] == b"2024-01-01 10:00:00\x00junk"
         row = pg.execute("SELECT c1, c0, c128, c129 FROM wide").fetchone()
         assert row == ("v1", None, "v128", None)
+
+
+def test_an_empty_file_is_an_empty_database(tmp_path: Path, pg_dsn: str) -> None:
+    """SQLite opens a zero-byte file as an empty database; so does pgferry (nothing to copy, no error)."""
+    path = tmp_path / "empty.db"
+    path.write_bytes(b"")
+    report = copy_database(path, pg_dsn, CopyOptions(jobs=1))
+    assert report.tables == [] and verify_copy(path, pg_dsn).identical
+
+
+def test_a_refused_foreign_key_names_the_orphan_key(tmp_path: Path, pg_dsn: str) -> None:
+    path = tmp_path / "orphans.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        conn.execute("CREATE TABLE child (id INTEGER PRIMARY KEY, pid INTEGER REFERENCES parent (id))")
+        conn.execute("INSERT INTO parent VALUES (1)")
+        conn.executemany("INSERT INTO child VALUES (?, ?)", [(1, 1), (2, 99)])
+    report = copy_database(path, pg_dsn, CopyOptions(jobs=1))
+    [skipped] = [s for s in report.skipped if s.kind == "foreign_key"]
+    assert "Key (pid)=(99) is not present" in skipped.reason
+    assert sum(t.rows for t in report.tables) == 3  # the rows are all there; only the constraint is not

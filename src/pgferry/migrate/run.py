@@ -121,9 +121,10 @@ def _run_step(pool: ConnectionPool, step: Step) -> Skipped | None:
         except ALREADY_DONE:
             return None
         except psycopg.errors.Error as exc:
+            why = str(exc).splitlines()[0] + (f" ({exc.diag.message_detail})" if exc.diag.message_detail else "")
             if step.required:
-                raise TargetError(f"{step.kind} {step.name}: {str(exc).splitlines()[0]}") from None
-            return Skipped(step.kind, step.name, f"PostgreSQL refused it: {str(exc).splitlines()[0]}")
+                raise TargetError(f"{step.kind} {step.name}: {why}") from None
+            return Skipped(step.kind, step.name, f"PostgreSQL refused it: {why}")
     return None
 
 

@@ -20,6 +20,8 @@ def check_sqlite_file(path: str | Path) -> Path:
         raise SourceError(f"{file}: is a directory, not a SQLite database")
     with file.open("rb") as handle:
         header = handle.read(len(SQLITE_MAGIC))
+    if header == b"":  # SQLite itself opens an empty file as an empty database
+        return file
     if header != SQLITE_MAGIC:
         raise SourceError(f"{file}: not a SQLite database (the file does not start with the SQLite header)")
     return file
