@@ -8,6 +8,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 
 from forum.seed import generate
@@ -38,6 +39,17 @@ def forum(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     log = base / "legacy.jsonl"
     with running_server(db, "legacy", capture=log) as server:
         run_traffic(server.url, TrafficOptions(users=2, duration_s=8.0, seed=42, max_requests=600))
+        # The traffic's mix makes a topic with tags likely, not certain (and legacy may refuse it as
+        # locked): one more, once the traffic is over, makes the finding below deterministic.
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            grant = client.post(
+                "/auth/register", json={"username": "doctor_probe", "email": "probe@example.org", "password": "x" * 12}
+            )
+            assert grant.status_code == 201, grant.text
+            headers = {"Authorization": f"Bearer {grant.json()['token']}"}
+            topic = {"category_id": 1, "title": "probe", "content": "probe", "tags": ["probe-one", "probe-two"]}
+            created = client.post("/topics", json=topic, headers=headers)
+            assert created.status_code == 201, created.text
     return db, log
 
 
