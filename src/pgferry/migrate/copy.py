@@ -318,6 +318,7 @@ class _Copier:
             sql.SQL(", ").join(sql.Identifier(c.target) for c in columns),
         )
         last, rows = checkpoint.last_key, checkpoint.rows
+        self._advance(table.name, 0, plan.rows)  # the table shows up (and its rate's clock starts) now
         with self.source.borrow() as conn, _connect(self.dsn) as pg:
             cursor = conn.cursor()
             while True:
