@@ -22,14 +22,15 @@ if TYPE_CHECKING:  # the library is imported by the commands that use it: `pgfer
 err = Console(stderr=True)
 
 
-def _progress_bar(enabled: bool) -> tuple[Progress | None, object]:
+def _progress_bar(enabled: bool) -> tuple[Progress | None, object, object]:
+    """A bar per table while it copies (rows and rows/s), after one for the census."""
     if not enabled:
-        return None, None
+        return None, None, None
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]} rows/s"),
+        TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
         console=err,
         transient=True,
@@ -42,9 +43,16 @@ def _progress_bar(enabled: bool) -> tuple[Progress | None, object]:
             tasks[table] = bar.add_task(escape(table), total=total or 1, rate="-")
             started[table] = time.perf_counter()
         elapsed = max(time.perf_counter() - started[table], 1e-6)
-        bar.update(tasks[table], completed=done, rate=f"{done / elapsed:,.0f}")
+        bar.update(tasks[table], completed=done, rate=f"{done / elapsed:,.0f} rows/s")
 
-    return bar, update
+    census_task: list[TaskID] = []
+
+    def census(done: int, total: int) -> None:
+        if not census_task:
+            census_task.append(bar.add_task("[dim]census (what each column holds)[/dim]", total=total, rate=""))
+        bar.update(census_task[0], completed=done, visible=done < total)
+
+    return bar, update, census
 
 
 def render_verify(report: VerifyReport, console: Console) -> None:
@@ -146,10 +154,16 @@ def copy_command(
         return
     if not postgres_dsn:
         raise click.UsageError("POSTGRES_DSN is required (except with --dry-run)")
-    bar, update = _progress_bar(not as_json and err.is_terminal)
+    bar, update, census = _progress_bar(not as_json and err.is_terminal)
     if bar is not None:
         with bar:
-            report = copy_database(sqlite_path, postgres_dsn, options, progress=update)  # type: ignore[arg-type]
+            report = copy_database(
+                sqlite_path,
+                postgres_dsn,
+                options,
+                progress=update,  # type: ignore[arg-type]
+                census_progress=census,  # type: ignore[arg-type]
+            )
     else:
         report = copy_database(sqlite_path, postgres_dsn, options)
     verdict = None if no_verify else verify_copy(sqlite_path, postgres_dsn, schema=schema, jobs=jobs, plan=report.plan)

@@ -46,6 +46,7 @@ ROWS_PER_PART = 200_000
 STREAM_ROWS = 2_000  # rows read and written at a time inside a chunk
 ROWID_NAMES = ("rowid", "_rowid_", "oid")
 Progress = Callable[[str, int, int], None]  # (table, rows copied so far, rows in table)
+CensusProgress = Callable[[int, int], None]  # (parts measured so far, parts in all)
 
 
 class CopyDataError(PgferryError):
@@ -157,18 +158,25 @@ def _row_ranges(conn: sqlite3.Connection, table: Table, parts: int) -> list[tupl
     return [(f" WHERE {key} > ? AND {key} <= ?", (bounds[i], bounds[i + 1])) for i in range(parts)]
 
 
-def _census_all(source: Source, jobs: int) -> dict[str, TableCensus]:
+def _census_all(source: Source, jobs: int, progress: CensusProgress | None = None) -> dict[str, TableCensus]:
     """Census of every table, big tables split by rowid range, on all the snapshot's connections."""
     tasks = [
         (table, where, params)
         for table in source.schema.tables
         for where, params in _row_ranges(source.conn, table, jobs)
     ]
+    done = [0]
+    lock = threading.Lock()
 
     def run(task: tuple[Table, str, tuple]) -> TableCensus:
         table, where, params = task
         with source.borrow() as conn:
-            return take_census(conn, table, where, params)
+            census = take_census(conn, table, where, params)
+        if progress is not None:
+            with lock:
+                done[0] += 1
+                progress(done[0], len(tasks))
+        return census
 
     with ThreadPoolExecutor(max_workers=max(1, len(source.snapshot.connections))) as pool:
         results = list(pool.map(run, tasks))
@@ -178,7 +186,12 @@ def _census_all(source: Source, jobs: int) -> dict[str, TableCensus]:
     return {name: merge_censuses(parts) for name, parts in by_table.items()}
 
 
-def open_source(path: str | Path, options: CopyOptions, plan: MigrationPlan | None = None) -> Source:
+def open_source(
+    path: str | Path,
+    options: CopyOptions,
+    plan: MigrationPlan | None = None,
+    census_progress: CensusProgress | None = None,
+) -> Source:
     """Open `jobs` connections in one snapshot, read the schema, take the census, build the plan
     (or use `plan`, made by an earlier open_source of the same file, and skip the census).
 
@@ -194,7 +207,7 @@ def open_source(path: str | Path, options: CopyOptions, plan: MigrationPlan | No
     if plan is not None:
         source.plan = plan
         return source
-    censuses = _census_all(source, options.jobs)
+    censuses = _census_all(source, options.jobs, census_progress)
     source.plan = build_plan(
         schema,
         censuses,

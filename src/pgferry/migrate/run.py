@@ -18,6 +18,7 @@ from pgferry.errors import TargetError, UsageError
 from pgferry.migrate import control
 from pgferry.migrate.control import Checkpoint
 from pgferry.migrate.copy import (
+    CensusProgress,
     CopyOptions,
     CopyReport,
     Progress,
@@ -261,7 +262,11 @@ def _create_views(pg: psycopg.Connection, source: Source, options: CopyOptions) 
 
 
 def copy_database(
-    sqlite_path: str | Path, dsn: str, options: CopyOptions | None = None, progress: Progress | None = None
+    sqlite_path: str | Path,
+    dsn: str,
+    options: CopyOptions | None = None,
+    progress: Progress | None = None,
+    census_progress: CensusProgress | None = None,
 ) -> CopyReport:
     """Copy every user table of `sqlite_path` into `dsn`; see the module docstring of pgferry.migrate.copy."""
     options = options or CopyOptions()
@@ -281,7 +286,12 @@ def copy_database(
             )
         stored = control.read_plan(pg, options.schema) if phase is not None else None
         # A resume renders the rest of the rows with the plan the tables were made from.
-        source = open_source(sqlite_path, options, plan=None if stored is None else MigrationPlan.from_dict(stored))
+        source = open_source(
+            sqlite_path,
+            options,
+            plan=None if stored is None else MigrationPlan.from_dict(stored),
+            census_progress=census_progress,
+        )
         phases["snapshot_and_census"] = time.perf_counter() - started
         skipped: list[Skipped] = list(source.plan.skipped)
         if phase is None:
