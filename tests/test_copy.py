@@ -373,3 +373,17 @@ def test_a_refused_foreign_key_names_the_orphan_key(tmp_path: Path, pg_dsn: str)
     [skipped] = [s for s in report.skipped if s.kind == "foreign_key"]
     assert "Key (pid)=(99) is not present" in skipped.reason
     assert sum(t.rows for t in report.tables) == 3  # the rows are all there; only the constraint is not
+
+
+def test_progress_reports_census_then_rows(zoo: Path, pg_dsn: str) -> None:
+    census: list[tuple[int, int]] = []
+    rows: dict[str, tuple[int, int]] = {}
+    copy_database(
+        zoo,
+        pg_dsn,
+        CopyOptions(jobs=2, chunk_rows=64),
+        progress=lambda table, done, total: rows.__setitem__(table, (done, total)),
+        census_progress=lambda done, total: census.append((done, total)),
+    )
+    assert census and census[-1][0] == census[-1][1] and [d for d, _ in census] == sorted(d for d, _ in census)
+    assert rows["plain_pk"] == (300, 300)
