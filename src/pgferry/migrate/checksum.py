@@ -7,7 +7,7 @@ round. Values in a form the line does not cover (a timestamp with fractional sec
 separator) render differently on purpose, so their chunk falls back to the exact comparison in
 pgferry.migrate.verify; a false "different" costs time, a false "equal" is impossible.
 
-Each field is `<bytes>:<text>`, or `~` for NULL, so no separator can be forged by a value.
+Each field is `<bytes>:<text>`, or `~:` for NULL, so no separator can be forged by a value.
 Types without such a form (floats, numeric, json, epoch and Julian conversions) return None and
 their tables are compared the exact way.
 """
@@ -51,24 +51,40 @@ def _pg_text(column: ColumnPlan) -> str | None:
     return None
 
 
-def _line(plan: TablePlan, render: Callable[[ColumnPlan], str | None], byte_length: str) -> str | None:
-    fields = []
-    for column in plan.columns:
-        text = render(column)
-        if text is None:
-            return None
-        fields.append(f"coalesce({byte_length.format(text)} || ':' || {text}, '~')")
-    return " || ".join(fields) or "''"
+# printf() takes at most 127 arguments; two per field.
+PRINTF_FIELDS = 60
+
+
+def _texts(plan: TablePlan, render: Callable[[ColumnPlan], str | None]) -> list[str] | None:
+    texts = [render(column) for column in plan.columns]
+    return None if any(t is None for t in texts) else texts  # type: ignore[return-value]
 
 
 def sqlite_line(plan: TablePlan) -> str | None:
-    """SQLite expression of a row's line, or None when a column has no sound SQL form."""
-    return _line(plan, _sqlite_text, "length(CAST({} AS BLOB))")
+    """SQLite expression of a row's line, or None when a column has no sound SQL form.
+
+    Built by printf() in one buffer (a chain of || copied the row once per field). %s stops at a NUL
+    byte; the byte-length prefix is taken before, so such a value can only render unequal."""
+    texts = _texts(plan, _sqlite_text)
+    if texts is None:
+        return None
+    if not texts:
+        return "''"
+    groups = []
+    for start in range(0, len(texts), PRINTF_FIELDS):
+        group = texts[start : start + PRINTF_FIELDS]
+        args = ", ".join(f"ifnull(length(CAST({t} AS BLOB)), '~'), ifnull({t}, '')" for t in group)
+        groups.append(f"printf('{'%s:%s' * len(group)}', {args})")
+    return " || ".join(groups)
 
 
 def pg_line(plan: TablePlan) -> str | None:
     """PostgreSQL expression of a row's line, or None when a column has no sound SQL form."""
-    return _line(plan, _pg_text, "octet_length({})")
+    texts = _texts(plan, _pg_text)
+    if texts is None:
+        return None
+    fields = [f"coalesce(octet_length({t})::text, '~') || ':' || coalesce({t}, '')" for t in texts]
+    return " || ".join(fields) or "''"
 
 
 def has_lines(plan: TablePlan) -> bool:

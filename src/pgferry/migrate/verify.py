@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -209,43 +209,51 @@ def _pg_chunk(
     return pg.execute(query, params).fetchall()
 
 
+# A chunk whose lines are smaller than this is hashed as one string on both sides (one md5 call, no
+# Python work per row); a bigger one row by row, so PostgreSQL's string_agg stays far from its 1 GB limit.
+WHOLE_CHUNK_BYTES = 64 << 20
+
+
 def _pg_digest(
-    pg: psycopg.Connection, plan: TablePlan, schema: str, key: list[ColumnPlan], low: tuple | None, high: tuple
+    pg: psycopg.Connection,
+    plan: TablePlan,
+    schema: str,
+    key: list[ColumnPlan],
+    low: tuple | None,
+    high: tuple,
+    whole: bool,
 ) -> tuple[str | None, int]:
-    """md5 over the md5 of each row's line in key order, and the row count, for keys in (low, high]."""
+    """md5 of the lines for keys in (low, high] in key order (or of their md5s), and the row count."""
     keys, where, params = _pg_range(key, low, high)
-    query = sql.SQL("SELECT md5(string_agg(md5({}), '' ORDER BY {})), count(*) FROM {}.{} WHERE {}").format(
-        sql.SQL(pg_line(plan) or "''"), keys, sql.Identifier(schema), sql.Identifier(plan.target), where
+    line = sql.SQL(pg_line(plan) or "''")
+    hashed = line if whole else sql.SQL("md5({})").format(line)
+    query = sql.SQL("SELECT md5(string_agg({}, '' ORDER BY {})), count(*) FROM {}.{} WHERE {}").format(
+        hashed, keys, sql.Identifier(schema), sql.Identifier(plan.target), where
     )
     digest, count = pg.execute(query, params).fetchone()
     return digest, int(count)
 
 
-def _lines_match(
-    conn: sqlite3.Connection,
-    pg: psycopg.Connection,
-    table: Table,
-    plan: TablePlan,
-    schema: str,
-    key: list[ColumnPlan],
-    low: list[Any] | None,
-    chunk: int,
-) -> tuple[bool, tuple | None, int]:
-    """Fast path for one chunk: (lines equal, last key of the chunk, rows in it)."""
+def _sqlite_lines(
+    conn: sqlite3.Connection, table: Table, plan: TablePlan, key: list[ColumnPlan], low: tuple | None, chunk: int
+) -> tuple[list[tuple], str | None, bool]:
+    """One chunk of SQLite row lines from `low`: (rows with their keys, the md5 of the lines or of their
+    md5s, whether it is of the lines as one string); the digest is None when a line cannot be hashed (text
+    that is not UTF-8: the exact path names it)."""
     key_cols = [quote_ident(c.source) for c in key]
+    start = None if low is None else list(low)
     try:
-        rows = _sqlite_chunk(conn, table, sqlite_line(plan) or "''", key_cols, low, chunk)
-    except sqlite3.OperationalError:  # text that is not UTF-8: the exact path names it
-        return False, None, -1
-    if not rows:
-        return True, None, 0
-    digests = _line_digests([row[-1] for row in rows])
-    high = tuple(rows[-1][: len(key)])
-    if digests is None:
-        return False, high, len(rows)
-    left = hashlib.md5("".join(digests).encode("ascii"), usedforsecurity=False).hexdigest()
-    right, count = _pg_digest(pg, plan, schema, key, None if low is None else tuple(low), high)
-    return left == right and count == len(rows), high, len(rows)
+        rows = _sqlite_chunk(conn, table, sqlite_line(plan) or "''", key_cols, start, chunk)
+    except sqlite3.OperationalError:
+        return _sqlite_chunk(conn, table, "NULL", key_cols, start, chunk), None, True
+    try:
+        data = "".join(row[-1] for row in rows).encode("utf-8")
+    except UnicodeEncodeError:
+        return rows, None, True
+    if len(data) < WHOLE_CHUNK_BYTES:
+        return rows, hashlib.md5(data, usedforsecurity=False).hexdigest(), True
+    digests = _line_digests([row[-1] for row in rows]) or []
+    return rows, hashlib.md5("".join(digests).encode("ascii"), usedforsecurity=False).hexdigest(), False
 
 
 def _verify_keyed(
@@ -259,40 +267,86 @@ def _verify_keyed(
     chunk: int,
 ) -> None:
     """Chunk by chunk in key order: hash lines (checksum.py) where the types allow, else or when the
-    hashes differ, compare canonical values and drill down to the differing keys."""
-    fast = has_lines(plan)
-    exprs, in_sqlite = _canonical_items(plan)
-    key_cols = [quote_ident(c.source) for c in key]
+    hashes differ, compare canonical values and drill down to the differing keys.
+
+    On the fast path PostgreSQL hashes chunk i in a second thread while SQLite reads chunk i+1: the two
+    sides took about the same time, one after the other."""
     n = len(key)
     low: tuple | None = None
-    while True:
-        verdict.chunks += 1
-        if fast:
-            start = None if low is None else list(low)
-            same, high, count = _lines_match(conn, pg, table, plan, schema, key, start, chunk)
-            if same and count == 0:
+    if not has_lines(plan):
+        while True:
+            high, count = _exact_chunk(conn, pg, table, plan, schema, key, low, chunk, verdict)
+            if count == 0:
                 break
-            if same:
+            low = high
+            if count < chunk:
+                break
+        _count_extra(pg, plan, schema, key, low, verdict)
+        return
+    pending: deque[tuple[tuple | None, int, str | None, Future]] = deque()
+
+    def settle(entry: tuple[tuple | None, int, str | None, Future]) -> None:
+        start, count, left, future = entry
+        right, theirs = future.result()
+        if left is None or left != right or theirs != count:
+            _exact_chunk(conn, pg, table, plan, schema, key, start, chunk, verdict)
+
+    with ThreadPoolExecutor(max_workers=1) as hasher:
+        while True:
+            rows, left, whole = _sqlite_lines(conn, table, plan, key, low, chunk)
+            if rows:
+                verdict.chunks += 1
+                high = tuple(rows[-1][:n])
+                future = hasher.submit(_pg_digest, pg, plan, schema, key, low, high, whole)
+                pending.append((low, len(rows), left, future))
                 low = high
-                if count < chunk:
-                    break
-                continue
-        rows = _sqlite_chunk(conn, table, exprs, key_cols, None if low is None else list(low), chunk)
-        if not rows:
-            break
-        verdict.exact_chunks += 1
-        high = tuple(rows[-1][:n])
-        mine = {tuple(row[:n]): _canonical_row(plan, in_sqlite, row[n:]) for row in rows}
-        target = _pg_chunk(pg, plan, schema, key, low, high)
-        theirs = {
-            tuple(r[:n]): tuple(_canonical(c, t) for c, t in zip(plan.columns, r[n:], strict=True)) for r in target
-        }
-        if mine != theirs:
-            _drill_down(mine, theirs, verdict)
-        low = high
-        if len(rows) < chunk:
-            break
-    # rows in the target beyond the last source key
+            done = len(rows) < chunk
+            while pending and (done or len(pending) > 1):
+                settle(pending.popleft())
+            if done:
+                break
+    _count_extra(pg, plan, schema, key, low, verdict)
+
+
+def _exact_chunk(
+    conn: sqlite3.Connection,
+    pg: psycopg.Connection,
+    table: Table,
+    plan: TablePlan,
+    schema: str,
+    key: list[ColumnPlan],
+    low: tuple | None,
+    chunk: int,
+    verdict: TableVerdict,
+) -> tuple[tuple | None, int]:
+    """Compare the chunk after `low` value by value; returns (its last key, its rows)."""
+    exprs, in_sqlite = _canonical_items(plan)
+    n = len(key)
+    key_cols = [quote_ident(c.source) for c in key]
+    rows = _sqlite_chunk(conn, table, exprs, key_cols, None if low is None else list(low), chunk)
+    if not rows:
+        return None, 0
+    verdict.exact_chunks += 1
+    if not has_lines(plan):
+        verdict.chunks += 1
+    high = tuple(rows[-1][:n])
+    mine = {tuple(row[:n]): _canonical_row(plan, in_sqlite, row[n:]) for row in rows}
+    target = _pg_chunk(pg, plan, schema, key, low, high)
+    theirs = {tuple(r[:n]): tuple(_canonical(c, t) for c, t in zip(plan.columns, r[n:], strict=True)) for r in target}
+    if mine != theirs:
+        _drill_down(mine, theirs, verdict)
+    return high, len(rows)
+
+
+def _count_extra(
+    pg: psycopg.Connection,
+    plan: TablePlan,
+    schema: str,
+    key: list[ColumnPlan],
+    low: tuple | None,
+    verdict: TableVerdict,
+) -> None:
+    """Rows in the target beyond the last source key (all of them when the source is empty)."""
     if low is not None:
         verdict.extra_in_target += _pg_chunk_after(pg, plan, schema, key, low)
     else:
