@@ -274,6 +274,9 @@ def test_invalid_utf8_reject_mode_keeps_every_other_row(tmp_path: Path, pg_dsn: 
     assert json.loads(line)["key"] == [11]
     with psycopg.connect(pg_dsn) as conn:
         assert [r[0] for r in conn.execute("SELECT id FROM notes ORDER BY id")] == [*range(1, 11), 12]
+    # verify reads the bad text too, and names the row the copy left out instead of stopping on it
+    [verdict] = verify_copy(tmp_path / "bad.db", pg_dsn, plan=report.plan).tables
+    assert verdict.differing_keys == [[11]] and verdict.missing_in_target == 1
 
 
 def test_nul_bytes_in_text_are_kept_as_bytea(tmp_path: Path, pg_dsn: str) -> None:

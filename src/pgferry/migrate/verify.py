@@ -10,6 +10,7 @@ duplicate row is still seen.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -137,7 +138,29 @@ def _sqlite_chunk(
         where = f" WHERE ({_key_order(key_cols)}) > ({', '.join('?' * len(key_cols))})"
         params = list(low)
     query = f"SELECT {', '.join([*key_cols, items])} FROM {quote_ident(table.name)}{where}"
-    return conn.execute(f"{query} ORDER BY {_key_order(key_cols)} LIMIT {chunk}", params).fetchall()
+    return _fetchall(conn, f"{query} ORDER BY {_key_order(key_cols)} LIMIT {chunk}", params)
+
+
+@contextlib.contextmanager
+def _lenient_text(conn: sqlite3.Connection) -> Iterator[None]:
+    """Read text that is not UTF-8 with its bad bytes as lone surrogates: such a value equals no value
+    PostgreSQL can hold, so its row is reported as differing or missing (a copy with --on-error reject
+    left it out) instead of verify stopping on it."""
+    conn.text_factory = lambda data: data.decode("utf-8", "surrogateescape")
+    try:
+        yield
+    finally:
+        conn.text_factory = str
+
+
+def _fetchall(conn: sqlite3.Connection, query: str, params: list[Any]) -> list[tuple]:
+    try:
+        return conn.execute(query, params).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "decode" not in str(exc).lower():
+            raise
+    with _lenient_text(conn):
+        return conn.execute(query, params).fetchall()
 
 
 def _canonical_items(plan: TablePlan) -> tuple[str, list[bool]]:
@@ -158,9 +181,10 @@ def _canonical_row(plan: TablePlan, in_sqlite: list[bool], values: tuple) -> tup
 def _sqlite_rows(conn: sqlite3.Connection, table: Table, plan: TablePlan, chunk: int) -> Iterator[list[tuple]]:
     """Chunks of canonical rows of a keyless table, in rowid order."""
     exprs, in_sqlite = _canonical_items(plan)
-    cursor = conn.execute(f"SELECT {exprs} FROM {quote_ident(table.name)}")
-    while rows := cursor.fetchmany(chunk):
-        yield [((), _canonical_row(plan, in_sqlite, row)) for row in rows]
+    with _lenient_text(conn):
+        cursor = conn.execute(f"SELECT {exprs} FROM {quote_ident(table.name)}")
+        while rows := cursor.fetchmany(chunk):
+            yield [((), _canonical_row(plan, in_sqlite, row)) for row in rows]
 
 
 def _line_digests(lines: list[str]) -> list[str] | None:
@@ -242,10 +266,7 @@ def _sqlite_lines(
     that is not UTF-8: the exact path names it)."""
     key_cols = [quote_ident(c.source) for c in key]
     start = None if low is None else list(low)
-    try:
-        rows = _sqlite_chunk(conn, table, sqlite_line(plan) or "''", key_cols, start, chunk)
-    except sqlite3.OperationalError:
-        return _sqlite_chunk(conn, table, "NULL", key_cols, start, chunk), None, True
+    rows = _sqlite_chunk(conn, table, sqlite_line(plan) or "''", key_cols, start, chunk)
     try:
         data = "".join(row[-1] for row in rows).encode("utf-8")
     except UnicodeEncodeError:
