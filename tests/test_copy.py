@@ -390,3 +390,19 @@ def test_progress_reports_census_then_rows(zoo: Path, pg_dsn: str) -> None:
     )
     assert census and census[-1][0] == census[-1][1] and [d for d, _ in census] == sorted(d for d, _ in census)
     assert rows["plain_pk"] == (300, 300)
+
+
+def test_a_corrupt_page_is_one_error_naming_the_table(tmp_path: Path, pg_dsn: str) -> None:
+    """The schema reads fine, a data page does not: one line naming the table, no traceback."""
+    path = tmp_path / "corrupt.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE small (id INTEGER PRIMARY KEY, v TEXT)")
+        conn.execute("CREATE TABLE big (id INTEGER PRIMARY KEY, v TEXT)")
+        conn.executemany("INSERT INTO big VALUES (?, ?)", [(i, "x" * 500) for i in range(4000)])
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4096] = b"\xff" * 4096
+    path.write_bytes(bytes(data))
+    result = CliRunner().invoke(main, ["copy", str(path), pg_dsn])
+    assert result.exit_code == 2
+    assert "table 'big' cannot be read" in result.output and "Traceback" not in result.output

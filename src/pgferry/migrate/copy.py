@@ -158,19 +158,32 @@ def _row_ranges(conn: sqlite3.Connection, table: Table, parts: int) -> list[tupl
     return [(f" WHERE {key} > ? AND {key} <= ?", (bounds[i], bounds[i + 1])) for i in range(parts)]
 
 
+@contextlib.contextmanager
+def _naming_table(source: Source, table: Table) -> Iterator[None]:
+    """A corrupt page met while reading `table` becomes one line that names the table."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError):
+            raise  # locked, interrupted: said as it is by the caller
+        raise SourceError(
+            f"{source.path}: table {table.name!r} cannot be read ({exc}); "
+            f"`sqlite3 {source.path} 'PRAGMA integrity_check'` shows where"
+        ) from None
+
+
 def _census_all(source: Source, jobs: int, progress: CensusProgress | None = None) -> dict[str, TableCensus]:
     """Census of every table, big tables split by rowid range, on all the snapshot's connections."""
-    tasks = [
-        (table, where, params)
-        for table in source.schema.tables
-        for where, params in _row_ranges(source.conn, table, jobs)
-    ]
+    tasks = []
+    for table in source.schema.tables:
+        with _naming_table(source, table):
+            tasks += [(table, where, params) for where, params in _row_ranges(source.conn, table, jobs)]
     done = [0]
     lock = threading.Lock()
 
     def run(task: tuple[Table, str, tuple]) -> TableCensus:
         table, where, params = task
-        with source.borrow() as conn:
+        with source.borrow() as conn, _naming_table(source, table):
             census = take_census(conn, table, where, params)
         if progress is not None:
             with lock:

@@ -29,6 +29,7 @@ from pgferry.migrate.copy import (
     _initial_parts,
     not_carried,
     open_source,
+    user_errors,
 )
 from pgferry.migrate.expressions import Untranslatable, quote_pg, translate_statement
 from pgferry.migrate.plan import MigrationPlan, Skipped, Step, TablePlan, create_table_sql
@@ -268,7 +269,21 @@ def copy_database(
     progress: Progress | None = None,
     census_progress: CensusProgress | None = None,
 ) -> CopyReport:
-    """Copy every user table of `sqlite_path` into `dsn`; see the module docstring of pgferry.migrate.copy."""
+    """Copy every user table of `sqlite_path` into `dsn`; see the module docstring of pgferry.migrate.copy.
+
+    Driver errors that escape (a corrupt page met mid-copy, the server gone) become one-line pgferry
+    errors; the checkpoints already committed stay, so `--resume` can finish once the cause is fixed."""
+    with user_errors(dsn):
+        return _copy_database(sqlite_path, dsn, options, progress, census_progress)
+
+
+def _copy_database(
+    sqlite_path: str | Path,
+    dsn: str,
+    options: CopyOptions | None,
+    progress: Progress | None,
+    census_progress: CensusProgress | None,
+) -> CopyReport:
     options = options or CopyOptions()
     if options.on_error not in ("stop", "reject"):
         raise UsageError("--on-error must be stop or reject")

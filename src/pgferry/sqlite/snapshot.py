@@ -34,7 +34,7 @@ class Snapshot:
 
     def close(self) -> None:
         for conn in self.connections:
-            with contextlib.suppress(sqlite3.OperationalError):
+            with contextlib.suppress(sqlite3.Error):  # a read transaction: nothing to lose, whatever failed
                 conn.execute("COMMIT")
             conn.close()
 
