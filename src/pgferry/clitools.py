@@ -12,6 +12,8 @@ import click
 
 from pgferry.errors import PgferryError
 
+DRIVERS = {"sqlite3": "SQLite", "psycopg": "PostgreSQL", "psycopg_pool": "PostgreSQL"}
+
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Turn a PgferryError into one line, `Error: <message>`, and the error's exit code; never a traceback."""
@@ -24,6 +26,15 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             click.echo(f"Error: {message}", err=True)
             sys.exit(exc.exit_code)
+        except Exception as exc:
+            # Last resort for database errors no layer above turned into a PgferryError (a corrupt page
+            # met deep inside a command, a server that went away): one line, not a traceback.
+            origin = type(exc).__module__.split(".")[0]
+            if origin not in DRIVERS:
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            click.echo(f"Error: {DRIVERS[origin]} said: {first}", err=True)
+            sys.exit(2)
 
     return wrapper
 
