@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -179,11 +180,18 @@ def _run_pipeline(
 
     scheduler.add(Task("release_snapshot", release_snapshot, "ddl", set().union(*copies.values()), -1e18))
 
-    def collect(found: list[Skipped]) -> None:
-        with lock:
-            skipped.extend(found)
-
     lock = threading.Lock()
+
+    def run(steps: list[Step]) -> Callable[[], None]:
+        """A task running `steps` in order on a pooled connection; what PostgreSQL refuses is reported."""
+
+        def task() -> None:
+            found = _run_steps_in_order(ddl, steps)
+            with lock:
+                skipped.extend(found)
+
+        return task
+
     by_table: dict[str, list[Step]] = {}
     for step in source.plan.steps:
         by_table.setdefault(step.table, []).append(step)
@@ -194,7 +202,7 @@ def _run_pipeline(
         scheduler.add(
             Task(
                 f"keys:{table.source}",
-                lambda k=keys: collect(_run_steps_in_order(ddl, k)),
+                run(keys),
                 "ddl",
                 set(copies.get(table.source, ())),
                 priority,
@@ -206,7 +214,7 @@ def _run_pipeline(
             scheduler.add(
                 Task(
                     indexes[-1],
-                    lambda s=step: collect(_run_steps_in_order(ddl, [s])),
+                    run([step]),
                     "ddl",
                     {f"keys:{table.source}"},
                     priority,
@@ -217,7 +225,7 @@ def _run_pipeline(
         scheduler.add(
             Task(
                 f"done:{table.source}",
-                lambda s=step: collect(_run_steps_in_order(ddl, [s])),
+                run([step]),
                 "ddl",
                 {f"keys:{table.source}", *indexes},
                 priority,
@@ -225,11 +233,7 @@ def _run_pipeline(
         )
     for i, step in enumerate(s for s in source.plan.steps if s.kind == "foreign_key"):
         after = {f"done:{step.table}"} | ({f"done:{step.references}"} if step.references in tables else set())
-        scheduler.add(
-            Task(
-                f"fk:{i}", lambda s=step: collect(_run_steps_in_order(ddl, [s])), "ddl", after, -size.get(step.table, 0)
-            )
-        )
+        scheduler.add(Task(f"fk:{i}", run([step]), "ddl", after, -size.get(step.table, 0)))
     try:
         with ddl:
             scheduler.run()
