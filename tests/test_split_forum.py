@@ -12,23 +12,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from forum.seed import generate
 from pgferry.cli import main
 from split_util import cells, snapshot
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("seed") / "forum.db"
-    generate(path, scale=0.01, seed=42)
-    return path
-
-
 @pytest.fixture
-def db(seeded: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "forum.db"
-    shutil.copyfile(seeded, copy)
-    return copy
+def db(db_copy: Path) -> Path:
+    """A fresh copy of the session's seeded forum database (tests/forum_fixtures.py)."""
+    return db_copy
 
 
 def split(db: Path, *args: str) -> dict:
