@@ -106,6 +106,12 @@ def render_verify(report: VerifyReport, console: Console) -> None:
     show_default=True,
     help="Rows per chunk: each chunk commits with its checkpoint.",
 )
+@click.option(
+    "--full-census",
+    is_flag=True,
+    help="Type big tables from a census of every row before copying, instead of from a sample "
+    "checked row by row as the copy goes (slower; --dry-run always takes the full census).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the DDL with a comment on every choice; copy nothing.")
 @click.option("--no-verify", is_flag=True, help="Skip the verification that runs after the copy.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the report) instead of tables.")
@@ -121,6 +127,7 @@ def copy_command(
     reject_file: str | None,
     keep_case: bool,
     chunk_rows: int,
+    full_census: bool,
     dry_run: bool,
     no_verify: bool,
     as_json: bool,
@@ -129,8 +136,10 @@ def copy_command(
 
     \b
     The source is opened read-only and read in one snapshot. Types come from the
-    declared types and a census of the data; nothing is dropped silently: objects
-    that do not translate are listed in the report. A killed copy resumes with
+    declared types and a census of the data (of a sample for tables above 20,000
+    rows: every value is checked as it is copied, and a table whose sample missed
+    something is re-planned from a full census and copied again). Nothing is
+    dropped silently: objects that do not translate are listed in the report. A killed copy resumes with
     --resume. Exit codes: 0 copied (and verified), 1 verification found
     differences, 2 error.
     """
@@ -147,6 +156,7 @@ def copy_command(
         reject_file=reject_file,
         keep_case=keep_case,
         chunk_rows=chunk_rows,
+        full_census=full_census,
     )
     if dry_run:
         source = open_source(sqlite_path, options)
@@ -191,6 +201,12 @@ def render_copy(report) -> None:  # type: ignore[no-untyped-def]
         console.print("[yellow]type choices that differ from the declared type:[/yellow]")
         for c in notes:
             console.print(f"  {escape(c['table'])}.{escape(c['column'])} -> {c['type']}: {escape(c['note'])}")
+    for replan in report.replanned:
+        what = ", ".join(replan.changes) if replan.changes else "the full census kept the sampled types"
+        console.print(
+            f"[yellow]re-planned[/yellow] {escape(replan.table)} (its sample missed a value: "
+            f"{escape(replan.refused)}): {escape(what)}"
+        )
     for item in report.skipped + report.not_carried:
         console.print(f"[yellow]not carried[/yellow] {item.kind} {escape(item.name)}: {escape(item.reason)}")
     if report.rejected:

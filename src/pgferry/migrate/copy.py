@@ -23,7 +23,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,16 @@ from pgferry.dsn import redact
 from pgferry.errors import PgferryError, SourceError, TargetError, UsageError
 from pgferry.migrate import control
 from pgferry.migrate.control import Checkpoint
-from pgferry.migrate.plan import MigrationPlan, Skipped, TablePlan, build_plan, create_table_sql, load_casts
+from pgferry.migrate.plan import MigrationPlan, Skipped, Step, TablePlan, build_plan, create_table_sql, load_casts
 from pgferry.migrate.rowformat import line_maker, select_list
-from pgferry.sqlite.census import TableCensus, merge_censuses, take_census
+from pgferry.sqlite.census import ColumnCensus, TableCensus, merge_censuses, take_census, take_sample_census
 from pgferry.sqlite.schema import Schema, Table, quote_ident, read_schema
 from pgferry.sqlite.snapshot import Snapshot, open_snapshot
 
 ROWS_PER_PART = 200_000
+# Tables with more rows are typed from a sample and every value is checked as it is copied (see
+# pgferry.migrate.rowformat, guarded rendering); a full census of them would cost a second full read.
+SAMPLE_ABOVE_ROWS = 20_000
 STREAM_ROWS = 2_000  # rows read and written at a time inside a chunk
 ROWID_NAMES = ("rowid", "_rowid_", "oid")
 Progress = Callable[[str, int, int], None]  # (table, rows copied so far, rows in table)
@@ -63,6 +66,7 @@ class CopyOptions:
     reject_file: str | None = None
     keep_case: bool = False
     chunk_rows: int = 20_000
+    full_census: bool = False  # type big tables from a census of every row instead of a sample
 
 
 @dataclass
@@ -88,6 +92,7 @@ class CopyReport:
     snapshot: str
     phases: dict[str, float] = field(default_factory=dict)
     plan: MigrationPlan | None = field(default=None, repr=False, compare=False)  # for verify_copy
+    replanned: list[Replan] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -109,6 +114,7 @@ class CopyReport:
             "type_choices": self.choices,
             "skipped": [s.__dict__ for s in self.skipped],
             "not_carried": [s.__dict__ for s in self.not_carried],
+            "replanned": [r.as_dict() for r in self.replanned],
         }
 
 
@@ -122,6 +128,8 @@ class Source:
     plan: MigrationPlan
     journal_mode: str
     pool: queue.Queue[sqlite3.Connection] = field(default_factory=queue.Queue)
+    censuses: dict[str, TableCensus] = field(default_factory=dict)
+    sequences: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for conn in self.snapshot.connections:
@@ -142,6 +150,32 @@ class Source:
 
     def close(self) -> None:
         self.snapshot.close()
+
+    def plan_with(self, census: TableCensus, options: CopyOptions) -> MigrationPlan:
+        """A plan whose table `census.table` is planned from `census`; take only that table's part.
+
+        A resumed copy has no census of the other tables (its plan was stored): they are planned
+        from empty stand-ins, which changes nothing of this table's plan or steps."""
+        self.censuses[census.table] = census
+        stand_in = {
+            t.name: TableCensus(t.name, 0, tuple(ColumnCensus(c.name, 0) for c in t.columns))
+            for t in self.schema.tables
+            if t.name not in self.censuses
+        }
+        return _build(self.schema, {**stand_in, **self.censuses}, self.sequences, options)
+
+
+def _build(
+    schema: Schema, censuses: dict[str, TableCensus], sequences: dict[str, int], options: CopyOptions
+) -> MigrationPlan:
+    return build_plan(
+        schema,
+        censuses,
+        sequences,
+        target_schema=options.schema,
+        keep_case=options.keep_case,
+        casts=load_casts(options.casts_file),
+    )
 
 
 def _row_ranges(conn: sqlite3.Connection, table: Table, parts: int) -> list[tuple[str, tuple]]:
@@ -173,19 +207,31 @@ def _naming_table(source: Source, table: Table) -> Iterator[None]:
         ) from None
 
 
-def _census_all(source: Source, jobs: int, progress: CensusProgress | None = None) -> dict[str, TableCensus]:
-    """Census of every table, big tables split by rowid range, on all the snapshot's connections."""
-    tasks = []
+def _census_all(
+    source: Source, jobs: int, progress: CensusProgress | None = None, sample_above: int | None = None
+) -> dict[str, TableCensus]:
+    """Census of every table, big tables split by rowid range, on all the snapshot's connections.
+
+    With `sample_above`, a rowid table with more rows is measured on a sample (take_sample_census)."""
+    tasks: list[tuple[Table, str, tuple | int]] = []
     for table in source.schema.tables:
         with _naming_table(source, table):
+            if sample_above is not None and not table.without_rowid:
+                rows = source.conn.execute(f"SELECT count(*) FROM {quote_ident(table.name)}").fetchone()[0]
+                if rows > sample_above:
+                    tasks.append((table, "sample", rows))
+                    continue
             tasks += [(table, where, params) for where, params in _row_ranges(source.conn, table, jobs)]
     done = [0]
     lock = threading.Lock()
 
-    def run(task: tuple[Table, str, tuple]) -> TableCensus:
+    def run(task: tuple[Table, str, tuple | int]) -> TableCensus:
         table, where, params = task
         with source.borrow() as conn, _naming_table(source, table):
-            census = take_census(conn, table, where, params)
+            if isinstance(params, int):
+                census = take_sample_census(conn, table, params)
+            else:
+                census = take_census(conn, table, where, params)
         if progress is not None:
             with lock:
                 done[0] += 1
@@ -205,11 +251,15 @@ def open_source(
     options: CopyOptions,
     plan: MigrationPlan | None = None,
     census_progress: CensusProgress | None = None,
+    sample: bool = False,
 ) -> Source:
     """Open `jobs` connections in one snapshot, read the schema, take the census, build the plan
     (or use `plan`, made by an earlier open_source of the same file, and skip the census).
 
-    The connections stay inside their read transactions until `Source.close()`.
+    With `sample` (the copy, unless --full-census), tables above SAMPLE_ABOVE_ROWS rows are typed
+    from a sample; one whose sample already breaks its declared types (a note) gets a full census,
+    so every note's figures are the whole table's. The connections stay inside their read
+    transactions until `Source.close()`.
     """
     snapshot = open_snapshot(path, max(1, options.jobs))
     conn = snapshot.connections[0]
@@ -217,19 +267,19 @@ def open_source(
     sequences: dict[str, int] = {}
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
         sequences = {name: int(seq) for name, seq in conn.execute("SELECT name, seq FROM sqlite_sequence")}
-    source = Source(Path(path), snapshot, schema, MigrationPlan(options.schema, [], [], [], []), snapshot.journal_mode)
+    empty = MigrationPlan(options.schema, [], [], [], [])
+    source = Source(Path(path), snapshot, schema, empty, snapshot.journal_mode, sequences=sequences)
     if plan is not None:
         source.plan = plan
         return source
-    censuses = _census_all(source, options.jobs, census_progress)
-    source.plan = build_plan(
-        schema,
-        censuses,
-        sequences,
-        target_schema=options.schema,
-        keep_case=options.keep_case,
-        casts=load_casts(options.casts_file),
-    )
+    sample_above = SAMPLE_ABOVE_ROWS if sample and not options.full_census else None
+    source.censuses = _census_all(source, options.jobs, census_progress, sample_above)
+    source.plan = _build(schema, source.censuses, sequences, options)
+    for table in source.plan.tables:
+        if table.sampled_rows is not None and table.notes:
+            with source.borrow() as conn, _naming_table(source, schema.table(table.source)):
+                source.censuses[table.source] = take_census(conn, schema.table(table.source))
+            source.plan = _build(schema, source.censuses, sequences, options)
     return source
 
 
@@ -319,86 +369,285 @@ def _initial_parts(source: Source, table: Table, jobs: int, rows: int) -> list[C
     ]
 
 
+REFUSALS = (sqlite3.OperationalError, pgerrors.DataError, pgerrors.IntegrityError, pgerrors.InternalError_)
+
+
+@dataclass(frozen=True)
+class _Render:
+    """How one table's chunks are read and written under the plan of the moment."""
+
+    plan: TablePlan
+    head: str  # SELECT items, keys FROM table
+    target: sql.Composed  # COPY ... FROM STDIN
+    width: int  # items before the keys
+    maker: Callable[[tuple], str] | None  # None: item 0 is the finished line
+    guarded: bool  # types from a sample: every value checked (see rowformat)
+
+
+class _TableGate:
+    """One table's chunks against a re-plan of that table: chunks run side by side, a re-plan runs
+    alone, and `generation` counts the re-plans that changed the table, so a part can tell that its
+    rows so far were dropped with the old table."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.active = 0
+        self.replanning = False
+        self.generation = 0
+        self.finished: set[int] = set()  # parts done in this generation
+
+    @contextlib.contextmanager
+    def chunk(self) -> Iterator[int]:
+        with self.cond:
+            while self.replanning:
+                self.cond.wait()
+            self.active += 1
+            generation = self.generation
+        try:
+            yield generation
+        finally:
+            with self.cond:
+                self.active -= 1
+                self.cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self.cond:
+            while self.replanning:
+                self.cond.wait()
+            self.replanning = True
+            while self.active:
+                self.cond.wait()
+        try:
+            yield
+        finally:
+            with self.cond:
+                self.replanning = False
+                self.cond.notify_all()
+
+
+@dataclass(frozen=True)
+class Replan:
+    """A table re-planned during the copy: its sample missed a value its types could not hold."""
+
+    table: str
+    refused: str  # what PostgreSQL (or the guard) refused
+    changes: list[str]  # "column: old -> new"; empty when the full census confirmed the types
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "refused": self.refused, "changes": self.changes}
+
+
+Recreate = Callable[[psycopg.Connection, TablePlan], list[Skipped]]
+
+
 class _Copier:
     """Moves the rows of one run; one instance shared by the worker threads."""
 
-    def __init__(self, source: Source, dsn: str, options: CopyOptions, progress: Progress | None):
+    def __init__(
+        self,
+        source: Source,
+        dsn: str,
+        options: CopyOptions,
+        progress: Progress | None,
+        checkpoints: dict[tuple[str, int], Checkpoint] | None = None,
+        recreate: Recreate | None = None,
+    ):
         self.source, self.dsn, self.options, self.progress = source, dsn, options, progress
         self.copied: dict[str, int] = {}
         self.rejected: dict[str, int] = {}
         self.lock = threading.Lock()
         self.reject_path = Path(options.reject_file) if options.reject_file else None
-        self.makers: dict[str, tuple[int, Callable[[tuple], str] | None]] = {}
+        self.gates = {t.name: _TableGate() for t in source.schema.tables}
+        self.recreate = recreate
+        self.replans: list[Replan] = []
+        self.skipped: list[Skipped] = []
+        # Where each part starts, for a part that must start over after a re-plan: parts are
+        # consecutive key ranges, so a part starts where the one before it ends.
+        self.part_starts: dict[tuple[str, int], list[Any] | None] = {}
+        by_table: dict[str, list[Checkpoint]] = {}
+        for cp in (checkpoints or {}).values():
+            by_table.setdefault(cp.table, []).append(cp)
+        for name, parts in by_table.items():
+            previous_upper = None
+            for cp in sorted(parts, key=lambda c: c.part):
+                self.part_starts[(name, cp.part)] = previous_upper
+                previous_upper = cp.upper_key
 
-    def run_part(self, table: Table, plan: TablePlan, checkpoint: Checkpoint) -> None:
+    def _render(self, table: Table) -> _Render:
+        plan = self.source.plan.table(table.name)
         columns = plan.copied_columns
+        guarded = plan.sampled_rows is not None
+        items = select_list(columns, guarded)
         keys = _key_columns(table)
-        items = select_list(columns)
-        self.makers[table.name] = (len(items), line_maker(columns))
-        bound = f"({', '.join(keys)}) > ({', '.join('?' * len(keys))})"
-        upper = f" AND {keys[0]} <= ?" if checkpoint.upper_key is not None else ""
-        order = ", ".join(keys)
-        head = f"SELECT {', '.join(items)}, {order} FROM {quote_ident(table.name)}"
+        head = f"SELECT {', '.join(items)}, {', '.join(keys)} FROM {quote_ident(table.name)}"
         target = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT csv)").format(
             sql.Identifier(self.options.schema),
             sql.Identifier(plan.target),
             sql.SQL(", ").join(sql.Identifier(c.target) for c in columns),
         )
+        return _Render(plan, head, target, len(items), line_maker(columns, guarded), guarded)
+
+    def run_part(self, table: Table, plan: TablePlan, checkpoint: Checkpoint) -> None:
+        """Copy one part; a part that re-planned its table also copies again the parts finished before."""
+        pending = [(checkpoint, 0)]
+        while pending:
+            part, generation = pending.pop(0)
+            pending += self._copy_part(table, part, generation)
+
+    def _restart_point(self, table: str, checkpoint: Checkpoint) -> Checkpoint:
+        start = self.part_starts.get((table, checkpoint.part))
+        return Checkpoint(table, checkpoint.part, start, checkpoint.upper_key, 0, False)
+
+    def _copy_part(self, table: Table, checkpoint: Checkpoint, generation: int) -> list[tuple[Checkpoint, int]]:
+        gate = self.gates[table.name]
+        keys = _key_columns(table)
+        bound = f"({', '.join(keys)}) > ({', '.join('?' * len(keys))})"
+        upper = f" AND {keys[0]} <= ?" if checkpoint.upper_key is not None else ""
+        tail_order = f" ORDER BY {', '.join(keys)}"
         last, rows = checkpoint.last_key, checkpoint.rows
-        self._advance(table.name, 0, plan.rows)  # the table shows up (and its rate's clock starts) now
+        # Lines as bytes straight from SQLite (no decode and encode again) when the key is the rowid.
+        as_bytes = not table.without_rowid
+        self._advance(table.name, 0)  # the table shows up (and its rate's clock starts) now
+        redo: list[tuple[Checkpoint, int]] = []
         with self.source.borrow() as conn, _connect(self.dsn) as pg:
             cursor = conn.cursor()
             while True:
-                where, params = self._where(last, bound, upper, checkpoint)
-                tail = f"{where} ORDER BY {order}"
-                query_params = [*params, self.options.chunk_rows]
-                try:
-                    scanned, last_seen = self._stream_chunk(
-                        cursor, pg, target, head, tail, query_params, table, checkpoint, rows, len(keys)
-                    )
-                    copied = scanned
-                except (
-                    sqlite3.OperationalError,
-                    pgerrors.DataError,
-                    pgerrors.IntegrityError,
-                    pgerrors.InternalError_,
-                ) as exc:
-                    if isinstance(exc, sqlite3.OperationalError) and "decode" not in str(exc).lower():
-                        raise
-                    # The careful path: materialise the chunk, name or reject the bad values.
-                    batch, scanned, last_seen = self._fetch(cursor, head, tail, query_params, table, keys, columns)
-                    if scanned == 0:
-                        break
-                    done = scanned < self.options.chunk_rows
-                    copied = self._write(
-                        pg,
-                        target,
-                        batch,
-                        table,
-                        plan,
-                        Checkpoint(table.name, checkpoint.part, last_seen, checkpoint.upper_key, 0, done),
-                        rows,
-                    )
-                if scanned == 0:
-                    break
-                last = last_seen
-                rows += copied
-                self._advance(table.name, copied, plan.rows)
-                if scanned < self.options.chunk_rows:
-                    return
+                refused: Exception | None = None
+                with gate.chunk() as current:
+                    if current != generation:  # the table was re-planned: this part starts over
+                        restart = self._restart_point(table.name, checkpoint)
+                        last, rows, generation = restart.last_key, 0, current
+                    render = self._render(table)
+                    where, params = self._where(last, bound, upper, checkpoint)
+                    tail = f"{where}{tail_order}"
+                    query_params = [*params, self.options.chunk_rows]
+                    try:
+                        conn.text_factory = bytes if as_bytes and render.maker is None else str
+                        scanned, last_seen = self._stream_chunk(
+                            cursor, pg, render, tail, query_params, table, checkpoint, rows, len(keys)
+                        )
+                        copied = scanned
+                    except REFUSALS as exc:
+                        if isinstance(exc, sqlite3.OperationalError) and "decode" not in str(exc).lower():
+                            raise
+                        if render.guarded:
+                            refused = exc
+                        else:
+                            conn.text_factory = str
+                            scanned, copied, last_seen = self._careful_chunk(
+                                cursor, pg, render, tail, query_params, table, keys, checkpoint, rows
+                            )
+                    finally:
+                        conn.text_factory = str
+                    if refused is None:
+                        if scanned:
+                            last = last_seen
+                            rows += copied
+                            self._advance(table.name, copied)
+                        if scanned < self.options.chunk_rows:
+                            if scanned == 0:
+                                final = Checkpoint(table.name, checkpoint.part, last, checkpoint.upper_key, rows, True)
+                                with pg.transaction():
+                                    control.save_checkpoint(pg, self.options.schema, final)
+                            with gate.cond:
+                                gate.finished.add(checkpoint.part)
+                            return redo
+                if refused is not None:
+                    redo += self._replan(table, generation, conn, pg, refused)
+
+    def _careful_chunk(
+        self,
+        cursor: sqlite3.Cursor,
+        pg: psycopg.Connection,
+        render: _Render,
+        tail: str,
+        params: list[Any],
+        table: Table,
+        keys: list[str],
+        checkpoint: Checkpoint,
+        rows: int,
+    ) -> tuple[int, int, list[Any] | None]:
+        """Materialise a refused chunk and name or reject its bad values: (scanned, copied, last key)."""
+        batch, scanned, last_seen = self._fetch(cursor, render, tail, params, table, keys)
+        if scanned == 0:
+            return 0, 0, None
+        done = scanned < self.options.chunk_rows
+        copied = self._write(
+            pg,
+            render.target,
+            batch,
+            table,
+            render.plan,
+            Checkpoint(table.name, checkpoint.part, last_seen, checkpoint.upper_key, 0, done),
+            rows,
+        )
+        return scanned, copied, last_seen
+
+    def _replan(
+        self, table: Table, generation: int, conn: sqlite3.Connection, pg: psycopg.Connection, refused: Exception
+    ) -> list[tuple[Checkpoint, int]]:
+        """A value broke the sampled types of `table`: take its full census and plan it again.
+
+        Same types: the table keeps its rows and goes on unguarded. Other types: the table is
+        dropped and created again, every part starts over (the finished ones are returned, for
+        this worker to copy again), in one transaction with the checkpoints and the stored plan,
+        so a kill at any point resumes from a consistent state.
+        """
+        gate = self.gates[table.name]
+        with gate.exclusive():
+            if gate.generation != generation:
+                return []  # another worker re-planned the table already
+            old = self.source.plan.table(table.name)
+            with _naming_table(self.source, table):
+                census = take_census(conn, table)
+            fresh = self.source.plan_with(census, self.options)
+            new = fresh.table(table.name)
+            changes = [
+                f"{o.source}: {o.choice.pg_type} -> {n.choice.pg_type}"
+                for o, n in zip(old.columns, new.columns, strict=True)
+                if (o.choice.pg_type, o.choice.converter) != (n.choice.pg_type, n.choice.converter)
+            ]
+            why = str(refused).strip().splitlines()[0] if str(refused).strip() else type(refused).__name__
+            self.replans.append(Replan(table.name, why, changes))
+            plan = self.source.plan
+            if not changes:  # the sample was right: keep the rows, stop guarding
+                old.columns[:] = [replace(o, choice=n.choice) for o, n in zip(old.columns, new.columns, strict=True)]
+                old.notes, old.sampled_rows = new.notes, None
+                with pg.transaction():
+                    control.save_plan(pg, self.options.schema, plan.to_dict())
+                return []
+            plan.tables[plan.tables.index(old)] = new
+            plan.steps = _swap_steps(plan.steps, fresh.steps, table.name)
+            plan.extensions = sorted(set(plan.extensions) | set(fresh.extensions))
+            redo = []
             with pg.transaction():
-                control.save_checkpoint(
-                    pg,
-                    self.options.schema,
-                    Checkpoint(table.name, checkpoint.part, last, checkpoint.upper_key, rows, True),
-                )
+                for extension in fresh.extensions:
+                    pg.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(extension)))
+                pg.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(self.options.schema, old.target)))
+                if self.recreate is not None:
+                    self.skipped += self.recreate(pg, new)
+                for (name, part), start in self.part_starts.items():
+                    if name == table.name:
+                        restart = Checkpoint(name, part, start, self._upper(name, part), 0, False)
+                        control.save_checkpoint(pg, self.options.schema, restart)
+                        if part in gate.finished:
+                            redo.append((restart, generation + 1))
+                control.save_plan(pg, self.options.schema, plan.to_dict())
+            gate.generation += 1
+            gate.finished.clear()
+            with self.lock:
+                self.copied[table.name] = 0
+            return redo
+
+    def _upper(self, table: str, part: int) -> list[Any] | None:
+        return self.part_starts.get((table, part + 1))
 
     def _stream_chunk(
         self,
         cursor: sqlite3.Cursor,
         pg: psycopg.Connection,
-        target: sql.Composed,
-        head: str,
+        render: _Render,
         tail: str,
         params: list[Any],
         table: Table,
@@ -408,14 +657,15 @@ class _Copier:
     ) -> tuple[int, list[Any] | None]:
         """COPY one chunk as it is read, a few thousand rows at a time, and its checkpoint, in one
         transaction: memory stays flat whatever the chunk size. Raises on the first bad value."""
-        width, maker = self.makers[table.name]
+        width, maker = render.width, render.maker
         scanned, last = 0, None
         with pg.transaction():
-            cursor.execute(f"{head}{tail} LIMIT ?", params)
-            with pg.cursor() as cur, cur.copy(target, writer=QueuedLibpqWriter(cur)) as copy:
+            cursor.execute(f"{render.head}{tail} LIMIT ?", params)
+            with pg.cursor() as cur, cur.copy(render.target, writer=QueuedLibpqWriter(cur)) as copy:
                 while batch := cursor.fetchmany(STREAM_ROWS):
                     if maker is None:
-                        copy.write("".join(row[0] for row in batch))
+                        first = batch[0][0]
+                        copy.write((b"" if isinstance(first, bytes) else "").join(row[0] for row in batch))
                     else:
                         copy.write("".join(maker(row[:width]) for row in batch))
                     scanned += len(batch)
@@ -443,14 +693,14 @@ class _Copier:
     def _fetch(
         self,
         cursor: sqlite3.Cursor,
-        head: str,
+        render: _Render,
         tail: str,
         params: list[Any],
         table: Table,
         keys: list[str],
-        columns: list,
     ) -> tuple[list[tuple], int, list[Any] | None]:
         """(rows as (line, *key), rows scanned, last key scanned): rejected rows still move the key on."""
+        head, columns = render.head, render.plan.copied_columns
         try:
             batch = cursor.execute(f"{head}{tail} LIMIT ?", params).fetchall()
             scanned, last = len(batch), (list(batch[-1][-len(keys) :]) if batch else None)
@@ -458,7 +708,7 @@ class _Copier:
             if "decode" not in str(exc).lower():
                 raise
             batch, scanned, last = self._without_bad_text(cursor.connection, head, tail, params, table, keys, columns)
-        width, maker = self.makers[table.name]
+        width, maker = render.width, render.maker
         if maker is not None:
             batch = [(maker(row[:width]), *row[width:]) for row in batch]
         return batch, scanned, last
@@ -578,12 +828,18 @@ class _Copier:
                 del lines[index]
                 batch = batch[:index] + batch[index + 1 :]
 
-    def _advance(self, table: str, rows: int, total: int) -> None:
+    def _advance(self, table: str, rows: int) -> None:
         with self.lock:
             self.copied[table] = self.copied.get(table, 0) + rows
             done = self.copied[table]
         if self.progress is not None:
-            self.progress(table, done, total)
+            self.progress(table, done, self.source.plan.table(table).rows)
+
+
+def _swap_steps(steps: list[Step], fresh: list[Step], table: str) -> list[Step]:
+    """`steps` with those of `table` taken from `fresh` (a plan built after a re-plan of it)."""
+    mine = [step for step in fresh if step.table == table]
+    return [step for step in steps if step.table != table] + mine
 
 
 _COPY_CONTEXT = re.compile(r"COPY [^,]+, line (\d+)(?:, column ([^:]+))?")

@@ -69,6 +69,9 @@ class TablePlan:
     rows: int
     identity_start: int | None = None
     notes: list[str] = field(default_factory=list)
+    # Types chosen from a sample of this many rows: the copy checks every value against them (guarded
+    # rendering) and re-plans the table from a full census when one does not fit.
+    sampled_rows: int | None = None
 
     @property
     def copied_columns(self) -> list[ColumnPlan]:
@@ -221,9 +224,12 @@ def _plan_table(
     planned: list[ColumnPlan] = []
     for column in table.columns:
         col_census = census.column(column.name)
-        choice = _cast_override(table, column.name, column.declared_type, casts) or choose_type(
-            column, col_census, is_key=column.name in keys
-        )
+        choice = _cast_override(table, column.name, column.declared_type, casts)
+        if choice is None:
+            choice = choose_type(column, col_census, is_key=column.name in keys)
+            if census.sample_rows is not None:
+                sampled = f" (in a sample of {census.sample_rows:,} of {census.rows:,} rows; the copy checks every row)"
+                choice = dataclasses.replace(choice, reason=choice.reason + sampled)
         if column.collation == "NOCASE" and choice.pg_type == "text":
             choice = TypeChoice("citext", choice.converter, choice.reason + "; COLLATE NOCASE -> citext", choice.note)
             extensions.add("citext")
@@ -267,6 +273,7 @@ def _plan_table(
         rows=census.rows,
         identity_start=identity_start,
         notes=notes,
+        sampled_rows=census.sample_rows,
     )
 
 

@@ -11,6 +11,13 @@ bytea, epoch and Julian numbers through SQLite's own date functions. The excepti
 SQLite 3.40's printf is not correctly rounded (it turns -1.7976931348623157e308 into ...155e308),
 so columns that can hold REALs are rendered by Python's repr, which is exact; only tables with
 such columns pay for per-row Python work.
+
+Guarded rendering (a table typed from a sample, see pgferry.migrate.plan): every value is checked
+against the predicate its type was chosen by, the census's own, and a value that fails it is
+rendered as a marker PostgreSQL refuses. The copy then takes a full census of that table instead
+of loading a value the type would change ('now' into a timestamp, 'NaN' into a double).
+Values PostgreSQL refuses by itself (out of range, an impossible date, invalid JSON, a NUL byte)
+need no guard: its refusal leads to the same census.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pgferry.migrate.plan import ColumnPlan
+from pgferry.migrate.types import EPOCH_MILLIS, EPOCH_SECONDS, FLOAT_EXACT_INT
+from pgferry.sqlite.census import ISO_DATE_GLOB, STRICT_DATETIME, iso_predicate, zone_predicate
 from pgferry.sqlite.schema import quote_ident
 
 PYTHON_RENDERED = ("float", "numeric", "text_any")
@@ -42,27 +51,78 @@ def text_expression(column: ColumnPlan) -> str:
     return c
 
 
-def _field(column: ColumnPlan) -> str:
+# What a refused value is rendered as: no PostgreSQL type this converter feeds accepts it. Text
+# accepts anything but invalid UTF-8, so its marker is a lone 0xFF byte.
+REFUSED_MARKER = {"bytes": "'\\xZZ'", "text": "CAST(x'ff' AS TEXT)"}
+
+
+def guard_predicate(column: ColumnPlan) -> str | None:
+    """SQLite condition a non-NULL value must meet to be loaded under the column's type: the census
+    predicate the type was chosen by, as far as PostgreSQL would accept more (None: no guard)."""
+    c = quote_ident(column.source)
+    converter, pg_type = column.choice.converter, column.choice.pg_type
+    kind = f"typeof({c})"
+    if converter == "int":
+        return f"{kind} = 'integer'"
+    if converter == "bool":
+        return f"{kind} = 'integer' AND {c} IN (0, 1)"
+    if converter in ("epoch_seconds", "epoch_millis"):
+        low, high = EPOCH_SECONDS if converter == "epoch_seconds" else EPOCH_MILLIS
+        return f"{kind} = 'integer' AND {c} BETWEEN {low} AND {high}"
+    if converter == "julian_day":
+        return f"{kind} = 'real'"
+    if converter == "bytes":
+        return f"{kind} = 'blob'"
+    if converter in ("timestamp_text", "date_text"):
+        return _date_guard(c, pg_type)
+    if converter == "json_text":
+        return f"{kind} = 'text' AND substr({c}, 1, 1) IN ('{{', '[')"
+    if converter == "text":
+        # A NUL byte would end printf's %s early; as many characters as bytes proves there is none.
+        return f"{kind} = 'text' AND (length({c}) = length(CAST({c} AS BLOB)) OR instr({c}, char(0)) = 0)"
+    return None  # rendered in Python (guarded there), or a type that takes every value
+
+
+def _date_guard(c: str, pg_type: str) -> str:
+    """The census's ISO-8601 test; the common 'YYYY-MM-DD HH:MM:SS' shape first, by length and
+    GLOB alone: PostgreSQL itself refuses a day that does not exist."""
+    full = f"typeof({c}) = 'text' AND {iso_predicate(c)}"
+    if pg_type == "date":
+        return f"(length(CAST({c} AS BLOB)) = 10 AND {c} GLOB '{ISO_DATE_GLOB[:-1]}') OR ({full} AND length({c}) = 10)"
+    zoned = zone_predicate(c)
+    if pg_type == "timestamptz":
+        return f"{full} AND {zoned}"
+    fast = f"length(CAST({c} AS BLOB)) = 19 AND {c} GLOB '{STRICT_DATETIME}' AND substr({c}, 12, 2) <= '23'"
+    return f"({fast}) OR ({full} AND NOT {zoned})"
+
+
+def _field(column: ColumnPlan, guarded: bool = False) -> str:
     """SQLite expression for the CSV field, NULL for NULL: quoted text, bare numbers."""
     value = text_expression(column)
     converter = column.choice.converter
     if converter in UNQUOTED:
-        return value
-    if converter in QUOTE_ONLY:
-        return f"""'"' || {value} || '"'"""
-    return f"""'"' || replace({value}, '"', '""') || '"'"""
+        field = value
+    elif converter in QUOTE_ONLY:
+        field = f"""'"' || {value} || '"'"""
+    else:
+        field = f"""'"' || replace({value}, '"', '""') || '"'"""
+    predicate = guard_predicate(column) if guarded else None
+    if predicate is None:
+        return field
+    marker = REFUSED_MARKER.get(converter, "'!'")
+    return f"CASE WHEN {predicate} THEN {field} WHEN {quote_ident(column.source)} IS NULL THEN NULL ELSE {marker} END"
 
 
-def csv_field(column: ColumnPlan) -> str:
+def csv_field(column: ColumnPlan, guarded: bool = False) -> str:
     """SQLite expression for the CSV field: quoted text, bare numbers, empty for NULL."""
-    return f"coalesce({_field(column)}, '')"
+    return f"coalesce({_field(column, guarded)}, '')"
 
 
 # printf() takes at most 127 arguments (SQLITE_MAX_FUNCTION_ARG) including the format.
 PRINTF_FIELDS = 100
 
 
-def _printf_line(columns: list[ColumnPlan]) -> str:
+def _printf_line(columns: list[ColumnPlan], guarded: bool = False) -> str:
     """One printf() per 100 fields: %s writes NULL as nothing (an unquoted empty field is NULL in
     COPY CSV) and builds the line in one buffer, where a chain of || copied the row once per field
     (26% of the rendering time on the forum replies). %s stops at a NUL byte, so no field that can
@@ -71,7 +131,7 @@ def _printf_line(columns: list[ColumnPlan]) -> str:
     groups = []
     for start in range(0, len(columns), PRINTF_FIELDS):
         group = columns[start : start + PRINTF_FIELDS]
-        groups.append(f"printf('{','.join(['%s'] * len(group))}', {', '.join(_field(c) for c in group)})")
+        groups.append(f"printf('{','.join(['%s'] * len(group))}', {', '.join(_field(c, guarded) for c in group)})")
     return " || ',' || ".join(groups) + " || char(10)"
 
 
@@ -98,20 +158,45 @@ def _python_csv(value: object) -> str:
     return '"' + (python_text(value) or "").replace('"', '""') + '"'
 
 
-def select_list(columns: list[ColumnPlan]) -> list[str]:
+def _number_guard(converter: str) -> Callable[[object], bool]:
+    """The census predicate of a Python-rendered number column: REALs, and integers a double holds
+    exactly (numeric: any number); text_any takes everything."""
+    if converter == "float":
+        return lambda v: isinstance(v, float) or (isinstance(v, int) and -FLOAT_EXACT_INT <= v <= FLOAT_EXACT_INT)
+    if converter == "numeric":
+        return lambda v: isinstance(v, int | float)
+    return lambda v: True
+
+
+def select_list(columns: list[ColumnPlan], guarded: bool = False) -> list[str]:
     """What to SELECT per row: one ready line, or one item per column when Python renders some."""
     if not any(rendered_in_python(c) for c in columns):
-        return [_printf_line(columns)]
-    return [quote_ident(c.source) if rendered_in_python(c) else csv_field(c) for c in columns]
+        return [_printf_line(columns, guarded)]
+    return [quote_ident(c.source) if rendered_in_python(c) else csv_field(c, guarded) for c in columns]
 
 
-def line_maker(columns: list[ColumnPlan]) -> Callable[[tuple], str] | None:
+def line_maker(columns: list[ColumnPlan], guarded: bool = False) -> Callable[[tuple], str] | None:
     """Build the line from the items of `select_list` (None: SQLite already built it, item 0)."""
     if not any(rendered_in_python(c) for c in columns):
         return None
     python = [rendered_in_python(c) for c in columns]
+    if not guarded:
 
-    def make(row: tuple) -> str:
-        return ",".join(_python_csv(v) if in_py else str(v) for in_py, v in zip(python, row, strict=False)) + "\n"
+        def make(row: tuple) -> str:
+            return ",".join(_python_csv(v) if in_py else str(v) for in_py, v in zip(python, row, strict=False)) + "\n"
 
-    return make
+        return make
+    checks = [_number_guard(c.choice.converter) if in_py else None for c, in_py in zip(columns, python, strict=True)]
+
+    def make_guarded(row: tuple) -> str:
+        fields = []
+        for check, value in zip(checks, row, strict=False):
+            if check is None:
+                fields.append(str(value))
+            elif value is None or check(value):
+                fields.append(_python_csv(value))
+            else:
+                fields.append("!")  # refused by double precision and numeric alike
+        return ",".join(fields) + "\n"
+
+    return make_guarded

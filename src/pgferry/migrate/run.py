@@ -182,39 +182,41 @@ def _run_pipeline(
 
     lock = threading.Lock()
 
-    def run(steps: list[Step]) -> Callable[[], None]:
-        """A task running `steps` in order on a pooled connection; what PostgreSQL refuses is reported."""
+    def run(steps: Callable[[], list[Step]]) -> Callable[[], None]:
+        """A task running `steps()` in order on a pooled connection; what PostgreSQL refuses is reported.
+        The steps are looked up when the task runs: a table re-planned during its copy has new ones."""
 
         def task() -> None:
-            found = _run_steps_in_order(ddl, steps)
+            found = _run_steps_in_order(ddl, steps())
             with lock:
                 skipped.extend(found)
 
         return task
 
-    by_table: dict[str, list[Step]] = {}
-    for step in source.plan.steps:
-        by_table.setdefault(step.table, []).append(step)
+    def steps_of(table: str, kinds: tuple[str, ...], exclude: bool = False) -> list[Step]:
+        return [s for s in source.plan.steps if s.table == table and (s.kind in kinds) != exclude]
+
     for table in source.plan.tables:
-        steps = by_table.get(table.source, [])
         priority = -table.rows
-        keys = [s for s in steps if s.kind not in ("index", "foreign_key")]
         scheduler.add(
             Task(
                 f"keys:{table.source}",
-                run(keys),
+                run(functools.partial(steps_of, table.source, ("index", "foreign_key"), True)),
                 "ddl",
                 set(copies.get(table.source, ())),
                 priority,
             )
         )
+        # One task per index, built in parallel; task i builds indexes i, i+n, ... of the plan of the
+        # moment (a re-plan keeps the indexes, it may change their SQL).
+        count = max(1, len(steps_of(table.source, ("index",))))
         indexes = []
-        for i, step in enumerate(s for s in steps if s.kind == "index"):
+        for i in range(count):
             indexes.append(f"index:{table.source}:{i}")
             scheduler.add(
                 Task(
                     indexes[-1],
-                    run([step]),
+                    run(lambda name=table.source, i=i, n=count: steps_of(name, ("index",))[i::n]),
                     "ddl",
                     {f"keys:{table.source}"},
                     priority,
@@ -225,7 +227,7 @@ def _run_pipeline(
         scheduler.add(
             Task(
                 f"done:{table.source}",
-                run([step]),
+                run(functools.partial(list, [step])),
                 "ddl",
                 {f"keys:{table.source}", *indexes},
                 priority,
@@ -233,7 +235,7 @@ def _run_pipeline(
         )
     for i, step in enumerate(s for s in source.plan.steps if s.kind == "foreign_key"):
         after = {f"done:{step.table}"} | ({f"done:{step.references}"} if step.references in tables else set())
-        scheduler.add(Task(f"fk:{i}", run([step]), "ddl", after, -size.get(step.table, 0)))
+        scheduler.add(Task(f"fk:{i}", run(functools.partial(list, [step])), "ddl", after, -size.get(step.table, 0)))
     try:
         with ddl:
             scheduler.run()
@@ -310,6 +312,7 @@ def _copy_database(
             options,
             plan=None if stored is None else MigrationPlan.from_dict(stored),
             census_progress=census_progress,
+            sample=True,
         )
         phases["snapshot_and_census"] = time.perf_counter() - started
         skipped: list[Skipped] = list(source.plan.skipped)
@@ -317,13 +320,16 @@ def _copy_database(
             skipped += _create_tables(pg, source, options)
         checkpoints = control.read_checkpoints(pg, options.schema)
     mark = time.perf_counter()
-    copier = _Copier(source, dsn, options, progress)
+    copier = _Copier(
+        source, dsn, options, progress, checkpoints, recreate=lambda pg, table: _create_table(pg, table, options.schema)
+    )
     for cp in checkpoints.values():
         copier.copied[cp.table] = copier.copied.get(cp.table, 0) + cp.rows
     timings = _run_pipeline(source, copier, dsn, options, checkpoints, skipped)
     phases["data"] = timings["data"] - mark
     # Keys, indexes, foreign keys and ANALYZE overlap the data; this is what remained after it.
     phases["after_data"] = time.perf_counter() - timings["data"]
+    skipped += copier.skipped
     with _connect(dsn) as pg:
         skipped += _create_views(pg, source, options)
         with pg.transaction():
@@ -364,6 +370,7 @@ def _copy_database(
         snapshot=snapshot,
         phases=phases,
         plan=source.plan,
+        replanned=copier.replans,
     )
 
 
