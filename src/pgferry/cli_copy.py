@@ -136,7 +136,7 @@ def copy_command(
 
     \b
     The source is opened read-only and read in one snapshot. Types come from the
-    declared types and a census of the data (of a sample for tables above 20,000
+    declared types and a census of the data (of a sample for tables above 10,000
     rows: every value is checked as it is copied, and a table whose sample missed
     something is re-planned from a full census and copied again). Nothing is
     dropped silently: objects that do not translate are listed in the report. A killed copy resumes with

@@ -45,7 +45,7 @@ from pgferry.sqlite.snapshot import Snapshot, open_snapshot
 ROWS_PER_PART = 200_000
 # Tables with more rows are typed from a sample and every value is checked as it is copied (see
 # pgferry.migrate.rowformat, guarded rendering); a full census of them would cost a second full read.
-SAMPLE_ABOVE_ROWS = 20_000
+SAMPLE_ABOVE_ROWS = 10_000
 STREAM_ROWS = 2_000  # rows read and written at a time inside a chunk
 ROWID_NAMES = ("rowid", "_rowid_", "oid")
 Progress = Callable[[str, int, int], None]  # (table, rows copied so far, rows in table)

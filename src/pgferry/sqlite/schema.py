@@ -236,15 +236,18 @@ def _index_details(sql: str | None) -> tuple[list[str | None], str | None]:
 
 
 def _read_indexes(conn: sqlite3.Connection, table: str) -> list[Index]:
+    """Indexes from the PRAGMAs; the CREATE INDEX text is parsed only for what they do not give (the
+    WHERE of a partial index, expression keys): parsing every index cost more than the rest of the
+    schema on a database with a few hundred of them."""
     indexes = []
-    for _seq, name, unique, origin, _partial in _pragma(conn, "index_list", table):
+    for _seq, name, unique, origin, partial in _pragma(conn, "index_list", table):
         row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)).fetchone()
         sql = row[0] if row else None
-        expressions, where = _index_details(sql)
+        info = [r for r in _pragma(conn, "index_xinfo", name) if r[5]]
+        has_expression = any(cid == -2 for _seqno, cid, *_rest in info)
+        expressions, where = _index_details(sql) if partial or has_expression else ([], None)
         keys = []
-        for seqno, cid, colname, desc, coll, key in _pragma(conn, "index_xinfo", name):
-            if not key:
-                continue
+        for seqno, cid, colname, desc, coll, _key in info:
             expression = expressions[seqno] if cid == -2 and seqno < len(expressions) else None
             keys.append(
                 IndexColumn(
