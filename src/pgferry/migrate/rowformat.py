@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from pgferry.migrate.plan import ColumnPlan
 from pgferry.migrate.types import EPOCH_MILLIS, EPOCH_SECONDS, FLOAT_EXACT_INT
-from pgferry.sqlite.census import ISO_DATE_GLOB, STRICT_DATETIME, iso_predicate, zone_predicate
+from pgferry.sqlite.census import iso_predicate, zone_predicate
 from pgferry.sqlite.schema import quote_ident
 
 PYTHON_RENDERED = ("float", "numeric", "text_any")
@@ -62,6 +62,8 @@ def guard_predicate(column: ColumnPlan) -> str | None:
     c = quote_ident(column.source)
     converter, pg_type = column.choice.converter, column.choice.pg_type
     kind = f"typeof({c})"
+    if column.identity:
+        return None  # the rowid itself: an integer by construction
     if converter == "int":
         return f"{kind} = 'integer'"
     if converter == "bool":
@@ -83,16 +85,17 @@ def guard_predicate(column: ColumnPlan) -> str | None:
 
 
 def _date_guard(c: str, pg_type: str) -> str:
-    """The census's ISO-8601 test; the common 'YYYY-MM-DD HH:MM:SS' shape first, by length and
-    GLOB alone: PostgreSQL itself refuses a day that does not exist."""
+    """The census's ISO-8601 test, after a cheaper one for the common canonical shapes: a value equal
+    to SQLite's own date()/datetime() of it is a valid 'YYYY-MM-DD' / 'YYYY-MM-DD HH:MM:SS'. The
+    '+0 days' makes SQLite normalise (without it, '2024-02-30' and '24:00:00' come back unchanged).
+    About 30% fewer instructions than a GLOB over 19 character classes (callgrind, forum replies)."""
     full = f"typeof({c}) = 'text' AND {iso_predicate(c)}"
     if pg_type == "date":
-        return f"(length(CAST({c} AS BLOB)) = 10 AND {c} GLOB '{ISO_DATE_GLOB[:-1]}') OR ({full} AND length({c}) = 10)"
+        return f"date({c}, '+0 days') = {c} OR ({full} AND length({c}) = 10)"
     zoned = zone_predicate(c)
     if pg_type == "timestamptz":
         return f"{full} AND {zoned}"
-    fast = f"length(CAST({c} AS BLOB)) = 19 AND {c} GLOB '{STRICT_DATETIME}' AND substr({c}, 12, 2) <= '23'"
-    return f"({fast}) OR ({full} AND NOT {zoned})"
+    return f"datetime({c}, '+0 days') = {c} OR ({full} AND NOT {zoned})"
 
 
 def _field(column: ColumnPlan, guarded: bool = False) -> str:
