@@ -11,12 +11,11 @@ from typing import Any
 
 import click
 
-from pgferry import __version__
 from pgferry.clitools import emit_json, handle_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="pgferry")
+@click.version_option(package_name="pgferry", prog_name="pgferry")
 def main() -> None:
     """pgferry: take an application off a struggling SQLite database and onto PostgreSQL.
 

@@ -8,24 +8,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from pgferry.cli import main
 from pgferry.clitools import emit_json, handle_errors
 
-if TYPE_CHECKING:  # the library is imported by the commands that use it: `pgferry --help` stays fast
-    from pgferry.migrate.verify import VerifyReport
+if TYPE_CHECKING:  # the library and rich are imported when used: `pgferry --help` and --json stay fast
+    from rich.console import Console
+    from rich.progress import Progress
 
-err = Console(stderr=True)
+    from pgferry.migrate.verify import VerifyReport
 
 
 def _progress_bar(enabled: bool) -> tuple[Progress | None, object, object]:
-    """A bar per table while it copies (rows and rows/s), after one for the census."""
-    if not enabled:
+    """A bar per table while it copies (rows and rows/s), after one for the census; only on a terminal."""
+    if not enabled or not sys.stderr.isatty():
         return None, None, None
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    err = Console(stderr=True)
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -56,6 +58,9 @@ def _progress_bar(enabled: bool) -> tuple[Progress | None, object, object]:
 
 
 def render_verify(report: VerifyReport, console: Console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title=f"verify {escape(report.source)} -> {escape(report.target)} (schema {report.schema})")
     for name in ("table", "source rows", "target rows", "chunks", "result"):
         table.add_column(name, justify="right" if "rows" in name or name == "chunks" else "left")
@@ -145,7 +150,6 @@ def copy_command(
     """
     from pgferry.migrate.copy import CopyOptions, dry_run_sql, open_source
     from pgferry.migrate.run import copy_database
-    from pgferry.migrate.verify import verify_copy
 
     options = CopyOptions(
         schema=schema,
@@ -164,7 +168,7 @@ def copy_command(
         return
     if not postgres_dsn:
         raise click.UsageError("POSTGRES_DSN is required (except with --dry-run)")
-    bar, update, census = _progress_bar(not as_json and err.is_terminal)
+    bar, update, census = _progress_bar(not as_json)
     if bar is not None:
         with bar:
             report = copy_database(
@@ -176,10 +180,16 @@ def copy_command(
             )
     else:
         report = copy_database(sqlite_path, postgres_dsn, options)
-    verdict = None if no_verify else verify_copy(sqlite_path, postgres_dsn, schema=schema, jobs=jobs, plan=report.plan)
+    verdict = None
+    if not no_verify:
+        from pgferry.migrate.verify import verify_copy
+
+        verdict = verify_copy(sqlite_path, postgres_dsn, schema=schema, jobs=jobs, plan=report.plan)
     if as_json:
         emit_json({**report.as_dict(), "verify": None if verdict is None else verdict.as_dict()})
     else:
+        from rich.console import Console
+
         render_copy(report)
         if verdict is not None:
             render_verify(verdict, Console())
@@ -188,6 +198,9 @@ def copy_command(
 
 
 def render_copy(report) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.markup import escape
+
     console = Console()
     rate = f"{report.rows / report.seconds:,.0f}" if report.seconds else "-"
     console.print(
@@ -241,6 +254,8 @@ def verify_command(
     if as_json:
         emit_json(report.as_dict())
     else:
+        from rich.console import Console
+
         render_verify(report, Console())
     if not report.identical:
         sys.exit(1)

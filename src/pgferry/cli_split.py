@@ -6,21 +6,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from pgferry.cli import main
 from pgferry.clitools import emit_json, handle_errors
 from pgferry.errors import UsageError
 
-if TYPE_CHECKING:  # the library (numpy among its imports) loads only when `split` runs
+if TYPE_CHECKING:  # the library (numpy among its imports) and rich's tables and bars load when `split` runs
     from pgferry.split import SplitPlan
     from pgferry.split.apply import Progress as StepProgress
     from pgferry.split.report import RevertReport, SplitReport
-
-err = Console(stderr=True)
 
 
 def _mib(n: int | None) -> str:
@@ -125,6 +119,11 @@ def split_command(
 
 def _progress(as_json: bool) -> StepProgress | None:
     """A rich progress bar over the split's steps on stderr, when it is a terminal."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    err = Console(stderr=True)
     if as_json or not err.is_terminal:
         return None
     state: dict[str, object] = {}
@@ -150,6 +149,9 @@ def _progress(as_json: bool) -> StepProgress | None:
 
 
 def _render_preview(plan: SplitPlan, sql: str, out: Path | None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
     console = Console()
     console.print(f"[bold]Plan for {escape(plan.table)}[/bold]" + (f" (written to {escape(str(out))})" if out else ""))
     console.print(escape(plan.dump(fmt="toml")), soft_wrap=True, highlight=False)
@@ -159,6 +161,10 @@ def _render_preview(plan: SplitPlan, sql: str, out: Path | None) -> None:
 
 
 def _render_report(report: SplitReport, as_json: bool) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     if as_json:
         emit_json(report.to_dict())
         return
@@ -198,6 +204,9 @@ def _render_report(report: SplitReport, as_json: bool) -> None:
 
 
 def _render_revert(report: RevertReport, as_json: bool) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
     if as_json:
         emit_json(report.to_dict())
         return
