@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import sqlglot
-from sqlglot import exp
+if TYPE_CHECKING:  # sqlglot loads on the first expression to translate: a plain schema never needs it
+    from sqlglot import exp
 
 UTC_NOW = "(now() AT TIME ZONE 'UTC')"
 STRFTIME_CODES = {
@@ -113,6 +114,8 @@ def translate_default(sql: str | None, pg_type: str) -> str | None:
 
 
 def _rename(node: exp.Expression, columns: Mapping[str, str], tables: Mapping[str, str]) -> exp.Expression:
+    from sqlglot import exp
+
     if isinstance(node, exp.Column):
         name = node.name
         target = columns.get(name, columns.get(name.lower(), name))
@@ -130,6 +133,8 @@ def _rename(node: exp.Expression, columns: Mapping[str, str], tables: Mapping[st
 
 def _booleans(node: exp.Expression, booleans: frozenset[str]) -> exp.Expression:
     """Rewrite `flag = 1` / `flag IN (0, 1)` to boolean literals for columns that became boolean."""
+    from sqlglot import exp
+
     if (
         isinstance(node, (exp.EQ, exp.NEQ, exp.Is))
         and isinstance(node.this, exp.Column)
@@ -153,6 +158,8 @@ def translate_expression(
     sql: str, columns: Mapping[str, str], tables: Mapping[str, str], booleans: frozenset[str] = frozenset()
 ) -> str:
     """Translate one SQLite expression; column names are mapped with `columns` (source -> target)."""
+    import sqlglot
+
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as exc:
@@ -167,6 +174,8 @@ def translate_statement(
     booleans: frozenset[str] = frozenset(),
 ) -> str:
     """Translate a SELECT (a view body): table names mapped, column names folded where mapped."""
+    import sqlglot
+
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as exc:
@@ -183,6 +192,8 @@ UNSUPPORTED_FUNCTIONS = {"GLOB", "JULIANDAY", "DATETIME", "PRINTF", "UNIXEPOCH",
 def _translate_tree(
     tree: exp.Expression, columns: Mapping[str, str], tables: Mapping[str, str], booleans: frozenset[str]
 ) -> str:
+    from sqlglot import exp
+
     for node in tree.walk():
         if isinstance(node, exp.Anonymous) and node.name.upper() in UNSUPPORTED_FUNCTIONS:
             raise Untranslatable(f"SQLite function {node.name}() has no PostgreSQL equivalent here")

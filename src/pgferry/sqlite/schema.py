@@ -13,9 +13,10 @@ import logging
 import re
 import sqlite3
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import sqlglot
-from sqlglot import exp
+if TYPE_CHECKING:  # sqlglot loads when a statement needs parsing (see _parse_table_sql, _read_indexes)
+    from sqlglot import exp
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -165,6 +166,8 @@ def _pragma(conn: sqlite3.Connection, pragma: str, name: str) -> list[tuple]:
 
 def _parse(sql: str) -> exp.Expression | None:
     """Parse one statement quietly; None when sqlglot cannot (callers then say what they skipped)."""
+    import sqlglot
+
     try:
         return sqlglot.parse_one(sql, read="sqlite")
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
@@ -187,6 +190,10 @@ class _ParsedTable:
 def _parse_table_sql(sql: str) -> _ParsedTable:
     """Pull collations, CHECKs and generated expressions out of a CREATE TABLE statement."""
     parsed = _ParsedTable()
+    if not _NEEDS_PARSING.search(sql):
+        return parsed  # no collation, CHECK or generated column to read
+    from sqlglot import exp
+
     # sqlglot does not know SQLite's table options; they are read from PRAGMA table_list instead.
     tree = _parse(_TABLE_OPTIONS.sub(")", sql.strip()))
     schema = tree.this if isinstance(tree, exp.Create) else None
@@ -210,11 +217,14 @@ def _parse_table_sql(sql: str) -> _ParsedTable:
     return parsed
 
 
+_NEEDS_PARSING = re.compile(r"\b(CHECK|COLLATE|GENERATED|AS)\b", re.IGNORECASE)
 _TABLE_OPTIONS = re.compile(r"\)\s*(?:(?:WITHOUT\s+ROWID|STRICT)\s*,?\s*)+;?\s*$", re.IGNORECASE)
 
 
 def _index_details(sql: str | None) -> tuple[list[str | None], str | None]:
     """Expressions per key (None for plain columns) and the WHERE clause of a CREATE INDEX."""
+    from sqlglot import exp
+
     if not sql:
         return [], None
     tree = _parse(sql)
