@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/copy_vs_pgloader.py SQLITE_PATH [--runs N] [--jobs J] [--json]
 
+(without --jobs, pgferry runs with its default: CPUs + 1, at most 8)
+
 Starts ONE throwaway PostgreSQL cluster (pgferry.pg.cluster.throwaway_cluster: 127.0.0.1, a free
 port, durability off) and, for every run, loads SQLITE_PATH into a fresh database per contender:
 
@@ -284,10 +286,13 @@ def _finish(result: Result, proc: Proc, source_rows: int, password: str) -> Resu
     return result
 
 
-def run_pgferry(cluster: LocalCluster, src: Path, dbname: str, jobs: int, timeout: float, source_rows: int) -> Result:
+def run_pgferry(
+    cluster: LocalCluster, src: Path, dbname: str, jobs: int | None, timeout: float, source_rows: int
+) -> Result:
     pgferry = str(Path(sys.executable).with_name("pgferry"))
+    jobs_args = [] if jobs is None else ["--jobs", str(jobs)]
     proc = run_measured(
-        [pgferry, "copy", str(src), cluster.dsn(dbname), "--jobs", str(jobs), "--no-verify", "--json"], timeout=timeout
+        [pgferry, "copy", str(src), cluster.dsn(dbname), *jobs_args, "--no-verify", "--json"], timeout=timeout
     )
     result = _finish(Result("pgferry", 0, "ok"), proc, source_rows, cluster.password)
     if result.status == "ok":
@@ -505,7 +510,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sqlite_path", type=Path)
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--jobs", type=int, default=2, help="pgferry --jobs (default 2)")
+    parser.add_argument("--jobs", type=int, default=None, help="pgferry --jobs (default: pgferry's own, CPUs + 1)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per contender and run (default 600)")
     parser.add_argument("--only", action="append", choices=CONTENDERS, help="run only these contenders (repeatable)")
     parser.add_argument(
@@ -573,7 +578,7 @@ def main() -> int:
         "source_mb": round(src.stat().st_size / 2**20, 1),
         "source_rows": source_rows,
         "source_tables": counts,
-        "jobs": args.jobs,
+        "jobs": args.jobs or f"pgferry default ({min(8, (os.cpu_count() or 1) + 1)})",
         "runs": args.runs,
         "pgloader_with": args.pgloader_with,
         "cpus": os.cpu_count(),

@@ -84,9 +84,8 @@ def render_verify(report: VerifyReport, console: Console) -> None:
 @click.option(
     "--jobs",
     type=click.IntRange(1, 64),
-    default=2,
-    show_default=True,
-    help="Parallel workers (PostgreSQL connections) for data and index builds.",
+    help="Parallel workers (PostgreSQL connections) for data, index builds and the verify "
+    "[default: CPUs + 1, at most 8].",
 )
 @click.option("--resume", is_flag=True, help="Finish an interrupted copy from its checkpoints.")
 @click.option(
@@ -125,7 +124,7 @@ def copy_command(
     sqlite_path: Path,
     postgres_dsn: str | None,
     schema: str,
-    jobs: int,
+    jobs: int | None,
     resume: bool,
     cast_file: str | None,
     on_error: str,
@@ -148,8 +147,10 @@ def copy_command(
     --resume. Exit codes: 0 copied (and verified), 1 verification found
     differences, 2 error.
     """
-    from pgferry.migrate.copy import CopyOptions, dry_run_sql, open_source
+    from pgferry.migrate.copy import CopyOptions, default_jobs, dry_run_sql, open_source
     from pgferry.migrate.run import copy_database
+
+    jobs = jobs or default_jobs()
 
     options = CopyOptions(
         schema=schema,

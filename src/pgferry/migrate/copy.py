@@ -17,6 +17,7 @@ import contextlib
 import csv
 import json
 import math
+import os
 import queue
 import re
 import sqlite3
@@ -56,10 +57,17 @@ class CopyDataError(PgferryError):
     """A value PostgreSQL cannot hold; the message names table, row key, column and value."""
 
 
+def default_jobs() -> int:
+    """Workers for a machine: one per CPU and one more, at most 8. Each worker alternates between
+    SQLite (rendering), the network and PostgreSQL (parsing, committing); a spare one keeps every CPU
+    busy through those waits (the scale-1 forum on 2 vCPUs: 3 workers about 8% faster than 2, 4 slower)."""
+    return min(8, (os.cpu_count() or 1) + 1)
+
+
 @dataclass(frozen=True)
 class CopyOptions:
     schema: str = "public"
-    jobs: int = 2
+    jobs: int = field(default_factory=default_jobs)
     resume: bool = False
     casts_file: str | None = None
     on_error: str = "stop"  # or "reject"
