@@ -537,6 +537,9 @@ def main() -> int:
         if "floor" in contenders:
             log("floor: exporting CSV with sqlite3 -csv and generating the DDL (not timed)")
             plan = prepare_floor(src, tables, workdir, args.timeout)
+            # The export leaves some 600 MB of dirty pages; written back during the first contender's
+            # run, they slowed it by a third (pgferry, first in run 1, every time). Flush them now.
+            os.sync()
         with throwaway_cluster() as cluster:
             log(f"cluster: {redact(cluster.dsn('postgres'))}")
             for run in range(1, args.runs + 1):
