@@ -135,6 +135,17 @@ def _run_steps_in_order(pool: ConnectionPool, steps: list[Step]) -> list[Skipped
     return [result for result in (_run_step(pool, step) for step in steps) if result is not None]
 
 
+def copy_order(plan: MigrationPlan) -> dict[str, float]:
+    """Copy priority per table, lower first: its rows plus the rows of the tables whose foreign keys
+    point at it, biggest first. Checking a foreign key scans the child once both tables are in, so a
+    small parent of big children (users) copied last leaves those checks for the very end."""
+    weight = {t.source: float(t.rows) for t in plan.tables}
+    for step in plan.steps:
+        if step.kind == "foreign_key" and step.references in weight:
+            weight[step.references] += weight.get(step.table, 0.0)
+    return {name: -w for name, w in weight.items()}
+
+
 def _run_pipeline(
     source: Source,
     copier: _Copier,
@@ -159,7 +170,8 @@ def _run_pipeline(
     size = {t.source: t.rows for t in source.plan.tables}
     timings: dict[str, float] = {}
     copies: dict[str, set[str]] = {name: set() for name in tables}
-    for cp in sorted(checkpoints.values(), key=lambda cp: -size.get(cp.table, 0)):
+    order = copy_order(source.plan)
+    for cp in sorted(checkpoints.values(), key=lambda cp: order.get(cp.table, 0)):
         if cp.done or cp.table not in tables:
             continue
         name = f"copy:{cp.table}:{cp.part}"
@@ -169,7 +181,7 @@ def _run_pipeline(
                 name,
                 functools.partial(copier.run_part, tables[cp.table], plan, cp),
                 "data",
-                priority=-size.get(cp.table, 0),
+                priority=order.get(cp.table, 0),
             )
         )
         copies[cp.table].add(name)
