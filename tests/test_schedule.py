@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pgferry.migrate.plan import MigrationPlan, Step, TablePlan
+from pgferry.migrate.run import copy_order
 from pgferry.migrate.schedule import Scheduler, Task
 
 
@@ -135,3 +137,21 @@ def test_random_acyclic_graphs_respect_every_edge(graph: tuple[int, list[tuple[i
     for i in range(n):
         for before in after[i]:
             assert done.index(before) < done.index(f"t{i}")
+
+
+def test_a_small_parent_of_big_children_is_copied_before_them() -> None:
+    def table(name: str, rows: int) -> TablePlan:
+        return TablePlan(name, name, [], (), rows)
+
+    def fk(child: str, parent: str) -> Step:
+        return Step("foreign_key", child, f"{child}_fk", "ALTER TABLE ...", references=parent)
+
+    plan = MigrationPlan(
+        "public",
+        [table("users", 20), table("replies", 600), table("topics", 30), table("logs", 100)],
+        [fk("replies", "users"), fk("replies", "topics"), fk("topics", "users")],
+        [],
+        [],
+    )
+    order = copy_order(plan)
+    assert sorted(order, key=order.__getitem__) == ["users", "topics", "replies", "logs"]
