@@ -30,7 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 stamp=.venv/.pgferry-lock-stamp
-want="$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements.lock pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
 if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     exit 0
 fi
@@ -40,7 +40,10 @@ pip_log=$(mktemp)
 .venv/bin/python -m pip install -q --disable-pip-version-check uv==0.13.9 >"$pip_log" 2>&1 \
     || { cat "$pip_log" >&2; exit 1; }
 rm -f "$pip_log"
-.venv/bin/uv pip sync -q --python .venv/bin/python requirements.lock
+# Bytecode compiled once here (as pip does by default, uv does not): where PYTHONDONTWRITEBYTECODE is
+# set, every command would otherwise compile psycopg, click and the rest from source at each start.
+.venv/bin/uv pip sync -q --compile-bytecode --python .venv/bin/python requirements.lock
 .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
+.venv/bin/python -m compileall -q src >/dev/null
 echo "$want" > "$stamp"
 echo "setup: done (.venv/bin/pgferry, .venv/bin/forum)"
