@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -130,3 +131,10 @@ def test_nul_bytes_are_counted_in_any_text(values: list) -> None:
     conn.executemany('INSERT INTO "t t" VALUES (?)', [(v,) for v in values])
     column = take_census(conn, read_schema(conn).table("t t")).columns[0]
     assert column.text_with_nul == sum(1 for v in values if v is not None and "\x00" in v)
+
+
+@pytest.mark.parametrize("odd", ["2024-01-01 10:00:00 ", "2024-01-01 ", "2024-01-01  10:00:00", "2024-01-01T10:00 "])
+def test_a_date_with_stray_spaces_is_not_a_date(tmp_path: Path, odd: str) -> None:
+    """PostgreSQL would trim or collapse the spaces: typed as a date-time, the value would change."""
+    cols = census_of(tmp_path, 'CREATE TABLE "t t" (ts DATETIME)', [("2024-01-02 10:00:00",), (odd,)])
+    assert not cols["ts"].texts_iso_datetime
