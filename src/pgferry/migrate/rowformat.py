@@ -32,8 +32,10 @@ from pgferry.sqlite.schema import quote_ident
 PYTHON_RENDERED = ("float", "numeric", "text_any")
 # Values of these converters never contain a quote, comma or newline: no quoting needed.
 UNQUOTED = ("int", "bool", "bytes", "text_bytes", "epoch_seconds", "epoch_millis", "julian_day")
-# Validated date-times cannot contain a quote: quoting them needs no replace().
-QUOTE_ONLY = ("timestamp_text", "date_text")
+# Validated date-times hold no comma, quote or line break and are never empty (an empty unquoted field
+# would read as NULL), so they go bare: quoting them cost two string copies a value, 15% of the
+# rendering of the forum replies (callgrind).
+UNQUOTED += ("timestamp_text", "date_text")
 
 
 def text_expression(column: ColumnPlan) -> str:
@@ -102,12 +104,8 @@ def _field(column: ColumnPlan, guarded: bool = False) -> str:
     """SQLite expression for the CSV field, NULL for NULL: quoted text, bare numbers."""
     value = text_expression(column)
     converter = column.choice.converter
-    if converter in UNQUOTED:
-        field = value
-    elif converter in QUOTE_ONLY:
-        field = f"""'"' || {value} || '"'"""
-    else:
-        field = f"""'"' || replace({value}, '"', '""') || '"'"""
+    quoted = f"""'"' || replace({value}, '"', '""') || '"'"""
+    field = value if converter in UNQUOTED else quoted
     predicate = guard_predicate(column) if guarded else None
     if predicate is None:
         return field
