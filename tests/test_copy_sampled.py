@@ -132,3 +132,20 @@ def test_a_replan_copies_again_the_parts_already_finished(tmp_path: Path, pg_dsn
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchone() == (ROWS, ROWS)
     assert verify_copy(path, pg_dsn, plan=report.plan).identical
+
+
+def test_not_null_text_first_and_last_with_quotes_commas_and_a_nul(tmp_path: Path, pg_dsn: str) -> None:
+    """Guarded NOT NULL text is quoted by the printf() formats around it: at either end of the line too."""
+    path = tmp_path / "edges.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (first TEXT NOT NULL, id INTEGER PRIMARY KEY, mid TEXT, last TEXT NOT NULL)")
+        conn.executemany(
+            "INSERT INTO t VALUES (?, ?, ?, ?)",
+            ((f'say "hi", {i}', i, None if i % 3 else "a\nb", f"{i},\"\"") for i in range(1, ROWS + 1)),
+        )
+        conn.execute(f"UPDATE t SET last = 'x' || char(0) || 'y' WHERE id = {BAD_ROW}")
+    report = copy_database(path, pg_dsn, CopyOptions(jobs=2, chunk_rows=250))
+    assert [r.changes for r in report.replanned] == [["last: text -> bytea"]]
+    assert verify_copy(path, pg_dsn, plan=report.plan).identical
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT first, mid FROM t WHERE id = 3").fetchone() == ('say "hi", 3', "a\nb")

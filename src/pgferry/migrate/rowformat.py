@@ -134,26 +134,47 @@ def _printf_line(columns: list[ColumnPlan], guarded: bool = False) -> str:
     per field (26% of the rendering time on the forum replies). %s stops at a NUL byte, so no field
     that can hold one may come here: the census sends text with NUL bytes to bytea (hex), its date
     checks (and the date guards) reject a value whose byte length is not its character length, and
-    guarded text is joined outside printf() (CONCATENATED)."""
-    segments: list[str] = []
-    group: list[ColumnPlan] = []
+    guarded text is joined outside printf() (CONCATENATED). The quotes around a NOT NULL text go
+    into the neighbouring printf() formats: two string copies a value fewer (11% of the guarded
+    rendering of the forum replies, callgrind)."""
+    pieces: list[str] = []  # SQL expressions, joined with ||
+    fmt: list[str] = []  # the printf() format being built, and its arguments
+    args: list[str] = []
 
     def flush() -> None:
-        if group:
-            fields = ", ".join(_field(c, guarded) for c in group)
-            segments.append(f"printf('{','.join(['%s'] * len(group))}', {fields})")
-            group.clear()
+        if args:
+            pieces.append(f"printf('{''.join(fmt)}', {', '.join(args)})")
+        elif fmt:
+            pieces.append(f"'{''.join(fmt)}'")
+        fmt.clear()
+        args.clear()
 
-    for column in columns:
+    for position, column in enumerate(columns):
+        if position:
+            fmt.append(",")
         if guarded and column.choice.converter in CONCATENATED:
-            flush()
-            segments.append(csv_field(column, guarded))
+            if column.notnull:
+                fmt.append('"')
+                flush()
+                pieces.append(_bare_text(column))
+                fmt.append('"')
+            else:
+                flush()
+                pieces.append(csv_field(column, guarded))
             continue
-        group.append(column)
-        if len(group) == PRINTF_FIELDS:
+        fmt.append("%s")
+        args.append(_field(column, guarded))
+        if len(args) == PRINTF_FIELDS:
             flush()
     flush()
-    return " || ',' || ".join(segments) + " || char(10)"
+    return " || ".join([*pieces, "char(10)"])
+
+
+def _bare_text(column: ColumnPlan) -> str:
+    """A guarded NOT NULL text with its quotes doubled and none around it (they are in the format)."""
+    value = text_expression(column)
+    marker = REFUSED_MARKER.get(column.choice.converter, "'!'")
+    return f"""CASE WHEN {guard_predicate(column)} THEN replace({value}, '"', '""') ELSE {marker} END"""
 
 
 def rendered_in_python(column: ColumnPlan) -> bool:
