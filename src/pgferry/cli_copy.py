@@ -143,9 +143,9 @@ def copy_command(
     declared types and a census of the data (of a sample for tables above 10,000
     rows: every value is checked as it is copied, and a table whose sample missed
     something is re-planned from a full census and copied again). Nothing is
-    dropped silently: objects that do not translate are listed in the report. A killed copy resumes with
-    --resume. Exit codes: 0 copied (and verified), 1 verification found
-    differences, 2 error.
+    dropped silently: objects that do not translate are listed in the report. A
+    killed copy resumes with --resume. Exit codes: 0 copied (and verified), 1
+    verification found differences, 2 error.
     """
     from pgferry.migrate.copy import CopyOptions, default_jobs, dry_run_sql, open_source
     from pgferry.migrate.run import copy_database

@@ -616,7 +616,7 @@ class _Copier:
                 for o, n in zip(old.columns, new.columns, strict=True)
                 if (o.choice.pg_type, o.choice.converter) != (n.choice.pg_type, n.choice.converter)
             ]
-            why = str(refused).strip().splitlines()[0] if str(refused).strip() else type(refused).__name__
+            why = _refusal(refused)
             self.replans.append(Replan(table.name, why, changes))
             plan = self.source.plan
             if not changes:  # the sample was right: keep the rows, stop guarding
@@ -859,6 +859,16 @@ def _copy_error_position(exc: psycopg.Error) -> tuple[int | None, str | None]:
     if not match:
         return None, None
     return int(match.group(1)) - 1, match.group(2)
+
+
+def _refusal(exc: Exception) -> str:
+    """What was refused, for the report: a guard's marker is named as such, with its column."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    _line, column = _copy_error_position(exc) if isinstance(exc, psycopg.Error) else (None, None)
+    if '"!"' in first or 'hexadecimal digit: "Z"' in first:  # the markers of rowformat.REFUSED_MARKER
+        where = f"column {column}" if column else "a column"
+        return f"{where}: a value unlike those in the sample (the type chosen from it would change it)"
+    return first + (f" (column {column})" if column and column not in first else "")
 
 
 def _column_position(plan: TablePlan, target_column: str) -> int:
