@@ -153,14 +153,19 @@ def test_not_null_text_first_and_last_with_quotes_commas_and_a_nul(tmp_path: Pat
         assert conn.execute("SELECT first, mid FROM t WHERE id = 3").fetchone() == ('say "hi", 3', "a\nb")
 
 
-def test_columns_the_sample_saw_only_null_in(tmp_path: Path, pg_dsn: str) -> None:
-    """Typed from their declaration, still guarded: 'yes' in a BOOLEAN re-plans the table, and the full
-    census then types every column from its values (n: integer, not the declaration's bigint)."""
-    path = tmp_path / "sparse.db"
+def _sparse(path: Path, flag: str) -> Path:
+    """Columns NULL in every row but BAD_ROW, which holds n = 5, a date-time and `flag` (SQL literal)."""
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, at DATETIME, flag BOOLEAN)")
         conn.executemany("INSERT INTO t (id) VALUES (?)", ((i,) for i in range(1, ROWS + 1)))
-        conn.execute(f"UPDATE t SET n = 5, at = '2024-01-01 10:00:00', flag = 'yes' WHERE id = {BAD_ROW}")
+        conn.execute(f"UPDATE t SET n = 5, at = '2024-01-01 10:00:00', flag = {flag} WHERE id = {BAD_ROW}")
+    return path
+
+
+def test_columns_the_sample_saw_only_null_in(tmp_path: Path, pg_dsn: str) -> None:
+    """Typed from their declaration, still guarded: 'yes' in a BOOLEAN re-plans the table, and the full
+    census then types every column from its values (n: integer, not the declaration's bigint)."""
+    path = _sparse(tmp_path / "sparse.db", flag="'yes'")
     report = copy_database(path, pg_dsn, CopyOptions(jobs=2, chunk_rows=400))
     [replan] = report.replanned
     assert sorted(replan.changes) == ["flag: boolean -> text", "n: bigint -> integer"]
@@ -169,11 +174,7 @@ def test_columns_the_sample_saw_only_null_in(tmp_path: Path, pg_dsn: str) -> Non
 
 
 def test_a_value_fitting_the_declared_type_of_an_unseen_column_loads_as_is(tmp_path: Path, pg_dsn: str) -> None:
-    path = tmp_path / "sparse_ok.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, at DATETIME)")
-        conn.executemany("INSERT INTO t (id) VALUES (?)", ((i,) for i in range(1, ROWS + 1)))
-        conn.execute(f"UPDATE t SET n = 5, at = '2024-01-01 10:00:00' WHERE id = {BAD_ROW}")
+    path = _sparse(tmp_path / "sparse_ok.db", flag="1")
     report = copy_database(path, pg_dsn, CopyOptions(jobs=2, chunk_rows=400))
     assert report.replanned == []
     assert (_type(pg_dsn, "n"), _type(pg_dsn, "at")) == ("bigint", "timestamp without time zone")
