@@ -143,7 +143,7 @@ def test_not_null_text_first_and_last_with_quotes_commas_and_a_nul(tmp_path: Pat
         conn.execute("CREATE TABLE t (first TEXT NOT NULL, id INTEGER PRIMARY KEY, mid TEXT, last TEXT NOT NULL)")
         conn.executemany(
             "INSERT INTO t VALUES (?, ?, ?, ?)",
-            ((f'say "hi", {i}', i, None if i % 3 else "a\nb", f"{i},\"\"") for i in range(1, ROWS + 1)),
+            ((f'say "hi", {i}', i, None if i % 3 else "a\nb", f'{i},""') for i in range(1, ROWS + 1)),
         )
         conn.execute(f"UPDATE t SET last = 'x' || char(0) || 'y' WHERE id = {BAD_ROW}")
     report = copy_database(path, pg_dsn, CopyOptions(jobs=2, chunk_rows=250))

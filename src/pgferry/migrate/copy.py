@@ -48,7 +48,6 @@ ROWS_PER_PART = 200_000
 # pgferry.migrate.rowformat, guarded rendering); a full census of them would cost a second full read.
 SAMPLE_ABOVE_ROWS = 10_000
 STREAM_ROWS = 2_000  # rows read and written at a time inside a chunk
-ROWID_NAMES = ("rowid", "_rowid_", "oid")
 Progress = Callable[[str, int, int], None]  # (table, rows copied so far, rows in table)
 CensusProgress = Callable[[int, int], None]  # (parts measured so far, parts in all)
 
@@ -283,11 +282,12 @@ def open_source(
     sample_above = SAMPLE_ABOVE_ROWS if sample and not options.full_census else None
     source.censuses = _census_all(source, options.jobs, census_progress, sample_above)
     source.plan = _build(schema, source.censuses, sequences, options)
-    for table in source.plan.tables:
-        if table.sampled_rows is not None and table.notes:
-            with source.borrow() as conn, _naming_table(source, schema.table(table.source)):
-                source.censuses[table.source] = take_census(conn, schema.table(table.source))
-            source.plan = _build(schema, source.censuses, sequences, options)
+    noted = [schema.table(t.source) for t in source.plan.tables if t.sampled_rows is not None and t.notes]
+    for table in noted:
+        with source.borrow() as conn, _naming_table(source, table):
+            source.censuses[table.name] = take_census(conn, table)
+    if noted:
+        source.plan = _build(schema, source.censuses, sequences, options)
     return source
 
 
@@ -349,10 +349,8 @@ def _connect(dsn: str) -> psycopg.Connection:
 
 
 def _rowid_name(table: Table) -> str:
-    names = {c.name.lower() for c in table.columns}
-    for candidate in ROWID_NAMES:
-        if candidate not in names:
-            return candidate
+    if table.rowid_name is not None:
+        return table.rowid_name
     raise UsageError(f"table {table.name!r} has columns named rowid, _rowid_ and oid and no usable key")
 
 
@@ -470,20 +468,21 @@ class _Copier:
         self.recreate = recreate
         self.replans: list[Replan] = []
         self.skipped: list[Skipped] = []
-        # Where each part starts, for a part that must start over after a re-plan: parts are
-        # consecutive key ranges, so a part starts where the one before it ends.
-        self.part_starts: dict[tuple[str, int], list[Any] | None] = {}
-        by_table: dict[str, list[Checkpoint]] = {}
-        for cp in (checkpoints or {}).values():
-            by_table.setdefault(cp.table, []).append(cp)
-        for name, parts in by_table.items():
-            previous_upper = None
-            for cp in sorted(parts, key=lambda c: c.part):
-                self.part_starts[(name, cp.part)] = previous_upper
-                previous_upper = cp.upper_key
+        self.renders: dict[str, tuple[TablePlan, int | None, _Render]] = {}
+        # Where each part starts over after a re-plan: parts are consecutive key ranges, so a part
+        # starts where the one before it ends, and ends where it always did.
+        self.restarts: dict[str, list[Checkpoint]] = {}
+        for cp in sorted((checkpoints or {}).values(), key=lambda c: (c.table, c.part)):
+            parts = self.restarts.setdefault(cp.table, [])
+            start = parts[-1].upper_key if parts else None
+            parts.append(Checkpoint(cp.table, cp.part, start, cp.upper_key, 0, False))
 
     def _render(self, table: Table) -> _Render:
+        """The render of the plan of the moment, made again only after a re-plan changed it."""
         plan = self.source.plan.table(table.name)
+        cached = self.renders.get(table.name)
+        if cached is not None and cached[0] is plan and cached[1] == plan.sampled_rows:
+            return cached[2]
         columns = plan.copied_columns
         guarded = plan.sampled_rows is not None
         items = select_list(columns, guarded)
@@ -494,18 +493,19 @@ class _Copier:
             sql.Identifier(plan.target),
             sql.SQL(", ").join(sql.Identifier(c.target) for c in columns),
         )
-        return _Render(plan, head, target, len(items), line_maker(columns, guarded), guarded)
+        render = _Render(plan, head, target, len(items), line_maker(columns, guarded), guarded)
+        self.renders[table.name] = (plan, plan.sampled_rows, render)
+        return render
 
-    def run_part(self, table: Table, plan: TablePlan, checkpoint: Checkpoint) -> None:
+    def run_part(self, table: Table, checkpoint: Checkpoint) -> None:
         """Copy one part; a part that re-planned its table also copies again the parts finished before."""
         pending = [(checkpoint, 0)]
         while pending:
             part, generation = pending.pop(0)
             pending += self._copy_part(table, part, generation)
 
-    def _restart_point(self, table: str, checkpoint: Checkpoint) -> Checkpoint:
-        start = self.part_starts.get((table, checkpoint.part))
-        return Checkpoint(table, checkpoint.part, start, checkpoint.upper_key, 0, False)
+    def _restart_point(self, table: str, part: int) -> Checkpoint:
+        return next(cp for cp in self.restarts[table] if cp.part == part)
 
     def _copy_part(self, table: Table, checkpoint: Checkpoint, generation: int) -> list[tuple[Checkpoint, int]]:
         gate = self.gates[table.name]
@@ -524,8 +524,7 @@ class _Copier:
                 refused: Exception | None = None
                 with gate.chunk() as current:
                     if current != generation:  # the table was re-planned: this part starts over
-                        restart = self._restart_point(table.name, checkpoint)
-                        last, rows, generation = restart.last_key, 0, current
+                        last, rows, generation = self._restart_point(table.name, checkpoint.part).last_key, 0, current
                     render = self._render(table)
                     where, params = self._where(last, bound, upper, checkpoint)
                     tail = f"{where}{tail_order}"
@@ -635,21 +634,16 @@ class _Copier:
                 pg.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(self.options.schema, old.target)))
                 if self.recreate is not None:
                     self.skipped += self.recreate(pg, new)
-                for (name, part), start in self.part_starts.items():
-                    if name == table.name:
-                        restart = Checkpoint(name, part, start, self._upper(name, part), 0, False)
-                        control.save_checkpoint(pg, self.options.schema, restart)
-                        if part in gate.finished:
-                            redo.append((restart, generation + 1))
+                for restart in self.restarts.get(table.name, []):
+                    control.save_checkpoint(pg, self.options.schema, restart)
+                    if restart.part in gate.finished:
+                        redo.append((restart, generation + 1))
                 control.save_plan(pg, self.options.schema, plan.to_dict())
             gate.generation += 1
             gate.finished.clear()
             with self.lock:
                 self.copied[table.name] = 0
             return redo
-
-    def _upper(self, table: str, part: int) -> list[Any] | None:
-        return self.part_starts.get((table, part + 1))
 
     def _stream_chunk(
         self,

@@ -30,12 +30,13 @@ from pgferry.sqlite.census import iso_predicate, zone_predicate
 from pgferry.sqlite.schema import quote_ident
 
 PYTHON_RENDERED = ("float", "numeric", "text_any")
-# Values of these converters never contain a quote, comma or newline: no quoting needed.
-UNQUOTED = ("int", "bool", "bytes", "text_bytes", "epoch_seconds", "epoch_millis", "julian_day")
-# Validated date-times hold no comma, quote or line break and are never empty (an empty unquoted field
-# would read as NULL), so they go bare: quoting them cost two string copies a value, 15% of the
-# rendering of the forum replies (callgrind).
-UNQUOTED += ("timestamp_text", "date_text")
+# Values of these converters never contain a quote, comma or line break and are never empty (an empty
+# unquoted field reads as NULL): no quoting needed. That holds for validated date-times too; quoting
+# them cost two string copies a value, 15% of the rendering of the forum replies (callgrind).
+UNQUOTED = (
+    *("int", "bool", "bytes", "text_bytes", "epoch_seconds", "epoch_millis", "julian_day"),
+    *("timestamp_text", "date_text"),
+)
 
 
 def text_expression(column: ColumnPlan) -> str:
@@ -114,8 +115,14 @@ def _field(column: ColumnPlan, guarded: bool = False, in_printf: bool = False) -
         c = quote_ident(column.source)
         # As many characters as bytes proves there is no NUL (length() stops at one); else search.
         predicate = f"{predicate} AND (length({c}) = length(CAST({c} AS BLOB)) OR instr({c}, char(0)) = 0)"
-    marker = REFUSED_MARKER.get(converter, "'!'")
-    return f"CASE WHEN {predicate} THEN {field} WHEN {quote_ident(column.source)} IS NULL THEN NULL ELSE {marker} END"
+    return _guarded(column, predicate, field)
+
+
+def _guarded(column: ColumnPlan, predicate: str, field: str, nullable: bool = True) -> str:
+    """`field` when the value meets `predicate`, NULL for NULL, else the converter's refused marker."""
+    null = f"WHEN {quote_ident(column.source)} IS NULL THEN NULL " if nullable else ""
+    marker = REFUSED_MARKER.get(column.choice.converter, "'!'")
+    return f"CASE WHEN {predicate} THEN {field} {null}ELSE {marker} END"
 
 
 def csv_field(column: ColumnPlan, guarded: bool = False) -> str:
@@ -175,9 +182,8 @@ def _printf_line(columns: list[ColumnPlan], guarded: bool = False) -> str:
 
 def _bare_text(column: ColumnPlan) -> str:
     """A guarded NOT NULL text with its quotes doubled and none around it (they are in the format)."""
-    value = text_expression(column)
-    marker = REFUSED_MARKER.get(column.choice.converter, "'!'")
-    return f"""CASE WHEN {guard_predicate(column)} THEN replace({value}, '"', '""') ELSE {marker} END"""
+    predicate = guard_predicate(column) or "1"
+    return _guarded(column, predicate, f"""replace({text_expression(column)}, '"', '""')""", nullable=False)
 
 
 def rendered_in_python(column: ColumnPlan) -> bool:

@@ -175,11 +175,10 @@ def _run_pipeline(
         if cp.done or cp.table not in tables:
             continue
         name = f"copy:{cp.table}:{cp.part}"
-        plan = source.plan.table(cp.table)
         scheduler.add(
             Task(
                 name,
-                functools.partial(copier.run_part, tables[cp.table], plan, cp),
+                functools.partial(copier.run_part, tables[cp.table], cp),
                 "data",
                 priority=order.get(cp.table, 0),
             )

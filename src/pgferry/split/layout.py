@@ -15,15 +15,12 @@ from pgferry.sqlite.schema import Column, Table
 from pgferry.sqlite.schema import quote_ident as q
 
 CORE_ALIAS = "_c"
-ROWID_NAMES = ("rowid", "_rowid_", "oid")
 
 
 def rowid_name(table: Table) -> str:
     """A name that reaches the table's rowid: one of rowid, _rowid_, oid that no column hides."""
-    taken = {fold(c.name) for c in table.columns}
-    for name in ROWID_NAMES:
-        if name not in taken:
-            return name
+    if table.rowid_name is not None:
+        return table.rowid_name
     raise SplitError(f"table {table.name!r} has columns named rowid, _rowid_ and oid: its rowids cannot be kept")
 
 

@@ -375,8 +375,7 @@ def take_sample_census(conn: sqlite3.Connection, table: Table, rows: int) -> Tab
     result says what the sample holds (`sample_rows` set, `rows` the whole table); the rowid alias
     keeps the bounds of the whole table, read from the b-tree ends.
     """
-    names = {c.name.lower() for c in table.columns}
-    key = next((n for n in ("rowid", "_rowid_", "oid") if n not in names), None)
+    key = table.rowid_name
     if table.without_rowid or key is None:  # no rowid to seek by: measure it all
         return take_census(conn, table)
     name = quote_ident(table.name)

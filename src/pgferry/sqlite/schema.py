@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # sqlglot loads when a statement needs parsing (see _parse_ta
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 INTERNAL_PREFIX = "sqlite_"
+ROWID_NAMES = ("rowid", "_rowid_", "oid")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 # Suffixes of the shadow tables FTS3/4/5, R*Tree and similar virtual tables keep their data in.
 SHADOW_SUFFIXES = (
     "_content",
@@ -120,6 +122,14 @@ class Table:
         if column.declared_type.upper() == "INTEGER":
             return column.name
         return None
+
+    @property
+    def rowid_name(self) -> str | None:
+        """A name that reaches the rowid: one of rowid, _rowid_, oid that no column hides (SQLite
+        folds ASCII letters only); None when all three are columns. (WITHOUT ROWID tables have none
+        to reach; callers check `without_rowid`.)"""
+        taken = {c.name.translate(_ASCII_LOWER) for c in self.columns}
+        return next((name for name in ROWID_NAMES if name not in taken), None)
 
     def column(self, name: str) -> Column:
         for column in self.columns:
