@@ -80,6 +80,7 @@ class Proc:
     tree_rss_kib: int
     stdout: str
     stderr: str
+    cpu_s: float | None = None  # user + system CPU seconds of the whole child tree (GNU time %U + %S)
 
 
 def _children(pid: int) -> list[int]:
@@ -129,7 +130,7 @@ class TreeSampler(threading.Thread):
 def run_measured(argv: list[str], *, timeout: float, env: dict[str, str] | None = None, cwd: str | None = None) -> Proc:
     """Run argv under /usr/bin/time -f %M; wall time, exit status, peak RSS; kill the group at the timeout."""
     with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as rssfile:
-        full = [TIME_BIN, "-f", "%M", "-o", rssfile.name, *argv]
+        full = [TIME_BIN, "-f", "%U %S %M", "-o", rssfile.name, *argv]
         started = time.perf_counter()
         child = subprocess.Popen(
             full,
@@ -154,9 +155,37 @@ def run_measured(argv: list[str], *, timeout: float, env: dict[str, str] | None 
         sampler.done.set()
         sampler.join()
         text = Path(rssfile.name).read_text().strip().splitlines()
-        # GNU time writes "Command exited with non-zero status N" before the figure when N != 0.
-        maxrss = int(text[-1]) if text and text[-1].strip().isdigit() else None
-    return Proc(argv, code, seconds, maxrss, sampler.peak, out, err)
+        # GNU time writes "Command exited with non-zero status N" before the figures when N != 0.
+        figures = text[-1].split() if text else []
+        maxrss = cpu = None
+        if len(figures) == 3 and figures[2].isdigit():
+            maxrss, cpu = int(figures[2]), float(figures[0]) + float(figures[1])
+    return Proc(argv, code, seconds, maxrss, sampler.peak, out, err, cpu)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int, *, reaped: bool) -> int:
+    """utime + stime of `pid` (+ cutime + cstime: its exited children, when `reaped`)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of proc(5))
+    return ticks + int(fields[13]) + int(fields[14]) if reaped else ticks
+
+
+def server_cpu_s(datadir: Path) -> float:
+    """CPU seconds the PostgreSQL server has used so far: postmaster, its live children, its exited ones.
+
+    Sampled before and after a contender, the difference is the server's share of that contender's work:
+    a figure a busy machine does not move the way it moves wall time.
+    """
+    postmaster = int((datadir / "postmaster.pid").read_text().split()[0])
+    ticks = _cpu_ticks(postmaster, reaped=True) + sum(_cpu_ticks(c, reaped=False) for c in _children(postmaster))
+    return ticks / _TICK
 
 
 # ---------------------------------------------------------------- source
@@ -255,6 +284,8 @@ class Result:
     rows_per_s: float | None = None
     peak_rss_mb: float | None = None
     tree_rss_mb: float | None = None
+    cpu_s: float | None = None  # the contender's processes
+    server_cpu_s: float | None = None  # the PostgreSQL server during the contender's run
     rows_loaded: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -274,6 +305,7 @@ def _finish(result: Result, proc: Proc, source_rows: int, password: str) -> Resu
     result.seconds = round(proc.seconds, 3)
     result.peak_rss_mb = _mb(proc.maxrss_kib)
     result.tree_rss_mb = _mb(proc.tree_rss_kib)
+    result.cpu_s = proc.cpu_s
     if proc.returncode is None:
         result.status = "timeout"
     elif proc.returncode != 0:
@@ -447,6 +479,7 @@ def run_floor(cluster: LocalCluster, plan: FloorPlan, dbname: str, timeout: floa
     seconds = time.perf_counter() - started
     result.seconds = round(seconds, 3)
     result.peak_rss_mb = _mb(max((p.maxrss_kib or 0) for p in procs))
+    result.cpu_s = round(sum(p.cpu_s or 0.0 for p in procs), 2)
     result.tree_rss_mb = _mb(max(p.tree_rss_kib for p in procs))
     result.detail["phases"] = {k: round(v, 3) for k, v in phases.items()}
     result.detail["psql_processes"] = len(procs)
@@ -475,17 +508,20 @@ def render(report: dict[str, Any]) -> str:
         f"load {report['loadavg_before']} -> {report['loadavg_after']} on {report['cpus']} CPUs",
         "",
         f"{'contender':<9} {'run':>3} {'status':<8} {'exit':>4} {'wall s':>9} {'rows/s':>10} "
-        f"{'peak RSS MB':>11} {'tree MB':>8} {'rows loaded':>12}",
+        f"{'peak RSS MB':>11} {'tree MB':>8} {'cpu s':>6} {'server s':>8} {'rows loaded':>12}",
     ]
     for r in report["results"]:
         lines.append(
             f"{r['contender']:<9} {r['run']:>3} {r['status']:<8} {_fmt(r['exit_code']):>4} "
             f"{_fmt(r['seconds'], '.2f'):>9} {_fmt(r['rows_per_s'], ','):>10} {_fmt(r['peak_rss_mb'], '.1f'):>11} "
-            f"{_fmt(r['tree_rss_mb'], '.1f'):>8} {_fmt(r['rows_loaded'], ','):>12}"
+            f"{_fmt(r['tree_rss_mb'], '.1f'):>8} {_fmt(r['cpu_s'], '.1f'):>6} {_fmt(r['server_cpu_s'], '.1f'):>8} "
+            f"{_fmt(r['rows_loaded'], ','):>12}"
         )
     lines.append("")
     for name, value in report["ratios"].items():
         lines.append(f"{name} (wall time, median of ok runs): {_fmt(value, '.2f')}")
+    for name, value in report.get("cpu_ratios", {}).items():
+        lines.append(f"{name} (CPU seconds, contender + server, median of ok runs): {_fmt(value, '.2f')}")
     for r in report["results"]:
         if r["error"]:
             lines.append(f"\n{r['contender']} run {r['run']} {r['status']}:\n  " + r["error"].replace("\n", "\n  "))
@@ -497,9 +533,11 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def best(results: list[dict[str, Any]], contender: str) -> float | None:
-    """Median wall seconds over the contender's successful runs."""
-    times = sorted(r["seconds"] for r in results if r["contender"] == contender and r["status"] == "ok")
+def best(results: list[dict[str, Any]], contender: str, figure: str = "seconds") -> float | None:
+    """Median of a figure (wall seconds by default) over the contender's successful runs."""
+    times = sorted(
+        r[figure] for r in results if r["contender"] == contender and r["status"] == "ok" and r[figure] is not None
+    )
     if not times:
         return None
     mid = len(times) // 2
@@ -548,6 +586,7 @@ def main() -> int:
                 for name in order:
                     dbname = fresh_database(cluster, f"{name}_r{run}")
                     log(f"run {run}: {name} ...")
+                    server_before = server_cpu_s(cluster.datadir)
                     if name == "pgferry":
                         result = run_pgferry(cluster, src, dbname, args.jobs, args.timeout, source_rows)
                     elif name == "pgloader":
@@ -557,6 +596,8 @@ def main() -> int:
                         assert plan is not None
                         result = run_floor(cluster, plan, dbname, args.timeout, source_rows, workdir)
                     result.run = run
+                    time.sleep(0.3)  # let the contender's backends exit, so their CPU is counted
+                    result.server_cpu_s = round(server_cpu_s(cluster.datadir) - server_before, 2)
                     if result.status != "skipped":
                         try:
                             tc = target_counts(cluster, dbname, tables)
@@ -572,6 +613,10 @@ def main() -> int:
                     results.append(result)
 
     rows = [asdict(r) for r in results]
+    for r in rows:
+        parts = (r["cpu_s"], r["server_cpu_s"])
+        r["total_cpu_s"] = None if None in parts else round(sum(parts), 2)
+    c_ferry, c_loader, c_floor = (best(rows, name, "total_cpu_s") for name in CONTENDERS)
     for r in rows:  # per-table counts only where they tell something (a failed or short load)
         if r["status"] == "ok" and not r["detail"].get("row_mismatch"):
             r["detail"].get("target", {}).pop("per_table", None)
@@ -592,6 +637,10 @@ def main() -> int:
         "ratios": {
             "pgferry/floor": round(t_ferry / t_floor, 3) if t_ferry and t_floor else None,
             "pgloader/pgferry": round(t_loader / t_ferry, 3) if t_loader and t_ferry else None,
+        },
+        "cpu_ratios": {
+            "pgferry/floor": round(c_ferry / c_floor, 3) if c_ferry and c_floor else None,
+            "pgloader/pgferry": round(c_loader / c_ferry, 3) if c_loader and c_ferry else None,
         },
     }
     text = render(report)
