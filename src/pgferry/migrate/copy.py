@@ -388,6 +388,9 @@ class _Render:
     width: int  # items before the keys
     maker: Callable[[tuple], str] | None  # None: item 0 is the finished line
     guarded: bool  # types from a sample: every value checked (see rowformat)
+    # Rowid tables whose lines SQLite finishes: a batch of lines joined in SQLite, read as one value
+    # (head + WHERE + tail). A Python row per line cost more than rendering the line did.
+    grouped: tuple[str, str] | None = None
 
 
 class _TableGate:
@@ -493,7 +496,15 @@ class _Copier:
             sql.Identifier(plan.target),
             sql.SQL(", ").join(sql.Identifier(c.target) for c in columns),
         )
-        render = _Render(plan, head, target, len(items), line_maker(columns, guarded), guarded)
+        maker = line_maker(columns, guarded)
+        grouped = None
+        if maker is None and not table.without_rowid:
+            grouped = (
+                f"SELECT group_concat(line, ''), count(*), count(line), max(k) FROM (SELECT {items[0]} AS line,"
+                f" {keys[0]} AS k FROM {quote_ident(table.name)}",
+                f" ORDER BY {keys[0]} LIMIT ?)",
+            )
+        render = _Render(plan, head, target, len(items), maker, guarded, grouped)
         self.renders[table.name] = (plan, plan.sampled_rows, render)
         return render
 
@@ -531,9 +542,12 @@ class _Copier:
                     query_params = [*params, self.options.chunk_rows]
                     try:
                         conn.text_factory = bytes if as_bytes and render.maker is None else str
-                        scanned, last_seen = self._stream_chunk(
-                            cursor, pg, render, tail, query_params, table, checkpoint, rows, len(keys)
+                        batches = (
+                            self._fetched_batches(cursor, render, tail, query_params, len(keys))
+                            if render.grouped is None
+                            else self._grouped_batches(cursor, render, last, bound, upper, table, checkpoint)
                         )
+                        scanned, last_seen = self._stream_chunk(pg, render, batches, table, checkpoint, rows)
                         copied = scanned
                     except REFUSALS as exc:
                         if isinstance(exc, sqlite3.OperationalError) and "decode" not in str(exc).lower():
@@ -645,33 +659,65 @@ class _Copier:
                 self.copied[table.name] = 0
             return redo
 
-    def _stream_chunk(
+    def _fetched_batches(
+        self, cursor: sqlite3.Cursor, render: _Render, tail: str, params: list[Any], key_width: int
+    ) -> Iterator[tuple[bytes | str, int, list[Any]]]:
+        """(lines, rows, last key) a few thousand rows at a time from one read of the chunk."""
+        width, maker = render.width, render.maker
+        cursor.execute(f"{render.head}{tail} LIMIT ?", params)
+        while batch := cursor.fetchmany(STREAM_ROWS):
+            if maker is None:
+                first = batch[0][0]
+                lines: bytes | str = (b"" if isinstance(first, bytes) else "").join(row[0] for row in batch)
+            else:
+                lines = "".join(maker(row[:width]) for row in batch)
+            yield lines, len(batch), list(batch[-1][-key_width:])
+
+    def _grouped_batches(
         self,
         cursor: sqlite3.Cursor,
+        render: _Render,
+        last: list[Any] | None,
+        bound: str,
+        upper: str,
+        table: Table,
+        checkpoint: Checkpoint,
+    ) -> Iterator[tuple[bytes | str, int, list[Any]]]:
+        """The same batches, each joined in SQLite by one keyset query (see _Render.grouped)."""
+        assert render.grouped is not None
+        head, tail = render.grouped
+        left = self.options.chunk_rows
+        while left > 0:
+            where, params = self._where(last, bound, upper, checkpoint)
+            want = min(STREAM_ROWS, left)
+            lines, rows, rendered, key = cursor.execute(f"{head}{where}{tail}", [*params, want]).fetchone()
+            if rows != rendered:  # group_concat skips NULLs: a row must never go missing that way
+                raise CopyDataError(f"table {table.name!r}: a row after key {last} rendered as NULL")
+            if rows == 0:
+                return
+            last = [key]
+            yield lines, rows, last
+            if rows < want:
+                return
+            left -= rows
+
+    def _stream_chunk(
+        self,
         pg: psycopg.Connection,
         render: _Render,
-        tail: str,
-        params: list[Any],
+        batches: Iterator[tuple[bytes | str, int, list[Any]]],
         table: Table,
         checkpoint: Checkpoint,
         rows_before: int,
-        key_width: int,
     ) -> tuple[int, list[Any] | None]:
         """COPY one chunk as it is read, a few thousand rows at a time, and its checkpoint, in one
         transaction: memory stays flat whatever the chunk size. Raises on the first bad value."""
-        width, maker = render.width, render.maker
         scanned, last = 0, None
         with pg.transaction():
-            cursor.execute(f"{render.head}{tail} LIMIT ?", params)
             with pg.cursor() as cur, cur.copy(render.target, writer=QueuedLibpqWriter(cur)) as copy:
-                while batch := cursor.fetchmany(STREAM_ROWS):
-                    if maker is None:
-                        first = batch[0][0]
-                        copy.write((b"" if isinstance(first, bytes) else "").join(row[0] for row in batch))
-                    else:
-                        copy.write("".join(maker(row[:width]) for row in batch))
-                    scanned += len(batch)
-                    last = list(batch[-1][-key_width:])
+                for lines, rows, key in batches:
+                    copy.write(lines)
+                    scanned, last = scanned + rows, key
             if scanned:
                 done = scanned < self.options.chunk_rows
                 control.save_checkpoint(
