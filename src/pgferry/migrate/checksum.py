@@ -31,7 +31,7 @@ def _sqlite_text(column: ColumnPlan) -> str | None:
     if converter in ("int", "bool", "text"):
         return f"CAST({c} AS TEXT)"
     if converter in ("bytes", "text_bytes"):
-        return f"lower(hex({c}))"
+        return f"CASE WHEN {c} IS NOT NULL THEN lower(hex({c})) END"  # hex(NULL) is '', not NULL
     if converter == "timestamp_text" and column.choice.pg_type == "timestamp":
         return f"CASE WHEN {c} GLOB '{STRICT_DATETIME}' AND length({c}) = 19 THEN {c} ELSE '{UNCOVERED}' || {c} END"
     if converter == "date_text":

@@ -44,7 +44,7 @@ def text_expression(column: ColumnPlan) -> str:
     c = quote_ident(column.source)
     converter = column.choice.converter
     if converter in ("bytes", "text_bytes"):
-        return f"'\\x' || hex({c})"
+        return f"CASE WHEN {c} IS NOT NULL THEN '\\x' || hex({c}) END"  # hex(NULL) is '', not NULL
     if converter == "epoch_seconds":
         return f"strftime('%Y-%m-%d %H:%M:%S', {c}, 'unixepoch') || '+00'"
     if converter == "epoch_millis":
