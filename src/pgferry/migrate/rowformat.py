@@ -101,12 +101,21 @@ def _date_guard(c: str, pg_type: str) -> str:
     return f"datetime({c}, '+0 days') = {c} OR ({full} AND NOT {zoned})"
 
 
+def doubled_quotes(value: str) -> str:
+    """`value` with its double quotes doubled, for a quoted CSV field. Most text holds none, and
+    GLOB '*"*' finds that out with the C library's strcspn(): replace() alone costs about 9
+    instructions a byte, so the GLOB first made the forum replies' rendering about 0.8 G
+    instructions per 100k rows cheaper (callgrind). GLOB stops at a NUL byte and may miss a quote
+    after it, but PostgreSQL refuses any NUL in COPY input before it parses the line."""
+    return f"""CASE WHEN {value} GLOB '*"*' THEN replace({value}, '"', '""') ELSE {value} END"""
+
+
 def _field(column: ColumnPlan, guarded: bool = False, in_printf: bool = False) -> str:
     """SQLite expression for the CSV field, NULL for NULL: quoted text, bare numbers. Guarded text
     bound for printf()'s %s must also prove it holds no NUL byte (see CONCATENATED)."""
     value = text_expression(column)
     converter = column.choice.converter
-    quoted = f"""'"' || replace({value}, '"', '""') || '"'"""
+    quoted = f"""'"' || {doubled_quotes(value)} || '"'"""
     field = value if converter in UNQUOTED else quoted
     predicate = guard_predicate(column) if guarded else None
     if predicate is None:
@@ -183,7 +192,7 @@ def _printf_line(columns: list[ColumnPlan], guarded: bool = False) -> str:
 def _bare_text(column: ColumnPlan) -> str:
     """A guarded NOT NULL text with its quotes doubled and none around it (they are in the format)."""
     predicate = guard_predicate(column) or "1"
-    return _guarded(column, predicate, f"""replace({text_expression(column)}, '"', '""')""", nullable=False)
+    return _guarded(column, predicate, doubled_quotes(text_expression(column)), nullable=False)
 
 
 def rendered_in_python(column: ColumnPlan) -> bool:
