@@ -33,6 +33,7 @@ SAMPLES = [
     ("JSON", "v", ['{"a": 1}', "[1, 2]"]),
     ("BLOB", "v", [b"\x00\x01", b"x"]),
     ("REAL", "v", [1.5, -2.25]),
+    ("DATETIME", "v", [2_460_000.5, 2_459_000.25]),  # Julian day numbers
     ("", "v", [None, None]),  # nothing seen: typed from the declaration
 ]
 
@@ -90,7 +91,10 @@ def pg(pg_cluster):  # type: ignore[no-untyped-def]
         yield conn
 
 
-ODD_NUMBERS = [2, -1, 2**31, 2**53 + 1, 5, 1_700_000_000_000, 2.0, 0.5, float("inf"), -0.0, 2_451_187.5]
+ODD_NUMBERS = [
+    *(2, -1, 2**31, 2**53 + 1, 5, 1_700_000_000_000, 2.0, 0.5, float("inf"), -0.0, 2_451_187.5),
+    *(2_460_001, 2_488_069.5, 2_488_070.5, 1_721_425.5, 1_721_424.5, 700_000_000.25),
+]
 
 
 @pytest.mark.parametrize(("declared", "name", "sample"), SAMPLES)

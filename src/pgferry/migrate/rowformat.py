@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pgferry.migrate.plan import ColumnPlan
-from pgferry.migrate.types import EPOCH_MILLIS, EPOCH_SECONDS, FLOAT_EXACT_INT
+from pgferry.migrate.types import EPOCH_MILLIS, EPOCH_SECONDS, FLOAT_EXACT_INT, JULIAN_DAYS
 from pgferry.sqlite.census import iso_predicate, zone_predicate
 from pgferry.sqlite.schema import quote_ident
 
@@ -50,7 +50,10 @@ def text_expression(column: ColumnPlan) -> str:
     if converter == "epoch_millis":
         return f"strftime('%Y-%m-%d %H:%M:%f', {c} / 1000.0, 'unixepoch') || '+00'"
     if converter == "julian_day":
-        return f"strftime('%Y-%m-%d %H:%M:%f', {c})"
+        # strftime() is NULL outside SQLite's dates: a value there must be refused, never become NULL.
+        low, high = JULIAN_DAYS
+        rendered = f"strftime('%Y-%m-%d %H:%M:%f', {c})"
+        return f"CASE WHEN {c} BETWEEN {low} AND {high} THEN {rendered} WHEN {c} IS NOT NULL THEN '!' END"
     return c
 
 
@@ -75,7 +78,7 @@ def guard_predicate(column: ColumnPlan) -> str | None:
         low, high = EPOCH_SECONDS if converter == "epoch_seconds" else EPOCH_MILLIS
         return f"{kind} = 'integer' AND {c} BETWEEN {low} AND {high}"
     if converter == "julian_day":
-        return f"{kind} = 'real'"
+        return f"{kind} IN ('real', 'integer') AND {c} BETWEEN {JULIAN_DAYS[0]} AND {JULIAN_DAYS[1]}"
     if converter == "bytes":
         return f"{kind} = 'blob'"
     if converter in ("timestamp_text", "date_text"):

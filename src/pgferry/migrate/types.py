@@ -18,7 +18,9 @@ INT4 = (-(2**31), 2**31 - 1)
 FLOAT_EXACT_INT = 2**53
 EPOCH_SECONDS = (100_000_000, 4_102_444_800)  # 1973 .. 2100
 EPOCH_MILLIS = (EPOCH_SECONDS[0] * 1000, EPOCH_SECONDS[1] * 1000)
-JULIAN_DAYS = (1_721_425.5, 2_488_069.5)  # year 1 .. 2100
+# REALs in a date-time column are taken for Julian day numbers only in years 1 .. 2100 (like the epoch
+# bounds above); others are something else (Core Data's seconds since 2001, durations) and stay numbers.
+JULIAN_DAYS = (1_721_425.5, 2_488_069.5)
 FLAG_NAME = re.compile(r"^(is|has|can|should|allow|allows|show|use)_|_(flag|enabled|active|verified|deleted)$", re.I)
 VARCHAR = re.compile(r"^\s*(?:N?VAR)?CHAR(?:ACTER)?(?:\s+VARYING)?\s*\(\s*(\d+)\s*\)", re.I)
 
@@ -127,9 +129,11 @@ def _reals(column: Column, census: ColumnCensus) -> TypeChoice:
     declared = column.declared_type
     if census.integers and not _within(census.int_min, census.int_max, (-FLOAT_EXACT_INT, FLOAT_EXACT_INT)):
         return TypeChoice("numeric", "numeric", "integers beyond 2^53 mixed with reals: numeric keeps both exact")
-    if _declares_time(declared) and census.integers == 0 and not census.real_nonfinite:
-        # Julian day numbers are REALs in a narrow range; the census has no REAL min/max, so the
-        # converter re-checks each value and the copy fails loudly on one out of range.
+    # Whole days among them are stored as integers (a date-time column has NUMERIC affinity).
+    julian = _within(census.real_min, census.real_abs_max, JULIAN_DAYS) and (
+        not census.integers or _within(census.int_min, census.int_max, JULIAN_DAYS)
+    )
+    if _declares_time(declared) and julian:
         return TypeChoice("timestamp", "julian_day", f"declared {declared}, values are Julian day numbers")
     note = None
     if affinity(declared) == "INTEGER":

@@ -32,6 +32,7 @@ FIELDS = (
     "int_min",
     "int_max",
     "real_abs_max",
+    "real_min",
     "text_max_bytes",
     "text_with_nul",
     "blob_max_bytes",
@@ -58,6 +59,7 @@ class ColumnCensus:
     int_min: int | None = None
     int_max: int | None = None
     real_abs_max: float | None = None
+    real_min: float | None = None
     text_max_bytes: int = 0
     text_with_nul: int = 0
     blob_max_bytes: int = 0
@@ -162,6 +164,7 @@ def _second_pass(column: str, shape: str, declared_varchar: bool) -> list[tuple[
         ("int_min", f"min(CASE WHEN {kind} = 'integer' THEN {c} END)"),
         ("int_max", f"max(CASE WHEN {kind} = 'integer' THEN {c} END)"),
         ("real_abs_max", f"max(CASE WHEN {kind} = 'real' THEN abs({c}) END)"),
+        ("real_min", f"min(CASE WHEN {kind} = 'real' THEN {c} END)"),
     ]
     # length() counts characters up to the first NUL: as many characters as bytes proves an ASCII
     # value without NUL, and that count is cheaper than instr()'s search; only other values are searched.
@@ -348,6 +351,7 @@ def _merge_column(parts: list[ColumnCensus]) -> ColumnCensus:
         int_min=pick(min, "int_min"),
         int_max=pick(max, "int_max"),
         real_abs_max=pick(max, "real_abs_max"),
+        real_min=pick(min, "real_min"),
         text_max_bytes=max(p.text_max_bytes for p in parts),
         blob_max_bytes=max(p.blob_max_bytes for p in parts),
     )
