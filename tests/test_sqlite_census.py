@@ -138,3 +138,17 @@ def test_a_date_with_stray_spaces_is_not_a_date(tmp_path: Path, odd: str) -> Non
     """PostgreSQL would trim or collapse the spaces: typed as a date-time, the value would change."""
     cols = census_of(tmp_path, 'CREATE TABLE "t t" (ts DATETIME)', [("2024-01-02 10:00:00",), (odd,)])
     assert not cols["ts"].texts_iso_datetime
+
+
+@pytest.mark.parametrize(
+    ("value", "is_date_time"),
+    [
+        ("2024-01-01 10:00:00.1234567", False),  # PostgreSQL would round to 10:00:00.123457
+        ("2024-01-01T10:00:00.123456789Z", False),
+        ("2024-01-01 10:00:00.123456", True),
+        ("2024-01-01T10:00:00.5+02:00", True),
+    ],
+)
+def test_a_fraction_finer_than_microseconds_is_not_a_date_time(tmp_path: Path, value: str, is_date_time: bool) -> None:
+    cols = census_of(tmp_path, 'CREATE TABLE "t t" (ts DATETIME)', [("2024-01-02 10:00:00",), (value,)])
+    assert cols["ts"].texts_iso_datetime is is_date_time

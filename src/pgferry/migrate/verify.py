@@ -18,7 +18,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from pgferry.migrate.checksum import has_lines, pg_line, sqlite_line
 from pgferry.migrate.copy import CopyOptions, Source, _connect, open_source, user_errors
 from pgferry.migrate.plan import ColumnPlan, MigrationPlan, TablePlan
 from pgferry.migrate.rowformat import python_text, rendered_in_python, text_expression
+from pgferry.migrate.types import JULIAN_DAYS
 from pgferry.sqlite.schema import Table, quote_ident
 
 MAX_DIFFERENCES = 20
@@ -166,18 +167,65 @@ def _fetchall(conn: sqlite3.Connection, query: str, params: list[Any]) -> list[t
         return conn.execute(query, params).fetchall()
 
 
+UNIX_EPOCH = datetime(1970, 1, 1)
+UNIX_EPOCH_JULIAN_MS = 210_866_760_000_000  # 1970-01-01 as a Julian day number, in milliseconds
+
+
+def _julian(value: Any) -> Any:
+    if not isinstance(value, int | float) or not JULIAN_DAYS[0] <= value <= JULIAN_DAYS[1]:
+        return ("unparsed", value)
+    milliseconds = int(value * 86_400_000.0 + 0.5)  # SQLite's own rounding of a Julian day number
+    return UNIX_EPOCH + timedelta(milliseconds=milliseconds - UNIX_EPOCH_JULIAN_MS)
+
+
+def _epoch(scale: int) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if type(value) is not int:
+            return ("unparsed", value)
+        return (UNIX_EPOCH + timedelta(milliseconds=value * scale)).replace(tzinfo=UTC)
+
+    return convert
+
+
+# Converted values are computed here from the raw SQLite value (SQL to fetch it, then Python), not
+# taken from the copy's own rendering (pgferry.migrate.rowformat): a conversion bug the copy and verify
+# shared would look identical. Two did, before this: NULL BLOBs sent as empty bytea, and Core Data
+# dates sent as NULL.
+RECOMPUTED: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "bytes": ("CAST({} AS BLOB)", lambda v: "\\x" + v.hex()),
+    "text_bytes": ("CAST({} AS BLOB)", lambda v: "\\x" + v.hex()),
+    "epoch_seconds": ("{}", _epoch(1000)),
+    "epoch_millis": ("{}", _epoch(1)),
+    "julian_day": ("{}", _julian),
+}
+
+
+def _source_item(column: ColumnPlan, in_sqlite: bool) -> str:
+    c = quote_ident(column.source)
+    recomputed = RECOMPUTED.get(column.choice.converter)
+    if recomputed is not None:
+        return recomputed[0].format(c)
+    return text_expression(column) if in_sqlite else c
+
+
 def _canonical_items(plan: TablePlan) -> tuple[str, list[bool]]:
     in_sqlite = [c.copied and not rendered_in_python(c) for c in plan.columns]
-    exprs = ", ".join(
-        text_expression(c) if sq else quote_ident(c.source) for c, sq in zip(plan.columns, in_sqlite, strict=True)
-    )
+    exprs = ", ".join(_source_item(c, sq) for c, sq in zip(plan.columns, in_sqlite, strict=True))
     return exprs, in_sqlite
+
+
+def _canonical_source(column: ColumnPlan, in_sqlite: bool, value: Any, json_as_is: bool) -> Any:
+    if value is None:
+        return None
+    recomputed = RECOMPUTED.get(column.choice.converter)
+    if recomputed is not None:
+        return recomputed[1](value)
+    return _canonical(column, str(value) if in_sqlite else python_text(value), json_as_is)
 
 
 def _canonical_row(plan: TablePlan, in_sqlite: list[bool], values: tuple, json_as_is: bool = False) -> tuple:
     return tuple(
-        _canonical(c, (None if v is None else str(v)) if sq else python_text(v), json_as_is)
-        for c, sq, v in zip(plan.columns, in_sqlite, values, strict=True)
+        _canonical_source(c, sq, v, json_as_is) for c, sq, v in zip(plan.columns, in_sqlite, values, strict=True)
     )
 
 

@@ -118,6 +118,10 @@ def _when_text(c: str, predicate: str) -> str:
 STRICT_DATETIME = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9][ T][0-2][0-9]:[0-5][0-9]:[0-5][0-9]"
 
 
+# A fraction of a second finer than PostgreSQL's microseconds, which it would round away.
+SUB_MICROSECOND = "*.[0-9][0-9][0-9][0-9][0-9][0-9][0-9]*"
+
+
 def iso_predicate(c: str) -> str:
     """1 when the text is an ISO-8601 date or date-time that exists, else 0.
 
@@ -125,7 +129,8 @@ def iso_predicate(c: str) -> str:
     only days 29-31 need date(), which normalises with a modifier, so '2024-02-30' no longer
     compares equal to itself. Other shapes go through datetime(), which accepts stray spaces that
     PostgreSQL would trim or collapse: such a value must end in a digit or Z and hold no double
-    space. date() costs about a microsecond a call, which is seconds on a table of timestamps.
+    space, and more than six digits of a second, which PostgreSQL would round, make it text.
+    date() costs about a microsecond a call, which is seconds on a table of timestamps.
     """
     day_exists = f"date(substr({c}, 1, 10), '+0 days') = substr({c}, 1, 10)"
     plain_day = f"substr({c}, 9, 2) BETWEEN '01' AND '28' AND substr({c}, 6, 2) BETWEEN '01' AND '12'"
@@ -134,7 +139,8 @@ def iso_predicate(c: str) -> str:
         f"WHEN {c} GLOB '{STRICT_DATETIME}' THEN CASE WHEN substr({c}, 12, 2) > '23' THEN 0 "
         f"WHEN {plain_day} THEN 1 WHEN {day_exists} THEN 1 ELSE 0 END "
         f"WHEN {c} GLOB '{ISO_DATE_GLOB}' THEN CASE WHEN {day_exists} AND (length({c}) = 10 OR "
-        f"(datetime({c}) IS NOT NULL AND {c} GLOB '*[0-9Z]' AND instr({c}, '  ') = 0)) THEN 1 ELSE 0 END "
+        f"(datetime({c}) IS NOT NULL AND {c} GLOB '*[0-9Z]' AND instr({c}, '  ') = 0 "
+        f"AND {c} NOT GLOB '{SUB_MICROSECOND}')) THEN 1 ELSE 0 END "
         "ELSE 0 END"
     )
 
