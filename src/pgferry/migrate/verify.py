@@ -191,9 +191,10 @@ def _epoch(scale: int) -> Callable[[Any], Any]:
 # taken from the copy's own rendering (pgferry.migrate.rowformat): a conversion bug the copy and verify
 # shared would look identical. Two did, before this: NULL BLOBs sent as empty bytea, and Core Data
 # dates sent as NULL.
+AS_BYTEA: tuple[str, Callable[[Any], Any]] = ("CAST({} AS BLOB)", lambda v: "\\x" + v.hex())
 RECOMPUTED: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "bytes": ("CAST({} AS BLOB)", lambda v: "\\x" + v.hex()),
-    "text_bytes": ("CAST({} AS BLOB)", lambda v: "\\x" + v.hex()),
+    "bytes": AS_BYTEA,
+    "text_bytes": AS_BYTEA,
     "epoch_seconds": ("{}", _epoch(1000)),
     "epoch_millis": ("{}", _epoch(1)),
     "julian_day": ("{}", _julian),
