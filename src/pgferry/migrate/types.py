@@ -86,7 +86,7 @@ def choose_type(column: Column, census: ColumnCensus, is_key: bool = False) -> T
         "text_any",
         f"holds {mixed}",
         note=f"declared {declared or 'without a type'} but holds {mixed}: stored as text "
-        "(numbers in their exact SQLite text form)",
+        "(integers as their digits, REALs as the shortest text that reads back as the same double)",
     )
 
 
