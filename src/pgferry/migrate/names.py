@@ -4,7 +4,9 @@ By default a plain name (letters, digits, underscores, not starting with a digit
 lower case, the way PostgreSQL folds unquoted identifiers, so application SQL that never quoted
 names keeps working. Any other name (spaces, quotes, mixed case with `--keep-case`, unicode) is
 kept exactly and always quoted. PostgreSQL truncates identifiers at 63 bytes; two names that fold
-or truncate to the same identifier are an error naming both.
+or truncate to the same identifier are an error naming both. A column named like one of
+PostgreSQL's system columns (GIS tables' xmin/xmax are common) gets underscores appended; the plan
+reports the rename.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Iterable
 from pgferry.errors import UsageError
 
 MAX_IDENTIFIER_BYTES = 63
+# Names PostgreSQL keeps for every table's system columns: CREATE TABLE refuses a column so named.
+SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
 PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -37,16 +41,26 @@ def truncate(name: str) -> str:
     return encoded[:MAX_IDENTIFIER_BYTES].decode("utf-8", errors="ignore")
 
 
-def map_names(names: Iterable[str], what: str, keep_case: bool = False) -> dict[str, str]:
+def map_names(
+    names: Iterable[str], what: str, keep_case: bool = False, reserved: frozenset[str] = frozenset()
+) -> dict[str, str]:
     """Map each source name to its target identifier; raise when two collide.
 
-    `what` names the namespace in the message ("table", "column of table \"x\"", "index").
+    `what` names the namespace in the message ("table", "column of table \"x\"", "index"). A name
+    that maps to one of `reserved` gets underscores appended until it is free.
     """
+    names = list(names)
+    taken = {truncate(fold(name, keep_case)) for name in names}
     mapping: dict[str, str] = {}
     owner: dict[str, str] = {}
     for name in names:
         target = fold(name, keep_case)
         stored = truncate(target)
+        if stored in reserved:
+            while stored in reserved or stored in taken:
+                stored += "_"
+            taken.add(stored)
+            target = stored
         if stored in owner:
             other = owner[stored]
             why = "longer than 63 bytes and truncated" if stored != target else "equal after case folding"

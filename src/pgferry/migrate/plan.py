@@ -16,7 +16,7 @@ from typing import Any
 
 from pgferry.errors import UsageError
 from pgferry.migrate.expressions import Untranslatable, quote_pg, translate_default, translate_expression
-from pgferry.migrate.names import map_names
+from pgferry.migrate.names import SYSTEM_COLUMNS, fold, map_names, truncate
 from pgferry.migrate.types import TypeChoice, choose_type
 from pgferry.sqlite.census import TableCensus
 from pgferry.sqlite.schema import Index, Schema, Table
@@ -174,7 +174,7 @@ def build_plan(
     column_maps: dict[str, dict[str, str]] = {}
     for table in schema.tables:
         column_maps[table.name] = map_names(
-            [c.name for c in table.columns], f"column of table {table.name!r}", keep_case
+            [c.name for c in table.columns], f"column of table {table.name!r}", keep_case, SYSTEM_COLUMNS
         )
     booleans: dict[str, frozenset[str]] = {}
     for table in schema.tables:
@@ -186,6 +186,7 @@ def build_plan(
             sequences.get(table.name),
             casts,
             extensions,
+            {c: t for c, t in column_maps[table.name].items() if t != truncate(fold(c, keep_case))},
         )
         booleans[table.name] = frozenset(c.source for c in plan.columns if c.choice.pg_type == "boolean")
         plans.append(plan)
@@ -217,6 +218,7 @@ def _plan_table(
     sequence: int | None,
     casts: dict[str, str],
     extensions: set[str],
+    renamed: dict[str, str],
 ) -> TablePlan:
     keys = _keys_of(table)
     rowid_alias = table.rowid_alias
@@ -248,6 +250,9 @@ def _plan_table(
                 generated = translate_expression(column.generated_expr, columns, {})
             except Untranslatable as exc:
                 notes.append(f"{column.name}: generated column copied as plain values ({exc})")
+        if column.name in renamed:  # after the notes above: a rename says nothing about the data
+            rename = f"renamed to {renamed[column.name]}: {column.name} is a PostgreSQL system column name"
+            choice = dataclasses.replace(choice, note="; ".join(filter(None, [choice.note, rename])))
         planned.append(
             ColumnPlan(
                 source=column.name,
