@@ -18,17 +18,17 @@ import json
 import os
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from copy_vs_pgloader import TIME_BIN, drop_database, fresh_database, log, server_cpu_s
+from copy_vs_pgloader import _tail, drop_database, fresh_database, log, run_measured, server_cpu_s
 from pgferry.pg.cluster import throwaway_cluster
 
 HERE = Path(__file__).resolve().parent.parent
+TIMEOUT_S = 600.0
 
 
 @dataclass
@@ -43,18 +43,15 @@ def _one(cluster, variant: str, tree: Path, flags: list[str], src: Path, run: in
     dbname = fresh_database(cluster, f"ab_{variant.lower()}_{run}")
     pgferry = str(Path(sys.executable).with_name("pgferry"))
     env = {**os.environ, "PYTHONPATH": str(tree / "src")}
-    argv = [TIME_BIN, "-f", "%U %S", pgferry, "copy", str(src), cluster.dsn(dbname), "--no-verify", "--json", *flags]
+    argv = [pgferry, "copy", str(src), cluster.dsn(dbname), "--no-verify", "--json", *flags]
     before = server_cpu_s(cluster.datadir)
-    started = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - started
+    proc = run_measured(argv, timeout=TIMEOUT_S, env=env)
     time.sleep(0.3)  # let the backends exit, so their CPU is counted
     server = server_cpu_s(cluster.datadir) - before
     drop_database(cluster, dbname)
-    if proc.returncode != 0:
-        raise SystemExit(f"variant {variant} failed: {proc.stderr.strip()[-500:]}")
-    user, system = (float(x) for x in proc.stderr.strip().splitlines()[-1].split())
-    return Run(variant, round(wall, 3), round(user + system, 2), round(server, 2))
+    if proc.returncode != 0 or proc.cpu_s is None:
+        raise SystemExit(f"variant {variant} failed: {_tail(proc.stderr, cluster.password)}")
+    return Run(variant, round(proc.seconds, 3), round(proc.cpu_s, 2), round(server, 2))
 
 
 def main() -> int:

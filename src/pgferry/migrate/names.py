@@ -41,6 +41,11 @@ def truncate(name: str) -> str:
     return encoded[:MAX_IDENTIFIER_BYTES].decode("utf-8", errors="ignore")
 
 
+def identifier(name: str, keep_case: bool = False) -> str:
+    """What PostgreSQL stores for a SQLite name, before any collision or system-name handling."""
+    return truncate(fold(name, keep_case))
+
+
 def map_names(
     names: Iterable[str], what: str, keep_case: bool = False, reserved: frozenset[str] = frozenset()
 ) -> dict[str, str]:
@@ -50,7 +55,7 @@ def map_names(
     that maps to one of `reserved` gets underscores appended until it is free.
     """
     names = list(names)
-    taken = {truncate(fold(name, keep_case)) for name in names}
+    taken = {identifier(name, keep_case) for name in names}
     mapping: dict[str, str] = {}
     owner: dict[str, str] = {}
     for name in names:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pgferry.errors import UsageError
 from pgferry.migrate.expressions import Untranslatable, quote_pg, translate_default, translate_expression
-from pgferry.migrate.names import SYSTEM_COLUMNS, fold, map_names, truncate
+from pgferry.migrate.names import SYSTEM_COLUMNS, identifier, map_names
 from pgferry.migrate.types import TypeChoice, choose_type
 from pgferry.sqlite.census import TableCensus
 from pgferry.sqlite.schema import Index, Schema, Table
@@ -186,7 +186,7 @@ def build_plan(
             sequences.get(table.name),
             casts,
             extensions,
-            {c: t for c, t in column_maps[table.name].items() if t != truncate(fold(c, keep_case))},
+            {c: t for c, t in column_maps[table.name].items() if t != identifier(c, keep_case)},
         )
         booleans[table.name] = frozenset(c.source for c in plan.columns if c.choice.pg_type == "boolean")
         plans.append(plan)

@@ -328,33 +328,37 @@ def _pg_digest(
     return digest, int(count)
 
 
+# One chunk of SQLite row lines: (rows, the last key, the md5 of the lines or of their md5s or None,
+# whether the digest is of the lines as one string).
+Lines = tuple[int, tuple | None, str | None, bool]
+
+
 def _sqlite_lines(
     conn: sqlite3.Connection, table: Table, plan: TablePlan, key: list[ColumnPlan], low: tuple | None, chunk: int
-) -> tuple[list[tuple], str | None, bool]:
-    """One chunk of SQLite row lines from `low`: (rows with their keys, the md5 of the lines or of their
-    md5s, whether it is of the lines as one string); the digest is None when a line cannot be hashed (text
-    that is not UTF-8: the exact path names it)."""
+) -> Lines:
+    """The chunk of lines after `low`; the digest is None when a line cannot be hashed (text that is not
+    UTF-8: the exact path names it)."""
     key_cols = [quote_ident(c.source) for c in key]
     start = None if low is None else list(low)
     rows = _sqlite_chunk(conn, table, sqlite_line(plan) or "''", key_cols, start, chunk)
+    high = tuple(rows[-1][: len(key)]) if rows else None
     try:
         data = "".join(row[-1] for row in rows).encode("utf-8")
     except UnicodeEncodeError:
-        return rows, None, True
+        return len(rows), high, None, True
     if len(data) < WHOLE_CHUNK_BYTES:
-        return rows, hashlib.md5(data, usedforsecurity=False).hexdigest(), True
+        return len(rows), high, hashlib.md5(data, usedforsecurity=False).hexdigest(), True
     digests = _line_digests([row[-1] for row in rows]) or []
-    return rows, hashlib.md5("".join(digests).encode("ascii"), usedforsecurity=False).hexdigest(), False
+    return len(rows), high, hashlib.md5("".join(digests).encode("ascii"), usedforsecurity=False).hexdigest(), False
 
 
 def _grouped_lines(
     conn: sqlite3.Connection, table: Table, plan: TablePlan, key: list[ColumnPlan], low: tuple | None, chunk: int
-) -> tuple[list[tuple], str, bool] | None:
+) -> Lines | None:
     """_sqlite_lines for a table keyed by one integer column, with its lines joined by SQLite
-    (group_concat): Python gets one value per chunk instead of a row per line. The rows it returns are
-    the chunk's last key, once per row (all the caller reads of them). None when the chunk is too big to
-    hash whole. Were SQLite ever to join the lines out of key order, the digests would differ and the
-    chunk would go the exact way: slower, never wrong."""
+    (group_concat): Python gets one value per chunk instead of a row per line. None when the chunk is
+    too big to hash whole. Were SQLite ever to join the lines out of key order, the digests would
+    differ and the chunk would go the exact way: slower, never wrong."""
     k = quote_ident(key[0].source)
     where, params = ("", []) if low is None else (f" WHERE {k} > ?", list(low))
     line = sqlite_line(plan) or "''"
@@ -369,7 +373,8 @@ def _grouped_lines(
         conn.text_factory = str
     if count and len(data) >= WHOLE_CHUNK_BYTES:
         return None
-    return [(last,)] * count, hashlib.md5(data or b"", usedforsecurity=False).hexdigest(), True
+    high = (last,) if count else None
+    return count, high, hashlib.md5(data or b"", usedforsecurity=False).hexdigest(), True
 
 
 def _verify_keyed(
@@ -387,7 +392,6 @@ def _verify_keyed(
 
     On the fast path PostgreSQL hashes chunk i in a second thread while SQLite reads chunk i+1: the two
     sides took about the same time, one after the other."""
-    n = len(key)
     low: tuple | None = None
     if not has_lines(plan):
         while True:
@@ -411,14 +415,13 @@ def _verify_keyed(
     with ThreadPoolExecutor(max_workers=1) as hasher:
         while True:
             grouped = _grouped_lines(conn, table, plan, key, low, chunk) if one_integer_key else None
-            rows, left, whole = grouped or _sqlite_lines(conn, table, plan, key, low, chunk)
-            if rows:
+            count, high, left, whole = grouped or _sqlite_lines(conn, table, plan, key, low, chunk)
+            if count:
                 verdict.chunks += 1
-                high = tuple(rows[-1][:n])
                 future = hasher.submit(_pg_digest, pg, plan, schema, key, low, high, whole)
-                pending.append((low, len(rows), left, future))
+                pending.append((low, count, left, future))
                 low = high
-            done = len(rows) < chunk
+            done = count < chunk
             while pending and (done or len(pending) > 1):
                 settle(pending.popleft())
             if done:
