@@ -14,8 +14,9 @@ from click.testing import CliRunner
 from pgferry.cli import main
 from pgferry.errors import PgferryError, TargetError, UsageError
 from pgferry.migrate import control
-from pgferry.migrate.copy import CopyDataError, CopyOptions
+from pgferry.migrate.errors import CopyDataError
 from pgferry.migrate.names import NameCollisionError
+from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.plan import MigrationPlan
 from pgferry.migrate.run import copy_database
 from pgferry.migrate.verify import verify_copy
@@ -323,6 +324,10 @@ def test_cli_copy_json_and_dry_run(zoo: Path, pg_dsn: str) -> None:
     runner = CliRunner()
     dry = runner.invoke(main, ["copy", str(zoo), "--dry-run"])
     assert dry.exit_code == 0 and "CREATE TABLE" in dry.output and "-- NOT CARRIED virtual table docs" in dry.output
+    # What the run builds as it goes is in the dry run too: views, ANALYZE, the fallback for refused defaults.
+    assert 'CREATE OR REPLACE VIEW "public"."active_names" AS' in dry.output
+    assert 'ANALYZE "public"."plain_pk";' in dry.output
+    assert 'ALTER TABLE "public"."plain_pk" ALTER COLUMN "is_active" SET DEFAULT' in dry.output
     result = runner.invoke(main, ["copy", str(zoo), pg_dsn, "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)

@@ -14,15 +14,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgferry.migrate import copy as copy_module
-from pgferry.migrate.copy import CopyOptions
+from pgferry.migrate import render as render_module
+from pgferry.migrate import source as source_module
+from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
 
 
 @pytest.fixture(autouse=True)
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(copy_module, "STREAM_ROWS", 7)
-    monkeypatch.setattr(copy_module, "ROWS_PER_PART", 15)
+    monkeypatch.setattr(render_module, "STREAM_ROWS", 7)
+    monkeypatch.setattr(source_module, "ROWS_PER_PART", 15)
 
 
 TEXT = 'a "quoted", comma\nand a line break'

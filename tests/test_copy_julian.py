@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgferry.migrate import copy as copy_module
-from pgferry.migrate.copy import CopyOptions
+from pgferry.migrate import source as source_module
+from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
 from pgferry.migrate.verify import verify_copy
 from pgferry.sqlite import census as census_module
@@ -71,7 +71,7 @@ def test_other_reals_in_a_timestamp_column_stay_numbers(tmp_path: Path, pg_dsn: 
 def test_a_julian_sample_with_a_number_outside_it_is_replanned(
     tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(copy_module, "SAMPLE_ABOVE_ROWS", 500)
+    monkeypatch.setattr(source_module, "SAMPLE_ABOVE_ROWS", 500)
     monkeypatch.setattr(census_module, "SAMPLE_WINDOW_ROWS", 4)
     values = [2460000.5 + i / 24 for i in range(3000)]
     values[1499] = 700_000_000.25  # id 1500: between the sample's windows

@@ -14,8 +14,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgferry.migrate import copy as copy_module
-from pgferry.migrate.copy import CopyDataError, CopyOptions
+from pgferry.migrate import source as source_module
+from pgferry.migrate.errors import CopyDataError
+from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
 from pgferry.migrate.verify import verify_copy
 from pgferry.sqlite import census as census_module
@@ -27,9 +28,9 @@ BAD_ROW = 1_500  # between sample windows (see `small_samples`); the test checks
 @pytest.fixture(autouse=True)
 def small_samples(monkeypatch: pytest.MonkeyPatch) -> None:
     """Sample tables above 500 rows, in 32 windows of 4 rows: 128 of the 3,000 rows."""
-    monkeypatch.setattr(copy_module, "SAMPLE_ABOVE_ROWS", 500)
+    monkeypatch.setattr(source_module, "SAMPLE_ABOVE_ROWS", 500)
     monkeypatch.setattr(census_module, "SAMPLE_WINDOW_ROWS", 4)
-    monkeypatch.setattr(copy_module, "ROWS_PER_PART", 1_000)
+    monkeypatch.setattr(source_module, "ROWS_PER_PART", 1_000)
 
 
 def _source(path: Path, declared: str, good, bad, name: str = "v") -> Path:  # type: ignore[no-untyped-def]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import psycopg
 
-from pgferry.migrate.copy import CopyOptions
 from pgferry.migrate.names import SYSTEM_COLUMNS, map_names
+from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
 from pgferry.migrate.verify import verify_copy
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgferry.migrate.copy import CopyOptions
+from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
 from pgferry.migrate.verify import verify_copy
 

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pgferry.migrate.checksum import sqlite_line
-from pgferry.migrate.copy import CopyOptions
+from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.plan import ColumnPlan, TablePlan
 from pgferry.migrate.run import copy_database
 from pgferry.migrate.types import TypeChoice

@@ -370,7 +370,7 @@ def demo(scale: str, seed_text: str, database: str, jobs: int, traffic_users: in
 
     from forum import seed as lib
     from forum.demo import run_demo
-    from pgferry.cli_copy import render_copy, render_verify
+    from pgferry.console import render_copy, render_verify
 
     console = Console()
     result = run_demo(
@@ -387,7 +387,7 @@ def demo(scale: str, seed_text: str, database: str, jobs: int, traffic_users: in
     defects = lib.describe(result.seed.scale)
     _print_defects(console, defects, lib.defect_counts(defects))
     console.rule(f"2. pgferry copy -> {result.target}")
-    render_copy(result.copy)
+    render_copy(result.copy, console)
     console.rule("3. pgferry verify")
     render_verify(result.verify, console)
     if result.traffic:

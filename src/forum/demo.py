@@ -21,9 +21,10 @@ from typing import Any
 from forum.seed import SeedReport, generate
 from forum.traffic import TrafficOptions, run_traffic
 from forum.web.process import running_server
-from pgferry.migrate.copy import CopyOptions, CopyReport
-from pgferry.migrate.run import copy_database
-from pgferry.migrate.verify import VerifyReport, verify_copy
+from pgferry.migrate.options import CopyOptions
+from pgferry.migrate.report import CopyReport
+from pgferry.migrate.run import copy_and_verify
+from pgferry.migrate.verify import VerifyReport
 from pgferry.pg.cluster import throwaway_cluster
 
 
@@ -67,9 +68,9 @@ def run_demo(
     database.parent.mkdir(parents=True, exist_ok=True)
     seeded = generate(database, scale=scale, seed=seed, force=True)
     with postgres_target() as (dsn, schema):
-        copied = copy_database(database, dsn, CopyOptions(schema=schema, jobs=jobs))
-        verified = verify_copy(database, dsn, schema=schema, jobs=jobs, plan=copied.plan)
-    result = DemoResult(seeded, copied, verified, copied.target)
+        job = copy_and_verify(database, dsn, CopyOptions(schema=schema, jobs=jobs))
+    assert job.verify is not None  # verify=True
+    result = DemoResult(seeded, job.copy, job.verify, job.copy.target)
     if traffic_seconds > 0:
         result.traffic = traffic_burst(database, traffic_users, traffic_seconds, seed)
     return result

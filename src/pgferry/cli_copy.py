@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from pgferry.cli import main
 from pgferry.clitools import emit_json, handle_errors
 
 if TYPE_CHECKING:  # the library and rich are imported when used: `pgferry --help` and --json stay fast
-    from rich.console import Console
     from rich.progress import Progress
 
-    from pgferry.migrate.verify import VerifyReport
 
-
-def _progress_bar(enabled: bool) -> tuple[Progress | None, object, object]:
+def _progress_bar(
+    enabled: bool,
+) -> tuple[Progress | None, Callable[[str, int, int], None] | None, Callable[[int, int], None] | None]:
     """A bar per table while it copies (rows and rows/s), after one for the census; only on a terminal."""
     if not enabled or not sys.stderr.isatty():
         return None, None, None
@@ -57,27 +57,7 @@ def _progress_bar(enabled: bool) -> tuple[Progress | None, object, object]:
     return bar, update, census
 
 
-def render_verify(report: VerifyReport, console: Console) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title=f"verify {escape(report.source)} -> {escape(report.target)} (schema {report.schema})")
-    for name in ("table", "source rows", "target rows", "chunks", "result"):
-        table.add_column(name, justify="right" if "rows" in name or name == "chunks" else "left")
-    for t in report.tables:
-        result = (
-            "[green]identical[/green]"
-            if t.identical
-            else (
-                f"[red]differs[/red] missing={t.missing_in_target} extra={t.extra_in_target} "
-                f"keys={escape(str(t.differing_keys[:5]))}"
-            )
-        )
-        table.add_row(escape(t.table), f"{t.source_rows:,}", f"{t.target_rows:,}", str(t.chunks), result)
-    console.print(table)
-
-
-@main.command("copy")
+@click.command("copy")
 @click.argument("sqlite_path", type=click.Path(path_type=Path))
 @click.argument("postgres_dsn", required=False)
 @click.option("--schema", default="public", show_default=True, help="Target schema (created when missing).")
@@ -147,8 +127,10 @@ def copy_command(
     killed copy resumes with --resume. Exit codes: 0 copied (and verified), 1
     verification found differences, 2 error.
     """
-    from pgferry.migrate.copy import CopyOptions, default_jobs, dry_run_sql, open_source
-    from pgferry.migrate.run import copy_database
+    from pgferry.migrate.ddl import dry_run_sql
+    from pgferry.migrate.options import CopyOptions, default_jobs
+    from pgferry.migrate.run import copy_and_verify
+    from pgferry.migrate.source import open_source
 
     jobs = jobs or default_jobs()
 
@@ -170,64 +152,27 @@ def copy_command(
     if not postgres_dsn:
         raise click.UsageError("POSTGRES_DSN is required (except with --dry-run)")
     bar, update, census = _progress_bar(not as_json)
-    if bar is not None:
-        with bar:
-            report = copy_database(
-                sqlite_path,
-                postgres_dsn,
-                options,
-                progress=update,  # type: ignore[arg-type]
-                census_progress=census,  # type: ignore[arg-type]
-            )
-    else:
-        report = copy_database(sqlite_path, postgres_dsn, options)
-    verdict = None
-    if not no_verify:
-        from pgferry.migrate.verify import verify_copy
-
-        verdict = verify_copy(sqlite_path, postgres_dsn, schema=schema, jobs=jobs, plan=report.plan)
+    with bar if bar is not None else contextlib.nullcontext():
+        job = copy_and_verify(
+            sqlite_path, postgres_dsn, options, verify=not no_verify, progress=update, census_progress=census
+        )
+    report, verdict = job.copy, job.verify
     if as_json:
         emit_json({**report.as_dict(), "verify": None if verdict is None else verdict.as_dict()})
     else:
         from rich.console import Console
 
-        render_copy(report)
+        from pgferry.console import render_copy, render_verify
+
+        console = Console()
+        render_copy(report, console)
         if verdict is not None:
-            render_verify(verdict, Console())
+            render_verify(verdict, console)
     if verdict is not None and not verdict.identical:
         sys.exit(1)
 
 
-def render_copy(report) -> None:  # type: ignore[no-untyped-def]
-    from rich.console import Console
-    from rich.markup import escape
-
-    console = Console()
-    rate = f"{report.rows / report.seconds:,.0f}" if report.seconds else "-"
-    console.print(
-        f"copied {report.rows:,} rows from {escape(report.source)} to {escape(report.target)} "
-        f"(schema {report.schema}) in {report.seconds:.2f} s, {rate} rows/s"
-    )
-    console.print("phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in report.phases.items()))
-    console.print(f"snapshot: {report.snapshot}")
-    notes = [c for c in report.choices if c["note"]]
-    if notes:
-        console.print("[yellow]type choices that differ from the declared type:[/yellow]")
-        for c in notes:
-            console.print(f"  {escape(c['table'])}.{escape(c['column'])} -> {c['type']}: {escape(c['note'])}")
-    for replan in report.replanned:
-        what = ", ".join(replan.changes) if replan.changes else "the full census kept the sampled types"
-        console.print(
-            f"[yellow]re-planned[/yellow] {escape(replan.table)} (its sample missed a value: "
-            f"{escape(replan.refused)}): {escape(what)}"
-        )
-    for item in report.skipped + report.not_carried:
-        console.print(f"[yellow]not carried[/yellow] {item.kind} {escape(item.name)}: {escape(item.reason)}")
-    if report.rejected:
-        console.print(f"[red]{report.rejected} rows rejected[/red] (see the reject file)")
-
-
-@main.command("verify")
+@click.command("verify")
 @click.argument("sqlite_path", type=click.Path(path_type=Path))
 @click.argument("postgres_dsn")
 @click.option("--schema", default="public", show_default=True, help="Schema the copy went to.")
@@ -256,6 +201,8 @@ def verify_command(
         emit_json(report.as_dict())
     else:
         from rich.console import Console
+
+        from pgferry.console import render_verify
 
         render_verify(report, Console())
     if not report.identical:

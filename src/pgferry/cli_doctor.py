@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 
-from pgferry.cli import main
 from pgferry.clitools import emit_json, handle_errors
 from pgferry.errors import UsageError
 
@@ -87,7 +86,7 @@ def _workload_option(func: Any) -> Any:
     )(func)
 
 
-@main.command("doctor")
+@click.command("doctor")
 @click.argument("db", type=click.Path(path_type=str))
 @_workload_option
 @click.option("--size-limit", help="Size the growth forecast counts down to (2GB, 500MiB; default: free disk space).")
@@ -176,7 +175,7 @@ def _print_report(report: Any, html_file: str | None) -> None:
         console.print(f"HTML report: {escape(html_file)}")
 
 
-@main.command("tune")
+@click.command("tune")
 @click.argument("db", type=click.Path(path_type=str))
 @_workload_option
 @click.option(

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pgferry.cli import main
 from pgferry.clitools import emit_json, handle_errors
 from pgferry.errors import UsageError
 
@@ -25,7 +24,7 @@ def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v:,.3f}"
 
 
-@main.command("split")
+@click.command("split")
 @click.argument("db", type=click.Path(path_type=Path))
 @click.argument("table")
 @click.option("--auto", "auto", is_flag=True, help="Propose the plan from the data (the default without --plan).")

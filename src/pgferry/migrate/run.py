@@ -1,4 +1,14 @@
-"""`pgferry copy` end to end: prepare the target, copy in parallel, build constraints, report."""
+"""`pgferry copy` end to end: prepare the target, copy in parallel, build constraints, report.
+
+Shape of a run:
+1. Open the source read-only in one snapshot (pgferry.migrate.source): schema, sqlite_sequence, census
+   and every chunk are read in it, so all tables come from one consistent instant.
+2. Build the plan (types from the census), create the target tables without indexes (ddl).
+3. Worker threads copy key ranges (copier): SQLite renders COPY text (render), each chunk commits
+   together with its checkpoint (sink).
+4. Keys, identity restarts, indexes and CHECKs run as soon as their table is in, then ANALYZE and
+   foreign keys (schedule), then views. Anything PostgreSQL refuses is reported, never dropped silently.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +16,10 @@ import functools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from psycopg import errors as pgerrors
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
@@ -18,47 +27,36 @@ from pgferry.dsn import redact
 from pgferry.errors import TargetError, UsageError
 from pgferry.migrate import control
 from pgferry.migrate.control import Checkpoint
-from pgferry.migrate.copy import (
-    CensusProgress,
-    CopyOptions,
-    CopyReport,
-    Progress,
-    Source,
-    TableResult,
-    _connect,
-    _Copier,
-    _initial_parts,
+from pgferry.migrate.copier import Copier
+from pgferry.migrate.ddl import (
+    analyze_step,
+    create_table,
+    create_views,
     not_carried,
-    open_source,
-    user_errors,
+    preamble_sql,
+    run_steps_in_order,
+    schema_has_tables,
 )
-from pgferry.migrate.expressions import Untranslatable, quote_pg, translate_statement
-from pgferry.migrate.plan import MigrationPlan, Skipped, Step, TablePlan, create_table_sql
+from pgferry.migrate.errors import user_errors
+from pgferry.migrate.options import CopyOptions, Progress
+from pgferry.migrate.plan import MigrationPlan, Skipped, Step
+from pgferry.migrate.report import CopyReport, TableResult
 from pgferry.migrate.schedule import Scheduler, Task
-
-# A step that meets one of these already ran in an earlier (killed) run of the same copy.
-ALREADY_DONE = (pgerrors.DuplicateTable, pgerrors.DuplicateObject, pgerrors.InvalidTableDefinition)
-
-
-def _schema_has_tables(pg: psycopg.Connection, schema: str) -> bool:
-    row = pg.execute(
-        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = %s AND c.relkind IN ('r', 'v', 'm', 'p')",
-        [schema],
-    ).fetchone()
-    return bool(row and row[0])
+from pgferry.migrate.source import CensusProgress, Source, open_source
+from pgferry.migrate.verify import VerifyReport, verify_copy
+from pgferry.pg.connect import connect
 
 
 def _create_tables(pg: psycopg.Connection, source: Source, options: CopyOptions) -> list[Skipped]:
-    """Create the schema, extensions and bare tables (no keys, no indexes) in one transaction."""
+    """Create the schema, extensions and bare tables (no keys, no indexes), the first checkpoints and
+    the stored plan, in one transaction: a kill leaves either nothing or a copy that resumes."""
     notes: list[Skipped] = []
     plan = source.plan
     with pg.transaction():
-        pg.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(options.schema)))
-        for extension in plan.extensions:
-            pg.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(extension)))
-        for table in plan.tables:
-            notes += _create_table(pg, table, options.schema)
+        for statement in preamble_sql(plan):
+            pg.execute(statement)
+        for table_plan in plan.tables:
+            notes += create_table(pg, table_plan, options.schema)
         control.ensure_control_schema(pg)
         pg.execute(
             sql.SQL("DELETE FROM {}.copy_progress WHERE target_schema = %s").format(
@@ -67,72 +65,11 @@ def _create_tables(pg: psycopg.Connection, source: Source, options: CopyOptions)
             [options.schema],
         )
         for table in source.schema.tables:
-            rows = source.plan.table(table.name).rows
-            for part in _initial_parts(source, table, options.jobs, rows):
+            for part in source.parts(table, options.jobs, plan.table(table.name).rows):
                 control.save_checkpoint(pg, options.schema, part)
         control.set_phase(pg, options.schema, str(source.path), "copying")
-        control.save_plan(pg, options.schema, source.plan.to_dict())
+        control.save_plan(pg, options.schema, plan.to_dict())
     return notes
-
-
-def _create_table(pg: psycopg.Connection, table: TablePlan, schema: str) -> list[Skipped]:
-    """CREATE TABLE; when PostgreSQL refuses a default or generated expression, create the table without
-    them, then add each default on its own so only the refused ones are left out (and reported)."""
-    try:
-        with pg.transaction():
-            pg.execute(create_table_sql(table, schema))
-        return []
-    except psycopg.errors.Error as exc:
-        first_error = str(exc).splitlines()[0]
-    notes = [
-        Skipped("generated column", f"{table.source}.{c.source}", f"copied as plain values: {first_error}")
-        for c in table.columns
-        if c.generated
-    ]
-    plain = replace(table, columns=[replace(c, default=None, generated=None) for c in table.columns])
-    try:
-        with pg.transaction():
-            pg.execute(create_table_sql(plain, schema))
-    except psycopg.errors.Error as exc:
-        raise TargetError(f"cannot create table {table.target!r}: {str(exc).splitlines()[0]}") from None
-    target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table.target))
-    for column in table.columns:
-        if column.default is None or column.generated:
-            continue
-        try:
-            with pg.transaction():
-                pg.execute(
-                    sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT ").format(target, sql.Identifier(column.target))
-                    + sql.SQL(column.default)
-                )
-        except psycopg.errors.Error as exc:
-            notes.append(
-                Skipped(
-                    "default",
-                    f"{table.source}.{column.source}",
-                    f"PostgreSQL refused DEFAULT {column.default}: {str(exc).splitlines()[0]}",
-                )
-            )
-    table.columns[:] = [replace(c, generated=None) for c in table.columns]  # generated values are now copied
-    return notes
-
-
-def _run_step(pool: ConnectionPool, step: Step) -> Skipped | None:
-    with pool.connection() as pg:
-        try:
-            pg.execute(step.sql)
-        except ALREADY_DONE:
-            return None
-        except psycopg.errors.Error as exc:
-            why = str(exc).splitlines()[0] + (f" ({exc.diag.message_detail})" if exc.diag.message_detail else "")
-            if step.required:
-                raise TargetError(f"{step.kind} {step.name}: {why}") from None
-            return Skipped(step.kind, step.name, f"PostgreSQL refused it: {why}")
-    return None
-
-
-def _run_steps_in_order(pool: ConnectionPool, steps: list[Step]) -> list[Skipped]:
-    return [result for result in (_run_step(pool, step) for step in steps) if result is not None]
 
 
 def copy_order(plan: MigrationPlan) -> dict[str, float]:
@@ -148,7 +85,7 @@ def copy_order(plan: MigrationPlan) -> dict[str, float]:
 
 def _run_pipeline(
     source: Source,
-    copier: _Copier,
+    copier: Copier,
     dsn: str,
     options: CopyOptions,
     checkpoints: dict[tuple[str, int], Checkpoint],
@@ -198,7 +135,7 @@ def _run_pipeline(
         The steps are looked up when the task runs: a table re-planned during its copy has new ones."""
 
         def task() -> None:
-            found = _run_steps_in_order(ddl, steps())
+            found = run_steps_in_order(ddl, steps())
             with lock:
                 skipped.extend(found)
 
@@ -233,8 +170,7 @@ def _run_pipeline(
                     priority,
                 )
             )
-        analyze = sql.SQL("ANALYZE {}").format(sql.Identifier(options.schema, table.target)).as_string()
-        step = Step("analyze", table.source, table.target, analyze)
+        step = analyze_step(table, options.schema)
         scheduler.add(
             Task(
                 f"done:{table.source}",
@@ -256,29 +192,6 @@ def _run_pipeline(
     return timings
 
 
-def _create_views(pg: psycopg.Connection, source: Source, options: CopyOptions) -> list[Skipped]:
-    skipped = []
-    tables = {t.source: t.target for t in source.plan.tables}
-    columns = {t.source: {c.source: c.target for c in t.columns} for t in source.plan.tables}
-    booleans = frozenset(c.source for t in source.plan.tables for c in t.columns if c.choice.pg_type == "boolean")
-    for view in source.schema.views:
-        body = view.sql.split(" AS ", 1)[1] if " AS " in view.sql.upper() else ""
-        body = view.sql[view.sql.upper().index(" AS ") + 4 :] if body else ""
-        try:
-            translated = translate_statement(body, tables, columns, booleans)
-        except Untranslatable as exc:
-            skipped.append(Skipped("view", view.name, str(exc)))
-            continue
-        name = quote_pg(view.name.lower() if view.name.isidentifier() else view.name)
-        try:
-            with pg.transaction():
-                pg.execute(f"SET LOCAL search_path TO {quote_pg(options.schema)}")
-                pg.execute(f"CREATE OR REPLACE VIEW {quote_pg(options.schema)}.{name} AS {translated}")
-        except psycopg.errors.Error as exc:
-            skipped.append(Skipped("view", view.name, f"PostgreSQL refused it: {str(exc).splitlines()[0]}"))
-    return skipped
-
-
 def copy_database(
     sqlite_path: str | Path,
     dsn: str,
@@ -286,7 +199,7 @@ def copy_database(
     progress: Progress | None = None,
     census_progress: CensusProgress | None = None,
 ) -> CopyReport:
-    """Copy every user table of `sqlite_path` into `dsn`; see the module docstring of pgferry.migrate.copy.
+    """Copy every user table of `sqlite_path` into `dsn`; see this module's docstring.
 
     Driver errors that escape (a corrupt page met mid-copy, the server gone) become one-line pgferry
     errors; the checkpoints already committed stay, so `--resume` can finish once the cause is fixed."""
@@ -302,16 +215,14 @@ def _copy_database(
     census_progress: CensusProgress | None,
 ) -> CopyReport:
     options = options or CopyOptions()
-    if options.on_error not in ("stop", "reject"):
-        raise UsageError("--on-error must be stop or reject")
     started = time.perf_counter()
     phases: dict[str, float] = {}
-    with _connect(dsn) as pg:  # first: a wrong DSN fails before the census, not after
+    with connect(dsn) as pg:  # first: a wrong DSN fails before the census, not after
         control.ensure_control_schema(pg) if options.resume else None
         phase = control.read_phase(pg, options.schema) if options.resume else None
-        if options.resume and phase is None and _schema_has_tables(pg, options.schema):
+        if options.resume and phase is None and schema_has_tables(pg, options.schema):
             raise UsageError(f"nothing to resume: schema {options.schema!r} holds tables that no pgferry copy made")
-        if not options.resume and _schema_has_tables(pg, options.schema):
+        if not options.resume and schema_has_tables(pg, options.schema):
             raise TargetError(
                 f"schema {options.schema!r} in the target is not empty; use --resume to finish an "
                 "interrupted copy, or --schema to copy into another schema"
@@ -331,18 +242,16 @@ def _copy_database(
             skipped += _create_tables(pg, source, options)
         checkpoints = control.read_checkpoints(pg, options.schema)
     mark = time.perf_counter()
-    copier = _Copier(
-        source, dsn, options, progress, checkpoints, recreate=lambda pg, table: _create_table(pg, table, options.schema)
+    copier = Copier(
+        source, dsn, options, progress, checkpoints, recreate=lambda pg, table: create_table(pg, table, options.schema)
     )
-    for cp in checkpoints.values():
-        copier.copied[cp.table] = copier.copied.get(cp.table, 0) + cp.rows
     timings = _run_pipeline(source, copier, dsn, options, checkpoints, skipped)
     phases["data"] = timings["data"] - mark
     # Keys, indexes, foreign keys and ANALYZE overlap the data; this is what remained after it.
     phases["after_data"] = time.perf_counter() - timings["data"]
     skipped += copier.skipped
-    with _connect(dsn) as pg:
-        skipped += _create_views(pg, source, options)
+    with connect(dsn) as pg:
+        skipped += create_views(pg, source.plan, source.schema)
         with pg.transaction():
             control.set_phase(pg, options.schema, str(source.path), "done")
         final = control.read_checkpoints(pg, options.schema)
@@ -385,4 +294,34 @@ def _copy_database(
     )
 
 
-__all__ = ["Checkpoint", "CopyOptions", "CopyReport", "copy_database"]
+@dataclass
+class CopyJob:
+    """A copy and the verification that followed it (None when skipped)."""
+
+    copy: CopyReport
+    verify: VerifyReport | None
+
+    @property
+    def identical(self) -> bool:
+        return self.verify is None or self.verify.identical
+
+
+def copy_and_verify(
+    sqlite_path: str | Path,
+    dsn: str,
+    options: CopyOptions | None = None,
+    verify: bool = True,
+    progress: Progress | None = None,
+    census_progress: CensusProgress | None = None,
+) -> CopyJob:
+    """Copy, then verify with the copy's own plan (it says how each value was rendered and spares a
+    second census): what `pgferry copy` and the forum's demo run."""
+    options = options or CopyOptions()
+    report = copy_database(sqlite_path, dsn, options, progress, census_progress)
+    verdict = None
+    if verify:
+        verdict = verify_copy(sqlite_path, dsn, schema=options.schema, jobs=options.jobs, plan=report.plan)
+    return CopyJob(report, verdict)
+
+
+__all__ = ["Checkpoint", "CopyJob", "CopyOptions", "CopyReport", "copy_and_verify", "copy_database"]

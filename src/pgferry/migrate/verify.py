@@ -29,10 +29,14 @@ from psycopg import sql
 from pgferry.dsn import redact
 from pgferry.migrate import control
 from pgferry.migrate.checksum import has_lines, pg_line, sqlite_line
-from pgferry.migrate.copy import CopyOptions, Source, _connect, open_source, user_errors
+from pgferry.migrate.errors import user_errors
+from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.plan import ColumnPlan, MigrationPlan, TablePlan
 from pgferry.migrate.rowformat import python_text, rendered_in_python, text_expression
+from pgferry.migrate.source import Source, open_source
 from pgferry.migrate.types import JULIAN_DAYS
+from pgferry.pg.connect import connect
+from pgferry.sqlite.keyset import columns_keyset
 from pgferry.sqlite.schema import Table, quote_ident
 
 MAX_DIFFERENCES = 20
@@ -129,20 +133,13 @@ def _key_plan(table: Table, plan: TablePlan) -> list[ColumnPlan]:
     return [by_source[name] for name in table.primary_key]
 
 
-def _key_order(key_cols: list[str]) -> str:
-    return ", ".join(f"{k} COLLATE BINARY" for k in key_cols)
-
-
 def _sqlite_chunk(
-    conn: sqlite3.Connection, table: Table, items: str, key_cols: list[str], low: list[Any] | None, chunk: int
+    conn: sqlite3.Connection, table: Table, items: str, key: list[ColumnPlan], low: tuple | None, chunk: int
 ) -> list[tuple]:
     """Up to `chunk` rows after `low` in key order (bytewise, as PostgreSQL's "C" order), key columns first."""
-    where, params = "", []
-    if low is not None:
-        where = f" WHERE ({_key_order(key_cols)}) > ({', '.join('?' * len(key_cols))})"
-        params = list(low)
-    query = f"SELECT {', '.join([*key_cols, items])} FROM {quote_ident(table.name)}{where}"
-    return _fetchall(conn, f"{query} ORDER BY {_key_order(key_cols)} LIMIT {chunk}", params)
+    keyset = columns_keyset(table, [c.source for c in key], binary=True)
+    query, params = keyset.select([*keyset.keys, items], low, None, chunk)
+    return _fetchall(conn, query, params)
 
 
 @contextlib.contextmanager
@@ -338,9 +335,7 @@ def _sqlite_lines(
 ) -> Lines:
     """The chunk of lines after `low`; the digest is None when a line cannot be hashed (text that is not
     UTF-8: the exact path names it)."""
-    key_cols = [quote_ident(c.source) for c in key]
-    start = None if low is None else list(low)
-    rows = _sqlite_chunk(conn, table, sqlite_line(plan) or "''", key_cols, start, chunk)
+    rows = _sqlite_chunk(conn, table, sqlite_line(plan) or "''", key, low, chunk)
     high = tuple(rows[-1][: len(key)]) if rows else None
     try:
         data = "".join(row[-1] for row in rows).encode("utf-8")
@@ -359,13 +354,10 @@ def _grouped_lines(
     (group_concat): Python gets one value per chunk instead of a row per line. None when the chunk is
     too big to hash whole. Were SQLite ever to join the lines out of key order, the digests would
     differ and the chunk would go the exact way: slower, never wrong."""
-    k = quote_ident(key[0].source)
-    where, params = ("", []) if low is None else (f" WHERE {k} > ?", list(low))
+    keyset = columns_keyset(table, [key[0].source])  # integers: their order needs no collation
     line = sqlite_line(plan) or "''"
-    query = (
-        f"SELECT group_concat(line, ''), count(*), max(k) FROM (SELECT {line} AS line,"
-        f" {k} AS k FROM {quote_ident(table.name)}{where} ORDER BY {k} LIMIT {chunk})"
-    )
+    inner, params = keyset.select([f"{line} AS line", f"{keyset.keys[0]} AS k"], low, None, chunk)
+    query = f"SELECT group_concat(line, ''), count(*), max(k) FROM ({inner})"
     conn.text_factory = bytes  # md5 of the bytes as stored: text that is not UTF-8 just hashes unequal
     try:
         data, count, last = conn.execute(query, params).fetchone()
@@ -443,8 +435,7 @@ def _exact_chunk(
     """Compare the chunk after `low` value by value; returns (its last key, its rows)."""
     exprs, in_sqlite = _canonical_items(plan)
     n = len(key)
-    key_cols = [quote_ident(c.source) for c in key]
-    rows = _sqlite_chunk(conn, table, exprs, key_cols, None if low is None else list(low), chunk)
+    rows = _sqlite_chunk(conn, table, exprs, key, low, chunk)
     if not rows:
         return None, 0
     verdict.exact_chunks += 1
@@ -584,7 +575,7 @@ def verify_copy(
     with user_errors(dsn):
         options = CopyOptions(schema=schema, keep_case=keep_case, casts_file=casts_file, jobs=max(1, jobs))
         if plan is None:  # the plan the copy stored, if any: how its values were rendered
-            with _connect(dsn) as pg:
+            with connect(dsn) as pg:
                 stored = control.read_plan(pg, schema)
             plan = None if stored is None else MigrationPlan.from_dict(stored)
         source = open_source(sqlite_path, options, plan=plan)
@@ -611,7 +602,7 @@ def _verify_table(
     schema = source.plan.schema
     if progress:
         progress(table.name)
-    with source.borrow() as conn, _connect(dsn) as pg:
+    with source.borrow() as conn, connect(dsn) as pg:
         pg.execute("SET TimeZone = 'UTC'")
         pg.execute("SET extra_float_digits = 1")
         pg.execute("SET DateStyle = 'ISO, YMD'")

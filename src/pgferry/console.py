@@ -1,0 +1,56 @@
+"""Rich renderings of pgferry's reports, shared by the `pgferry` and `forum` commands (the library
+returns data; this is how a terminal shows it)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from pgferry.migrate.report import CopyReport
+from pgferry.migrate.verify import VerifyReport
+
+
+def render_copy(report: CopyReport, console: Console) -> None:
+    """What was copied, how fast, which types differ from the declared ones, what was not carried."""
+    rate = f"{report.rows / report.seconds:,.0f}" if report.seconds else "-"
+    console.print(
+        f"copied {report.rows:,} rows from {escape(report.source)} to {escape(report.target)} "
+        f"(schema {report.schema}) in {report.seconds:.2f} s, {rate} rows/s"
+    )
+    console.print("phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in report.phases.items()))
+    console.print(f"snapshot: {report.snapshot}")
+    notes = [c for c in report.choices if c["note"]]
+    if notes:
+        console.print("[yellow]type choices that differ from the declared type:[/yellow]")
+        for c in notes:
+            console.print(f"  {escape(c['table'])}.{escape(c['column'])} -> {c['type']}: {escape(c['note'])}")
+    for replan in report.replanned:
+        what = ", ".join(replan.changes) if replan.changes else "the full census kept the sampled types"
+        console.print(
+            f"[yellow]re-planned[/yellow] {escape(replan.table)} (its sample missed a value: "
+            f"{escape(replan.refused)}): {escape(what)}"
+        )
+    for item in report.skipped + report.not_carried:
+        console.print(f"[yellow]not carried[/yellow] {item.kind} {escape(item.name)}: {escape(item.reason)}")
+    if report.rejected:
+        console.print(f"[red]{report.rejected} rows rejected[/red] (see the reject file)")
+
+
+def render_verify(report: VerifyReport, console: Console) -> None:
+    """One row per table: counts, chunks compared, identical or the differing keys."""
+
+    table = Table(title=f"verify {escape(report.source)} -> {escape(report.target)} (schema {report.schema})")
+    for name in ("table", "source rows", "target rows", "chunks", "result"):
+        table.add_column(name, justify="right" if "rows" in name or name == "chunks" else "left")
+    for t in report.tables:
+        result = (
+            "[green]identical[/green]"
+            if t.identical
+            else (
+                f"[red]differs[/red] missing={t.missing_in_target} extra={t.extra_in_target} "
+                f"keys={escape(str(t.differing_keys[:5]))}"
+            )
+        )
+        table.add_row(escape(t.table), f"{t.source_rows:,}", f"{t.target_rows:,}", str(t.chunks), result)
+    console.print(table)

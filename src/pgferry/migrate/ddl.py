@@ -1,0 +1,218 @@
+"""The statements a copy runs besides the data: tables, the steps after the data (keys, indexes,
+ANALYZE, foreign keys), views; and `--dry-run`, which prints every one of them.
+
+The run and the dry run build their statements with the same functions here, so what the dry run
+shows is what the copy runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from pgferry.errors import TargetError
+from pgferry.migrate.expressions import Untranslatable, quote_pg, translate_statement
+from pgferry.migrate.plan import MigrationPlan, Skipped, Step, TablePlan, create_table_sql
+from pgferry.pg.connect import first_line, statement
+from pgferry.sqlite.schema import Schema
+
+# A step that meets one of these already ran in an earlier (killed) run of the same copy.
+ALREADY_DONE = (pgerrors.DuplicateTable, pgerrors.DuplicateObject, pgerrors.InvalidTableDefinition)
+
+
+def schema_has_tables(pg: psycopg.Connection, schema: str) -> bool:
+    row = pg.execute(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relkind IN ('r', 'v', 'm', 'p')",
+        [schema],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def preamble_sql(plan: MigrationPlan) -> list[sql.Composed]:
+    """The schema and the extensions the plan's types need."""
+    statements = [sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(plan.schema))]
+    statements += [
+        sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(extension)) for extension in plan.extensions
+    ]
+    return statements
+
+
+def default_fallback_sql(table: TablePlan, schema: str) -> tuple[str, list[tuple[str, sql.Composed]]]:
+    """When PostgreSQL refuses a default or generated expression of `table`: the table without any,
+    then one (column, ALTER TABLE ... SET DEFAULT) per plain default, so only the refused ones are
+    left out (and reported). Generated columns are copied as plain values then."""
+    plain = replace(table, columns=[replace(c, default=None, generated=None) for c in table.columns])
+    target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table.target))
+    defaults = [
+        (
+            column.source,
+            sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT ").format(target, sql.Identifier(column.target))
+            + statement(column.default),
+        )
+        for column in table.columns
+        if column.default is not None and not column.generated
+    ]
+    return create_table_sql(plain, schema), defaults
+
+
+def has_expressions(table: TablePlan) -> bool:
+    return any(c.default is not None or c.generated for c in table.columns)
+
+
+def create_table(pg: psycopg.Connection, table: TablePlan, schema: str) -> list[Skipped]:
+    """CREATE TABLE; when PostgreSQL refuses a default or generated expression, the fallback of
+    default_fallback_sql."""
+    try:
+        with pg.transaction():
+            pg.execute(statement(create_table_sql(table, schema)))
+        return []
+    except psycopg.errors.Error as exc:
+        refused = first_line(exc)
+    notes = [
+        Skipped("generated column", f"{table.source}.{c.source}", f"copied as plain values: {refused}")
+        for c in table.columns
+        if c.generated
+    ]
+    plain, defaults = default_fallback_sql(table, schema)
+    try:
+        with pg.transaction():
+            pg.execute(statement(plain))
+    except psycopg.errors.Error as exc:
+        raise TargetError(f"cannot create table {table.target!r}: {first_line(exc)}") from None
+    by_source = {c.source: c for c in table.columns}
+    for column, alter in defaults:
+        try:
+            with pg.transaction():
+                pg.execute(alter)
+        except psycopg.errors.Error as exc:
+            notes.append(
+                Skipped(
+                    "default",
+                    f"{table.source}.{column}",
+                    f"PostgreSQL refused DEFAULT {by_source[column].default}: {first_line(exc)}",
+                )
+            )
+    table.columns[:] = [replace(c, generated=None) for c in table.columns]  # generated values are now copied
+    return notes
+
+
+def analyze_step(table: TablePlan, schema: str) -> Step:
+    """ANALYZE, once a table's data, keys and indexes are in: the application's first queries get plans
+    made on statistics."""
+    statement = sql.SQL("ANALYZE {}").format(sql.Identifier(schema, table.target)).as_string()
+    return Step("analyze", table.source, table.target, statement)
+
+
+def run_step(pool: ConnectionPool, step: Step) -> Skipped | None:
+    """Run one step; a refused optional step is reported, a refused required one stops the copy."""
+    with pool.connection() as pg:
+        try:
+            pg.execute(statement(step.sql))
+        except ALREADY_DONE:
+            return None
+        except psycopg.errors.Error as exc:
+            why = first_line(exc) + (f" ({exc.diag.message_detail})" if exc.diag.message_detail else "")
+            if step.required:
+                raise TargetError(f"{step.kind} {step.name}: {why}") from None
+            return Skipped(step.kind, step.name, f"PostgreSQL refused it: {why}")
+    return None
+
+
+def run_steps_in_order(pool: ConnectionPool, steps: list[Step]) -> list[Skipped]:
+    return [result for result in (run_step(pool, step) for step in steps) if result is not None]
+
+
+def view_steps(plan: MigrationPlan, schema: Schema) -> tuple[list[Step], list[Skipped]]:
+    """CREATE VIEW for every view, its body translated to PostgreSQL (names as the plan renamed them);
+    the views that do not translate, with the reason. A view step runs with search_path set to the
+    target schema (see create_views)."""
+    steps, skipped = [], []
+    tables = {t.source: t.target for t in plan.tables}
+    columns = {t.source: {c.source: c.target for c in t.columns} for t in plan.tables}
+    booleans = frozenset(c.source for t in plan.tables for c in t.columns if c.choice.pg_type == "boolean")
+    for view in schema.views:
+        upper = view.sql.upper()
+        body = view.sql[upper.index(" AS ") + 4 :] if " AS " in upper else ""
+        try:
+            translated = translate_statement(body, tables, columns, booleans)
+        except Untranslatable as exc:
+            skipped.append(Skipped("view", view.name, str(exc)))
+            continue
+        name = quote_pg(view.name.lower() if view.name.isidentifier() else view.name)
+        statement = f"CREATE OR REPLACE VIEW {quote_pg(plan.schema)}.{name} AS {translated}"
+        steps.append(Step("view", "", view.name, statement))
+    return steps, skipped
+
+
+def create_views(pg: psycopg.Connection, plan: MigrationPlan, schema: Schema) -> list[Skipped]:
+    """Create the views, each in its own transaction; what PostgreSQL refuses is reported."""
+    steps, skipped = view_steps(plan, schema)
+    for step in steps:
+        try:
+            with pg.transaction():
+                pg.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(plan.schema)))
+                pg.execute(statement(step.sql))
+        except psycopg.errors.Error as exc:
+            skipped.append(Skipped("view", step.name, f"PostgreSQL refused it: {first_line(exc)}"))
+    return skipped
+
+
+def not_carried(schema: Schema) -> list[Skipped]:
+    """Objects the copy does not recreate, each with the reason."""
+    items = [
+        Skipped(
+            "trigger", t.name, "SQLite trigger bodies are not translated; recreate it as a PostgreSQL trigger function"
+        )
+        for t in schema.triggers
+    ]
+    items += [
+        Skipped(
+            "virtual table",
+            v.name,
+            "virtual tables (FTS, R*Tree, ...) have no PostgreSQL "
+            "equivalent; use PostgreSQL full-text search or an extension",
+        )
+        for v in schema.virtual_tables
+    ]
+    return items
+
+
+def dry_run_sql(plan: MigrationPlan, schema: Schema) -> str:
+    """Every statement a copy would run, in order, with a comment on every type choice, the fallback
+    for refused defaults, and every object not carried."""
+    out = [f"-- pgferry copy plan: {len(plan.tables)} tables into schema {plan.schema}"]
+    out += [composed.as_string() + ";" for composed in preamble_sql(plan)]
+    for table in plan.tables:
+        out.append(f"\n-- {table.source}: {table.rows} rows")
+        for column in table.columns:
+            note = f"  [{column.choice.note}]" if column.choice.note else ""
+            out.append(f"--   {column.target} {column.choice.pg_type}: {column.choice.reason}{note}")
+        out.append(create_table_sql(table, plan.schema) + ";")
+        if has_expressions(table):
+            _plain, defaults = default_fallback_sql(table, plan.schema)
+            out.append("-- if PostgreSQL refuses a default or generated expression above: the same table without")
+            out.append("-- them (generated columns then hold copied values), then each default on its own (a refused")
+            out.append("-- one is left out and reported):")
+            out += [f"--   {alter.as_string()};" for _column, alter in defaults]
+    out.append("\n-- after the data (per table: keys and checks, then indexes, then ANALYZE; foreign keys last):")
+    by_table: dict[str, list[Step]] = {}
+    for step in plan.steps:
+        by_table.setdefault(step.table, []).append(step)
+    for table in plan.tables:
+        mine = by_table.get(table.source, [])
+        out += [s.sql + ";" for s in mine if s.kind not in ("index", "foreign_key")]
+        out += [s.sql + ";" for s in mine if s.kind == "index"]
+        out.append(analyze_step(table, plan.schema).sql + ";")
+    out += [s.sql + ";" for s in plan.steps if s.kind == "foreign_key"]
+    views, untranslated = view_steps(plan, schema)
+    if views:
+        out.append(f"\n-- views (run with search_path {plan.schema}):")
+        out += [s.sql + ";" for s in views]
+    for item in plan.skipped + untranslated + not_carried(schema):
+        out.append(f"-- NOT CARRIED {item.kind} {item.name}: {item.reason}")
+    return "\n".join(out) + "\n"

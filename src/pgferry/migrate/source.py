@@ -1,0 +1,213 @@
+"""The copy's source: one read snapshot of the SQLite file, what was read in it, and its parts.
+
+Everything a run reads comes from this snapshot: the schema, sqlite_sequence, the census and every
+chunk, so all tables are copied (and verified) as of one instant while the application writes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pgferry.errors import SourceError
+from pgferry.migrate.control import Checkpoint
+from pgferry.migrate.options import CopyOptions
+from pgferry.migrate.plan import MigrationPlan, build_plan, load_casts
+from pgferry.sqlite.census import ColumnCensus, TableCensus, merge_censuses, take_census, take_sample_census
+from pgferry.sqlite.keyset import rowid_ranges, table_keyset
+from pgferry.sqlite.schema import Schema, Table, quote_ident, read_schema
+from pgferry.sqlite.snapshot import Snapshot, open_snapshot
+
+ROWS_PER_PART = 200_000
+# Tables with more rows are typed from a sample and every value is checked as it is copied (see
+# pgferry.migrate.rowformat, guarded rendering); a full census of them would cost a second full read.
+SAMPLE_ABOVE_ROWS = 10_000
+CensusProgress = Callable[[int, int], None]  # (parts measured so far, parts in all)
+
+
+@dataclass
+class Source:
+    """The open source: connections sharing one read snapshot, and what was read in it."""
+
+    path: Path
+    snapshot: Snapshot
+    schema: Schema
+    plan: MigrationPlan
+    journal_mode: str
+    pool: queue.Queue[sqlite3.Connection] = field(default_factory=queue.Queue)
+    censuses: dict[str, TableCensus] = field(default_factory=dict)
+    sequences: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for conn in self.snapshot.connections:
+            self.pool.put(conn)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.snapshot.connections[0]
+
+    @contextlib.contextmanager
+    def borrow(self) -> Iterator[sqlite3.Connection]:
+        """A connection of the snapshot for this thread alone, returned afterwards."""
+        conn = self.pool.get()
+        try:
+            yield conn
+        finally:
+            self.pool.put(conn)
+
+    def close(self) -> None:
+        self.snapshot.close()
+
+    def plan_with(self, census: TableCensus, options: CopyOptions) -> MigrationPlan:
+        """A plan whose table `census.table` is planned from `census`; take only that table's part.
+
+        A resumed copy has no census of the other tables (its plan was stored): they are planned
+        from empty stand-ins, which changes nothing of this table's plan or steps."""
+        self.censuses[census.table] = census
+        stand_in = {
+            t.name: TableCensus(t.name, 0, tuple(ColumnCensus(c.name, 0) for c in t.columns))
+            for t in self.schema.tables
+            if t.name not in self.censuses
+        }
+        return build(self.schema, {**stand_in, **self.censuses}, self.sequences, options)
+
+    @contextlib.contextmanager
+    def naming(self, table: Table) -> Iterator[None]:
+        """A corrupt page met while reading `table` becomes one line that names the table."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):
+                raise  # locked, interrupted: said as it is by the caller
+            raise SourceError(
+                f"{self.path}: table {table.name!r} cannot be read ({exc}); "
+                f"`sqlite3 {self.path} 'PRAGMA integrity_check'` shows where"
+            ) from None
+
+    def parts(self, table: Table, jobs: int, rows: int) -> list[Checkpoint]:
+        """The first checkpoints of `table`: a big rowid table in consecutive rowid ranges, one per
+        worker (each at least ROWS_PER_PART rows), any other table in one part."""
+        if jobs <= 1:
+            return [Checkpoint(table.name, 0, None, None, 0, False)]
+        ranges = rowid_ranges(self.conn, table, jobs, ROWS_PER_PART, rows)
+        return [Checkpoint(table.name, i, after, upto, 0, False) for i, (after, upto) in enumerate(ranges)]
+
+
+def build(
+    schema: Schema, censuses: dict[str, TableCensus], sequences: dict[str, int], options: CopyOptions
+) -> MigrationPlan:
+    """The plan of `schema` from its censuses, under the options that shape it."""
+    return build_plan(
+        schema,
+        censuses,
+        sequences,
+        target_schema=options.schema,
+        keep_case=options.keep_case,
+        casts=load_casts(options.casts_file),
+    )
+
+
+def _census_all(
+    source: Source, jobs: int, progress: CensusProgress | None = None, sample_above: int | None = None
+) -> dict[str, TableCensus]:
+    """Census of every table, big tables split by rowid range, on all the snapshot's connections.
+
+    With `sample_above`, a rowid table with more rows is measured on a sample (take_sample_census)."""
+    tasks: list[tuple[Table, str, tuple[object, ...], int | None]] = []
+    for table in source.schema.tables:
+        with source.naming(table):
+            if sample_above is not None and not table.without_rowid:
+                rows = source.conn.execute(f"SELECT count(*) FROM {quote_ident(table.name)}").fetchone()[0]
+                if rows > sample_above:
+                    tasks.append((table, "", (), rows))
+                    continue
+            keyset = table_keyset(table)
+            for after, upto in rowid_ranges(source.conn, table, jobs, ROWS_PER_PART):
+                where, params = keyset.where(after, upto)
+                tasks.append((table, where, tuple(params), None))
+    done = [0]
+    lock = threading.Lock()
+
+    def run(task: tuple[Table, str, tuple[object, ...], int | None]) -> TableCensus:
+        table, where, params, sampled_rows = task
+        with source.borrow() as conn, source.naming(table):
+            if sampled_rows is not None:
+                census = take_sample_census(conn, table, sampled_rows)
+            else:
+                census = take_census(conn, table, where, params)
+        if progress is not None:
+            with lock:
+                done[0] += 1
+                progress(done[0], len(tasks))
+        return census
+
+    with ThreadPoolExecutor(max_workers=max(1, len(source.snapshot.connections))) as pool:
+        results = list(pool.map(run, tasks))
+    by_table: dict[str, list[TableCensus]] = {}
+    for census in results:
+        by_table.setdefault(census.table, []).append(census)
+    return {name: merge_censuses(parts) for name, parts in by_table.items()}
+
+
+def _sequences(conn: sqlite3.Connection) -> dict[str, int]:
+    """sqlite_sequence (AUTOINCREMENT's high-water marks), read in the snapshot."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
+        return {}
+    return {name: int(seq) for name, seq in conn.execute("SELECT name, seq FROM sqlite_sequence")}
+
+
+def open_source(
+    path: str | Path,
+    options: CopyOptions,
+    plan: MigrationPlan | None = None,
+    census_progress: CensusProgress | None = None,
+    sample: bool = False,
+) -> Source:
+    """Open `jobs` connections in one snapshot, read the schema, take the census, build the plan
+    (or use `plan`, made by an earlier open_source of the same file, and skip the census).
+
+    With `sample` (the copy, unless --full-census), tables above SAMPLE_ABOVE_ROWS rows are typed
+    from a sample; one whose sample already breaks its declared types (a note) gets a full census,
+    so every note's figures are the whole table's. The connections stay inside their read
+    transactions until `Source.close()`.
+    """
+    snapshot = open_snapshot(path, max(1, options.jobs))
+    try:
+        return _read(path, snapshot, options, plan, census_progress, sample)
+    except BaseException:
+        snapshot.close()
+        raise
+
+
+def _read(
+    path: str | Path,
+    snapshot: Snapshot,
+    options: CopyOptions,
+    plan: MigrationPlan | None,
+    census_progress: CensusProgress | None,
+    sample: bool,
+) -> Source:
+    conn = snapshot.connections[0]
+    schema = read_schema(conn)
+    sequences = _sequences(conn)
+    empty = MigrationPlan(options.schema, [], [], [], [])
+    source = Source(Path(path), snapshot, schema, empty, snapshot.journal_mode, sequences=sequences)
+    if plan is not None:
+        source.plan = plan
+        return source
+    sample_above = SAMPLE_ABOVE_ROWS if sample and not options.full_census else None
+    source.censuses = _census_all(source, options.jobs, census_progress, sample_above)
+    source.plan = build(schema, source.censuses, sequences, options)
+    noted = [schema.table(t.source) for t in source.plan.tables if t.sampled_rows is not None and t.notes]
+    for table in noted:
+        with source.borrow() as borrowed, source.naming(table):
+            source.censuses[table.name] = take_census(borrowed, table)
+    if noted:
+        source.plan = build(schema, source.censuses, sequences, options)
+    return source
