@@ -190,7 +190,7 @@ UNSUPPORTED_FUNCTIONS = {"GLOB", "JULIANDAY", "DATETIME", "PRINTF", "UNIXEPOCH",
 
 
 def _translate_tree(
-    tree: exp.Expression, columns: Mapping[str, str], tables: Mapping[str, str], booleans: frozenset[str]
+    tree: exp.Expr, columns: Mapping[str, str], tables: Mapping[str, str], booleans: frozenset[str]
 ) -> str:
     from sqlglot import exp
 

@@ -23,6 +23,7 @@ need no guard: its refusal leads to the same census.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from pgferry.migrate.plan import ColumnPlan
 from pgferry.migrate.types import EPOCH_MILLIS, EPOCH_SECONDS, FLOAT_EXACT_INT, JULIAN_DAYS
@@ -238,20 +239,20 @@ def select_list(columns: list[ColumnPlan], guarded: bool = False) -> list[str]:
     return [quote_ident(c.source) if rendered_in_python(c) else csv_field(c, guarded) for c in columns]
 
 
-def line_maker(columns: list[ColumnPlan], guarded: bool = False) -> Callable[[tuple], str] | None:
+def line_maker(columns: list[ColumnPlan], guarded: bool = False) -> Callable[[tuple[Any, ...]], str] | None:
     """Build the line from the items of `select_list` (None: SQLite already built it, item 0)."""
     if not any(rendered_in_python(c) for c in columns):
         return None
     python = [rendered_in_python(c) for c in columns]
     if not guarded:
 
-        def make(row: tuple) -> str:
+        def make(row: tuple[Any, ...]) -> str:
             return ",".join(_python_csv(v) if in_py else str(v) for in_py, v in zip(python, row, strict=False)) + "\n"
 
         return make
     checks = [_number_guard(c.choice.converter) if in_py else None for c, in_py in zip(columns, python, strict=True)]
 
-    def make_guarded(row: tuple) -> str:
+    def make_guarded(row: tuple[Any, ...]) -> str:
         fields = []
         for check, value in zip(checks, row, strict=False):
             if check is None:

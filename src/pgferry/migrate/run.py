@@ -83,6 +83,11 @@ def copy_order(plan: MigrationPlan) -> dict[str, float]:
     return {name: -w for name, w in weight.items()}
 
 
+def _every_nth(steps_of: Callable[[str, tuple[str, ...]], list[Step]], table: str, i: int, n: int) -> list[Step]:
+    """Index builds i, i+n, ... of `table` in the plan of the moment (a re-plan may change their SQL)."""
+    return steps_of(table, ("index",))[i::n]
+
+
 def _run_pipeline(
     source: Source,
     copier: Copier,
@@ -164,7 +169,7 @@ def _run_pipeline(
             scheduler.add(
                 Task(
                     indexes[-1],
-                    run(lambda name=table.source, i=i, n=count: steps_of(name, ("index",))[i::n]),
+                    run(functools.partial(_every_nth, steps_of, table.source, i, count)),
                     "ddl",
                     {f"keys:{table.source}"},
                     priority,

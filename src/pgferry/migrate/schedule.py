@@ -56,42 +56,42 @@ class Scheduler:
         ready: dict[str, list[tuple[float, int, str]]] = {pool: [] for pool in self.pools}
         order = {name: i for i, name in enumerate(self.tasks)}
         lock = threading.Condition()
-        state = {"remaining": len(self.tasks), "running": 0, "error": None}
+        state = _RunState(remaining=len(self.tasks))
 
         def push(name: str) -> None:
             task = self.tasks[name]
             heapq.heappush(ready[task.pool], (task.priority, order[name], name))
 
-        for name, before in waiting.items():
-            if not before:
+        for name, pending in waiting.items():
+            if not pending:
                 push(name)
 
         def worker(pool: str) -> None:
             while True:
                 with lock:
-                    while not ready[pool] and state["remaining"] and state["error"] is None:
-                        if state["running"] == 0 and not any(ready.values()):
-                            state["error"] = RuntimeError("tasks wait on each other in a cycle")
+                    while not ready[pool] and state.remaining and state.error is None:
+                        if state.running == 0 and not any(ready.values()):
+                            state.error = RuntimeError("tasks wait on each other in a cycle")
                             lock.notify_all()
                             break
                         lock.wait()
-                    if state["error"] is not None or not state["remaining"]:
+                    if state.error is not None or not state.remaining:
                         return
                     _priority, _n, name = heapq.heappop(ready[pool])
-                    state["running"] += 1
+                    state.running += 1
                 try:
                     result = self.tasks[name].run()
                 except BaseException as exc:  # handed to the caller of run()
                     with lock:
-                        state["running"] -= 1
-                        if state["error"] is None:
-                            state["error"] = exc
+                        state.running -= 1
+                        if state.error is None:
+                            state.error = exc
                         lock.notify_all()
                     return
                 with lock:
                     self.results[name] = result
-                    state["running"] -= 1
-                    state["remaining"] -= 1
+                    state.running -= 1
+                    state.remaining -= 1
                     for after in dependents[name]:
                         waiting[after].discard(name)
                         if not waiting[after]:
@@ -107,6 +107,15 @@ class Scheduler:
             thread.start()
         for thread in threads:
             thread.join()
-        if state["error"] is not None:
-            raise state["error"]
+        if state.error is not None:
+            raise state.error
         return self.results
+
+
+@dataclass
+class _RunState:
+    """What the workers of one run share, under its lock."""
+
+    remaining: int
+    running: int = 0
+    error: BaseException | None = None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import LiteralString, cast
-
 import psycopg
 from psycopg import sql
 
@@ -31,5 +29,5 @@ def first_line(exc: BaseException) -> str:
 
 def statement(text: str) -> sql.SQL:
     """SQL text pgferry composed itself (every identifier quoted, every value a rendered literal),
-    marked as such in this one place: psycopg's types accept only literal strings as SQL."""
-    return sql.SQL(cast(LiteralString, text))
+    marked as such in this one place (psycopg's types ask for a LiteralString as SQL)."""
+    return sql.SQL(text)
