@@ -390,8 +390,11 @@ def test_progress_reports_census_then_rows(zoo: Path, pg_dsn: str) -> None:
         zoo,
         pg_dsn,
         CopyOptions(jobs=2, chunk_rows=64),
-        progress=lambda table, done, total: rows.__setitem__(table, (done, total)),
-        census_progress=lambda done, total: census.append((done, total)),
+        events=lambda e: (
+            census.append((e.done, e.total or 0))
+            if e.phase == "census"
+            else rows.__setitem__(e.task, (e.done, e.total or 0))
+        ),
     )
     assert census and census[-1][0] == census[-1][1] and [d for d, _ in census] == sorted(d for d, _ in census)
     assert rows["plain_pk"] == (300, 300)

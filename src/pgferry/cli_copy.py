@@ -5,24 +5,22 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from pgferry.clitools import emit_json, handle_errors
+from pgferry.events import Event, Listener, fan_out
 
 if TYPE_CHECKING:  # the library and rich are imported when used: `pgferry --help` and --json stay fast
     from rich.progress import Progress
 
 
-def _progress_bar(
-    enabled: bool,
-) -> tuple[Progress | None, Callable[[str, int, int], None] | None, Callable[[int, int], None] | None]:
+def _progress_bar(enabled: bool) -> tuple[Progress | None, Listener | None]:
     """A bar per table while it copies (rows and rows/s), after one for the census; only on a terminal."""
     if not enabled or not sys.stderr.isatty():
-        return None, None, None
+        return None, None
     from rich.console import Console
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -37,24 +35,22 @@ def _progress_bar(
         console=err,
         transient=True,
     )
-    tasks: dict[str, TaskID] = {}
-    started: dict[str, float] = {}
+    tasks: dict[tuple[str, str], TaskID] = {}
+    started: dict[tuple[str, str], float] = {}
 
-    def update(table: str, done: int, total: int) -> None:
-        if table not in tasks:
-            tasks[table] = bar.add_task(escape(table), total=total or 1, rate="-")
-            started[table] = time.perf_counter()
-        elapsed = max(time.perf_counter() - started[table], 1e-6)
-        bar.update(tasks[table], completed=done, rate=f"{done / elapsed:,.0f} rows/s")
+    def show(event: Event) -> None:
+        key = (event.phase, event.task)
+        if key not in tasks:
+            label = "[dim]census (what each column holds)[/dim]" if event.phase == "census" else escape(event.task)
+            tasks[key] = bar.add_task(label, total=event.total or 1, rate="-")
+            started[key] = time.perf_counter()
+        if event.phase == "census":
+            bar.update(tasks[key], completed=event.done, rate="", visible=not event.finished)
+            return
+        elapsed = max(time.perf_counter() - started[key], 1e-6)
+        bar.update(tasks[key], completed=event.done, rate=f"{event.done / elapsed:,.0f} {event.unit}/s")
 
-    census_task: list[TaskID] = []
-
-    def census(done: int, total: int) -> None:
-        if not census_task:
-            census_task.append(bar.add_task("[dim]census (what each column holds)[/dim]", total=total, rate=""))
-        bar.update(census_task[0], completed=done, visible=done < total)
-
-    return bar, update, census
+    return bar, show
 
 
 @click.command("copy")
@@ -151,11 +147,9 @@ def copy_command(
         return
     if not postgres_dsn:
         raise click.UsageError("POSTGRES_DSN is required (except with --dry-run)")
-    bar, update, census = _progress_bar(not as_json)
+    bar, events = _progress_bar(not as_json)
     with bar if bar is not None else contextlib.nullcontext():
-        job = copy_and_verify(
-            sqlite_path, postgres_dsn, options, verify=not no_verify, progress=update, census_progress=census
-        )
+        job = copy_and_verify(sqlite_path, postgres_dsn, options, verify=not no_verify, events=fan_out(events))
     report, verdict = job.copy, job.verify
     if as_json:
         emit_json({**report.as_dict(), "verify": None if verdict is None else verdict.as_dict()})

@@ -17,10 +17,11 @@ from dataclasses import replace
 import psycopg
 from psycopg import sql
 
+from pgferry.events import Event, Listener
 from pgferry.migrate import control
 from pgferry.migrate.control import Checkpoint
 from pgferry.migrate.errors import REFUSALS, is_decode_error, refusal
-from pgferry.migrate.options import CopyOptions, Progress
+from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.plan import Skipped, Step, TablePlan
 from pgferry.migrate.render import Render, render_table
 from pgferry.migrate.report import Replan
@@ -84,11 +85,11 @@ class Copier:
         source: Source,
         dsn: str,
         options: CopyOptions,
-        progress: Progress | None,
+        events: Listener,
         checkpoints: dict[tuple[str, int], Checkpoint] | None = None,
         recreate: Recreate | None = None,
     ):
-        self.source, self.dsn, self.options, self.progress = source, dsn, options, progress
+        self.source, self.dsn, self.options, self.events = source, dsn, options, events
         self.policy = RejectPolicy(options.on_error, options.reject_file)
         self.sink = Sink(options.schema, self.policy)
         self.copied: dict[str, int] = {}
@@ -246,8 +247,7 @@ class Copier:
         with self.lock:
             self.copied[table] = self.copied.get(table, 0) + rows
             done = self.copied[table]
-        if self.progress is not None:
-            self.progress(table, done, self.source.plan.table(table).rows)
+        self.events(Event("copy", table, done, self.source.plan.table(table).rows))
 
 
 def swap_steps(steps: list[Step], fresh: list[Step], table: str) -> list[Step]:

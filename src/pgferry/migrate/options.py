@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pgferry.errors import UsageError
 
 ON_ERROR = ("stop", "reject")
-Progress = Callable[[str, int, int], None]  # (table, rows copied so far, rows in table)
 
 
 def default_jobs() -> int:

@@ -25,6 +25,7 @@ from psycopg_pool import ConnectionPool
 
 from pgferry.dsn import redact
 from pgferry.errors import TargetError, UsageError
+from pgferry.events import Listener, no_events
 from pgferry.migrate import control
 from pgferry.migrate.control import Checkpoint
 from pgferry.migrate.copier import Copier
@@ -38,11 +39,11 @@ from pgferry.migrate.ddl import (
     schema_has_tables,
 )
 from pgferry.migrate.errors import user_errors
-from pgferry.migrate.options import CopyOptions, Progress
+from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.plan import MigrationPlan, Skipped, Step
 from pgferry.migrate.report import CopyReport, TableResult
 from pgferry.migrate.schedule import Scheduler, Task
-from pgferry.migrate.source import CensusProgress, Source, open_source
+from pgferry.migrate.source import Source, open_source
 from pgferry.migrate.verify import VerifyReport, verify_copy
 from pgferry.pg.connect import connect
 
@@ -201,23 +202,21 @@ def copy_database(
     sqlite_path: str | Path,
     dsn: str,
     options: CopyOptions | None = None,
-    progress: Progress | None = None,
-    census_progress: CensusProgress | None = None,
+    events: Listener = no_events,
 ) -> CopyReport:
     """Copy every user table of `sqlite_path` into `dsn`; see this module's docstring.
 
     Driver errors that escape (a corrupt page met mid-copy, the server gone) become one-line pgferry
     errors; the checkpoints already committed stay, so `--resume` can finish once the cause is fixed."""
     with user_errors(dsn):
-        return _copy_database(sqlite_path, dsn, options, progress, census_progress)
+        return _copy_database(sqlite_path, dsn, options, events)
 
 
 def _copy_database(
     sqlite_path: str | Path,
     dsn: str,
     options: CopyOptions | None,
-    progress: Progress | None,
-    census_progress: CensusProgress | None,
+    events: Listener,
 ) -> CopyReport:
     options = options or CopyOptions()
     started = time.perf_counter()
@@ -238,7 +237,7 @@ def _copy_database(
             sqlite_path,
             options,
             plan=None if stored is None else MigrationPlan.from_dict(stored),
-            census_progress=census_progress,
+            events=events,
             sample=True,
         )
         phases["snapshot_and_census"] = time.perf_counter() - started
@@ -248,7 +247,7 @@ def _copy_database(
         checkpoints = control.read_checkpoints(pg, options.schema)
     mark = time.perf_counter()
     copier = Copier(
-        source, dsn, options, progress, checkpoints, recreate=lambda pg, table: create_table(pg, table, options.schema)
+        source, dsn, options, events, checkpoints, recreate=lambda pg, table: create_table(pg, table, options.schema)
     )
     timings = _run_pipeline(source, copier, dsn, options, checkpoints, skipped)
     phases["data"] = timings["data"] - mark
@@ -316,13 +315,12 @@ def copy_and_verify(
     dsn: str,
     options: CopyOptions | None = None,
     verify: bool = True,
-    progress: Progress | None = None,
-    census_progress: CensusProgress | None = None,
+    events: Listener = no_events,
 ) -> CopyJob:
     """Copy, then verify with the copy's own plan (it says how each value was rendered and spares a
     second census): what `pgferry copy` and the forum's demo run."""
     options = options or CopyOptions()
-    report = copy_database(sqlite_path, dsn, options, progress, census_progress)
+    report = copy_database(sqlite_path, dsn, options, events)
     verdict = None
     if verify:
         verdict = verify_copy(sqlite_path, dsn, schema=options.schema, jobs=options.jobs, plan=report.plan)

@@ -10,12 +10,13 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pgferry.errors import SourceError
+from pgferry.events import Event, Listener, no_events
 from pgferry.migrate.control import Checkpoint
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.plan import MigrationPlan, build_plan, load_casts
@@ -28,7 +29,6 @@ ROWS_PER_PART = 200_000
 # Tables with more rows are typed from a sample and every value is checked as it is copied (see
 # pgferry.migrate.rowformat, guarded rendering); a full census of them would cost a second full read.
 SAMPLE_ABOVE_ROWS = 10_000
-CensusProgress = Callable[[int, int], None]  # (parts measured so far, parts in all)
 
 
 @dataclass
@@ -114,7 +114,7 @@ def build(
 
 
 def _census_all(
-    source: Source, jobs: int, progress: CensusProgress | None = None, sample_above: int | None = None
+    source: Source, jobs: int, events: Listener = no_events, sample_above: int | None = None
 ) -> dict[str, TableCensus]:
     """Census of every table, big tables split by rowid range, on all the snapshot's connections.
 
@@ -141,10 +141,9 @@ def _census_all(
                 census = take_sample_census(conn, table, sampled_rows)
             else:
                 census = take_census(conn, table, where, params)
-        if progress is not None:
-            with lock:
-                done[0] += 1
-                progress(done[0], len(tasks))
+        with lock:
+            done[0] += 1
+            events(Event("census", "census", done[0], len(tasks), "parts"))
         return census
 
     with ThreadPoolExecutor(max_workers=max(1, len(source.snapshot.connections))) as pool:
@@ -166,7 +165,7 @@ def open_source(
     path: str | Path,
     options: CopyOptions,
     plan: MigrationPlan | None = None,
-    census_progress: CensusProgress | None = None,
+    events: Listener = no_events,
     sample: bool = False,
 ) -> Source:
     """Open `jobs` connections in one snapshot, read the schema, take the census, build the plan
@@ -179,7 +178,7 @@ def open_source(
     """
     snapshot = open_snapshot(path, max(1, options.jobs))
     try:
-        return _read(path, snapshot, options, plan, census_progress, sample)
+        return _read(path, snapshot, options, plan, events, sample)
     except BaseException:
         snapshot.close()
         raise
@@ -190,7 +189,7 @@ def _read(
     snapshot: Snapshot,
     options: CopyOptions,
     plan: MigrationPlan | None,
-    census_progress: CensusProgress | None,
+    events: Listener,
     sample: bool,
 ) -> Source:
     conn = snapshot.connections[0]
@@ -202,7 +201,7 @@ def _read(
         source.plan = plan
         return source
     sample_above = SAMPLE_ABOVE_ROWS if sample and not options.full_census else None
-    source.censuses = _census_all(source, options.jobs, census_progress, sample_above)
+    source.censuses = _census_all(source, options.jobs, events, sample_above)
     source.plan = build(schema, source.censuses, sequences, options)
     noted = [schema.table(t.source) for t in source.plan.tables if t.sampled_rows is not None and t.notes]
     for table in noted:

@@ -1,0 +1,72 @@
+"""Progress as events: one shape for every long piece of work pgferry does (census, copy, verify,
+tune, split, seed), so one listener renders a terminal's bars, another writes the log, a third feeds
+metrics, and the library knows none of them.
+
+A producer calls its listener with an Event each time a task moves; the listener must be quick and
+thread-safe (copy workers call it from their threads).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+logger = logging.getLogger("pgferry")
+
+
+@dataclass(frozen=True)
+class Event:
+    """`task` of `phase` has `done` of `total` units (total None: not known in advance)."""
+
+    phase: str  # the larger piece of work: "census", "copy", "verify", "tune", "split", ...
+    task: str  # what moves within it: a table, a step
+    done: int
+    total: int | None = None
+    unit: str = "rows"
+
+    @property
+    def finished(self) -> bool:
+        return self.total is not None and self.done >= self.total
+
+
+Listener = Callable[[Event], None]
+
+
+def no_events(event: Event) -> None:
+    """The listener of library calls nobody watches."""
+
+
+def fan_out(*listeners: Listener | None) -> Listener:
+    """One listener calling each of `listeners` (None ones left out) in turn."""
+    chosen = [listener for listener in listeners if listener is not None]
+    if not chosen:
+        return no_events
+    if len(chosen) == 1:
+        return chosen[0]
+
+    def each(event: Event) -> None:
+        for listener in chosen:
+            listener(event)
+
+    return each
+
+
+class LogEvents:
+    """A listener that logs when a task starts and when it finishes (DEBUG), not every move."""
+
+    def __init__(self, log: logging.Logger = logger) -> None:
+        self.log = log
+        self.started: set[tuple[str, str]] = set()
+        self.lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        key = (event.phase, event.task)
+        with self.lock:
+            first = key not in self.started
+            self.started.add(key)
+        if first:
+            self.log.debug("%s %s: started (%s %s)", event.phase, event.task, event.total, event.unit)
+        if event.finished:
+            self.log.debug("%s %s: %s %s done", event.phase, event.task, event.done, event.unit)
