@@ -19,6 +19,7 @@ from pgferry.migrate.expressions import Untranslatable, quote_pg, translate_stat
 from pgferry.migrate.plan import MigrationPlan, Skipped, Step, TablePlan, create_table_sql
 from pgferry.pg.connect import first_line, statement
 from pgferry.sqlite.schema import Schema
+from pgferry.steps import script
 
 # A step that meets one of these already ran in an earlier (killed) run of the same copy.
 ALREADY_DONE = (pgerrors.DuplicateTable, pgerrors.DuplicateObject, pgerrors.InvalidTableDefinition)
@@ -205,14 +206,13 @@ def dry_run_sql(plan: MigrationPlan, schema: Schema) -> str:
         by_table.setdefault(step.table, []).append(step)
     for table in plan.tables:
         mine = by_table.get(table.source, [])
-        out += [s.sql + ";" for s in mine if s.kind not in ("index", "foreign_key")]
-        out += [s.sql + ";" for s in mine if s.kind == "index"]
-        out.append(analyze_step(table, plan.schema).sql + ";")
-    out += [s.sql + ";" for s in plan.steps if s.kind == "foreign_key"]
+        ordered = [s for s in mine if s.kind not in ("index", "foreign_key")] + [s for s in mine if s.kind == "index"]
+        out.append(script([*ordered, analyze_step(table, plan.schema)]))
+    out.append(script(s for s in plan.steps if s.kind == "foreign_key"))
     views, untranslated = view_steps(plan, schema)
     if views:
         out.append(f"\n-- views (run with search_path {plan.schema}):")
-        out += [s.sql + ";" for s in views]
+        out.append(script(views))
     for item in plan.skipped + untranslated + not_carried(schema):
         out.append(f"-- NOT CARRIED {item.kind} {item.name}: {item.reason}")
     return "\n".join(out) + "\n"

@@ -52,6 +52,22 @@ class Step:
     required: bool = False  # a failing required step stops the copy (primary keys)
     references: str | None = None  # a foreign key's referenced table (source name)
 
+    # pgferry.steps.PlanStep: undone with the target schema, never alone.
+    @property
+    def forward(self) -> list[str]:
+        return [self.sql]
+
+    @property
+    def reverse(self) -> list[str]:
+        return []
+
+    @property
+    def transactional(self) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.name}"
+
 
 @dataclass(frozen=True)
 class Skipped:

@@ -28,14 +28,33 @@ from pgferry.split.sqltext import fold, mentioned_names, quote_literal, rename_i
 from pgferry.split.validate import affinity
 from pgferry.sqlite.schema import Schema, Table
 from pgferry.sqlite.schema import quote_ident as q
+from pgferry.steps import script
 
 REBUILD_TEMP = "_pgferry_rebuild_old"
 
 
 @dataclass(frozen=True)
 class Step:
+    """One statement of a split; the whole script runs in one transaction and is undone by the revert."""
+
     purpose: str
     sql: str
+
+    # pgferry.steps.PlanStep
+    @property
+    def forward(self) -> list[str]:
+        return [self.sql]
+
+    @property
+    def reverse(self) -> list[str]:
+        return []
+
+    @property
+    def transactional(self) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return self.purpose
 
 
 @dataclass
@@ -59,7 +78,7 @@ class Script:
         self.steps.append(Step(purpose, sql))
 
     def sql(self) -> str:
-        return "".join(f"-- {s.purpose}\n{s.sql};\n\n" for s in self.steps)
+        return script(self.steps)
 
 
 # --- new tables ----------------------------------------------------------------------------------

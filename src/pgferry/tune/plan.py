@@ -35,6 +35,18 @@ class Step:
     index: str | None = None
     transactional: bool = True
 
+    # pgferry.steps.PlanStep
+    @property
+    def forward(self) -> list[str]:
+        return self.sql
+
+    @property
+    def reverse(self) -> list[str]:
+        return self.reverse_sql
+
+    def describe(self) -> str:
+        return self.description
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
