@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from forum import __version__
-from pgferry.clitools import emit_json, handle_errors
+from pgferry.clitools import emit_json, handle_errors, json_option
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,7 +56,7 @@ def main() -> None:
     is_flag=True,
     help="List the planted defects; with --out, after seeding, with the database as read back.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@json_option()
 @handle_errors
 def seed(scale: str, seed_text: str, out: str | None, force: bool, describe: bool, as_json: bool) -> None:
     """Write a legacy forum SQLite database with the migration plan's defects planted.
@@ -249,7 +249,7 @@ def serve(
     help="Mean pause between a user's requests (exponential); 0 for a closed loop at full speed.",
 )
 @click.option("--max-requests", type=click.IntRange(1), default=None, help="Stop after this many requests in all.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@json_option()
 @handle_errors
 def traffic(
     url: str, users: int, duration: float, seed: int, think_ms: float, max_requests: int | None, as_json: bool

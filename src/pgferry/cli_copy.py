@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pgferry.clitools import emit_json, handle_errors
+from pgferry.clitools import emit_json, handle_errors, json_option
 from pgferry.events import Event, Listener, fan_out
 
 if TYPE_CHECKING:  # the library and rich are imported when used: `pgferry --help` and --json stay fast
@@ -94,7 +94,7 @@ def _progress_bar(enabled: bool) -> tuple[Progress | None, Listener | None]:
 )
 @click.option("--dry-run", is_flag=True, help="Print the DDL with a comment on every choice; copy nothing.")
 @click.option("--no-verify", is_flag=True, help="Skip the verification that runs after the copy.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the report) instead of tables.")
+@json_option("the report")
 @handle_errors
 def copy_command(
     sqlite_path: Path,
@@ -173,7 +173,7 @@ def copy_command(
 @click.option("--keep-case", is_flag=True, help="The copy was made with --keep-case.")
 @click.option("--cast", "cast_file", type=click.Path(dir_okay=False), help="The --cast file the copy used.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=2, show_default=True, help="Tables compared at once.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@json_option()
 @handle_errors
 def verify_command(
     sqlite_path: Path,

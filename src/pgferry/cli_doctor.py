@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from pgferry.clitools import emit_json, handle_errors
+from pgferry.clitools import emit_json, handle_errors, json_option
 from pgferry.errors import UsageError
 
 _UNITS = {
@@ -90,7 +90,7 @@ def _workload_option(func: Any) -> Any:
 @click.argument("db", type=click.Path(path_type=str))
 @_workload_option
 @click.option("--size-limit", help="Size the growth forecast counts down to (2GB, 500MiB; default: free disk space).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: {database, findings, ...}.")
+@json_option("database, findings, ...")
 @click.option("--html", "html_file", type=click.Path(path_type=str), help="Also write a one-page HTML report here.")
 @click.option(
     "--split-plans",
@@ -191,7 +191,7 @@ def _print_report(report: Any, html_file: str | None) -> None:
     type=click.Path(path_type=str),
     help="Where to write the SQL that undoes the changes (default: DB.rollback-<time>.sql).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option()
 @handle_errors
 def tune_command(
     db: str, workload: str | None, only: tuple[str, ...], do_apply: bool, rollback_script: str | None, as_json: bool

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pgferry.clitools import emit_json, handle_errors
+from pgferry.clitools import emit_json, handle_errors, json_option
 from pgferry.errors import UsageError
 
 if TYPE_CHECKING:  # the library (numpy among its imports) and rich's tables and bars load when `split` runs
@@ -43,7 +43,7 @@ def _ms(v: float | None) -> str:
 @click.option("--apply", "do_apply", is_flag=True, help="Carry out the split (one transaction; recorded for --revert).")
 @click.option("--revert", "do_revert", is_flag=True, help="Undo an applied split, keeping writes made since.")
 @click.option("--no-measure", is_flag=True, help="With --apply: skip the size and read-time measurements.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@json_option()
 @handle_errors
 def split_command(
     db: Path,

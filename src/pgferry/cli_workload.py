@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from pgferry.clitools import emit_json, handle_errors
+from pgferry.clitools import emit_json, handle_errors, json_option
 
 
 @click.group()
@@ -30,7 +30,7 @@ def workload() -> None:
     show_default=True,
     help="SQL dialect the statements are written in.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@json_option()
 @handle_errors
 def workload_summary(file: str, top: int, dialect: str, as_json: bool) -> None:
     """Group the statements in FILE (.jsonl, .jsonl.gz or .sql) by fingerprint, most total time first."""

@@ -39,6 +39,12 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def json_option(what: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The `--json` flag every command has (passed as `as_json`); `what` says what the object holds."""
+    holds = f" ({what})" if what else ""
+    return click.option("--json", "as_json", is_flag=True, help=f"Print one JSON object{holds} instead of text.")
+
+
 def emit_json(payload: Any) -> None:
     """Print exactly one JSON object on stdout (for scripts)."""
     click.echo(json.dumps(payload, indent=2, sort_keys=False, default=str))
