@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pgferry.doctor.dbaccess import open_live, with_retries
 from pgferry.doctor.growth import analyze_growth
 from pgferry.doctor.indexes import IndexAnalysis, analyze_indexes
 from pgferry.doctor.integrity import QuickCheck, find_fk_without_index, find_no_primary_key
@@ -25,7 +24,8 @@ from pgferry.doctor.requests import find_missing_transactions, find_n_plus_one
 from pgferry.doctor.stats import SAMPLE_ROWS, Statistics
 from pgferry.doctor.wide_table import find_wide_tables
 from pgferry.doctor.workload import WorkloadView, load_workload
-from pgferry.sqlite.connect import check_sqlite_file
+from pgferry.sqlite.busy import DEADLINE_S, retry
+from pgferry.sqlite.connect import check_sqlite_file, open_readonly
 from pgferry.sqlite.schema import read_schema
 from pgferry.workload import Statement
 
@@ -62,10 +62,10 @@ def diagnose(
         view = workload if isinstance(workload, WorkloadView) else load_workload(workload)
         lap("workload")
     checker = QuickCheck(file) if check_integrity else None
-    conn = open_live(file)
+    conn = open_readonly(file, lock_wait_s=DEADLINE_S)
     try:
         progress.phase("reading the schema", None)
-        schema = with_retries(lambda: read_schema(conn), what=str(file))
+        schema = retry(lambda: read_schema(conn), what=str(file))
         statistics = Statistics(conn, schema, sample_rows=sample_rows)
         settings = read_settings(conn)
         findings: list[Finding] = []
@@ -76,7 +76,7 @@ def diagnose(
             """One phase; a damaged page it trips on becomes a note (quick_check reports the damage)."""
             progress.phase(name, None)
             try:
-                return with_retries(func, what=str(file))
+                return retry(func, what=str(file))
             except sqlite3.DatabaseError as exc:
                 notes.append(f"{name}: skipped, SQLite said: {exc}")
                 return default

@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from pgferry.doctor.dbaccess import open_live
 from pgferry.doctor.report import Finding, Fix
 from pgferry.doctor.stats import Statistics
+from pgferry.sqlite.busy import DEADLINE_S
+from pgferry.sqlite.connect import open_readonly
 from pgferry.sqlite.schema import Schema, Table, quote_ident
 
 QUICK_CHECK_ROWS = 100
@@ -29,7 +30,7 @@ class QuickCheck:
 
     def _run(self, path: str | Path) -> None:
         try:
-            conn = open_live(path)
+            conn = open_readonly(path, lock_wait_s=DEADLINE_S)
             try:
                 self._rows = [r[0] for r in conn.execute(f"PRAGMA quick_check({QUICK_CHECK_ROWS})")]
             finally:

@@ -17,7 +17,7 @@ import random
 import sqlite3
 from dataclasses import dataclass
 
-from pgferry.doctor.dbaccess import with_retries
+from pgferry.sqlite.busy import retry
 from pgferry.sqlite.schema import Schema, Table, quote_ident
 
 SAMPLE_ROWS = 20_000
@@ -81,7 +81,7 @@ class Statistics:
         """Exact row count (SQLite counts through the smallest index)."""
         if table not in self._rows:
             sql = f"SELECT count(*) FROM main.{quote_ident(table)}"
-            self._rows[table] = with_retries(lambda: self.conn.execute(sql).fetchone()[0], what=table)
+            self._rows[table] = retry(lambda: self.conn.execute(sql).fetchone()[0], what=table)
         return self._rows[table]
 
     def sample(self, table: str) -> TableSample:
