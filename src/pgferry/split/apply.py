@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from pgferry import __version__
-from pgferry.errors import SourceError
 from pgferry.split.ddl import Script, build_script
 from pgferry.split.hot import Workload, hot_statements
 from pgferry.split.layout import Layout
@@ -30,26 +29,16 @@ from pgferry.split.record import ChildTable, SplitRecord, write_record
 from pgferry.split.report import SplitReport
 from pgferry.split.sqltext import fold
 from pgferry.split.validate import find_table, validate_plan
-from pgferry.sqlite.connect import check_sqlite_file, open_readonly
+from pgferry.sqlite.atomic import atomic
+from pgferry.sqlite.connect import open_readonly, open_writable
 from pgferry.sqlite.schema import quote_ident as q
 from pgferry.sqlite.schema import read_schema
 
 Progress = Callable[[int, int, str], None]
 
 
-def open_writable(path: str | Path, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
-    file = check_sqlite_file(path)
-    try:
-        conn = sqlite3.connect(file, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise SourceError(f"{file}: cannot open the database for writing ({exc})") from None
-    return conn
-
-
 @contextmanager
-def schema_change(conn: sqlite3.Connection) -> Iterator[None]:
+def schema_change(conn: sqlite3.Connection, what: str) -> Iterator[None]:
     """One IMMEDIATE transaction with foreign keys off and renames that touch nothing else; any
     error rolls back and becomes a one-line SplitError."""
     fk_was = conn.execute("PRAGMA foreign_keys").fetchone()[0]
@@ -57,18 +46,10 @@ def schema_change(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("PRAGMA foreign_keys = OFF")
     conn.execute("PRAGMA legacy_alter_table = ON")
     try:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise SourceError(f"cannot take the write lock ({exc}); retry when writers are idle") from None
-        try:
+        with atomic(conn, what=what):
             yield
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise SplitError(f"{exc}; nothing was changed (rolled back)") from None
-            raise
+    except sqlite3.Error as exc:
+        raise SplitError(f"{exc}; nothing was changed (rolled back)") from None
     finally:
         conn.execute(f"PRAGMA foreign_keys = {int(fk_was)}")
         conn.execute(f"PRAGMA legacy_alter_table = {int(legacy_was)}")
@@ -214,7 +195,7 @@ def apply_split(
             applied_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             version=__version__,
         )
-        with schema_change(conn):
+        with schema_change(conn, f"splitting {table.name}"):
             rows = conn.execute(f"SELECT count(*) FROM {q(table.name)}").fetchone()[0]
             refuse_null_keys(conn, layout)
             fk_before = fk_violations(conn, [table.name, *children], rename)

@@ -14,9 +14,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pgferry.split.sqltext import fold
-from pgferry.sqlite.schema import quote_ident as q
+from pgferry.sqlite.control import ControlTable
 
-RECORD_TABLE = "_pgferry_split"
+RECORDS = ControlTable(
+    "_pgferry_split",
+    (("table_name", "TEXT PRIMARY KEY"), ("record", "TEXT NOT NULL"), ("applied_at", "TEXT NOT NULL")),
+    key="table_name",
+)
+RECORD_TABLE = RECORDS.name
 
 
 @dataclass
@@ -58,16 +63,8 @@ class SplitRecord:
         return tables
 
 
-def has_record_table(conn: sqlite3.Connection) -> bool:
-    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (RECORD_TABLE,)).fetchone()
-    return row is not None
-
-
 def read_records(conn: sqlite3.Connection) -> list[SplitRecord]:
-    if not has_record_table(conn):
-        return []
-    rows = conn.execute(f"SELECT record FROM {q(RECORD_TABLE)} ORDER BY table_name").fetchall()
-    return [SplitRecord.from_json(r[0]) for r in rows]
+    return [SplitRecord.from_json(row["record"]) for row in RECORDS.read(conn)]
 
 
 def find_record(conn: sqlite3.Connection, table: str) -> SplitRecord | None:
@@ -78,18 +75,10 @@ def find_record(conn: sqlite3.Connection, table: str) -> SplitRecord | None:
 
 
 def write_record(conn: sqlite3.Connection, record: SplitRecord) -> None:
-    conn.execute(
-        f"CREATE TABLE IF NOT EXISTS {q(RECORD_TABLE)} ("
-        f"{q('table_name')} TEXT PRIMARY KEY, {q('record')} TEXT NOT NULL, {q('applied_at')} TEXT NOT NULL)"
-    )
-    conn.execute(
-        f"INSERT INTO {q(RECORD_TABLE)} (table_name, record, applied_at) VALUES (?, ?, ?)",
-        (record.table, record.to_json(), record.applied_at),
-    )
+    RECORDS.write(conn, {"table_name": record.table, "record": record.to_json(), "applied_at": record.applied_at})
 
 
 def delete_record(conn: sqlite3.Connection, table: str) -> None:
     """Forget a reverted split; the record table goes too when it is empty, leaving no trace."""
-    conn.execute(f"DELETE FROM {q(RECORD_TABLE)} WHERE table_name = ?", (table,))
-    if conn.execute(f"SELECT count(*) FROM {q(RECORD_TABLE)}").fetchone()[0] == 0:
-        conn.execute(f"DROP TABLE {q(RECORD_TABLE)}")
+    RECORDS.delete(conn, table)
+    RECORDS.drop(conn, only_if_empty=True)

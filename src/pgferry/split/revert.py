@@ -17,7 +17,6 @@ from pgferry.split.apply import (
     Progress,
     check_no_new_violations,
     fk_violations,
-    open_writable,
     restore_stat1,
     run_steps,
     schema_change,
@@ -31,6 +30,7 @@ from pgferry.split.plan import SplitError, SplitPlan
 from pgferry.split.record import SplitRecord, delete_record, find_record
 from pgferry.split.report import RevertReport
 from pgferry.split.sqltext import fold, quote_literal
+from pgferry.sqlite.connect import open_writable
 from pgferry.sqlite.schema import Schema, Table, read_schema
 from pgferry.sqlite.schema import quote_ident as q
 
@@ -133,7 +133,7 @@ def revert_split(path: str | Path, table: str, progress: Progress | None = None)
         layout = Layout.of(original_table(record), plan)
         children = [c.name for c in record.children]
         rename = {fold(plan.core_table): fold(record.table)}
-        with schema_change(conn):
+        with schema_change(conn, f"reverting the split of {record.table}"):
             schema = read_schema(conn)
             check_revertible(conn, schema, layout, record)
             script = build_revert_script(conn, schema, layout, record)
