@@ -6,10 +6,11 @@ crash in the middle. It recreates dropped indexes from their original CREATE tex
 ones, puts back the journal mode, and restores sqlite_stat1 as it was (or removes it if there was
 none): the index set and the planner's statistics come back exactly.
 
-Each step runs in its own `BEGIN IMMEDIATE ... COMMIT` with busy_timeout and retries, then pauses,
-so writers of a live application get the lock between steps. The time each step held the lock is
-reported; an index build on a big table holds it for the whole build (SQLite cannot build an index
-in pieces), which is why builds are one per transaction and listed with their times.
+Each step runs in its own `atomic()` transaction (BEGIN IMMEDIATE ... COMMIT), retried while busy up
+to a deadline, then pauses, so writers of a live application get the lock between steps. The time
+each step held the lock is reported; an index build on a big table holds it for the whole build
+(SQLite cannot build an index in pieces), which is why builds are one per transaction and listed
+with their times.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pgferry.doctor.dbaccess import is_busy
 from pgferry.errors import SourceError, UsageError
-from pgferry.sqlite.connect import check_sqlite_file, open_readonly
-from pgferry.tune.plan import TunePlan
+from pgferry.sqlite.atomic import atomic
+from pgferry.sqlite.busy import retry
+from pgferry.sqlite.connect import check_sqlite_file, open_readonly, open_writable
+from pgferry.tune.plan import Step, TunePlan
 
 PAUSE_S = 0.05
-RETRIES = 5
+STEP_LOCK_WAIT_S = 30.0  # per step, on top of busy_timeout's own wait inside each try
 
 
 @dataclass
@@ -82,8 +84,8 @@ def rollback_script(conn: sqlite3.Connection, plan: TunePlan) -> str:
         f"-- written {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} before the changes were made",
         "-- run with: sqlite3 DB < this-file",
     ]
-    pragma_lines = []
-    body = []
+    pragma_lines: list[str] = []
+    body: list[str] = []
     for step in reversed(plan.steps):
         if step.kind == "pragma":
             pragma_lines.extend(s.rstrip(";") + ";" for s in step.reverse_sql)
@@ -108,36 +110,25 @@ def default_rollback_path(db: Path) -> Path:
     return db.with_name(f"{db.name}.rollback-{stamp}.sql")
 
 
-def _run_step(conn: sqlite3.Connection, sql: list[str], transactional: bool) -> float:
-    """Run one step, retrying while another writer holds the lock; returns ms the step held it."""
-    wait = 0.05
-    for attempt in range(RETRIES + 1):
-        started = time.perf_counter()
-        try:
-            if transactional:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for statement in sql:
-                        conn.execute(statement)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            else:
-                for statement in sql:
-                    row = conn.execute(statement).fetchone()
-                    _check_pragma(statement, row)
-            return (time.perf_counter() - started) * 1000
-        except sqlite3.OperationalError as exc:
-            if not is_busy(exc) or attempt == RETRIES:
-                raise
-            time.sleep(wait)
-            wait *= 2
-    raise AssertionError("unreachable")
+def _run_step(conn: sqlite3.Connection, step: Step) -> float:
+    """Run one step, again while another writer holds the lock; returns ms its last try held it."""
+    what = f"tune step {step.description!r}"
+    return retry(lambda: _run_once(conn, step, what), what=what, deadline_s=STEP_LOCK_WAIT_S)
 
 
-def _check_pragma(statement: str, row: tuple | None) -> None:
+def _run_once(conn: sqlite3.Connection, step: Step, what: str) -> float:
+    started = time.perf_counter()
+    if step.transactional:
+        with atomic(conn, what=what):
+            for statement in step.sql:
+                conn.execute(statement)
+    else:
+        for statement in step.sql:
+            _check_pragma(statement, conn.execute(statement).fetchone())
+    return (time.perf_counter() - started) * 1000
+
+
+def _check_pragma(statement: str, row: tuple[Any, ...] | None) -> None:
     """journal_mode is set by asking; the answer is what is in force (WAL can be refused, WAL2 ignored)."""
     text = statement.lower().replace(" ", "")
     if text.startswith("pragmajournal_mode=") and row is not None:
@@ -152,12 +143,12 @@ def apply_plan(plan: TunePlan, path: str | Path, rollback_path: str | Path | Non
     target = Path(rollback_path) if rollback_path else default_rollback_path(file)
     if target.exists():
         raise UsageError(f"{target}: exists already; choose another --rollback-script (it is never overwritten)")
+    conn = open_writable(file)
     try:
-        conn = sqlite3.connect(str(file), isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 5000")
         script = rollback_script(conn, plan)
     except sqlite3.DatabaseError as exc:
-        raise SourceError(f"{file}: cannot open for writing ({exc})") from None
+        conn.close()
+        raise SourceError(f"{file}: cannot read the database ({exc})") from None
     try:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except OSError as exc:
@@ -171,9 +162,9 @@ def apply_plan(plan: TunePlan, path: str | Path, rollback_path: str | Path | Non
     try:
         for step in plan.steps:
             try:
-                ms = _run_step(conn, step.sql, step.transactional)
+                ms = _run_step(conn, step)
                 result.steps.append(StepResult(step.kind, step.description, ms, True))
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, SourceError) as exc:
                 result.steps.append(StepResult(step.kind, step.description, 0.0, False, str(exc)))
                 break
             time.sleep(PAUSE_S)
@@ -184,10 +175,8 @@ def apply_plan(plan: TunePlan, path: str | Path, rollback_path: str | Path | Non
 
 def run_script(path: str | Path, script: str) -> None:
     """Run a rollback script (what `sqlite3 DB < script` does), for tests and `tune --rollback`."""
-    file = check_sqlite_file(path)
-    conn = sqlite3.connect(str(file), isolation_level=None)
+    conn = open_writable(path)
     try:
-        conn.execute("PRAGMA busy_timeout = 5000")
         conn.executescript(script)
     finally:
         conn.close()

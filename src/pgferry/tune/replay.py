@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pgferry.doctor.dbaccess import is_busy
 from pgferry.doctor.workload import WorkloadView
-from pgferry.sqlite.connect import check_sqlite_file
+from pgferry.sqlite.busy import is_busy
+from pgferry.sqlite.connect import open_writable
 
 REPEATS = 3
 EXAMPLES = 5
@@ -110,9 +110,7 @@ def replay(
     fingerprints: list[str] | None = None,
 ) -> ReplayResult:
     """Time the workload's reads and writes on `path` (writes are rolled back); see the module docstring."""
-    file = check_sqlite_file(path)
-    conn = sqlite3.connect(str(file), isolation_level=None)
-    conn.execute("PRAGMA busy_timeout = 5000")
+    conn = open_writable(path)
     timings: dict[str, FingerprintTiming] = {}
     try:
         for fid, info in view.fingerprints.items():
