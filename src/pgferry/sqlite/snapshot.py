@@ -19,9 +19,10 @@ import contextlib
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
-from pgferry.sqlite.connect import open_readonly
+from pgferry.errors import SourceError
+from pgferry.sqlite.atomic import WriteLockError, write_lock
+from pgferry.sqlite.connect import open_readonly, open_writable
 
 
 @dataclass
@@ -62,23 +63,27 @@ def open_snapshot(path: str | Path, connections: int = 1) -> Snapshot:
             f"{connections} connections; the first one's read lock keeps writers from committing",
         )
     try:
-        fence = sqlite3.connect(f"file:{quote(str(Path(path).resolve()))}?mode=rw", uri=True, isolation_level=None)
-        fence.execute("PRAGMA busy_timeout = 5000")
-        fence.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError:
-        _begin(first)
-        return Snapshot(
-            [first],
-            journal_mode,
-            "one shared connection (the file is not writable, so readers cannot be aligned under a write lock)",
-        )
+        fence = open_writable(path)
+    except SourceError:
+        return _shared(first, journal_mode)
     try:
-        others = [open_readonly(path) for _ in range(connections - 1)]
-        for conn in [first, *others]:
-            _begin(conn)
+        with write_lock(fence, what=f"{path}: aligning the readers"):
+            others = [open_readonly(path) for _ in range(connections - 1)]
+            for conn in [first, *others]:
+                _begin(conn)
+    except WriteLockError:
+        return _shared(first, journal_mode)
     finally:
-        fence.execute("ROLLBACK")
         fence.close()
     return Snapshot(
         [first, *others], journal_mode, f"{connections} connections started under a momentary write lock (WAL mode)"
+    )
+
+
+def _shared(first: sqlite3.Connection, journal_mode: str) -> Snapshot:
+    _begin(first)
+    return Snapshot(
+        [first],
+        journal_mode,
+        "one shared connection (the file is not writable, so readers cannot be aligned under a write lock)",
     )
