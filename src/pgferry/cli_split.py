@@ -120,15 +120,15 @@ def _progress(as_json: bool) -> StepProgress | None:
     """A rich progress bar over the split's steps on stderr, when it is a terminal."""
     from rich.console import Console
     from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     err = Console(stderr=True)
     if as_json or not err.is_terminal:
         return None
-    state: dict[str, object] = {}
+    shown: list[tuple[Progress, TaskID]] = []  # the bar, made at the first step
 
     def update(done: int, total: int, what: str) -> None:
-        if "bar" not in state:
+        if not shown:
             bar = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -138,11 +138,11 @@ def _progress(as_json: bool) -> StepProgress | None:
                 transient=True,
             )
             bar.start()
-            state["bar"], state["task"] = bar, bar.add_task("", total=total)
-        bar = state["bar"]
-        bar.update(state["task"], completed=done, description=escape(what[:60]))  # type: ignore[attr-defined]
+            shown.append((bar, bar.add_task("", total=total)))
+        bar, task = shown[0]
+        bar.update(task, completed=done, description=escape(what[:60]))
         if done >= total:
-            bar.stop()  # type: ignore[attr-defined]
+            bar.stop()
 
     return update
 

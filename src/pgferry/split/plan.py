@@ -229,7 +229,7 @@ def _from_dict(data: Any, source: str) -> SplitPlan:
                 raise UsageError(f"{where}: unknown field {extra[0]!r}")
             families.append(
                 Family(
-                    kind=kind,  # type: ignore[arg-type]
+                    kind=kind,
                     table=_str(entry, "table", where),
                     columns=_names(entry, "columns", where),
                     name_column=_str(entry, "name_column", where, "name"),

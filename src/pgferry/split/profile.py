@@ -51,7 +51,8 @@ class TableProfile:
     def together(self) -> np.ndarray:
         """Rows where both column i and column j are filled (columns x columns)."""
         bits = self.patterns.astype(np.float64)
-        return bits.T @ (bits * self.counts[:, None])
+        both: np.ndarray = bits.T @ (bits * self.counts[:, None])
+        return both
 
     def phi(self) -> np.ndarray:
         """Phi coefficient of every pair of columns' "is filled" indicators; 0 where undefined."""

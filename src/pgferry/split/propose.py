@@ -104,8 +104,8 @@ def _core_reasons(
         elif profile.rows and ratio == 0:
             reasons[key] = "never filled (consider dropping it)"
     for statement in hot:
-        for column in statement.columns:
-            reasons.setdefault(column, f"used by hot statement {statement.fingerprint}")
+        for name in statement.columns:
+            reasons.setdefault(name, f"used by hot statement {statement.fingerprint}")
     return reasons
 
 

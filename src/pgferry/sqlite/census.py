@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from pgferry.sqlite.schema import Table, quote_ident
 
@@ -194,10 +195,10 @@ def _second_pass(column: str, shape: str, declared_varchar: bool) -> list[tuple[
 
 
 def _run_aggregates(
-    conn: sqlite3.Connection, source: str, wanted: list[tuple[str, str, str]], params: tuple = ()
-) -> dict:
+    conn: sqlite3.Connection, source: str, wanted: list[tuple[str, str, str]], params: tuple[Any, ...] = ()
+) -> dict[str, dict[str, Any]]:
     """Evaluate (column, field, aggregate) triples in as few scans as SQLite's column limit allows."""
-    results: dict[str, dict] = {}
+    results: dict[str, dict[str, Any]] = {}
     for start in range(0, len(wanted), COLUMNS_PER_SCAN):
         batch = wanted[start : start + COLUMNS_PER_SCAN]
         row = conn.execute(f"SELECT {', '.join(expr for _c, _f, expr in batch)} FROM {source}", params).fetchone()
@@ -260,7 +261,7 @@ def _first_pass(column: str, expected: str, declared_varchar: bool, declares_tim
     return basics + [(f"guess:{field}", expr) for field, expr in guesses]
 
 
-def take_census(conn: sqlite3.Connection, table: Table, where: str = "", params: tuple = ()) -> TableCensus:
+def take_census(conn: sqlite3.Connection, table: Table, where: str = "", params: tuple[Any, ...] = ()) -> TableCensus:
     """Measure every column of `table`, reading it as few times as the data allows.
 
     Pass 1 asks count, the classes of min and max, and what the declared type suggests will be
@@ -287,14 +288,14 @@ def take_census(conn: sqlite3.Connection, table: Table, where: str = "", params:
         kind = "integer" if rows else None
         results[alias] = {"count": rows, "low_type": kind, "high_type": kind, "low_prefix": None,
                           "high_prefix": None, "low_value": low, "high_value": high, "guess:reals": 0}  # fmt: skip
-    measured: dict[str, dict] = {}
+    measured: dict[str, dict[str, Any]] = {}
     retry: list[tuple[str, str, str]] = []
     shapes: dict[str, str] = {}
     for column in table.columns:
         info = results[column.name]
         shape = _shape(info["low_type"], info["high_type"])
         shapes[column.name] = shape
-        counts: dict = {"nulls": rows - info["count"]}
+        counts: dict[str, Any] = {"nulls": rows - info["count"]}
         if shape == "text":
             counts["texts"] = info["count"]
         elif shape == "blob":

@@ -13,7 +13,7 @@ import logging
 import re
 import sqlite3
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # sqlglot loads when a statement needs parsing (see _parse_table_sql, _read_indexes)
     from sqlglot import exp
@@ -170,11 +170,11 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _pragma(conn: sqlite3.Connection, pragma: str, name: str) -> list[tuple]:
+def _pragma(conn: sqlite3.Connection, pragma: str, name: str) -> list[tuple[Any, ...]]:
     return conn.execute(f"SELECT * FROM pragma_{pragma}(?)", (name,)).fetchall()
 
 
-def _parse(sql: str) -> exp.Expression | None:
+def _parse(sql: str) -> exp.Expr | None:
     """Parse one statement quietly; None when sqlglot cannot (callers then say what they skipped)."""
     import sqlglot
 
@@ -292,7 +292,7 @@ def _read_indexes(conn: sqlite3.Connection, table: str) -> list[Index]:
 
 
 def _read_foreign_keys(conn: sqlite3.Connection, table: str) -> list[ForeignKey]:
-    groups: dict[int, list[tuple]] = {}
+    groups: dict[int, list[tuple[Any, ...]]] = {}
     for row in _pragma(conn, "foreign_key_list", table):
         groups.setdefault(row[0], []).append(row)
     keys = []
