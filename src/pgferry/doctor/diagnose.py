@@ -92,15 +92,19 @@ def diagnose(
         findings += analysis.findings
         notes += analysis.notes
         chosen_keys = [(c.spec.table, [k.column for k in c.spec.keys]) for c in analysis.chosen]
-        fk = run("foreign keys", lambda: find_fk_without_index(schema, statistics), [])
+        fk = run("foreign keys", lambda: find_fk_without_index(schema, statistics), list[Finding]())
         findings += [f for f in fk if not _served(f, chosen_keys)]
-        findings += run("primary keys", lambda: find_no_primary_key(schema, statistics), [])
-        wide = run("wide tables", lambda: find_wide_tables(conn, schema), [])
+        findings += run("primary keys", lambda: find_no_primary_key(schema, statistics), list[Finding]())
+        wide = run("wide tables", lambda: find_wide_tables(conn, schema), list[Finding]())
         findings += wide
         if view is not None:
-            findings += run("request patterns", lambda: find_n_plus_one(view) + find_missing_transactions(view), [])
+            findings += run(
+                "request patterns", lambda: find_n_plus_one(view) + find_missing_transactions(view), list[Finding]()
+            )
         growth, growth_chart = run(
-            "growth", lambda: analyze_growth(conn, statistics, schema, file, settings, size_limit), ([], {})
+            "growth",
+            lambda: analyze_growth(conn, statistics, schema, file, settings, size_limit),
+            (list[Finding](), dict[str, Any]()),
         )
         findings += growth
         if checker is not None:

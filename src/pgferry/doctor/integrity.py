@@ -114,10 +114,10 @@ def find_no_primary_key(schema: Schema, statistics: Statistics) -> list[Finding]
         if table.primary_key:
             continue
         unique = [i for i in table.indexes if i.unique and i.where is None and all(c.name for c in i.columns)]
-        candidate = None
+        candidate: list[str] | None = None
         for index in unique:
             if all(table.column(c.name).notnull for c in index.columns if c.name):
-                candidate = [c.name for c in index.columns]
+                candidate = [c.name for c in index.columns if c.name]
                 break
         findings.append(
             Finding(

@@ -16,6 +16,7 @@ import math
 import random
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from pgferry.sqlite.busy import retry
 from pgferry.sqlite.schema import Schema, Table, quote_ident
@@ -64,7 +65,7 @@ class Statistics:
         self.seed = seed
         self._rows: dict[str, int] = {}
         self._samples: dict[str, TableSample] = {}
-        self._key_stats: dict[tuple, list[int]] = {}
+        self._key_stats: dict[tuple[Any, ...], list[int]] = {}
         attached = {row[1] for row in conn.execute("PRAGMA database_list")}
         if SAMPLE_SCHEMA not in attached:
             conn.execute(f"ATTACH DATABASE ':memory:' AS {SAMPLE_SCHEMA}")
