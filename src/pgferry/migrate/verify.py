@@ -2,10 +2,10 @@
 
 Both sides are read as text and brought to one canonical form per PostgreSQL type (the chunk
 readers and canonical rows are in pgferry.migrate.verify_chunks; the forms themselves belong to
-each converter, pgferry.migrate.converters). Tables with a primary key (pgferry.migrate.identity) are compared chunk by chunk in key
-order (pt-table-checksum style), and only a chunk whose checksum differs is compared row by row;
-tables without a key are compared as multisets of row hashes, so a duplicated or missing copy of a
-duplicate row is still seen.
+each converter, pgferry.migrate.converters). Tables with a primary key (pgferry.migrate.identity)
+are compared chunk by chunk in key order (pt-table-checksum style), and only a chunk whose checksum
+differs is compared row by row; tables without a key are compared as multisets of row hashes, so a
+duplicated or missing copy of a duplicate row is still seen.
 """
 
 from __future__ import annotations
