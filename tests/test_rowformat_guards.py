@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pgferry.migrate.plan import ColumnPlan
-from pgferry.migrate.rowformat import _number_guard, guard_predicate, python_text, rendered_in_python, text_expression
+from pgferry.migrate.rowformat import guard_predicate, number_guard, python_text, rendered_in_python, text_expression
 from pgferry.migrate.types import choose_type
 from pgferry.sqlite.census import take_census
 from pgferry.sqlite.schema import read_schema
@@ -117,7 +117,7 @@ def _check(pg: psycopg.Connection, declared: str, name: str, sample: list, value
     conn = _store(declared, name, [*sample, value])
     stored = conn.execute(f'SELECT "{name}" FROM t ORDER BY id DESC LIMIT 1').fetchone()[0]
     if rendered_in_python(plan):
-        passes = stored is None or _number_guard(sampled.converter)(stored)
+        passes = stored is None or number_guard(plan)(stored)
         rendered = python_text(stored)
     else:
         predicate = guard_predicate(plan) or "1"

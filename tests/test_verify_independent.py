@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pgferry.migrate import rowformat, verify
+from pgferry.migrate import rowformat, verify_chunks
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
 from pgferry.migrate.verify import verify_copy
@@ -61,7 +61,7 @@ def test_a_conversion_bug_in_the_copy_is_found(
 
     # The same broken rendering wherever copy and verify share it: verify must not depend on it.
     monkeypatch.setattr(rowformat, "text_expression", broken)
-    monkeypatch.setattr(verify, "text_expression", broken)
+    monkeypatch.setattr(verify_chunks, "text_expression", broken)
     copy_database(source, pg_dsn, CopyOptions(jobs=1))
     verdict = verify_copy(source, pg_dsn).tables[0]
     assert len(verdict.differing_keys) == 20  # every row differs; the report lists the first 20

@@ -8,47 +8,27 @@ separator) render differently on purpose, so their chunk falls back to the exact
 pgferry.migrate.verify; a false "different" costs time, a false "equal" is impossible.
 
 Each field is `<bytes>:<text>`, or `~:` for NULL, so no separator can be forged by a value.
-Types without such a form (floats, numeric, json, epoch and Julian conversions) return None and
-their tables are compared the exact way.
+A converter's line forms are its `sqlite_line` and `pg_line` (pgferry.migrate.converters); those
+without one (floats, numeric, json, epoch and Julian conversions) make their tables compare the exact way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from pgferry.migrate.converters import converter_for
 from pgferry.migrate.plan import ColumnPlan, TablePlan
 from pgferry.sqlite.schema import quote_ident
 
-STRICT_DATETIME = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]"
-STRICT_DATE = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]"
-# A prefix no rendering of a PostgreSQL value starts with: marks source values the line does not cover.
-UNCOVERED = "?"
-
 
 def _sqlite_text(column: ColumnPlan) -> str | None:
-    c = quote_ident(column.source)
-    converter = column.choice.converter
-    if converter in ("int", "bool", "text"):
-        return f"CAST({c} AS TEXT)"
-    if converter in ("bytes", "text_bytes"):
-        return f"CASE WHEN {c} IS NOT NULL THEN lower(hex({c})) END"  # hex(NULL) is '', not NULL
-    if converter == "timestamp_text" and column.choice.pg_type == "timestamp":
-        return f"CASE WHEN {c} GLOB '{STRICT_DATETIME}' AND length({c}) = 19 THEN {c} ELSE '{UNCOVERED}' || {c} END"
-    if converter == "date_text":
-        return f"CASE WHEN {c} GLOB '{STRICT_DATE}' AND length({c}) = 10 THEN {c} ELSE '{UNCOVERED}' || {c} END"
-    return None
+    form = converter_for(column).sqlite_line
+    return None if form is None else form(quote_ident(column.source), column.choice.pg_type)
 
 
 def _pg_text(column: ColumnPlan) -> str | None:
-    c = '"' + column.target.replace('"', '""') + '"'
-    converter = column.choice.converter
-    if converter == "bool":
-        return f"CASE WHEN {c} THEN '1' ELSE '0' END"
-    if converter in ("int", "text", "timestamp_text", "date_text"):
-        return f"{c}::text"  # ISO DateStyle: fractions and BC appear, so they never match a covered source
-    if converter in ("bytes", "text_bytes"):
-        return f"encode({c}, 'hex')"
-    return None
+    form = converter_for(column).pg_line
+    return None if form is None else form('"' + column.target.replace('"', '""') + '"')
 
 
 # printf() takes at most 127 arguments; two per field.

@@ -20,6 +20,7 @@ from psycopg import sql
 from pgferry.events import Event, Listener
 from pgferry.migrate import control
 from pgferry.migrate.control import Checkpoint
+from pgferry.migrate.converters import same_conversion
 from pgferry.migrate.errors import REFUSALS, is_decode_error, refusal
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.plan import Skipped, Step, TablePlan
@@ -212,7 +213,7 @@ class Copier:
             changes = [
                 f"{o.source}: {o.choice.pg_type} -> {n.choice.pg_type}"
                 for o, n in zip(old.columns, new.columns, strict=True)
-                if (o.choice.pg_type, o.choice.converter) != (n.choice.pg_type, n.choice.converter)
+                if not same_conversion(o.choice, n.choice)
             ]
             self.replans.append(Replan(table.name, refusal(refused), changes))
             plan = self.source.plan

@@ -58,7 +58,7 @@ def refusal(exc: Exception) -> str:
     """What was refused, for the report: a guard's marker is named as such, with its column."""
     first = first_line(exc)
     _line, column = copy_error_position(exc) if isinstance(exc, psycopg.Error) else (None, None)
-    if '"!"' in first or 'hexadecimal digit: "Z"' in first:  # the markers of rowformat.REFUSED_MARKER
+    if '"!"' in first or 'hexadecimal digit: "Z"' in first:  # the markers of converters.Converter.refused
         where = f"column {column}" if column else "a column"
         return f"{where}: a value unlike those in the sample (the type chosen from it would change it)"
     return first + (f" (column {column})" if column and column not in first else "")

@@ -15,9 +15,10 @@ from typing import Any
 from psycopg import sql
 
 from pgferry.migrate.errors import CopyDataError, is_decode_error
+from pgferry.migrate.identity import row_identity
 from pgferry.migrate.plan import ColumnPlan, TablePlan
 from pgferry.migrate.rowformat import line_maker, select_list
-from pgferry.sqlite.keyset import Key, Keyset, table_keyset
+from pgferry.sqlite.keyset import Key, Keyset
 from pgferry.sqlite.schema import Table, quote_ident
 
 STREAM_ROWS = 2_000  # rows read and written at a time inside a chunk
@@ -152,4 +153,5 @@ def render_table(table: Table, plan: TablePlan, schema: str) -> Render:
         sql.SQL(", ").join(sql.Identifier(c.target) for c in columns),
     )
     items = tuple(select_list(columns, guarded))
-    return Render(table, plan, table_keyset(table), items, target, line_maker(columns, guarded), guarded)
+    keyset = row_identity(table, plan).page_keyset()
+    return Render(table, plan, keyset, items, target, line_maker(columns, guarded), guarded)

@@ -25,84 +25,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pgferry.migrate.converters import any_value, converter_for
 from pgferry.migrate.plan import ColumnPlan
-from pgferry.migrate.types import EPOCH_MILLIS, EPOCH_SECONDS, FLOAT_EXACT_INT, JULIAN_DAYS
-from pgferry.sqlite.census import iso_predicate, zone_predicate
 from pgferry.sqlite.schema import quote_ident
-
-PYTHON_RENDERED = ("float", "numeric", "text_any")
-# Values of these converters never contain a quote, comma or line break and are never empty (an empty
-# unquoted field reads as NULL): no quoting needed. That holds for validated date-times too; quoting
-# them cost two string copies a value, 15% of the rendering of the forum replies (callgrind).
-UNQUOTED = (
-    *("int", "bool", "bytes", "text_bytes", "epoch_seconds", "epoch_millis", "julian_day"),
-    *("timestamp_text", "date_text"),
-)
 
 
 def text_expression(column: ColumnPlan) -> str:
     """SQLite expression for the text PostgreSQL must read for this value (NULL stays NULL)."""
-    c = quote_ident(column.source)
-    converter = column.choice.converter
-    if converter in ("bytes", "text_bytes"):
-        return f"CASE WHEN {c} IS NOT NULL THEN '\\x' || hex({c}) END"  # hex(NULL) is '', not NULL
-    if converter == "epoch_seconds":
-        return f"strftime('%Y-%m-%d %H:%M:%S', {c}, 'unixepoch') || '+00'"
-    if converter == "epoch_millis":
-        return f"strftime('%Y-%m-%d %H:%M:%f', {c} / 1000.0, 'unixepoch') || '+00'"
-    if converter == "julian_day":
-        # strftime() is NULL outside SQLite's dates: a value there must be refused, never become NULL.
-        low, high = JULIAN_DAYS
-        rendered = f"strftime('%Y-%m-%d %H:%M:%f', {c})"
-        return f"CASE WHEN {c} BETWEEN {low} AND {high} THEN {rendered} WHEN {c} IS NOT NULL THEN '!' END"
-    return c
+    return converter_for(column).render(quote_ident(column.source))
 
 
-# What a refused value is rendered as: no PostgreSQL type this converter feeds accepts it. Text
-# accepts anything but invalid UTF-8, so its marker is a lone 0xFF byte.
-REFUSED_MARKER = {"bytes": "'\\xZZ'", "text": "CAST(x'ff' AS TEXT)"}
+def refused_marker(column: ColumnPlan) -> str:
+    """What a refused value is rendered as: no PostgreSQL type this converter feeds accepts it."""
+    return converter_for(column).refused
 
 
 def guard_predicate(column: ColumnPlan) -> str | None:
     """SQLite condition a non-NULL value must meet to be loaded under the column's type: the census
     predicate the type was chosen by, as far as PostgreSQL would accept more (None: no guard)."""
-    c = quote_ident(column.source)
-    converter, pg_type = column.choice.converter, column.choice.pg_type
-    kind = f"typeof({c})"
     if column.identity:
         return None  # the rowid itself: an integer by construction
-    if converter == "int":
-        return f"{kind} = 'integer'"
-    if converter == "bool":
-        return f"{kind} = 'integer'"  # PostgreSQL reads no integer but 0 and 1 as a boolean
-    if converter in ("epoch_seconds", "epoch_millis"):
-        low, high = EPOCH_SECONDS if converter == "epoch_seconds" else EPOCH_MILLIS
-        return f"{kind} = 'integer' AND {c} BETWEEN {low} AND {high}"
-    if converter == "julian_day":
-        return f"{kind} IN ('real', 'integer') AND {c} BETWEEN {JULIAN_DAYS[0]} AND {JULIAN_DAYS[1]}"
-    if converter == "bytes":
-        return f"{kind} = 'blob'"
-    if converter in ("timestamp_text", "date_text"):
-        return _date_guard(c, pg_type)
-    if converter == "json_text":
-        return f"{kind} = 'text' AND substr({c}, 1, 1) IN ('{{', '[')"
-    if converter == "text":
-        return f"{kind} = 'text'"  # a NUL byte: see CONCATENATED
-    return None  # rendered in Python (guarded there), or a type that takes every value
-
-
-def _date_guard(c: str, pg_type: str) -> str:
-    """The census's ISO-8601 test, after a cheaper one for the common canonical shapes: a value equal
-    to SQLite's own date()/datetime() of it is a valid 'YYYY-MM-DD' / 'YYYY-MM-DD HH:MM:SS'. The
-    '+0 days' makes SQLite normalise (without it, '2024-02-30' and '24:00:00' come back unchanged).
-    About 30% fewer instructions than a GLOB over 19 character classes (callgrind, forum replies)."""
-    full = f"typeof({c}) = 'text' AND {iso_predicate(c)}"
-    if pg_type == "date":
-        return f"date({c}, '+0 days') = {c} OR ({full} AND length({c}) = 10)"
-    zoned = zone_predicate(c)
-    if pg_type == "timestamptz":
-        return f"{full} AND {zoned}"
-    return f"datetime({c}, '+0 days') = {c} OR ({full} AND NOT {zoned})"
+    guard = converter_for(column).guard
+    # None: rendered in Python (guarded there), or a type that takes every value
+    return None if guard is None else guard(quote_ident(column.source), column.choice.pg_type)
 
 
 def doubled_quotes(value: str) -> str:
@@ -116,15 +61,15 @@ def doubled_quotes(value: str) -> str:
 
 def _field(column: ColumnPlan, guarded: bool = False, in_printf: bool = False) -> str:
     """SQLite expression for the CSV field, NULL for NULL: quoted text, bare numbers. Guarded text
-    bound for printf()'s %s must also prove it holds no NUL byte (see CONCATENATED)."""
+    bound for printf()'s %s must also prove it holds no NUL byte (Converter.may_hold_nul)."""
     value = text_expression(column)
-    converter = column.choice.converter
+    converter = converter_for(column)
     quoted = f"""'"' || {doubled_quotes(value)} || '"'"""
-    field = value if converter in UNQUOTED else quoted
+    field = quoted if converter.quoted else value
     predicate = guard_predicate(column) if guarded else None
     if predicate is None:
         return field
-    if in_printf and converter in CONCATENATED:
+    if in_printf and converter.may_hold_nul:
         c = quote_ident(column.source)
         # As many characters as bytes proves there is no NUL (length() stops at one); else search.
         predicate = f"{predicate} AND (length({c}) = length(CAST({c} AS BLOB)) OR instr({c}, char(0)) = 0)"
@@ -134,8 +79,7 @@ def _field(column: ColumnPlan, guarded: bool = False, in_printf: bool = False) -
 def _guarded(column: ColumnPlan, predicate: str, field: str, nullable: bool = True) -> str:
     """`field` when the value meets `predicate`, NULL for NULL, else the converter's refused marker."""
     null = f"WHEN {quote_ident(column.source)} IS NULL THEN NULL " if nullable else ""
-    marker = REFUSED_MARKER.get(column.choice.converter, "'!'")
-    return f"CASE WHEN {predicate} THEN {field} {null}ELSE {marker} END"
+    return f"CASE WHEN {predicate} THEN {field} {null}ELSE {refused_marker(column)} END"
 
 
 def csv_field(column: ColumnPlan, guarded: bool = False) -> str:
@@ -147,21 +91,18 @@ def csv_field(column: ColumnPlan, guarded: bool = False) -> str:
 PRINTF_FIELDS = 100
 
 
-# Guarded text that may hold a NUL byte, which would end printf()'s %s early. A NOT NULL one goes
+# Guarded text that may hold a NUL byte (Converter.may_hold_nul) would end printf()'s %s early. A NOT NULL one goes
 # around printf(), joined with || (its quotes in the formats beside it): the NUL reaches PostgreSQL,
 # which refuses it; cheaper for long values than counting characters. A nullable one stays inside
 # and proves itself NUL-free: cheaper for the short values such columns mostly hold than the copies
 # of the line each || makes (the forum's 42-column users: 1.95 -> 1.27 G instructions, callgrind).
-CONCATENATED = ("text", "json_text")
-
-
 def _printf_line(columns: list[ColumnPlan], guarded: bool = False) -> str:
     """One printf() per run of up to 100 fields: %s writes NULL as nothing (an unquoted empty field
     is NULL in COPY CSV) and builds the line in one buffer, where a chain of || copied the row once
     per field (26% of the rendering time on the forum replies). %s stops at a NUL byte, so no field
     that can hold one may come here: the census sends text with NUL bytes to bytea (hex), its date
     checks (and the date guards) reject a value whose byte length is not its character length, and
-    guarded text is joined outside printf() (CONCATENATED). The quotes around a NOT NULL text go
+    guarded text is joined outside printf() (may_hold_nul). The quotes around a NOT NULL text go
     into the neighbouring printf() formats: two string copies a value fewer (11% of the guarded
     rendering of the forum replies, callgrind)."""
     pieces: list[str] = []  # SQL expressions, joined with ||
@@ -179,7 +120,7 @@ def _printf_line(columns: list[ColumnPlan], guarded: bool = False) -> str:
     for position, column in enumerate(columns):
         if position:
             fmt.append(",")
-        if guarded and column.notnull and column.choice.converter in CONCATENATED:
+        if guarded and column.notnull and converter_for(column).may_hold_nul:
             fmt.append('"')
             flush()
             pieces.append(_bare_text(column))
@@ -200,7 +141,7 @@ def _bare_text(column: ColumnPlan) -> str:
 
 
 def rendered_in_python(column: ColumnPlan) -> bool:
-    return column.choice.converter in PYTHON_RENDERED
+    return converter_for(column).in_python
 
 
 def python_text(value: object) -> str | None:
@@ -222,14 +163,10 @@ def _python_csv(value: object) -> str:
     return '"' + (python_text(value) or "").replace('"', '""') + '"'
 
 
-def _number_guard(converter: str) -> Callable[[object], bool]:
-    """The census predicate of a Python-rendered number column: REALs, and integers a double holds
-    exactly (numeric: any number); text_any takes everything."""
-    if converter == "float":
-        return lambda v: isinstance(v, float) or (isinstance(v, int) and -FLOAT_EXACT_INT <= v <= FLOAT_EXACT_INT)
-    if converter == "numeric":
-        return lambda v: isinstance(v, int | float)
-    return lambda v: True
+def number_guard(column: ColumnPlan) -> Callable[[object], bool]:
+    """The census predicate of a Python-rendered column: REALs, and integers a double holds exactly
+    (float); any number (numeric); everything (text_any)."""
+    return converter_for(column).python_guard or any_value
 
 
 def select_list(columns: list[ColumnPlan], guarded: bool = False) -> list[str]:
@@ -250,7 +187,7 @@ def line_maker(columns: list[ColumnPlan], guarded: bool = False) -> Callable[[tu
             return ",".join(_python_csv(v) if in_py else str(v) for in_py, v in zip(python, row, strict=False)) + "\n"
 
         return make
-    checks = [_number_guard(c.choice.converter) if in_py else None for c, in_py in zip(columns, python, strict=True)]
+    checks = [number_guard(c) if in_py else None for c, in_py in zip(columns, python, strict=True)]
 
     def make_guarded(row: tuple[Any, ...]) -> str:
         fields = []
