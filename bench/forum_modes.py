@@ -84,7 +84,7 @@ def add_plan_indexes(path: Path) -> None:
     """The indexes the legacy database lacks (forum_replies by topic, sessions by token...)."""
     import sqlite3
 
-    from pgferry.sqlite.schema import quote_ident as q
+    from pgferry.sqltext import quote_ident as q
 
     conn = sqlite3.connect(path)
     try:

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from pgferry.sqlite.schema import quote_ident as q
+from pgferry.sqltext import quote_ident as q
 
 
 def cells(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[tuple[str, Any], ...]]:

@@ -20,7 +20,7 @@ from pgferry.split.plan import Family
 from pgferry.split.revert import revert_split
 from pgferry.split.sqltext import fold
 from pgferry.split.validate import affinity
-from pgferry.sqlite.schema import quote_ident as q
+from pgferry.sqltext import quote_ident as q
 from split_util import cells, snapshot
 
 TYPES = ["INTEGER", "TEXT", "REAL", "BLOB", "", "NUMERIC", "VARCHAR(10)", "INT"]

@@ -17,7 +17,7 @@ from pgferry.migrate import rowformat, verify_chunks
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
 from pgferry.migrate.verify import verify_copy
-from pgferry.sqlite.schema import quote_ident
+from pgferry.sqltext import quote_ident
 
 SHIFTS = {
     "seen": '("seen" + 1)',  # epoch seconds: one second later

@@ -17,7 +17,7 @@ from forum.seed.tables import DUPLICATE_SLUG_ODDS
 from forum.seed.users import FAMILY_ODDS, LAST_LOGIN_ODDS
 from forum.seed.writer import parse_scale
 from pgferry.sqlite.connect import open_readonly
-from pgferry.sqlite.schema import quote_ident as q
+from pgferry.sqltext import quote_ident as q
 
 
 @dataclass(frozen=True)

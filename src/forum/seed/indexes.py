@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from forum.seed.schema import TABLE_BY_NAME
-from pgferry.sqlite.schema import quote_ident as q
+from pgferry.sqltext import quote_ident as q
 
 CATEGORIES = (
     "exact_duplicate",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pgferry.sqlite.schema import quote_ident as q
+from pgferry.sqltext import quote_ident as q
 
 MAX_SCALE = 100.0
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from forum.seed.distributions import START_EPOCH
 from forum.seed.schema import TABLE_BY_NAME
-from pgferry.sqlite.schema import quote_ident as q
+from pgferry.sqltext import quote_ident as q
 
 # Counter columns per target table. "*_at" columns keep the latest time, the others count events.
 TARGETS: dict[str, tuple[str, ...]] = {

@@ -25,7 +25,8 @@ import numpy as np
 
 from pgferry.doctor.report import Finding, Fix
 from pgferry.doctor.stats import SAMPLE_SCHEMA, Statistics
-from pgferry.sqlite.schema import Schema, Table, quote_ident
+from pgferry.sqlite.schema import Schema, Table
+from pgferry.sqltext import quote_ident
 
 WINDOW_DAYS = 180
 MIN_POINTS = 30

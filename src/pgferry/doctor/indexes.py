@@ -40,7 +40,8 @@ from pgferry.doctor.report import Finding, Fix
 from pgferry.doctor.stats import Statistics
 from pgferry.doctor.workload import WorkloadView
 from pgferry.doctor.writecost import measure_insert_cost
-from pgferry.sqlite.schema import Schema, quote_ident
+from pgferry.sqlite.schema import Schema
+from pgferry.sqltext import quote_ident
 
 _REASON_TEXT = {
     "duplicates_primary_key": "duplicates the primary key",

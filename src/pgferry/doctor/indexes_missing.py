@@ -22,6 +22,7 @@ from pgferry.doctor.predicates import StatementShape, TableUse, analyze_statemen
 from pgferry.doctor.stats import KeyPart, Statistics
 from pgferry.doctor.workload import FingerprintInfo
 from pgferry.sqlite.schema import Schema
+from pgferry.sqltext import quote_ident
 
 MAX_KEYS = 6
 MAX_COVERING_EXTRA = 3
@@ -142,12 +143,8 @@ def candidates_for(use: TableUse, schema: Schema, statistics: Statistics) -> lis
             have = {k.column for k in keys if k.column}
             extra = sorted(c for c in use.columns if c not in have and c != table.rowid_alias)
             if extra and len(extra) <= MAX_COVERING_EXTRA and all(_small(schema, use.table, c) for c in extra):
-                push((*keys, *(KeyPart(_quote(c), None, False, c) for c in extra)), covering=len(extra))
+                push((*keys, *(KeyPart(quote_ident(c), None, False, c) for c in extra)), covering=len(extra))
     return specs
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _gain(case: StatementCase, before: float, after: float) -> float:
@@ -226,7 +223,7 @@ def _existing_keys(schema: Schema, planner: PlannerCopy) -> set[tuple]:
                 continue
             keys = []
             for col in index.columns:
-                sql = _quote(col.name) if col.name is not None else (col.expression or "")
+                sql = quote_ident(col.name) if col.name is not None else (col.expression or "")
                 collation = None if (col.collation or "BINARY") == "BINARY" else col.collation
                 keys.append((sql, collation, col.desc))
             out.add((table.name, tuple(keys)))

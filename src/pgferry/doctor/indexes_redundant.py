@@ -25,7 +25,8 @@ import sqlglot
 from sqlglot import exp
 
 from pgferry.doctor.stats import Statistics, index_keys
-from pgferry.sqlite.schema import Schema, Table, quote_ident
+from pgferry.sqlite.schema import Schema, Table
+from pgferry.sqltext import quote_ident
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 

@@ -14,7 +14,8 @@ from pgferry.doctor.report import Finding, Fix
 from pgferry.doctor.stats import Statistics
 from pgferry.sqlite.busy import DEADLINE_S
 from pgferry.sqlite.connect import open_readonly
-from pgferry.sqlite.schema import Schema, Table, quote_ident
+from pgferry.sqlite.schema import Schema, Table
+from pgferry.sqltext import quote_ident
 
 QUICK_CHECK_ROWS = 100
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pgferry.doctor.stats import KeyPart, Statistics, index_keys
-from pgferry.sqlite.schema import Schema, quote_ident
+from pgferry.sqlite.schema import Schema
+from pgferry.sqltext import quote_ident
 
 # Unknown sizes (subqueries, CTEs, virtual tables) and the rows a LIMIT with a parameter keeps.
 UNKNOWN_ROWS = 100

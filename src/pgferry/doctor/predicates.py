@@ -18,7 +18,8 @@ from sqlglot import exp
 
 from pgferry.doctor.planner import PARAM_LIMIT
 from pgferry.doctor.stats import KeyPart
-from pgferry.sqlite.schema import Schema, quote_ident
+from pgferry.sqlite.schema import Schema
+from pgferry.sqltext import quote_ident
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 

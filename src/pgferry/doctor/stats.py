@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgferry.sqlite.busy import retry
-from pgferry.sqlite.schema import Schema, Table, quote_ident
+from pgferry.sqlite.schema import Schema, Table
+from pgferry.sqltext import quote_ident
 
 SAMPLE_ROWS = 20_000
 SAMPLE_SCHEMA = "pgferry_sample"

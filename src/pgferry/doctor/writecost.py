@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pgferry.doctor.stats import SAMPLE_SCHEMA, Statistics
-from pgferry.sqlite.schema import Table, quote_ident
+from pgferry.sqlite.schema import Table
+from pgferry.sqltext import quote_ident
 
 INSERTS = 2000
 PRELOAD = 5000

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from pgferry.migrate.converters import converter_for
 from pgferry.migrate.plan import ColumnPlan, TablePlan
-from pgferry.sqlite.schema import quote_ident
+from pgferry.sqltext import quote_ident
 
 
 def _sqlite_text(column: ColumnPlan) -> str | None:
@@ -28,7 +28,7 @@ def _sqlite_text(column: ColumnPlan) -> str | None:
 
 def _pg_text(column: ColumnPlan) -> str | None:
     form = converter_for(column).pg_line
-    return None if form is None else form('"' + column.target.replace('"', '""') + '"')
+    return None if form is None else form(quote_ident(column.target))
 
 
 # printf() takes at most 127 arguments; two per field.

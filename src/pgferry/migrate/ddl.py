@@ -15,10 +15,11 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from pgferry.errors import TargetError
-from pgferry.migrate.expressions import Untranslatable, quote_pg, translate_statement
+from pgferry.migrate.expressions import Untranslatable, translate_statement
 from pgferry.migrate.plan import MigrationPlan, Skipped, Step, TablePlan, create_table_sql
 from pgferry.pg.connect import first_line, statement
 from pgferry.sqlite.schema import Schema
+from pgferry.sqltext import quote_ident
 from pgferry.steps import script
 
 # A step that meets one of these already ran in an earlier (killed) run of the same copy.
@@ -144,8 +145,8 @@ def view_steps(plan: MigrationPlan, schema: Schema) -> tuple[list[Step], list[Sk
         except Untranslatable as exc:
             skipped.append(Skipped("view", view.name, str(exc)))
             continue
-        name = quote_pg(view.name.lower() if view.name.isidentifier() else view.name)
-        statement = f"CREATE OR REPLACE VIEW {quote_pg(plan.schema)}.{name} AS {translated}"
+        name = quote_ident(view.name.lower() if view.name.isidentifier() else view.name)
+        statement = f"CREATE OR REPLACE VIEW {quote_ident(plan.schema)}.{name} AS {translated}"
         steps.append(Step("view", "", view.name, statement))
     return steps, skipped
 

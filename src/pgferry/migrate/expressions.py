@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from pgferry.sqltext import quote_literal
+
 if TYPE_CHECKING:  # sqlglot loads on the first expression to translate: a plain schema never needs it
     from sqlglot import exp
 
@@ -32,14 +34,6 @@ STRFTIME_CODES = {
 
 class Untranslatable(ValueError):
     """An expression PostgreSQL cannot take as it is; the message says why."""
-
-
-def quote_pg(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def pg_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _strftime_format(fmt: str) -> str:
@@ -74,7 +68,7 @@ def now_default(sql: str, pg_type: str) -> str | None:
         if pg_type in ("timestamp", "timestamptz", "date"):
             kind = "timestamp"  # the column holds instants now: the format no longer matters
         else:
-            return f"to_char({UTC_NOW}, {pg_string(_strftime_format(match.group(1)))})"
+            return f"to_char({UTC_NOW}, {quote_literal(_strftime_format(match.group(1)))})"
     if kind is None:
         return None
     if pg_type in ("timestamptz",):
@@ -86,7 +80,7 @@ def now_default(sql: str, pg_type: str) -> str | None:
     if kind == "epoch":
         return "extract(epoch FROM now())::bigint"
     formats = {"timestamp": "YYYY-MM-DD HH24:MI:SS", "date": "YYYY-MM-DD", "time": "HH24:MI:SS"}
-    return f"to_char({UTC_NOW}, {pg_string(formats[kind])})"
+    return f"to_char({UTC_NOW}, {quote_literal(formats[kind])})"
 
 
 def translate_default(sql: str | None, pg_type: str) -> str | None:
@@ -102,12 +96,12 @@ def translate_default(sql: str | None, pg_type: str) -> str | None:
     if pg_type == "boolean" and text in ("0", "1"):
         return "true" if text == "1" else "false"
     if re.fullmatch(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?", text):
-        return text if pg_type not in ("text",) and not pg_type.startswith("varchar") else pg_string(text)
+        return text if pg_type not in ("text",) and not pg_type.startswith("varchar") else quote_literal(text)
     if re.fullmatch(r"'(?:[^']|'')*'", text):
         literal = text[1:-1].replace("''", "'")
         if pg_type == "bytea":
-            return pg_string(literal) + "::bytea"
-        return f"{pg_string(literal)}::{pg_type}"
+            return quote_literal(literal) + "::bytea"
+        return f"{quote_literal(literal)}::{pg_type}"
     if re.fullmatch(r"[xX]'[0-9a-fA-F]*'", text):
         return f"'\\x{text[2:-1]}'::bytea"
     return translate_expression(text, {}, {})

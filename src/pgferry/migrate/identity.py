@@ -16,7 +16,8 @@ from psycopg import sql
 
 from pgferry.migrate.plan import ColumnPlan, TablePlan
 from pgferry.sqlite.keyset import Keyset, rowid_name
-from pgferry.sqlite.schema import Table, quote_ident
+from pgferry.sqlite.schema import Table
+from pgferry.sqltext import quote_ident
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from pgferry.errors import UsageError
-from pgferry.migrate.expressions import Untranslatable, quote_pg, translate_default, translate_expression
+from pgferry.migrate.expressions import Untranslatable, translate_default, translate_expression
 from pgferry.migrate.names import SYSTEM_COLUMNS, identifier, map_names
 from pgferry.migrate.types import TypeChoice, choose_type
 from pgferry.sqlite.census import TableCensus
 from pgferry.sqlite.schema import Index, Schema, Table
+from pgferry.sqltext import quote_ident
 
 FK_ACTIONS = {"CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION"}
 
@@ -206,7 +207,7 @@ def build_plan(
         )
         booleans[table.name] = frozenset(c.source for c in plan.columns if c.choice.pg_type == "boolean")
         plans.append(plan)
-    qualified = {name: f"{quote_pg(target_schema)}.{quote_pg(target)}" for name, target in table_names.items()}
+    qualified = {name: f"{quote_ident(target_schema)}.{quote_ident(target)}" for name, target in table_names.items()}
     for table, plan in zip(schema.tables, plans, strict=True):
         steps += _constraint_steps(table, plan, qualified, column_maps, booleans[table.name], skipped)
         steps += _index_steps(
@@ -302,7 +303,7 @@ def create_table_sql(plan: TablePlan, schema: str) -> str:
     """CREATE TABLE with columns, types, NOT NULL, defaults, identity and generated columns."""
     lines = []
     for column in plan.columns:
-        parts = [quote_pg(column.target), column.choice.pg_type]
+        parts = [quote_ident(column.target), column.choice.pg_type]
         if column.generated:
             parts.append(f"GENERATED ALWAYS AS ({column.generated}) STORED")
         elif column.identity:
@@ -312,11 +313,11 @@ def create_table_sql(plan: TablePlan, schema: str) -> str:
         if column.notnull and not column.identity:
             parts.append("NOT NULL")
         lines.append("    " + " ".join(parts))
-    return f"CREATE TABLE {quote_pg(schema)}.{quote_pg(plan.target)} (\n" + ",\n".join(lines) + "\n)"
+    return f"CREATE TABLE {quote_ident(schema)}.{quote_ident(plan.target)} (\n" + ",\n".join(lines) + "\n)"
 
 
 def _key_list(names: tuple[str, ...] | tuple[str | None, ...], columns: dict[str, str]) -> str:
-    return ", ".join(quote_pg(columns[name]) for name in names if name is not None)
+    return ", ".join(quote_ident(columns[name]) for name in names if name is not None)
 
 
 def _constraint_steps(
@@ -347,7 +348,7 @@ def _constraint_steps(
                 "identity",
                 table.name,
                 f"{plan.target}.{alias}",
-                f"ALTER TABLE {target} ALTER COLUMN {quote_pg(alias)} RESTART WITH {plan.identity_start}",
+                f"ALTER TABLE {target} ALTER COLUMN {quote_ident(alias)} RESTART WITH {plan.identity_start}",
                 required=True,
             )
         )
@@ -361,7 +362,10 @@ def _constraint_steps(
             continue
         steps.append(
             Step(
-                "check", table.name, name, f"ALTER TABLE {target} ADD CONSTRAINT {quote_pg(name)} CHECK ({expression})"
+                "check",
+                table.name,
+                name,
+                f"ALTER TABLE {target} ADD CONSTRAINT {quote_ident(name)} CHECK ({expression})",
             )
         )
     return steps
@@ -374,7 +378,7 @@ def _index_key(index: Index, position: int, columns: dict[str, str], booleans: f
             raise Untranslatable("expression of the index key could not be read")
         text = f"({translate_expression(key.expression, columns, {}, booleans)})"
     else:
-        text = quote_pg(columns[key.name])
+        text = quote_ident(columns[key.name])
         column_type = next(c.choice.pg_type for c in plan.columns if c.source == key.name)
         if key.collation.upper() == "NOCASE" and column_type != "citext":
             text = f"lower({text})"
@@ -409,7 +413,7 @@ def _index_steps(
             name = index_names[index.name]
         unique = "UNIQUE " if index.unique else ""
         steps.append(
-            Step("index", table.name, name, f"CREATE {unique}INDEX {quote_pg(name)} ON {target} ({keys}){where}")
+            Step("index", table.name, name, f"CREATE {unique}INDEX {quote_ident(name)} ON {target} ({keys}){where}")
         )
     return steps
 
@@ -446,7 +450,7 @@ def _foreign_key_steps(
                 "foreign_key",
                 table.name,
                 name,
-                f"ALTER TABLE {qualified[table.name]} ADD CONSTRAINT {quote_pg(name)} FOREIGN KEY "
+                f"ALTER TABLE {qualified[table.name]} ADD CONSTRAINT {quote_ident(name)} FOREIGN KEY "
                 f"({_key_list(fk.columns, column_maps[table.name])}) REFERENCES "
                 f"{qualified[fk.ref_table]} ({_key_list(ref_columns, ref_map)}){actions}",
                 references=fk.ref_table,

@@ -19,7 +19,8 @@ from pgferry.migrate.identity import row_identity
 from pgferry.migrate.plan import ColumnPlan, TablePlan
 from pgferry.migrate.rowformat import line_maker, select_list
 from pgferry.sqlite.keyset import Key, Keyset
-from pgferry.sqlite.schema import Table, quote_ident
+from pgferry.sqlite.schema import Table
+from pgferry.sqltext import quote_ident
 
 STREAM_ROWS = 2_000  # rows read and written at a time inside a chunk
 Batch = tuple[bytes | str, int, Key]  # (lines, rows, last key)

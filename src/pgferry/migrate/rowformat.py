@@ -27,7 +27,7 @@ from typing import Any
 
 from pgferry.migrate.converters import any_value, converter_for
 from pgferry.migrate.plan import ColumnPlan
-from pgferry.sqlite.schema import quote_ident
+from pgferry.sqltext import quote_ident
 
 
 def text_expression(column: ColumnPlan) -> str:

@@ -22,8 +22,9 @@ from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.plan import MigrationPlan, build_plan, load_casts
 from pgferry.sqlite.census import ColumnCensus, TableCensus, merge_censuses, take_census, take_sample_census
 from pgferry.sqlite.keyset import rowid_ranges, table_keyset
-from pgferry.sqlite.schema import Schema, Table, quote_ident, read_schema
+from pgferry.sqlite.schema import Schema, Table, read_schema
 from pgferry.sqlite.snapshot import Snapshot, open_snapshot
+from pgferry.sqltext import quote_ident
 
 ROWS_PER_PART = 200_000
 # Tables with more rows are typed from a sample and every value is checked as it is copied (see

@@ -49,7 +49,8 @@ from pgferry.migrate.verify_chunks import (
     sqlite_rows,
 )
 from pgferry.pg.connect import connect
-from pgferry.sqlite.schema import Table, quote_ident
+from pgferry.sqlite.schema import Table
+from pgferry.sqltext import quote_ident
 
 MAX_DIFFERENCES = 20
 

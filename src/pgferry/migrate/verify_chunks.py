@@ -24,7 +24,7 @@ from pgferry.migrate.converters import converter_for
 from pgferry.migrate.identity import RowIdentity
 from pgferry.migrate.plan import ColumnPlan, TablePlan
 from pgferry.migrate.rowformat import python_text, rendered_in_python, text_expression
-from pgferry.sqlite.schema import quote_ident
+from pgferry.sqltext import quote_ident
 
 Row = tuple[Any, ...]
 ChunkKey = tuple[Any, ...]

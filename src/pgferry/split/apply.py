@@ -31,8 +31,8 @@ from pgferry.split.sqltext import fold
 from pgferry.split.validate import find_table, validate_plan
 from pgferry.sqlite.atomic import atomic
 from pgferry.sqlite.connect import open_readonly, open_writable
-from pgferry.sqlite.schema import quote_ident as q
 from pgferry.sqlite.schema import read_schema
+from pgferry.sqltext import quote_ident as q
 
 Progress = Callable[[int, int, str], None]
 

@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 
 from pgferry.split.layout import Layout, rowid_name
 from pgferry.split.plan import Family
-from pgferry.split.sqltext import fold, mentioned_names, quote_literal, rename_index_target, repoint_references
+from pgferry.split.sqltext import fold, mentioned_names, rename_index_target, repoint_references
 from pgferry.split.validate import affinity
 from pgferry.sqlite.schema import Schema, Table
-from pgferry.sqlite.schema import quote_ident as q
+from pgferry.sqltext import quote_ident as q
+from pgferry.sqltext import quote_literal
 from pgferry.steps import script
 
 REBUILD_TEMP = "_pgferry_rebuild_old"

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pgferry.split.plan import Family, SplitError, SplitPlan
-from pgferry.split.sqltext import TableText, fold, parse_create_table, quote_literal
+from pgferry.split.sqltext import TableText, fold, parse_create_table
 from pgferry.sqlite.schema import Column, Table
-from pgferry.sqlite.schema import quote_ident as q
+from pgferry.sqltext import quote_ident as q
+from pgferry.sqltext import quote_literal
 
 CORE_ALIAS = "_c"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pgferry.sqlite.schema import quote_ident as q
+from pgferry.sqltext import quote_ident as q
 
 BITS = 62  # bits per mask integer, so masks stay positive 64-bit integers
 

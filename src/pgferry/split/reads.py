@@ -18,7 +18,7 @@ from pgferry.split.hot import HotStatement
 from pgferry.split.layout import Layout
 from pgferry.split.measure import Read, sample_keys
 from pgferry.split.sqltext import fold, mentioned_names
-from pgferry.sqlite.schema import quote_ident as q
+from pgferry.sqltext import quote_ident as q
 
 MISSING = b"\x00pgferry: no row has this value\x00"
 

@@ -29,10 +29,11 @@ from pgferry.split.layout import Layout, rowid_name
 from pgferry.split.plan import SplitError, SplitPlan
 from pgferry.split.record import SplitRecord, delete_record, find_record
 from pgferry.split.report import RevertReport
-from pgferry.split.sqltext import fold, quote_literal
+from pgferry.split.sqltext import fold
 from pgferry.sqlite.connect import open_writable
 from pgferry.sqlite.schema import Schema, Table, read_schema
-from pgferry.sqlite.schema import quote_ident as q
+from pgferry.sqltext import quote_ident as q
+from pgferry.sqltext import quote_literal
 
 
 def original_table(record: SplitRecord) -> Table:

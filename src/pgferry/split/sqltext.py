@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pgferry.errors import UsageError
-from pgferry.sqlite.schema import quote_ident
+from pgferry.sqltext import quote_ident
 from pgferry.workload._lex import Token, scan
 
 __all__ = [
@@ -20,18 +20,11 @@ __all__ = [
     "fold",
     "ident_value",
     "parse_create_table",
-    "quote_ident",
-    "quote_literal",
     "rename_index_target",
     "repoint_references",
 ]
 
 TABLE_CONSTRAINT_WORDS = frozenset({"constraint", "primary", "unique", "check", "foreign"})
-
-
-def quote_literal(value: str) -> str:
-    """A SQL string literal; DDL (views, triggers) cannot take parameters, so names go in as literals."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def fold(name: str) -> str:

@@ -18,7 +18,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from pgferry.sqlite.schema import Table, quote_ident
+from pgferry.sqlite.schema import Table
+from pgferry.sqltext import quote_ident
 
 # SQLite caps result columns (SQLITE_MAX_COLUMN, 2000 by default): wide tables are measured in
 # several scans of at most this many columns each.

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgferry.errors import UsageError
-from pgferry.sqlite.schema import Table, quote_ident
+from pgferry.sqlite.schema import Table
+from pgferry.sqltext import quote_ident
 
 Key = list[Any]
 

@@ -165,11 +165,6 @@ class Schema:
         raise KeyError(name)
 
 
-def quote_ident(name: str) -> str:
-    """Quote an identifier for SQLite (double quotes, embedded quotes doubled)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _pragma(conn: sqlite3.Connection, pragma: str, name: str) -> list[tuple[Any, ...]]:
     return conn.execute(f"SELECT * FROM pragma_{pragma}(?)", (name,)).fetchall()
 

@@ -27,6 +27,7 @@ from pgferry.errors import SourceError, UsageError
 from pgferry.sqlite.atomic import atomic
 from pgferry.sqlite.busy import retry
 from pgferry.sqlite.connect import check_sqlite_file, open_readonly, open_writable
+from pgferry.sqltext import sql_literal
 from pgferry.tune.plan import Step, TunePlan
 
 PAUSE_S = 0.05
@@ -69,14 +70,6 @@ class ApplyResult:
         }
 
 
-def _sql_literal(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def rollback_script(conn: sqlite3.Connection, plan: TunePlan) -> str:
     """SQL that undoes `plan` on this database, whatever part of it ran."""
     lines = [
@@ -97,7 +90,7 @@ def rollback_script(conn: sqlite3.Connection, plan: TunePlan) -> str:
             rows = conn.execute("SELECT tbl, idx, stat FROM sqlite_stat1").fetchall()
             body.append("DELETE FROM sqlite_stat1;")
             body.extend(
-                f"INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ({', '.join(_sql_literal(v) for v in row)});"
+                f"INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ({', '.join(sql_literal(v) for v in row)});"
                 for row in rows
             )
         else:
