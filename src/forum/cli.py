@@ -7,18 +7,17 @@ or one JSON object with --json). Library errors become one line, `Error: ...`, a
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from forum import __version__
+from pgferry.bars import event_bars
 from pgferry.clitools import emit_json, handle_errors, json_option
+from pgferry.events import fan_out
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,8 +74,8 @@ def seed(scale: str, seed_text: str, out: str | None, force: bool, describe: boo
     payload: dict[str, Any] = {}
     console = Console()
     if out is not None:
-        with _progress() as progress:
-            report = lib.generate(out, size, seed_value, force=force, progress=progress)
+        with event_bars() as bars:
+            report = lib.generate(out, size, seed_value, force=force, events=fan_out(bars))
         payload["report"] = {
             **asdict(report),
             "total_rows": report.total_rows,
@@ -97,26 +96,6 @@ def seed(scale: str, seed_text: str, out: str | None, force: bool, describe: boo
             _print_defects(console, defects, lib.defect_counts(defects))
     if as_json:
         emit_json(payload)
-
-
-@contextmanager
-def _progress() -> Iterator[Callable[[str, int, int], None] | None]:
-    """A rich progress bar on stderr when stderr is a terminal; otherwise no progress at all."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        rows = bar.add_task("rows", total=None)
-        indexes = bar.add_task("indexes", total=None)
-
-        def update(step: str, done: int, total: int) -> None:
-            if step == "indexes":
-                bar.update(indexes, completed=done, total=total)
-            else:
-                bar.update(rows, completed=done, total=total, description=step)
-
-        yield update
 
 
 def _print_report(console: Console, report: Any) -> None:

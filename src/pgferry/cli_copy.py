@@ -2,55 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from pgferry.clitools import emit_json, handle_errors, json_option
-from pgferry.events import Event, Listener, fan_out
-
-if TYPE_CHECKING:  # the library and rich are imported when used: `pgferry --help` and --json stay fast
-    from rich.progress import Progress
-
-
-def _progress_bar(enabled: bool) -> tuple[Progress | None, Listener | None]:
-    """A bar per table while it copies (rows and rows/s), after one for the census; only on a terminal."""
-    if not enabled or not sys.stderr.isatty():
-        return None, None
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-
-    err = Console(stderr=True)
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
-    tasks: dict[tuple[str, str], TaskID] = {}
-    started: dict[tuple[str, str], float] = {}
-
-    def show(event: Event) -> None:
-        key = (event.phase, event.task)
-        if key not in tasks:
-            label = "[dim]census (what each column holds)[/dim]" if event.phase == "census" else escape(event.task)
-            tasks[key] = bar.add_task(label, total=event.total or 1, rate="-")
-            started[key] = time.perf_counter()
-        if event.phase == "census":
-            bar.update(tasks[key], completed=event.done, rate="", visible=not event.finished)
-            return
-        elapsed = max(time.perf_counter() - started[key], 1e-6)
-        bar.update(tasks[key], completed=event.done, rate=f"{event.done / elapsed:,.0f} {event.unit}/s")
-
-    return bar, show
+from pgferry.events import fan_out
 
 
 @click.command("copy")
@@ -147,9 +105,10 @@ def copy_command(
         return
     if not postgres_dsn:
         raise click.UsageError("POSTGRES_DSN is required (except with --dry-run)")
-    bar, events = _progress_bar(not as_json)
-    with bar if bar is not None else contextlib.nullcontext():
-        job = copy_and_verify(sqlite_path, postgres_dsn, options, verify=not no_verify, events=fan_out(events))
+    from pgferry.bars import event_bars
+
+    with event_bars(not as_json) as bars:
+        job = copy_and_verify(sqlite_path, postgres_dsn, options, verify=not no_verify, events=fan_out(bars))
     report, verdict = job.copy, job.verify
     if as_json:
         emit_json({**report.as_dict(), "verify": None if verdict is None else verdict.as_dict()})
@@ -188,9 +147,19 @@ def verify_command(
 
     Exit 0 when identical, 1 with the differing tables and keys otherwise, 2 on error.
     """
+    from pgferry.bars import event_bars
     from pgferry.migrate.verify import verify_copy
 
-    report = verify_copy(sqlite_path, postgres_dsn, schema=schema, keep_case=keep_case, casts_file=cast_file, jobs=jobs)
+    with event_bars(not as_json) as bars:
+        report = verify_copy(
+            sqlite_path,
+            postgres_dsn,
+            schema=schema,
+            keep_case=keep_case,
+            casts_file=cast_file,
+            jobs=jobs,
+            events=fan_out(bars),
+        )
     if as_json:
         emit_json(report.as_dict())
     else:

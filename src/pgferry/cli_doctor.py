@@ -12,6 +12,7 @@ import click
 
 from pgferry.clitools import emit_json, handle_errors, json_option
 from pgferry.errors import UsageError
+from pgferry.events import fan_out
 
 _UNITS = {
     "": 1,
@@ -39,42 +40,6 @@ def parse_size(text: str | None) -> int | None:
     if m is None or m.group(2).lower() not in _UNITS:
         raise UsageError(f"--size-limit {text!r}: expected a size such as 2GB, 500MiB or 1000000 (bytes)")
     return int(Decimal(m.group(1)) * _UNITS[m.group(2).lower()])  # exact: no float rounding of big sizes
-
-
-class RichProgress:
-    """Phases as a transient rich progress line on stderr (nothing when stderr is not a terminal)."""
-
-    def __init__(self, enabled: bool) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        console = Console(stderr=True)
-        self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=not enabled or not console.is_terminal,
-        )
-        self._task: Any = None
-
-    def __enter__(self) -> RichProgress:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-    def phase(self, label: str, total: int | None = None) -> None:
-        if self._task is not None:
-            self._progress.remove_task(self._task)
-        self._task = self._progress.add_task(label, total=total)
-
-    def advance(self, steps: int = 1) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task, steps)
 
 
 def _workload_option(func: Any) -> Any:
@@ -113,8 +78,10 @@ def doctor_command(
     from pgferry.doctor.html import render_html
 
     limit = parse_size(size_limit)
-    with RichProgress(enabled=True) as progress:
-        report = diagnose(db, workload, size_limit=limit, progress=progress)
+    from pgferry.bars import event_bars
+
+    with event_bars() as bars:
+        report = diagnose(db, workload, size_limit=limit, events=fan_out(bars))
     if html_file:
         Path(html_file).write_text(render_html(report), encoding="utf-8")
     if plans_dir:
@@ -204,11 +171,12 @@ def tune_command(
     transaction, and the workload (if given) is replayed before and after on
     the same file to show what the change bought.
     """
+    from pgferry.bars import event_bars
     from pgferry.tune import tune
 
-    with RichProgress(enabled=True) as progress:
+    with event_bars() as bars:
         result = tune(
-            db, workload, only=list(only) or None, apply=do_apply, rollback_path=rollback_script, progress=progress
+            db, workload, only=list(only) or None, apply=do_apply, rollback_path=rollback_script, events=fan_out(bars)
         )
     if as_json:
         emit_json(result.to_dict())

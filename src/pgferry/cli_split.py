@@ -9,10 +9,10 @@ import click
 
 from pgferry.clitools import emit_json, handle_errors, json_option
 from pgferry.errors import UsageError
+from pgferry.events import fan_out
 
 if TYPE_CHECKING:  # the library (numpy among its imports) and rich's tables and bars load when `split` runs
     from pgferry.split import SplitPlan
-    from pgferry.split.apply import Progress as StepProgress
     from pgferry.split.report import RevertReport, SplitReport
 
 
@@ -72,6 +72,7 @@ def split_command(
       pgferry split app.db users --plan users-split.toml --apply
       pgferry split app.db users --revert
     """
+    from pgferry.bars import event_bars
     from pgferry.split import load_plan, propose
     from pgferry.split.apply import apply_split, preview
     from pgferry.split.revert import revert_split
@@ -80,7 +81,9 @@ def split_command(
     if do_revert:
         if plan_file or auto or do_apply or out:
             raise UsageError("--revert takes no --plan, --auto, --apply or --out")
-        _render_revert(revert_split(db, table, progress=_progress(as_json)), as_json)
+        with event_bars(not as_json) as bars:
+            reverted = revert_split(db, table, events=fan_out(bars))
+        _render_revert(reverted, as_json)
         return
     if plan_file and auto:
         raise UsageError("use --auto or --plan FILE, not both")
@@ -93,7 +96,8 @@ def split_command(
     if out:
         plan.dump(out)
     if do_apply:
-        report = apply_split(db, plan, workload=workload, measure=not no_measure, progress=_progress(as_json))
+        with event_bars(not as_json) as bars:
+            report = apply_split(db, plan, workload=workload, measure=not no_measure, events=fan_out(bars))
         _render_report(report, as_json)
         return
     script = preview(db, plan)
@@ -114,37 +118,6 @@ def split_command(
         )
         return
     _render_preview(plan, script.sql(), out)
-
-
-def _progress(as_json: bool) -> StepProgress | None:
-    """A rich progress bar over the split's steps on stderr, when it is a terminal."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-
-    err = Console(stderr=True)
-    if as_json or not err.is_terminal:
-        return None
-    shown: list[tuple[Progress, TaskID]] = []  # the bar, made at the first step
-
-    def update(done: int, total: int, what: str) -> None:
-        if not shown:
-            bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-            )
-            bar.start()
-            shown.append((bar, bar.add_task("", total=total)))
-        bar, task = shown[0]
-        bar.update(task, completed=done, description=escape(what[:60]))
-        if done >= total:
-            bar.stop()
-
-    return update
 
 
 def _render_preview(plan: SplitPlan, sql: str, out: Path | None) -> None:

@@ -25,6 +25,7 @@ class Event:
     done: int
     total: int | None = None
     unit: str = "rows"
+    detail: str = ""  # what the task is doing right now (a step's purpose), for a bar's label
 
     @property
     def finished(self) -> bool:
@@ -51,6 +52,41 @@ def fan_out(*listeners: Listener | None) -> Listener:
             listener(event)
 
     return each
+
+
+class Phases:
+    """Events for work done one task at a time (the doctor's analyses, tune's steps, split's
+    statements): starting a task finishes the one before, so a listener can put each away."""
+
+    def __init__(self, listener: Listener, phase: str, unit: str = "steps") -> None:
+        self.listener = listener
+        self.phase = phase
+        self.unit = unit
+        self.task: str | None = None
+        self.done = 0
+        self.total: int | None = None
+
+    def start(self, task: str, total: int | None = None) -> None:
+        self.finish()
+        self.task, self.done, self.total = task, 0, total
+        self._emit()
+
+    def advance(self, steps: int = 1, detail: str = "") -> None:
+        if self.task is not None:
+            self.done += steps
+            self._emit(detail)
+
+    def finish(self) -> None:
+        """The current task is over, however far its count got."""
+        if self.task is not None:
+            self.total = max(self.done, self.total or 0)
+            self.done = self.total
+            self._emit()
+            self.task = None
+
+    def _emit(self, detail: str = "") -> None:
+        assert self.task is not None
+        self.listener(Event(self.phase, self.task, self.done, self.total, self.unit, detail))
 
 
 class LogEvents:

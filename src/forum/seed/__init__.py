@@ -13,13 +13,12 @@ indexes), `writer` (writing the file), `describe` (the defect list and the read-
 
 from forum.seed.describe import DatabaseSummary, PlantedDefect, defect_counts, describe, summarize
 from forum.seed.schema import MAX_SCALE
-from forum.seed.writer import Progress, SeedError, SeedReport, generate, parse_scale, parse_seed
+from forum.seed.writer import SeedError, SeedReport, generate, parse_scale, parse_seed
 
 __all__ = [
     "MAX_SCALE",
     "DatabaseSummary",
     "PlantedDefect",
-    "Progress",
     "SeedError",
     "SeedReport",
     "defect_counts",

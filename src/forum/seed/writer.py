@@ -22,7 +22,7 @@ import queue
 import sqlite3
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -46,11 +46,10 @@ from forum.seed.tally import Tallies, Totals
 from forum.seed.users import users_batch
 from forum.seed.world import Batch, World
 from pgferry.errors import PgferryError, UsageError
+from pgferry.events import Event, Listener, no_events
 
 BATCH_ROWS = 10_000
 STATS_UPDATED_AT = "2025-07-01 03:00:00"  # the nightly job that refreshed user_stats after the last activity
-Progress = Callable[[str, int, int], None]
-"""progress(step, done, total): step is a table name (done/total in rows) or "indexes"."""
 
 # Generation order, and the table whose row count sets the number of batches (topic_tags go by topic).
 # user_stats is not here: it is filled from the tallies at the end.
@@ -137,7 +136,7 @@ def generate(
     seed: int,
     *,
     force: bool = False,
-    progress: Progress | None = None,
+    events: Listener = no_events,
     parallel: bool = True,
 ) -> SeedReport:
     """Write the legacy forum database at `path`; same (scale, seed) gives the same `.dump`.
@@ -155,7 +154,7 @@ def generate(
     child = _BatchProcess(world) if parallel else None
     try:
         batches = iter(child) if child else _batches(world)
-        _write(tmp, world, batches, report, progress or (lambda step, done, total: None))
+        _write(tmp, world, batches, report, events)
         os.replace(tmp, target)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
@@ -232,7 +231,7 @@ class _BatchProcess:
         self.slots.cancel_join_thread()
 
 
-def _write(tmp: Path, world: World, batches: Iterator[Batch | Totals], report: SeedReport, progress: Progress) -> None:
+def _write(tmp: Path, world: World, batches: Iterator[Batch | Totals], report: SeedReport, events: Listener) -> None:
     conn = sqlite3.connect(tmp, isolation_level=None)
     try:
         for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -16384", "locking_mode = EXCLUSIVE"):
@@ -252,7 +251,7 @@ def _write(tmp: Path, world: World, batches: Iterator[Batch | Totals], report: S
             for index in pending.pop(table):
                 conn.execute(index.create_sql())
                 built += 1
-                progress("indexes", built, len(INDEXES))
+                events(Event("seed", "indexes", built, len(INDEXES), "indexes"))
 
         current, done = None, 0
         for batch in batches:
@@ -267,10 +266,10 @@ def _write(tmp: Path, world: World, batches: Iterator[Batch | Totals], report: S
             conn.executemany(inserts[batch.table], batch.rows())
             report.rows[batch.table] += batch.size
             done += batch.size
-            progress(batch.table, done, total)
+            events(Event("seed", "rows", done, total, detail=batch.table))
         tallies.apply(STATS_UPDATED_AT)
         report.rows["user_stats"] = report.rows["users"]  # one row per user
-        progress("user_stats", total, total)
+        events(Event("seed", "rows", total, total, detail="user_stats"))
         for table in list(pending):
             build_indexes(table)
         conn.execute("COMMIT")

@@ -18,12 +18,12 @@ from pgferry.doctor.growth import analyze_growth
 from pgferry.doctor.indexes import IndexAnalysis, analyze_indexes
 from pgferry.doctor.integrity import QuickCheck, find_fk_without_index, find_no_primary_key
 from pgferry.doctor.pragma import find_pragma_problems, read_settings
-from pgferry.doctor.progress import NullProgress, Progress
 from pgferry.doctor.report import Finding, Report
 from pgferry.doctor.requests import find_missing_transactions, find_n_plus_one
 from pgferry.doctor.stats import SAMPLE_ROWS, Statistics
 from pgferry.doctor.wide_table import find_wide_tables
 from pgferry.doctor.workload import WorkloadView, load_workload
+from pgferry.events import Listener, Phases, no_events
 from pgferry.sqlite.busy import DEADLINE_S, retry
 from pgferry.sqlite.connect import check_sqlite_file, open_readonly
 from pgferry.sqlite.schema import read_schema
@@ -39,13 +39,13 @@ def diagnose(
     workload: str | Path | Iterable[Statement] | WorkloadView | None = None,
     *,
     size_limit: int | None = None,
-    progress: Progress | None = None,
+    events: Listener = no_events,
     sample_rows: int = SAMPLE_ROWS,
     measure_writes: bool = True,
     check_integrity: bool = True,
 ) -> Report:
     """Diagnose the database at `path`; `workload` is a log file, statements, or an already loaded view."""
-    progress = progress or NullProgress()
+    progress = Phases(events, "doctor")
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -58,13 +58,13 @@ def diagnose(
     file = check_sqlite_file(path)
     view: WorkloadView | None = None
     if workload is not None:
-        progress.phase("reading the workload", None)
+        progress.start("reading the workload", None)
         view = workload if isinstance(workload, WorkloadView) else load_workload(workload)
         lap("workload")
     checker = QuickCheck(file) if check_integrity else None
     conn = open_readonly(file, lock_wait_s=DEADLINE_S)
     try:
-        progress.phase("reading the schema", None)
+        progress.start("reading the schema", None)
         schema = retry(lambda: read_schema(conn), what=str(file))
         statistics = Statistics(conn, schema, sample_rows=sample_rows)
         settings = read_settings(conn)
@@ -74,7 +74,7 @@ def diagnose(
 
         def run(name: str, func: Callable[[], T], default: T) -> T:
             """One phase; a damaged page it trips on becomes a note (quick_check reports the damage)."""
-            progress.phase(name, None)
+            progress.start(name, None)
             try:
                 return retry(func, what=str(file))
             except sqlite3.DatabaseError as exc:
@@ -108,9 +108,10 @@ def diagnose(
         )
         findings += growth
         if checker is not None:
-            progress.phase("quick_check", None)
+            progress.start("quick_check", None)
             findings += checker.result()
             lap("integrity")
+        progress.finish()
         notes += _sampling_notes(statistics)
         findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], f.kind, f.table or "", f.index or ""))
         charts: dict[str, Any] = {

@@ -35,11 +35,11 @@ from pgferry.doctor.indexes_redundant import (
 )
 from pgferry.doctor.planner import PlannerCopy
 from pgferry.doctor.predicates import analyze_statement
-from pgferry.doctor.progress import NullProgress, Progress
 from pgferry.doctor.report import Finding, Fix
 from pgferry.doctor.stats import Statistics
 from pgferry.doctor.workload import WorkloadView
 from pgferry.doctor.writecost import measure_insert_cost
+from pgferry.events import Phases, no_events
 from pgferry.sqlite.schema import Schema
 from pgferry.sqltext import quote_ident
 
@@ -68,18 +68,18 @@ def analyze_indexes(
     view: WorkloadView | None,
     *,
     measure_writes: bool = True,
-    progress: Progress | None = None,
+    progress: Phases | None = None,
 ) -> IndexAnalysis:
-    progress = progress or NullProgress()
+    progress = progress or Phases(no_events, "doctor")
     out = IndexAnalysis()
     views = index_views(conn, schema)
     structural = find_structural(views)
     flagged = {r.index.name for r in structural}
-    progress.phase("index selectivity", None)
+    progress.start("index selectivity", None)
     low = find_low_selectivity(conn, statistics, views, flagged)
     unused: list[Redundant] = []
     if view is not None and view.fingerprints:
-        progress.phase("planning the workload", None)
+        progress.start("planning the workload", None)
         low, unused = _with_workload(schema, statistics, view, views, structural, low, out, progress)
     redundant = structural + low + unused
     costs = _write_costs(schema, statistics, redundant, progress) if measure_writes else {}
@@ -96,7 +96,7 @@ def _with_workload(
     structural: list[Redundant],
     low: list[Redundant],
     out: IndexAnalysis,
-    progress: Progress,
+    progress: Phases,
 ) -> tuple[list[Redundant], list[Redundant]]:
     infos = [i for i in view.fingerprints.values() if i.kind in ("read", "write") and i.examples]
     tables: set[str] = set()
@@ -114,7 +114,7 @@ def _with_workload(
         cases, notes = build_cases(planner, schema, infos)
         out.notes.extend(notes)
         out.cases = cases
-        progress.phase("choosing indexes", None)
+        progress.start("choosing indexes", None)
         chosen = choose_indexes(planner, schema, statistics, cases, view.total_weight)
         out.chosen = chosen
         taken = {i.name for t in schema.tables for i in t.indexes}
@@ -161,12 +161,12 @@ def _check_low_selectivity(
     return kept
 
 
-def _write_costs(schema: Schema, statistics: Statistics, redundant: list[Redundant], progress: Progress) -> dict:
+def _write_costs(schema: Schema, statistics: Statistics, redundant: list[Redundant], progress: Phases) -> dict:
     by_table: dict[str, set[str]] = {}
     for item in redundant:
         if item.reason != "unused_by_workload":
             by_table.setdefault(item.index.table.name, set()).add(item.index.name)
-    progress.phase("measuring write cost", len(by_table))
+    progress.start("measuring write cost", len(by_table))
     costs: dict[str, dict[str, Any]] = {}
     for name, drop in by_table.items():
         table = schema.table(name)

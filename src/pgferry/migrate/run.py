@@ -323,7 +323,9 @@ def copy_and_verify(
     report = copy_database(sqlite_path, dsn, options, events)
     verdict = None
     if verify:
-        verdict = verify_copy(sqlite_path, dsn, schema=options.schema, jobs=options.jobs, plan=report.plan)
+        verdict = verify_copy(
+            sqlite_path, dsn, schema=options.schema, jobs=options.jobs, plan=report.plan, events=events
+        )
     return CopyJob(report, verdict)
 
 

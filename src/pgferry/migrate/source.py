@@ -144,7 +144,7 @@ def _census_all(
                 census = take_census(conn, table, where, params)
         with lock:
             done[0] += 1
-            events(Event("census", "census", done[0], len(tasks), "parts"))
+            events(Event("census", "what each column holds", done[0], len(tasks), "parts"))
         return census
 
     with ThreadPoolExecutor(max_workers=max(1, len(source.snapshot.connections))) as pool:

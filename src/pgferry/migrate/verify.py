@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter, deque
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 from pgferry.dsn import redact
+from pgferry.events import Event, Listener, no_events
 from pgferry.migrate import control
 from pgferry.migrate.checksum import has_lines, pg_line, sqlite_line
 from pgferry.migrate.converters import converter_for
@@ -271,7 +271,7 @@ def verify_copy(
     keep_case: bool = False,
     casts_file: str | None = None,
     chunk_rows: int = 10_000,
-    progress: Callable[[str], None] | None = None,
+    events: Listener = no_events,
     jobs: int = 2,
     plan: MigrationPlan | None = None,
 ) -> VerifyReport:
@@ -293,7 +293,7 @@ def verify_copy(
                 done = dict(
                     zip(
                         [t.name for t in tables],
-                        pool.map(lambda t: _verify_table(source, dsn, t, chunk_rows, progress), tables),
+                        pool.map(lambda t: _verify_table(source, dsn, t, chunk_rows, events), tables),
                         strict=True,
                     )
                 )
@@ -303,13 +303,9 @@ def verify_copy(
     return VerifyReport(str(sqlite_path), redact(dsn), schema, verdicts)
 
 
-def _verify_table(
-    source: Source, dsn: str, table: Table, chunk_rows: int, progress: Callable[[str], None] | None
-) -> TableVerdict:
+def _verify_table(source: Source, dsn: str, table: Table, chunk_rows: int, events: Listener) -> TableVerdict:
     plan = source.plan.table(table.name)
     schema = source.plan.schema
-    if progress:
-        progress(table.name)
     with source.borrow() as conn, connect(dsn) as pg:
         pg.execute("SET TimeZone = 'UTC'")
         pg.execute("SET extra_float_digits = 1")
@@ -317,10 +313,12 @@ def _verify_table(
         source_rows = conn.execute(f"SELECT count(*) FROM {quote_ident(table.name)}").fetchone()[0]
         target_rows = pg_count_after(pg, plan, schema, (), None)
         verdict = TableVerdict(table.name, int(source_rows), target_rows)
+        events(Event("verify", table.name, 0, verdict.source_rows))
         identity = row_identity(table, plan)
         with pg.transaction():
             if identity.key:  # keyed by the primary key, as the target has it
                 _verify_keyed(conn, pg, identity, plan, schema, verdict, chunk_rows)
             else:
                 _verify_multiset(conn, pg, table, plan, schema, verdict, chunk_rows)
+    events(Event("verify", table.name, verdict.source_rows, verdict.source_rows))
     return verdict

@@ -13,12 +13,13 @@ import datetime as dt
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pgferry import __version__
+from pgferry.events import Listener, Phases, no_events
 from pgferry.split.ddl import Script, build_script
 from pgferry.split.hot import Workload, hot_statements
 from pgferry.split.layout import Layout
@@ -33,8 +34,6 @@ from pgferry.sqlite.atomic import atomic
 from pgferry.sqlite.connect import open_readonly, open_writable
 from pgferry.sqlite.schema import read_schema
 from pgferry.sqltext import quote_ident as q
-
-Progress = Callable[[int, int, str], None]
 
 
 @contextmanager
@@ -113,17 +112,17 @@ def refuse_null_keys(conn: sqlite3.Connection, layout: Layout) -> None:
         )
 
 
-def run_steps(conn: sqlite3.Connection, script: Script, progress: Progress | None) -> None:
-    total = len(script.steps)
-    for i, step in enumerate(script.steps):
-        if progress:
-            progress(i, total, step.purpose)
+def run_steps(conn: sqlite3.Connection, script: Script, events: Listener, task: str) -> None:
+    """Run the script's statements in the caller's transaction, one event per statement."""
+    progress = Phases(events, "split")
+    progress.start(task, len(script.steps))
+    for step in script.steps:
         try:
             conn.execute(step.sql)
         except sqlite3.Error as exc:
             raise SplitError(f"{step.purpose}: {exc}; nothing was changed (rolled back)") from None
-    if progress:
-        progress(total, total, "done")
+        progress.advance(detail=step.purpose)
+    progress.finish()
 
 
 def prepare(conn: sqlite3.Connection, plan: SplitPlan) -> tuple[Layout, Script]:
@@ -160,7 +159,7 @@ def apply_split(
     *,
     workload: Workload | None = None,
     measure: bool = True,
-    progress: Progress | None = None,
+    events: Listener = no_events,
 ) -> SplitReport:
     """Split the table as `plan` says; returns sizes and read timings before and after.
 
@@ -200,7 +199,7 @@ def apply_split(
             refuse_null_keys(conn, layout)
             fk_before = fk_violations(conn, [table.name, *children], rename)
             child_state = {c: (sequence(conn, c), stat1_rows(conn, c)) for c in children}
-            run_steps(conn, script, progress)
+            run_steps(conn, script, events, f"splitting {plan.table}")
             set_sequence(conn, plan.core_table, record.sequence)
             for child, (seq, stat) in child_state.items():
                 set_sequence(conn, child, seq)

@@ -13,8 +13,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from pgferry.events import Listener, no_events
 from pgferry.split.apply import (
-    Progress,
     check_no_new_violations,
     fk_violations,
     restore_stat1,
@@ -122,7 +122,7 @@ def build_revert_script(conn: sqlite3.Connection, schema: Schema, layout: Layout
     return script
 
 
-def revert_split(path: str | Path, table: str, progress: Progress | None = None) -> RevertReport:
+def revert_split(path: str | Path, table: str, events: Listener = no_events) -> RevertReport:
     """Put the split table back as it was, keeping writes made through the view."""
     started = time.perf_counter()
     conn = open_writable(path)
@@ -142,7 +142,7 @@ def revert_split(path: str | Path, table: str, progress: Progress | None = None)
             seq = sequence(conn, plan.core_table)
             child_state = {c: (sequence(conn, c), stat1_rows(conn, c)) for c in children}
             rows = conn.execute(f"SELECT count(*) FROM {q(plan.core_table)}").fetchone()[0]
-            run_steps(conn, script, progress)
+            run_steps(conn, script, events, f"reverting {record.table}")
             set_sequence(conn, record.table, seq if seq is not None else record.sequence)
             restore_stat1(conn, record.table, record.stat1)
             for child, (child_seq, stat) in child_state.items():

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pgferry.errors import SourceError, UsageError
+from pgferry.events import Phases
 from pgferry.sqlite.atomic import atomic
 from pgferry.sqlite.busy import retry
 from pgferry.sqlite.connect import check_sqlite_file, open_readonly, open_writable
@@ -130,7 +131,9 @@ def _check_pragma(statement: str, row: tuple[Any, ...] | None) -> None:
             raise sqlite3.OperationalError(f"journal_mode stayed {row[0]} (asked for {wanted})")
 
 
-def apply_plan(plan: TunePlan, path: str | Path, rollback_path: str | Path | None = None) -> ApplyResult:
+def apply_plan(
+    plan: TunePlan, path: str | Path, rollback_path: str | Path | None = None, progress: Phases | None = None
+) -> ApplyResult:
     """Write the rollback script, then run the plan's steps; stops at the first step that fails."""
     file = check_sqlite_file(path)
     target = Path(rollback_path) if rollback_path else default_rollback_path(file)
@@ -157,6 +160,8 @@ def apply_plan(plan: TunePlan, path: str | Path, rollback_path: str | Path | Non
             try:
                 ms = _run_step(conn, step)
                 result.steps.append(StepResult(step.kind, step.description, ms, True))
+                if progress is not None:
+                    progress.advance(detail=step.description)
             except (sqlite3.Error, SourceError) as exc:
                 result.steps.append(StepResult(step.kind, step.description, 0.0, False, str(exc)))
                 break

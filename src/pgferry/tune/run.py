@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from pgferry.doctor import Report, diagnose
-from pgferry.doctor.progress import NullProgress, Progress
 from pgferry.doctor.stats import Statistics
 from pgferry.doctor.workload import WorkloadView, load_workload
 from pgferry.doctor.writecost import measure_insert_cost
+from pgferry.events import Listener, Phases, no_events
 from pgferry.sqlite.connect import open_readonly
 from pgferry.sqlite.schema import read_schema
 from pgferry.tune.apply import ApplyResult, apply_plan
@@ -103,26 +103,27 @@ def tune(
     apply: bool = False,
     rollback_path: str | Path | None = None,
     size_limit: int | None = None,
-    progress: Progress | None = None,
+    events: Listener = no_events,
 ) -> TuneResult:
     """Plan fixes for `path`; with `apply=True` make them and measure before and after."""
-    progress = progress or NullProgress()
+    progress = Phases(events, "tune")
     view = None
     if workload is not None:
         view = workload if isinstance(workload, WorkloadView) else load_workload(workload)
-    report = diagnose(path, view, size_limit=size_limit, progress=progress, measure_writes=False)
+    report = diagnose(path, view, size_limit=size_limit, events=events, measure_writes=False)
     plan = build_plan(report, only)
     result = TuneResult(report, plan)
     if not apply or plan.empty:
         return result
-    progress.phase("measuring insert cost", None)
+    progress.start("measuring insert cost", None)
     result.insert_cost = _insert_costs(path, plan)
     if view is not None:
-        progress.phase("replaying the workload (before)", None)
+        progress.start("replaying the workload (before)", None)
         result.before = replay(path, view)
-    progress.phase("applying the plan", len(plan.steps))
-    result.applied = apply_plan(plan, path, rollback_path)
+    progress.start("applying the plan", len(plan.steps))
+    result.applied = apply_plan(plan, path, rollback_path, progress)
     if view is not None:
-        progress.phase("replaying the workload (after)", None)
+        progress.start("replaying the workload (after)", None)
         result.after = replay(path, view)
+    progress.finish()
     return result
