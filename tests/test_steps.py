@@ -32,7 +32,7 @@ def test_reverse_script_undoes_in_reverse_order_and_marks_non_transactional_step
     ]
     text = script(steps, reverse=True)
     assert text.index("DROP INDEX i;") < text.index("PRAGMA journal_mode = DELETE;")
-    assert "-- WAL (outside a transaction)" in text and ";;" not in text
+    assert "-- undo: WAL (outside a transaction)" in text and ";;" not in text
     assert script([], reverse=True) == ""
 
 

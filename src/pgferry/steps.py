@@ -44,7 +44,8 @@ def script(steps: Iterable[PlanStep], reverse: bool = False) -> str:
         statements = step.reverse if reverse else step.forward
         if not statements:
             continue
-        lines = [f"-- {step.describe()}" + ("" if step.transactional else " (outside a transaction)")]
+        undo = "undo: " if reverse else ""
+        lines = [f"-- {undo}{step.describe()}" + ("" if step.transactional else " (outside a transaction)")]
         lines += [statement_text(s) for s in statements]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + ("\n" if blocks else "")

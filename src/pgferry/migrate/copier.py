@@ -30,6 +30,7 @@ from pgferry.migrate.sink import RejectPolicy, Sink
 from pgferry.migrate.source import Source
 from pgferry.pg.connect import connect
 from pgferry.sqlite.census import take_census
+from pgferry.sqlite.connect import text_as
 from pgferry.sqlite.keyset import Key
 from pgferry.sqlite.schema import Table
 
@@ -149,9 +150,9 @@ class Copier:
                     render = self._render(table)
                     at = replace(checkpoint, last_key=last, rows=rows)
                     try:
-                        conn.text_factory = bytes if render.grouped else str
-                        batches = render.batches(cursor, last, checkpoint.upper_key, chunk_rows)
-                        scanned, last_seen = self.sink.stream(pg, render.target, batches, chunk_rows, at)
+                        with text_as(conn, bytes if render.grouped else str):
+                            batches = render.batches(cursor, last, checkpoint.upper_key, chunk_rows)
+                            scanned, last_seen = self.sink.stream(pg, render.target, batches, chunk_rows, at)
                         copied = scanned
                     except REFUSALS as exc:
                         if isinstance(exc, sqlite3.OperationalError) and not is_decode_error(exc):
@@ -159,10 +160,7 @@ class Copier:
                         if render.guarded:
                             refused = exc
                         else:
-                            conn.text_factory = str
                             scanned, copied, last_seen = self._careful_chunk(cursor, pg, render, at)
-                    finally:
-                        conn.text_factory = str
                     if refused is None:
                         if scanned:
                             last = last_seen

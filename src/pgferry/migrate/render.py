@@ -18,6 +18,7 @@ from pgferry.migrate.errors import CopyDataError, is_decode_error
 from pgferry.migrate.identity import row_identity
 from pgferry.migrate.plan import ColumnPlan, TablePlan
 from pgferry.migrate.rowformat import line_maker, select_list
+from pgferry.sqlite.connect import text_as
 from pgferry.sqlite.keyset import Key, Keyset
 from pgferry.sqlite.schema import Table
 from pgferry.sqltext import quote_ident
@@ -110,12 +111,9 @@ class Render:
         Reads the chunk again as bytes on the same connection (same snapshot); this thread owns it."""
         keys, columns = self.keyset.keys, self.plan.copied_columns
         names = [quote_ident(c.source) for c in columns]
-        conn.text_factory = bytes
-        try:
+        with text_as(conn, bytes):
             query, params = self.keyset.select([*keys, *names], after, upto, limit)
             raw = conn.execute(query, params).fetchall()
-        finally:
-            conn.text_factory = str
         bad_keys: list[Key] = []
         last_key: Key | None = None
         for row in raw:

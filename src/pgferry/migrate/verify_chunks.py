@@ -24,6 +24,7 @@ from pgferry.migrate.converters import converter_for
 from pgferry.migrate.identity import RowIdentity
 from pgferry.migrate.plan import ColumnPlan, TablePlan
 from pgferry.migrate.rowformat import python_text, rendered_in_python, text_expression
+from pgferry.sqlite.connect import text_as
 from pgferry.sqltext import quote_ident
 
 Row = tuple[Any, ...]
@@ -96,11 +97,8 @@ def lenient_text(conn: sqlite3.Connection) -> Iterator[None]:
     """Read text that is not UTF-8 with its bad bytes as lone surrogates: such a value equals no value
     PostgreSQL can hold, so its row is reported as differing or missing (a copy with --on-error reject
     left it out) instead of verify stopping on it."""
-    conn.text_factory = lambda data: data.decode("utf-8", "surrogateescape")
-    try:
+    with text_as(conn, lambda data: data.decode("utf-8", "surrogateescape")):
         yield
-    finally:
-        conn.text_factory = str
 
 
 def fetchall(conn: sqlite3.Connection, query: str, params: list[Any]) -> list[Row]:
@@ -261,11 +259,8 @@ def grouped_lines(
     line = sqlite_line(plan) or "''"
     inner, params = keyset.select([f"{line} AS line", f"{keyset.keys[0]} AS k"], low, None, chunk)
     query = f"SELECT group_concat(line, ''), count(*), max(k) FROM ({inner})"
-    conn.text_factory = bytes  # md5 of the bytes as stored: text that is not UTF-8 just hashes unequal
-    try:
+    with text_as(conn, bytes):  # md5 of the bytes as stored: text that is not UTF-8 just hashes unequal
         data, count, last = conn.execute(query, params).fetchone()
-    finally:
-        conn.text_factory = str
     if count and len(data) >= WHOLE_CHUNK_BYTES:
         return None
     high = (last,) if count else None

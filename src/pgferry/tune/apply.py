@@ -29,6 +29,7 @@ from pgferry.sqlite.atomic import atomic
 from pgferry.sqlite.busy import retry
 from pgferry.sqlite.connect import check_sqlite_file, open_readonly, open_writable
 from pgferry.sqltext import sql_literal
+from pgferry.steps import script
 from pgferry.tune.plan import Step, TunePlan
 
 PAUSE_S = 0.05
@@ -78,13 +79,9 @@ def rollback_script(conn: sqlite3.Connection, plan: TunePlan) -> str:
         f"-- written {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} before the changes were made",
         "-- run with: sqlite3 DB < this-file",
     ]
-    pragma_lines: list[str] = []
-    body: list[str] = []
-    for step in reversed(plan.steps):
-        if step.kind == "pragma":
-            pragma_lines.extend(s.rstrip(";") + ";" for s in step.reverse_sql)
-        else:
-            body.extend(s.rstrip(";") + ";" for s in step.reverse_sql)
+    # Undo in one transaction; what may not run in one (journal_mode) is undone after it.
+    body = [script([s for s in plan.steps if s.transactional], reverse=True).rstrip("\n")]
+    after = [script([s for s in plan.steps if not s.transactional], reverse=True).rstrip("\n")]
     if any(step.kind == "analyze" for step in plan.steps):
         has_stat1 = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone()
         if has_stat1:
@@ -96,7 +93,7 @@ def rollback_script(conn: sqlite3.Connection, plan: TunePlan) -> str:
             )
         else:
             body.append("DROP TABLE IF EXISTS sqlite_stat1;")
-    return "\n".join([*lines, "BEGIN IMMEDIATE;", *body, "COMMIT;", *pragma_lines, ""])
+    return "\n".join([*lines, "BEGIN IMMEDIATE;", *body, "COMMIT;", *after, ""])
 
 
 def default_rollback_path(db: Path) -> Path:
