@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pgferry.cli_doctor import parse_size
-from pgferry.doctor.indexes_redundant import _is_prefix, _same_keys, find_structural, index_views
+from pgferry.doctor.indexes_redundant import find_structural, index_views, is_prefix, same_keys
 from pgferry.doctor.planner import parse_access
-from pgferry.doctor.stats import _avg_per_key
+from pgferry.doctor.stats import avg_per_key
 from pgferry.sqlite.schema import read_schema
 
 COLUMNS = ("a", "b", "c", "d")
@@ -38,13 +38,13 @@ def test_redundancy_keeps_a_covering_index_for_everything_it_flags(specs: list) 
         view = by_name[name]
         assert view.droppable  # constraint indexes are never dropped
         assert not (view.unique and item.reason == "prefix_covered")  # a UNIQUE prefix enforces something
-        assert any(_same_keys(view.keys, k.keys) or _is_prefix(view.keys, k.keys) for k in kept), (
+        assert any(same_keys(view.keys, k.keys) or is_prefix(view.keys, k.keys) for k in kept), (
             "a flagged index must be covered by one that stays"
         )
     for i, a in enumerate(kept):  # what stays holds no exact duplicate of a user index
         for b in kept[i + 1 :]:
             if a.droppable and b.droppable:
-                assert not (_same_keys(a.keys, b.keys) and a.where == b.where and a.unique == b.unique)
+                assert not (same_keys(a.keys, b.keys) and a.where == b.where and a.unique == b.unique)
 
 
 @given(
@@ -57,7 +57,7 @@ def test_rows_per_key_estimate_stays_in_bounds(n: int, distinct: int, singles: i
     distinct = min(distinct, n)
     singles = min(singles, distinct)
     population = max(population, n)
-    avg = _avg_per_key(n, distinct, singles, population, sampled=population > n)
+    avg = avg_per_key(n, distinct, singles, population, sampled=population > n)
     assert 1 <= avg <= max(1, -(-population // distinct))
 
 

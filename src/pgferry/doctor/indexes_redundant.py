@@ -136,7 +136,7 @@ def index_views(conn: sqlite3.Connection, schema: Schema) -> dict[str, list[Inde
     return out
 
 
-def _same_keys(a: tuple[NormKey, ...], b: tuple[NormKey, ...]) -> bool:
+def same_keys(a: tuple[NormKey, ...], b: tuple[NormKey, ...]) -> bool:
     """Equal keys, with directions equal throughout or reversed throughout (a backward scan)."""
     if len(a) != len(b) or any(x.expr != y.expr or x.collation != y.collation for x, y in zip(a, b, strict=True)):
         return False
@@ -150,8 +150,8 @@ def _canonical(keys: tuple[NormKey, ...]) -> tuple:
     return tuple((k.expr, k.collation, k.desc != first) for k in keys)
 
 
-def _is_prefix(a: tuple[NormKey, ...], b: tuple[NormKey, ...]) -> bool:
-    return len(a) < len(b) and _same_keys(a, b[: len(a)])
+def is_prefix(a: tuple[NormKey, ...], b: tuple[NormKey, ...]) -> bool:
+    return len(a) < len(b) and same_keys(a, b[: len(a)])
 
 
 def find_structural(views: dict[str, list[IndexView]]) -> list[Redundant]:
@@ -164,11 +164,11 @@ def find_structural(views: dict[str, list[IndexView]]) -> list[Redundant]:
         created = sorted((v for v in table_views if v.droppable), key=lambda v: (v.order, v.name))
         groups: dict[tuple, list[IndexView]] = {}
         for view in created:
-            pk = next((k for k in keys_of if _same_keys(view.keys, k.keys)), None)
+            pk = next((k for k in keys_of if same_keys(view.keys, k.keys)), None)
             if pk is not None:
                 flagged[view.name] = Redundant(view, "duplicates_primary_key", pk.describe(), {})
                 continue
-            constraint = next((u for u in uniques if _same_keys(view.keys, u.keys)), None)
+            constraint = next((u for u in uniques if same_keys(view.keys, u.keys)), None)
             if constraint is not None:
                 flagged[view.name] = Redundant(view, "duplicates_unique", constraint.describe(), {})
                 continue
@@ -189,7 +189,7 @@ def find_structural(views: dict[str, list[IndexView]]) -> list[Redundant]:
                 and other.name not in flagged
                 and other.origin != "table"
                 and (other.where is None or other.where == view.where)
-                and _is_prefix(view.keys, other.keys)
+                and is_prefix(view.keys, other.keys)
             ]
             if longer:
                 best = max(longer, key=lambda o: (len(o.keys), -o.order))

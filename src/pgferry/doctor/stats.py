@@ -143,7 +143,7 @@ class Statistics:
                 f"SELECT count(*), coalesce(sum(c = 1), 0) FROM "
                 f"(SELECT count(*) AS c FROM {target}{filter_sql} GROUP BY {group})"
             ).fetchone()
-            out.append(_avg_per_key(n, distinct, singles, population, sample.sampled))
+            out.append(avg_per_key(n, distinct, singles, population, sample.sampled))
         self._key_stats[cache_key] = out
         return out
 
@@ -153,7 +153,7 @@ class Statistics:
         return max(1, round(stat[0] / stat[-1])) if stat[0] else 0
 
 
-def _avg_per_key(n: int, distinct: int, singles: int, population: int, sampled: bool) -> int:
+def avg_per_key(n: int, distinct: int, singles: int, population: int, sampled: bool) -> int:
     """Average rows per distinct key in the population (Duj1 when the sample is not the whole table)."""
     if n == 0 or distinct == 0:
         return 1

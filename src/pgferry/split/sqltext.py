@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pgferry.errors import UsageError
 from pgferry.sqltext import quote_ident
-from pgferry.workload._lex import Token, scan
+from pgferry.workload.lex import Token, scan
 
 __all__ = [
     "TableText",

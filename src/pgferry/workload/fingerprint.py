@@ -21,7 +21,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
-from pgferry.workload._lex import scan
+from pgferry.workload.lex import scan
 
 Method = Literal["sqlglot", "regex"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 from pgferry.errors import WorkloadError
-from pgferry.workload._lex import scan
+from pgferry.workload.lex import scan
 from pgferry.workload.record import Statement
 
 Format = Literal["jsonl", "sql"]
