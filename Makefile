@@ -1,5 +1,5 @@
 # The README's two commands: `make demo` and `make test`. Both run `make setup` first.
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-long typecheck lint bench clean
 
 SCALE ?= 0.1
 DEMO_DB ?= demo/forum-legacy.db
@@ -13,10 +13,17 @@ demo: setup
 
 test: setup
 	@.venv/bin/ruff check .
+	@.venv/bin/mypy
 	@.venv/bin/python -m pytest -q
+
+typecheck: setup  # mypy --strict on src/pgferry ([tool.mypy] in pyproject.toml)
+	@.venv/bin/mypy
+
+test-long: setup  # the properties with new, and more, random examples each run
+	@HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest -q
 
 lint: setup
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
 clean:
-	rm -rf .venv demo .pytest_cache .hypothesis
+	rm -rf .venv demo .pytest_cache .hypothesis .mypy_cache

@@ -8,16 +8,26 @@ dropped afterwards.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 from psycopg import sql
 
 from forum_fixtures import api, db_copy, seeded_db  # noqa: F401  (the forum API's fixtures)
 from pgferry.dsn import with_database
 from pgferry.pg.cluster import LocalCluster, throwaway_cluster
+
+# Properties draw the same examples on every run (`make test` is green or red, never by chance); a
+# failure prints the blob that reproduces it. `make test-long` draws new, and more, examples each time.
+settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("long", max_examples=1000, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

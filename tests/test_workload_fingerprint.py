@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pgferry.workload import Fingerprint, fingerprint
-from pgferry.workload.fingerprint import clear_cache
+from pgferry.workload.fingerprint import clear_cache, shape_cache_entries
 
 
 def fresh(sql: str, dialect: str = "sqlite") -> Fingerprint:
@@ -260,12 +260,23 @@ def test_shape_cache_never_changes_a_result(statements: list[str]) -> None:
 def test_shape_cache_is_used_for_inlined_values() -> None:
     clear_cache()
     first = fingerprint("SELECT * FROM users WHERE id = 1 AND name = 'a'")
-    from pgferry.workload.fingerprint import _by_shape
-
-    assert len(_by_shape) == 1
+    assert shape_cache_entries() == 1
     assert fingerprint("SELECT * FROM users WHERE id = 2 AND name = 'b'") is first
     assert fingerprint("SELECT * FROM users WHERE id = ? AND name = ?").id == first.id  # parsed: other kinds
-    assert len(_by_shape) == 2
+    assert shape_cache_entries() == 2
+
+
+def test_a_string_kept_as_an_alias_is_not_shape_cached() -> None:
+    # found by hypothesis: TRUE was counted as a replaced value, so the alias '' passed for a replaced
+    # literal and `SELECT TRUE '0' FROM t` got the fingerprint of `SELECT TRUE '' FROM t`
+    for first_sql, second_sql in [
+        ("SELECT TRUE '' FROM t", "SELECT TRUE '0' FROM t"),
+        ("SELECT FALSE 'a' FROM t WHERE x = 1", "SELECT FALSE 'b' FROM t WHERE x = 2"),
+    ]:
+        clear_cache()
+        first, second = fingerprint(first_sql), fingerprint(second_sql)
+        assert (first, second) == (fresh(first_sql), fresh(second_sql))
+        assert first.id != second.id
 
 
 def test_negative_order_by_position_is_kept_and_not_shape_cached() -> None:

@@ -24,4 +24,4 @@ def with_database(dsn: str, dbname: str) -> str:
     """Return a DSN equal to `dsn` but pointing at database `dbname`."""
     params = conninfo_to_dict(dsn)
     params["dbname"] = dbname
-    return make_conninfo(**params)
+    return make_conninfo("", **params)

@@ -124,9 +124,9 @@ def _btree_bytes(conn: sqlite3.Connection, schema: Schema) -> dict[str, int] | N
         return None
     out: dict[str, int] = {}
     for name, size in rows:
-        table = owner.get(name)
-        if table is not None:
-            out[table] = out.get(table, 0) + size
+        owner_table = owner.get(name)
+        if owner_table is not None:
+            out[owner_table] = out.get(owner_table, 0) + size
     return out
 
 

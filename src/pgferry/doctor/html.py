@@ -41,10 +41,11 @@ def growth_svg(chart: dict[str, Any], width: int = 900, height: int = 260) -> st
     dates = sorted({p[0] for p in points})
     index = {d: i for i, d in enumerate(dates)}
     top = max(max(p[1] for p in points), 1)
-    limit = chart.get("limit_bytes")
-    show_limit = limit is not None and limit <= top * 1.5
-    if show_limit:
+    limit: float | None = chart.get("limit_bytes")
+    if limit is not None and limit <= top * 1.5:
         top = max(top, limit)
+    else:
+        limit = None
     pad = 50
 
     def xy(date: str, value: float) -> str:
@@ -65,7 +66,7 @@ def growth_svg(chart: dict[str, Any], width: int = 900, height: int = 260) -> st
             + " ".join(xy(d, v) for d, v in forecast)
             + '"/>'
         )
-    if show_limit:
+    if limit is not None:
         y = height - 25 - (height - 40) * limit / top
         parts.append(f'<line x1="{pad}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="{_PALETTE[2]}"/>')
         parts.append(f'<text x="{pad + 4}" y="{y - 4:.1f}">limit {escape(_size(limit))}</text>')

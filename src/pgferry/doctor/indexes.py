@@ -161,7 +161,9 @@ def _check_low_selectivity(
     return kept
 
 
-def _write_costs(schema: Schema, statistics: Statistics, redundant: list[Redundant], progress: Phases) -> dict:
+def _write_costs(
+    schema: Schema, statistics: Statistics, redundant: list[Redundant], progress: Phases
+) -> dict[str, dict[str, Any]]:
     by_table: dict[str, set[str]] = {}
     for item in redundant:
         if item.reason != "unused_by_workload":
@@ -170,13 +172,13 @@ def _write_costs(schema: Schema, statistics: Statistics, redundant: list[Redunda
     costs: dict[str, dict[str, Any]] = {}
     for name, drop in by_table.items():
         table = schema.table(name)
-        created = [i for i in table.indexes if i.origin == "c" and i.sql]
+        created = [(i.name, i.sql) for i in table.indexes if i.origin == "c" and i.sql]
         cost = measure_insert_cost(
             statistics,
             table,
             {
-                "all_indexes": [i.sql for i in created],
-                "without_redundant": [i.sql for i in created if i.name not in drop],
+                "all_indexes": [sql for _name, sql in created],
+                "without_redundant": [sql for name, sql in created if name not in drop],
             },
         )
         progress.advance()
@@ -190,7 +192,7 @@ def _write_costs(schema: Schema, statistics: Statistics, redundant: list[Redunda
     return costs
 
 
-def _redundant_finding(item: Redundant, write_cost: dict | None) -> Finding:
+def _redundant_finding(item: Redundant, write_cost: dict[str, Any] | None) -> Finding:
     iv = item.index
     reason = item.reason
     if reason in ("low_selectivity",):

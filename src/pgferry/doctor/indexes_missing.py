@@ -19,7 +19,7 @@ from typing import Any
 
 from pgferry.doctor.planner import IndexSpec, Plan, PlannerCopy
 from pgferry.doctor.predicates import StatementShape, TableUse, analyze_statement
-from pgferry.doctor.stats import KeyPart, Statistics
+from pgferry.doctor.stats import KeyIdent, KeyPart, Statistics, keys_ident
 from pgferry.doctor.workload import FingerprintInfo
 from pgferry.sqlite.schema import Schema
 from pgferry.sqltext import quote_ident
@@ -33,6 +33,8 @@ MIN_ROWS_SAVED = 50
 MIN_SHARE = 0.001  # of the workload's weight
 TIE = 0.95
 _SMALL_TYPE = re.compile(r"INT|REAL|FLOA|DOUB|NUM|DEC|BOOL|DATE|TIME|CHAR\s*\(\s*(\d+)", re.IGNORECASE)
+
+SpecIdent = tuple[str, KeyIdent]  # a candidate index as data: its table and keys
 
 
 @dataclass
@@ -124,13 +126,13 @@ def candidates_for(use: TableUse, schema: Schema, statistics: Statistics) -> lis
     if not eq and ranges:
         bases.append((ranges[0],))
     specs: list[IndexSpec] = []
-    seen: set[tuple] = set()
+    seen: set[KeyIdent] = set()
 
     def push(keys: tuple[KeyPart, ...], covering: int = 0) -> None:
         keys = keys[:MAX_KEYS]
         if not keys:
             return
-        ident = tuple((k.sql, k.collation, k.desc) for k in keys)
+        ident = keys_ident(keys)
         if ident not in seen:
             seen.add(ident)
             specs.append(IndexSpec(use.table, keys, covering=max(0, covering - (len(keys) - MAX_KEYS))))
@@ -169,15 +171,15 @@ def choose_indexes(
     for case in cases:
         for table in case.shape.tables:
             by_table.setdefault(table, []).append(case)
-    pool: dict[tuple, IndexSpec] = {}
+    pool: dict[SpecIdent, IndexSpec] = {}
     existing = _existing_keys(schema, planner)
     for case in cases:
         for use in case.shape.uses:
             for spec in candidates_for(use, schema, statistics):
-                ident = (spec.table, tuple((k.sql, k.collation, k.desc) for k in spec.keys))
+                ident = (spec.table, keys_ident(spec.keys))
                 if ident not in existing:
                     pool.setdefault(ident, spec)
-    scores: dict[tuple, tuple[float, list[tuple[StatementCase, Plan]]]] = {}
+    scores: dict[SpecIdent, tuple[float, list[tuple[StatementCase, Plan]]]] = {}
     chosen: list[ChosenIndex] = []
     floor = total_weight * MIN_SHARE
     while pool and len(chosen) < max_indexes:
@@ -195,7 +197,7 @@ def choose_indexes(
 
         # Among near-ties: fewest sorts left, then fewest covering-only columns, then fewest keys; a
         # column that saves 2% of a statement's work is not worth its cost to every write.
-        def preference(vi: tuple[float, tuple]) -> tuple:
+        def preference(vi: tuple[float, SpecIdent]) -> tuple[int, int, int, float]:
             sorts = sum(p.sorts for _c, p in scores[vi[1]][1])
             return sorts, pool[vi[1]].covering, len(pool[vi[1]].keys), -vi[0]
 
@@ -215,13 +217,13 @@ def choose_indexes(
     return _consolidate(planner, chosen, by_table)
 
 
-def _existing_keys(schema: Schema, planner: PlannerCopy) -> set[tuple]:
-    out = set()
+def _existing_keys(schema: Schema, planner: PlannerCopy) -> set[SpecIdent]:
+    out: set[SpecIdent] = set()
     for table in schema.tables:
         for index in table.indexes:
             if index.name in planner.dropped or index.where is not None:
                 continue
-            keys = []
+            keys: list[tuple[str, str | None, bool]] = []
             for col in index.columns:
                 sql = quote_ident(col.name) if col.name is not None else (col.expression or "")
                 collation = None if (col.collation or "BINARY") == "BINARY" else col.collation
@@ -230,7 +232,9 @@ def _existing_keys(schema: Schema, planner: PlannerCopy) -> set[tuple]:
     return out
 
 
-def _score(planner: PlannerCopy, spec: IndexSpec, cases: list[StatementCase]) -> tuple[float, list]:
+def _score(
+    planner: PlannerCopy, spec: IndexSpec, cases: list[StatementCase]
+) -> tuple[float, list[tuple[StatementCase, Plan]]]:
     if not cases:
         return 0.0, []
     try:

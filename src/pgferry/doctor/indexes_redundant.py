@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -77,7 +78,7 @@ class Redundant:
     index: IndexView
     reason: str
     covered_by: str  # the index or constraint that makes it redundant, or what makes it weak
-    evidence: dict
+    evidence: dict[str, Any]
 
 
 def _normalize_sql(text: str | None) -> str | None:
@@ -144,7 +145,7 @@ def same_keys(a: tuple[NormKey, ...], b: tuple[NormKey, ...]) -> bool:
     return len(flips) == 1
 
 
-def _canonical(keys: tuple[NormKey, ...]) -> tuple:
+def _canonical(keys: tuple[NormKey, ...]) -> tuple[tuple[str, str, bool], ...]:
     """Keys with directions relative to the first key: an index and its reverse read the same."""
     first = keys[0].desc if keys else False
     return tuple((k.expr, k.collation, k.desc != first) for k in keys)
@@ -162,7 +163,7 @@ def find_structural(views: dict[str, list[IndexView]]) -> list[Redundant]:
         keys_of = [v for v in table_views if v.origin in ("pk", "table")]
         uniques = [v for v in table_views if v.origin == "u" and v.where is None]
         created = sorted((v for v in table_views if v.droppable), key=lambda v: (v.order, v.name))
-        groups: dict[tuple, list[IndexView]] = {}
+        groups: dict[tuple[tuple[tuple[str, str, bool], ...], str | None], list[IndexView]] = {}
         for view in created:
             pk = next((k for k in keys_of if same_keys(view.keys, k.keys)), None)
             if pk is not None:

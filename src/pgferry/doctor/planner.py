@@ -204,7 +204,12 @@ class PlannerCopy:
     # --- plans --------------------------------------------------------------------------------
 
     def plan(
-        self, sql: str, params: Any, aliases: dict[str, str], limit: int | None = None, filters: dict | None = None
+        self,
+        sql: str,
+        params: Any,
+        aliases: dict[str, str],
+        limit: int | None = None,
+        filters: dict[str, Any] | None = None,
     ) -> Plan:
         """EXPLAIN QUERY PLAN on the copy, with a rough cost (see plan_cost)."""
         try:

@@ -10,7 +10,7 @@ Unqualified columns are resolved against the schema (the one table of the block 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import sqlglot
@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from pgferry.doctor.planner import PARAM_LIMIT
 from pgferry.doctor.stats import KeyPart
-from pgferry.sqlite.schema import Schema
+from pgferry.sqlite.schema import Schema, Table
 from pgferry.sqltext import quote_ident
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -26,6 +26,8 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)
 ROWID_NAMES = frozenset({"rowid", "_rowid_", "oid"})
 _EQ_NODES = (exp.EQ, exp.NullSafeEQ)
 _RANGE_NODES = (exp.GT, exp.GTE, exp.LT, exp.LTE)
+
+Resolver = Callable[[exp.Column], tuple[str, str] | None]  # a column -> (its alias, its name), None if unknown
 
 
 @dataclass
@@ -82,7 +84,7 @@ def analyze_statement(sql: str, schema: Schema) -> StatementShape | None:
     return StatementShape(uses, aliases, _limit(tree), {u.table for u in uses} | set(aliases.values()))
 
 
-def _limit(tree: exp.Expression) -> int | None:
+def _limit(tree: exp.Expr) -> int | None:
     if not isinstance(tree, exp.Select):
         return None
     total = 0
@@ -112,7 +114,7 @@ def _own_nodes(node: exp.Expression, root: exp.Expression) -> Iterator[exp.Expre
         yield from _own_nodes(child, root)
 
 
-def _block_sources(block: exp.Expression, names: dict) -> dict[str, str]:
+def _block_sources(block: exp.Expression, names: dict[str, Table]) -> dict[str, str]:
     sources: dict[str, str] = {}
     tables: list[exp.Expression] = []
     if isinstance(block, exp.Select):
@@ -133,7 +135,7 @@ def _block_sources(block: exp.Expression, names: dict) -> dict[str, str]:
     return sources
 
 
-def _block_uses(block: exp.Expression, names: dict) -> list[TableUse]:
+def _block_uses(block: exp.Expression, names: dict[str, Table]) -> list[TableUse]:
     sources = _block_sources(block, names)
     if not sources:
         return []
@@ -189,9 +191,12 @@ def _block_uses(block: exp.Expression, names: dict) -> list[TableUse]:
             ):
                 return None
             alias = next(iter(owners))
-            plain = node.copy().transform(
-                lambda n: exp.column(resolve(n)[1], quoted=True) if isinstance(n, exp.Column) and resolve(n) else n
-            )
+
+            def unqualified(n: exp.Expr) -> exp.Expr:
+                hit = resolve(n) if isinstance(n, exp.Column) else None
+                return exp.column(hit[1], quoted=True) if hit else n
+
+            plain = node.copy().transform(unqualified)
             return alias, KeyPart(plain.sql(dialect="sqlite"), collation)
         return None
 
@@ -231,7 +236,7 @@ def _block_uses(block: exp.Expression, names: dict) -> list[TableUse]:
         hit = resolve(inner)
         if hit is None:
             return inner.name.lower() in ROWID_NAMES and len(sources) == 1
-        return hit[1] == names[sources[hit[0]].lower()].rowid_alias
+        return bool(hit[1] == names[sources[hit[0]].lower()].rowid_alias)
 
     _order_keys(block, "order", uses, key_of, is_rowid)
     _order_keys(block, "group", uses, key_of, is_rowid)
@@ -300,7 +305,7 @@ def _order_keys(block: exp.Expression, key: str, uses: dict[str, TableUse], key_
     target.extend(p for _a, p in parts)
 
 
-def _columns(block: exp.Expression, uses: dict[str, TableUse], resolve) -> None:  # type: ignore[no-untyped-def]
+def _columns(block: exp.Expression, uses: dict[str, TableUse], resolve: Resolver) -> None:
     for node in _own_nodes(block, block):
         if isinstance(node, exp.Star) and isinstance(node.parent, exp.Select):
             for use in uses.values():
@@ -311,5 +316,6 @@ def _columns(block: exp.Expression, uses: dict[str, TableUse], resolve) -> None:
                     uses[node.table].columns = None
                 continue
             hit = resolve(node)
-            if hit is not None and uses[hit[0]].columns is not None:
-                uses[hit[0]].columns.add(hit[1])
+            columns = None if hit is None else uses[hit[0]].columns
+            if hit is not None and columns is not None:
+                columns.add(hit[1])

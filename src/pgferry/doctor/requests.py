@@ -18,6 +18,7 @@ import logging
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -93,7 +94,7 @@ def find_n_plus_one(view: WorkloadView) -> list[Finding]:
     total_ms = sum(i.stats.total_ms for i in view.fingerprints.values()) or 1.0
     findings = []
     for (fp, parent_fp), loop in sorted(loops.items(), key=lambda kv: -kv[1].ms):
-        info, parent = view.fingerprints[fp], view.fingerprints[parent_fp]
+        info, parent_info = view.fingerprints[fp], view.fingerprints[parent_fp]
         site = loop.sites.most_common(1)[0][0] if loop.sites else None
         batched = _batched(info.stats.text)
         median = statistics.median(loop.repeats)
@@ -122,7 +123,7 @@ def find_n_plus_one(view: WorkloadView) -> list[Finding]:
                     "call_sites": [{"site": s, "calls": n} for s, n in loop.sites.most_common(3)],
                     "parent": {
                         "fingerprint": parent_fp,
-                        "statement": parent.stats.text,
+                        "statement": parent_info.stats.text,
                         "call_site": loop.parent_sites.most_common(1)[0][0] if loop.parent_sites else None,
                     },
                     "example_request": loop.example_request,
@@ -158,7 +159,7 @@ def find_missing_transactions(view: WorkloadView) -> list[Finding]:
         key = tuple(dict.fromkeys(c.fp for _r, calls in members for c in calls))  # write shapes, in order
         example_request, _example = max(members, key=lambda m: len(m[1]))
         sites = Counter(c.site for _r, calls in members for c in calls if c.site)
-        writes = []
+        writes: list[dict[str, Any]] = []
         for fp in key:
             info = view.fingerprints[fp]
             site = next((c.site for _r, calls in members for c in calls if c.fp == fp), None)

@@ -44,6 +44,14 @@ class KeyPart:
         return out
 
 
+KeyIdent = tuple[tuple[str, str | None, bool], ...]
+"""Index keys as comparable data: (sql, collation, desc) per key."""
+
+
+def keys_ident(keys: tuple[KeyPart, ...]) -> KeyIdent:
+    return tuple((k.sql, k.collation, k.desc) for k in keys)
+
+
 @dataclass(frozen=True)
 class TableSample:
     table: str

@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pgferry.doctor.stats import SAMPLE_SCHEMA, Statistics
 from pgferry.sqlite.schema import Table
@@ -39,7 +40,7 @@ class InsertCost:
     def ratio(self, slow: str, fast: str) -> float:
         return self.ms_per_1000[slow] / self.ms_per_1000[fast] if self.ms_per_1000[fast] else 1.0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "inserts": self.rows_inserted,
             "preloaded_rows": self.rows_preloaded,

@@ -101,8 +101,19 @@ class LocalCluster:
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         account = _run_as()
-        ids = {} if account is None else {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
-        proc = subprocess.run(args, capture_output=True, text=True, check=False, cwd=self.directory, timeout=120, **ids)
+        user, group = (None, None) if account is None else (account.pw_uid, account.pw_gid)
+        extra: list[int] | None = None if account is None else []
+        proc = subprocess.run(
+            args,
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=self.directory,
+            timeout=120,
+            user=user,
+            group=group,
+            extra_groups=extra,
+        )
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
             log = self.logfile.read_text(errors="replace").splitlines()[-10:] if self.logfile.exists() else []

@@ -305,7 +305,8 @@ class CapturingCursor(_Executes):
 
     @property
     def connection(self) -> CapturingConnection:
-        return self._connection
+        connection: CapturingConnection = self._connection
+        return connection
 
     @property
     def wrapped(self) -> Any:

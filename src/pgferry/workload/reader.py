@@ -13,7 +13,7 @@ import os
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, cast
 
 from pgferry.errors import WorkloadError
 from pgferry.workload.lex import scan
@@ -71,7 +71,7 @@ def read_workload(
 def _open_binary(path: Path) -> IO[bytes]:
     try:
         if path.suffix.lower() == ".gz":
-            return gzip.open(path, "rb")
+            return cast(IO[bytes], gzip.open(path, "rb"))  # a GzipFile is a binary file
         return open(path, "rb")  # closed by the caller's with-block
     except OSError as exc:
         raise WorkloadError(f"cannot open workload file {path}: {exc.strerror or exc}") from None
