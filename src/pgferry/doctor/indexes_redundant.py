@@ -17,7 +17,6 @@ Reasons, tried in this order for each index a user created:
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -27,9 +26,8 @@ from sqlglot import exp
 
 from pgferry.doctor.stats import Statistics, index_keys
 from pgferry.sqlite.schema import Schema, Table
+from pgferry.sqlparse import parse_one
 from pgferry.sqltext import quote_ident
-
-logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 # A key with at most this many distinct values is a flag at any size; up to LOW_DISTINCT values it is
 # one when each value still covers at least MIN_ROWS_PER_VALUE rows.
@@ -85,7 +83,7 @@ def _normalize_sql(text: str | None) -> str | None:
     if text is None:
         return None
     try:
-        tree = sqlglot.parse_one(text, read="sqlite")
+        tree = parse_one(text, read="sqlite")
         for ident in tree.find_all(exp.Identifier):
             ident.set("quoted", False)
         return tree.sql(dialect="sqlite").lower()

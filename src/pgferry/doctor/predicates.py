@@ -9,7 +9,6 @@ Unqualified columns are resolved against the schema (the one table of the block 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -19,9 +18,8 @@ from sqlglot import exp
 from pgferry.doctor.planner import PARAM_LIMIT
 from pgferry.doctor.stats import KeyPart
 from pgferry.sqlite.schema import Schema, Table
+from pgferry.sqlparse import parse_one
 from pgferry.sqltext import quote_ident
-
-logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 ROWID_NAMES = frozenset({"rowid", "_rowid_", "oid"})
 _EQ_NODES = (exp.EQ, exp.NullSafeEQ)
@@ -67,7 +65,7 @@ class StatementShape:
 def analyze_statement(sql: str, schema: Schema) -> StatementShape | None:
     """The tables `sql` reads and what its predicates offer an index; None when it cannot be parsed."""
     try:
-        tree = sqlglot.parse_one(sql, read="sqlite")
+        tree = parse_one(sql, read="sqlite")
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
         return None
     if tree is None:

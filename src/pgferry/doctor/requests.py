@@ -14,7 +14,6 @@ request or job, in the order they ran.
 
 from __future__ import annotations
 
-import logging
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,8 +24,7 @@ from sqlglot import exp
 
 from pgferry.doctor.report import Finding, Fix
 from pgferry.doctor.workload import Call, WorkloadView
-
-logging.getLogger("sqlglot").setLevel(logging.ERROR)
+from pgferry.sqlparse import parse_one
 
 N_PLUS_ONE_MIN = 5
 
@@ -53,7 +51,7 @@ def _worse(a: str, b: str) -> str:
 def _batched(text: str) -> str | None:
     """The repeated statement rewritten to fetch all rows at once: its first `col = ?` becomes `col IN (...)`."""
     try:
-        tree = sqlglot.parse_one(text, read="sqlite")
+        tree = parse_one(text, read="sqlite")
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
         return None
     where = tree.args.get("where") if isinstance(tree, exp.Select) else None
@@ -194,7 +192,7 @@ def find_missing_transactions(view: WorkloadView) -> list[Finding]:
 
 def _target_table(text: str) -> str | None:
     try:
-        tree = sqlglot.parse_one(text, read="sqlite")
+        tree = parse_one(text, read="sqlite")
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
         return None
     table = tree.find(exp.Table)

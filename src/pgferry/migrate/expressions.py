@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from pgferry.sqlparse import parse_one
 from pgferry.sqltext import quote_literal
 
 if TYPE_CHECKING:  # sqlglot loads on the first expression to translate: a plain schema never needs it
@@ -155,7 +156,7 @@ def translate_expression(
     import sqlglot
 
     try:
-        tree = sqlglot.parse_one(sql, read="sqlite")
+        tree = parse_one(sql, read="sqlite")
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as exc:
         raise Untranslatable(f"cannot parse {sql!r}: {str(exc).splitlines()[0]}") from None
     return _translate_tree(tree, columns, tables, booleans)
@@ -171,7 +172,7 @@ def translate_statement(
     import sqlglot
 
     try:
-        tree = sqlglot.parse_one(sql, read="sqlite")
+        tree = parse_one(sql, read="sqlite")
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as exc:
         raise Untranslatable(f"cannot parse: {str(exc).splitlines()[0]}") from None
     merged: dict[str, str] = {}

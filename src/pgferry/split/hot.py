@@ -16,6 +16,7 @@ import sqlglot
 from sqlglot import exp
 
 from pgferry.split.sqltext import fold
+from pgferry.sqlparse import parse_one
 from pgferry.workload import Statement, fingerprint, read_workload
 
 Workload = str | os.PathLike[str] | Iterable[Statement]
@@ -78,7 +79,7 @@ def hot_statements(workload: Workload, table: str, columns: list[str], limit: in
 def _analyse(sql: str, table: str, known: set[str]) -> tuple[set[str], bool, bool] | None:
     """(columns used, is a read, selects all columns) when `sql` names `table`, else None."""
     try:
-        tree = sqlglot.parse_one(sql, read="sqlite")
+        tree = parse_one(sql, read="sqlite")
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
         return None
     if tree is None or not any(fold(t.name) == table for t in tree.find_all(exp.Table)):

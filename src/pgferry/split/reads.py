@@ -18,6 +18,7 @@ from pgferry.split.hot import HotStatement
 from pgferry.split.layout import Layout
 from pgferry.split.measure import Read, sample_keys
 from pgferry.split.sqltext import fold, mentioned_names
+from pgferry.sqlparse import parse_one
 from pgferry.sqltext import quote_ident as q
 
 MISSING = b"\x00pgferry: no row has this value\x00"
@@ -26,7 +27,7 @@ MISSING = b"\x00pgferry: no row has this value\x00"
 def onto_core(sql: str, table: str, core: str) -> str | None:
     """`sql` with the table replaced by the core table (aliases kept), or None if it cannot be parsed."""
     try:
-        tree = sqlglot.parse_one(sql, read="sqlite")
+        tree = parse_one(sql, read="sqlite")
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
         return None
     for node in tree.find_all(exp.Table):

@@ -9,7 +9,6 @@ reads this model instead of querying sqlite_master itself.
 
 from __future__ import annotations
 
-import logging
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # sqlglot loads when a statement needs parsing (see _parse_table_sql, _read_indexes)
     from sqlglot import exp
 
-logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 INTERNAL_PREFIX = "sqlite_"
 ROWID_NAMES = ("rowid", "_rowid_", "oid")
@@ -173,8 +171,10 @@ def _parse(sql: str) -> exp.Expr | None:
     """Parse one statement quietly; None when sqlglot cannot (callers then say what they skipped)."""
     import sqlglot
 
+    from pgferry.sqlparse import parse_one
+
     try:
-        return sqlglot.parse_one(sql, read="sqlite")
+        return parse_one(sql, read="sqlite")
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
         return None
 

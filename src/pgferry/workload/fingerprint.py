@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import logging
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -21,6 +17,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
+from pgferry.sqlparse import quiet_sqlglot
 from pgferry.workload.lex import scan
 
 Method = Literal["sqlglot", "regex"]
@@ -90,29 +87,6 @@ def clear_cache() -> None:
 
 # --- sqlglot path ------------------------------------------------------------------------------------
 
-# sqlglot logs a warning for every statement it falls back to parsing as a Command; those are
-# expected here (we then use the token fallback), so they are dropped while we are the caller.
-_quiet = threading.local()
-
-
-class _DropWhileFingerprinting(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not getattr(_quiet, "on", False)
-
-
-logging.getLogger("sqlglot").addFilter(_DropWhileFingerprinting())
-
-
-@contextmanager
-def _quiet_sqlglot() -> Iterator[None]:
-    previous = getattr(_quiet, "on", False)
-    _quiet.on = True
-    try:
-        yield
-    finally:
-        _quiet.on = previous
-
-
 _VALUES = (
     exp.Literal,
     exp.Boolean,
@@ -131,7 +105,7 @@ _LISTS = (exp.In, exp.Values, exp.Array)
 def _normalize_sqlglot(prepared: str, dialect: str) -> tuple[str, int] | None:
     """(normalized text, number of values replaced), or None when sqlglot cannot parse it."""
     try:
-        with _quiet_sqlglot():
+        with quiet_sqlglot():
             trees = [t for t in sqlglot.parse(prepared, read=dialect) if t is not None]
             if not trees or not all(_is_statement(t) for t in trees):
                 return None

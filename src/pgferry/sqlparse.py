@@ -1,0 +1,48 @@
+"""sqlglot, called quietly: pgferry parses statements it did not write (schemas, workloads), and
+sqlglot logs a warning for each construct it does not support. Those are expected here (each
+caller has its fallback), so they are dropped while pgferry is the caller, on that thread only:
+an application's own use of sqlglot keeps its log, and no logger's level is changed globally.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlglot
+from sqlglot import exp
+
+_quiet = threading.local()
+
+
+class _DropWhileQuiet(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_quiet, "on", False)
+
+
+logging.getLogger("sqlglot").addFilter(_DropWhileQuiet())
+
+
+@contextmanager
+def quiet_sqlglot() -> Iterator[None]:
+    """sqlglot's log records from this thread are dropped inside the block."""
+    previous = getattr(_quiet, "on", False)
+    _quiet.on = True
+    try:
+        yield
+    finally:
+        _quiet.on = previous
+
+
+def parse_one(sql: str, read: str = "sqlite") -> exp.Expr:
+    """sqlglot.parse_one without its warnings; raises what sqlglot raises."""
+    with quiet_sqlglot():
+        return sqlglot.parse_one(sql, read=read)
+
+
+def parse(sql: str, read: str = "sqlite") -> list[exp.Expr | None]:
+    """sqlglot.parse (every statement of `sql`) without its warnings."""
+    with quiet_sqlglot():
+        return list(sqlglot.parse(sql, read=read))
