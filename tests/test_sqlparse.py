@@ -8,7 +8,7 @@ import pytest
 import sqlglot
 
 import pgferry.doctor.predicates
-import pgferry.sqlite.schema  # noqa: F401  (modules that used to reset sqlglot's level at import)
+import pgferry.sqlite.schema  # modules that used to reset sqlglot's level at import
 from pgferry.sqlparse import parse_one, quiet_sqlglot
 
 # sqlglot warns that it does not support this and falls back to a Command
