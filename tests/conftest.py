@@ -20,6 +20,7 @@ from psycopg import sql
 from forum_fixtures import api, db_copy, seeded_db  # noqa: F401  (the forum API's fixtures)
 from pgferry.dsn import with_database
 from pgferry.pg.cluster import LocalCluster, throwaway_cluster
+from proxy import Proxy
 
 # Properties draw the same examples on every run (`make test` is green or red, never by chance); a
 # failure prints the blob that reproduces it. `make test-long` draws new, and more, examples each time.
@@ -49,3 +50,12 @@ def pg_dsn(pg_cluster: LocalCluster) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def proxy(pg_cluster: LocalCluster) -> Iterator[Proxy]:
+    """A TCP proxy in front of the session's PostgreSQL: `proxy.dsn(dsn)` goes through it, `cut()` and
+    `restore()` drop and bring back the connection. Stopped after the test."""
+    params = psycopg.conninfo.conninfo_to_dict(pg_cluster.dsn())
+    with Proxy(str(params["host"]), int(params["port"])) as running:
+        yield running
