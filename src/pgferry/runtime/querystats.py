@@ -1,0 +1,70 @@
+"""How many statements a unit of work ran and how long they took (an application's Server-Timing).
+
+A contextvar holds one mutable `QueryStats` per request. The application sets it before the handler
+runs (`counting()`); a worker thread started with a copy of the context points at the same object,
+so the counts a backend makes there are visible when the response goes out. Outside `counting()`
+nothing is counted and the backends' calls here cost one contextvar read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass
+class QueryStats:
+    queries: int = 0
+    ms: float = 0.0
+    busy: int = 0  # statements refused because the database was locked or out of connections
+    wait_ms: float = 0.0  # waiting for a connection (a pool) or for the writer queue
+
+    def add(self, ms: float) -> None:
+        self.queries += 1
+        self.ms += ms
+
+    def server_timing(self) -> str:
+        """The header value: `db;desc="queries=N";dur=MS`."""
+        return f'db;desc="queries={self.queries}";dur={self.ms:.3f}'
+
+
+_CURRENT: contextvars.ContextVar[QueryStats | None] = contextvars.ContextVar("pgferry_query_stats", default=None)
+
+
+def current() -> QueryStats | None:
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def counting() -> Iterator[QueryStats]:
+    """Count the statements run in this block (and in threads started from it with its context)."""
+    stats = QueryStats()
+    token = _CURRENT.set(stats)
+    try:
+        yield stats
+    finally:
+        _CURRENT.reset(token)
+
+
+def statement(since: float) -> None:
+    """One statement ran, started at `since` (time.perf_counter())."""
+    stats = _CURRENT.get()
+    if stats is not None:
+        stats.add((time.perf_counter() - since) * 1000)
+
+
+def waited(since: float) -> None:
+    """Time spent since `since` waiting for a connection or the writer queue."""
+    stats = _CURRENT.get()
+    if stats is not None:
+        stats.wait_ms += (time.perf_counter() - since) * 1000
+
+
+def refused() -> None:
+    """One statement was refused (locked, no connection)."""
+    stats = _CURRENT.get()
+    if stats is not None:
+        stats.busy += 1

@@ -1,0 +1,147 @@
+"""The `Database` protocol on one SQLite file: statements timed and counted, a busy database made
+`Unavailable`, and write transactions through `pgferry.sqlite.atomic`.
+
+Transactions start with BEGIN IMMEDIATE (a deferred one that later writes can fail with
+SQLITE_BUSY at once, without waiting for busy_timeout) after this thread's turn in the writer
+queue; a nested `transaction()` is a savepoint inside the outer one. BEGIN and COMMIT are counted
+as the statements they are, so a request's statement time includes its commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pgferry.runtime import querystats
+from pgferry.runtime.database import Params
+from pgferry.runtime.errors import Unavailable
+from pgferry.runtime.sqlite.connections import Connections
+from pgferry.runtime.sqlite.opening import capturing, open_connection, set_journal_mode
+from pgferry.runtime.sqlite.policy import SqlitePolicy
+from pgferry.runtime.sqlite.writers import WriterQueue
+from pgferry.sqlite.atomic import atomic
+from pgferry.sqlite.busy import is_busy
+from pgferry.sqlite.connect import check_sqlite_file
+from pgferry.workload.capture import Sink
+
+_READ_BACK = ("journal_mode", "busy_timeout", "synchronous", "cache_size", "mmap_size", "wal_autocheckpoint")
+
+
+def locked() -> Unavailable:
+    """What a statement that met another connection's lock becomes."""
+    querystats.refused()
+    return Unavailable("the database is locked; try again", kind="locked")
+
+
+class SqliteDatabase:
+    """One SQLite file, shared by threads as `policy` says; `capture_sink` records every statement."""
+
+    def __init__(self, path: str | Path, policy: SqlitePolicy, capture_sink: Sink | None = None) -> None:
+        self.path = check_sqlite_file(path)
+        self.policy = policy
+        self.journal_mode = set_journal_mode(self.path, policy)
+        self._writers = WriterQueue(policy.busy_timeout_ms / 1000, enabled=policy.writer_queue)
+        self._conns = Connections(
+            lambda: open_connection(self.path, policy), capturing(capture_sink), policy.pool_size, policy.pool_wait_s
+        )
+        self._closed = False
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite"
+
+    def hold(self) -> contextlib.AbstractContextManager[None]:
+        return self._conns.hold()
+
+    def _execute(self, sql: str, params: Params, fetch: str) -> Any:
+        conn = self._conns.current()
+        t0 = time.perf_counter()
+        try:
+            cur = conn.execute(sql, params)
+            try:
+                result = cur.fetchall() if fetch == "all" else cur.fetchone() if fetch == "one" else cur.rowcount
+            finally:
+                cur.close()  # resets the statement: an open cursor would keep its read lock
+        except sqlite3.Error as exc:
+            if is_busy(exc):
+                raise locked() from None
+            raise
+        finally:
+            querystats.statement(t0)
+        return result
+
+    def one(self, sql: str, params: Params = ()) -> Any:
+        return self._execute(sql, params, "one")
+
+    def all(self, sql: str, params: Params = ()) -> list[Any]:
+        rows: list[Any] = self._execute(sql, params, "all")
+        return rows
+
+    def run(self, sql: str, params: Params = ()) -> int:
+        changed: int = self._execute(sql, params, "run")
+        return changed
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error; nested, a savepoint."""
+        with self.hold():
+            conn = self._conns.current()
+            what = f"{self.path}: writing"
+            if conn.in_transaction:  # nested: no second turn in the queue, which this thread already holds
+                with _Counted(atomic(conn, what=what)):
+                    yield
+                return
+            with self._writers.turn(), _Counted(atomic(conn, what=what)):
+                yield
+
+    def settings(self) -> dict[str, Any]:
+        """What is in force, read back from a connection (not what was asked for)."""
+        with self.hold():
+            conn = self._conns.current()
+            read = {name: conn.execute(f"PRAGMA {name}").fetchone()[0] for name in _READ_BACK}
+        return {"backend": "sqlite", "sqlite_version": sqlite3.sqlite_version, **self.policy.describe(), **read}
+
+    def close(self) -> None:
+        """Close every connection (after PRAGMA optimize when the policy asks, as SQLite advises)."""
+        if self._closed:
+            return
+        self._closed = True
+        optimize = (lambda conn: conn.execute("PRAGMA optimize")) if self.policy.optimize_on_close else None
+        self._conns.close_all(optimize)
+
+
+class _Counted:
+    """A transaction's start and end (BEGIN, COMMIT or ROLLBACK) timed as one statement each, and a
+    busy database there made `Unavailable` like any statement's."""
+
+    def __init__(self, inner: contextlib.AbstractContextManager[Any]) -> None:
+        self._inner = inner
+
+    def __enter__(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._inner.__enter__()
+        except Exception as exc:
+            if is_busy(exc):
+                raise locked() from None
+            raise
+        finally:
+            querystats.statement(t0)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        t0 = time.perf_counter()
+        try:
+            return self._inner.__exit__(kind, exc, tb)
+        except Exception as err:
+            if err is not exc and is_busy(err):  # the COMMIT met a lock: undone by atomic, refused here
+                raise locked() from None
+            raise
+        finally:
+            querystats.statement(t0)
