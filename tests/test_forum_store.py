@@ -17,7 +17,7 @@ from pgferry.errors import SourceError
 
 
 def test_optimized_asks_for_wal2_reads_it_back_and_uses_wal(db_copy: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="forum.store"):
+    with caplog.at_level(logging.INFO, logger="pgferry.runtime"):
         store = open_store(db_copy, Mode.OPTIMIZED)
     try:
         assert store.db.settings()["journal_mode"] == "wal"

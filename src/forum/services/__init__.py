@@ -46,7 +46,7 @@ class Forum:
         policy: AuthPolicy | None = None,
         **store_settings: object,
     ) -> Forum:
-        """`store_settings` override the mode's connection settings (see forum.store.sqlite.database)."""
+        """`store_settings` override the mode's connection settings (see forum.store.sqlite.settings)."""
         return cls.from_store(open_store(path, mode, capture, **store_settings), policy)
 
     def close(self) -> None:

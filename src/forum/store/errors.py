@@ -1,12 +1,15 @@
 """The forum's errors: each one knows its HTTP status, so the web layer maps them in one place.
 
 They subclass pgferry's root error so the `forum` CLI renders them as one line too (a missing
-database file given to `forum serve`, a refused mode).
+database file given to `forum serve`, a refused mode). `Unavailable` (the database cannot serve now:
+503 with Retry-After) is pgferry.runtime's, raised by the backend; it is re-exported here so the
+forum's errors are found in one place.
 """
 
 from __future__ import annotations
 
 from pgferry.errors import PgferryError
+from pgferry.runtime.errors import Unavailable
 
 
 class ForumError(PgferryError):
@@ -44,16 +47,19 @@ class RateLimited(ForumError):
         self.retry_after = retry_after
 
 
-class Unavailable(ForumError):
-    """The database could not serve the request now (locked, pool exhausted): retry later."""
-
-    status, code = 503, "unavailable"
-
-    def __init__(self, message: str, kind: str, retry_after: int = 1) -> None:
-        super().__init__(message)
-        self.kind = kind  # "locked", "pool_timeout", "write_lock_timeout": the metric label
-        self.retry_after = retry_after
-
-
 class StoreError(PgferryError):
-    """The database cannot be opened or is not a forum database (a start-up error, not a request error)."""
+    """The database is not a forum database (a start-up error, not a request error); files that cannot be
+    opened at all are pgferry's SourceError."""
+
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "ForumError",
+    "NotFound",
+    "RateLimited",
+    "StoreError",
+    "Unauthorized",
+    "Unavailable",
+]

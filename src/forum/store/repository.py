@@ -1,7 +1,7 @@
 """The forum's one repository API: every read and write the services make, one statement per method.
 
-Backend-agnostic: it runs the statements of a `queries` module (forum.store.sqlite.queries today)
-on a `Database` (forum.store.sqlite.database today) and turns rows into records. Multi-step writes
+Backend-agnostic: it runs the `ForumSql` statements of a pgferry.runtime `Backend` (a database and
+its dialect, SQLite today) and turns rows into records. Multi-step writes
 are composed by the services, which decide whether they run in a transaction (optimized) or
 statement by statement (legacy): that decision is the point of the two modes, so it is not buried here.
 """
@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
-from forum.store.database import Database
 from forum.store.records import (
     Activity,
     Category,
@@ -32,6 +30,8 @@ from forum.store.records import (
     WikiRevision,
     WikiSummary,
 )
+from forum.store.statements import ForumSql
+from pgferry.runtime import Backend, Database
 
 
 @dataclass(frozen=True)
@@ -130,11 +130,28 @@ def _wiki(row: Any) -> WikiPage:
 
 
 class Repository:
-    """Reads and single-statement writes, as records. `db` runs them; `sql` says them for the backend."""
+    """Reads and single-statement writes, as records, on one backend.
 
-    def __init__(self, db: Database, sql: ModuleType) -> None:
-        self.db = db
-        self.sql = sql
+    `db` and `sql` are read from `backend`, so replacing the backend (between units of work) swaps
+    the database and its dialect together.
+    """
+
+    def __init__(self, backend: Backend[ForumSql]) -> None:
+        self.backend = backend
+
+    @property
+    def db(self) -> Database:
+        return self.backend.db
+
+    @property
+    def sql(self) -> ForumSql:
+        return self.backend.sql
+
+    # --- the schema ------------------------------------------------------------------------------------
+
+    def table_names(self) -> set[str]:
+        """Tables and views, to tell a forum database from another file at start-up."""
+        return {r[0] for r in self.db.all(self.sql.TABLES)}
 
     # --- users and sessions --------------------------------------------------------------------------
 
@@ -158,7 +175,7 @@ class Repository:
     def insert_user(self, username: str, email: str, password_hash: str, display_name: str | None, now: str) -> int:
         new_id = self.db.one(self.sql.USER_INSERT, (username, email, password_hash, display_name, now, now))[0]
         if new_id is None:  # users is a view (pgferry split): RETURNING cannot see the id
-            new_id = self.db.one("SELECT id FROM users WHERE username = ?", (username,))[0]
+            new_id = self.db.one(self.sql.USER_ID_BY_NAME, (username,))[0]
         return new_id
 
     def logged_in(self, user_id: int, now: str) -> None:

@@ -27,13 +27,17 @@ def install(app: FastAPI, metrics: Metrics) -> None:
     @app.exception_handler(ForumError)
     async def forum_error(request: Request, exc: ForumError) -> JSONResponse:
         headers = None
-        if isinstance(exc, RateLimited | Unavailable):
+        if isinstance(exc, RateLimited):
             headers = {"Retry-After": str(exc.retry_after)}
-        if isinstance(exc, Unavailable):
-            metrics.unavailable.labels(exc.kind).inc()
         if exc.status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
         return _response(exc.status, exc.code, str(exc), headers)
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable) -> JSONResponse:
+        """The runtime refused the statement (locked, no connection, writer queue full): retry later."""
+        metrics.unavailable.labels(exc.kind).inc()
+        return _response(503, "unavailable", str(exc), {"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -14,8 +14,8 @@ import re
 import time
 from typing import Any
 
-from forum.store import querystats
 from forum.web.metrics import Metrics
+from pgferry.runtime import querystats
 from pgferry.workload.capture import new_request_id, request_scope
 
 log = logging.getLogger("forum.web")

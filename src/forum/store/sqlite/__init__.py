@@ -1,1 +1,1 @@
-"""The SQLite backend: its SQL (`queries`) and its connections (`database`)."""
+"""The forum on SQLite: its SQL (`queries`, the `sqlite` dialect) and how each mode opens the file (`settings`)."""

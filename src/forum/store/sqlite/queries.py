@@ -1,10 +1,12 @@
-"""Every SQL statement the forum runs on SQLite, in one place.
+"""Every SQL statement the forum runs on SQLite, in one place: the forum's `sqlite` dialect.
 
-A PostgreSQL backend provides a module with the same names (placeholders `%s`, `BEGIN` instead of
-`BEGIN IMMEDIATE`, `json_agg` for `json_group_array`); the repository and the services do not change.
-Statements are plain text with `?` placeholders: every value is a parameter, every identifier is
-written quoted where it could collide with a keyword. Column lists are spelled out so a wider legacy
-table (the 42-column users table) costs nothing.
+The names are the forum's statement set (`forum.store.statements.ForumSql`); a PostgreSQL dialect is
+a module with the same names (placeholders `%s`, `json_agg` for `json_group_array`), and loading a
+dialect refuses one that lacks any of them. Transactions are not here: the backend starts them
+(`BEGIN IMMEDIATE` on SQLite, through pgferry.runtime). Statements are plain text with `?`
+placeholders: every value is a parameter, every identifier is written quoted where it could collide
+with a keyword. Column lists are spelled out so a wider legacy table (the 42-column users table)
+costs nothing. Names starting with `_` are fragments, not statements.
 
 The queries keep the legacy application's shapes on purpose (a topic list filtered by category and
 status ordered by updated_at, sessions looked up by token and expiry, notifications by user, unread
@@ -14,11 +16,9 @@ are the ones these shapes need.
 
 from __future__ import annotations
 
-# --- transactions ---------------------------------------------------------------------------------
+# --- the schema ----------------------------------------------------------------------------------
 
-BEGIN_WRITE = "BEGIN IMMEDIATE"  # take the write lock now: a deferred BEGIN can fail with BUSY at once later
-COMMIT = "COMMIT"
-ROLLBACK = "ROLLBACK"
+TABLES = "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
 
 # --- users and sessions --------------------------------------------------------------------------
 
@@ -31,6 +31,8 @@ USER_INSERT = (
     "INSERT INTO users (username, email, password_hash, display_name, role, status, email_verified,"
     " created_at, updated_at, login_count) VALUES (?, ?, ?, ?, 'user', 'active', 0, ?, ?, 0) RETURNING id"
 )
+# users is a view after `pgferry split`: RETURNING cannot see the new id, so it is looked up
+USER_ID_BY_NAME = "SELECT id FROM users WHERE username = ?"
 USER_LOGGED_IN = "UPDATE users SET last_login = ?, login_count = login_count + 1 WHERE id = ?"
 USER_PASSWORD_REHASH = "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?"
 USER_SET_ROLE = "UPDATE users SET role = ?, updated_at = ? WHERE id = ?"
