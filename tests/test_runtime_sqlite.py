@@ -130,6 +130,30 @@ def test_a_locked_database_is_unavailable_not_an_error(path: Path, opened: list[
         assert db.run("UPDATE t SET v = 5") == 1
 
 
+def test_a_thread_whose_connection_opens_under_a_lock_gets_unavailable(
+    path: Path, opened: list[SqliteDatabase]
+) -> None:
+    db = open_db(opened, path, journal_modes=("delete",), busy_timeout_ms=0)  # one connection per thread
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    kinds: list[str] = []
+
+    def first_statement() -> None:  # this thread has no connection yet: it is opened now, under the lock
+        try:
+            db.one("SELECT v FROM t")
+        except Unavailable as exc:
+            kinds.append(exc.kind)
+
+    try:
+        thread = threading.Thread(target=first_statement)
+        thread.start()
+        thread.join()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert kinds == ["locked"]
+
+
 def test_writers_queue_in_process_and_give_up_after_the_busy_timeout(path: Path, opened: list[SqliteDatabase]) -> None:
     db = open_db(opened, path, busy_timeout_ms=50)
     inside, release = threading.Event(), threading.Event()

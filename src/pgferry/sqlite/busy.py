@@ -79,6 +79,10 @@ class Attempt:
         return max(0.0, min(delay, self.give_up_at - now))
 
 
+class DatabaseLocked(SourceError):
+    """A writer kept the lock past the deadline (a server turns this into "retry later")."""
+
+
 def retry(work: Callable[[], T], *, what: str, deadline_s: float = DEADLINE_S, backoff: Backoff = BACKOFF) -> T:
     """`work()`, again after a pause while the database is busy; SourceError naming `what` past the deadline.
 
@@ -93,7 +97,7 @@ def retry(work: Callable[[], T], *, what: str, deadline_s: float = DEADLINE_S, b
                 raise
             delay = attempt.next_delay(time.monotonic())
             if delay is None:
-                raise SourceError(locked_message(what, attempt.tries, time.monotonic() - attempt.started)) from None
+                raise DatabaseLocked(locked_message(what, attempt.tries, time.monotonic() - attempt.started)) from None
             time.sleep(delay)
 
 

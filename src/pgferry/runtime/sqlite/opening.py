@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from pgferry.errors import SourceError
+from pgferry.runtime.errors import Unavailable
 from pgferry.runtime.sqlite.policy import SqlitePolicy
+from pgferry.sqlite.busy import DatabaseLocked
 from pgferry.sqlite.connect import open_writable
 from pgferry.workload.capture import Sink, capture
 
@@ -51,8 +53,12 @@ def set_journal_mode(path: Path, policy: SqlitePolicy) -> str:
 
 
 def open_connection(path: Path, policy: SqlitePolicy) -> sqlite3.Connection:
-    """A writable autocommit connection with the policy's busy_timeout and pragmas, rows as sqlite3.Row."""
-    conn = open_writable(path, busy_timeout_ms=policy.busy_timeout_ms)
+    """A writable autocommit connection with the policy's busy_timeout and pragmas, rows as sqlite3.Row;
+    Unavailable when a writer holds the lock past busy_timeout while it opens (a thread's first statement)."""
+    try:
+        conn = open_writable(path, busy_timeout_ms=policy.busy_timeout_ms)
+    except DatabaseLocked:
+        raise Unavailable("the database is locked; try again", kind="locked") from None
     try:
         for name, value in policy.pragmas.items():
             conn.execute(f"PRAGMA {name} = {value}")
