@@ -266,17 +266,28 @@ def test_shape_cache_is_used_for_inlined_values() -> None:
     assert shape_cache_entries() == 2
 
 
-def test_a_string_kept_as_an_alias_is_not_shape_cached() -> None:
-    # found by hypothesis: TRUE was counted as a replaced value, so the alias '' passed for a replaced
-    # literal and `SELECT TRUE '0' FROM t` got the fingerprint of `SELECT TRUE '' FROM t`
-    for first_sql, second_sql in [
-        ("SELECT TRUE '' FROM t", "SELECT TRUE '0' FROM t"),
-        ("SELECT FALSE 'a' FROM t WHERE x = 1", "SELECT FALSE 'b' FROM t WHERE x = 2"),
-    ]:
-        clear_cache()
-        first, second = fingerprint(first_sql), fingerprint(second_sql)
-        assert (first, second) == (fresh(first_sql), fresh(second_sql))
-        assert first.id != second.id
+@pytest.mark.parametrize(
+    ("first_sql", "second_sql", "same"),
+    [
+        # found by hypothesis: TRUE was counted as a replaced value, so the alias '' passed for a
+        # replaced literal and `SELECT TRUE '0' FROM t` got the fingerprint of `SELECT TRUE '' FROM t`
+        ("SELECT TRUE '' FROM t", "SELECT TRUE '0' FROM t", False),
+        ("SELECT FALSE 'a' FROM t WHERE x = 1", "SELECT FALSE 'b' FROM t WHERE x = 2", False),
+        ("SELECT a FROM t WHERE TRUE ORDER BY 1", "SELECT a FROM t WHERE TRUE ORDER BY 2", False),  # ordinal kept
+        # an interval is one value whatever its unit: the same fingerprint, cached or not
+        (
+            "SELECT a FROM t WHERE d > now() - INTERVAL '1 day'",
+            "SELECT a FROM t WHERE d > now() - INTERVAL '2 hours'",
+            True,
+        ),
+    ],
+)
+def test_a_shape_cached_result_is_the_uncached_one(first_sql: str, second_sql: str, same: bool) -> None:
+    expected = (fresh(first_sql), fresh(second_sql))
+    clear_cache()
+    got = (fingerprint(first_sql), fingerprint(second_sql))
+    assert got == expected, (got[1].text, expected[1].text)
+    assert (got[0].id == got[1].id) is same
 
 
 def test_negative_order_by_position_is_kept_and_not_shape_cached() -> None:

@@ -43,10 +43,12 @@ def fingerprint(sql: str, dialect: str = "sqlite") -> Fingerprint:
     return _fingerprint(sql, dialect)
 
 
-# Token shape -> fingerprint. A result goes in only when sqlglot replaced exactly as many values
-# as the lexer saw value tokens: then no value was kept (ORDER BY 2, VARCHAR(20)) or turned into
-# structure (a string alias), and a statement with the same shape (same tokens, same kind of
-# value at each place, any contents) gets the same normalization without being parsed again.
+# Token shape -> fingerprint. A result goes in only when it equals the result for the statement's
+# parameter form (every value token written `?`): then every value the lexer saw was replaced where it
+# stood, none was kept (ORDER BY 2, VARCHAR(20)) or turned into structure (a string alias), and a
+# statement with the same shape (same tokens, same kind of value at each place, any contents) gets the
+# same normalization without being parsed again. Counting replaced values is not enough: in
+# `SELECT TRUE '' FROM t` sqlglot replaces the keyword TRUE and keeps the string as an alias.
 # The property test test_shape_cache_never_changes_a_result checks this against uncached results.
 _by_shape: dict[tuple[str, str], Fingerprint] = {}
 
@@ -61,13 +63,18 @@ def _fingerprint(sql: str, dialect: str) -> Fingerprint:
     normalized = _normalize_sqlglot(lexed.prepared, dialect)
     if normalized is None:
         return _make(lexed.key, "regex")
-    text, replaced = normalized
-    result = _make(text, "sqlglot")
-    if replaced == lexed.values:
+    result = _make(normalized, "sqlglot")
+    if lexed.prepared == lexed.params_form or _normalize_params_form(lexed.params_form, dialect) == normalized:
         if len(_by_shape) >= CACHE_SIZE:
             _by_shape.clear()
         _by_shape[shape] = result
     return result
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _normalize_params_form(params_form: str, dialect: str) -> str | None:
+    """Cached apart: all the statements of one shape share their parameter form."""
+    return _normalize_sqlglot(params_form, dialect)
 
 
 def _make(text: str, method: Method) -> Fingerprint:
@@ -82,6 +89,7 @@ def shape_cache_entries() -> int:
 def clear_cache() -> None:
     """Forget cached fingerprints (tests; memory)."""
     _fingerprint.cache_clear()
+    _normalize_params_form.cache_clear()
     _by_shape.clear()
 
 
@@ -102,23 +110,22 @@ _VALUES = (
 _LISTS = (exp.In, exp.Values, exp.Array)
 
 
-def _normalize_sqlglot(prepared: str, dialect: str) -> tuple[str, int] | None:
-    """(normalized text, number of values replaced), or None when sqlglot cannot parse it."""
+def _normalize_sqlglot(prepared: str, dialect: str) -> str | None:
+    """The normalized text, or None when sqlglot cannot parse it."""
     try:
         with quiet_sqlglot():
             trees = [t for t in sqlglot.parse(prepared, read=dialect) if t is not None]
             if not trees or not all(_is_statement(t) for t in trees):
                 return None
             parts = []
-            replaced = 0
             for tree in trees:
-                replaced += _replace_values(tree)
+                _replace_values(tree)
                 parts.append(
                     tree.sql(dialect=dialect, normalize=True, comments=False, unsupported_level=ErrorLevel.IGNORE)
                 )
     except Exception:  # ParseError, TokenError, RecursionError...: use the fallback
         return None
-    return "; ".join(parts), replaced
+    return "; ".join(parts)
 
 
 def _is_statement(tree: exp.Expr) -> bool:
@@ -150,22 +157,14 @@ def _keeps_value(node: exp.Expression) -> bool:
     return False
 
 
-def _replace_values(tree: exp.Expr) -> int:
-    """Literals and parameters -> `?`; `-?` -> `?`; lists of identical items (IN, VALUES, ARRAY) -> one.
-
-    Returns how many of the lexer's value tokens (strings, numbers, parameters) were replaced.
-    """
-    replaced = 0
+def _replace_values(tree: exp.Expr) -> None:
+    """Literals and parameters -> `?`; `-?` -> `?`; lists of identical items (IN, VALUES, ARRAY) -> one."""
     for interval in list(tree.find_all(exp.Interval)):  # INTERVAL '5' MINUTE is one value
         if isinstance(interval.this, exp.Literal) and interval.parent is not None:
             interval.replace(_placeholder())
-            replaced += 1
     for value in list(tree.find_all(*_VALUES)):
         if value.parent is not None and not _keeps_value(value):
             value.replace(_placeholder())
-            # TRUE and FALSE are words to the lexer, fixed in the token shape: counting them would let
-            # a kept string (`SELECT TRUE '' FROM t`: '' is an alias) pass for a replaced one.
-            replaced += not isinstance(value, exp.Boolean)
     for wrapper in reversed(list(tree.find_all(exp.Neg, exp.Paren))):
         if isinstance(wrapper.this, exp.Placeholder):
             wrapper.replace(_placeholder())
@@ -173,7 +172,6 @@ def _replace_values(tree: exp.Expr) -> int:
         items = listing.expressions
         if len(items) > 1 and all(item == items[0] for item in items[1:]):
             listing.set("expressions", [items[0]])
-    return replaced
 
 
 # --- token fallback ---------------------------------------------------------------------------------
@@ -226,30 +224,32 @@ class _Lexed(NamedTuple):
     prepared: str  # for sqlglot: parameter markers as `?`, comments as spaces, `%%` as `%`
     key: str  # the token fallback normalization
     shape: str  # the same, with the kind of each value kept (?n number, ?' string, ?X' hex, ?p parameter...)
-    values: int  # literal and parameter tokens seen
+    params_form: str  # `prepared` with every value token written `?`: what the shape cache compares with
 
 
 _VALUE_KINDS = frozenset({"string", "number", "param", "unterminated"})
 
 
 def _lex(sql: str) -> _Lexed:
-    """One lexer pass for both paths: sqlglot's input, the token fallback and the value count."""
+    """One lexer pass for both paths: sqlglot's input, the token fallback and the shape cache's keys."""
     prepared: list[str] = []
+    params: list[str] = []
     toks: list[str] = []
     kinded: list[str] = []
-    values = 0
     for tok in scan(sql):
         kind = tok.kind
         text = sql[tok.start : tok.end]
         if kind == "ws":
             prepared.append(text)
+            params.append(text)
             continue
         if kind == "comment":
             prepared.append(" ")
+            params.append(" ")
             continue
         if kind in _VALUE_KINDS:
-            values += 1
             prepared.append("?" if kind == "param" else text)
+            params.append("?")
             if toks and toks[-1] in ("-", "+") and (len(toks) == 1 or toks[-2] in _UNARY_AFTER):
                 toks.pop()
             if kinded and kinded[-1] == "-" and (len(kinded) == 1 or kinded[-2] in _UNARY_AFTER):
@@ -260,6 +260,7 @@ def _lex(sql: str) -> _Lexed:
             if kind == "op" and text == "%%":  # psycopg's escaped percent
                 text = "%"
             prepared.append(text)
+            params.append(text)
             word = text.lower() if kind == "word" else text
             toks.append(word)
             kinded.append(word)
@@ -267,7 +268,8 @@ def _lex(sql: str) -> _Lexed:
         toks.pop()
     while kinded and kinded[-1] == ";":
         kinded.pop()
-    return _Lexed("".join(prepared), " ".join(_collapse_lists(toks)), " ".join(_collapse_lists(kinded)), values)
+    key = " ".join(_collapse_lists(toks))
+    return _Lexed("".join(prepared), key, " ".join(_collapse_lists(kinded)), "".join(params))
 
 
 def _value_kind(kind: str, text: str) -> str:
