@@ -44,6 +44,7 @@ class CopyReport:
     phases: dict[str, float] = field(default_factory=dict)
     plan: MigrationPlan | None = field(default=None, repr=False, compare=False)  # for verify_copy
     replanned: list[Replan] = field(default_factory=list)
+    watermark: Any = None  # what copy_database's `watermark` read in the copy's snapshot (JSON-able)
 
     @property
     def rows(self) -> int:
@@ -59,6 +60,7 @@ class CopyReport:
             "rows_per_s": round(self.rows / self.seconds) if self.seconds else None,
             "resumed": self.resumed,
             "snapshot": self.snapshot,
+            "watermark": self.watermark,
             "rejected": self.rejected,
             "phases": {k: round(v, 3) for k, v in self.phases.items()},
             "tables": [t.__dict__ for t in self.tables],

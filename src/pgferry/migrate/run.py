@@ -43,7 +43,7 @@ from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.plan import MigrationPlan, Skipped, Step
 from pgferry.migrate.report import CopyReport, TableResult
 from pgferry.migrate.schedule import Scheduler, Task
-from pgferry.migrate.source import Source, open_source
+from pgferry.migrate.source import SnapshotRead, Source, open_source
 from pgferry.migrate.verify import VerifyReport, verify_copy
 from pgferry.pg.connect import connect
 
@@ -203,13 +203,15 @@ def copy_database(
     dsn: str,
     options: CopyOptions | None = None,
     events: Listener = no_events,
+    watermark: SnapshotRead | None = None,
 ) -> CopyReport:
-    """Copy every user table of `sqlite_path` into `dsn`; see this module's docstring.
+    """Copy every user table of `sqlite_path` into `dsn`; see this module's docstring. `watermark` is
+    read in the copy's snapshot and returned as CopyReport.watermark (change capture's starting point).
 
     Driver errors that escape (a corrupt page met mid-copy, the server gone) become one-line pgferry
     errors; the checkpoints already committed stay, so `--resume` can finish once the cause is fixed."""
     with user_errors(dsn):
-        return _copy_database(sqlite_path, dsn, options, events)
+        return _copy_database(sqlite_path, dsn, options, events, watermark)
 
 
 def _copy_database(
@@ -217,6 +219,7 @@ def _copy_database(
     dsn: str,
     options: CopyOptions | None,
     events: Listener,
+    watermark: SnapshotRead | None,
 ) -> CopyReport:
     options = options or CopyOptions()
     started = time.perf_counter()
@@ -239,6 +242,7 @@ def _copy_database(
             plan=None if stored is None else MigrationPlan.from_dict(stored),
             events=events,
             sample=True,
+            watermark=watermark,
         )
         phases["snapshot_and_census"] = time.perf_counter() - started
         skipped: list[Skipped] = list(source.plan.skipped)
@@ -295,6 +299,7 @@ def _copy_database(
         phases=phases,
         plan=source.plan,
         replanned=copier.replans,
+        watermark=source.watermark,
     )
 
 

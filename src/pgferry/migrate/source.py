@@ -10,10 +10,11 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pgferry.errors import SourceError
 from pgferry.events import Event, Listener, no_events
@@ -31,6 +32,10 @@ ROWS_PER_PART = 200_000
 # pgferry.migrate.rowformat, guarded rendering); a full census of them would cost a second full read.
 SAMPLE_ABOVE_ROWS = 10_000
 
+# A read made inside the copy's snapshot, before any row is read: change capture passes one that
+# reads its changelog's high-water mark, so catch-up starts exactly where the copied data ends.
+SnapshotRead = Callable[[sqlite3.Connection], Any]
+
 
 @dataclass
 class Source:
@@ -44,6 +49,7 @@ class Source:
     pool: queue.Queue[sqlite3.Connection] = field(default_factory=queue.Queue)
     censuses: dict[str, TableCensus] = field(default_factory=dict)
     sequences: dict[str, int] = field(default_factory=dict)
+    watermark: Any = None  # what the SnapshotRead given to open_source returned
 
     def __post_init__(self) -> None:
         for conn in self.snapshot.connections:
@@ -168,18 +174,20 @@ def open_source(
     plan: MigrationPlan | None = None,
     events: Listener = no_events,
     sample: bool = False,
+    watermark: SnapshotRead | None = None,
 ) -> Source:
     """Open `jobs` connections in one snapshot, read the schema, take the census, build the plan
     (or use `plan`, made by an earlier open_source of the same file, and skip the census).
 
     With `sample` (the copy, unless --full-census), tables above SAMPLE_ABOVE_ROWS rows are typed
     from a sample; one whose sample already breaks its declared types (a note) gets a full census,
-    so every note's figures are the whole table's. The connections stay inside their read
+    so every note's figures are the whole table's. `watermark`, when given, is read in the same
+    snapshot as everything else (Source.watermark). The connections stay inside their read
     transactions until `Source.close()`.
     """
     snapshot = open_snapshot(path, max(1, options.jobs))
     try:
-        return _read(path, snapshot, options, plan, events, sample)
+        return _read(path, snapshot, options, plan, events, sample, watermark)
     except BaseException:
         snapshot.close()
         raise
@@ -192,12 +200,14 @@ def _read(
     plan: MigrationPlan | None,
     events: Listener,
     sample: bool,
+    watermark: SnapshotRead | None,
 ) -> Source:
     conn = snapshot.connections[0]
     schema = read_schema(conn)
     sequences = _sequences(conn)
     empty = MigrationPlan(options.schema, [], [], [], [])
     source = Source(Path(path), snapshot, schema, empty, snapshot.journal_mode, sequences=sequences)
+    source.watermark = None if watermark is None else watermark(conn)
     if plan is not None:
         source.plan = plan
         return source
