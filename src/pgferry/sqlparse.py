@@ -10,9 +10,10 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import sqlglot
-from sqlglot import exp
+if TYPE_CHECKING:  # sqlglot (a tenth of a second to import) loads on the first parse, not with pgferry
+    from sqlglot import exp
 
 _quiet = threading.local()
 
@@ -38,11 +39,15 @@ def quiet_sqlglot() -> Iterator[None]:
 
 def parse_one(sql: str, read: str = "sqlite") -> exp.Expr:
     """sqlglot.parse_one without its warnings; raises what sqlglot raises."""
+    import sqlglot
+
     with quiet_sqlglot():
         return sqlglot.parse_one(sql, read=read)
 
 
 def parse(sql: str, read: str = "sqlite") -> list[exp.Expr | None]:
     """sqlglot.parse (every statement of `sql`) without its warnings."""
+    import sqlglot
+
     with quiet_sqlglot():
         return list(sqlglot.parse(sql, read=read))
