@@ -9,6 +9,7 @@ handler called every 100 instructions). Work within 25% (or 2,000 instructions) 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sqlite3
@@ -69,10 +70,22 @@ def copy_with(source: Path, target: Path, creates: list[str]) -> Path:
     return target
 
 
+def untimed(log: Path) -> Path:
+    """The log without its timings: each statement then weighs its number of calls. Measured times on
+    a busy machine can give one stalled statement most of the weight and push a real index below the
+    doctor's floor, and this test is about which indexes, not about the clock."""
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    for line in lines:
+        line.pop("ms", None)
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return log
+
+
 def test_doctor_matches_or_beats_expert_on_every_statement(tmp_path: Path) -> None:
     db = build_library(tmp_path / "library.db", defects=True)
-    log = run_app(db, tmp_path / "capture.jsonl", defects=True)
+    log = untimed(run_app(db, tmp_path / "capture.jsonl", defects=True))
     view = load_workload(log)
+    assert not view.timed
     report = diagnose(db, view, measure_writes=False, check_integrity=False)
     doctor_creates = [f.fix.sql[0] for f in report.by_kind("missing_index")]
     doctor_db = copy_with(db, tmp_path / "doctor.db", doctor_creates)
