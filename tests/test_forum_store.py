@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from forum.cli import main
 from forum.store import Mode, open_store
 from forum.store.errors import StoreError, Unavailable
 from pgferry.errors import SourceError
+from threads import held_elsewhere
 
 
 def test_optimized_asks_for_wal2_reads_it_back_and_uses_wal(db_copy: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -45,23 +45,11 @@ def test_legacy_busy_timeout_can_be_set_to_measure_it(db_copy: Path) -> None:
 
 def test_legacy_pool_runs_out(db_copy: Path) -> None:
     store = open_store(db_copy, Mode.LEGACY, pool_size=1, pool_wait_s=0.05)
-    held, release = threading.Event(), threading.Event()
-
-    def hold_the_only_connection() -> None:
-        with store.db.hold():
-            held.set()
-            release.wait(5)
-
-    worker = threading.Thread(target=hold_the_only_connection)
-    worker.start()
     try:
-        held.wait(5)
-        with pytest.raises(Unavailable) as refused, store.db.hold():
+        with held_elsewhere(store.db.hold), pytest.raises(Unavailable) as refused, store.db.hold():
             pass
         assert refused.value.kind == "pool_timeout" and "1 database connections are busy" in str(refused.value)
     finally:
-        release.set()
-        worker.join()
         store.close()
 
 

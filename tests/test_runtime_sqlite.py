@@ -14,6 +14,7 @@ import pytest
 from pgferry.runtime import Unavailable, querystats
 from pgferry.runtime.sqlite import SqliteDatabase, SqlitePolicy
 from pgferry.workload.capture import MemorySink
+from threads import held_elsewhere, locked_by_another
 
 
 @pytest.fixture
@@ -66,24 +67,11 @@ def test_a_pool_lends_its_connections_and_says_when_none_is_free(path: Path, ope
     db = open_db(opened, path, pool_size=1, pool_wait_s=0.05)
     with pytest.raises(RuntimeError, match="outside hold"):
         db.one("SELECT 1")
-    held, release = threading.Event(), threading.Event()
-
-    def hold_the_only_connection() -> None:
-        with db.hold():
-            held.set()
-            release.wait(5)
-
-    worker = threading.Thread(target=hold_the_only_connection)
-    worker.start()
-    try:
-        held.wait(5)
+    with held_elsewhere(db.hold):  # the only connection
         with querystats.counting() as stats, pytest.raises(Unavailable) as refused, db.hold():
             pass
         assert refused.value.kind == "pool_timeout" and "all 1 database connections are busy" in str(refused.value)
         assert stats.busy == 1 and stats.wait_ms >= 40
-    finally:
-        release.set()
-        worker.join()
     with db.hold():
         assert db.one("SELECT v FROM t")[0] == 1
 
@@ -114,18 +102,13 @@ def test_a_nested_transaction_is_a_savepoint(path: Path, opened: list[SqliteData
 
 def test_a_locked_database_is_unavailable_not_an_error(path: Path, opened: list[SqliteDatabase]) -> None:
     db = open_db(opened, path, journal_modes=("delete",), busy_timeout_ms=0, pool_size=1)
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN EXCLUSIVE")  # rollback journal: readers are refused too
-    try:
+    with locked_by_another(path):
         with querystats.counting() as stats, db.hold():
             with pytest.raises(Unavailable) as read:
                 db.one("SELECT v FROM t")
             with pytest.raises(Unavailable) as write, db.transaction():
                 pass
         assert read.value.kind == write.value.kind == "locked" and stats.busy == 2
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
     with db.hold(), db.transaction():
         assert db.run("UPDATE t SET v = 5") == 1
 
@@ -134,8 +117,6 @@ def test_a_thread_whose_connection_opens_under_a_lock_gets_unavailable(
     path: Path, opened: list[SqliteDatabase]
 ) -> None:
     db = open_db(opened, path, journal_modes=("delete",), busy_timeout_ms=0)  # one connection per thread
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN EXCLUSIVE")
     kinds: list[str] = []
 
     def first_statement() -> None:  # this thread has no connection yet: it is opened now, under the lock
@@ -144,35 +125,19 @@ def test_a_thread_whose_connection_opens_under_a_lock_gets_unavailable(
         except Unavailable as exc:
             kinds.append(exc.kind)
 
-    try:
+    with locked_by_another(path):
         thread = threading.Thread(target=first_statement)
         thread.start()
         thread.join()
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
     assert kinds == ["locked"]
 
 
 def test_writers_queue_in_process_and_give_up_after_the_busy_timeout(path: Path, opened: list[SqliteDatabase]) -> None:
     db = open_db(opened, path, busy_timeout_ms=50)
-    inside, release = threading.Event(), threading.Event()
-
-    def long_writer() -> None:
-        with db.transaction():
-            inside.set()
-            release.wait(5)
-
-    worker = threading.Thread(target=long_writer)
-    worker.start()
-    try:
-        inside.wait(5)
+    with held_elsewhere(db.transaction):  # a long writer
         with pytest.raises(Unavailable) as refused, db.transaction():
             pass
         assert refused.value.kind == "write_lock_timeout"
-    finally:
-        release.set()
-        worker.join()
     unqueued = open_db(opened, path, busy_timeout_ms=50, writer_queue=False)
     with unqueued.transaction():  # the queue is per database object: nothing waits here
         unqueued.run("UPDATE t SET v = 7")

@@ -17,7 +17,6 @@ from rich.table import Table
 from forum import __version__
 from pgferry.bars import event_bars
 from pgferry.clitools import emit_json, handle_errors, json_option
-from pgferry.events import fan_out
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,7 +74,7 @@ def seed(scale: str, seed_text: str, out: str | None, force: bool, describe: boo
     console = Console()
     if out is not None:
         with event_bars() as bars:
-            report = lib.generate(out, size, seed_value, force=force, events=fan_out(bars))
+            report = lib.generate(out, size, seed_value, force=force, events=bars)
         payload["report"] = {
             **asdict(report),
             "total_rows": report.total_rows,

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from pgferry.events import Event, Listener
+from pgferry.events import Event, Listener, no_events
 
 
 class EventBars:
@@ -49,12 +49,12 @@ def label(event: Event) -> str:
 
 
 @contextmanager
-def event_bars(enabled: bool = True) -> Iterator[Listener | None]:
+def event_bars(enabled: bool = True) -> Iterator[Listener]:
     """The bars' listener while the block runs, or None when disabled or stderr is not a terminal
     (scripts and --json output get no escape codes)."""
     console = Console(stderr=True)
     if not enabled or not sys.stderr.isatty():
-        yield None
+        yield no_events
         return
     progress = Progress(
         TextColumn("{task.description}"),

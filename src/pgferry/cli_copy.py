@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from pgferry.clitools import emit_json, handle_errors, json_option
-from pgferry.events import fan_out
 
 
 @click.command("copy")
@@ -108,7 +107,7 @@ def copy_command(
     from pgferry.bars import event_bars
 
     with event_bars(not as_json) as bars:
-        job = copy_and_verify(sqlite_path, postgres_dsn, options, verify=not no_verify, events=fan_out(bars))
+        job = copy_and_verify(sqlite_path, postgres_dsn, options, verify=not no_verify, events=bars)
     report, verdict = job.copy, job.verify
     if as_json:
         emit_json({**report.as_dict(), "verify": None if verdict is None else verdict.as_dict()})
@@ -158,7 +157,7 @@ def verify_command(
             keep_case=keep_case,
             casts_file=cast_file,
             jobs=jobs,
-            events=fan_out(bars),
+            events=bars,
         )
     if as_json:
         emit_json(report.as_dict())

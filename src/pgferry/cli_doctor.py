@@ -12,7 +12,6 @@ import click
 
 from pgferry.clitools import emit_json, handle_errors, json_option
 from pgferry.errors import UsageError
-from pgferry.events import fan_out
 
 _UNITS = {
     "": 1,
@@ -81,7 +80,7 @@ def doctor_command(
     from pgferry.bars import event_bars
 
     with event_bars() as bars:
-        report = diagnose(db, workload, size_limit=limit, events=fan_out(bars))
+        report = diagnose(db, workload, size_limit=limit, events=bars)
     if html_file:
         Path(html_file).write_text(render_html(report), encoding="utf-8")
     if plans_dir:
@@ -175,9 +174,7 @@ def tune_command(
     from pgferry.tune import tune
 
     with event_bars() as bars:
-        result = tune(
-            db, workload, only=list(only) or None, apply=do_apply, rollback_path=rollback_script, events=fan_out(bars)
-        )
+        result = tune(db, workload, only=list(only) or None, apply=do_apply, rollback_path=rollback_script, events=bars)
     if as_json:
         emit_json(result.to_dict())
         return

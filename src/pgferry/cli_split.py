@@ -9,7 +9,6 @@ import click
 
 from pgferry.clitools import emit_json, handle_errors, json_option
 from pgferry.errors import UsageError
-from pgferry.events import fan_out
 
 if TYPE_CHECKING:  # the library (numpy among its imports) and rich's tables and bars load when `split` runs
     from pgferry.split import SplitPlan
@@ -82,7 +81,7 @@ def split_command(
         if plan_file or auto or do_apply or out:
             raise UsageError("--revert takes no --plan, --auto, --apply or --out")
         with event_bars(not as_json) as bars:
-            reverted = revert_split(db, table, events=fan_out(bars))
+            reverted = revert_split(db, table, events=bars)
         _render_revert(reverted, as_json)
         return
     if plan_file and auto:
@@ -97,7 +96,7 @@ def split_command(
         plan.dump(out)
     if do_apply:
         with event_bars(not as_json) as bars:
-            report = apply_split(db, plan, workload=workload, measure=not no_measure, events=fan_out(bars))
+            report = apply_split(db, plan, workload=workload, measure=not no_measure, events=bars)
         _render_report(report, as_json)
         return
     script = preview(db, plan)

@@ -1,6 +1,6 @@
 """Progress as events: one shape for every long piece of work pgferry does (census, copy, verify,
-tune, split, seed), so one listener renders a terminal's bars, another writes the log, a third feeds
-metrics, and the library knows none of them.
+tune, split, seed), so one listener renders a terminal's bars, others (a log, metrics) join it with
+fan_out, and the library knows none of them.
 
 A producer calls its listener with an Event each time a task moves; the listener must be quick and
 thread-safe (copy workers call it from their threads).
@@ -8,12 +8,8 @@ thread-safe (copy workers call it from their threads).
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-
-logger = logging.getLogger("pgferry")
 
 
 @dataclass(frozen=True)
@@ -87,22 +83,3 @@ class Phases:
     def _emit(self, detail: str = "") -> None:
         assert self.task is not None
         self.listener(Event(self.phase, self.task, self.done, self.total, self.unit, detail))
-
-
-class LogEvents:
-    """A listener that logs when a task starts and when it finishes (DEBUG), not every move."""
-
-    def __init__(self, log: logging.Logger = logger) -> None:
-        self.log = log
-        self.started: set[tuple[str, str]] = set()
-        self.lock = threading.Lock()
-
-    def __call__(self, event: Event) -> None:
-        key = (event.phase, event.task)
-        with self.lock:
-            first = key not in self.started
-            self.started.add(key)
-        if first:
-            self.log.debug("%s %s: started (%s %s)", event.phase, event.task, event.total, event.unit)
-        if event.finished:
-            self.log.debug("%s %s: %s %s done", event.phase, event.task, event.done, event.unit)

@@ -43,11 +43,3 @@ def parse_one(sql: str, read: str = "sqlite") -> exp.Expr:
 
     with quiet_sqlglot():
         return sqlglot.parse_one(sql, read=read)
-
-
-def parse(sql: str, read: str = "sqlite") -> list[exp.Expr | None]:
-    """sqlglot.parse (every statement of `sql`) without its warnings."""
-    import sqlglot
-
-    with quiet_sqlglot():
-        return list(sqlglot.parse(sql, read=read))

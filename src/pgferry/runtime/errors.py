@@ -7,6 +7,7 @@ answers 503 with Retry-After); `kind` names the cause so a metric can count each
 from __future__ import annotations
 
 from pgferry.errors import PgferryError
+from pgferry.runtime import querystats
 
 
 class Unavailable(PgferryError):
@@ -16,6 +17,12 @@ class Unavailable(PgferryError):
         super().__init__(message)
         self.kind = kind  # "locked", "pool_timeout", "write_lock_timeout": the metric label
         self.retry_after = retry_after
+
+
+def locked() -> Unavailable:
+    """What a statement (or a connection's opening) that met another connection's lock becomes."""
+    querystats.refused()
+    return Unavailable("the database is locked; try again", kind="locked")
 
 
 class DialectError(PgferryError):

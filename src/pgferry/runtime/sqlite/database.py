@@ -19,7 +19,7 @@ from typing import Any
 
 from pgferry.runtime import querystats
 from pgferry.runtime.database import Params
-from pgferry.runtime.errors import Unavailable
+from pgferry.runtime.errors import locked
 from pgferry.runtime.sqlite.connections import Connections
 from pgferry.runtime.sqlite.opening import capturing, open_connection, set_journal_mode
 from pgferry.runtime.sqlite.policy import SqlitePolicy
@@ -30,12 +30,6 @@ from pgferry.sqlite.connect import check_sqlite_file
 from pgferry.workload.capture import Sink
 
 _READ_BACK = ("journal_mode", "busy_timeout", "synchronous", "cache_size", "mmap_size", "wal_autocheckpoint")
-
-
-def locked() -> Unavailable:
-    """What a statement that met another connection's lock becomes."""
-    querystats.refused()
-    return Unavailable("the database is locked; try again", kind="locked")
 
 
 class SqliteDatabase:

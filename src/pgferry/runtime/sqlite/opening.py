@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pgferry.errors import SourceError
-from pgferry.runtime.errors import Unavailable
+from pgferry.runtime.errors import locked
 from pgferry.runtime.sqlite.policy import SqlitePolicy
 from pgferry.sqlite.busy import DatabaseLocked
 from pgferry.sqlite.connect import open_writable
@@ -58,7 +58,7 @@ def open_connection(path: Path, policy: SqlitePolicy) -> sqlite3.Connection:
     try:
         conn = open_writable(path, busy_timeout_ms=policy.busy_timeout_ms)
     except DatabaseLocked:
-        raise Unavailable("the database is locked; try again", kind="locked") from None
+        raise locked() from None
     try:
         for name, value in policy.pragmas.items():
             conn.execute(f"PRAGMA {name} = {value}")
