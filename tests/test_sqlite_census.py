@@ -69,9 +69,10 @@ def test_every_text_format(tmp_path: Path) -> None:
     assert z.texts_with_zone and not z.texts_without_zone
 
 
-def test_varchar_sizes_are_measured_in_bytes(tmp_path: Path) -> None:
+def test_varchar_sizes_are_measured_in_characters(tmp_path: Path) -> None:
+    """varchar(n) counts characters in PostgreSQL: three é are 6 bytes but fit varchar(3)."""
     cols = census_of(tmp_path, 'CREATE TABLE "t t" (v VARCHAR(3))', [("abc",), ("é" * 3,), (None,)])
-    assert cols["v"].text_max_bytes == 6
+    assert cols["v"].text_max_chars == 3
 
 
 def test_wide_table_is_measured_in_several_scans(tmp_path: Path) -> None:

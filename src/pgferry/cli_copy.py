@@ -49,6 +49,14 @@ from pgferry.clitools import emit_json, handle_errors, json_option
     help="Type big tables from a census of every row before copying, instead of from a sample "
     "checked row by row as the copy goes (slower; --dry-run always takes the full census).",
 )
+@click.option(
+    "--framework",
+    type=click.Choice(["auto", "none", "django", "sqlalchemy", "rails"]),
+    default="auto",
+    show_default=True,
+    help="Use the PostgreSQL types this framework gives its fields (Django's numeric, uuid, timestamptz, "
+    "...); auto detects it from its migration tables, none uses the generic choices.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the DDL with a comment on every choice; copy nothing.")
 @click.option("--no-verify", is_flag=True, help="Skip the verification that runs after the copy.")
 @json_option("the report")
@@ -65,6 +73,7 @@ def copy_command(
     keep_case: bool,
     chunk_rows: int,
     full_census: bool,
+    framework: str,
     dry_run: bool,
     no_verify: bool,
     as_json: bool,
@@ -97,6 +106,7 @@ def copy_command(
         keep_case=keep_case,
         chunk_rows=chunk_rows,
         full_census=full_census,
+        framework=framework,
     )
     if dry_run:
         source = open_source(sqlite_path, options)

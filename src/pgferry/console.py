@@ -20,6 +20,9 @@ def render_copy(report: CopyReport, console: Console) -> None:
     )
     console.print("phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in report.phases.items()))
     console.print(f"snapshot: {report.snapshot}")
+    framework = report.plan.framework if report.plan is not None else None
+    if framework:
+        console.print(f"framework: {framework['name']} ({framework['evidence']}): the types it uses on PostgreSQL")
     notes = [c for c in report.choices if c["note"]]
     if notes:
         console.print("[yellow]type choices that differ from the declared type:[/yellow]")

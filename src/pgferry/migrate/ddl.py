@@ -188,6 +188,8 @@ def dry_run_sql(plan: MigrationPlan, schema: Schema) -> str:
     """Every statement a copy would run, in order, with a comment on every type choice, the fallback
     for refused defaults, and every object not carried."""
     out = [f"-- pgferry copy plan: {len(plan.tables)} tables into schema {plan.schema}"]
+    if plan.framework:
+        out.append(f"-- framework: {plan.framework['name']} ({plan.framework['evidence']}): the types it uses")
     out += [composed.as_string() + ";" for composed in preamble_sql(plan)]
     for table in plan.tables:
         out.append(f"\n-- {table.source}: {table.rows} rows")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pgferry.errors import UsageError
 
 ON_ERROR = ("stop", "reject")
+FRAMEWORKS = ("auto", "none", "django", "sqlalchemy", "rails")
 
 
 def default_jobs() -> int:
@@ -28,9 +29,12 @@ class CopyOptions:
     keep_case: bool = False
     chunk_rows: int = 20_000
     full_census: bool = False  # type big tables from a census of every row instead of a sample
+    framework: str = "auto"  # whose PostgreSQL types to use (pgferry.migrate.frameworks): detected, none, or named
 
     def __post_init__(self) -> None:
         if self.on_error not in ON_ERROR:
             raise UsageError(f"--on-error must be one of {', '.join(ON_ERROR)}, not {self.on_error!r}")
+        if self.framework not in FRAMEWORKS:
+            raise UsageError(f"--framework must be one of {', '.join(FRAMEWORKS)}, not {self.framework!r}")
         if self.jobs < 1 or self.chunk_rows < 1:
             raise UsageError("--jobs and --chunk-rows must be at least 1")

@@ -16,10 +16,11 @@ from typing import Any
 
 from pgferry.errors import UsageError
 from pgferry.migrate.expressions import Untranslatable, translate_default, translate_expression
+from pgferry.migrate.frameworks import Framework, hint
 from pgferry.migrate.names import SYSTEM_COLUMNS, identifier, map_names
-from pgferry.migrate.types import TypeChoice, choose_type
-from pgferry.sqlite.census import TableCensus
-from pgferry.sqlite.schema import Index, Schema, Table
+from pgferry.migrate.types import TypeChoice, cast_choice, choose_type
+from pgferry.sqlite.census import ColumnCensus, TableCensus
+from pgferry.sqlite.schema import Column, Index, Schema, Table
 from pgferry.sqltext import quote_ident
 
 FK_ACTIONS = {"CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION"}
@@ -102,6 +103,7 @@ class MigrationPlan:
     steps: list[Step]
     skipped: list[Skipped]
     extensions: list[str]
+    framework: dict[str, str] | None = None  # the framework whose types were used (frameworks.Framework)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -125,6 +127,7 @@ class MigrationPlan:
             steps=[Step(**step) for step in data["steps"]],
             skipped=[Skipped(**item) for item in data["skipped"]],
             extensions=list(data["extensions"]),
+            framework=data.get("framework"),
         )
 
     def table(self, source: str) -> TablePlan:
@@ -155,12 +158,24 @@ def load_casts(path: str | Path | None) -> dict[str, str]:
     return casts
 
 
-def _cast_override(table: Table, column_name: str, declared: str, casts: dict[str, str]) -> TypeChoice | None:
-    pg_type = casts.get(f"column:{table.name}.{column_name}") or casts.get(f"type:{declared.upper()}")
-    if pg_type is None:
-        return None
-    converter = {"bytea": "bytes"}.get(pg_type, "text_any")
-    return TypeChoice(pg_type, converter, f"--cast file sets {pg_type}")
+def _cast_override(table: Table, column: Column, census: ColumnCensus, casts: dict[str, str]) -> TypeChoice | None:
+    pg_type = casts.get(f"column:{table.name}.{column.name}") or casts.get(f"type:{column.declared_type.upper()}")
+    return None if pg_type is None else cast_choice(pg_type, column, census)
+
+
+def _choose(
+    column: Column, census: ColumnCensus, is_key: bool, framework: Framework | None
+) -> tuple[TypeChoice, str | None]:
+    """The framework's type where it has one and the values fit, else the generic choice; and a note
+    when the framework's type was passed over or the column's spelling is ambiguous."""
+    choice = framework.choose(column, census, is_key) if framework is not None else None
+    if choice is not None:
+        return choice, None
+    generic = choose_type(column, census, is_key=is_key)
+    note = hint(framework, column)
+    if framework is not None and framework.covers(column) and not (is_key and framework.wide_keys):
+        note = f"{framework.name}'s type for {column.declared_type} does not hold every value: {generic.pg_type}"
+    return generic, note
 
 
 def _keys_of(table: Table) -> set[str]:
@@ -177,6 +192,7 @@ def build_plan(
     target_schema: str = "public",
     keep_case: bool = False,
     casts: dict[str, str] | None = None,
+    framework: Framework | None = None,
 ) -> MigrationPlan:
     """Translate `schema` using the data facts in `censuses`; raises on name collisions."""
     casts = casts or {}
@@ -204,6 +220,7 @@ def build_plan(
             casts,
             extensions,
             {c: t for c, t in column_maps[table.name].items() if t != identifier(c, keep_case)},
+            framework,
         )
         booleans[table.name] = frozenset(c.source for c in plan.columns if c.choice.pg_type == "boolean")
         plans.append(plan)
@@ -223,7 +240,12 @@ def build_plan(
     for table, plan in zip(schema.tables, plans, strict=True):
         steps += _foreign_key_steps(table, plan, qualified, column_maps, skipped, schema)
     return MigrationPlan(
-        schema=target_schema, tables=plans, steps=steps, skipped=skipped, extensions=sorted(extensions)
+        schema=target_schema,
+        tables=plans,
+        steps=steps,
+        skipped=skipped,
+        extensions=sorted(extensions),
+        framework=framework.as_dict() if framework is not None else None,
     )
 
 
@@ -236,6 +258,7 @@ def _plan_table(
     casts: dict[str, str],
     extensions: set[str],
     renamed: dict[str, str],
+    framework: Framework | None = None,
 ) -> TablePlan:
     keys = _keys_of(table)
     rowid_alias = table.rowid_alias
@@ -243,9 +266,11 @@ def _plan_table(
     planned: list[ColumnPlan] = []
     for column in table.columns:
         col_census = census.column(column.name)
-        choice = _cast_override(table, column.name, column.declared_type, casts)
+        choice = _cast_override(table, column, col_census, casts)
         if choice is None:
-            choice = choose_type(column, col_census, is_key=column.name in keys)
+            choice, framework_note = _choose(column, col_census, column.name in keys, framework)
+            if framework_note:
+                choice = dataclasses.replace(choice, note="; ".join(filter(None, [choice.note, framework_note])))
             if census.sample_rows is not None:
                 sampled = f" (in a sample of {census.sample_rows:,} of {census.rows:,} rows; the copy checks every row)"
                 choice = dataclasses.replace(choice, reason=choice.reason + sampled)

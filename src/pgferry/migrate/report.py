@@ -61,6 +61,7 @@ class CopyReport:
             "resumed": self.resumed,
             "snapshot": self.snapshot,
             "watermark": self.watermark,
+            "framework": self.plan.framework if self.plan is not None else None,
             "rejected": self.rejected,
             "phases": {k: round(v, 3) for k, v in self.phases.items()},
             "tables": [t.__dict__ for t in self.tables],

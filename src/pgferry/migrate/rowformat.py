@@ -25,8 +25,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pgferry.migrate.converters import any_value, converter_for
+from pgferry.migrate.converters import converter_for
 from pgferry.migrate.plan import ColumnPlan
+from pgferry.migrate.valueforms import any_value
 from pgferry.sqltext import quote_ident
 
 
@@ -166,7 +167,7 @@ def _python_csv(value: object) -> str:
 def number_guard(column: ColumnPlan) -> Callable[[object], bool]:
     """The census predicate of a Python-rendered column: REALs, and integers a double holds exactly
     (float); any number (numeric); everything (text_any)."""
-    return converter_for(column).python_guard or any_value
+    return (converter_for(column).python_guard or any_value)(column.choice.pg_type)
 
 
 def select_list(columns: list[ColumnPlan], guarded: bool = False) -> list[str]:

@@ -19,6 +19,7 @@ from typing import Any
 from pgferry.errors import SourceError
 from pgferry.events import Event, Listener, no_events
 from pgferry.migrate.control import Checkpoint
+from pgferry.migrate.frameworks import framework_named
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.plan import MigrationPlan, build_plan, load_casts
 from pgferry.sqlite.census import ColumnCensus, TableCensus, merge_censuses, take_census, take_sample_census
@@ -117,6 +118,7 @@ def build(
         target_schema=options.schema,
         keep_case=options.keep_case,
         casts=load_casts(options.casts_file),
+        framework=framework_named(options.framework, schema),
     )
 
 

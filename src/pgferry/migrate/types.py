@@ -12,9 +12,16 @@ import re
 from dataclasses import dataclass
 
 from pgferry.sqlite.census import ColumnCensus
+from pgferry.sqlite.declared import char_length, decimal_precision, declares_time_of_day
 from pgferry.sqlite.schema import Column
 
+INT2 = (-(2**15), 2**15 - 1)
 INT4 = (-(2**31), 2**31 - 1)
+# Declarations that say how wide an integer is; every other INTEGER declaration gets bigint, because
+# SQLite stores 64 bits in any of them and an application may write a wider value tomorrow.
+NARROW_INTEGERS = {"SMALLINT": ("smallint", INT2), "INT2": ("smallint", INT2), "INT4": ("integer", INT4),
+                   "MEDIUMINT": ("integer", INT4)}  # fmt: skip
+UUID_NAMES = re.compile(r"^\s*(?:UUID|GUID|UNIQUEIDENTIFIER)\s*$", re.I)
 FLOAT_EXACT_INT = 2**53
 EPOCH_SECONDS = (100_000_000, 4_102_444_800)  # 1973 .. 2100
 EPOCH_MILLIS = (EPOCH_SECONDS[0] * 1000, EPOCH_SECONDS[1] * 1000)
@@ -22,7 +29,6 @@ EPOCH_MILLIS = (EPOCH_SECONDS[0] * 1000, EPOCH_SECONDS[1] * 1000)
 # bounds above); others are something else (Core Data's seconds since 2001, durations) and stay numbers.
 JULIAN_DAYS = (1_721_425.5, 2_488_069.5)
 FLAG_NAME = re.compile(r"^(is|has|can|should|allow|allows|show|use)_|_(flag|enabled|active|verified|deleted)$", re.I)
-VARCHAR = re.compile(r"^\s*(?:N?VAR)?CHAR(?:ACTER)?(?:\s+VARYING)?\s*\(\s*(\d+)\s*\)", re.I)
 
 
 @dataclass(frozen=True)
@@ -91,23 +97,62 @@ def choose_type(column: Column, census: ColumnCensus, is_key: bool = False) -> T
 
 
 def _from_declaration(column: Column, is_key: bool) -> TypeChoice:
+    """An empty column: the declaration is all there is, taken at its widest."""
     declared = column.declared_type
     upper = declared.upper()
     kind = affinity(declared)
+    reason = f"empty column declared {declared or 'without a type'}"
+    precision = decimal_precision(declared)
+    if precision is not None:
+        return TypeChoice(precision.pg_type, "numeric", reason)
     if "BOOL" in upper:
-        return TypeChoice("boolean", "bool", f"empty column declared {declared}")
+        return TypeChoice("boolean", "bool", reason)
+    if declares_time_of_day(declared):
+        return TypeChoice("time", "time_text", reason)
+    if UUID_NAMES.match(declared):
+        return TypeChoice("uuid", "uuid_text", reason)
     if _declares_time(declared):
         pg = "date" if upper.strip() == "DATE" else "timestamp"
-        return TypeChoice(pg, "timestamp_text", f"empty column declared {declared}")
+        return TypeChoice(pg, "timestamp_text", reason)
+    if kind == "INTEGER":
+        pg_type, _bounds = NARROW_INTEGERS.get(upper.strip(), ("bigint", None))
+        return TypeChoice(pg_type, "int", reason)
     mapping = {
-        "INTEGER": ("bigint", "int"),
         "TEXT": ("text", "text"),
         "BLOB": ("bytea", "bytes"),
         "REAL": ("double precision", "float"),
         "NUMERIC": ("numeric", "numeric"),
     }
     pg, converter = mapping[kind]
-    return TypeChoice(pg, converter, f"empty column, {kind} affinity (declared {declared or 'no type'})")
+    return TypeChoice(pg, converter, f"{reason} ({kind} affinity)")
+
+
+def integer_choice(pg_type: str, census: ColumnCensus, reason: str) -> TypeChoice:
+    """`pg_type` (smallint, integer or bigint) when it holds every integer, else the narrowest that does."""
+    low, high = census.int_min, census.int_max
+    if pg_type == "smallint" and not (census.integers and not _within(low, high, INT2)):
+        return TypeChoice("smallint", "int", reason)
+    if pg_type in ("smallint", "integer") and not (census.integers and not _within(low, high, INT4)):
+        note = None if pg_type == "integer" else f"{reason}, but integers from {low} to {high}: integer"
+        return TypeChoice("integer", "int", reason, note=note)
+    note = None if pg_type == "bigint" else f"{reason}, but integers from {low} to {high}: bigint"
+    return TypeChoice("bigint", "int", reason, note=note)
+
+
+def numeric_choice(declared: str, census: ColumnCensus) -> TypeChoice:
+    """numeric(p, s) as declared when every number fits it exactly, else plain numeric (reported)."""
+    precision = decimal_precision(declared)
+    if precision is None or precision.precision is None:
+        return TypeChoice("numeric", "numeric", f"declared {declared or 'NUMERIC'}: numbers kept exact")
+    if not census.decimal_misfits:
+        return TypeChoice(precision.pg_type, "numeric", f"declared {declared}, every number fits")
+    return TypeChoice(
+        "numeric",
+        "numeric",
+        f"declared {declared}",
+        note=f"declared {declared} but {census.decimal_misfits} numbers have more digits than it allows: "
+        "plain numeric keeps them exact (numeric(p, s) would round them)",
+    )
 
 
 def _integers(column: Column, census: ColumnCensus, is_key: bool) -> TypeChoice:
@@ -115,18 +160,24 @@ def _integers(column: Column, census: ColumnCensus, is_key: bool) -> TypeChoice:
     low, high = census.int_min, census.int_max
     if census.only_flags and ("BOOL" in declared.upper() or FLAG_NAME.search(column.name)):
         return TypeChoice("boolean", "bool", "only 0/1 values in a flag column")
+    if decimal_precision(declared) is not None:
+        return numeric_choice(declared, census)
     if _declares_time(declared):
         if _within(low, high, EPOCH_SECONDS):
             return TypeChoice("timestamptz", "epoch_seconds", f"declared {declared}, integers are epoch seconds")
         if _within(low, high, EPOCH_MILLIS):
             return TypeChoice("timestamptz", "epoch_millis", f"declared {declared}, integers are epoch milliseconds")
-    if is_key or "BIG" in declared.upper() or not _within(low, high, INT4):
-        return TypeChoice("bigint", "int", f"integers from {low} to {high}" + (" (key column)" if is_key else ""))
-    return TypeChoice("integer", "int", f"integers from {low} to {high}")
+    narrow = NARROW_INTEGERS.get(declared.upper().strip())
+    if narrow is not None and not is_key:
+        return integer_choice(narrow[0], census, f"declared {declared}")
+    key = " (key column)" if is_key else ""
+    return TypeChoice("bigint", "int", f"integers from {low} to {high}{key}; SQLite integers are 64-bit")
 
 
 def _reals(column: Column, census: ColumnCensus) -> TypeChoice:
     declared = column.declared_type
+    if decimal_precision(declared) is not None:
+        return numeric_choice(declared, census)
     if census.integers and not _within(census.int_min, census.int_max, (-FLOAT_EXACT_INT, FLOAT_EXACT_INT)):
         return TypeChoice("numeric", "numeric", "integers beyond 2^53 mixed with reals: numeric keeps both exact")
     # Whole days among them are stored as integers (a date-time column has NUMERIC affinity).
@@ -158,15 +209,49 @@ def _texts(column: Column, census: ColumnCensus) -> TypeChoice:
             return TypeChoice("timestamptz", "timestamp_text", "every value is an ISO-8601 date-time with a zone")
         if census.texts_without_zone:
             return TypeChoice("timestamp", "timestamp_text", "every value is an ISO-8601 date-time")
+    if census.texts_time and declares_time_of_day(declared):
+        return TypeChoice("time", "time_text", f"declared {declared}, every value is a time of day")
+    if census.texts_uuid and UUID_NAMES.match(declared):
+        return TypeChoice("uuid", "uuid_text", f"declared {declared}, every value is a UUID")
     if census.texts_json:
         return TypeChoice("jsonb", "json_text", "every value is a JSON object or array")
     note = None
     if affinity(declared) in ("INTEGER", "REAL", "NUMERIC"):
         note = f"declared {declared} but holds {census.texts} text values: stored as text"
-    match = VARCHAR.match(declared)
-    if match and note is None:
-        limit = int(match.group(1))
-        if census.text_max_bytes <= limit:
+    limit = char_length(declared)
+    if limit is not None and note is None:
+        if census.text_max_chars <= limit:
             return TypeChoice(f"varchar({limit})", "text", f"declared {declared}, every value fits")
-        note = f"declared {declared} but holds values up to {census.text_max_bytes} bytes: stored as text"
+        note = f"declared {declared} but holds values up to {census.text_max_chars} characters: stored as text"
     return TypeChoice("text", "text", "text values", note=note)
+
+
+# A --cast target and the converter that brings the census's values to it; text_any hands PostgreSQL
+# the values as text (its own parser decides, and a value it refuses stops the copy on that row).
+def cast_choice(pg_type: str, column: Column, census: ColumnCensus) -> TypeChoice:
+    """The choice a --cast file sets, rendered the way the target type reads the values the column holds."""
+    classes = set(census.storage_classes)
+    base = pg_type.split("(")[0].strip().lower()
+    texts, integers = classes <= {"text"}, classes <= {"integer"}
+    converter = "text_any"
+    if base == "bytea":
+        converter = "bytes" if classes <= {"blob"} else "text_bytes" if texts else "text_any"
+    elif base in ("uuid", "time", "inet") and texts:
+        hex32 = (char_length(column.declared_type) or 0) == 32
+        converter = {"uuid": "uuid_hex" if hex32 else "uuid_text", "time": "time_text", "inet": "inet_text"}[base]
+    elif base == "timestamptz" and texts:
+        converter = "timestamp_text" if census.texts_with_zone else "utc_text"
+    elif base == "timestamptz" and integers:
+        millis = _within(census.int_min, census.int_max, EPOCH_MILLIS)
+        converter = "epoch_millis" if millis else "epoch_seconds"
+    elif base in ("timestamp", "date") and texts:
+        converter = "timestamp_text"
+    elif base == "interval" and integers:
+        converter = "micros_interval"  # Django's DurationField: integer microseconds
+    elif base == "boolean" and integers:
+        converter = "bool"
+    elif base in ("smallint", "integer", "bigint") and integers:
+        converter = "int"
+    elif base in ("numeric", "decimal") and classes <= {"integer", "real"}:
+        converter = "numeric"
+    return TypeChoice(pg_type, converter, f"--cast file sets {pg_type}")

@@ -310,6 +310,7 @@ def _verify_table(source: Source, dsn: str, table: Table, chunk_rows: int, event
         pg.execute("SET TimeZone = 'UTC'")
         pg.execute("SET extra_float_digits = 1")
         pg.execute("SET DateStyle = 'ISO, YMD'")
+        pg.execute("SET IntervalStyle = 'postgres'")
         source_rows = conn.execute(f"SELECT count(*) FROM {quote_ident(table.name)}").fetchone()[0]
         target_rows = pg_count_after(pg, plan, schema, (), None)
         verdict = TableVerdict(table.name, int(source_rows), target_rows)

@@ -18,6 +18,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from pgferry.sqlite.declared import IP_FUNCTION, check_functions, declared_checks
 from pgferry.sqlite.schema import Table
 from pgferry.sqltext import quote_ident
 
@@ -35,7 +36,7 @@ FIELDS = (
     "int_max",
     "real_abs_max",
     "real_min",
-    "text_max_bytes",
+    "text_max_chars",
     "text_with_nul",
     "blob_max_bytes",
     "date_candidate",
@@ -62,7 +63,7 @@ class ColumnCensus:
     int_max: int | None = None
     real_abs_max: float | None = None
     real_min: float | None = None
-    text_max_bytes: int = 0
+    text_max_chars: int = 0  # measured for CHAR(n) / VARCHAR(n) declarations, whose n counts characters
     text_with_nul: int = 0
     blob_max_bytes: int = 0
     # Formats shared by every text value (False when there are no texts).
@@ -71,6 +72,11 @@ class ColumnCensus:
     texts_with_zone: bool = False  # each carries Z or a +hh:mm offset
     texts_without_zone: bool = False
     texts_json: bool = False  # each is a JSON object or array
+    # Checks a declaration calls for (pgferry.sqlite.declared): False / None when not asked.
+    texts_time: bool = False  # each is 'HH:MM:SS[.ffffff]' (declared TIME)
+    texts_uuid: bool = False  # each is 32 hex digits or a dashed UUID (declared UUID, CHAR(32), CHAR(36))
+    texts_inet: bool = False  # each is an IP address (declared INET, CHAR(15), CHAR(39))
+    decimal_misfits: int | None = None  # numbers a declared DECIMAL(p, s) does not hold exactly
 
     @property
     def non_null(self) -> int:
@@ -179,7 +185,7 @@ def _second_pass(column: str, shape: str, declared_varchar: bool) -> list[tuple[
     nul = f"CASE WHEN length({c}) = length(CAST({c} AS BLOB)) THEN 0 ELSE instr({c}, char(0)) > 0 END"
     text = [("text_with_nul", f"sum(CASE WHEN {kind} = 'text' THEN {nul} END)")]
     if declared_varchar:
-        text.append(("text_max_bytes", f"max(CASE WHEN {kind} = 'text' THEN length(CAST({c} AS BLOB)) END)"))
+        text.append(("text_max_chars", f"max(CASE WHEN {kind} = 'text' THEN length({c}) END)"))
     if shape == "numeric":
         return numeric
     if shape == "text":
@@ -283,6 +289,14 @@ def take_census(conn: sqlite3.Connection, table: Table, where: str = "", params:
         if c.name != alias
         for f, e in _first_pass(c.name, expected[c.name], varchar[c.name], timeish[c.name])
     ]
+    declared = [
+        (c.name, f"declared:{f}", e)
+        for c in table.columns
+        for f, e in declared_checks(quote_ident(c.name), c.declared_type)
+    ]
+    if any(IP_FUNCTION in expr for _c, _f, expr in declared):
+        check_functions(conn)
+    first += declared
     results = _run_aggregates(conn, source, first, params) if first else {}
     if alias is not None:
         low, high = conn.execute(f"SELECT min(rowid), max(rowid) FROM {source}", params).fetchone()
@@ -297,6 +311,9 @@ def take_census(conn: sqlite3.Connection, table: Table, where: str = "", params:
         shape = _shape(info["low_type"], info["high_type"])
         shapes[column.name] = shape
         counts: dict[str, Any] = {"nulls": rows - info["count"]}
+        for key, value in info.items():
+            if key.startswith("declared:") and value is not None:
+                counts[key[9:]] = value if key == "declared:decimal_misfits" else bool(value)
         if shape == "text":
             counts["texts"] = info["count"]
         elif shape == "blob":
@@ -360,10 +377,11 @@ def _merge_column(parts: list[ColumnCensus]) -> ColumnCensus:
         int_max=pick(max, "int_max"),
         real_abs_max=pick(max, "real_abs_max"),
         real_min=pick(min, "real_min"),
-        text_max_bytes=max(p.text_max_bytes for p in parts),
+        text_max_chars=max(p.text_max_chars for p in parts),
+        decimal_misfits=pick(sum, "decimal_misfits"),
         blob_max_bytes=max(p.blob_max_bytes for p in parts),
     )
-    for name in (*DATE_FIELDS, "texts_json"):
+    for name in (*DATE_FIELDS, "texts_json", "texts_time", "texts_uuid", "texts_inet"):
         merged[name] = bool(with_texts) and all(getattr(p, name) for p in with_texts)
     return ColumnCensus(name=parts[0].name, **merged)
 
