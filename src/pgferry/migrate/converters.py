@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pgferry.migrate.types import EPOCH_MILLIS, EPOCH_SECONDS, FLOAT_EXACT_INT, JULIAN_DAYS, TypeChoice
@@ -31,6 +31,8 @@ STRICT_DATETIME = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-
 STRICT_DATE = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]"
 # A prefix no rendering of a PostgreSQL value starts with: marks source values the line does not cover.
 UNCOVERED = "?"
+# json where a text holds the escape \u0000 (jsonb cannot hold U+0000), else jsonb.
+JSON_TYPES = ("jsonb", "json")
 # What a refused value is rendered as when the converter has no marker of its own.
 REFUSED = "'!'"
 
@@ -93,10 +95,29 @@ CANONICAL: dict[str, Callable[[str], Any]] = {
     "timestamp": timestamp_value,
     "timestamptz": timestamp_value,
     "date": lambda v: v[:10],
-    "jsonb": lambda v: json.dumps(json.loads(v), sort_keys=True),
+    "jsonb": lambda v: json_value(v),
     "bytea": lambda v: v.lower(),
     "citext": lambda v: v,
 }
+
+
+# Numbers compared as decimals, at any precision: jsonb keeps every digit, a double would not.
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
+def _json_number(text: str) -> tuple[str, Decimal]:
+    value = Decimal(text).normalize(EXACT)
+    return "number", value.copy_abs() if value.is_zero() else value  # jsonb reads -0 as 0
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    return "object", tuple(sorted(dict(pairs).items()))  # the last of duplicate keys wins, as in jsonb
+
+
+def json_value(text: str) -> Any:
+    """A JSON text as jsonb sees it: keys sorted (duplicates gone), numbers exact (1e+20 equals
+    100000000000000000000, true does not equal 1), spacing and escapes gone; JSON null is not SQL NULL."""
+    return "json", json.loads(text, parse_float=_json_number, parse_int=_json_number, object_pairs_hook=_json_object)
 
 
 def by_pg_type(pg_type: str, text: str) -> Any:
@@ -209,6 +230,11 @@ def timestamp_line(c: str, pg_type: str) -> str | None:
 
 def date_line(c: str, pg_type: str) -> str:
     return f"CASE WHEN {c} GLOB '{STRICT_DATE}' AND length({c}) = 10 THEN {c} ELSE '{UNCOVERED}' || {c} END"
+
+
+def json_line(c: str, pg_type: str) -> str | None:
+    """json keeps the text as it came, so its ::text is the source text; jsonb's is not."""
+    return as_text_line(c, pg_type) if pg_type == "json" else None
 
 
 def pg_text_line(c: str) -> str:
@@ -464,10 +490,34 @@ CONVERTERS: dict[str, Converter] = {
         ),
         _converter(
             "json_text",
-            ("jsonb",),
+            JSON_TYPES,
             quoted=True,
             guard=lambda c, pg_type: f"typeof({c}) = 'text' AND substr({c}, 1, 1) IN ('{{', '[')",
             may_hold_nul=True,
+            sqlite_line=json_line,
+            pg_line=pg_text_line,
+            reverse=json_reverse,
+        ),
+        # A column that says it holds JSON (pgferry.sqlite.census.json_declaration): scalars too.
+        _converter(
+            "json_any",
+            JSON_TYPES,
+            quoted=True,
+            guard=lambda c, pg_type: f"typeof({c}) = 'text'",
+            may_hold_nul=True,
+            sqlite_line=json_line,
+            pg_line=pg_text_line,
+            reverse=json_reverse,
+        ),
+        # ... whose numbers SQLite stored as numbers (a JSON declaration has NUMERIC affinity): REALs
+        # rendered by Python's exact repr, as in text_any; a BLOB would change the type.
+        _converter(
+            "json_numbers",
+            JSON_TYPES,
+            in_python=True,
+            quoted=True,
+            guard=None,
+            python_guard=lambda v: not isinstance(v, bytes),
             sqlite_line=None,
             pg_line=None,
             reverse=json_reverse,

@@ -18,7 +18,7 @@ from pgferry.errors import UsageError
 from pgferry.migrate.expressions import Untranslatable, translate_default, translate_expression
 from pgferry.migrate.names import SYSTEM_COLUMNS, identifier, map_names
 from pgferry.migrate.types import TypeChoice, choose_type
-from pgferry.sqlite.census import TableCensus
+from pgferry.sqlite.census import TableCensus, json_declaration
 from pgferry.sqlite.schema import Index, Schema, Table
 from pgferry.sqltext import quote_ident
 
@@ -245,7 +245,8 @@ def _plan_table(
         col_census = census.column(column.name)
         choice = _cast_override(table, column.name, column.declared_type, casts)
         if choice is None:
-            choice = choose_type(column, col_census, is_key=column.name in keys)
+            says_json = json_declaration(table, column.name)
+            choice = choose_type(column, col_census, is_key=column.name in keys, says_json=says_json)
             if census.sample_rows is not None:
                 sampled = f" (in a sample of {census.sample_rows:,} of {census.rows:,} rows; the copy checks every row)"
                 choice = dataclasses.replace(choice, reason=choice.reason + sampled)
