@@ -13,13 +13,13 @@ built, never per value, so the copy's speed does not depend on this indirection.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from pgferry.migrate.jsontext import JSON_TYPES, json_line, json_reverse, json_value
 from pgferry.migrate.types import EPOCH_MILLIS, EPOCH_SECONDS, FLOAT_EXACT_INT, JULIAN_DAYS, TypeChoice
 from pgferry.sqlite.census import iso_predicate, zone_predicate
 
@@ -31,8 +31,6 @@ STRICT_DATETIME = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-
 STRICT_DATE = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]"
 # A prefix no rendering of a PostgreSQL value starts with: marks source values the line does not cover.
 UNCOVERED = "?"
-# json where a text holds the escape \u0000 (jsonb cannot hold U+0000), else jsonb.
-JSON_TYPES = ("jsonb", "json")
 # What a refused value is rendered as when the converter has no marker of its own.
 REFUSED = "'!'"
 
@@ -95,29 +93,10 @@ CANONICAL: dict[str, Callable[[str], Any]] = {
     "timestamp": timestamp_value,
     "timestamptz": timestamp_value,
     "date": lambda v: v[:10],
-    "jsonb": lambda v: json_value(v),
+    "jsonb": json_value,
     "bytea": lambda v: v.lower(),
     "citext": lambda v: v,
 }
-
-
-# Numbers compared as decimals, at any precision: jsonb keeps every digit, a double would not.
-EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
-
-
-def _json_number(text: str) -> tuple[str, Decimal]:
-    value = Decimal(text).normalize(EXACT)
-    return "number", value.copy_abs() if value.is_zero() else value  # jsonb reads -0 as 0
-
-
-def _json_object(pairs: list[tuple[str, Any]]) -> tuple[str, tuple[tuple[str, Any], ...]]:
-    return "object", tuple(sorted(dict(pairs).items()))  # the last of duplicate keys wins, as in jsonb
-
-
-def json_value(text: str) -> Any:
-    """A JSON text as jsonb sees it: keys sorted (duplicates gone), numbers exact (1e+20 equals
-    100000000000000000000, true does not equal 1), spacing and escapes gone; JSON null is not SQL NULL."""
-    return "json", json.loads(text, parse_float=_json_number, parse_int=_json_number, object_pairs_hook=_json_object)
 
 
 def by_pg_type(pg_type: str, text: str) -> Any:
@@ -232,11 +211,6 @@ def date_line(c: str, pg_type: str) -> str:
     return f"CASE WHEN {c} GLOB '{STRICT_DATE}' AND length({c}) = 10 THEN {c} ELSE '{UNCOVERED}' || {c} END"
 
 
-def json_line(c: str, pg_type: str) -> str | None:
-    """json keeps the text as it came, so its ::text is the source text; jsonb's is not."""
-    return as_text_line(c, pg_type) if pg_type == "json" else None
-
-
 def pg_text_line(c: str) -> str:
     return f"{c}::text"  # ISO DateStyle: fractions and BC appear, so they never match a covered source
 
@@ -305,11 +279,6 @@ def timestamp_reverse(value: date) -> str:
     return value.isoformat()
 
 
-def json_reverse(value: Any) -> str:
-    """jsonb's own text form (its key order and spacing): equal to the source under json.loads."""
-    return json.dumps(value, ensure_ascii=False)
-
-
 def _converter(
     name: str,
     pg_types: tuple[str, ...],
@@ -343,6 +312,15 @@ def _converter(
         recompute,
         reverse,
     )
+
+
+def json_converter(name: str, guard: Callable[[str, str], str | None] | None, **changes: Any) -> Converter:
+    """JSON text as it is, into jsonb or json (JSON_TYPES); `changes` replace fields."""
+    converter = _converter(
+        name, JSON_TYPES, quoted=True, guard=guard, may_hold_nul=True,
+        sqlite_line=json_line, pg_line=pg_text_line, reverse=json_reverse,
+    )  # fmt: skip
+    return replace(converter, **changes)
 
 
 # Values of unquoted converters never contain a quote, comma or line break and are never empty (an empty
@@ -488,39 +466,17 @@ CONVERTERS: dict[str, Converter] = {
             pg_line=pg_text_line,
             reverse=timestamp_reverse,
         ),
-        _converter(
-            "json_text",
-            JSON_TYPES,
-            quoted=True,
-            guard=lambda c, pg_type: f"typeof({c}) = 'text' AND substr({c}, 1, 1) IN ('{{', '[')",
-            may_hold_nul=True,
-            sqlite_line=json_line,
-            pg_line=pg_text_line,
-            reverse=json_reverse,
-        ),
+        json_converter("json_text", lambda c, pg_type: f"typeof({c}) = 'text' AND substr({c}, 1, 1) IN ('{{', '[')"),
         # A column that says it holds JSON (pgferry.sqlite.census.json_declaration): scalars too.
-        _converter(
-            "json_any",
-            JSON_TYPES,
-            quoted=True,
-            guard=lambda c, pg_type: f"typeof({c}) = 'text'",
-            may_hold_nul=True,
-            sqlite_line=json_line,
-            pg_line=pg_text_line,
-            reverse=json_reverse,
-        ),
-        # ... whose numbers SQLite stored as numbers (a JSON declaration has NUMERIC affinity): REALs
-        # rendered by Python's exact repr, as in text_any; a BLOB would change the type.
-        _converter(
+        json_converter("json_any", lambda c, pg_type: f"typeof({c}) = 'text'"),
+        # ... with numbers stored as numbers (NUMERIC affinity): Python's exact repr; a BLOB changes the type.
+        json_converter(
             "json_numbers",
-            JSON_TYPES,
+            None,
             in_python=True,
-            quoted=True,
-            guard=None,
             python_guard=lambda v: not isinstance(v, bytes),
             sqlite_line=None,
             pg_line=None,
-            reverse=json_reverse,
         ),
     )
 }
