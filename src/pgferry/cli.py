@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from pgferry.cli_copy import copy_command, verify_command
+from pgferry.cli_copy import copy_command, restore_rejects_command, verify_command
 from pgferry.cli_doctor import doctor_command, tune_command
 from pgferry.cli_split import split_command
 from pgferry.cli_workload import workload
@@ -27,5 +27,13 @@ def main() -> None:
     """
 
 
-for command in (workload, copy_command, verify_command, doctor_command, tune_command, split_command):
+for command in (
+    workload,
+    copy_command,
+    verify_command,
+    restore_rejects_command,
+    doctor_command,
+    tune_command,
+    split_command,
+):
     main.add_command(command)

@@ -34,7 +34,11 @@ from pgferry.clitools import emit_json, handle_errors, json_option
     show_default=True,
     help="On a value PostgreSQL cannot hold: stop naming it, or write the row to --reject-file.",
 )
-@click.option("--reject-file", type=click.Path(dir_okay=False), help="Where --on-error reject writes rows (JSONL).")
+@click.option(
+    "--reject-file",
+    type=click.Path(dir_okay=False),
+    help="Where --on-error reject writes whole rows (JSONL; put back with restore-rejects).",
+)
 @click.option("--keep-case", is_flag=True, help="Keep identifiers' case instead of folding plain names.")
 @click.option(
     "--chunk-rows",
@@ -87,7 +91,7 @@ def copy_command(
     something is re-planned from a full census and copied again). Nothing is
     dropped silently: objects that do not translate are listed in the report. A
     killed copy resumes with --resume. Exit codes: 0 copied (and verified), 1
-    verification found differences, 2 error.
+    verification found differences or rows were rejected, 2 error.
     """
     from pgferry.migrate.ddl import dry_run_sql
     from pgferry.migrate.options import CopyOptions, default_jobs
@@ -130,7 +134,7 @@ def copy_command(
         render_copy(report, console)
         if verdict is not None:
             render_verify(verdict, console)
-    if verdict is not None and not verdict.identical:
+    if not job.identical:
         sys.exit(1)
 
 
@@ -178,4 +182,34 @@ def verify_command(
 
         render_verify(report, Console())
     if not report.identical:
+        sys.exit(1)
+
+
+@click.command("restore-rejects")
+@click.argument("reject_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("postgres_dsn")
+@click.option("--schema", default="public", show_default=True, help="Schema the copy went to.")
+@json_option()
+@handle_errors
+def restore_rejects_command(reject_file: Path, postgres_dsn: str, schema: str, as_json: bool) -> None:
+    """Insert the rows of REJECT_FILE (written by copy --on-error reject, fixed by hand) into the copy.
+
+    \b
+    Each row is rendered as the copy would have rendered it (the plan stored in
+    the target) and written in its own transaction; then the foreign keys the
+    rejects left NOT VALID are validated. Exit 0 when every row went in and
+    every foreign key is valid, 1 otherwise (the rows and keys are listed), 2 on error.
+    """
+    from pgferry.migrate.restore import restore_rejects
+
+    report = restore_rejects(reject_file, postgres_dsn, schema)
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        from rich.console import Console
+
+        from pgferry.console import render_restore
+
+        render_restore(report, Console())
+    if not report.complete:
         sys.exit(1)

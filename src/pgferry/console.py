@@ -7,7 +7,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pgferry.migrate.fkeys import UnvalidatedKey
 from pgferry.migrate.report import CopyReport
+from pgferry.migrate.restore import RestoreReport
 from pgferry.migrate.verify import VerifyReport
 
 
@@ -37,7 +39,36 @@ def render_copy(report: CopyReport, console: Console) -> None:
     for item in report.skipped + report.not_carried:
         console.print(f"[yellow]not carried[/yellow] {item.kind} {escape(item.name)}: {escape(item.reason)}")
     if report.rejected:
-        console.print(f"[red]{report.rejected} rows rejected[/red] (see the reject file)")
+        console.print(
+            f"[red]{report.rejected} rows rejected[/red] (whole rows in the reject file; fix them there, then "
+            "`pgferry restore-rejects FILE DSN`): the copy is not identical"
+        )
+    render_unvalidated(report.unvalidated, console)
+
+
+def render_unvalidated(keys: list[UnvalidatedKey], console: Console) -> None:
+    """Foreign keys added NOT VALID: which child rows violate them, and what to run once they are fixed."""
+    for key in keys:
+        console.print(
+            f"[yellow]foreign key {escape(key.constraint)} added NOT VALID[/yellow]: {key.rows} rows of "
+            f"{escape(key.table)} point at no row of {escape(key.references)} "
+            f"({escape(', '.join(key.key_columns))}: {escape(str(key.keys))}); new writes are checked; "
+            f"after fixing them run: {escape(key.validate_sql)}"
+        )
+
+
+def render_restore(report: RestoreReport, console: Console) -> None:
+    """Rows restored per table, rows still refused, foreign keys validated or still violated."""
+    for table, rows in report.restored.items():
+        console.print(f"restored {rows} rows into {escape(table)}")
+    for item in report.failed:
+        console.print(
+            f"[red]not restored[/red] line {item['line']}, table {escape(item['table'])}, key "
+            f"{escape(str(item['key']))}: {escape(item['problem'])}"
+        )
+    for name in report.validated:
+        console.print(f"[green]validated[/green] foreign key {escape(name)}")
+    render_unvalidated(report.violated, console)
 
 
 def render_verify(report: VerifyReport, console: Console) -> None:

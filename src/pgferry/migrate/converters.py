@@ -13,10 +13,11 @@ The functions they are made of live in pgferry.migrate.valueforms.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from pgferry.migrate.jsontext import JSON_TYPES, json_line, json_reverse
 from pgferry.migrate.types import EPOCH_MILLIS, EPOCH_SECONDS, TypeChoice
 from pgferry.migrate.valueforms import (
     AS_BYTEA,
@@ -38,7 +39,6 @@ from pgferry.migrate.valueforms import (
     hex_line,
     integer_guard,
     ip_guard,
-    json_reverse,
     julian_guard,
     julian_render,
     julian_reverse,
@@ -127,6 +127,15 @@ def _converter(
         recompute,
         reverse,
     )
+
+
+def json_converter(name: str, guard: Callable[[str, str], str | None] | None, **changes: Any) -> Converter:
+    """JSON text as it is, into jsonb or json (JSON_TYPES); `changes` replace fields."""
+    converter = _converter(
+        name, JSON_TYPES, quoted=True, guard=guard, may_hold_nul=True,
+        sqlite_line=json_line, pg_line=pg_text_line, reverse=json_reverse,
+    )  # fmt: skip
+    return replace(converter, **changes)
 
 
 # Values of unquoted converters never contain a quote, comma or line break and are never empty (an empty
@@ -272,15 +281,17 @@ CONVERTERS: dict[str, Converter] = {
             pg_line=pg_text_line,
             reverse=timestamp_reverse,
         ),
-        _converter(
-            "json_text",
-            ("jsonb",),
-            quoted=True,
-            guard=lambda c, pg_type: f"typeof({c}) = 'text' AND substr({c}, 1, 1) IN ('{{', '[')",
-            may_hold_nul=True,
+        json_converter("json_text", lambda c, pg_type: f"typeof({c}) = 'text' AND substr({c}, 1, 1) IN ('{{', '[')"),
+        # A column that says it holds JSON (pgferry.sqlite.census.json_declaration): scalars too.
+        json_converter("json_any", lambda c, pg_type: f"typeof({c}) = 'text'"),
+        # ... with numbers stored as numbers (NUMERIC affinity): Python's exact repr; a BLOB changes the type.
+        json_converter(
+            "json_numbers",
+            None,
+            in_python=True,
+            python_guard=lambda pg_type: lambda v: not isinstance(v, bytes),
             sqlite_line=None,
             pg_line=None,
-            reverse=json_reverse,
         ),
         # The types applications expect (pgferry.migrate.frameworks): uuid, inet, time, interval, UTC.
         *(

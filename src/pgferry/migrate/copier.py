@@ -24,6 +24,7 @@ from pgferry.migrate.converters import same_conversion
 from pgferry.migrate.errors import REFUSALS, is_decode_error, refusal
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.plan import Skipped, Step, TablePlan
+from pgferry.migrate.rejects import Record, read_record
 from pgferry.migrate.render import Render, render_table
 from pgferry.migrate.report import Replan
 from pgferry.migrate.sink import RejectPolicy, Sink
@@ -178,15 +179,21 @@ class Copier:
     def _careful_chunk(
         self, cursor: sqlite3.Cursor, pg: psycopg.Connection, render: Render, at: Checkpoint
     ) -> tuple[int, int, Key | None]:
-        """Materialise a refused chunk and name or reject its bad values: (scanned, copied, last key)."""
+        """Materialise a refused chunk and name or reject its bad values: (scanned, copied, last key).
+        A rejected row is read again whole (same snapshot, this thread's connection) for the reject file."""
         chunk_rows = self.options.chunk_rows
-        batch, scanned, last_seen = render.careful_rows(
-            cursor, at.last_key, at.upper_key, chunk_rows, self.policy.bad_value
-        )
+
+        def bad_value(table: str, key: Key, column: str, value: str, problem: str, row: Record | None) -> None:
+            if row is None and self.policy.on_error == "reject":
+                row = read_record(cursor.connection, render.table, render.keyset, key)
+            self.policy.bad_value(table, key, column, value, problem, row)
+
+        batch, scanned, last_seen = render.careful_rows(cursor, at.last_key, at.upper_key, chunk_rows, bad_value)
         if scanned == 0:
             return 0, 0, None
         done = scanned < chunk_rows
-        copied = self.sink.write(pg, render.target, batch, render.plan, replace(at, last_key=last_seen, done=done))
+        at = replace(at, last_key=last_seen, done=done)
+        copied = self.sink.write(pg, render.target, batch, render.plan, at, bad_value)
         return scanned, copied, last_seen
 
     def _replan(

@@ -118,11 +118,16 @@ def run_step(pool: ConnectionPool, step: Step) -> Skipped | None:
         except ALREADY_DONE:
             return None
         except psycopg.errors.Error as exc:
-            why = first_line(exc) + (f" ({exc.diag.message_detail})" if exc.diag.message_detail else "")
-            if step.required:
-                raise TargetError(f"{step.kind} {step.name}: {why}") from None
-            return Skipped(step.kind, step.name, f"PostgreSQL refused it: {why}")
+            return refused_step(step, exc)
     return None
+
+
+def refused_step(step: Step, exc: psycopg.Error) -> Skipped:
+    """What PostgreSQL's refusal of `step` is reported as; a required step stops the copy instead."""
+    why = first_line(exc) + (f" ({exc.diag.message_detail})" if exc.diag.message_detail else "")
+    if step.required:
+        raise TargetError(f"{step.kind} {step.name}: {why}") from None
+    return Skipped(step.kind, step.name, f"PostgreSQL refused it: {why}")
 
 
 def run_steps_in_order(pool: ConnectionPool, steps: list[Step]) -> list[Skipped]:

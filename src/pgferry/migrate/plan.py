@@ -19,7 +19,7 @@ from pgferry.migrate.expressions import Untranslatable, translate_default, trans
 from pgferry.migrate.frameworks import Framework, hint
 from pgferry.migrate.names import SYSTEM_COLUMNS, identifier, map_names
 from pgferry.migrate.types import TypeChoice, cast_choice, choose_type
-from pgferry.sqlite.census import ColumnCensus, TableCensus
+from pgferry.sqlite.census import ColumnCensus, TableCensus, json_declaration
 from pgferry.sqlite.schema import Column, Index, Schema, Table
 from pgferry.sqltext import quote_ident
 
@@ -164,14 +164,14 @@ def _cast_override(table: Table, column: Column, census: ColumnCensus, casts: di
 
 
 def _choose(
-    column: Column, census: ColumnCensus, is_key: bool, framework: Framework | None
+    column: Column, census: ColumnCensus, is_key: bool, framework: Framework | None, says_json: str | None
 ) -> tuple[TypeChoice, str | None]:
     """The framework's type where it has one and the values fit, else the generic choice; and a note
     when the framework's type was passed over or the column's spelling is ambiguous."""
     choice = framework.choose(column, census, is_key) if framework is not None else None
     if choice is not None:
         return choice, None
-    generic = choose_type(column, census, is_key=is_key)
+    generic = choose_type(column, census, is_key=is_key, says_json=says_json)
     note = hint(framework, column)
     if framework is not None and framework.covers(column) and not (is_key and framework.wide_keys):
         note = f"{framework.name}'s type for {column.declared_type} does not hold every value: {generic.pg_type}"
@@ -268,7 +268,8 @@ def _plan_table(
         col_census = census.column(column.name)
         choice = _cast_override(table, column, col_census, casts)
         if choice is None:
-            choice, framework_note = _choose(column, col_census, column.name in keys, framework)
+            says_json = json_declaration(table, column.name)
+            choice, framework_note = _choose(column, col_census, column.name in keys, framework, says_json)
             if framework_note:
                 choice = dataclasses.replace(choice, note="; ".join(filter(None, [choice.note, framework_note])))
             if census.sample_rows is not None:

@@ -17,6 +17,7 @@ from psycopg import sql
 from pgferry.migrate.errors import CopyDataError, is_decode_error
 from pgferry.migrate.identity import row_identity
 from pgferry.migrate.plan import ColumnPlan, TablePlan
+from pgferry.migrate.rejects import Record, record_of, typed_items
 from pgferry.migrate.rowformat import line_maker, select_list
 from pgferry.sqlite.connect import text_as
 from pgferry.sqlite.keyset import Key, Keyset
@@ -25,8 +26,9 @@ from pgferry.sqltext import quote_ident
 
 STREAM_ROWS = 2_000  # rows read and written at a time inside a chunk
 Batch = tuple[bytes | str, int, Key]  # (lines, rows, last key)
-# (table, row key, source column, value shown, problem): stops the copy or rejects the row.
-BadValue = Callable[[str, Key, str, str, str], None]
+# (table, row key, source column, value shown, problem, the whole row if read): stops the copy or
+# rejects the row (pgferry.migrate.sink.RejectPolicy).
+BadValue = Callable[[str, Key, str, str, str, Record | None], None]
 
 
 @dataclass(frozen=True)
@@ -112,17 +114,19 @@ class Render:
         keys, columns = self.keyset.keys, self.plan.copied_columns
         names = [quote_ident(c.source) for c in columns]
         with text_as(conn, bytes):
-            query, params = self.keyset.select([*keys, *names], after, upto, limit)
+            query, params = self.keyset.select([*keys, *names, *typed_items(self.table)], after, upto, limit)
             raw = conn.execute(query, params).fetchall()
         bad_keys: list[Key] = []
         last_key: Key | None = None
         for row in raw:
-            key, values = list(row[: len(keys)]), row[len(keys) :]
+            key, values = list(row[: len(keys)]), row[len(keys) : len(keys) + len(names)]
             last_key = [k.decode("utf-8", "replace") if isinstance(k, bytes) else k for k in key]
             problem = _first_bad_text(columns, values)
             if problem is not None:
                 column, value, why = problem
-                bad_value(self.table.name, key, column, value, why)
+                bad_value(
+                    self.table.name, key, column, value, why, record_of(self.table, row[len(keys) + len(names) :])
+                )
                 bad_keys.append(key)
         if not bad_keys:
             raise CopyDataError(f"table {self.table.name!r}: a text value could not be decoded as UTF-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pgferry.migrate.fkeys import UnvalidatedKey
 from pgferry.migrate.plan import MigrationPlan, Skipped
 
 
@@ -45,6 +46,8 @@ class CopyReport:
     plan: MigrationPlan | None = field(default=None, repr=False, compare=False)  # for verify_copy
     replanned: list[Replan] = field(default_factory=list)
     watermark: Any = None  # what copy_database's `watermark` read in the copy's snapshot (JSON-able)
+    # Foreign keys added NOT VALID: child rows point at parents that are not there (pgferry.migrate.fkeys).
+    unvalidated: list[UnvalidatedKey] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -69,4 +72,5 @@ class CopyReport:
             "skipped": [s.__dict__ for s in self.skipped],
             "not_carried": [s.__dict__ for s in self.not_carried],
             "replanned": [r.as_dict() for r in self.replanned],
+            "unvalidated_foreign_keys": [u.as_dict() for u in self.unvalidated],
         }

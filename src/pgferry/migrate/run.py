@@ -39,6 +39,7 @@ from pgferry.migrate.ddl import (
     schema_has_tables,
 )
 from pgferry.migrate.errors import user_errors
+from pgferry.migrate.fkeys import UnvalidatedKey, add_foreign_key
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.plan import MigrationPlan, Skipped, Step
 from pgferry.migrate.report import CopyReport, TableResult
@@ -96,6 +97,7 @@ def _run_pipeline(
     options: CopyOptions,
     checkpoints: dict[tuple[str, int], Checkpoint],
     skipped: list[Skipped],
+    unvalidated: list[UnvalidatedKey],
 ) -> dict[str, float]:
     """Stream the parts still to copy and build each table's keys, indexes, ANALYZE and foreign keys
     as soon as what they need is there (see pgferry.migrate.schedule). Returns when the data was done.
@@ -186,9 +188,19 @@ def _run_pipeline(
                 priority,
             )
         )
+
+    def foreign_key(step: Step) -> None:
+        """Violated by child rows (a rejected parent, an orphan): added NOT VALID and reported (fkeys)."""
+        found = add_foreign_key(ddl, step, options.schema, source.plan.table(step.table).target)
+        with lock:
+            if isinstance(found, Skipped):
+                skipped.append(found)
+            elif found is not None:
+                unvalidated.append(found)
+
     for i, step in enumerate(s for s in source.plan.steps if s.kind == "foreign_key"):
         after = {f"done:{step.table}"} | ({f"done:{step.references}"} if step.references in tables else set())
-        scheduler.add(Task(f"fk:{i}", run(functools.partial(list, [step])), "ddl", after, -size.get(step.table, 0)))
+        scheduler.add(Task(f"fk:{i}", functools.partial(foreign_key, step), "ddl", after, -size.get(step.table, 0)))
     try:
         with ddl:
             scheduler.run()
@@ -253,7 +265,8 @@ def _copy_database(
     copier = Copier(
         source, dsn, options, events, checkpoints, recreate=lambda pg, table: create_table(pg, table, options.schema)
     )
-    timings = _run_pipeline(source, copier, dsn, options, checkpoints, skipped)
+    unvalidated: list[UnvalidatedKey] = []
+    timings = _run_pipeline(source, copier, dsn, options, checkpoints, skipped, unvalidated)
     phases["data"] = timings["data"] - mark
     # Keys, indexes, foreign keys and ANALYZE overlap the data; this is what remained after it.
     phases["after_data"] = time.perf_counter() - timings["data"]
@@ -300,6 +313,7 @@ def _copy_database(
         plan=source.plan,
         replanned=copier.replans,
         watermark=source.watermark,
+        unvalidated=unvalidated,
     )
 
 
@@ -312,7 +326,8 @@ class CopyJob:
 
     @property
     def identical(self) -> bool:
-        return self.verify is None or self.verify.identical
+        """False when the verify found differences, and when rows were rejected (verify skipped too)."""
+        return not self.copy.rejected and (self.verify is None or self.verify.identical)
 
 
 def copy_and_verify(

@@ -8,9 +8,8 @@ A value PostgreSQL refuses either stops the copy, naming table, row key, column 
 from __future__ import annotations
 
 import csv
-import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from pgferry.migrate import control
 from pgferry.migrate.control import Checkpoint
 from pgferry.migrate.errors import REFUSED_BY_POSTGRES, CopyDataError, copy_error_position
 from pgferry.migrate.plan import TablePlan
+from pgferry.migrate.rejects import Record, reject_line
 from pgferry.pg.connect import first_line
 from pgferry.sqlite.keyset import Key
 
@@ -36,16 +36,17 @@ class RejectPolicy:
         self.rejected: dict[str, int] = {}
         self.lock = threading.Lock()
 
-    def bad_value(self, table: str, key: Key, column: str, value: str, problem: str) -> None:
+    def bad_value(self, table: str, key: Key, column: str, value: str, problem: str, row: Record | None) -> None:
+        """Stop, or count the row and write it whole (`row`, pgferry.migrate.rejects) to the reject file."""
         message = f"table {table!r}, row key {key}, column {column!r}: {problem}; value {value}"
         if self.on_error != "reject":
             raise CopyDataError(message + " (use --on-error reject to write such rows to a reject file)")
+        line = reject_line(table, key, column, value, problem, row)
         with self.lock:
             self.rejected[table] = self.rejected.get(table, 0) + 1
             if self.path is not None:
-                entry = {"table": table, "key": key, "column": column, "problem": problem, "value": value}
                 with self.path.open("a") as handle:
-                    handle.write(json.dumps(entry) + "\n")
+                    handle.write(line)
 
 
 class Sink:
@@ -95,10 +96,12 @@ class Sink:
         batch: list[tuple[Any, ...]],
         plan: TablePlan,
         checkpoint: Checkpoint,
+        bad_value: Callable[[str, Key, str, str, str, Record | None], None],
     ) -> int:
         """COPY a materialised chunk of (line, *key) rows and `checkpoint` (rows counted before the
-        chunk) in one transaction; a refused row stops the copy or is rejected and the rest written
-        again. Returns the rows written."""
+        chunk) in one transaction; a refused row goes to `bad_value` (RejectPolicy.bad_value, its row
+        read by the caller), which stops the copy or rejects it, and the rest is written again.
+        Returns the rows written."""
         lines = [row[0] for row in batch]
         while True:
             try:
@@ -128,7 +131,7 @@ class Sink:
                 key = list(batch[index][1:])
                 fields = next(csv.reader([lines[index]]))
                 shown = fields[_column_position(plan, column)] if column else lines[index][:80]
-                self.policy.bad_value(checkpoint.table, key, column or "?", repr(shown[:80]), first_line(exc))
+                bad_value(checkpoint.table, key, column or "?", repr(shown[:80]), first_line(exc), None)
                 del lines[index]
                 batch = batch[:index] + batch[index + 1 :]
 

@@ -64,12 +64,18 @@ def _within(low: int | float | None, high: int | float | None, bounds: tuple[flo
     return low is not None and high is not None and bounds[0] <= low and high <= bounds[1]
 
 
-def choose_type(column: Column, census: ColumnCensus, is_key: bool = False) -> TypeChoice:
-    """The narrowest PostgreSQL type that holds every value `census` saw in `column`."""
+def choose_type(column: Column, census: ColumnCensus, is_key: bool = False, says_json: str | None = None) -> TypeChoice:
+    """The narrowest PostgreSQL type that holds every value `census` saw in `column`; `says_json` is
+    why the column says it holds JSON (pgferry.sqlite.census.json_declaration), if it does."""
     declared = column.declared_type
+    if says_json and census.non_null == 0:
+        return TypeChoice("jsonb", "json_any", f"empty column that says it holds JSON ({says_json})")
     if census.non_null == 0:
         return _from_declaration(column, is_key)
     classes = census.storage_classes
+    if says_json and census.values_json and "blob" not in classes and not census.text_with_nul:
+        converter = "json_any" if classes == ("text",) else "json_numbers"
+        return _json(census, converter, f"every value is valid JSON and {says_json}")
     if "blob" in classes:
         if classes == ("blob",):
             return TypeChoice("bytea", "bytes", "holds BLOBs")
@@ -214,7 +220,7 @@ def _texts(column: Column, census: ColumnCensus) -> TypeChoice:
     if census.texts_uuid and UUID_NAMES.match(declared):
         return TypeChoice("uuid", "uuid_text", f"declared {declared}, every value is a UUID")
     if census.texts_json:
-        return TypeChoice("jsonb", "json_text", "every value is a JSON object or array")
+        return _json(census, "json_text", "every value is a JSON object or array")
     note = None
     if affinity(declared) in ("INTEGER", "REAL", "NUMERIC"):
         note = f"declared {declared} but holds {census.texts} text values: stored as text"
@@ -255,3 +261,17 @@ def cast_choice(pg_type: str, column: Column, census: ColumnCensus) -> TypeChoic
     elif base in ("numeric", "decimal") and classes <= {"integer", "real"}:
         converter = "numeric"
     return TypeChoice(pg_type, converter, f"--cast file sets {pg_type}")
+
+
+def _json(census: ColumnCensus, converter: str, reason: str) -> TypeChoice:
+    """jsonb, or json when a value holds the escape \\u0000: jsonb cannot hold U+0000 and would refuse
+    the row, json keeps each text exactly as it is (and still offers the JSON operators)."""
+    if not census.json_nul_escapes:
+        return TypeChoice("jsonb", converter, reason)
+    return TypeChoice(
+        "json",
+        converter,
+        reason,
+        note=f"{census.json_nul_escapes} values hold the JSON escape \\u0000, which jsonb cannot hold: "
+        "json keeps every text exactly as it is (no jsonb operators or GIN indexes on it)",
+    )

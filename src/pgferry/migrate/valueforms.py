@@ -8,7 +8,6 @@ built, never per value, so the copy's speed does not depend on this indirection.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 import uuid
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
+from pgferry.migrate.jsontext import json_value
 from pgferry.migrate.types import FLOAT_EXACT_INT, JULIAN_DAYS
 from pgferry.sqlite.census import iso_predicate, zone_predicate
 from pgferry.sqlite.declared import TIME_GLOB, decimal_precision, is_ip, time_predicate, uuid_predicate
@@ -93,7 +93,7 @@ CANONICAL: dict[str, Callable[[str], Any]] = {
     "timestamp": timestamp_value,
     "timestamptz": utc_value,
     "date": lambda v: v[:10],
-    "jsonb": lambda v: json.dumps(json.loads(v), sort_keys=True),
+    "jsonb": json_value,
     "bytea": lambda v: v.lower(),
     "citext": lambda v: v,
     "uuid": lambda v: uuid.UUID(v),
@@ -372,8 +372,3 @@ def timestamp_reverse(value: date) -> str:
             value = value.astimezone(UTC)
         return value.isoformat(" ")
     return value.isoformat()
-
-
-def json_reverse(value: Any) -> str:
-    """jsonb's own text form (its key order and spacing): equal to the source under json.loads."""
-    return json.dumps(value, ensure_ascii=False)

@@ -14,6 +14,7 @@ sparse columns, or checking a split all need the facts. The census gets them che
 from __future__ import annotations
 
 import dataclasses
+import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +78,10 @@ class ColumnCensus:
     texts_uuid: bool = False  # each is 32 hex digits or a dashed UUID (declared UUID, CHAR(32), CHAR(36))
     texts_inet: bool = False  # each is an IP address (declared INET, CHAR(15), CHAR(39))
     decimal_misfits: int | None = None  # numbers a declared DECIMAL(p, s) does not hold exactly
+    # Measured only where JSON is likely (see json_declaration): every non-NULL value is valid JSON
+    # (numbers included), and how many texts hold the escape \u0000, which jsonb cannot hold.
+    values_json: bool = False
+    json_nul_escapes: int = 0
 
     @property
     def non_null(self) -> int:
@@ -157,16 +162,36 @@ def zone_predicate(c: str) -> str:
     return f"(CASE WHEN length({c}) > 19 THEN {c} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {c} GLOB '*Z' ELSE 0 END)"
 
 
-def _format_checks(column: str, dates: bool) -> list[str]:
-    """Full format checks for a candidate column over all its text values (DATE_CHECKS, or JSON)."""
+def _format_checks(column: str) -> list[str]:
+    """Full date checks for a candidate column over all its text values (DATE_CHECKS)."""
     c = quote_ident(column)
-    if dates:
-        return [
-            _when_text(c, iso_predicate(c)),
-            _when_text(c, f"length({c}) = 10"),
-            f"sum(CASE WHEN typeof({c}) = 'text' THEN {zone_predicate(c)} END)",
-        ]
-    return [_when_text(c, f"coalesce(json_valid({c}), 0)")]
+    return [
+        _when_text(c, iso_predicate(c)),
+        _when_text(c, f"length({c}) = 10"),
+        f"sum(CASE WHEN typeof({c}) = 'text' THEN {zone_predicate(c)} END)",
+    ]
+
+
+def _json_checks(column: str) -> list[tuple[str, str]]:
+    """(field, aggregate) of the JSON checks: every non-NULL value valid JSON, texts holding \\u0000.
+    instr() is a byte search: it only runs on the columns a cheap test or the declaration picked."""
+    c = quote_ident(column)
+    return [
+        ("values_json", f"min(CASE WHEN {c} IS NOT NULL THEN coalesce(json_valid({c}), 0) END)"),
+        ("json_nul_escapes", f"sum(CASE WHEN typeof({c}) = 'text' THEN instr({c}, '\\u0000') > 0 END)"),
+    ]
+
+
+def json_declaration(table: Table, column: str) -> str | None:
+    """Why `column` says it holds JSON, or None: a declared type naming JSON (SQLAlchemy's JSON), or a
+    CHECK calling json_valid() on it (Django's JSONField declares text with one)."""
+    declared = table.column(column).declared_type
+    if "JSON" in declared.upper():
+        return f"declared {declared}"
+    names = [re.escape(column)] + [re.escape(q[0] + column.replace(q[1], q[1] * 2) + q[1]) for q in ('""', "``", "[]")]
+    pattern = re.compile(rf"\bjson_valid\s*\(\s*(?:{'|'.join(names)})\s*\)", re.IGNORECASE)
+    checks = (*table.checks, *(check for c in table.columns for check in c.checks))  # any CHECK may name it
+    return "a CHECK calls json_valid() on it" if any(pattern.search(check) for check in checks) else None
 
 
 def _second_pass(column: str, shape: str, declared_varchar: bool) -> list[tuple[str, str]]:
@@ -264,7 +289,7 @@ def _first_pass(column: str, expected: str, declared_varchar: bool, declares_tim
     if declares_time:
         # Dates hold no NUL: the NUL scan is only needed when they turn out not to be dates (retried).
         guesses = [g for g in guesses if g[0] != "text_with_nul"]
-        guesses += list(zip(DATE_CHECKS, _format_checks(column, True), strict=True))
+        guesses += list(zip(DATE_CHECKS, _format_checks(column), strict=True))
     return basics + [(f"guess:{field}", expr) for field, expr in guesses]
 
 
@@ -275,7 +300,8 @@ def take_census(conn: sqlite3.Connection, table: Table, where: str = "", params:
     needed (numeric ranges for numeric columns, NUL bytes for text columns). SQLite orders numbers
     < text < blobs, so min and max prove whether a column is all numbers, all text or mixed; only
     columns that broke their declared type need pass 2. Pass 3 runs full date/JSON checks on
-    columns whose smallest and largest values look like dates or JSON; prose is ruled out unread.
+    columns whose smallest and largest values look like dates or JSON, and JSON checks on columns that
+    say they hold JSON (json_declaration); prose is ruled out unread.
     """
     source = quote_ident(table.name) + where
     rows = conn.execute(f"SELECT count(*) FROM {source}", params).fetchone()[0]
@@ -332,21 +358,28 @@ def take_census(conn: sqlite3.Connection, table: Table, where: str = "", params:
     for name, values in _run_aggregates(conn, source, retry, params).items():
         measured[name].update({k: v for k, v in values.items() if v is not None})
     checks: list[tuple[str, str, str]] = []
+    documents: set[str] = set()  # texts whose smallest and largest look like objects or arrays
     for column in table.columns:
         counts, info = measured[column.name], results[column.name]
         if shapes[column.name] == "numeric":
             counts["integers"] = info["count"] - counts.get("reals", 0)
-        if shapes[column.name] != "text":
-            continue
-        for dates, fields in ((True, DATE_CHECKS), (False, ("texts_json",))):
-            if dates and "texts_iso_datetime" in counts:
-                continue  # answered by the speculative first pass
-            if _starts_like(info["low_prefix"], dates) and _starts_like(info["high_prefix"], dates):
-                checks += list(
-                    zip([column.name] * len(fields), fields, _format_checks(column.name, dates), strict=True)
-                )
+        shape = shapes[column.name]
+        if shape == "text" and _starts_like(info["low_prefix"], False) and _starts_like(info["high_prefix"], False):
+            documents.add(column.name)
+        if column.name in documents or (shape in ("text", "numeric", "mixed") and json_declaration(table, column.name)):
+            checks += [(column.name, f, e) for f, e in _json_checks(column.name)]
+        if shape != "text" or "texts_iso_datetime" in counts:
+            continue  # no texts, or the date checks were answered by the speculative first pass
+        if _starts_like(info["low_prefix"], True) and _starts_like(info["high_prefix"], True):
+            checks += list(zip([column.name] * 3, DATE_CHECKS, _format_checks(column.name), strict=True))
     for name, values in _run_aggregates(conn, source, checks, params).items():
-        measured[name].update({k: v if k == "zoned_texts" else bool(v) for k, v in values.items()})
+        measured[name].update(
+            {
+                k: v if k == "zoned_texts" else (v or 0) if k == "json_nul_escapes" else bool(v)
+                for k, v in values.items()
+            }
+        )
+        measured[name]["texts_json"] = name in documents and bool(values.get("values_json"))
     for counts in measured.values():
         iso = bool(counts.get("texts_iso_datetime", False))
         counts["texts_iso_datetime"] = iso
@@ -383,6 +416,9 @@ def _merge_column(parts: list[ColumnCensus]) -> ColumnCensus:
     )
     for name in (*DATE_FIELDS, "texts_json", "texts_time", "texts_uuid", "texts_inet"):
         merged[name] = bool(with_texts) and all(getattr(p, name) for p in with_texts)
+    with_values = [p for p in parts if p.non_null]
+    merged["values_json"] = bool(with_values) and all(p.values_json for p in with_values)
+    merged["json_nul_escapes"] = sum(p.json_nul_escapes for p in parts)
     return ColumnCensus(name=parts[0].name, **merged)
 
 
