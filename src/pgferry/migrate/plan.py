@@ -170,7 +170,7 @@ def _choose(
     when the framework's type was passed over or the column's spelling is ambiguous."""
     choice = framework.choose(column, census, is_key) if framework is not None else None
     if choice is not None:
-        return choice, None
+        return choice, hint(framework, column)
     generic = choose_type(column, census, is_key=is_key, says_json=says_json)
     note = hint(framework, column)
     if framework is not None and framework.covers(column) and not (is_key and framework.wide_keys):

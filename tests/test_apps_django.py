@@ -1,0 +1,65 @@
+"""A Django 5 project runs on its SQLite file's copy unchanged: every object reads back equal (Decimal,
+UUID, timedelta, time, aware datetime, dict, IP), writes work, `migrate --check` is clean and the next
+migration (a new field, a named constraint removed) applies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from apps.runner import project, run
+from pgferry.migrate.options import CopyOptions
+from pgferry.migrate.run import copy_and_verify
+
+
+@pytest.fixture
+def django_file(tmp_path: Path) -> tuple[Path, Path]:
+    app = project("django_catalog", tmp_path)
+    db = tmp_path / "django.db"
+    run(app, "seed", f"sqlite:{db}")
+    return app, db
+
+
+def _types(dsn: str, table: str) -> dict[str, str]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            [table],
+        ).fetchall()
+    return dict(rows)
+
+
+def test_django_runs_on_the_default_copy(django_file: tuple[Path, Path], pg_dsn: str, tmp_path: Path) -> None:
+    app, db = django_file
+    casts = tmp_path / "casts.toml"  # the one field the file cannot tell apart from a BigIntegerField
+    casts.write_text('[columns]\n"catalog_book.reading_time" = "interval"\n')
+    job = copy_and_verify(db, pg_dsn, CopyOptions(jobs=2, casts_file=str(casts)))
+    assert job.identical, job.verify
+    assert job.copy.plan is not None and job.copy.plan.framework == {
+        "name": "Django",
+        "evidence": "table django_migrations",
+    }
+    assert _types(pg_dsn, "catalog_author") == {
+        "id": "bigint",
+        "name": "character varying(300)",  # 300 characters, more bytes
+        "uid": "uuid",
+        "ip": "inet",
+        "joined": "timestamp with time zone",
+        "profile": "jsonb",
+        "flags": "smallint",
+    }
+    book = _types(pg_dsn, "catalog_book")
+    assert (book["price"], book["reading_time"], book["starts_at"], book["pages"], book["big"]) == (
+        "numeric",
+        "interval",
+        "time without time zone",
+        "integer",
+        "bigint",
+    )
+    assert "DurationField" in next(c["note"] for c in job.copy.choices if c["column"] == "big")
+    assert run(app, "check", pg_dsn).strip() == "ok"
+    (app / "later" / "0002_later.py").rename(app / "catalog" / "migrations" / "0002_later.py")
+    assert run(app, "next", pg_dsn).strip() == "ok"
