@@ -33,6 +33,8 @@ from pgferry.migrate.valueforms import (
     date_line,
     epoch_guard,
     epoch_reverse,
+    epoch_text_render,
+    epoch_text_reverse,
     epoch_value,
     float_guard,
     hex_bytea,
@@ -345,6 +347,16 @@ CONVERTERS: dict[str, Converter] = {
             sqlite_line=as_text_line,
             pg_line=pg_micros_line,
             reverse=micros_reverse,
+        ),
+        _converter(
+            "epoch_text_interval",
+            ("interval",),
+            render=epoch_text_render,
+            quoted=False,
+            guard=utc_guard,
+            sqlite_line=None,
+            pg_line=None,
+            reverse=epoch_text_reverse,
         ),
     )
 }

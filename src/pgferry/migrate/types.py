@@ -254,6 +254,8 @@ def cast_choice(pg_type: str, column: Column, census: ColumnCensus) -> TypeChoic
         converter = "timestamp_text"
     elif base == "interval" and integers:
         converter = "micros_interval"  # Django's DurationField: integer microseconds
+    elif base == "interval" and texts and census.texts_iso_datetime and census.texts_without_zone:
+        converter = "epoch_text_interval"  # SQLAlchemy's Interval: a date-time counted from 1970-01-01
     elif base == "boolean" and integers:
         converter = "bool"
     elif base in ("smallint", "integer", "bigint") and integers:

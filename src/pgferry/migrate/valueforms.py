@@ -243,6 +243,13 @@ def micros_render(c: str) -> str:
     )
 
 
+def epoch_text_render(c: str) -> str:
+    """A date-time counted from 1970-01-01 (SQLAlchemy's Interval on SQLite) as days and a time of day:
+    '1970-01-02 03:04:05.5' is '1 days 03:04:05.5', '1969-12-31 23:59:59' is '-1 days 23:59:59'."""
+    days = f"CAST(julianday(substr({c}, 1, 10)) - 2440587.5 AS INTEGER)"
+    return f"CASE WHEN {c} IS NOT NULL THEN {days} || ' days ' || substr({c}, 12) END"
+
+
 def utc_render(c: str) -> str:
     return f"{c} || '+00'"
 
@@ -353,6 +360,10 @@ def uuid_text_reverse(value: uuid.UUID) -> str:
 
 def micros_reverse(value: timedelta) -> int:
     return value // timedelta(microseconds=1)
+
+
+def epoch_text_reverse(value: timedelta) -> str:
+    return (UNIX_EPOCH + value).isoformat(" ")
 
 
 def utc_reverse(value: datetime) -> str:

@@ -1,0 +1,44 @@
+"""A SQLAlchemy 2 + Alembic project runs on its SQLite file's copy unchanged: objects read back equal
+(Decimal, UUID, timedelta, time, naive datetime, JSON, enum), writes work, `alembic check` finds the
+schema equal to the models (types compared) and the next migration drops a convention-named constraint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from apps.runner import project, run
+from pgferry.migrate.options import CopyOptions
+from pgferry.migrate.run import copy_and_verify
+
+
+@pytest.fixture
+def sqla_file(tmp_path: Path) -> tuple[Path, Path]:
+    app = project("sqla_catalog", tmp_path)
+    db = tmp_path / "sqla.db"
+    run(app, "seed", f"sqlite:{db}")
+    return app, db
+
+
+def test_sqlalchemy_runs_on_the_default_copy(sqla_file: tuple[Path, Path], pg_dsn: str, tmp_path: Path) -> None:
+    app, db = sqla_file
+    casts = tmp_path / "casts.toml"  # Interval and DateTime are both DATETIME on SQLite
+    casts.write_text('[columns]\n"item.lasts" = "interval"\n')
+    job = copy_and_verify(db, pg_dsn, CopyOptions(jobs=2, casts_file=str(casts)))
+    assert job.identical, job.verify
+    assert job.copy.plan is not None and job.copy.plan.framework is not None
+    assert job.copy.plan.framework["name"] == "SQLAlchemy (Alembic)"
+    with psycopg.connect(pg_dsn) as conn:
+        types = dict(
+            conn.execute(
+                "SELECT attrelid::regclass::text || '.' || attname, format_type(atttypid, atttypmod) "
+                "FROM pg_attribute WHERE attrelid IN ('item'::regclass, 'shelf'::regclass) AND attnum > 0"
+            ).fetchall()
+        )
+    assert types["item.id"] == "integer" and types["item.price"] == "numeric(10,2)"
+    assert types["shelf.code"] == "uuid" and types["item.lasts"] == "interval"
+    assert run(app, "check", pg_dsn).strip() == "ok"
+    (app / "later" / "0002_later.py").rename(app / "migrations" / "versions" / "0002_later.py")
+    assert run(app, "next", pg_dsn).strip() == "ok"
