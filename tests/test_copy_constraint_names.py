@@ -17,6 +17,7 @@ from pgferry.migrate import control
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.plan import MigrationPlan
 from pgferry.migrate.run import copy_database
+from pgferry.sqlite.schema import read_schema
 
 SQLITE_SCHEMA = """
 CREATE TABLE author (
@@ -224,3 +225,44 @@ def test_clashing_names_within_a_table_and_with_a_table_get_a_number(tmp_path: P
             ("t", "t_a_check1"),  # PostgreSQL's own name for the unnamed one steps around the named one
         }
     assert sorted((r.name, r.target) for r in report.plan.renamed) == [("c", "c1"), ("other", "other1")]  # type: ignore[union-attr]
+
+
+def test_long_generated_names_are_cut_as_postgresql_cuts_them(tmp_path: Path, pg_dsn: str) -> None:
+    table, column, other = "t" * 40, "c" * 30, "d" * 30
+    script = (
+        f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, {column} INTEGER CHECK ({column} > 0) CHECK ({column} < 9),"
+        f" {other} INTEGER REFERENCES {table} (id), UNIQUE ({column}, {other}), UNIQUE ({other}, {column}))"
+    )
+    source = tmp_path / "long.db"
+    with sqlite3.connect(source) as conn:
+        conn.execute(script)
+    conn.close()
+    copy_database(source, pg_dsn, CopyOptions(jobs=1))
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        pg.execute("CREATE SCHEMA native; SET search_path TO native")
+        pg.execute(script.replace("INTEGER PRIMARY KEY", "bigint PRIMARY KEY").replace("INTEGER", "integer"))
+        copied, native = constraints(pg, "public"), constraints(pg, "native")
+    assert copied == native and len(copied) == 6
+    assert all(len(name.encode()) <= 63 for _t, name, *_rest in copied)
+
+
+def test_sqlite_clauses_sqlglot_lacks_do_not_hide_a_table_s_constraints(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "odd.db") as conn:
+        conn.execute(
+            "CREATE TABLE p (a TEXT, b TEXT,"
+            " CONSTRAINT pk_p PRIMARY KEY (a DESC, b COLLATE NOCASE) ON CONFLICT REPLACE)"
+        )
+        conn.execute(
+            "CREATE TABLE c (x TEXT NOT NULL ON CONFLICT FAIL CONSTRAINT ck_x CHECK (x <> ''),"
+            " y TEXT CONSTRAINT uq_y UNIQUE ON CONFLICT IGNORE,"
+            " CONSTRAINT fk_p FOREIGN KEY (x, y) REFERENCES p (a, b) ON DELETE CASCADE NOT DEFERRABLE,"
+            " FOREIGN KEY (y, x) REFERENCES p DEFERRABLE INITIALLY DEFERRED)"
+        )
+        schema = read_schema(conn)
+    conn.close()
+    parent, child = schema.table("p"), schema.table("c")
+    assert parent.primary_key_name == "pk_p" and not parent.parse_warnings
+    assert child.column("x").check_names == ("ck_x",) and not child.parse_warnings
+    assert [i.constraint_name for i in child.indexes if i.origin == "u"] == ["uq_y"]
+    keys = {k.columns: (k.name, k.deferrable, k.initially_deferred) for k in child.foreign_keys}
+    assert keys == {("x", "y"): ("fk_p", False, False), ("y", "x"): (None, True, True)}

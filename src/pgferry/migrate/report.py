@@ -68,4 +68,5 @@ class CopyReport:
             "skipped": [s.__dict__ for s in self.skipped],
             "not_carried": [s.__dict__ for s in self.not_carried],
             "replanned": [r.as_dict() for r in self.replanned],
+            "renamed": [r.__dict__ for r in (self.plan.renamed if self.plan else [])],
         }
