@@ -36,6 +36,11 @@ def render_copy(report: CopyReport, console: Console) -> None:
             f"[yellow]re-planned[/yellow] {escape(replan.table)} (its sample missed a value: "
             f"{escape(replan.refused)}): {escape(what)}"
         )
+    for renamed in report.plan.renamed if report.plan else []:
+        console.print(
+            f"[yellow]renamed[/yellow] {renamed.kind} {escape(renamed.table)}.{escape(renamed.name)} -> "
+            f"{escape(renamed.target)}: {escape(renamed.reason)}"
+        )
     for item in report.skipped + report.not_carried:
         console.print(f"[yellow]not carried[/yellow] {item.kind} {escape(item.name)}: {escape(item.reason)}")
     if report.rejected:

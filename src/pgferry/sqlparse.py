@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # sqlglot (a tenth of a second to import) loads on the first parse, not with pgferry
     from sqlglot import exp
+    from sqlglot.dialects.dialect import Dialect
 
 _quiet = threading.local()
 
@@ -37,7 +38,7 @@ def quiet_sqlglot() -> Iterator[None]:
         _quiet.on = previous
 
 
-def parse_one(sql: str, read: str = "sqlite") -> exp.Expr:
+def parse_one(sql: str, read: str | type[Dialect] = "sqlite") -> exp.Expr:
     """sqlglot.parse_one without its warnings; raises what sqlglot raises."""
     import sqlglot
 

@@ -117,6 +117,10 @@ def run_step(pool: ConnectionPool, step: Step) -> Skipped | None:
             pg.execute(statement(step.sql))
         except ALREADY_DONE:
             return None
+        except pgerrors.ObjectNotInPrerequisiteState as exc:
+            if step.kind == "unique" and _unique_exists(pg, step.name):
+                return None  # an earlier run made the index this constraint, under the same name
+            return refused_step(step, exc)
         except psycopg.errors.Error as exc:
             return refused_step(step, exc)
     return None
@@ -128,6 +132,13 @@ def refused_step(step: Step, exc: psycopg.Error) -> Skipped:
     if step.required:
         raise TargetError(f"{step.kind} {step.name}: {why}") from None
     return Skipped(step.kind, step.name, f"PostgreSQL refused it: {why}")
+
+
+def _unique_exists(pg: psycopg.Connection, name: str) -> bool:
+    row = pg.execute(
+        "SELECT EXISTS (SELECT FROM pg_constraint WHERE conname = %s AND contype = 'u')", [name]
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def run_steps_in_order(pool: ConnectionPool, steps: list[Step]) -> list[Skipped]:
@@ -208,19 +219,25 @@ def dry_run_sql(plan: MigrationPlan, schema: Schema) -> str:
             out.append("-- them (generated columns then hold copied values), then each default on its own (a refused")
             out.append("-- one is left out and reported):")
             out += [f"--   {alter.as_string()};" for _column, alter in defaults]
-    out.append("\n-- after the data (per table: keys and checks, then indexes, then ANALYZE; foreign keys last):")
+    out.append(
+        "\n-- after the data (per table: keys and checks, then indexes, then UNIQUE constraints on their"
+        " indexes, then ANALYZE; foreign keys last):"
+    )
     by_table: dict[str, list[Step]] = {}
     for step in plan.steps:
         by_table.setdefault(step.table, []).append(step)
     for table in plan.tables:
         mine = by_table.get(table.source, [])
-        ordered = [s for s in mine if s.kind not in ("index", "foreign_key")] + [s for s in mine if s.kind == "index"]
+        ordered = [s for s in mine if s.kind not in ("index", "unique", "foreign_key")]
+        ordered += [s for s in mine if s.kind == "index"] + [s for s in mine if s.kind == "unique"]
         out.append(script([*ordered, analyze_step(table, plan.schema)]))
     out.append(script(s for s in plan.steps if s.kind == "foreign_key"))
     views, untranslated = view_steps(plan, schema)
     if views:
         out.append(f"\n-- views (run with search_path {plan.schema}):")
         out.append(script(views))
+    for renamed in plan.renamed:
+        out.append(f"-- RENAMED {renamed.kind} {renamed.table}.{renamed.name} -> {renamed.target}: {renamed.reason}")
     for item in plan.skipped + untranslated + not_carried(schema):
         out.append(f"-- NOT CARRIED {item.kind} {item.name}: {item.reason}")
     return "\n".join(out) + "\n"

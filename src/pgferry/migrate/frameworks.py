@@ -95,6 +95,16 @@ def _boolean(column: Column, census: ColumnCensus) -> TypeChoice | None:
     return TypeChoice("boolean", "bool", "0/1 booleans") if _empty_or(census, fits) else None
 
 
+def _json(column: Column, census: ColumnCensus) -> TypeChoice | None:
+    """SQLAlchemy's and Rails' JSON is PostgreSQL's json (not jsonb: `alembic check` would see the change)."""
+    if census.non_null == 0:
+        return TypeChoice("json", "json_any", "JSON")
+    if not census.values_json or "blob" in census.storage_classes or census.text_with_nul:
+        return None
+    converter = "json_any" if census.storage_classes == ("text",) else "json_numbers"
+    return TypeChoice("json", converter, "JSON, kept as its text")
+
+
 def _text_dates(census: ColumnCensus) -> bool:
     return _only(census, "text") and census.texts_iso_datetime and census.texts_without_zone
 
@@ -157,6 +167,7 @@ SQLALCHEMY = Framework(
         (_pattern(r"DATE"), DATE),
         (_pattern(r"TIME"), TIME),
         (_pattern(r"CHAR\(32\)"), UUID_HEX),  # Uuid
+        (_pattern(r"JSON"), _json),
     ),
 )
 
@@ -171,6 +182,7 @@ RAILS = Framework(
         (_pattern(r"boolean"), _boolean),
         (_pattern(r"date"), DATE),
         (_pattern(r"time(?:\(\d\))?"), TIME),
+        (_pattern(r"json"), _json),
     ),
     wide_keys=True,
 )

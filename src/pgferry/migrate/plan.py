@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pgferry.errors import UsageError
+from pgferry.migrate.constraint_names import Renamed, TableNames, check_list, name_constraints
 from pgferry.migrate.expressions import Untranslatable, translate_default, translate_expression
 from pgferry.migrate.frameworks import Framework, hint
 from pgferry.migrate.names import SYSTEM_COLUMNS, identifier, map_names
@@ -104,6 +105,7 @@ class MigrationPlan:
     skipped: list[Skipped]
     extensions: list[str]
     framework: dict[str, str] | None = None  # the framework whose types were used (frameworks.Framework)
+    renamed: list[Renamed] = field(default_factory=list)  # constraint names PostgreSQL could not take
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -128,6 +130,7 @@ class MigrationPlan:
             skipped=[Skipped(**item) for item in data["skipped"]],
             extensions=list(data["extensions"]),
             framework=data.get("framework"),
+            renamed=[Renamed(**item) for item in data.get("renamed", [])],
         )
 
     def table(self, source: str) -> TablePlan:
@@ -225,8 +228,10 @@ def build_plan(
         booleans[table.name] = frozenset(c.source for c in plan.columns if c.choice.pg_type == "boolean")
         plans.append(plan)
     qualified = {name: f"{quote_ident(target_schema)}.{quote_ident(target)}" for name, target in table_names.items()}
+    named, renamed = name_constraints(schema, table_names, column_maps, index_names, keep_case)
     for table, plan in zip(schema.tables, plans, strict=True):
-        steps += _constraint_steps(table, plan, qualified, column_maps, booleans[table.name], skipped)
+        names = named[table.name]
+        steps += _constraint_steps(table, plan, qualified, column_maps, booleans[table.name], skipped, names)
         steps += _index_steps(
             table,
             plan,
@@ -234,11 +239,12 @@ def build_plan(
             index_names,
             column_maps[table.name],
             booleans[table.name],
-            target_schema,
+            names,
             skipped,
         )
-    for table, plan in zip(schema.tables, plans, strict=True):
-        steps += _foreign_key_steps(table, plan, qualified, column_maps, skipped, schema)
+    for table in schema.tables:
+        steps += _foreign_key_steps(table, named[table.name], qualified, column_maps, skipped, schema)
+    skipped += [Skipped("table definition", t.name, w) for t in schema.tables for w in t.parse_warnings]
     return MigrationPlan(
         schema=target_schema,
         tables=plans,
@@ -246,6 +252,7 @@ def build_plan(
         skipped=skipped,
         extensions=sorted(extensions),
         framework=framework.as_dict() if framework is not None else None,
+        renamed=renamed,
     )
 
 
@@ -353,20 +360,16 @@ def _constraint_steps(
     column_maps: dict[str, dict[str, str]],
     booleans: frozenset[str],
     skipped: list[Skipped],
+    names: TableNames,
 ) -> list[Step]:
     columns = column_maps[table.name]
     target = qualified[table.name]
     steps = []
     if table.primary_key:
-        steps.append(
-            Step(
-                "primary_key",
-                table.name,
-                f"{plan.target}_pkey",
-                f"ALTER TABLE {target} ADD PRIMARY KEY ({_key_list(table.primary_key, columns)})",
-                required=True,
-            )
-        )
+        name = names.primary_key
+        keys = _key_list(table.primary_key, columns)
+        sql = f"ALTER TABLE {target} ADD CONSTRAINT {quote_ident(name)} PRIMARY KEY ({keys})"
+        steps.append(Step("primary_key", table.name, name, sql, required=True))
     if plan.identity_start is not None:
         alias = columns[table.rowid_alias or ""]
         steps.append(
@@ -378,9 +381,7 @@ def _constraint_steps(
                 required=True,
             )
         )
-    checks = [(c, None) for c in table.checks] + [(chk, col.name) for col in table.columns for chk in col.checks]
-    for number, (check, _column) in enumerate(checks, start=1):
-        name = f"{plan.target}_check{number}"
+    for (check, _name, _column), name in zip(check_list(table), names.checks, strict=True):
         try:
             expression = translate_expression(check, columns, {}, booleans)
         except Untranslatable as exc:
@@ -420,9 +421,11 @@ def _index_steps(
     index_names: dict[str, str],
     columns: dict[str, str],
     booleans: frozenset[str],
-    schema: str,
+    names: TableNames,
     skipped: list[Skipped],
 ) -> list[Step]:
+    """CREATE INDEX for each index; a UNIQUE constraint's index is then made the constraint (a
+    "unique" step, after the table's index builds: ALTER TABLE locks out the parallel builds)."""
     steps = []
     for index in table.indexes:
         if index.origin == "pk":
@@ -433,27 +436,32 @@ def _index_steps(
         except Untranslatable as exc:
             skipped.append(Skipped("index", index.name, str(exc)))
             continue
-        if index.origin == "u":
-            name = f"{plan.target}_{'_'.join(c.name or 'expr' for c in index.columns)}_key"[:63]
-        else:
-            name = index_names[index.name]
+        name = names.uniques[index.name] if index.origin == "u" else index_names[index.name]
         unique = "UNIQUE " if index.unique else ""
         steps.append(
             Step("index", table.name, name, f"CREATE {unique}INDEX {quote_ident(name)} ON {target} ({keys}){where}")
         )
+        if index.origin != "u":
+            continue
+        if keys == ", ".join(quote_ident(columns.get(c.name or "", "")) for c in index.columns):
+            sql = f"ALTER TABLE {target} ADD CONSTRAINT {quote_ident(name)} UNIQUE USING INDEX {quote_ident(name)}"
+            steps.append(Step("unique", table.name, name, sql))
+        else:
+            why = f"enforced by the unique index {name} ({keys}): a constraint cannot hold lower(), rtrim() or DESC"
+            skipped.append(Skipped("unique constraint", f"{table.name}: {name}", why))
     return steps
 
 
 def _foreign_key_steps(
     table: Table,
-    plan: TablePlan,
+    names: TableNames,
     qualified: dict[str, str],
     column_maps: dict[str, dict[str, str]],
     skipped: list[Skipped],
     schema: Schema,
 ) -> list[Step]:
     steps = []
-    for number, fk in enumerate(table.foreign_keys, start=1):
+    for fk, name in zip(table.foreign_keys, names.foreign_keys, strict=True):
         label = f"{table.name}({', '.join(fk.columns)}) -> {fk.ref_table}"
         if fk.ref_table not in column_maps:
             skipped.append(Skipped("foreign_key", label, f"referenced table {fk.ref_table!r} does not exist"))
@@ -470,7 +478,8 @@ def _foreign_key_steps(
             actions += f" ON DELETE {fk.on_delete.upper()}"
         if fk.on_update.upper() in FK_ACTIONS and fk.on_update.upper() != "NO ACTION":
             actions += f" ON UPDATE {fk.on_update.upper()}"
-        name = f"{plan.target}_fkey{number}"
+        if fk.deferrable:  # SQLite defers only DEFERRABLE INITIALLY DEFERRED; PostgreSQL the same
+            actions += " DEFERRABLE INITIALLY " + ("DEFERRED" if fk.initially_deferred else "IMMEDIATE")
         steps.append(
             Step(
                 "foreign_key",

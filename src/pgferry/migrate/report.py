@@ -73,4 +73,5 @@ class CopyReport:
             "not_carried": [s.__dict__ for s in self.not_carried],
             "replanned": [r.as_dict() for r in self.replanned],
             "unvalidated_foreign_keys": [u.as_dict() for u in self.unvalidated],
+            "renamed": [r.__dict__ for r in (self.plan.renamed if self.plan else [])],
         }

@@ -103,8 +103,9 @@ def _run_pipeline(
     as soon as what they need is there (see pgferry.migrate.schedule). Returns when the data was done.
 
     Per table: keys (PRIMARY KEY, CHECKs, identity restart: ALTER TABLE takes an exclusive lock, so
-    one after the other), then its indexes in parallel (CREATE INDEX locks share), then ANALYZE (it
-    would wait for the index builds anyway); a foreign key waits for both of its tables.
+    one after the other), then its indexes in parallel (CREATE INDEX locks share), then its UNIQUE
+    constraints on their built indexes (ALTER TABLE again) and ANALYZE (it would wait for the index
+    builds anyway); a foreign key waits for both of its tables.
     """
     jobs = max(1, options.jobs)
     scheduler = Scheduler({"data": jobs, "ddl": jobs})
@@ -152,12 +153,15 @@ def _run_pipeline(
     def steps_of(table: str, kinds: tuple[str, ...], exclude: bool = False) -> list[Step]:
         return [s for s in source.plan.steps if s.table == table and (s.kind in kinds) != exclude]
 
+    def finish(table: str, analyze: Step) -> list[Step]:
+        return [*steps_of(table, ("unique",)), analyze]
+
     for table in source.plan.tables:
         priority = -table.rows
         scheduler.add(
             Task(
                 f"keys:{table.source}",
-                run(functools.partial(steps_of, table.source, ("index", "foreign_key"), True)),
+                run(functools.partial(steps_of, table.source, ("index", "unique", "foreign_key"), True)),
                 "ddl",
                 set(copies.get(table.source, ())),
                 priority,
@@ -181,8 +185,8 @@ def _run_pipeline(
         step = analyze_step(table, options.schema)
         scheduler.add(
             Task(
-                f"done:{table.source}",
-                run(functools.partial(list, [step])),
+                f"done:{table.source}",  # UNIQUE constraints take over their built indexes, then ANALYZE
+                run(functools.partial(finish, table.source, step)),
                 "ddl",
                 {f"keys:{table.source}", *indexes},
                 priority,

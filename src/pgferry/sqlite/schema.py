@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-if TYPE_CHECKING:  # sqlglot loads when a statement needs parsing (see _parse_table_sql, _read_indexes)
-    from sqlglot import exp
-
+# sqlglot loads when a statement needs parsing (see table_sql and _index_details)
+from pgferry.sqlite.table_sql import ParsedTable, parse_quietly, parse_table_sql, sqlite_sql
 
 INTERNAL_PREFIX = "sqlite_"
 ROWID_NAMES = ("rowid", "_rowid_", "oid")
@@ -50,6 +49,7 @@ class Column:
     generated_expr: str | None = None
     collation: str | None = None
     checks: tuple[str, ...] = ()
+    check_names: tuple[str | None, ...] = ()  # each check's CONSTRAINT name (None: unnamed); () when none named
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class Index:
     columns: tuple[IndexColumn, ...]
     where: str | None = None
     sql: str | None = None
+    constraint_name: str | None = None  # a UNIQUE constraint's CONSTRAINT name (origin 'u')
 
     @property
     def partial(self) -> bool:
@@ -93,6 +94,9 @@ class ForeignKey:
     ref_columns: tuple[str | None, ...]  # None: the referenced table's primary key
     on_update: str = "NO ACTION"
     on_delete: str = "NO ACTION"
+    name: str | None = None  # CONSTRAINT name; these three come from the CREATE TABLE, not the PRAGMA
+    deferrable: bool = False
+    initially_deferred: bool = False  # SQLite defers only DEFERRABLE INITIALLY DEFERRED
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,8 @@ class Table:
     autoincrement: bool
     sql: str
     parse_warnings: tuple[str, ...] = ()
+    check_names: tuple[str | None, ...] = ()  # as Column.check_names, for `checks`
+    primary_key_name: str | None = None
 
     @property
     def rowid_alias(self) -> str | None:
@@ -167,76 +173,17 @@ def _pragma(conn: sqlite3.Connection, pragma: str, name: str) -> list[tuple[Any,
     return conn.execute(f"SELECT * FROM pragma_{pragma}(?)", (name,)).fetchall()
 
 
-def _parse(sql: str) -> exp.Expr | None:
-    """Parse one statement quietly; None when sqlglot cannot (callers then say what they skipped)."""
-    import sqlglot
-
-    from pgferry.sqlparse import parse_one
-
-    try:
-        return parse_one(sql, read="sqlite")
-    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
-        return None
-
-
-def _sqlite_sql(node: exp.Expression) -> str:
-    return node.sql(dialect="sqlite")
-
-
-@dataclass
-class _ParsedTable:
-    collations: dict[str, str] = field(default_factory=dict)
-    column_checks: dict[str, list[str]] = field(default_factory=dict)
-    generated: dict[str, str] = field(default_factory=dict)
-    checks: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-
-def _parse_table_sql(sql: str) -> _ParsedTable:
-    """Pull collations, CHECKs and generated expressions out of a CREATE TABLE statement."""
-    parsed = _ParsedTable()
-    if not _NEEDS_PARSING.search(sql):
-        return parsed  # no collation, CHECK or generated column to read
-    from sqlglot import exp
-
-    # sqlglot does not know SQLite's table options; they are read from PRAGMA table_list instead.
-    tree = _parse(_TABLE_OPTIONS.sub(")", sql.strip()))
-    schema = tree.this if isinstance(tree, exp.Create) else None
-    if not isinstance(schema, exp.Schema):
-        parsed.warnings.append("CREATE TABLE could not be parsed: CHECK constraints and collations not read")
-        return parsed
-    for item in schema.expressions:
-        if isinstance(item, exp.ColumnDef):
-            name = item.name
-            for constraint in item.constraints:
-                kind = constraint.kind
-                if isinstance(kind, exp.CollateColumnConstraint):
-                    parsed.collations[name] = kind.this.name.upper()
-                elif isinstance(kind, exp.CheckColumnConstraint):
-                    parsed.column_checks.setdefault(name, []).append(_sqlite_sql(kind.this))
-                elif isinstance(kind, exp.ComputedColumnConstraint):
-                    parsed.generated[name] = _sqlite_sql(kind.this)
-        else:
-            for check in item.find_all(exp.CheckColumnConstraint):
-                parsed.checks.append(_sqlite_sql(check.this))
-    return parsed
-
-
-_NEEDS_PARSING = re.compile(r"\b(CHECK|COLLATE|GENERATED|AS)\b", re.IGNORECASE)
-_TABLE_OPTIONS = re.compile(r"\)\s*(?:(?:WITHOUT\s+ROWID|STRICT)\s*,?\s*)+;?\s*$", re.IGNORECASE)
-
-
 def _index_details(sql: str | None) -> tuple[list[str | None], str | None]:
     """Expressions per key (None for plain columns) and the WHERE clause of a CREATE INDEX."""
     from sqlglot import exp
 
     if not sql:
         return [], None
-    tree = _parse(sql)
+    tree = parse_quietly(sql)
     if not isinstance(tree, exp.Create):
         return [], None
     where_node = tree.find(exp.Where)
-    where = _sqlite_sql(where_node.this) if where_node is not None else None
+    where = sqlite_sql(where_node.this) if where_node is not None else None
     target = tree.this
     keys: list[str | None] = []
     if isinstance(target, exp.Index):
@@ -246,7 +193,7 @@ def _index_details(sql: str | None) -> tuple[list[str | None], str | None]:
             node = key.this if isinstance(key, exp.Ordered) else key
             if isinstance(node, exp.Collate):
                 node = node.this
-            keys.append(None if isinstance(node, exp.Column) else _sqlite_sql(node))
+            keys.append(None if isinstance(node, exp.Column) else sqlite_sql(node))
     return keys, where
 
 
@@ -350,8 +297,54 @@ def _table_flags(conn: sqlite3.Connection, name: str, sql: str) -> tuple[bool, b
     return "WITHOUT ROWID" in tail, "STRICT" in tail
 
 
+def _names(checks: list[tuple[str, str | None]]) -> tuple[str | None, ...]:
+    return tuple(name for _check, name in checks) if any(name for _check, name in checks) else ()
+
+
+def _same(a: tuple[str, ...], b: tuple[str | None, ...]) -> bool:
+    return tuple(n.translate(_ASCII_LOWER) for n in a) == tuple((n or "").translate(_ASCII_LOWER) for n in b)
+
+
+def _named_uniques(indexes: list[Index], parsed: ParsedTable) -> list[Index]:
+    """Each UNIQUE constraint's index with the constraint's name, matched by columns in the order
+    SQLite made them (sqlite_autoindex_<table>_<n>)."""
+    named = [(columns, name) for columns, name in parsed.uniques if name]
+    if not named:
+        return indexes
+    number = {i.name: i.name.rsplit("_", 1)[-1] for i in indexes}
+    autoindex = sorted(
+        (i for i in indexes if i.origin == "u"), key=lambda i: int(number[i.name]) if number[i.name].isdigit() else 0
+    )
+    found: dict[str, str | None] = {}
+    for columns, name in parsed.uniques:
+        match = next((i for i in autoindex if i.name not in found and _same(columns, i.column_names)), None)
+        if match is not None:
+            found[match.name] = name
+    return [replace(i, constraint_name=found[i.name]) if found.get(i.name) else i for i in indexes]
+
+
+def _named_keys(keys: list[ForeignKey], parsed: ParsedTable) -> list[ForeignKey]:
+    """The PRAGMA's foreign keys with the name and DEFERRABLE of the parsed one on the same columns
+    and referenced table (the PRAGMA lists them last declared first)."""
+    taken: set[int] = set()
+    out = []
+    for key in keys:
+        for position, candidate in enumerate(parsed.foreign_keys):
+            if position in taken or not _same(candidate.columns, key.columns):
+                continue
+            if candidate.ref_table.translate(_ASCII_LOWER) != key.ref_table.translate(_ASCII_LOWER):
+                continue
+            taken.add(position)
+            deferrable = "DEFERRABLE" in candidate.options
+            deferred = deferrable and "INITIALLY DEFERRED" in candidate.options
+            key = replace(key, name=candidate.name, deferrable=deferrable, initially_deferred=deferred)
+            break
+        out.append(key)
+    return out
+
+
 def _read_table(conn: sqlite3.Connection, name: str, sql: str) -> Table:
-    parsed = _parse_table_sql(sql)
+    parsed = parse_table_sql(sql)
     columns = []
     for _cid, colname, decl, notnull, default, pk, hidden in _pragma(conn, "table_xinfo", name):
         generated = {2: "VIRTUAL", 3: "STORED"}.get(hidden)
@@ -367,7 +360,8 @@ def _read_table(conn: sqlite3.Connection, name: str, sql: str) -> Table:
                 generated=generated,
                 generated_expr=parsed.generated.get(colname) if generated else None,
                 collation=parsed.collations.get(colname),
-                checks=tuple(parsed.column_checks.get(colname, [])),
+                checks=tuple(check for check, _name in parsed.column_checks.get(colname, [])),
+                check_names=_names(parsed.column_checks.get(colname, [])),
             )
         )
     primary_key = tuple(c.name for c in sorted((c for c in columns if c.pk_position), key=lambda c: c.pk_position))
@@ -376,9 +370,11 @@ def _read_table(conn: sqlite3.Connection, name: str, sql: str) -> Table:
         name=name,
         columns=tuple(columns),
         primary_key=primary_key,
-        indexes=tuple(_read_indexes(conn, name)),
-        foreign_keys=tuple(_read_foreign_keys(conn, name)),
-        checks=tuple(parsed.checks),
+        indexes=tuple(_named_uniques(_read_indexes(conn, name), parsed)),
+        foreign_keys=tuple(_named_keys(_read_foreign_keys(conn, name), parsed)),
+        checks=tuple(check for check, _name in parsed.checks),
+        check_names=_names(parsed.checks),
+        primary_key_name=parsed.primary_key_name,
         without_rowid=without_rowid,
         strict=strict,
         autoincrement=bool(re.search(r"\bAUTOINCREMENT\b", sql, re.IGNORECASE)),

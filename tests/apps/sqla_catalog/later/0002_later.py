@@ -9,7 +9,7 @@ down_revision = "0001"
 
 def upgrade():
     op.add_column("item", sa.Column("isbn", sa.String(13), nullable=True))
-    op.drop_constraint("ck_item_weight_positive", "item", type_="check")
+    op.drop_constraint(op.f("ck_item_weight_positive"), "item", type_="check")
 
 
 def downgrade():
