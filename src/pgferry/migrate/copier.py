@@ -140,7 +140,7 @@ class Copier:
         chunk_rows = self.options.chunk_rows
         self._advance(table.name, 0)  # the table shows up (and its rate's clock starts) now
         redo: list[tuple[Checkpoint, int]] = []
-        with self.source.borrow() as conn, connect(self.dsn) as pg:
+        with self.source.borrow() as conn, connect(self.dsn) as pg, self.source.naming(table):
             cursor = conn.cursor()
             while True:
                 refused: Exception | None = None
