@@ -213,6 +213,11 @@ class Copier:
                 for o, n in zip(old.columns, new.columns, strict=True)
                 if not same_conversion(o.choice, n.choice)
             ]
+            changes += [
+                f"{o.source}: {'NOT NULL' if o.notnull else 'nullable'} -> {'NOT NULL' if n.notnull else 'nullable'}"
+                for o, n in zip(old.columns, new.columns, strict=True)
+                if o.notnull != n.notnull
+            ]
             self.replans.append(Replan(table.name, refusal(refused), changes))
             plan = self.source.plan
             if not changes:  # the sample was right: keep the rows, stop guarding

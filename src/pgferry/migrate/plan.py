@@ -16,7 +16,7 @@ from typing import Any
 
 from pgferry.errors import UsageError
 from pgferry.migrate.expressions import Untranslatable, translate_default, translate_expression
-from pgferry.migrate.names import SYSTEM_COLUMNS, identifier, map_names
+from pgferry.migrate.names import SYSTEM_COLUMNS, Renamed, fit, identifier, map_names, renames
 from pgferry.migrate.types import TypeChoice, choose_type
 from pgferry.sqlite.census import TableCensus
 from pgferry.sqlite.schema import Index, Schema, Table
@@ -89,6 +89,9 @@ class TablePlan:
     # Types chosen from a sample of this many rows: the copy checks every value against them (guarded
     # rendering) and re-plans the table from a full census when one does not fit.
     sampled_rows: int | None = None
+    # Primary-key columns holding NULLs (SQLite allows them in a key that is not the rowid): the key
+    # is then a UNIQUE index on nullable columns, and rows have no key to be found by.
+    key_nulls: tuple[str, ...] = ()
 
     @property
     def copied_columns(self) -> list[ColumnPlan]:
@@ -102,6 +105,10 @@ class MigrationPlan:
     steps: list[Step]
     skipped: list[Skipped]
     extensions: list[str]
+    views: dict[str, str] = field(default_factory=dict)  # source view -> target name
+    # Every name that is more than folded (shortened to 63 bytes, hashed, freed from a system name):
+    # the report lists them, and verify and --resume read them from the stored plan.
+    renamed: list[Renamed] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -114,6 +121,7 @@ class MigrationPlan:
                 **{
                     **t,
                     "key": tuple(t["key"]),
+                    "key_nulls": tuple(t.get("key_nulls", ())),
                     "columns": [ColumnPlan(**{**c, "choice": TypeChoice(**c["choice"])}) for c in t["columns"]],
                 }
             )
@@ -125,6 +133,8 @@ class MigrationPlan:
             steps=[Step(**step) for step in data["steps"]],
             skipped=[Skipped(**item) for item in data["skipped"]],
             extensions=list(data["extensions"]),
+            views=dict(data.get("views", {})),
+            renamed=[Renamed(**item) for item in data.get("renamed", [])],
         )
 
     def table(self, source: str) -> TablePlan:
@@ -222,9 +232,40 @@ def build_plan(
         )
     for table, plan in zip(schema.tables, plans, strict=True):
         steps += _foreign_key_steps(table, plan, qualified, column_maps, skipped, schema)
+    renamed = renames("table", {t.name: table_names[t.name] for t in schema.tables}, keep_case)
+    renamed += renames("view", {v.name: table_names[v.name] for v in schema.views}, keep_case)
+    for table in schema.tables:
+        renamed += renames("column", column_maps[table.name], keep_case, table.name)
+    renamed += renames("index", index_names, keep_case)
+    steps = fitted_names(steps, renamed)
     return MigrationPlan(
-        schema=target_schema, tables=plans, steps=steps, skipped=skipped, extensions=sorted(extensions)
+        schema=target_schema,
+        tables=plans,
+        steps=steps,
+        skipped=skipped,
+        extensions=sorted(extensions),
+        views={v.name: table_names[v.name] for v in schema.views},
+        renamed=renamed,
     )
+
+
+def fitted_names(steps: list[Step], renamed: list[Renamed]) -> list[Step]:
+    """Steps whose constraint or index name is longer than PostgreSQL keeps, under a name that fits
+    (pgferry.migrate.names.fit), each recorded in `renamed`: PostgreSQL would truncate `<table>_check1`
+    and `<table>_check2` of a long table name to one name, and refuse the second as a duplicate."""
+    out = []
+    for step in steps:
+        name = fit(step.name)
+        quoted = quote_ident(step.name)
+        clause = next((c for c in (f"CONSTRAINT {quoted} ", f"INDEX {quoted} ON ") if c in step.sql), None)
+        if name == step.name or clause is None:
+            out.append(step)
+            continue
+        kind = "index" if clause.startswith("INDEX") else "constraint"
+        renamed.append(Renamed(kind, step.table, step.name, name))
+        sql = step.sql.replace(clause, clause.replace(quoted, quote_ident(name)), 1)
+        out.append(dataclasses.replace(step, name=name, sql=sql))
+    return out
 
 
 def _plan_table(
@@ -240,6 +281,14 @@ def _plan_table(
     keys = _keys_of(table)
     rowid_alias = table.rowid_alias
     notes: list[str] = []
+    key_nulls = tuple(c for c in table.primary_key if c != rowid_alias and census.column(c).nulls)
+    key_note = None
+    if key_nulls:
+        counts = ", ".join(f"{c} ({census.column(c).nulls} NULLs)" for c in key_nulls)
+        key_note = (
+            f"PRIMARY KEY ({', '.join(table.primary_key)}) holds NULLs in {counts}, which a PostgreSQL "
+            "key cannot: carried as a UNIQUE index on nullable columns"
+        )
     planned: list[ColumnPlan] = []
     for column in table.columns:
         col_census = census.column(column.name)
@@ -267,6 +316,9 @@ def _plan_table(
                 generated = translate_expression(column.generated_expr, columns, {})
             except Untranslatable as exc:
                 notes.append(f"{column.name}: generated column copied as plain values ({exc})")
+        if key_note is not None and column.name in table.primary_key:
+            choice = dataclasses.replace(choice, note="; ".join(filter(None, [choice.note, key_note])))
+            notes.append(f"{column.name}: {key_note}")
         if column.name in renamed:  # after the notes above: a rename says nothing about the data
             rename = f"renamed to {renamed[column.name]}: {column.name} is a PostgreSQL system column name"
             choice = dataclasses.replace(choice, note="; ".join(filter(None, [choice.note, rename])))
@@ -275,7 +327,7 @@ def _plan_table(
                 source=column.name,
                 target=columns[column.name],
                 choice=choice,
-                notnull=column.notnull or column.name in table.primary_key,
+                notnull=column.notnull or (column.name in table.primary_key and not key_nulls),
                 default=default,
                 identity=column.name == rowid_alias,
                 generated=generated,
@@ -296,6 +348,7 @@ def _plan_table(
         identity_start=identity_start,
         notes=notes,
         sampled_rows=census.sample_rows,
+        key_nulls=key_nulls,
     )
 
 
@@ -331,7 +384,12 @@ def _constraint_steps(
     columns = column_maps[table.name]
     target = qualified[table.name]
     steps = []
-    if table.primary_key:
+    if plan.key_nulls:  # NULLs are distinct in a UNIQUE index, as in SQLite's key
+        name = f"{plan.target}_pkey"
+        keys = _key_list(table.primary_key, columns)
+        sql = f"CREATE UNIQUE INDEX {quote_ident(name)} ON {target} ({keys})"
+        steps.append(Step("primary_key", table.name, name, sql, required=True))
+    elif table.primary_key:
         steps.append(
             Step(
                 "primary_key",
@@ -408,7 +466,7 @@ def _index_steps(
             skipped.append(Skipped("index", index.name, str(exc)))
             continue
         if index.origin == "u":
-            name = f"{plan.target}_{'_'.join(c.name or 'expr' for c in index.columns)}_key"[:63]
+            name = f"{plan.target}_{'_'.join(c.name or 'expr' for c in index.columns)}_key"
         else:
             name = index_names[index.name]
         unique = "UNIQUE " if index.unique else ""

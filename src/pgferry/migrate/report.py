@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pgferry.migrate.names import Renamed
 from pgferry.migrate.plan import MigrationPlan, Skipped
 
 
@@ -47,6 +48,11 @@ class CopyReport:
     watermark: Any = None  # what copy_database's `watermark` read in the copy's snapshot (JSON-able)
 
     @property
+    def renamed(self) -> list[Renamed]:
+        """Source names PostgreSQL got under another name (shortened, hashed, freed from a system name)."""
+        return [] if self.plan is None else self.plan.renamed
+
+    @property
     def rows(self) -> int:
         return sum(t.rows for t in self.tables)
 
@@ -68,4 +74,5 @@ class CopyReport:
             "skipped": [s.__dict__ for s in self.skipped],
             "not_carried": [s.__dict__ for s in self.not_carried],
             "replanned": [r.as_dict() for r in self.replanned],
+            "renamed": [r.__dict__ for r in self.renamed],
         }
