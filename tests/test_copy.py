@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from pgferry.cli import main
 from pgferry.errors import PgferryError, TargetError, UsageError
+from pgferry.events import Event
 from pgferry.migrate import control
 from pgferry.migrate.errors import CopyDataError
 from pgferry.migrate.names import NameCollisionError
@@ -259,31 +260,45 @@ def test_column_names_colliding_at_63_bytes_get_hashed_names(tmp_path: Path, pg_
 
 
 def bad_utf8_db(path: Path) -> Path:
+    """A copy stopped after its first chunk, planned while every text was UTF-8; then row 11 came, not UTF-8.
+    (Text that is not UTF-8 when the census runs becomes bytea: see test_copy_real_files.)"""
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
         conn.executemany("INSERT INTO notes VALUES (?, ?)", [(i, f"ok {i}") for i in range(1, 11)])
+    return path
+
+
+def stopped_then_bad_utf8(path: Path, dsn: str) -> Path:
+    def stop(event: Event) -> None:
+        if event.phase == "copy" and event.done >= 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        copy_database(bad_utf8_db(path), dsn, CopyOptions(chunk_rows=5, jobs=1), events=stop)
+    with sqlite3.connect(path) as conn:
         conn.execute("INSERT INTO notes VALUES (11, CAST(X'6f6b20ff21' AS TEXT))")
         conn.execute("INSERT INTO notes VALUES (12, 'after')")
     return path
 
 
 def test_invalid_utf8_stops_naming_table_row_and_column(tmp_path: Path, pg_dsn: str) -> None:
+    path = stopped_then_bad_utf8(tmp_path / "bad.db", pg_dsn)
     with pytest.raises(CopyDataError, match=r"'notes', row key \[11\], column 'body': invalid UTF-8"):
-        copy_database(bad_utf8_db(tmp_path / "bad.db"), pg_dsn, CopyOptions(chunk_rows=5))
+        copy_database(path, pg_dsn, CopyOptions(chunk_rows=5, jobs=1, resume=True))
 
 
 def test_invalid_utf8_reject_mode_keeps_every_other_row(tmp_path: Path, pg_dsn: str) -> None:
     rejects = tmp_path / "rejects.jsonl"
-    report = copy_database(
-        bad_utf8_db(tmp_path / "bad.db"), pg_dsn, CopyOptions(chunk_rows=5, on_error="reject", reject_file=str(rejects))
-    )
+    path = stopped_then_bad_utf8(tmp_path / "bad.db", pg_dsn)
+    options = CopyOptions(chunk_rows=5, jobs=1, resume=True, on_error="reject", reject_file=str(rejects))
+    report = copy_database(path, pg_dsn, options)
     assert report.rejected == 1
     (line,) = rejects.read_text().splitlines()
     assert json.loads(line)["key"] == [11]
     with psycopg.connect(pg_dsn) as conn:
         assert [r[0] for r in conn.execute("SELECT id FROM notes ORDER BY id")] == [*range(1, 11), 12]
     # verify reads the bad text too, and names the row the copy left out instead of stopping on it
-    [verdict] = verify_copy(tmp_path / "bad.db", pg_dsn, plan=report.plan).tables
+    [verdict] = verify_copy(path, pg_dsn, plan=report.plan).tables
     assert verdict.differing_keys == [[11]] and verdict.missing_in_target == 1
 
 
