@@ -25,9 +25,9 @@ def render_copy(report: CopyReport, console: Console) -> None:
         console.print("[yellow]type choices that differ from the declared type:[/yellow]")
         for c in notes:
             console.print(f"  {escape(c['table'])}.{escape(c['column'])} -> {c['type']}: {escape(c['note'])}")
-    for item in report.renamed:
-        owner = f"{escape(item.table)}." if item.table else ""
-        console.print(f"[yellow]renamed[/yellow] {item.kind} {owner}{escape(item.source)} -> {escape(item.target)}")
+    for rename in report.renamed:
+        owner = f"{escape(rename.table)}." if rename.table else ""
+        console.print(f"[yellow]renamed[/yellow] {rename.kind} {owner}{escape(rename.source)} -> {escape(rename.target)}")
     for replan in report.replanned:
         what = ", ".join(replan.changes) if replan.changes else "the full census kept the sampled types"
         console.print(

@@ -13,13 +13,17 @@ tables' xmin/xmax are common) gets underscores appended; the plan reports the re
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from pgferry.errors import UsageError
+from pgferry.sqlite.schema import Schema
+from pgferry.sqltext import quote_ident
 
 MAX_IDENTIFIER_BYTES = 63
 HASH_CHARS = 8  # hex digits of the hash a shortened name ends with
@@ -39,9 +43,56 @@ class Renamed:
     target: str
 
 
-def renames(kind: str, mapping: dict[str, str], keep_case: bool, table: str = "") -> list[Renamed]:
-    """The entries of a map_names result that are more than folding."""
-    return [Renamed(kind, table, s, t) for s, t in mapping.items() if t != fold(s, keep_case)]
+def renames(
+    schema: Schema,
+    tables: dict[str, str],
+    columns: dict[str, dict[str, str]],
+    indexes: dict[str, str],
+    keep_case: bool,
+) -> list[Renamed]:
+    """Every name of `schema` whose target (from map_names) is more than its folded self."""
+
+    def changed(kind: str, mapping: dict[str, str], table: str = "") -> list[Renamed]:
+        return [Renamed(kind, table, s, t) for s, t in mapping.items() if t != fold(s, keep_case)]
+
+    out = changed("table", {t.name: tables[t.name] for t in schema.tables})
+    out += changed("view", {v.name: tables[v.name] for v in schema.views})
+    for table in schema.tables:
+        out += changed("column", columns[table.name], table.name)
+    return out + changed("index", indexes)
+
+
+class Statement(Protocol):
+    """A plan step as fitted_names sees it (pgferry.migrate.plan.Step)."""
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+    @property
+    def table(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def sql(self) -> str: ...
+
+
+StatementT = TypeVar("StatementT", bound=Statement)
+
+
+def fitted_names(steps: list[StatementT], renamed: list[Renamed]) -> list[StatementT]:
+    """`steps` with each constraint or index name too long for PostgreSQL replaced by one that fits
+    (`fit`) in its name and its SQL, each recorded in `renamed`. PostgreSQL would truncate
+    `<table>_check1` and `<table>_check2` of a long table name to one name and refuse the second."""
+    out = []
+    for step in steps:
+        fitted, quoted = fit(step.name), quote_ident(step.name)
+        for clause, kind in ((f"CONSTRAINT {quoted} ", "constraint"), (f"INDEX {quoted} ON ", "index")):
+            if fitted != step.name and clause in step.sql:
+                renamed.append(Renamed(kind, step.table, step.name, fitted))
+                sql = step.sql.replace(clause, clause.replace(quoted, quote_ident(fitted)), 1)
+                step = dataclasses.replace(step, name=fitted, sql=sql)
+                break
+        out.append(step)
+    return out
 
 
 class NameCollisionError(UsageError):

@@ -16,7 +16,8 @@ from typing import Any
 
 from pgferry.errors import UsageError
 from pgferry.migrate.expressions import Untranslatable, translate_default, translate_expression
-from pgferry.migrate.names import SYSTEM_COLUMNS, Renamed, fit, identifier, map_names, renames
+from pgferry.migrate.names import SYSTEM_COLUMNS, Renamed, fitted_names, identifier, map_names, renames
+from pgferry.migrate.restart import restart_identity_sql
 from pgferry.migrate.types import TypeChoice, choose_type
 from pgferry.sqlite.census import TableCensus
 from pgferry.sqlite.schema import Index, Schema, Table
@@ -232,11 +233,7 @@ def build_plan(
         )
     for table, plan in zip(schema.tables, plans, strict=True):
         steps += _foreign_key_steps(table, plan, qualified, column_maps, skipped, schema)
-    renamed = renames("table", {t.name: table_names[t.name] for t in schema.tables}, keep_case)
-    renamed += renames("view", {v.name: table_names[v.name] for v in schema.views}, keep_case)
-    for table in schema.tables:
-        renamed += renames("column", column_maps[table.name], keep_case, table.name)
-    renamed += renames("index", index_names, keep_case)
+    renamed = renames(schema, table_names, column_maps, index_names, keep_case)
     steps = fitted_names(steps, renamed)
     return MigrationPlan(
         schema=target_schema,
@@ -247,25 +244,6 @@ def build_plan(
         views={v.name: table_names[v.name] for v in schema.views},
         renamed=renamed,
     )
-
-
-def fitted_names(steps: list[Step], renamed: list[Renamed]) -> list[Step]:
-    """Steps whose constraint or index name is longer than PostgreSQL keeps, under a name that fits
-    (pgferry.migrate.names.fit), each recorded in `renamed`: PostgreSQL would truncate `<table>_check1`
-    and `<table>_check2` of a long table name to one name, and refuse the second as a duplicate."""
-    out = []
-    for step in steps:
-        name = fit(step.name)
-        quoted = quote_ident(step.name)
-        clause = next((c for c in (f"CONSTRAINT {quoted} ", f"INDEX {quoted} ON ") if c in step.sql), None)
-        if name == step.name or clause is None:
-            out.append(step)
-            continue
-        kind = "index" if clause.startswith("INDEX") else "constraint"
-        renamed.append(Renamed(kind, step.table, step.name, name))
-        sql = step.sql.replace(clause, clause.replace(quoted, quote_ident(name)), 1)
-        out.append(dataclasses.replace(step, name=name, sql=sql))
-    return out
 
 
 def _plan_table(
@@ -406,7 +384,7 @@ def _constraint_steps(
                 "identity",
                 table.name,
                 f"{plan.target}.{alias}",
-                f"ALTER TABLE {target} ALTER COLUMN {quote_ident(alias)} RESTART WITH {plan.identity_start}",
+                restart_identity_sql(target, alias, plan.identity_start),
                 required=True,
             )
         )
