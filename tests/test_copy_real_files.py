@@ -40,7 +40,9 @@ def copied_identical(path: Path, dsn: str, **options: object) -> CopyReport:
 
 
 def notes_of(report: CopyReport) -> list[str]:
-    return [f"{c['table']}.{c['column']}: {c['note']}" for c in report.choices if c["note"]] + [f"{s.kind} {s.name}: {s.reason}" for s in report.skipped]
+    return [f"{c['table']}.{c['column']}: {c['note']}" for c in report.choices if c["note"]] + [
+        f"{s.kind} {s.name}: {s.reason}" for s in report.skipped
+    ]
 
 
 # 1. NULLs in a primary key that is not the rowid ---------------------------------------------------
@@ -112,7 +114,9 @@ def test_a_null_key_in_a_resumed_copy_names_table_key_and_column(tmp_path: Path,
 
 
 def test_blob_and_float_keys_checkpoint_losslessly_and_resume(tmp_path: Path, pg_dsn: str) -> None:
-    keys = [(bytes([i % 256, i // 256, 0]), i * 0.1 if i % 3 else float(i) * 1e300, f"t{i}\x01é", i) for i in range(3000)]
+    keys = [
+        (bytes([i % 256, i // 256, 0]), i * 0.1 if i % 3 else float(i) * 1e300, f"t{i}\x01é", i) for i in range(3000)
+    ]
     keys.append((b"", -0.0, "", -(2**63)))
     path = build(
         tmp_path / "blobkey.db",
@@ -188,7 +192,9 @@ def test_the_compatibility_view_split_leaves_is_carried(tmp_path: Path, pg_dsn: 
         "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL, bio TEXT, avatar BLOB);",
         {"people": [(i, f"p{i}", "bio" if i % 2 else None, None) for i in range(1, 21)]},
     )
-    plan = SplitPlan("people", ["id"], "people_core", ["id", "name"], [Family("side", "people_profile", ["bio", "avatar"])])
+    plan = SplitPlan(
+        "people", ["id"], "people_core", ["id", "name"], [Family("side", "people_profile", ["bio", "avatar"])]
+    )
     apply_split(path, plan, measure=False)
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT type FROM sqlite_master WHERE name = 'people'").fetchone() == ("view",)
@@ -201,9 +207,7 @@ def test_the_compatibility_view_split_leaves_is_carried(tmp_path: Path, pg_dsn: 
 # 4. Names longer than 63 bytes that collide once PostgreSQL truncates them --------------------------
 
 
-def test_long_names_that_collide_get_unique_hashed_names_used_by_verify_and_resume(
-    tmp_path: Path, pg_dsn: str
-) -> None:
+def test_long_names_that_collide_get_unique_hashed_names_used_by_verify_and_resume(tmp_path: Path, pg_dsn: str) -> None:
     prefix = "PLBatteryAgent_EventBackward_BatteryConfigurationAndStatistics_"  # 63 bytes, like iOS PowerLog
     assert len(prefix) == MAX_IDENTIFIER_BYTES
     tables = [f"{prefix}{suffix}" for suffix in ("Cycle", "Charge", "Health")]
@@ -224,15 +228,22 @@ def test_long_names_that_collide_get_unique_hashed_names_used_by_verify_and_resu
     assert copy_database(path, pg_dsn, CopyOptions(schema="again")).as_dict()["renamed"] == report.as_dict()["renamed"]
     with psycopg.connect(pg_dsn) as conn:
         for target in targets:
-            columns = [r[0] for r in conn.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
-                "AND table_name = %s ORDER BY ordinal_position", [target]
-            )]
+            columns = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+                    "AND table_name = %s ORDER BY ordinal_position",
+                    [target],
+                )
+            ]
             assert len(columns) == 3 and len(set(columns)) == 3
-            indexes = conn.execute("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND tablename = %s", [target]).fetchone()
+            indexes = conn.execute(
+                "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND tablename = %s", [target]
+            ).fetchone()
             checks = conn.execute(
                 "SELECT count(*) FROM pg_constraint WHERE conrelid = format('public.%%I', %s::text)::regclass "
-                "AND contype = 'c'", [target]
+                "AND contype = 'c'",
+                [target],
             ).fetchone()
             assert indexes == (3,) and checks == (2,)  # primary key + 2 indexes; both CHECKs
     assert not [s for s in report.skipped if s.kind in ("index", "check")], report.skipped
@@ -343,8 +354,10 @@ def assert_clean_error(args: list[str], table: str) -> None:
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
 
 
-@pytest.mark.parametrize(("table", "kind", "position"), [("big", "leaf", 0.7), ("big", "internal", 0.5),
-                                                          ("keyed", "leaf", 0.5), ("keyed", "internal", 0.0)])
+@pytest.mark.parametrize(
+    ("table", "kind", "position"),
+    [("big", "leaf", 0.7), ("big", "internal", 0.5), ("keyed", "leaf", 0.5), ("keyed", "internal", 0.0)],
+)
 def test_a_page_of_random_bytes_names_its_table_in_copy(
     tmp_path: Path, pg_dsn: str, table: str, kind: str, position: float
 ) -> None:

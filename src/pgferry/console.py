@@ -27,7 +27,9 @@ def render_copy(report: CopyReport, console: Console) -> None:
             console.print(f"  {escape(c['table'])}.{escape(c['column'])} -> {c['type']}: {escape(c['note'])}")
     for rename in report.renamed:
         owner = f"{escape(rename.table)}." if rename.table else ""
-        console.print(f"[yellow]renamed[/yellow] {rename.kind} {owner}{escape(rename.source)} -> {escape(rename.target)}")
+        console.print(
+            f"[yellow]renamed[/yellow] {rename.kind} {owner}{escape(rename.source)} -> {escape(rename.target)}"
+        )
     for replan in report.replanned:
         what = ", ".join(replan.changes) if replan.changes else "the full census kept the sampled types"
         console.print(

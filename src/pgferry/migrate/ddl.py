@@ -146,7 +146,9 @@ def view_steps(plan: MigrationPlan, schema: Schema) -> tuple[list[Step], list[Sk
             skipped.append(Skipped("view", view.name, str(exc)))
             continue
         names = f" ({', '.join(listed)})" if listed else ""
-        statement = f"CREATE OR REPLACE VIEW {quote_ident(plan.schema)}.{quote_ident(views[view.name])}{names} AS {query}"
+        statement = (
+            f"CREATE OR REPLACE VIEW {quote_ident(plan.schema)}.{quote_ident(views[view.name])}{names} AS {query}"
+        )
         steps.append(Step("view", "", view.name, statement))
     return steps, skipped
 
