@@ -78,6 +78,9 @@ def test_nulls_in_a_primary_key_become_a_unique_index_on_nullable_columns(tmp_pa
         ).fetchall()
         assert len(unique) == 1
         assert conn.execute("SELECT count(*) FROM crs WHERE code IS NULL").fetchone() == (2,)
+        assert conn.execute(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'refs'::regclass AND contype = 'f'"
+        ).fetchone() == (1,)
         with pytest.raises(psycopg.errors.UniqueViolation):
             conn.execute("INSERT INTO crs VALUES ('EPSG', '4326', 'again')")
 
@@ -138,6 +141,32 @@ def test_blob_and_float_keys_checkpoint_losslessly_and_resume(tmp_path: Path, pg
     copied_identical(path, pg_dsn, chunk_rows=250, jobs=1, resume=True)
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM blobs").fetchone() == (3001,)
+
+
+def test_text_not_utf8_met_on_resume_is_rejected_by_its_blob_and_text_key(tmp_path: Path, pg_dsn: str) -> None:
+    """The careful path reads the chunk as bytes: BLOB keys stay bytes, text keys become text again, so
+    the bad row is left out by its own key and the checkpoint is a key SQLite compares as before."""
+    rows = [(bytes([i]), f"t{i}", f"ok {i}") for i in range(1, 41)]
+    path = build(
+        tmp_path / "w.db", "CREATE TABLE w (k BLOB, t TEXT, body TEXT, PRIMARY KEY (k, t)) WITHOUT ROWID;", {"w": rows}
+    )
+
+    def stop(event: Event) -> None:
+        if event.phase == "copy" and event.done >= 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        copy_database(path, pg_dsn, CopyOptions(chunk_rows=10, jobs=1), events=stop)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE w SET body = CAST(x'ff' AS TEXT) WHERE k = x'19'")
+    with pytest.raises(PgferryError, match=r"table 'w', row key \[b'\\x19', 't25'\], column 'body': invalid UTF-8"):
+        copy_database(path, pg_dsn, CopyOptions(chunk_rows=10, jobs=1, resume=True))
+    options = CopyOptions(chunk_rows=10, jobs=1, resume=True, on_error="reject")  # counted, no file
+    report = copy_database(path, pg_dsn, options)
+    assert report.rejected == 1
+    with psycopg.connect(pg_dsn) as conn:
+        keys = [bytes(r[0]) for r in conn.execute("SELECT k FROM w ORDER BY k")]
+    assert keys == [bytes([i]) for i in range(1, 41) if i != 0x19]
 
 
 def test_checkpoint_keys_round_trip_exactly(pg_dsn: str) -> None:
@@ -219,8 +248,16 @@ def test_long_names_that_collide_get_unique_hashed_names_used_by_verify_and_resu
         f'CREATE INDEX "{t}_index_two" ON "{t}" ("{long_column}_b");\n'
         for t in tables
     )
+    script += "".join(f'CREATE VIEW "{t}_view" AS SELECT id FROM "{t}";\n' for t in tables)
     path = build(tmp_path / "powerlog.db", script, {t: [(i, f"a{i}", f"b{i}") for i in range(50)] for t in tables})
-    report = copied_identical(path, pg_dsn, chunk_rows=10)
+
+    def stop(event: Event) -> None:
+        if event.phase == "copy" and event.done >= 20:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # stopped part-way: the resume must find the same names
+        copy_database(path, pg_dsn, CopyOptions(chunk_rows=10, jobs=1), events=stop)
+    report = copied_identical(path, pg_dsn, chunk_rows=10, resume=True)
     renamed = {(r["kind"], r["source"]): r["target"] for r in report.as_dict()["renamed"]}
     targets = [renamed[("table", t)] for t in tables]
     assert len(set(targets)) == 3 and all(len(t.encode()) <= MAX_IDENTIFIER_BYTES for t in targets)
@@ -248,6 +285,10 @@ def test_long_names_that_collide_get_unique_hashed_names_used_by_verify_and_resu
             assert indexes == (3,) and checks == (2,)  # primary key + 2 indexes; both CHECKs
     assert not [s for s in report.skipped if s.kind in ("index", "check")], report.skipped
     assert any(k == "index" for k, _s in renamed) and any(k == "column" for k, _s in renamed)
+    with psycopg.connect(pg_dsn) as conn:
+        for t in tables:
+            view = renamed[("view", f"{t}_view")]
+            assert conn.execute(f'SELECT count(*) FROM "{view}"').fetchone() == (50,)
 
 
 # 5. Text that is not UTF-8 ---------------------------------------------------------------------------

@@ -111,14 +111,17 @@ class Render:
         Reads the chunk again as bytes on the same connection (same snapshot); this thread owns it."""
         keys, columns = self.keyset.keys, self.plan.copied_columns
         names = [quote_ident(c.source) for c in columns]
+        kinds = [f"typeof({k}) = 'text'" for k in keys]  # text keys come as bytes too: told from BLOB keys
         with text_as(conn, bytes):
-            query, params = self.keyset.select([*keys, *names], after, upto, limit)
+            query, params = self.keyset.select([*keys, *kinds, *names], after, upto, limit)
             raw = conn.execute(query, params).fetchall()
         bad_keys: list[Key] = []
         last_key: Key | None = None
+        n = len(keys)
         for row in raw:
-            key, values = list(row[: len(keys)]), row[len(keys) :]
-            last_key = [k.decode("utf-8", "replace") if isinstance(k, bytes) else k for k in key]
+            key = [k.decode("utf-8", "replace") if text else k for k, text in zip(row[:n], row[n : 2 * n], strict=True)]
+            values = row[2 * n :]
+            last_key = key
             problem = _first_bad_text(columns, values)
             if problem is not None:
                 column, value, why = problem
