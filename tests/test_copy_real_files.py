@@ -261,6 +261,8 @@ def test_long_names_that_collide_get_unique_hashed_names_used_by_verify_and_resu
     renamed = {(r["kind"], r["source"]): r["target"] for r in report.as_dict()["renamed"]}
     targets = [renamed[("table", t)] for t in tables]
     assert len(set(targets)) == 3 and all(len(t.encode()) <= MAX_IDENTIFIER_BYTES for t in targets)
+    dry = CliRunner().invoke(main, ["copy", str(path), "--dry-run"]).output
+    assert f"-- renamed table {tables[0]!r} -> {targets[0]!r}" in dry
     # deterministic: the same file gets the same names
     assert copy_database(path, pg_dsn, CopyOptions(schema="again")).as_dict()["renamed"] == report.as_dict()["renamed"]
     with psycopg.connect(pg_dsn) as conn:

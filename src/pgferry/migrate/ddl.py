@@ -199,6 +199,9 @@ def dry_run_sql(plan: MigrationPlan, schema: Schema) -> str:
     for refused defaults, and every object not carried."""
     out = [f"-- pgferry copy plan: {len(plan.tables)} tables into schema {plan.schema}"]
     out += [composed.as_string() + ";" for composed in preamble_sql(plan)]
+    for rename in plan.renamed:  # names PostgreSQL gets other than the source's (63 bytes, system names)
+        owner = f" of table {rename.table!r}" if rename.table else ""  # repr: one line, whatever the name holds
+        out.append(f"-- renamed {rename.kind}{owner} {rename.source!r} -> {rename.target!r}")
     for table in plan.tables:
         out.append(f"\n-- {table.source}: {table.rows} rows")
         for column in table.columns:
