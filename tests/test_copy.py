@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from pgferry.cli import main
 from pgferry.errors import PgferryError, TargetError, UsageError
+from pgferry.events import Event
 from pgferry.migrate import control
 from pgferry.migrate.errors import CopyDataError
 from pgferry.migrate.names import NameCollisionError
@@ -233,50 +234,73 @@ def test_verify_finds_tampering(copied, zoo: Path, pg_dsn: str) -> None:  # type
     assert verdict["floats"].identical
 
 
-def test_names_colliding_at_63_bytes_are_an_error(tmp_path: Path, pg_dsn: str) -> None:
+def test_names_colliding_at_63_bytes_get_hashed_names(tmp_path: Path, pg_dsn: str) -> None:
     path = tmp_path / "long.db"
     with sqlite3.connect(path) as conn:
         conn.execute(f'CREATE TABLE "{LONG_A}" (x)')
         conn.execute(f'CREATE TABLE "{LONG_B}" (x)')
-    with pytest.raises(NameCollisionError, match=r"_one.*_two|_two.*_one"):
-        copy_database(path, pg_dsn)
+    report = copy_database(path, pg_dsn)
+    targets = {r.source: r.target for r in report.renamed if r.kind == "table"}
+    assert set(targets) == {LONG_A, LONG_B} and len(set(targets.values())) == 2
+    assert all(t.startswith("a" * 54 + "_") and len(t) == 63 for t in targets.values())
 
 
-def test_column_names_colliding_at_63_bytes_are_an_error(tmp_path: Path, pg_dsn: str) -> None:
+def test_column_names_colliding_at_63_bytes_get_hashed_names(tmp_path: Path, pg_dsn: str) -> None:
     # SQLite names are case-insensitive for ASCII, so truncation is how two columns can collide.
     path = tmp_path / "cols.db"
     with sqlite3.connect(path) as conn:
         conn.execute(f'CREATE TABLE t ("{LONG_A}" TEXT, "{LONG_B}" TEXT)')
-    with pytest.raises(NameCollisionError, match=r"column of table 't'.*longer than 63 bytes"):
-        copy_database(path, pg_dsn)
+        conn.execute("INSERT INTO t VALUES ('one', 'two')")
+    report = copy_database(path, pg_dsn)
+    targets = {r.source: r.target for r in report.renamed if r.kind == "column" and r.table == "t"}
+    with psycopg.connect(pg_dsn) as conn:
+        row = conn.execute(f'SELECT "{targets[LONG_A]}", "{targets[LONG_B]}" FROM t').fetchone()
+    assert row == ("one", "two")
+    assert verify_copy(path, pg_dsn).identical
 
 
 def bad_utf8_db(path: Path) -> Path:
+    """A copy stopped after its first chunk, planned while every text was UTF-8; then row 11 came, not UTF-8.
+    (Text that is not UTF-8 when the census runs becomes bytea: see test_copy_real_files.)"""
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
         conn.executemany("INSERT INTO notes VALUES (?, ?)", [(i, f"ok {i}") for i in range(1, 11)])
+    return path
+
+
+def stopped_then_bad_utf8(path: Path, dsn: str) -> Path:
+    def stop(event: Event) -> None:
+        if event.phase == "copy" and event.done >= 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        copy_database(bad_utf8_db(path), dsn, CopyOptions(chunk_rows=5, jobs=1), events=stop)
+    with sqlite3.connect(path) as conn:
         conn.execute("INSERT INTO notes VALUES (11, CAST(X'6f6b20ff21' AS TEXT))")
         conn.execute("INSERT INTO notes VALUES (12, 'after')")
     return path
 
 
 def test_invalid_utf8_stops_naming_table_row_and_column(tmp_path: Path, pg_dsn: str) -> None:
+    path = stopped_then_bad_utf8(tmp_path / "bad.db", pg_dsn)
     with pytest.raises(CopyDataError, match=r"'notes', row key \[11\], column 'body': invalid UTF-8"):
-        copy_database(bad_utf8_db(tmp_path / "bad.db"), pg_dsn, CopyOptions(chunk_rows=5))
+        copy_database(path, pg_dsn, CopyOptions(chunk_rows=5, jobs=1, resume=True))
 
 
 def test_invalid_utf8_reject_mode_keeps_every_other_row(tmp_path: Path, pg_dsn: str) -> None:
     rejects = tmp_path / "rejects.jsonl"
-    report = copy_database(
-        bad_utf8_db(tmp_path / "bad.db"), pg_dsn, CopyOptions(chunk_rows=5, on_error="reject", reject_file=str(rejects))
-    )
+    path = stopped_then_bad_utf8(tmp_path / "bad.db", pg_dsn)
+    options = CopyOptions(chunk_rows=5, jobs=1, resume=True, on_error="reject", reject_file=str(rejects))
+    report = copy_database(path, pg_dsn, options)
     assert report.rejected == 1
     (line,) = rejects.read_text().splitlines()
-    assert json.loads(line)["key"] == [11]
+    record = json.loads(line)
+    assert record["key"] == [11]
+    assert record["row"] == {"id": {"integer": 11}, "body": {"text_hex": "6f6b20ff21"}}  # the bytes, restorable
     with psycopg.connect(pg_dsn) as conn:
         assert [r[0] for r in conn.execute("SELECT id FROM notes ORDER BY id")] == [*range(1, 11), 12]
     # verify reads the bad text too, and names the row the copy left out instead of stopping on it
-    [verdict] = verify_copy(tmp_path / "bad.db", pg_dsn, plan=report.plan).tables
+    [verdict] = verify_copy(path, pg_dsn, plan=report.plan).tables
     assert verdict.differing_keys == [[11]] and verdict.missing_in_target == 1
 
 

@@ -55,7 +55,7 @@ def test_declared_types_are_kept_when_the_values_fit(tmp_path: Path, pg_dsn: str
         "v": "character varying(3)",  # three characters, six bytes
         "at": "time without time zone",
         "u": "uuid",
-        "raw": "character(32)" if False else "character varying(32)",  # CHAR(32) without a framework: text
+        "raw": "character varying(32)",  # CHAR(32) without a framework: text, not uuid
     }
     notes = {c["column"]: c["note"] for c in job.copy.choices if c["note"]}
     assert "70000" in notes["wide"] and "round" in notes["odd"]
@@ -89,7 +89,7 @@ def test_casts_convert_by_target_type_and_verify_through_it(tmp_path: Path, pg_d
         assert (at, u, ip, took, ts) == (
             "2024-05-01 10:00:33.15492+00",  # the naive text read as UTC, whatever the server's zone
             "550e8400-e29b-41d4-a716-446655440000",
-            "10.1.2.3",
+            "10.1.2.3/32",  # inet's text names the mask
             "00:00:01.5",
             "2023-11-14 22:13:20+00",
         )

@@ -145,7 +145,7 @@ def test_names_and_deferrable_are_kept_and_unnamed_ones_named_as_postgresql_does
         pg.execute(NATIVE_SCHEMA)
         assert constraints(pg, "native") == EXPECTED  # PostgreSQL's own names for the unnamed ones
         assert indexes(pg, "native") == EXPECTED_INDEXES
-    assert [(r.kind, r.table, r.name, r.target) for r in report.plan.renamed] == [  # type: ignore[union-attr]
+    assert [(r.kind, r.table, r.source, r.target) for r in report.plan.renamed if r.reason] == [  # type: ignore[union-attr]
         ("unique", "Book x", "uq_email", "uq_email1")
     ]
     assert "index 'uq_email'" in report.plan.renamed[0].reason  # type: ignore[union-attr]
@@ -224,7 +224,7 @@ def test_clashing_names_within_a_table_and_with_a_table_get_a_number(tmp_path: P
             ("t", "t_a_check"),
             ("t", "t_a_check1"),  # PostgreSQL's own name for the unnamed one steps around the named one
         }
-    assert sorted((r.name, r.target) for r in report.plan.renamed) == [("c", "c1"), ("other", "other1")]  # type: ignore[union-attr]
+    assert sorted((r.source, r.target) for r in report.plan.renamed if r.reason) == [("c", "c1"), ("other", "other1")]  # type: ignore[union-attr]
 
 
 def test_long_generated_names_are_cut_as_postgresql_cuts_them(tmp_path: Path, pg_dsn: str) -> None:

@@ -93,20 +93,6 @@ def test_a_rejected_row_reads_back_exactly_for_every_storage_class(tmp_path: Pat
     assert records[1]["row"]["r"] == {"real": "inf"} and records[0]["row"]["b"] == {"blob": "ff007a"}
 
 
-def test_invalid_utf8_is_recorded_as_the_bytes_of_its_text(tmp_path: Path, pg_dsn: str) -> None:
-    path = tmp_path / "u.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, at REAL)")
-        conn.executemany("INSERT INTO notes VALUES (?, ?, ?)", [(i, f"ok {i}", i / 3) for i in range(1, 6)])
-        conn.execute("INSERT INTO notes VALUES (6, CAST(X'6f6b20ff21' AS TEXT), 0.1)")
-    conn.close()
-    rejects = tmp_path / "r.jsonl"
-    copy_database(path, pg_dsn, CopyOptions(jobs=1, chunk_rows=4, on_error="reject", reject_file=str(rejects)))
-    (record,) = [json.loads(line) for line in rejects.read_text().splitlines()]
-    assert record["row"] == {"id": {"integer": 6}, "body": {"text_hex": "6f6b20ff21"}, "at": {"real": (0.1).hex()}}
-    assert same(from_record(record["row"]), typed_rows(path, "notes", [6])[6])
-
-
 @pytest.mark.parametrize(
     "value",
     [None, 0, -(2**63), 2**63 - 1, 0.1, -0.0, math.inf, -math.inf, 5e-324, "", "é\x00", b"", b"\x00\xff"],

@@ -15,7 +15,6 @@ import psycopg
 import pytest
 
 from pgferry.migrate import source as source_module
-from pgferry.migrate.errors import CopyDataError
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
 from pgferry.migrate.verify import verify_copy
@@ -113,15 +112,17 @@ def test_full_census_option_types_from_every_row(tmp_path: Path, pg_dsn: str) ->
     assert report.replanned == [] and _type(pg_dsn) == "text"
 
 
-def test_bad_text_the_census_cannot_see_still_names_its_row(tmp_path: Path, pg_dsn: str) -> None:
-    """Invalid UTF-8: the full census keeps the types, so the copy goes on unguarded and stops on the row."""
+def test_text_that_is_not_utf8_after_the_sample_is_replanned_to_bytea(tmp_path: Path, pg_dsn: str) -> None:
+    """Invalid UTF-8 the sample missed: PostgreSQL refuses it, the full census counts it, the column
+    becomes bytea and the table is copied again."""
     path = tmp_path / "utf8.db"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)")
         conn.executemany("INSERT INTO t VALUES (?, ?)", ((i, f"ok {i}") for i in range(1, ROWS + 1)))
         conn.execute(f"UPDATE t SET body = CAST(X'6f6b20ff21' AS TEXT) WHERE id = {BAD_ROW}")
-    with pytest.raises(CopyDataError, match=rf"'t', row key \[{BAD_ROW}\], column 'body': invalid UTF-8"):
-        copy_database(path, pg_dsn, CopyOptions(jobs=2, chunk_rows=200))
+    report = copy_database(path, pg_dsn, CopyOptions(jobs=2, chunk_rows=200))
+    assert [r.changes for r in report.replanned] == [["body: text -> bytea"]]
+    assert verify_copy(path, pg_dsn, plan=report.plan).identical
 
 
 def test_a_replan_copies_again_the_parts_already_finished(tmp_path: Path, pg_dsn: str) -> None:

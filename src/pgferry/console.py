@@ -30,16 +30,17 @@ def render_copy(report: CopyReport, console: Console) -> None:
         console.print("[yellow]type choices that differ from the declared type:[/yellow]")
         for c in notes:
             console.print(f"  {escape(c['table'])}.{escape(c['column'])} -> {c['type']}: {escape(c['note'])}")
+    for rename in report.renamed:
+        owner = f"{escape(rename.table)}." if rename.table else ""
+        why = f": {escape(rename.reason)}" if rename.reason else ""
+        console.print(
+            f"[yellow]renamed[/yellow] {rename.kind} {owner}{escape(rename.source)} -> {escape(rename.target)}{why}"
+        )
     for replan in report.replanned:
         what = ", ".join(replan.changes) if replan.changes else "the full census kept the sampled types"
         console.print(
             f"[yellow]re-planned[/yellow] {escape(replan.table)} (its sample missed a value: "
             f"{escape(replan.refused)}): {escape(what)}"
-        )
-    for renamed in report.plan.renamed if report.plan else []:
-        console.print(
-            f"[yellow]renamed[/yellow] {renamed.kind} {escape(renamed.table)}.{escape(renamed.name)} -> "
-            f"{escape(renamed.target)}: {escape(renamed.reason)}"
         )
     for item in report.skipped + report.not_carried:
         console.print(f"[yellow]not carried[/yellow] {item.kind} {escape(item.name)}: {escape(item.reason)}")

@@ -18,19 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pgferry.migrate.names import MAX_IDENTIFIER_BYTES, identifier
+from pgferry.migrate.names import MAX_IDENTIFIER_BYTES, Renamed, identifier
 from pgferry.sqlite.schema import Schema, Table
-
-
-@dataclass(frozen=True)
-class Renamed:
-    """A constraint whose SQLite name PostgreSQL cannot take as it is."""
-
-    kind: str
-    table: str
-    name: str  # as the SQLite schema names it
-    target: str  # what PostgreSQL gets
-    reason: str
 
 
 @dataclass

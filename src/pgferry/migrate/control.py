@@ -3,6 +3,10 @@
 Each chunk's COPY and its checkpoint update commit in one PostgreSQL transaction, so after a
 `kill -9` at any point the checkpoint names exactly the last key that is in the target: resuming
 from it neither loses nor duplicates a row.
+
+Keys are stored in jsonb, which holds no bytes, no NaN or infinity, no -0.0 and no NUL in a string,
+and reads a float back as whatever its digits say (1e308 as an integer): each key value is stored
+tagged with its SQLite storage class (`encode_key`), so a resume seeks from exactly the key it left.
 """
 
 from __future__ import annotations
@@ -25,6 +29,46 @@ class Checkpoint:
     upper_key: list[Any] | None  # inclusive upper bound of this part (None: to the end)
     rows: int
     done: bool
+
+
+def _encode_value(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"blob": bytes(value).hex()}
+    if isinstance(value, float):
+        return {"real": value.hex()}
+    if isinstance(value, int):  # bool included: SQLite stores it as an integer
+        return {"integer": str(int(value))}
+    text = str(value)
+    if "\x00" in text or any("\ud800" <= ch <= "\udfff" for ch in text):
+        return {"text_utf8": text.encode("utf-8", "surrogateescape").hex()}
+    return {"text": text}
+
+
+def _decode_value(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value  # a checkpoint written before keys were tagged
+    [(kind, data)] = value.items()
+    if kind == "blob":
+        return bytes.fromhex(data)
+    if kind == "real":
+        return float.fromhex(data)
+    if kind == "integer":
+        return int(data)
+    if kind == "text_utf8":
+        return bytes.fromhex(data).decode("utf-8", "surrogateescape")
+    return str(data)
+
+
+def encode_key(key: list[Any] | None) -> str:
+    """JSON text of a key, every value tagged with its storage class so it reads back exactly."""
+    return json.dumps(None if key is None else [_encode_value(v) for v in key])
+
+
+def decode_key(data: Any) -> list[Any] | None:
+    """The key `encode_key` stored (jsonb as psycopg returns it)."""
+    return None if data is None else [_decode_value(v) for v in data]
 
 
 def ensure_control_schema(conn: psycopg.Connection) -> None:
@@ -96,7 +140,7 @@ def read_checkpoints(conn: psycopg.Connection, schema: str) -> dict[tuple[str, i
         ).format(sql.Identifier(CONTROL_SCHEMA)),
         [schema],
     ).fetchall()
-    return {(r[0], r[1]): Checkpoint(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows}
+    return {(r[0], r[1]): Checkpoint(r[0], r[1], decode_key(r[2]), decode_key(r[3]), r[4], r[5]) for r in rows}
 
 
 def save_checkpoint(conn: psycopg.Connection, schema: str, checkpoint: Checkpoint) -> None:
@@ -111,8 +155,8 @@ def save_checkpoint(conn: psycopg.Connection, schema: str, checkpoint: Checkpoin
             schema,
             checkpoint.table,
             checkpoint.part,
-            json.dumps(checkpoint.last_key),
-            json.dumps(checkpoint.upper_key),
+            encode_key(checkpoint.last_key),
+            encode_key(checkpoint.upper_key),
             checkpoint.rows,
             checkpoint.done,
         ],

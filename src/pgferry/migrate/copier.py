@@ -141,7 +141,7 @@ class Copier:
         chunk_rows = self.options.chunk_rows
         self._advance(table.name, 0)  # the table shows up (and its rate's clock starts) now
         redo: list[tuple[Checkpoint, int]] = []
-        with self.source.borrow() as conn, connect(self.dsn) as pg:
+        with self.source.borrow() as conn, connect(self.dsn) as pg, self.source.naming(table):
             cursor = conn.cursor()
             while True:
                 refused: Exception | None = None
@@ -219,6 +219,11 @@ class Copier:
                 f"{o.source}: {o.choice.pg_type} -> {n.choice.pg_type}"
                 for o, n in zip(old.columns, new.columns, strict=True)
                 if not same_conversion(o.choice, n.choice)
+            ]
+            changes += [
+                f"{o.source}: {'NOT NULL' if o.notnull else 'nullable'} -> {'NOT NULL' if n.notnull else 'nullable'}"
+                for o, n in zip(old.columns, new.columns, strict=True)
+                if o.notnull != n.notnull
             ]
             self.replans.append(Replan(table.name, refusal(refused), changes))
             plan = self.source.plan

@@ -15,7 +15,8 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from pgferry.errors import TargetError
-from pgferry.migrate.expressions import Untranslatable, translate_statement
+from pgferry.migrate.expressions import Untranslatable, translate_view
+from pgferry.migrate.names import identifier
 from pgferry.migrate.plan import MigrationPlan, Skipped, Step, TablePlan, create_table_sql
 from pgferry.pg.connect import first_line, statement
 from pgferry.sqlite.schema import Schema
@@ -146,37 +147,46 @@ def run_steps_in_order(pool: ConnectionPool, steps: list[Step]) -> list[Skipped]
 
 
 def view_steps(plan: MigrationPlan, schema: Schema) -> tuple[list[Step], list[Skipped]]:
-    """CREATE VIEW for every view, its body translated to PostgreSQL (names as the plan renamed them);
+    """CREATE VIEW for every view, its query translated to PostgreSQL (names as the plan renamed them);
     the views that do not translate, with the reason. A view step runs with search_path set to the
     target schema (see create_views)."""
     steps, skipped = [], []
-    tables = {t.source: t.target for t in plan.tables}
+    views = {view.name: plan.views.get(view.name) or identifier(view.name) for view in schema.views}
+    tables = {**views, **{t.source: t.target for t in plan.tables}}
     columns = {t.source: {c.source: c.target for c in t.columns} for t in plan.tables}
     booleans = frozenset(c.source for t in plan.tables for c in t.columns if c.choice.pg_type == "boolean")
     for view in schema.views:
-        upper = view.sql.upper()
-        body = view.sql[upper.index(" AS ") + 4 :] if " AS " in upper else ""
         try:
-            translated = translate_statement(body, tables, columns, booleans)
+            query, listed = translate_view(view.sql, tables, columns, booleans)
         except Untranslatable as exc:
             skipped.append(Skipped("view", view.name, str(exc)))
             continue
-        name = quote_ident(view.name.lower() if view.name.isidentifier() else view.name)
-        statement = f"CREATE OR REPLACE VIEW {quote_ident(plan.schema)}.{name} AS {translated}"
+        names = f" ({', '.join(listed)})" if listed else ""
+        statement = (
+            f"CREATE OR REPLACE VIEW {quote_ident(plan.schema)}.{quote_ident(views[view.name])}{names} AS {query}"
+        )
         steps.append(Step("view", "", view.name, statement))
     return steps, skipped
 
 
 def create_views(pg: psycopg.Connection, plan: MigrationPlan, schema: Schema) -> list[Skipped]:
-    """Create the views, each in its own transaction; what PostgreSQL refuses is reported."""
+    """Create the views, each in its own transaction; what PostgreSQL refuses is reported. A view on
+    a view not made yet is tried again once others are in (SQLite lists views by name, not by need)."""
     steps, skipped = view_steps(plan, schema)
-    for step in steps:
-        try:
-            with pg.transaction():
-                pg.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(plan.schema)))
-                pg.execute(statement(step.sql))
-        except psycopg.errors.Error as exc:
-            skipped.append(Skipped("view", step.name, f"PostgreSQL refused it: {first_line(exc)}"))
+    refused: list[tuple[Step, str]] = []
+    while steps:
+        refused = []
+        for step in steps:
+            try:
+                with pg.transaction():
+                    pg.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(plan.schema)))
+                    pg.execute(statement(step.sql))
+            except psycopg.errors.Error as exc:
+                refused.append((step, first_line(exc)))
+        if len(refused) == len(steps):
+            break
+        steps = [step for step, _why in refused]
+    skipped += [Skipped("view", step.name, f"PostgreSQL refused it: {why}") for step, why in refused]
     return skipped
 
 
@@ -207,6 +217,10 @@ def dry_run_sql(plan: MigrationPlan, schema: Schema) -> str:
     if plan.framework:
         out.append(f"-- framework: {plan.framework['name']} ({plan.framework['evidence']}): the types it uses")
     out += [composed.as_string() + ";" for composed in preamble_sql(plan)]
+    for rename in plan.renamed:  # names PostgreSQL gets other than the source's (63 bytes, system names)
+        owner = f" of table {rename.table!r}" if rename.table else ""  # repr: one line, whatever the name holds
+        why = f": {rename.reason}" if rename.reason else ""
+        out.append(f"-- renamed {rename.kind}{owner} {rename.source!r} -> {rename.target!r}{why}")
     for table in plan.tables:
         out.append(f"\n-- {table.source}: {table.rows} rows")
         for column in table.columns:
@@ -236,8 +250,6 @@ def dry_run_sql(plan: MigrationPlan, schema: Schema) -> str:
     if views:
         out.append(f"\n-- views (run with search_path {plan.schema}):")
         out.append(script(views))
-    for renamed in plan.renamed:
-        out.append(f"-- RENAMED {renamed.kind} {renamed.table}.{renamed.name} -> {renamed.target}: {renamed.reason}")
     for item in plan.skipped + untranslated + not_carried(schema):
         out.append(f"-- NOT CARRIED {item.kind} {item.name}: {item.reason}")
     return "\n".join(out) + "\n"

@@ -61,4 +61,6 @@ def refusal(exc: Exception) -> str:
     if '"!"' in first or 'hexadecimal digit: "Z"' in first:  # the markers of converters.Converter.refused
         where = f"column {column}" if column else "a column"
         return f"{where}: a value unlike those in the sample (the type chosen from it would change it)"
+    if first.endswith('"UTF8": 0xff'):  # the text marker, or text not UTF-8: the re-plan's changes name its column
+        return "a text column: a value unlike those in the sample (a NULL, another type, or text not UTF-8)"
     return first + (f" (column {column})" if column and column not in first else "")

@@ -162,23 +162,31 @@ def translate_expression(
     return _translate_tree(tree, columns, tables, booleans)
 
 
-def translate_statement(
+def translate_view(
     sql: str,
     tables: Mapping[str, str],
     columns: Mapping[str, Mapping[str, str]],
     booleans: frozenset[str] = frozenset(),
-) -> str:
-    """Translate a SELECT (a view body): table names mapped, column names folded where mapped."""
+) -> tuple[str, tuple[str, ...]]:
+    """A CREATE VIEW statement's query translated, and its column list (PostgreSQL SQL, empty when it
+    has none). The statement is parsed whole: however it is spelled (line breaks, lower case, a column
+    list, AS inside the query), the parser finds where the query starts."""
     import sqlglot
+    from sqlglot import exp
 
     try:
         tree = parse_one(sql, read="sqlite")
-    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as exc:
+        query = tree.expression if isinstance(tree, exp.Create) and tree.args.get("kind") == "VIEW" else None
+        if query is None:
+            raise Untranslatable("not a CREATE VIEW statement the parser can read")
+        names = tree.this.expressions if isinstance(tree.this, exp.Schema) else []
+        listed = tuple(name.sql(dialect="postgres") for name in names)
+        merged: dict[str, str] = {}
+        for mapping in columns.values():
+            merged.update(mapping)
+        return _translate_tree(query, merged, tables, booleans), listed
+    except sqlglot.errors.SqlglotError as exc:
         raise Untranslatable(f"cannot parse: {str(exc).splitlines()[0]}") from None
-    merged: dict[str, str] = {}
-    for mapping in columns.values():
-        merged.update(mapping)
-    return _translate_tree(tree, merged, tables, booleans)
 
 
 UNSUPPORTED_FUNCTIONS = {"GLOB", "JULIANDAY", "DATETIME", "PRINTF", "UNIXEPOCH", "TOTAL", "IFNULL_"}

@@ -5,7 +5,8 @@ and a WITHOUT ROWID table by its primary key (`TablePlan.key`). A row is identif
 databases by its primary key only: the rowid of a table without an INTEGER PRIMARY KEY is not
 copied, so PostgreSQL has nothing to find such a row by, and catch-up can only upsert tables with
 a primary key (`upsertable`). Verify walks keyed tables by that key, bytewise, as PostgreSQL's "C"
-collation orders them.
+collation orders them. A primary key holding NULLs (`TablePlan.key_nulls`) identifies no row: such a
+table is treated as keyless.
 """
 
 from __future__ import annotations
@@ -97,6 +98,6 @@ def row_identity(table: Table, plan: TablePlan) -> RowIdentity:
         table=table.name,
         target=plan.target,
         page_keys=pages,
-        key=tuple(by_source[name] for name in table.primary_key),
+        key=() if plan.key_nulls else tuple(by_source[name] for name in table.primary_key),
         columns=tuple(plan.copied_columns),
     )

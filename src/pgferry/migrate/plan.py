@@ -9,19 +9,18 @@ refuses are reported with its reason: nothing is dropped silently.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from pgferry.errors import UsageError
-from pgferry.migrate.constraint_names import Renamed, TableNames, check_list, name_constraints
+from pgferry.migrate.choices import cast_override, choose_column_type
+from pgferry.migrate.constraint_names import TableNames, check_list, name_constraints
 from pgferry.migrate.expressions import Untranslatable, translate_default, translate_expression
-from pgferry.migrate.frameworks import Framework, hint
-from pgferry.migrate.names import SYSTEM_COLUMNS, identifier, map_names
-from pgferry.migrate.types import TypeChoice, cast_choice, choose_type
-from pgferry.sqlite.census import ColumnCensus, TableCensus, json_declaration
-from pgferry.sqlite.schema import Column, Index, Schema, Table
+from pgferry.migrate.frameworks import Framework
+from pgferry.migrate.names import SYSTEM_COLUMNS, Renamed, fitted_names, identifier, map_names, renames
+from pgferry.migrate.restart import restart_identity_sql
+from pgferry.migrate.types import TypeChoice
+from pgferry.sqlite.census import TableCensus, json_declaration
+from pgferry.sqlite.schema import Index, Schema, Table
 from pgferry.sqltext import quote_ident
 
 FK_ACTIONS = {"CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION"}
@@ -91,6 +90,9 @@ class TablePlan:
     # Types chosen from a sample of this many rows: the copy checks every value against them (guarded
     # rendering) and re-plans the table from a full census when one does not fit.
     sampled_rows: int | None = None
+    # Primary-key columns holding NULLs (SQLite allows them in a key that is not the rowid): the key
+    # is then a UNIQUE index on nullable columns, and rows have no key to be found by.
+    key_nulls: tuple[str, ...] = ()
 
     @property
     def copied_columns(self) -> list[ColumnPlan]:
@@ -105,7 +107,10 @@ class MigrationPlan:
     skipped: list[Skipped]
     extensions: list[str]
     framework: dict[str, str] | None = None  # the framework whose types were used (frameworks.Framework)
-    renamed: list[Renamed] = field(default_factory=list)  # constraint names PostgreSQL could not take
+    views: dict[str, str] = field(default_factory=dict)  # source view -> target name
+    # Every name that is more than folded (shortened to 63 bytes, hashed, freed from a system name, a
+    # constraint name taken): the report lists them, and verify and --resume read them from the stored plan.
+    renamed: list[Renamed] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -118,6 +123,7 @@ class MigrationPlan:
                 **{
                     **t,
                     "key": tuple(t["key"]),
+                    "key_nulls": tuple(t.get("key_nulls", ())),
                     "columns": [ColumnPlan(**{**c, "choice": TypeChoice(**c["choice"])}) for c in t["columns"]],
                 }
             )
@@ -130,6 +136,7 @@ class MigrationPlan:
             skipped=[Skipped(**item) for item in data["skipped"]],
             extensions=list(data["extensions"]),
             framework=data.get("framework"),
+            views=dict(data.get("views", {})),
             renamed=[Renamed(**item) for item in data.get("renamed", [])],
         )
 
@@ -138,47 +145,6 @@ class MigrationPlan:
             if table.source == source:
                 return table
         raise KeyError(source)
-
-
-def load_casts(path: str | Path | None) -> dict[str, str]:
-    """Read a --cast TOML file: `[columns] "table.column" = "type"` and `[types] "DECLARED" = "type"`."""
-    if path is None:
-        return {}
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such cast file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc})") from None
-    casts: dict[str, str] = {}
-    for key, value in data.get("columns", {}).items():
-        casts[f"column:{key}"] = str(value)
-    for key, value in data.get("types", {}).items():
-        casts[f"type:{key.upper()}"] = str(value)
-    unknown = set(data) - {"columns", "types"}
-    if unknown:
-        raise UsageError(f"{path}: unknown section(s) {sorted(unknown)}; expected [columns] and [types]")
-    return casts
-
-
-def _cast_override(table: Table, column: Column, census: ColumnCensus, casts: dict[str, str]) -> TypeChoice | None:
-    pg_type = casts.get(f"column:{table.name}.{column.name}") or casts.get(f"type:{column.declared_type.upper()}")
-    return None if pg_type is None else cast_choice(pg_type, column, census)
-
-
-def _choose(
-    column: Column, census: ColumnCensus, is_key: bool, framework: Framework | None, says_json: str | None
-) -> tuple[TypeChoice, str | None]:
-    """The framework's type where it has one and the values fit, else the generic choice; and a note
-    when the framework's type was passed over or the column's spelling is ambiguous."""
-    choice = framework.choose(column, census, is_key) if framework is not None else None
-    if choice is not None:
-        return choice, hint(framework, column)
-    generic = choose_type(column, census, is_key=is_key, says_json=says_json)
-    note = hint(framework, column)
-    if framework is not None and framework.covers(column) and not (is_key and framework.wide_keys):
-        note = f"{framework.name}'s type for {column.declared_type} does not hold every value: {generic.pg_type}"
-    return generic, note
 
 
 def _keys_of(table: Table) -> set[str]:
@@ -245,6 +211,8 @@ def build_plan(
     for table in schema.tables:
         steps += _foreign_key_steps(table, named[table.name], qualified, column_maps, skipped, schema)
     skipped += [Skipped("table definition", t.name, w) for t in schema.tables for w in t.parse_warnings]
+    renamed += renames(schema, table_names, column_maps, index_names, keep_case)
+    steps = fitted_names(steps, renamed)
     return MigrationPlan(
         schema=target_schema,
         tables=plans,
@@ -252,6 +220,7 @@ def build_plan(
         skipped=skipped,
         extensions=sorted(extensions),
         framework=framework.as_dict() if framework is not None else None,
+        views={v.name: table_names[v.name] for v in schema.views},
         renamed=renamed,
     )
 
@@ -270,13 +239,21 @@ def _plan_table(
     keys = _keys_of(table)
     rowid_alias = table.rowid_alias
     notes: list[str] = []
+    key_nulls = tuple(c for c in table.primary_key if c != rowid_alias and census.column(c).nulls)
+    key_note = None
+    if key_nulls:
+        counts = ", ".join(f"{c} ({census.column(c).nulls} NULLs)" for c in key_nulls)
+        key_note = (
+            f"PRIMARY KEY ({', '.join(table.primary_key)}) holds NULLs in {counts}, which a PostgreSQL "
+            "key cannot: carried as a UNIQUE index on nullable columns"
+        )
     planned: list[ColumnPlan] = []
     for column in table.columns:
         col_census = census.column(column.name)
-        choice = _cast_override(table, column, col_census, casts)
+        choice = cast_override(table, column, col_census, casts)
         if choice is None:
             says_json = json_declaration(table, column.name)
-            choice, framework_note = _choose(column, col_census, column.name in keys, framework, says_json)
+            choice, framework_note = choose_column_type(column, col_census, column.name in keys, framework, says_json)
             if framework_note:
                 choice = dataclasses.replace(choice, note="; ".join(filter(None, [choice.note, framework_note])))
             if census.sample_rows is not None:
@@ -300,6 +277,9 @@ def _plan_table(
                 generated = translate_expression(column.generated_expr, columns, {})
             except Untranslatable as exc:
                 notes.append(f"{column.name}: generated column copied as plain values ({exc})")
+        if key_note is not None and column.name in table.primary_key:
+            choice = dataclasses.replace(choice, note="; ".join(filter(None, [choice.note, key_note])))
+            notes.append(f"{column.name}: {key_note}")
         if column.name in renamed:  # after the notes above: a rename says nothing about the data
             rename = f"renamed to {renamed[column.name]}: {column.name} is a PostgreSQL system column name"
             choice = dataclasses.replace(choice, note="; ".join(filter(None, [choice.note, rename])))
@@ -308,7 +288,7 @@ def _plan_table(
                 source=column.name,
                 target=columns[column.name],
                 choice=choice,
-                notnull=column.notnull or column.name in table.primary_key,
+                notnull=column.notnull or (column.name in table.primary_key and not key_nulls),
                 default=default,
                 identity=column.name == rowid_alias,
                 generated=generated,
@@ -329,6 +309,7 @@ def _plan_table(
         identity_start=identity_start,
         notes=notes,
         sampled_rows=census.sample_rows,
+        key_nulls=key_nulls,
     )
 
 
@@ -365,7 +346,11 @@ def _constraint_steps(
     columns = column_maps[table.name]
     target = qualified[table.name]
     steps = []
-    if table.primary_key:
+    if plan.key_nulls:  # NULLs are distinct in a UNIQUE index, as in SQLite's key
+        keys = _key_list(table.primary_key, columns)
+        sql = f"CREATE UNIQUE INDEX {quote_ident(names.primary_key)} ON {target} ({keys})"
+        steps.append(Step("primary_key", table.name, names.primary_key, sql, required=True))
+    elif table.primary_key:
         name = names.primary_key
         keys = _key_list(table.primary_key, columns)
         sql = f"ALTER TABLE {target} ADD CONSTRAINT {quote_ident(name)} PRIMARY KEY ({keys})"
@@ -377,7 +362,7 @@ def _constraint_steps(
                 "identity",
                 table.name,
                 f"{plan.target}.{alias}",
-                f"ALTER TABLE {target} ALTER COLUMN {quote_ident(alias)} RESTART WITH {plan.identity_start}",
+                restart_identity_sql(target, alias, plan.identity_start),
                 required=True,
             )
         )

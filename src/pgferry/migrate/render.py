@@ -113,20 +113,21 @@ class Render:
         Reads the chunk again as bytes on the same connection (same snapshot); this thread owns it."""
         keys, columns = self.keyset.keys, self.plan.copied_columns
         names = [quote_ident(c.source) for c in columns]
+        kinds = [f"typeof({k}) = 'text'" for k in keys]  # text keys come as bytes too: told from BLOB keys
         with text_as(conn, bytes):
-            query, params = self.keyset.select([*keys, *names, *typed_items(self.table)], after, upto, limit)
+            query, params = self.keyset.select([*keys, *kinds, *names, *typed_items(self.table)], after, upto, limit)
             raw = conn.execute(query, params).fetchall()
         bad_keys: list[Key] = []
         last_key: Key | None = None
+        n = len(keys)
         for row in raw:
-            key, values = list(row[: len(keys)]), row[len(keys) : len(keys) + len(names)]
-            last_key = [k.decode("utf-8", "replace") if isinstance(k, bytes) else k for k in key]
+            key = [k.decode("utf-8", "replace") if text else k for k, text in zip(row[:n], row[n : 2 * n], strict=True)]
+            values = row[2 * n : 2 * n + len(names)]
+            last_key = key
             problem = _first_bad_text(columns, values)
             if problem is not None:
                 column, value, why = problem
-                bad_value(
-                    self.table.name, key, column, value, why, record_of(self.table, row[len(keys) + len(names) :])
-                )
+                bad_value(self.table.name, key, column, value, why, record_of(self.table, row[2 * n + len(names) :]))
                 bad_keys.append(key)
         if not bad_keys:
             raise CopyDataError(f"table {self.table.name!r}: a text value could not be decoded as UTF-8")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pgferry.migrate.fkeys import UnvalidatedKey
+from pgferry.migrate.names import Renamed
 from pgferry.migrate.plan import MigrationPlan, Skipped
 
 
@@ -50,6 +51,11 @@ class CopyReport:
     unvalidated: list[UnvalidatedKey] = field(default_factory=list)
 
     @property
+    def renamed(self) -> list[Renamed]:
+        """Source names PostgreSQL got under another name (shortened, hashed, freed from a system name)."""
+        return [] if self.plan is None else self.plan.renamed
+
+    @property
     def rows(self) -> int:
         return sum(t.rows for t in self.tables)
 
@@ -73,5 +79,5 @@ class CopyReport:
             "not_carried": [s.__dict__ for s in self.not_carried],
             "replanned": [r.as_dict() for r in self.replanned],
             "unvalidated_foreign_keys": [u.as_dict() for u in self.unvalidated],
-            "renamed": [r.__dict__ for r in (self.plan.renamed if self.plan else [])],
+            "renamed": [r.__dict__ for r in self.renamed],
         }

@@ -67,7 +67,9 @@ def _create_tables(pg: psycopg.Connection, source: Source, options: CopyOptions)
             [options.schema],
         )
         for table in source.schema.tables:
-            for part in source.parts(table, options.jobs, plan.table(table.name).rows):
+            with source.naming(table):
+                parts = source.parts(table, options.jobs, plan.table(table.name).rows)
+            for part in parts:
                 control.save_checkpoint(pg, options.schema, part)
         control.set_phase(pg, options.schema, str(source.path), "copying")
         control.save_plan(pg, options.schema, plan.to_dict())

@@ -124,6 +124,7 @@ class Sink:
                 return len(lines)
             except REFUSED_BY_POSTGRES as exc:
                 index, column = copy_error_position(exc)
+                column = column or exc.diag.column_name  # a NOT NULL refusal names it there
                 if index is None or index >= len(lines):
                     raise CopyDataError(
                         f"table {checkpoint.table!r}: PostgreSQL refused a chunk: {first_line(exc)}"
@@ -131,7 +132,9 @@ class Sink:
                 key = list(batch[index][1:])
                 fields = next(csv.reader([lines[index]]))
                 shown = fields[_column_position(plan, column)] if column else lines[index][:80]
-                bad_value(checkpoint.table, key, column or "?", repr(shown[:80]), first_line(exc), None)
+                source = next((c.source for c in plan.copied_columns if c.target == column), column)
+                named = source or "(not named by PostgreSQL)"
+                bad_value(checkpoint.table, key, named, repr(shown[:80]), first_line(exc), None)
                 del lines[index]
                 batch = batch[:index] + batch[index + 1 :]
 

@@ -12,16 +12,18 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pgferry.errors import SourceError
 from pgferry.events import Event, Listener, no_events
+from pgferry.migrate.choices import load_casts
 from pgferry.migrate.control import Checkpoint
 from pgferry.migrate.frameworks import framework_named
 from pgferry.migrate.options import CopyOptions
-from pgferry.migrate.plan import MigrationPlan, build_plan, load_casts
+from pgferry.migrate.plan import MigrationPlan, build_plan
+from pgferry.migrate.restart import restart_identity_sql
 from pgferry.sqlite.census import ColumnCensus, TableCensus, merge_censuses, take_census, take_sample_census
 from pgferry.sqlite.keyset import rowid_ranges, table_keyset
 from pgferry.sqlite.schema import Schema, Table, read_schema
@@ -170,6 +172,23 @@ def _sequences(conn: sqlite3.Connection) -> dict[str, int]:
     return {name: int(seq) for name, seq in conn.execute("SELECT name, seq FROM sqlite_sequence")}
 
 
+def restart_above(plan: MigrationPlan, sequences: dict[str, int]) -> None:
+    """Identities of a stored plan restart above sqlite_sequence as it is now: the application may
+    have written on since the plan was made (each restart also reads the target's max when it runs)."""
+    for table in plan.tables:
+        sequence = sequences.get(table.source)
+        if table.identity_start is None or sequence is None or sequence < table.identity_start:
+            continue
+        table.identity_start = sequence + 1
+        column = next(c.target for c in table.columns if c.identity)
+        qualified = f"{quote_ident(plan.schema)}.{quote_ident(table.target)}"
+        sql = restart_identity_sql(qualified, column, table.identity_start)
+        plan.steps = [
+            replace(step, sql=sql) if step.kind == "identity" and step.table == table.source else step
+            for step in plan.steps
+        ]
+
+
 def open_source(
     path: str | Path,
     options: CopyOptions,
@@ -212,6 +231,7 @@ def _read(
     source.watermark = None if watermark is None else watermark(conn)
     if plan is not None:
         source.plan = plan
+        restart_above(plan, sequences)
         return source
     sample_above = SAMPLE_ABOVE_ROWS if sample and not options.full_census else None
     source.censuses = _census_all(source, options.jobs, events, sample_above)

@@ -208,6 +208,14 @@ def _texts(column: Column, census: ColumnCensus) -> TypeChoice:
             note=f"{census.text_with_nul} text values contain NUL bytes, which PostgreSQL text "
             "cannot hold: stored as their UTF-8 bytes in bytea",
         )
+    if census.text_not_utf8:
+        return TypeChoice(
+            "bytea",
+            "text_bytes",
+            "text that is not UTF-8",
+            note=f"{census.text_not_utf8} text values are not valid UTF-8, which PostgreSQL text "
+            "cannot hold: stored as their bytes in bytea",
+        )
     if census.texts_iso_datetime:
         if census.texts_iso_date_only:
             return TypeChoice("date", "date_text", "every value is an ISO-8601 date")

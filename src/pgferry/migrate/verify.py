@@ -306,7 +306,7 @@ def verify_copy(
 def _verify_table(source: Source, dsn: str, table: Table, chunk_rows: int, events: Listener) -> TableVerdict:
     plan = source.plan.table(table.name)
     schema = source.plan.schema
-    with source.borrow() as conn, connect(dsn) as pg:
+    with source.borrow() as conn, connect(dsn) as pg, source.naming(table):
         pg.execute("SET TimeZone = 'UTC'")
         pg.execute("SET extra_float_digits = 1")
         pg.execute("SET DateStyle = 'ISO, YMD'")

@@ -39,6 +39,7 @@ FIELDS = (
     "real_min",
     "text_max_chars",
     "text_with_nul",
+    "text_not_utf8",
     "blob_max_bytes",
     "date_candidate",
     "json_candidate",
@@ -66,6 +67,7 @@ class ColumnCensus:
     real_min: float | None = None
     text_max_chars: int = 0  # measured for CHAR(n) / VARCHAR(n) declarations, whose n counts characters
     text_with_nul: int = 0
+    text_not_utf8: int = 0  # text values whose bytes are not valid UTF-8 (PostgreSQL text refuses them)
     blob_max_bytes: int = 0
     # Formats shared by every text value (False when there are no texts).
     texts_iso_datetime: bool = False  # each is an ISO-8601 date or date-time that exists
@@ -208,7 +210,17 @@ def _second_pass(column: str, shape: str, declared_varchar: bool) -> list[tuple[
     # length() counts characters up to the first NUL: as many characters as bytes proves an ASCII
     # value without NUL, and that count is cheaper than instr()'s search; only other values are searched.
     nul = f"CASE WHEN length({c}) = length(CAST({c} AS BLOB)) THEN 0 ELSE instr({c}, char(0)) > 0 END"
-    text = [("text_with_nul", f"sum(CASE WHEN {kind} = 'text' THEN {nul} END)")]
+    # SQLite never checks UTF-8. Equal lengths mean no continuation byte: the text is ASCII, or holds a
+    # lead byte with none after it (Latin-1's é), which SQLite's GLOB reads as U+FFFD (a real U+FFFD
+    # has continuation bytes). Only other values, non-ASCII ones, go to Python's decoder.
+    utf8 = (
+        f"CASE WHEN length({c}) = length(CAST({c} AS BLOB)) THEN {c} GLOB '*' || char(65533) || '*' "
+        f"ELSE {NOT_UTF8}(CAST({c} AS BLOB)) END"
+    )
+    text = [
+        ("text_with_nul", f"sum(CASE WHEN {kind} = 'text' THEN {nul} END)"),
+        ("text_not_utf8", f"sum(CASE WHEN {kind} = 'text' THEN {utf8} END)"),
+    ]
     if declared_varchar:
         text.append(("text_max_chars", f"max(CASE WHEN {kind} = 'text' THEN length({c}) END)"))
     if shape == "numeric":
@@ -224,6 +236,18 @@ def _second_pass(column: str, shape: str, declared_varchar: bool) -> list[tuple[
             *text,
         ]
     return []
+
+
+NOT_UTF8 = "pgferry_not_utf8"
+
+
+def not_utf8(data: bytes | None) -> int:
+    """1 when `data` is not valid UTF-8 (SQL function NOT_UTF8, called on non-ASCII text only)."""
+    try:
+        (data or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return 1
+    return 0
 
 
 def _run_aggregates(
@@ -288,7 +312,7 @@ def _first_pass(column: str, expected: str, declared_varchar: bool, declares_tim
         guesses = _second_pass(column, expected, declared_varchar)
     if declares_time:
         # Dates hold no NUL: the NUL scan is only needed when they turn out not to be dates (retried).
-        guesses = [g for g in guesses if g[0] != "text_with_nul"]
+        guesses = [g for g in guesses if g[0] not in ("text_with_nul", "text_not_utf8")]
         guesses += list(zip(DATE_CHECKS, _format_checks(column), strict=True))
     return basics + [(f"guess:{field}", expr) for field, expr in guesses]
 
@@ -304,6 +328,7 @@ def take_census(conn: sqlite3.Connection, table: Table, where: str = "", params:
     say they hold JSON (json_declaration); prose is ruled out unread.
     """
     source = quote_ident(table.name) + where
+    conn.create_function(NOT_UTF8, 1, not_utf8, deterministic=True)
     rows = conn.execute(f"SELECT count(*) FROM {source}", params).fetchone()[0]
     varchar = {c.name: "CHAR" in c.declared_type.upper() for c in table.columns}
     expected = {c.name: _expected_shape(c.declared_type) for c in table.columns}
@@ -351,7 +376,7 @@ def take_census(conn: sqlite3.Connection, table: Table, where: str = "", params:
             elif shape == "numeric":  # REALs among the integers: bounds per storage class
                 retry += [(column.name, f, e) for f, e in _second_pass(column.name, shape, varchar[column.name])[1:]]
             if shape == "text" and timeish[column.name] and not counts.get("texts_iso_datetime"):
-                retry += [(column.name, f, e) for f, e in _second_pass(column.name, shape, False)[:1]]
+                retry += [(column.name, f, e) for f, e in _second_pass(column.name, shape, False)[:2]]
         else:
             retry += [(column.name, f, e) for f, e in _second_pass(column.name, shape, varchar[column.name])]
         measured[column.name] = counts
@@ -403,7 +428,7 @@ def _merge_column(parts: list[ColumnCensus]) -> ColumnCensus:
     with_texts = [p for p in parts if p.texts]
     merged = {
         name: sum(getattr(p, name) for p in parts)
-        for name in ("rows", "nulls", "integers", "reals", "texts", "blobs", "text_with_nul")
+        for name in ("rows", "nulls", "integers", "reals", "texts", "blobs", "text_with_nul", "text_not_utf8")
     }
     merged.update(
         int_min=pick(min, "int_min"),
