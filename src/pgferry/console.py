@@ -90,6 +90,7 @@ def render_verify(report: VerifyReport, console: Console) -> None:
             else (
                 f"[red]differs[/red] missing={t.missing_in_target} extra={t.extra_in_target} "
                 f"keys={escape(str(t.differing_keys[:5]))}"
+                + (f" columns={escape(', '.join(sorted(t.differing_columns)))}" if t.differing_columns else "")
             )
         )
         table.add_row(escape(t.table), f"{t.source_rows:,}", f"{t.target_rows:,}", str(t.chunks), result)

@@ -61,6 +61,8 @@ class TableVerdict:
     source_rows: int
     target_rows: int
     differing_keys: list[Any] = field(default_factory=list)
+    # Target column -> rows whose value there differs (of the rows compared value by value).
+    differing_columns: dict[str, int] = field(default_factory=dict)
     missing_in_target: int = 0
     extra_in_target: int = 0
     chunks: int = 0
@@ -184,11 +186,14 @@ def _exact_chunk(
         tuple(r[:n]): tuple(canonical(c, t, as_is) for c, t in zip(plan.columns, r[n:], strict=True)) for r in target
     }
     if mine != theirs:
-        _drill_down(mine, theirs, verdict)
+        _drill_down(mine, theirs, verdict, [c.target for c in plan.columns])
     return high, len(rows)
 
 
-def _drill_down(mine: dict[ChunkKey, Row], theirs: dict[ChunkKey, Row], verdict: TableVerdict) -> None:
+def _drill_down(
+    mine: dict[ChunkKey, Row], theirs: dict[ChunkKey, Row], verdict: TableVerdict, columns: list[str]
+) -> None:
+    """Count the rows missing, extra and differing, and name the columns that differ."""
     for key, values in mine.items():
         other = theirs.get(_normal_key(key, theirs))
         if other is None:
@@ -196,6 +201,9 @@ def _drill_down(mine: dict[ChunkKey, Row], theirs: dict[ChunkKey, Row], verdict:
             _note(verdict, key)
         elif other != values:
             _note(verdict, key)
+            for column, a, b in zip(columns, values, other, strict=True):
+                if a != b:
+                    verdict.differing_columns[column] = verdict.differing_columns.get(column, 0) + 1
     mine_keys = {_normal_key(k, theirs) for k in mine}
     verdict.extra_in_target += sum(1 for k in theirs if k not in mine_keys)
 
