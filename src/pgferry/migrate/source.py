@@ -20,10 +20,12 @@ from pgferry.errors import SourceError
 from pgferry.events import Event, Listener, no_events
 from pgferry.migrate.choices import load_casts
 from pgferry.migrate.control import Checkpoint
+from pgferry.migrate.errors import is_decode_error
 from pgferry.migrate.frameworks import framework_named
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.plan import MigrationPlan, build_plan
 from pgferry.migrate.restart import restart_identity_sql
+from pgferry.sqlite.busy import is_busy
 from pgferry.sqlite.census import ColumnCensus, TableCensus, merge_censuses, take_census, take_sample_census
 from pgferry.sqlite.keyset import rowid_ranges, table_keyset
 from pgferry.sqlite.schema import Schema, Table, read_schema
@@ -94,7 +96,9 @@ class Source:
             yield
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError):
-                raise  # locked, interrupted: said as it is by the caller
+                if is_busy(exc) or is_decode_error(exc) or "interrupt" in str(exc).lower():
+                    raise  # locked, interrupted, text not UTF-8: said as it is by the caller
+                raise SourceError(f"{self.path}: reading table {table.name!r} failed: {exc}") from None
             raise SourceError(
                 f"{self.path}: table {table.name!r} cannot be read ({exc}); "
                 f"`sqlite3 {self.path} 'PRAGMA integrity_check'` shows where"

@@ -183,7 +183,10 @@ def _exact_chunk(
     mine = {tuple(row[:n]): canonical_row(plan, in_sqlite, row[n:], as_is) for row in by_postgres or rows}
     target = pg_chunk(pg, plan, schema, key, low, high)
     theirs = {
-        tuple(r[:n]): tuple(canonical(c, t, as_is) for c, t in zip(plan.columns, r[n:], strict=True)) for r in target
+        tuple(r[:n]): tuple(
+            canonical(c, t, as_is and sq) for c, t, sq in zip(plan.columns, r[n:], in_sqlite, strict=True)
+        )
+        for r in target
     }
     if mine != theirs:
         _drill_down(mine, theirs, verdict, [c.target for c in plan.columns])

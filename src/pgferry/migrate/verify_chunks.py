@@ -77,7 +77,9 @@ def canonical_source(column: ColumnPlan, in_sqlite: bool, value: Any, json_as_is
 
 def canonical_row(plan: TablePlan, in_sqlite: list[bool], values: Sequence[Any], json_as_is: bool = False) -> Row:
     return tuple(
-        canonical_source(c, sq, v, json_as_is) for c, sq, v in zip(plan.columns, in_sqlite, values, strict=True)
+        # jsonb_by_postgres replaced only the texts SQLite rendered: Python-rendered JSON is parsed.
+        canonical_source(c, sq, v, json_as_is and sq)
+        for c, sq, v in zip(plan.columns, in_sqlite, values, strict=True)
     )
 
 

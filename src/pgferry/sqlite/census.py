@@ -306,7 +306,9 @@ def _first_pass(column: str, expected: str, declared_varchar: bool, declares_tim
     # Speculate from the declared type: when the data agrees, one scan answers everything. For a
     # numeric column that is one count of REALs: without any, the integer bounds are min and max.
     if expected == "numeric":
-        basics += [("low_value", f"min({c})"), ("high_value", f"max({c})")]
+        # Only numbers are read back: a text (maybe not UTF-8) among them would have to be decoded.
+        number = "CASE WHEN typeof({0}({1})) IN ('integer', 'real') THEN {0}({1}) END"
+        basics += [("low_value", number.format("min", c)), ("high_value", number.format("max", c))]
         guesses = _second_pass(column, expected, declared_varchar)[:1]
     else:
         guesses = _second_pass(column, expected, declared_varchar)

@@ -100,8 +100,8 @@ def decimal_fits(c: str, precision: Precision) -> str:
     that SQLite's round() to s places gives back unchanged has a shortest repr with at most s decimals."""
     if precision.precision is None:
         return "1"
-    limit = f"1e{precision.precision - precision.scale}"
-    return f"(abs({c}) < {limit} AND (typeof({c}) = 'integer' OR round({c}, {precision.scale}) = {c}))"
+    limit = f"1e{precision.precision - precision.scale}"  # abs() of the smallest integer overflows
+    return f"({c} > -{limit} AND {c} < {limit} AND (typeof({c}) = 'integer' OR round({c}, {precision.scale}) = {c}))"
 
 
 def every_text(c: str, predicate: str) -> str:
