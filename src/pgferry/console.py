@@ -25,6 +25,8 @@ def render_copy(report: CopyReport, console: Console) -> None:
     framework = report.plan.framework if report.plan is not None else None
     if framework:
         console.print(f"framework: {framework['name']} ({framework['evidence']}): the types it uses on PostgreSQL")
+    for line in report.notes:
+        console.print(f"into existing tables: {escape(line)}")
     notes = [c for c in report.choices if c["note"]]
     if notes:
         console.print("[yellow]type choices that differ from the declared type:[/yellow]")
@@ -84,6 +86,7 @@ def render_verify(report: VerifyReport, console: Console) -> None:
             else (
                 f"[red]differs[/red] missing={t.missing_in_target} extra={t.extra_in_target} "
                 f"keys={escape(str(t.differing_keys[:5]))}"
+                + (f" columns={escape(', '.join(t.differing_columns))}" if t.differing_columns else "")
             )
         )
         table.add_row(escape(t.table), f"{t.source_rows:,}", f"{t.target_rows:,}", str(t.chunks), result)

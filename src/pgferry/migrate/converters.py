@@ -32,6 +32,8 @@ from pgferry.migrate.valueforms import (
     date_guard,
     date_line,
     epoch_guard,
+    epoch_interval_render,
+    epoch_interval_reverse,
     epoch_reverse,
     epoch_value,
     float_guard,
@@ -92,6 +94,9 @@ class Converter:
     canonical: Callable[[str, str], Any]  # (pg_type, text) -> the value verify compares; may raise ValueError
     recompute: Recompute | None  # None: verify compares the copy's rendering of the value
     reverse: Callable[[Any], Any]  # a value as psycopg returns it -> a SQLite value the copy renders the same
+    # Rendered in Python and every value checked by `python_guard` even when the table is not guarded: a
+    # type PostgreSQL would round into (numeric(p, s)) gets no value it cannot hold exactly.
+    checked: bool
 
 
 def _converter(
@@ -110,6 +115,7 @@ def _converter(
     canonical: Callable[[str, str], Any] = by_pg_type,
     recompute: Recompute | None = None,
     reverse: Callable[[Any], Any],
+    checked: bool = False,
 ) -> Converter:
     return Converter(
         name,
@@ -126,6 +132,7 @@ def _converter(
         canonical,
         recompute,
         reverse,
+        checked,
     )
 
 
@@ -229,6 +236,18 @@ CONVERTERS: dict[str, Converter] = {
             sqlite_line=None,
             pg_line=None,
             reverse=numeric_reverse,
+        ),
+        _converter(
+            "numeric_fit",
+            ("numeric",),
+            in_python=True,
+            quoted=True,
+            guard=None,
+            python_guard=numeric_guard,
+            sqlite_line=None,
+            pg_line=None,
+            reverse=numeric_reverse,
+            checked=True,
         ),
         _converter(
             "epoch_seconds",
@@ -345,6 +364,16 @@ CONVERTERS: dict[str, Converter] = {
             sqlite_line=as_text_line,
             pg_line=pg_micros_line,
             reverse=micros_reverse,
+        ),
+        _converter(
+            "epoch_interval",
+            ("interval",),
+            render=epoch_interval_render,
+            quoted=False,
+            guard=None,
+            sqlite_line=None,
+            pg_line=None,
+            reverse=epoch_interval_reverse,
         ),
     )
 }

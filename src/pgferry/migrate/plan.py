@@ -90,6 +90,8 @@ class TablePlan:
     # Types chosen from a sample of this many rows: the copy checks every value against them (guarded
     # rendering) and re-plans the table from a full census when one does not fit.
     sampled_rows: int | None = None
+    after: list[str] = field(default_factory=list)  # --into-existing: tables copied first (foreign keys)
+    serial: bool = False  # --into-existing: parts one after another (the table references itself)
 
     @property
     def copied_columns(self) -> list[ColumnPlan]:
@@ -104,6 +106,8 @@ class MigrationPlan:
     skipped: list[Skipped]
     extensions: list[str]
     framework: dict[str, str] | None = None  # the framework whose types were used (frameworks.Framework)
+    into_existing: bool = False  # fills tables the target has (pgferry.migrate.existing): no DDL
+    notes: list[str] = field(default_factory=list)  # what --into-existing found and does
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -128,6 +132,8 @@ class MigrationPlan:
             skipped=[Skipped(**item) for item in data["skipped"]],
             extensions=list(data["extensions"]),
             framework=data.get("framework"),
+            into_existing=bool(data.get("into_existing")),
+            notes=list(data.get("notes", [])),
         )
 
     def table(self, source: str) -> TablePlan:

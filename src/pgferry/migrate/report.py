@@ -48,6 +48,7 @@ class CopyReport:
     watermark: Any = None  # what copy_database's `watermark` read in the copy's snapshot (JSON-able)
     # Foreign keys added NOT VALID: child rows point at parents that are not there (pgferry.migrate.fkeys).
     unvalidated: list[UnvalidatedKey] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # --into-existing: matching, order, TRUNCATE, sequences
 
     @property
     def rows(self) -> int:
@@ -73,4 +74,5 @@ class CopyReport:
             "not_carried": [s.__dict__ for s in self.not_carried],
             "replanned": [r.as_dict() for r in self.replanned],
             "unvalidated_foreign_keys": [u.as_dict() for u in self.unvalidated],
+            "notes": self.notes,
         }

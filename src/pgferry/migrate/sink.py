@@ -52,8 +52,14 @@ class RejectPolicy:
 class Sink:
     """The target side of one copy: COPY statements and checkpoints in schema `schema`."""
 
-    def __init__(self, schema: str, policy: RejectPolicy) -> None:
-        self.schema, self.policy = schema, policy
+    def __init__(self, schema: str, policy: RejectPolicy, defer: bool = False) -> None:
+        """`defer`: each chunk's transaction defers the deferrable constraints to its commit (tables an
+        application made, pgferry.migrate.existing: a row may point at one later in its chunk)."""
+        self.schema, self.policy, self.defer = schema, policy, defer
+
+    def _deferred(self, pg: psycopg.Connection) -> None:
+        if self.defer:
+            pg.execute("SET CONSTRAINTS ALL DEFERRED")
 
     def checkpoint(self, pg: psycopg.Connection, checkpoint: Checkpoint) -> None:
         """Record `checkpoint` alone (a part found finished)."""
@@ -74,6 +80,7 @@ class Sink:
         `checkpoint` is where the chunk starts; returns (rows, last key)."""
         scanned, last = 0, None
         with pg.transaction():
+            self._deferred(pg)
             with pg.cursor() as cur, cur.copy(target, writer=QueuedLibpqWriter(cur)) as copy:
                 for lines, rows, key in batches:
                     copy.write(lines)
@@ -106,6 +113,7 @@ class Sink:
         while True:
             try:
                 with pg.transaction():
+                    self._deferred(pg)
                     if lines:
                         with pg.cursor() as cur, cur.copy(target) as copy:
                             copy.write("".join(lines))

@@ -19,6 +19,7 @@ from typing import Any
 from pgferry.errors import SourceError
 from pgferry.events import Event, Listener, no_events
 from pgferry.migrate.control import Checkpoint
+from pgferry.migrate.existing import Target, existing_plan, match
 from pgferry.migrate.frameworks import framework_named
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.plan import MigrationPlan, build_plan, load_casts
@@ -177,6 +178,7 @@ def open_source(
     events: Listener = no_events,
     sample: bool = False,
     watermark: SnapshotRead | None = None,
+    target: Target | None = None,
 ) -> Source:
     """Open `jobs` connections in one snapshot, read the schema, take the census, build the plan
     (or use `plan`, made by an earlier open_source of the same file, and skip the census).
@@ -185,11 +187,13 @@ def open_source(
     from a sample; one whose sample already breaks its declared types (a note) gets a full census,
     so every note's figures are the whole table's. `watermark`, when given, is read in the same
     snapshot as everything else (Source.watermark). The connections stay inside their read
-    transactions until `Source.close()`.
+    transactions until `Source.close()`. With `target` (--into-existing), the plan fills the tables
+    the target has (pgferry.migrate.existing), typed from a census of every row: a value a sample
+    missed could not re-plan a table the copy did not make.
     """
     snapshot = open_snapshot(path, max(1, options.jobs))
     try:
-        return _read(path, snapshot, options, plan, events, sample, watermark)
+        return _read(path, snapshot, options, plan, events, sample, watermark, target)
     except BaseException:
         snapshot.close()
         raise
@@ -203,6 +207,7 @@ def _read(
     events: Listener,
     sample: bool,
     watermark: SnapshotRead | None,
+    target: Target | None = None,
 ) -> Source:
     conn = snapshot.connections[0]
     schema = read_schema(conn)
@@ -212,6 +217,11 @@ def _read(
     source.watermark = None if watermark is None else watermark(conn)
     if plan is not None:
         source.plan = plan
+        return source
+    if target is not None:
+        matching = match(schema, target)  # before the census: a misfit is told at once
+        source.censuses = _census_all(source, options.jobs, events)
+        source.plan = existing_plan(schema, source.censuses, target, matching)
         return source
     sample_above = SAMPLE_ABOVE_ROWS if sample and not options.full_census else None
     source.censuses = _census_all(source, options.jobs, events, sample_above)

@@ -243,6 +243,20 @@ def micros_render(c: str) -> str:
     )
 
 
+UNIX_EPOCH_JULIAN_DAY = 2440587.5
+EPOCH_DATETIME = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*"
+
+
+def epoch_interval_render(c: str) -> str:
+    """SQLAlchemy's Interval on SQLite (1970-01-01 plus the duration, as a DATETIME text) as whole days
+    since 1970 and the time of day: '-1 days 23:00:00' is minus one hour, exactly. A value of another
+    shape, or a date SQLite does not know, is refused, never NULL."""
+    days = f"julianday(substr({c}, 1, 10))"
+    shaped = f"{c} GLOB '{EPOCH_DATETIME}' AND {days} IS NOT NULL"
+    rendered = f"CAST({days} - {UNIX_EPOCH_JULIAN_DAY} AS INTEGER) || ' days ' || substr({c}, 12)"
+    return f"CASE WHEN {shaped} THEN {rendered} WHEN {c} IS NOT NULL THEN '!' END"
+
+
 def utc_render(c: str) -> str:
     return f"{c} || '+00'"
 
@@ -353,6 +367,11 @@ def uuid_text_reverse(value: uuid.UUID) -> str:
 
 def micros_reverse(value: timedelta) -> int:
     return value // timedelta(microseconds=1)
+
+
+def epoch_interval_reverse(value: timedelta) -> str:
+    """The duration as SQLAlchemy's Interval stores it on SQLite: 1970-01-01 plus it, microseconds written."""
+    return f"{UNIX_EPOCH + value:%Y-%m-%d %H:%M:%S.%f}"
 
 
 def utc_reverse(value: datetime) -> str:

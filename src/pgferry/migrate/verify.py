@@ -61,6 +61,7 @@ class TableVerdict:
     source_rows: int
     target_rows: int
     differing_keys: list[Any] = field(default_factory=list)
+    differing_columns: list[str] = field(default_factory=list)  # source columns whose values differ
     missing_in_target: int = 0
     extra_in_target: int = 0
     chunks: int = 0
@@ -184,11 +185,11 @@ def _exact_chunk(
         tuple(r[:n]): tuple(canonical(c, t, as_is) for c, t in zip(plan.columns, r[n:], strict=True)) for r in target
     }
     if mine != theirs:
-        _drill_down(mine, theirs, verdict)
+        _drill_down(mine, theirs, verdict, plan)
     return high, len(rows)
 
 
-def _drill_down(mine: dict[ChunkKey, Row], theirs: dict[ChunkKey, Row], verdict: TableVerdict) -> None:
+def _drill_down(mine: dict[ChunkKey, Row], theirs: dict[ChunkKey, Row], verdict: TableVerdict, plan: TablePlan) -> None:
     for key, values in mine.items():
         other = theirs.get(_normal_key(key, theirs))
         if other is None:
@@ -196,6 +197,9 @@ def _drill_down(mine: dict[ChunkKey, Row], theirs: dict[ChunkKey, Row], verdict:
             _note(verdict, key)
         elif other != values:
             _note(verdict, key)
+            for column, a, b in zip(plan.columns, values, other, strict=True):
+                if a != b and column.source not in verdict.differing_columns:
+                    verdict.differing_columns.append(column.source)
     mine_keys = {_normal_key(k, theirs) for k in mine}
     verdict.extra_in_target += sum(1 for k in theirs if k not in mine_keys)
 
