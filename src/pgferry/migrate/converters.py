@@ -369,7 +369,7 @@ CONVERTERS: dict[str, Converter] = {
             "epoch_interval",
             ("interval",),
             render=epoch_interval_render,
-            quoted=False,
+            quoted=True,
             guard=None,
             sqlite_line=None,
             pg_line=None,

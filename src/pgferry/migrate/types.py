@@ -266,7 +266,7 @@ def cast_choice(
         converter = "timestamp_text"
     elif base == "interval" and integers:
         converter = "micros_interval"  # Django's DurationField: integer microseconds
-    elif base == "interval" and texts and census.texts_iso_datetime:
+    elif base == "interval" and texts:
         converter = "epoch_interval"  # SQLAlchemy's Interval: 1970-01-01 plus the duration, as a DATETIME
     elif base == "boolean" and integers:
         converter = "bool"

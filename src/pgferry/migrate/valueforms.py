@@ -249,12 +249,13 @@ EPOCH_DATETIME = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9
 
 def epoch_interval_render(c: str) -> str:
     """SQLAlchemy's Interval on SQLite (1970-01-01 plus the duration, as a DATETIME text) as whole days
-    since 1970 and the time of day: '-1 days 23:00:00' is minus one hour, exactly. A value of another
-    shape, or a date SQLite does not know, is refused, never NULL."""
+    since 1970 and the time of day: '-1 days 23:00:00' is minus one hour, exactly. Other text goes as it
+    is, for PostgreSQL's interval input ('1 day' is one; a date-time never is, so nothing is ambiguous):
+    what it cannot read is refused on its row."""
     days = f"julianday(substr({c}, 1, 10))"
     shaped = f"{c} GLOB '{EPOCH_DATETIME}' AND {days} IS NOT NULL"
     rendered = f"CAST({days} - {UNIX_EPOCH_JULIAN_DAY} AS INTEGER) || ' days ' || substr({c}, 12)"
-    return f"CASE WHEN {shaped} THEN {rendered} WHEN {c} IS NOT NULL THEN '!' END"
+    return f"CASE WHEN {shaped} THEN {rendered} ELSE {c} END"
 
 
 def utc_render(c: str) -> str:
