@@ -60,7 +60,7 @@ CONVERSIONS = {
     "inet_text": "IP address text",
     "time_text": "time-of-day text",
     "micros_interval": "integer microseconds as an interval",
-    "epoch_interval": "a DATETIME since 1970-01-01 as an interval (SQLAlchemy's Interval)",
+    "epoch_text_interval": "a DATETIME since 1970-01-01 as an interval (SQLAlchemy's Interval)",
 }
 
 _COLUMNS = """

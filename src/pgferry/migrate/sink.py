@@ -133,8 +133,9 @@ class Sink:
             except REFUSED_BY_POSTGRES as exc:
                 index, column = copy_error_position(exc)
                 if index is None or index >= len(lines):
+                    detail = f" ({exc.diag.message_detail})" if exc.diag.message_detail else ""  # a key at commit
                     raise CopyDataError(
-                        f"table {checkpoint.table!r}: PostgreSQL refused a chunk: {first_line(exc)}"
+                        f"table {checkpoint.table!r}: PostgreSQL refused a chunk: {first_line(exc)}{detail}"
                     ) from None
                 key = list(batch[index][1:])
                 fields = next(csv.reader([lines[index]]))

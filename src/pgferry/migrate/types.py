@@ -267,7 +267,7 @@ def cast_choice(
     elif base == "interval" and integers:
         converter = "micros_interval"  # Django's DurationField: integer microseconds
     elif base == "interval" and texts:
-        converter = "epoch_interval"  # SQLAlchemy's Interval: 1970-01-01 plus the duration, as a DATETIME
+        converter = "epoch_text_interval"  # SQLAlchemy's Interval: 1970-01-01 plus the duration, as a DATETIME
     elif base == "boolean" and integers:
         converter = "bool"
     elif base in ("smallint", "integer", "bigint") and integers:

@@ -247,7 +247,7 @@ UNIX_EPOCH_JULIAN_DAY = 2440587.5
 EPOCH_DATETIME = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*"
 
 
-def epoch_interval_render(c: str) -> str:
+def epoch_text_render(c: str) -> str:
     """SQLAlchemy's Interval on SQLite (1970-01-01 plus the duration, as a DATETIME text) as whole days
     since 1970 and the time of day: '-1 days 23:00:00' is minus one hour, exactly. Other text goes as it
     is, for PostgreSQL's interval input ('1 day' is one; a date-time never is, so nothing is ambiguous):
@@ -370,7 +370,7 @@ def micros_reverse(value: timedelta) -> int:
     return value // timedelta(microseconds=1)
 
 
-def epoch_interval_reverse(value: timedelta) -> str:
+def epoch_text_reverse(value: timedelta) -> str:
     """The duration as SQLAlchemy's Interval stores it on SQLite: 1970-01-01 plus it, microseconds written."""
     return f"{UNIX_EPOCH + value:%Y-%m-%d %H:%M:%S.%f}"
 
