@@ -78,7 +78,7 @@ def test_django_schema_made_by_migrate_filled_into_existing(django_file: tuple[P
     assert job.identical, job.verify
     notes = "\n".join(job.copy.notes)
     assert "one TRUNCATE): auth_permission" in notes and "django_migrations" in notes
-    assert "sequence public.catalog_book_id_seq set above the copied catalog_book keys" in notes
+    assert "sequences set above the copied keys after the data: " in notes and "public.catalog_book_id_seq" in notes
     converters = {(c.source, c.choice.converter) for c in job.copy.plan.table("catalog_book").columns} | {
         (c.source, c.choice.converter) for c in job.copy.plan.table("catalog_author").columns
     }

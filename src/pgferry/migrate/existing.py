@@ -323,7 +323,8 @@ def existing_plan(
                 steps.append(Step("sequence", table.name, found.sequence, sql_text, required=True))
         tables.append(_table_plan(table, name, columns, census, after[table.name], table.name in serial))
     notes = matching.notes + order_notes
-    notes += [f"sequence {s.name} set above the copied {s.table} keys after the data" for s in steps]
+    if steps:
+        notes.append(f"sequences set above the copied keys after the data: {', '.join(s.name for s in steps)}")
     return MigrationPlan(target.schema, tables, steps, [], [], into_existing=True, notes=notes)
 
 
