@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from apps.runner import project, run
+from pgferry.errors import TargetError
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_and_verify
 
@@ -60,6 +61,29 @@ def test_django_runs_on_the_default_copy(django_file: tuple[Path, Path], pg_dsn:
         "bigint",
     )
     assert "DurationField" in next(c["note"] for c in job.copy.choices if c["column"] == "big")
+    assert run(app, "check", pg_dsn).splitlines()[-1] == "ok"
+    (app / "later" / "0002_later.py").rename(app / "catalog" / "migrations" / "0002_later.py")
+    assert run(app, "next", pg_dsn).splitlines()[-1] == "ok"
+
+
+def test_django_schema_made_by_migrate_filled_into_existing(django_file: tuple[Path, Path], pg_dsn: str) -> None:
+    """Django's migrate makes the schema on PostgreSQL (its own constraint names, deferrable foreign keys,
+    identity columns, and rows in django_migrations, django_content_type, auth_permission); the copy
+    fills it, converting to Django's types: no --cast needed, the DurationField is interval there."""
+    app, db = django_file
+    assert run(app, "migrate", pg_dsn).splitlines()[-1] == "ok"
+    with pytest.raises(TargetError, match=r"already hold rows: auth_permission \(\d+ rows\), django_content_type"):
+        copy_and_verify(db, pg_dsn, CopyOptions(jobs=2, into_existing=True))
+    job = copy_and_verify(db, pg_dsn, CopyOptions(jobs=2, into_existing=True, truncate_existing=True))
+    assert job.identical, job.verify
+    notes = "\n".join(job.copy.notes)
+    assert "one TRUNCATE): auth_permission" in notes and "django_migrations" in notes
+    assert "sequences set above the copied keys after the data: " in notes and "public.catalog_book_id_seq" in notes
+    converters = {(c.source, c.choice.converter) for c in job.copy.plan.table("catalog_book").columns} | {
+        (c.source, c.choice.converter) for c in job.copy.plan.table("catalog_author").columns
+    }
+    assert {("reading_time", "micros_interval"), ("price", "numeric_fit"), ("uid", "uuid_hex")} <= converters
+    assert {("joined", "utc_text"), ("ip", "inet_text"), ("profile", "json_any")} <= converters
     assert run(app, "check", pg_dsn).splitlines()[-1] == "ok"
     (app / "later" / "0002_later.py").rename(app / "catalog" / "migrations" / "0002_later.py")
     assert run(app, "next", pg_dsn).splitlines()[-1] == "ok"

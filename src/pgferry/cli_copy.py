@@ -61,6 +61,19 @@ from pgferry.clitools import emit_json, handle_errors, json_option
     help="Use the PostgreSQL types this framework gives its fields (Django's numeric, uuid, timestamptz, "
     "...); auto detects it from its migration tables, none uses the generic choices.",
 )
+@click.option(
+    "--into-existing",
+    is_flag=True,
+    help="Fill the tables the target schema already has (made by the application's framework: manage.py "
+    "migrate, alembic upgrade head): match tables and columns by name, convert every value to the target "
+    "column's type; create, drop and disable nothing. With --dry-run: print the mapping (needs POSTGRES_DSN).",
+)
+@click.option(
+    "--truncate-existing",
+    is_flag=True,
+    help="With --into-existing: empty target tables that already hold rows (Django's migrate fills "
+    "django_migrations, django_content_type, auth_permission) in one TRUNCATE first, instead of refusing.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the DDL with a comment on every choice; copy nothing.")
 @click.option("--no-verify", is_flag=True, help="Skip the verification that runs after the copy.")
 @json_option("the report")
@@ -78,6 +91,8 @@ def copy_command(
     chunk_rows: int,
     full_census: bool,
     framework: str,
+    into_existing: bool,
+    truncate_existing: bool,
     dry_run: bool,
     no_verify: bool,
     as_json: bool,
@@ -90,7 +105,8 @@ def copy_command(
     rows: every value is checked as it is copied, and a table whose sample missed
     something is re-planned from a full census and copied again). Nothing is
     dropped silently: objects that do not translate are listed in the report. A
-    killed copy resumes with --resume. Exit codes: 0 copied (and verified), 1
+    killed copy resumes with --resume. With --into-existing the copy fills the
+    tables an application's framework made instead (see docs/copy.md). Exit codes: 0 copied (and verified), 1
     verification found differences or rows were rejected, 2 error.
     """
     from pgferry.migrate.ddl import dry_run_sql
@@ -111,7 +127,17 @@ def copy_command(
         chunk_rows=chunk_rows,
         full_census=full_census,
         framework=framework,
+        into_existing=into_existing,
+        truncate_existing=truncate_existing,
     )
+    if dry_run and into_existing:
+        from pgferry.migrate.existing import mapping_text
+        from pgferry.migrate.run import plan_into_existing
+
+        if not postgres_dsn:
+            raise click.UsageError("--dry-run --into-existing reads the target's tables: give POSTGRES_DSN")
+        click.echo(mapping_text(plan_into_existing(sqlite_path, postgres_dsn, options)), nl=False)
+        return
     if dry_run:
         source = open_source(sqlite_path, options)
         click.echo(dry_run_sql(source.plan, source.schema), nl=False)

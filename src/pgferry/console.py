@@ -25,6 +25,8 @@ def render_copy(report: CopyReport, console: Console) -> None:
     framework = report.plan.framework if report.plan is not None else None
     if framework:
         console.print(f"framework: {framework['name']} ({framework['evidence']}): the types it uses on PostgreSQL")
+    for line in report.notes:
+        console.print(f"into existing tables: {escape(line)}")
     notes = [c for c in report.choices if c["note"]]
     if notes:
         console.print("[yellow]type choices that differ from the declared type:[/yellow]")

@@ -94,6 +94,9 @@ class Converter:
     canonical: Callable[[str, str], Any]  # (pg_type, text) -> the value verify compares; may raise ValueError
     recompute: Recompute | None  # None: verify compares the copy's rendering of the value
     reverse: Callable[[Any], Any]  # a value as psycopg returns it -> a SQLite value the copy renders the same
+    # Rendered in Python and every value checked by `python_guard` even when the table is not guarded: a
+    # type PostgreSQL would round into (numeric(p, s)) gets no value it cannot hold exactly.
+    checked: bool
 
 
 def _converter(
@@ -112,6 +115,7 @@ def _converter(
     canonical: Callable[[str, str], Any] = by_pg_type,
     recompute: Recompute | None = None,
     reverse: Callable[[Any], Any],
+    checked: bool = False,
 ) -> Converter:
     return Converter(
         name,
@@ -128,6 +132,7 @@ def _converter(
         canonical,
         recompute,
         reverse,
+        checked,
     )
 
 
@@ -231,6 +236,18 @@ CONVERTERS: dict[str, Converter] = {
             sqlite_line=None,
             pg_line=None,
             reverse=numeric_reverse,
+        ),
+        _converter(
+            "numeric_fit",
+            ("numeric",),
+            in_python=True,
+            quoted=True,
+            guard=None,
+            python_guard=numeric_guard,
+            sqlite_line=None,
+            pg_line=None,
+            reverse=numeric_reverse,
+            checked=True,
         ),
         _converter(
             "epoch_seconds",
@@ -352,8 +369,8 @@ CONVERTERS: dict[str, Converter] = {
             "epoch_text_interval",
             ("interval",),
             render=epoch_text_render,
-            quoted=False,
-            guard=utc_guard,
+            quoted=True,
+            guard=None,
             sqlite_line=None,
             pg_line=None,
             reverse=epoch_text_reverse,

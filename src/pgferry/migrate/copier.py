@@ -94,7 +94,7 @@ class Copier:
     ):
         self.source, self.dsn, self.options, self.events = source, dsn, options, events
         self.policy = RejectPolicy(options.on_error, options.reject_file)
-        self.sink = Sink(options.schema, self.policy)
+        self.sink = Sink(options.schema, self.policy, defer=source.plan.into_existing)
         self.copied: dict[str, int] = {}
         self.lock = threading.Lock()
         self.gates = {t.name: TableGate() for t in source.schema.tables}

@@ -30,11 +30,17 @@ class CopyOptions:
     chunk_rows: int = 20_000
     full_census: bool = False  # type big tables from a census of every row instead of a sample
     framework: str = "auto"  # whose PostgreSQL types to use (pgferry.migrate.frameworks): detected, none, or named
+    into_existing: bool = False  # fill the tables the target has (pgferry.migrate.existing) instead of making them
+    truncate_existing: bool = False  # --into-existing: empty target tables that hold rows first
 
     def __post_init__(self) -> None:
         if self.on_error not in ON_ERROR:
             raise UsageError(f"--on-error must be one of {', '.join(ON_ERROR)}, not {self.on_error!r}")
         if self.framework not in FRAMEWORKS:
             raise UsageError(f"--framework must be one of {', '.join(FRAMEWORKS)}, not {self.framework!r}")
+        if self.truncate_existing and not self.into_existing:
+            raise UsageError("--truncate-existing goes with --into-existing")
+        if self.into_existing and self.casts_file:
+            raise UsageError("--cast does not go with --into-existing: the target's column types decide")
         if self.jobs < 1 or self.chunk_rows < 1:
             raise UsageError("--jobs and --chunk-rows must be at least 1")

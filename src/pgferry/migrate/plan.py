@@ -93,6 +93,8 @@ class TablePlan:
     # Primary-key columns holding NULLs (SQLite allows them in a key that is not the rowid): the key
     # is then a UNIQUE index on nullable columns, and rows have no key to be found by.
     key_nulls: tuple[str, ...] = ()
+    after: list[str] = field(default_factory=list)  # --into-existing: tables copied first (foreign keys)
+    serial: bool = False  # --into-existing: parts one after another (the table references itself)
 
     @property
     def copied_columns(self) -> list[ColumnPlan]:
@@ -111,6 +113,8 @@ class MigrationPlan:
     # Every name that is more than folded (shortened to 63 bytes, hashed, freed from a system name, a
     # constraint name taken): the report lists them, and verify and --resume read them from the stored plan.
     renamed: list[Renamed] = field(default_factory=list)
+    into_existing: bool = False  # fills tables the target has (pgferry.migrate.existing): no DDL
+    notes: list[str] = field(default_factory=list)  # what --into-existing found and does
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -138,6 +142,8 @@ class MigrationPlan:
             framework=data.get("framework"),
             views=dict(data.get("views", {})),
             renamed=[Renamed(**item) for item in data.get("renamed", [])],
+            into_existing=bool(data.get("into_existing")),
+            notes=list(data.get("notes", [])),
         )
 
     def table(self, source: str) -> TablePlan:

@@ -49,6 +49,7 @@ class CopyReport:
     watermark: Any = None  # what copy_database's `watermark` read in the copy's snapshot (JSON-able)
     # Foreign keys added NOT VALID: child rows point at parents that are not there (pgferry.migrate.fkeys).
     unvalidated: list[UnvalidatedKey] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # --into-existing: matching, order, TRUNCATE, sequences
 
     @property
     def renamed(self) -> list[Renamed]:
@@ -80,4 +81,5 @@ class CopyReport:
             "replanned": [r.as_dict() for r in self.replanned],
             "unvalidated_foreign_keys": [u.as_dict() for u in self.unvalidated],
             "renamed": [r.__dict__ for r in self.renamed],
+            "notes": self.notes,
         }

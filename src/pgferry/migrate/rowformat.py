@@ -182,23 +182,33 @@ def line_maker(columns: list[ColumnPlan], guarded: bool = False) -> Callable[[tu
     if not any(rendered_in_python(c) for c in columns):
         return None
     python = [rendered_in_python(c) for c in columns]
-    if not guarded:
+    checked = [converter_for(c).checked for c in columns]
+    if not guarded and not any(checked):
 
         def make(row: tuple[Any, ...]) -> str:
             return ",".join(_python_csv(v) if in_py else str(v) for in_py, v in zip(python, row, strict=False)) + "\n"
 
         return make
-    checks = [number_guard(c) if in_py else None for c, in_py in zip(columns, python, strict=True)]
+    checks = [
+        number_guard(c) if in_py and (guarded or check) else None
+        for c, in_py, check in zip(columns, python, checked, strict=True)
+    ]
+    # A checked column's misfit is refused with its value in the text PostgreSQL quotes back (the copy
+    # names row, column and value); a guarded one's with the marker that makes the table re-planned.
+    refused = [
+        (lambda v, t=c.choice.pg_type: _python_csv(f"not exactly {t}: {python_text(v)}")) if check else None
+        for c, check in zip(columns, checked, strict=True)
+    ]
 
     def make_guarded(row: tuple[Any, ...]) -> str:
         fields = []
-        for check, value in zip(checks, row, strict=False):
+        for check, value, in_py, refuse in zip(checks, row, python, refused, strict=False):
             if check is None:
-                fields.append(str(value))
+                fields.append(_python_csv(value) if in_py else str(value))
             elif value is None or check(value):
                 fields.append(_python_csv(value))
             else:
-                fields.append("!")  # refused by double precision and numeric alike
+                fields.append("!" if refuse is None else refuse(value))  # refused by double precision and numeric alike
         return ",".join(fields) + "\n"
 
     return make_guarded

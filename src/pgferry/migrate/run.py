@@ -39,6 +39,7 @@ from pgferry.migrate.ddl import (
     schema_has_tables,
 )
 from pgferry.migrate.errors import user_errors
+from pgferry.migrate.existing import empty_tables, existing_target, occupied, refuse_occupied
 from pgferry.migrate.fkeys import UnvalidatedKey, add_foreign_key
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.plan import MigrationPlan, Skipped, Step
@@ -59,21 +60,36 @@ def _create_tables(pg: psycopg.Connection, source: Source, options: CopyOptions)
             pg.execute(statement)
         for table_plan in plan.tables:
             notes += create_table(pg, table_plan, options.schema)
-        control.ensure_control_schema(pg)
-        pg.execute(
-            sql.SQL("DELETE FROM {}.copy_progress WHERE target_schema = %s").format(
-                sql.Identifier(control.CONTROL_SCHEMA)
-            ),
-            [options.schema],
-        )
-        for table in source.schema.tables:
-            with source.naming(table):
-                parts = source.parts(table, options.jobs, plan.table(table.name).rows)
-            for part in parts:
-                control.save_checkpoint(pg, options.schema, part)
-        control.set_phase(pg, options.schema, str(source.path), "copying")
-        control.save_plan(pg, options.schema, plan.to_dict())
+        _start(pg, source, options)
     return notes
+
+
+def _fill_existing(pg: psycopg.Connection, source: Source, options: CopyOptions) -> list[str]:
+    """--into-existing: refuse target tables that hold rows, or (--truncate-existing) empty them, then
+    the first checkpoints and the stored plan, in one transaction. Returns the report's lines."""
+    with pg.transaction():
+        rows = occupied(pg, source.plan)
+        if rows and not options.truncate_existing:
+            raise refuse_occupied(options.schema, rows)
+        notes = empty_tables(pg, source.plan, rows)
+        _start(pg, source, options)
+    return notes
+
+
+def _start(pg: psycopg.Connection, source: Source, options: CopyOptions) -> None:
+    """The first checkpoints of every table, the phase and the plan (inside the caller's transaction)."""
+    control.ensure_control_schema(pg)
+    pg.execute(
+        sql.SQL("DELETE FROM {}.copy_progress WHERE target_schema = %s").format(sql.Identifier(control.CONTROL_SCHEMA)),
+        [options.schema],
+    )
+    for table in source.schema.tables:
+        with source.naming(table):
+            parts = source.parts(table, options.jobs, source.plan.table(table.name).rows)
+        for part in parts:
+            control.save_checkpoint(pg, options.schema, part)
+    control.set_phase(pg, options.schema, str(source.path), "copying")
+    control.save_plan(pg, options.schema, source.plan.to_dict())
 
 
 def copy_order(plan: MigrationPlan) -> dict[str, float]:
@@ -119,19 +135,21 @@ def _run_pipeline(
     timings: dict[str, float] = {}
     copies: dict[str, set[str]] = {name: set() for name in tables}
     order = copy_order(source.plan)
-    for cp in sorted(checkpoints.values(), key=lambda cp: order.get(cp.table, 0)):
+    for cp in sorted(checkpoints.values(), key=lambda cp: (order.get(cp.table, 0), cp.part)):
         if cp.done or cp.table not in tables:
             continue
         name = f"copy:{cp.table}:{cp.part}"
-        scheduler.add(
-            Task(
-                name,
-                functools.partial(copier.run_part, tables[cp.table], cp),
-                "data",
-                priority=order.get(cp.table, 0),
-            )
+        plan = source.plan.table(cp.table)
+        # --into-existing: a table that references itself is copied part after part, in key order.
+        after = set(copies[cp.table]) if plan.serial else set()
+        task = Task(
+            name, functools.partial(copier.run_part, tables[cp.table], cp), "data", after, order.get(cp.table, 0)
         )
+        scheduler.add(task)
         copies[cp.table].add(name)
+    for table_plan in source.plan.tables:  # --into-existing: parents' rows first
+        for name in copies.get(table_plan.source, set()):
+            scheduler.tasks[name].after |= set().union(*(copies.get(p, set()) for p in table_plan.after))
 
     def release_snapshot() -> None:
         timings["data"] = time.perf_counter()
@@ -242,17 +260,21 @@ def _copy_database(
     options = options or CopyOptions()
     started = time.perf_counter()
     phases: dict[str, float] = {}
+    notes: list[str] = []
     with connect(dsn) as pg:  # first: a wrong DSN fails before the census, not after
         control.ensure_control_schema(pg) if options.resume else None
         phase = control.read_phase(pg, options.schema) if options.resume else None
-        if options.resume and phase is None and schema_has_tables(pg, options.schema):
-            raise UsageError(f"nothing to resume: schema {options.schema!r} holds tables that no pgferry copy made")
-        if not options.resume and schema_has_tables(pg, options.schema):
+        fresh = not options.into_existing and (not options.resume or phase is None)
+        if fresh and schema_has_tables(pg, options.schema):
+            if options.resume:
+                raise UsageError(f"nothing to resume: schema {options.schema!r} holds tables that no pgferry copy made")
             raise TargetError(
                 f"schema {options.schema!r} in the target is not empty; use --resume to finish an "
-                "interrupted copy, or --schema to copy into another schema"
+                "interrupted copy, --into-existing to fill tables an application made, or --schema to "
+                "copy into another schema"
             )
         stored = control.read_plan(pg, options.schema) if phase is not None else None
+        target = existing_target(pg, options.schema) if options.into_existing and stored is None else None
         # A resume renders the rest of the rows with the plan the tables were made from.
         source = open_source(
             sqlite_path,
@@ -261,10 +283,13 @@ def _copy_database(
             events=events,
             sample=True,
             watermark=watermark,
+            target=target,
         )
         phases["snapshot_and_census"] = time.perf_counter() - started
         skipped: list[Skipped] = list(source.plan.skipped)
-        if phase is None:
+        if phase is None and source.plan.into_existing:
+            notes += _fill_existing(pg, source, options)
+        elif phase is None:
             skipped += _create_tables(pg, source, options)
         checkpoints = control.read_checkpoints(pg, options.schema)
     mark = time.perf_counter()
@@ -278,7 +303,8 @@ def _copy_database(
     phases["after_data"] = time.perf_counter() - timings["data"]
     skipped += copier.skipped
     with connect(dsn) as pg:
-        skipped += create_views(pg, source.plan, source.schema)
+        if not source.plan.into_existing:  # the framework made its own views
+            skipped += create_views(pg, source.plan, source.schema)
         with pg.transaction():
             control.set_phase(pg, options.schema, str(source.path), "done")
         final = control.read_checkpoints(pg, options.schema)
@@ -320,7 +346,17 @@ def _copy_database(
         replanned=copier.replans,
         watermark=source.watermark,
         unvalidated=unvalidated,
+        notes=source.plan.notes + notes,
     )
+
+
+def plan_into_existing(sqlite_path: str | Path, dsn: str, options: CopyOptions) -> MigrationPlan:
+    """The plan `copy --into-existing` would follow (for --dry-run): nothing is written."""
+    with user_errors(dsn), connect(dsn) as pg:
+        target = existing_target(pg, options.schema)
+        source = open_source(sqlite_path, options, target=target)
+        source.close()
+        return source.plan
 
 
 @dataclass

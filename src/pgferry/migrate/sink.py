@@ -52,8 +52,14 @@ class RejectPolicy:
 class Sink:
     """The target side of one copy: COPY statements and checkpoints in schema `schema`."""
 
-    def __init__(self, schema: str, policy: RejectPolicy) -> None:
-        self.schema, self.policy = schema, policy
+    def __init__(self, schema: str, policy: RejectPolicy, defer: bool = False) -> None:
+        """`defer`: each chunk's transaction defers the deferrable constraints to its commit (tables an
+        application made, pgferry.migrate.existing: a row may point at one later in its chunk)."""
+        self.schema, self.policy, self.defer = schema, policy, defer
+
+    def _deferred(self, pg: psycopg.Connection) -> None:
+        if self.defer:
+            pg.execute("SET CONSTRAINTS ALL DEFERRED")
 
     def checkpoint(self, pg: psycopg.Connection, checkpoint: Checkpoint) -> None:
         """Record `checkpoint` alone (a part found finished)."""
@@ -74,6 +80,7 @@ class Sink:
         `checkpoint` is where the chunk starts; returns (rows, last key)."""
         scanned, last = 0, None
         with pg.transaction():
+            self._deferred(pg)
             with pg.cursor() as cur, cur.copy(target, writer=QueuedLibpqWriter(cur)) as copy:
                 for lines, rows, key in batches:
                     copy.write(lines)
@@ -106,6 +113,7 @@ class Sink:
         while True:
             try:
                 with pg.transaction():
+                    self._deferred(pg)
                     if lines:
                         with pg.cursor() as cur, cur.copy(target) as copy:
                             copy.write("".join(lines))
@@ -126,8 +134,9 @@ class Sink:
                 index, column = copy_error_position(exc)
                 column = column or exc.diag.column_name  # a NOT NULL refusal names it there
                 if index is None or index >= len(lines):
+                    detail = f" ({exc.diag.message_detail})" if exc.diag.message_detail else ""  # a key at commit
                     raise CopyDataError(
-                        f"table {checkpoint.table!r}: PostgreSQL refused a chunk: {first_line(exc)}"
+                        f"table {checkpoint.table!r}: PostgreSQL refused a chunk: {first_line(exc)}{detail}"
                     ) from None
                 key = list(batch[index][1:])
                 fields = next(csv.reader([lines[index]]))

@@ -21,6 +21,7 @@ from pgferry.events import Event, Listener, no_events
 from pgferry.migrate.choices import load_casts
 from pgferry.migrate.control import Checkpoint
 from pgferry.migrate.errors import is_decode_error
+from pgferry.migrate.existing import Target, existing_plan, match
 from pgferry.migrate.frameworks import framework_named
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.plan import MigrationPlan, build_plan
@@ -200,6 +201,7 @@ def open_source(
     events: Listener = no_events,
     sample: bool = False,
     watermark: SnapshotRead | None = None,
+    target: Target | None = None,
 ) -> Source:
     """Open `jobs` connections in one snapshot, read the schema, take the census, build the plan
     (or use `plan`, made by an earlier open_source of the same file, and skip the census).
@@ -208,11 +210,13 @@ def open_source(
     from a sample; one whose sample already breaks its declared types (a note) gets a full census,
     so every note's figures are the whole table's. `watermark`, when given, is read in the same
     snapshot as everything else (Source.watermark). The connections stay inside their read
-    transactions until `Source.close()`.
+    transactions until `Source.close()`. With `target` (--into-existing), the plan fills the tables
+    the target has (pgferry.migrate.existing), typed from a census of every row: a value a sample
+    missed could not re-plan a table the copy did not make.
     """
     snapshot = open_snapshot(path, max(1, options.jobs))
     try:
-        return _read(path, snapshot, options, plan, events, sample, watermark)
+        return _read(path, snapshot, options, plan, events, sample, watermark, target)
     except BaseException:
         snapshot.close()
         raise
@@ -226,6 +230,7 @@ def _read(
     events: Listener,
     sample: bool,
     watermark: SnapshotRead | None,
+    target: Target | None = None,
 ) -> Source:
     conn = snapshot.connections[0]
     schema = read_schema(conn)
@@ -236,6 +241,11 @@ def _read(
     if plan is not None:
         source.plan = plan
         restart_above(plan, sequences)
+        return source
+    if target is not None:
+        matching = match(schema, target)  # before the census: a misfit is told at once
+        source.censuses = _census_all(source, options.jobs, events)
+        source.plan = existing_plan(schema, source.censuses, target, matching)
         return source
     sample_above = SAMPLE_ABOVE_ROWS if sample and not options.full_census else None
     source.censuses = _census_all(source, options.jobs, events, sample_above)

@@ -240,16 +240,28 @@ def _texts(column: Column, census: ColumnCensus) -> TypeChoice:
     return TypeChoice("text", "text", "text values", note=note)
 
 
-# A --cast target and the converter that brings the census's values to it; text_any hands PostgreSQL
-# the values as text (its own parser decides, and a value it refuses stops the copy on that row).
-def cast_choice(pg_type: str, column: Column, census: ColumnCensus) -> TypeChoice:
-    """The choice a --cast file sets, rendered the way the target type reads the values the column holds."""
+# A --cast target (or an --into-existing column's type) and the converter that brings the census's values
+# to it; text_any hands PostgreSQL the values as text (its own parser decides, and a value it refuses
+# stops the copy on that row, naming it).
+TEXT_TYPES = ("text", "varchar", "char", "bpchar", "citext")
+
+
+def cast_choice(
+    pg_type: str, column: Column, census: ColumnCensus, reason: str | None = None, category: str | None = None
+) -> TypeChoice:
+    """The choice a --cast file (or the target's column) sets, rendered the way the target type reads the
+    values the column holds. `category` is PostgreSQL's typcategory of the type when known ('S' string,
+    'E' enum): text values go to those as they are."""
     classes = set(census.storage_classes)
     base = pg_type.split("(")[0].strip().lower()
-    texts, integers = classes <= {"text"}, classes <= {"integer"}
+    texts, integers, numbers = classes <= {"text"}, classes <= {"integer"}, classes <= {"integer", "real"}
     converter = "text_any"
     if base == "bytea":
         converter = "bytes" if classes <= {"blob"} else "text_bytes" if texts else "text_any"
+    elif (base in TEXT_TYPES or category in ("S", "E")) and texts:
+        converter = "text"  # an enum reads its labels as text; varchar(n) refuses a longer value
+    elif base in ("json", "jsonb") and classes and "blob" not in classes:
+        converter = "json_any" if texts else "json_numbers"  # numbers stored as numbers: Python's exact repr
     elif base in ("uuid", "time", "inet") and texts:
         hex32 = (char_length(column.declared_type) or 0) == 32
         converter = {"uuid": "uuid_hex" if hex32 else "uuid_text", "time": "time_text", "inet": "inet_text"}[base]
@@ -262,15 +274,17 @@ def cast_choice(pg_type: str, column: Column, census: ColumnCensus) -> TypeChoic
         converter = "timestamp_text"
     elif base == "interval" and integers:
         converter = "micros_interval"  # Django's DurationField: integer microseconds
-    elif base == "interval" and texts and census.texts_iso_datetime and census.texts_without_zone:
-        converter = "epoch_text_interval"  # SQLAlchemy's Interval: a date-time counted from 1970-01-01
+    elif base == "interval" and texts:
+        converter = "epoch_text_interval"  # SQLAlchemy's Interval: 1970-01-01 plus the duration, as a DATETIME
     elif base == "boolean" and integers:
         converter = "bool"
     elif base in ("smallint", "integer", "bigint") and integers:
         converter = "int"
-    elif base in ("numeric", "decimal") and classes <= {"integer", "real"}:
-        converter = "numeric"
-    return TypeChoice(pg_type, converter, f"--cast file sets {pg_type}")
+    elif base in ("numeric", "decimal") and numbers:
+        # numeric(p, s) rounds a value with more decimals without a word: every value is checked.
+        exact = decimal_precision(pg_type.replace("decimal", "numeric"))
+        converter = "numeric_fit" if exact is not None and exact.precision is not None else "numeric"
+    return TypeChoice(pg_type, converter, reason or f"--cast file sets {pg_type}")
 
 
 def _json(census: ColumnCensus, converter: str, reason: str) -> TypeChoice:

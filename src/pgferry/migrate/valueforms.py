@@ -243,11 +243,19 @@ def micros_render(c: str) -> str:
     )
 
 
+UNIX_EPOCH_JULIAN_DAY = 2440587.5
+EPOCH_DATETIME = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*"
+
+
 def epoch_text_render(c: str) -> str:
-    """A date-time counted from 1970-01-01 (SQLAlchemy's Interval on SQLite) as days and a time of day:
-    '1970-01-02 03:04:05.5' is '1 days 03:04:05.5', '1969-12-31 23:59:59' is '-1 days 23:59:59'."""
-    days = f"CAST(julianday(substr({c}, 1, 10)) - 2440587.5 AS INTEGER)"
-    return f"CASE WHEN {c} IS NOT NULL THEN {days} || ' days ' || substr({c}, 12) END"
+    """SQLAlchemy's Interval on SQLite (1970-01-01 plus the duration, as a DATETIME text) as whole days
+    since 1970 and the time of day: '-1 days 23:00:00' is minus one hour, exactly. Other text goes as it
+    is, for PostgreSQL's interval input ('1 day' is one; a date-time never is, so nothing is ambiguous):
+    what it cannot read is refused on its row."""
+    days = f"julianday(substr({c}, 1, 10))"
+    shaped = f"{c} GLOB '{EPOCH_DATETIME}' AND {days} IS NOT NULL"
+    rendered = f"CAST({days} - {UNIX_EPOCH_JULIAN_DAY} AS INTEGER) || ' days ' || substr({c}, 12)"
+    return f"CASE WHEN {shaped} THEN {rendered} ELSE {c} END"
 
 
 def utc_render(c: str) -> str:
@@ -363,7 +371,8 @@ def micros_reverse(value: timedelta) -> int:
 
 
 def epoch_text_reverse(value: timedelta) -> str:
-    return (UNIX_EPOCH + value).isoformat(" ")
+    """The duration as SQLAlchemy's Interval stores it on SQLite: 1970-01-01 plus it, microseconds written."""
+    return f"{UNIX_EPOCH + value:%Y-%m-%d %H:%M:%S.%f}"
 
 
 def utc_reverse(value: datetime) -> str:

@@ -61,7 +61,7 @@ class TableVerdict:
     source_rows: int
     target_rows: int
     differing_keys: list[Any] = field(default_factory=list)
-    # Target column -> rows whose value there differs (of the rows compared value by value).
+    # Source column -> rows whose value there differs (of the rows compared value by value).
     differing_columns: dict[str, int] = field(default_factory=dict)
     missing_in_target: int = 0
     extra_in_target: int = 0
@@ -189,7 +189,7 @@ def _exact_chunk(
         for r in target
     }
     if mine != theirs:
-        _drill_down(mine, theirs, verdict, [c.target for c in plan.columns])
+        _drill_down(mine, theirs, verdict, [c.source for c in plan.columns])
     return high, len(rows)
 
 

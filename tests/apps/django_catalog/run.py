@@ -1,6 +1,7 @@
 """Run one step of the Django test project: `python run.py STEP` with PGFERRY_TEST_DB set.
 
 seed     migrate and write the objects (on SQLite)
+migrate  Django's own schema on an empty database (for copy --into-existing); prints "ok"
 check    read every object back equal, types included; create, update, delete; a deferred forward
          reference; `migrate --check`; prints "ok" (on the copy)
 next     apply the next migration (later/0002_later.py must be in catalog/migrations) and use it
@@ -59,6 +60,11 @@ def seed() -> None:
             Book.objects.create(author=author, **book_fields(i * 10 + j))
 
 
+def migrate() -> None:
+    call_command("migrate", verbosity=0)
+    print("ok")
+
+
 def same(expected: dict, obj: object) -> None:
     for name, value in expected.items():
         got = getattr(obj, name)
@@ -107,4 +113,4 @@ def next_migration() -> None:
 
 
 if __name__ == "__main__":
-    {"seed": seed, "check": check, "next": next_migration}[sys.argv[1]]()
+    {"seed": seed, "migrate": migrate, "check": check, "next": next_migration}[sys.argv[1]]()
