@@ -12,10 +12,10 @@ from pgferry.migrate.run import copy_and_verify
 
 
 def test_alembic_schema_filled_into_existing(tmp_path: Path, pg_dsn: str) -> None:
-    app = project("sqla_into", tmp_path)
+    app = project("sqla_catalog", tmp_path)
     db = tmp_path / "sqla.db"
-    run(app, "seed", f"sqlite:{db}")
-    assert run(app, "migrate", pg_dsn).splitlines()[-1] == "ok"
+    run(app, "seed", f"sqlite:{db}", PGFERRY_TEST_NATIVE_ENUM="1")
+    assert run(app, "migrate", pg_dsn, PGFERRY_TEST_NATIVE_ENUM="1").splitlines()[-1] == "ok"
     job = copy_and_verify(db, pg_dsn, CopyOptions(jobs=2, into_existing=True, truncate_existing=True))
     assert job.identical, job.verify
     assert any("alembic_version (1 rows)" in note for note in job.copy.notes)  # Alembic's own row, replaced
@@ -27,4 +27,6 @@ def test_alembic_schema_filled_into_existing(tmp_path: Path, pg_dsn: str) -> Non
     shelf = {c.source: (c.choice.pg_type, c.choice.converter) for c in job.copy.plan.table("shelf").columns}
     assert shelf["code"] == ("uuid", "uuid_hex") and shelf["meta"] == ("json", "json_any")
     assert shelf["opened"] == ("timestamp", "timestamp_text")
-    assert run(app, "check", pg_dsn).splitlines()[-1] == "ok"
+    assert run(app, "check", pg_dsn, PGFERRY_TEST_NATIVE_ENUM="1").splitlines()[-1] == "ok"
+    (app / "later" / "0002_later.py").rename(app / "migrations" / "versions" / "0002_later.py")
+    assert run(app, "next", pg_dsn, PGFERRY_TEST_NATIVE_ENUM="1").splitlines()[-1] == "ok"

@@ -19,10 +19,10 @@ def project(name: str, into: Path) -> Path:
     return target
 
 
-def run(project_dir: Path, step: str, database: str, timeout: float = 120) -> str:
-    """Run `run.py STEP` of the project with PGFERRY_TEST_DB=database; its stdout, or an AssertionError
-    with its output when it fails."""
-    env = {**os.environ, "PGFERRY_TEST_DB": database, "PYTHONDONTWRITEBYTECODE": "1"}
+def run(project_dir: Path, step: str, database: str, timeout: float = 120, **env_vars: str) -> str:
+    """Run `run.py STEP` of the project with PGFERRY_TEST_DB=database (and `env_vars`); its stdout, or an
+    AssertionError with its output when it fails."""
+    env = {**os.environ, "PGFERRY_TEST_DB": database, "PYTHONDONTWRITEBYTECODE": "1", **env_vars}
     done = subprocess.run(
         [sys.executable, "run.py", step], cwd=project_dir, env=env, capture_output=True, text=True, timeout=timeout
     )

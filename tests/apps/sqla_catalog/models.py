@@ -1,5 +1,7 @@
 """SQLAlchemy 2 models whose PostgreSQL types differ from their SQLite ones, named by a naming convention
-(Alembic's drop_constraint names them), with a deferrable foreign key."""
+(Alembic's drop_constraint names them), with a deferrable foreign key. PGFERRY_TEST_NATIVE_ENUM=1 makes
+the enum a PostgreSQL enum type (a schema Alembic makes itself, filled by copy --into-existing); without
+it the enum is a VARCHAR on both sides (a default copy cannot know the type's values)."""
 
 import datetime
 import decimal
@@ -18,6 +20,9 @@ CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+NATIVE_ENUM = os.environ.get("PGFERRY_TEST_NATIVE_ENUM") == "1"
 
 
 class Status(enum.Enum):
@@ -50,7 +55,7 @@ class Item(Base):
     opens_at: Mapped[datetime.time]
     made: Mapped[datetime.date]
     fragile: Mapped[bool]
-    status: Mapped[Status] = mapped_column(Enum(Status, native_enum=False, length=10))
+    status: Mapped[Status] = mapped_column(Enum(Status, name="status", native_enum=NATIVE_ENUM, length=10))
     shelf: Mapped[Shelf] = relationship(back_populates="items")
 
 

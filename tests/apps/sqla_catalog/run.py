@@ -1,6 +1,7 @@
 """Run one step of the SQLAlchemy + Alembic test project: `python run.py STEP` with PGFERRY_TEST_DB set.
 
 seed     alembic upgrade head and write the objects (on SQLite)
+migrate  alembic upgrade head on an empty database (the schema copy --into-existing fills); prints "ok"
 check    read every object back equal, types included; create, update, delete; a deferred forward
          reference; `alembic check` clean; prints "ok" (on the copy)
 next     apply the next migration (later/0002_later.py must be in migrations/versions) and use it
@@ -37,7 +38,8 @@ def item_fields(i: int) -> dict:
     return {
         "price": decimal.Decimal(f"{i * 3}.{i % 100:02d}"),
         "weight": i,
-        "lasts": datetime.timedelta(days=i % 5, seconds=i * 7, microseconds=i),
+        # negative ones too: SQLAlchemy stores 1970-01-01 plus the duration, a date before 1970 for these
+        "lasts": datetime.timedelta(days=i % 5 - 2, seconds=i * 7, microseconds=i),
         "opens_at": datetime.time(i % 24, (i * 7) % 60, i % 60),
         "made": datetime.date(2010, 1, 1) + datetime.timedelta(days=i * 11),
         "fragile": bool(i % 3),
@@ -70,12 +72,14 @@ def check() -> None:
             for j, item in enumerate(shelf.items):
                 same(item_fields(i * 10 + j), item)
         assert session.scalars(select(Shelf).where(Shelf.code == uuid.UUID(int=104729))).one().label == "é" * 300
-        assert session.scalars(select(Item).where(Item.lasts > datetime.timedelta(days=3))).first() is not None
+        assert session.scalars(select(Item).where(Item.lasts > datetime.timedelta(days=1))).first() is not None
+        assert session.scalar(select(func.count()).select_from(Item).where(Item.status == Status.live)) == 40
         # create, update, delete
         shelf = Shelf(**{**shelf_fields(500), "label": "new"})
         shelf.items = [Item(**item_fields(5000))]
         session.add(shelf)
         session.commit()
+        assert shelf.id == SHELVES + 1  # above the copied ids: the identity was set
         shelf.items[0].price = decimal.Decimal("2.50")
         session.commit()
         session.delete(shelf.items[0])
@@ -94,6 +98,11 @@ def check() -> None:
     print("ok")
 
 
+def migrate() -> None:
+    command.upgrade(CONFIG, "head")
+    print("ok")
+
+
 def next_migration() -> None:
     command.upgrade(CONFIG, "head")
     with Session(engine()) as session:
@@ -103,4 +112,4 @@ def next_migration() -> None:
 
 
 if __name__ == "__main__":
-    {"seed": seed, "check": check, "next": next_migration}[sys.argv[1]]()
+    {"seed": seed, "migrate": migrate, "check": check, "next": next_migration}[sys.argv[1]]()
