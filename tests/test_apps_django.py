@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from apps.runner import project, run
+from pgcatalog import column_types
 from pgferry.errors import TargetError
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_and_verify
@@ -23,16 +23,6 @@ def django_file(tmp_path: Path) -> tuple[Path, Path]:
     return app, db
 
 
-def _types(dsn: str, table: str) -> dict[str, str]:
-    with psycopg.connect(dsn) as conn:
-        rows = conn.execute(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
-            [table],
-        ).fetchall()
-    return dict(rows)
-
-
 def test_django_runs_on_the_default_copy(django_file: tuple[Path, Path], pg_dsn: str, tmp_path: Path) -> None:
     app, db = django_file
     casts = tmp_path / "casts.toml"  # the one field the file cannot tell apart from a BigIntegerField
@@ -43,7 +33,7 @@ def test_django_runs_on_the_default_copy(django_file: tuple[Path, Path], pg_dsn:
         "name": "Django",
         "evidence": "table django_migrations",
     }
-    assert _types(pg_dsn, "catalog_author") == {
+    assert column_types(pg_dsn, "catalog_author") == {
         "id": "bigint",
         "name": "character varying(300)",  # 300 characters, more bytes
         "uid": "uuid",
@@ -52,7 +42,7 @@ def test_django_runs_on_the_default_copy(django_file: tuple[Path, Path], pg_dsn:
         "profile": "jsonb",
         "flags": "smallint",
     }
-    book = _types(pg_dsn, "catalog_book")
+    book = column_types(pg_dsn, "catalog_book")
     assert (book["price"], book["reading_time"], book["starts_at"], book["pages"], book["big"]) == (
         "numeric",
         "interval",

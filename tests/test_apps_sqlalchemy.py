@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from apps.runner import project, run
+from pgcatalog import column_types
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_and_verify
 
@@ -30,15 +30,9 @@ def test_sqlalchemy_runs_on_the_default_copy(sqla_file: tuple[Path, Path], pg_ds
     assert job.identical, job.verify
     assert job.copy.plan is not None and job.copy.plan.framework is not None
     assert job.copy.plan.framework["name"] == "SQLAlchemy (Alembic)"
-    with psycopg.connect(pg_dsn) as conn:
-        types = dict(
-            conn.execute(
-                "SELECT attrelid::regclass::text || '.' || attname, format_type(atttypid, atttypmod) "
-                "FROM pg_attribute WHERE attrelid IN ('item'::regclass, 'shelf'::regclass) AND attnum > 0"
-            ).fetchall()
-        )
-    assert types["item.id"] == "integer" and types["item.price"] == "numeric(10,2)"
-    assert types["shelf.code"] == "uuid" and types["item.lasts"] == "interval"
+    item, shelf = column_types(pg_dsn, "item"), column_types(pg_dsn, "shelf")
+    assert item["id"] == "integer" and item["price"] == "numeric(10,2)"  # Integer is int4 on PostgreSQL
+    assert shelf["code"] == "uuid" and item["lasts"] == "interval" and shelf["meta"] == "json"
     assert run(app, "check", pg_dsn).splitlines()[-1] == "ok"
     (app / "later" / "0002_later.py").rename(app / "migrations" / "versions" / "0002_later.py")
     assert run(app, "next", pg_dsn).splitlines()[-1] == "ok"

@@ -10,18 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from pgcatalog import column_types
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_and_verify
-
-
-def _types(dsn: str, table: str = "t") -> dict[str, str]:
-    with psycopg.connect(dsn) as conn:
-        rows = conn.execute(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
-            [table],
-        ).fetchall()
-    return dict(rows)
 
 
 def _file(path: Path, ddl: str, rows: list[tuple]) -> Path:
@@ -44,7 +35,7 @@ def test_declared_types_are_kept_when_the_values_fit(tmp_path: Path, pg_dsn: str
     )
     job = copy_and_verify(path, pg_dsn, CopyOptions(jobs=2))
     assert job.identical, job.verify
-    assert _types(pg_dsn) == {
+    assert column_types(pg_dsn) == {
         "id": "bigint",
         "n": "bigint",  # small values today, 64 bits tomorrow: never narrowed
         "s": "smallint",

@@ -226,28 +226,20 @@ CONVERTERS: dict[str, Converter] = {
             pg_line=None,
             reverse=float,
         ),
-        _converter(
-            "numeric",
-            ("numeric",),
-            in_python=True,
-            quoted=True,
-            guard=None,
-            python_guard=numeric_guard,
-            sqlite_line=None,
-            pg_line=None,
-            reverse=numeric_reverse,
-        ),
-        _converter(
-            "numeric_fit",
-            ("numeric",),
-            in_python=True,
-            quoted=True,
-            guard=None,
-            python_guard=numeric_guard,
-            sqlite_line=None,
-            pg_line=None,
-            reverse=numeric_reverse,
-            checked=True,
+        *(
+            _converter(
+                name,
+                ("numeric",),
+                in_python=True,
+                quoted=True,
+                guard=None,
+                python_guard=numeric_guard,
+                sqlite_line=None,
+                pg_line=None,
+                reverse=numeric_reverse,
+                checked=checked,
+            )
+            for name, checked in (("numeric", False), ("numeric_fit", True))
         ),
         _converter(
             "epoch_seconds",
