@@ -50,7 +50,11 @@ def test_django_runs_on_the_default_copy(django_file: tuple[Path, Path], pg_dsn:
         "integer",
         "bigint",
     )
-    assert "DurationField" in next(c["note"] for c in job.copy.choices if c["column"] == "big")
+    notes = {c["column"]: c["note"] for c in job.copy.choices if c["table"] == "catalog_book"}
+    assert "DurationField" in notes["big"] and notes["author_id"] is None  # a key is no duration
+    assert column_types(pg_dsn, "auth_user")["username"] == "character varying(150)"  # empty, as declared
+    [json_check] = [s for s in job.copy.skipped if "JSON_VALID" in s.name.upper()]
+    assert "holds only valid JSON" in json_check.reason
     assert run(app, "check", pg_dsn).splitlines()[-1] == "ok"
     (app / "later" / "0002_later.py").rename(app / "catalog" / "migrations" / "0002_later.py")
     assert run(app, "next", pg_dsn).splitlines()[-1] == "ok"

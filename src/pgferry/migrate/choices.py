@@ -46,9 +46,9 @@ def choose_column_type(
     when the framework's type was passed over or the column's spelling is ambiguous."""
     choice = framework.choose(column, census, is_key) if framework is not None else None
     if choice is not None:
-        return choice, hint(framework, column)
+        return choice, None if is_key else hint(framework, column)
     generic = choose_type(column, census, is_key=is_key, says_json=says_json)
-    note = hint(framework, column)
+    note = None if is_key else hint(framework, column)
     if framework is not None and framework.covers(column) and not (is_key and framework.wide_keys):
         note = f"{framework.name}'s type for {column.declared_type} does not hold every value: {generic.pg_type}"
     return generic, note

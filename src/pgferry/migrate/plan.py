@@ -9,6 +9,7 @@ refuses are reported with its reason: nothing is dropped silently.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,8 @@ from pgferry.sqlite.census import TableCensus, json_declaration
 from pgferry.sqlite.schema import Index, Schema, Table
 from pgferry.sqltext import quote_ident
 
+# json_valid("col") or json_valid(col) in a CHECK (Django's JSONField declares one on SQLite)
+JSON_VALID_ARGUMENT = re.compile(r'json_valid\s*\(\s*(?:"((?:[^"]|"")+)"|(\w+))\s*\)', re.IGNORECASE)
 FK_ACTIONS = {"CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION"}
 
 
@@ -372,7 +375,13 @@ def _constraint_steps(
                 required=True,
             )
         )
+    json_columns = {c.source for c in plan.columns if c.choice.pg_type in ("json", "jsonb")}
     for (check, _name, _column), name in zip(check_list(table), names.checks, strict=True):
+        validated = JSON_VALID_ARGUMENT.findall(check)
+        if validated and {a or b for a, b in validated} <= json_columns:
+            reason = "json_valid() is SQLite's; the column's type (json/jsonb) holds only valid JSON in PostgreSQL"
+            skipped.append(Skipped("check", f"{table.name}: CHECK ({check})", reason))
+            continue
         try:
             expression = translate_expression(check, columns, {}, booleans)
         except Untranslatable as exc:

@@ -123,6 +123,9 @@ def _from_declaration(column: Column, is_key: bool) -> TypeChoice:
     if kind == "INTEGER":
         pg_type, _bounds = NARROW_INTEGERS.get(upper.strip(), ("bigint", None))
         return TypeChoice(pg_type, "int", reason)
+    limit = char_length(declared)
+    if limit is not None and kind == "TEXT":
+        return TypeChoice(f"varchar({limit})", "text", reason)
     mapping = {
         "TEXT": ("text", "text"),
         "BLOB": ("bytea", "bytes"),
