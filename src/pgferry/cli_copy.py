@@ -105,9 +105,11 @@ def copy_command(
     rows: every value is checked as it is copied, and a table whose sample missed
     something is re-planned from a full census and copied again). Nothing is
     dropped silently: objects that do not translate are listed in the report. A
-    killed copy resumes with --resume. With --into-existing the copy fills the
-    tables an application's framework made instead (see docs/copy.md). Exit codes: 0 copied (and verified), 1
-    verification found differences or rows were rejected, 2 error.
+    killed copy resumes with --resume. A Django, SQLAlchemy (Alembic) or Rails
+    file gets the types its framework uses on PostgreSQL (--framework). With
+    --into-existing the copy fills the tables the framework made instead (see
+    docs/copy.md). Exit codes: 0 copied (and verified), 1 verification found
+    differences or rows were rejected, 2 error.
     """
     from pgferry.migrate.ddl import dry_run_sql
     from pgferry.migrate.options import CopyOptions, default_jobs
