@@ -78,7 +78,7 @@ def _propose(
     plan = SplitPlan(
         table=table.name,
         key=list(table.primary_key),
-        core_table=_unique_name(f"{table.name}_core", taken),
+        core_table=table.name,
         core_columns=core_columns,
         families=families,
         notes=_notes(table, families, hot),
