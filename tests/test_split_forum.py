@@ -28,26 +28,28 @@ def split(db: Path, *args: str) -> dict:
     return json.loads(result.output)
 
 
-def test_view_returns_the_old_rows_cell_by_cell(db: Path) -> None:
+def test_table_stays_real_and_the_new_tables_hold_the_moved_values(db: Path) -> None:
     with sqlite3.connect(db) as conn:
         before = cells(conn, "SELECT * FROM users ORDER BY id")
         names = [d[0] for d in conn.execute("SELECT * FROM users").description]
     report = split(db, "--auto", "--apply")
-    assert report["rows"] == 200 and report["rows_per_table"]["users_core"] == 200
+    assert report["rows"] == 200 and report["stage"] == "expand"
     assert report["size"]["before"]["method"] == "dbstat" and report["size"]["after"]["total_bytes"] > 0
     assert {r["label"].split(" (")[0] for r in report["reads"]} >= {"scan filtering on a core column"}
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT type FROM sqlite_master WHERE name = 'users'").fetchone() == ("view",)
+    assert conn.execute("SELECT type FROM sqlite_master WHERE name = 'users'").fetchone() == ("table",)
     assert [d[0] for d in conn.execute("SELECT * FROM users").description] == names
     after = cells(conn, "SELECT * FROM users ORDER BY id")
     assert len(after) == len(before) == 200
     for old, new in zip(before, after, strict=True):
         assert old == new
-    # joins and filters through the view see the same data
+    # joins and filters see the same data
     q = "SELECT u.username, count(r.id) FROM users u JOIN forum_replies r ON r.user_id = u.id GROUP BY u.id"
     assert conn.execute(q).fetchall()
-    # the referencing tables now point at the core table and the data has no new violation
-    assert "users_core" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'forum_replies'").fetchone()[0]
+    # the referencing tables are untouched and the data has no new violation
+    assert (
+        '"users_core"' not in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'forum_replies'").fetchone()[0]
+    )
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     # no side row where the whole family is NULL
     for fam in report["plan"]["side"]:
@@ -75,7 +77,7 @@ def _new_user(conn: sqlite3.Connection, name: str, **extra: object) -> None:
     )
 
 
-def test_writes_through_the_view_land_in_the_right_tables(db: Path) -> None:
+def test_writes_on_the_table_land_in_the_new_tables(db: Path) -> None:
     report = split(db, "--auto", "--apply")
     plan = report["plan"]
     profile = next(f["table"] for f in plan["side"] if "bio" in f["columns"])
@@ -85,8 +87,8 @@ def test_writes_through_the_view_land_in_the_right_tables(db: Path) -> None:
     _new_user(conn, "plain")
     (uid,) = conn.execute("SELECT id FROM users WHERE username = 'plain'").fetchone()
     assert uid == 201  # AUTOINCREMENT continues where the original table was
-    row = conn.execute("SELECT role, status, email_verified, login_count FROM users_core WHERE id = ?", (uid,))
-    assert row.fetchone() == ("user", "active", 0, 0)  # the core table's defaults, through the view
+    row = conn.execute("SELECT role, status, email_verified, login_count FROM users WHERE id = ?", (uid,))
+    assert row.fetchone() == ("user", "active", 0, 0)  # the table's own defaults
     for table in [f["table"] for f in plan["side"]] + [kv]:
         assert conn.execute(f'SELECT count(*) FROM "{table}" WHERE id = ?', (uid,)).fetchone()[0] == 0
 
@@ -99,7 +101,7 @@ def test_writes_through_the_view_land_in_the_right_tables(db: Path) -> None:
     ]
 
     conn.execute("UPDATE users SET login_count = login_count + 1, bio = NULL, github_url = NULL WHERE id = ?", (rid,))
-    assert conn.execute("SELECT login_count FROM users_core WHERE id = ?", (rid,)).fetchone() == (1,)
+    assert conn.execute("SELECT login_count FROM users WHERE id = ?", (rid,)).fetchone() == (1,)
     assert conn.execute(f'SELECT count(*) FROM "{profile}" WHERE id = ?', (rid,)).fetchone() == (0,)
     assert conn.execute(f'SELECT name FROM "{kv}" WHERE id = ?', (rid,)).fetchall() == [("twitch_username",)]
     conn.execute("UPDATE users SET location = 'Oslo', twitch_username = 'r2' WHERE username = 'rich'")
@@ -119,7 +121,7 @@ def test_writes_through_the_view_land_in_the_right_tables(db: Path) -> None:
 
     # deletes go everywhere; a referenced user cannot be deleted when foreign keys are enforced
     conn.execute("DELETE FROM users WHERE id = 9999")
-    for table in ["users_core", profile, kv]:
+    for table in ["users", profile, kv]:
         assert conn.execute(f'SELECT count(*) FROM "{table}" WHERE id = 9999').fetchone() == (0,)
     referenced = conn.execute("SELECT user_id FROM forum_replies LIMIT 1").fetchone()[0]
     with pytest.raises(sqlite3.IntegrityError):
@@ -179,11 +181,11 @@ def test_preview_changes_nothing_and_prints_the_sql(db: Path) -> None:
     out = db.parent / "plan.toml"
     result = CliRunner().invoke(main, ["split", str(db), "users", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "CREATE VIEW" in result.output and "INSTEAD OF UPDATE" in result.output
+    assert "CREATE VIEW" not in result.output and 'AFTER UPDATE ON "users"' in result.output
     assert snapshot(db) == original and out.exists()
     payload = split(db, "--plan", str(out))
     assert payload["applied"] is False and payload["plan"]["table"] == "users"
-    assert any(step["sql"].startswith('CREATE TABLE "users_core"') for step in payload["sql"])
+    assert not any(step["sql"].startswith(("DROP", "ALTER")) for step in payload["sql"])  # the expand only adds
 
 
 def test_workload_hot_columns_stay_in_core_and_hot_reads_are_timed(db: Path) -> None:

@@ -11,15 +11,19 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from pgferry.split import SplitPlan
 from pgferry.split.apply import apply_split
+from pgferry.split.checks import out_of_step
+from pgferry.split.contract import contract_split
+from pgferry.split.layout import Layout
 from pgferry.split.plan import Family
 from pgferry.split.revert import revert_split
 from pgferry.split.sqltext import fold
 from pgferry.split.validate import affinity
+from pgferry.sqlite.schema import read_schema
 from pgferry.sqltext import quote_ident as q
 from split_util import cells, snapshot
 
@@ -57,7 +61,7 @@ def wide_tables(draw: st.DrawFn) -> dict[str, Any]:
                                   st.lists(st.booleans(), min_size=len(columns), max_size=len(columns)),
                                   st.booleans()), max_size=6))  # fmt: skip
     return {"columns": columns, "types": types, "key_kind": key_kind, "buckets": buckets, "keys": keys,
-            "rows": rows, "ops": ops}  # fmt: skip
+            "rows": rows, "ops": ops, "contract": draw(st.booleans())}  # fmt: skip
 
 
 def _key(kind: str, k: int) -> list[Any]:
@@ -90,15 +94,15 @@ def _plan(case: dict[str, Any], key: list[str]) -> SplitPlan:
     ]
     families = [f for f in families if f.columns]
     moved = {c for f in families for c in f.columns}
-    return SplitPlan('Wide "T', key, "core", key + [c for c in columns if c not in moved], families)
+    return SplitPlan('Wide "T', key, 'Wide "T', key + [c for c in columns if c not in moved], families)
 
 
 def _run(conn: sqlite3.Connection, sql: str, params: list[Any]) -> str:
     try:
-        conn.execute(sql, params)
+        cursor = conn.execute(sql, params)
     except sqlite3.IntegrityError as exc:
         return f"IntegrityError: {exc}".split(":")[0]
-    return "ok"
+    return f"ok {cursor.rowcount} {cursor.lastrowid if sql.startswith('INSERT') else ''}"
 
 
 def _write(conn: sqlite3.Connection, case: dict[str, Any], key: list[str], op: tuple[Any, ...]) -> str:
@@ -129,8 +133,11 @@ def _write(conn: sqlite3.Connection, case: dict[str, Any], key: list[str], op: t
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(wide_tables())
-def test_split_view_writes_and_revert(case: dict[str, Any]) -> None:
+def test_split_writes_contract_and_revert(case: dict[str, Any]) -> None:
+    """Writes on the split table give the same results (rowcount, lastrowid included) as on the
+    unsplit one, the new tables stay in step, and contract then revert gives the original file."""
     create, key = _create(case)
+    assume(_plan(case, key).families)  # a plan that moves nothing is refused (tested in test_split_tables)
     with tempfile.TemporaryDirectory() as tmp:
         db, reference = Path(tmp) / "db.sqlite", Path(tmp) / "ref.sqlite"
         with sqlite3.connect(db) as conn:
@@ -153,5 +160,8 @@ def test_split_view_writes_and_revert(case: dict[str, Any]) -> None:
         with sqlite3.connect(db) as conn, sqlite3.connect(reference) as ref:
             select = f'SELECT * FROM "Wide ""T" {order}'
             assert cells(conn, select) == cells(ref, select)
+            assert out_of_step(conn, Layout.of(read_schema(conn).table('Wide "T'), _plan(case, key))) == 0
+        if case["contract"]:
+            contract_split(db, 'Wide "T')
         revert_split(db, 'Wide "T')
         assert snapshot(db) == snapshot(reference)

@@ -25,7 +25,7 @@ def forum_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_forum_users_families(forum_db: Path) -> None:
     plan = propose(forum_db, "users")
-    assert plan.core_table == "users_core" and plan.key == ["id"]
+    assert plan.core_table == "users" and plan.key == ["id"]
     assert {"id", "username", "email", "password_hash", "last_login", "login_count"} <= set(plan.core_columns)
     groups = {f.kind + ":" + f.columns[0]: set(f.columns) for f in plan.families}
     assert groups["side:display_name"] == {"display_name", "bio", "avatar_url", "location", "website_url"}

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from pgferry.cli import main
 from pgferry.split import SplitPlan, propose
 from pgferry.split.apply import apply_split
+from pgferry.split.contract import contract_split
 from pgferry.split.plan import Family, SplitError
 from pgferry.split.revert import revert_split
 from split_util import cells, snapshot
@@ -73,7 +74,7 @@ def odd_plan() -> SplitPlan:
     return SplitPlan(
         table='Peo "ple',
         key=["Id"],
-        core_table="people core",
+        core_table='Peo "ple',
         core_columns=["Id", "Full Name", "e-mail", "Boss", "score"],
         families=[
             Family("side", "People Bio", ["Bio Text", "Bio Lang"]),
@@ -92,43 +93,66 @@ WRITES = [
 ]
 
 
-def test_odd_schema_split_writes_and_exact_revert(tmp_path: Path) -> None:
+def test_odd_schema_split_writes_contract_and_exact_revert(tmp_path: Path) -> None:
     db, reference = tmp_path / "odd.db", tmp_path / "reference.db"
     _odd_db(db)
     shutil.copyfile(db, reference)
-    with sqlite3.connect(db) as conn:
-        before = cells(conn, 'SELECT * FROM "Peo ""ple" ORDER BY "Id"')
-        view_before = cells(conn, "SELECT * FROM named_pets ORDER BY 1")
+    before = snapshot(db)
     report = apply_split(db, odd_plan())
-    assert report.kept_indexes == ["idx boss", "idx_bio"] and report.dropped_indexes == ["idx_span"]
-    assert report.rebuilt_tables == ["pets"]
+    assert report.stage == "expand" and report.rebuilt_tables == [] and report.dropped_indexes == []
     conn = sqlite3.connect(db)
-    assert cells(conn, 'SELECT * FROM "Peo ""ple" ORDER BY "Id"') == before
-    assert cells(conn, "SELECT * FROM named_pets ORDER BY 1") == view_before
-    # the self-reference and the referencing table point at the core table
-    core_sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'people core'").fetchone()[0]
-    assert 'REFERENCES "people core"' in core_sql and "CONSTRAINT name_len" in core_sql
+    # the expand leaves the table, its indexes, the referencing table and the view as they were
+    after = snapshot(db)
+    assert after["data"]['Peo "ple'] == before["data"]['Peo "ple'] and after["data"]["pets"] == before["data"]["pets"]
+    assert set(before["schema"]) <= set(after["schema"])
     side_sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'People Bio'").fetchone()[0]
     assert "a comment inside the body" in side_sql and "DEFAULT 'en' NOT NULL" in side_sql
-    assert 'REFERENCES "people core"' in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'pets'").fetchone()[0]
-    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name IN ('pets_owner', 'pets_log')").fetchone() == (
-        2,
-    )
+    assert 'REFERENCES "Peo ""ple"' in side_sql
     assert conn.execute('SELECT which, what FROM "people x" WHERE "Id" = 5 ORDER BY which').fetchall() == [
         ("x 1", "a5"),
         ("x 3", "5"),  # TEXT affinity, as in the original column
     ]
     conn.close()
-    for target in (db, reference):
+    results = []
+    for target in (db, reference):  # rowcount and lastrowid as on the unsplit table
         with sqlite3.connect(target) as conn:
-            for sql in WRITES:
-                conn.execute(sql)
+            results.append([(c.rowcount, c.lastrowid) for c in (conn.execute(sql) for sql in WRITES)])
+    assert results[0] == results[1] and [r[0] for r in results[0]] == [1, 1, 1, 3, 1, 1]
+    assert [r[1] for r in results[0][:2]] == [41, 100]
+    with sqlite3.connect(db) as conn:  # the new tables followed, and a write on them comes back
+        assert conn.execute('SELECT "Bio Text" FROM "People Bio" WHERE "Id" = 41').fetchone() == ("hi",)
+        assert conn.execute('SELECT "Bio Text", "Bio Lang" FROM "People Bio" WHERE "Id" = 4').fetchone() == (None, "fr")
+        assert conn.execute('SELECT what FROM "people x" WHERE "Id" = 100').fetchone() == ("7",)
+        assert conn.execute('UPDATE "People Bio" SET "Bio Text" = \'side\' WHERE "Id" = 8').rowcount == 1
+        assert conn.execute('SELECT "Bio Text" FROM "Peo ""ple" WHERE "Id" = 8').fetchone() == ("side",)
+        conn.execute('DELETE FROM "people x" WHERE "Id" = 100')
+        assert conn.execute('SELECT "x 3" FROM "Peo ""ple" WHERE "Id" = 100').fetchone() == (None,)
+    with sqlite3.connect(reference) as ref:
+        ref.execute('UPDATE "Peo ""ple" SET "Bio Text" = \'side\' WHERE "Id" = 8')
+        ref.execute('UPDATE "Peo ""ple" SET "x 3" = NULL WHERE "Id" = 100')
     with sqlite3.connect(db) as conn, sqlite3.connect(reference) as ref:
-        assert cells(conn, 'SELECT * FROM "Peo ""ple" ORDER BY "Id"') == cells(
-            ref, 'SELECT * FROM "Peo ""ple" ORDER BY "Id"'
-        )
+        select = 'SELECT * FROM "Peo ""ple" ORDER BY "Id"'
+        assert cells(conn, select) == cells(ref, select)
         assert conn.execute("SELECT * FROM pet_log").fetchall() == ref.execute("SELECT * FROM pet_log").fetchall()
-    revert_split(db, 'peo "PLE')
+    revert_split(db, 'peo "PLE')  # from the expand stage
+    assert snapshot(db) == snapshot(reference)
+
+    apply_split(db, odd_plan(), measure=False)
+    contracted = contract_split(db, 'Peo "ple')
+    assert contracted.moved_indexes == ["idx_bio"] and contracted.dropped_indexes == ["idx_span"]
+    with sqlite3.connect(db) as conn:
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'Peo \"ple'").fetchone()[0]
+        assert "Bio Text" not in sql and "x 1" not in sql and "CONSTRAINT name_len" in sql
+        assert conn.execute("SELECT tbl_name FROM sqlite_master WHERE name = 'idx_bio'").fetchone() == ("People Bio",)
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name IN ('idx boss', 'pets_log')").fetchone() == (
+            2,
+        )
+        cursor = conn.execute('INSERT INTO "Peo ""ple" ([Full Name]) VALUES (\'After\')')
+        assert (cursor.rowcount, cursor.lastrowid) == (1, 101)  # the AUTOINCREMENT counter carried over
+        conn.execute('INSERT INTO "People Bio" ("Id", "Bio Text") VALUES (101, \'late\')')
+    with sqlite3.connect(reference) as ref:
+        ref.execute('INSERT INTO "Peo ""ple" ([Full Name], "Bio Text") VALUES (\'After\', \'late\')')
+    revert_split(db, 'Peo "ple')  # from the contract stage
     assert snapshot(db) == snapshot(reference)
 
 
@@ -178,7 +202,7 @@ def test_composite_text_key_without_rowid_and_strict(tmp_path: Path) -> None:
 
 
 def _note_plan() -> SplitPlan:
-    return SplitPlan("note", ["shop", "sku"], "note_core", ["shop", "sku"], [Family("side", "note_body", ["body"])])
+    return SplitPlan("note", ["shop", "sku"], "note", ["shop", "sku"], [Family("side", "note_body", ["body"])])
 
 
 # --- refusals --------------------------------------------------------------------------------------
@@ -217,27 +241,30 @@ def _refused(db: Path, args: list[str], message: str) -> None:
     assert snapshot(db) == before if before is not None else not db.exists()
 
 
-T_PLAN = SplitPlan("t", ["id"], "t_core", ["id", "a", "d"], [Family("side", "t_side", ["b", "c", "e"])])
+T_PLAN = SplitPlan("t", ["id"], "t", ["id", "a", "d"], [Family("side", "t_side", ["b", "c", "e"])])
 
 
 def test_refusals(small: Path, tmp_path: Path) -> None:
     _refused(small, ["v", "--apply"], "is a view, not a table")
     _refused(small, ["nopk", "--apply"], "has no PRIMARY KEY")
     _refused(small, ["nothere"], "no table named 'nothere'")
-    _refused(small, ["trig", "--apply"], "has triggers (trig_t)")
+    nothing = SplitPlan("trig", ["id"], "trig", ["id", "x"], [])  # a table with triggers may be split, but
+    _refused(small, ["trig", "--plan", _plan_file(tmp_path, nothing), "--apply"], "moves no column out")
     _refused(tmp_path / "missing.db", ["t"], "no such file")
-    unknown = SplitPlan("t", ["id"], "t_core", ["id", "a", "d", "zzz"], [Family("side", "t_side", ["b", "c", "e"])])
+    unknown = SplitPlan("t", ["id"], "t", ["id", "a", "d", "zzz"], [Family("side", "t_side", ["b", "c", "e"])])
     _refused(small, ["t", "--plan", _plan_file(tmp_path, unknown), "--apply"], "names column 'zzz'")
-    missing = SplitPlan("t", ["id"], "t_core", ["id", "a"], [Family("side", "t_side", ["b", "c", "e"])])
+    missing = SplitPlan("t", ["id"], "t", ["id", "a"], [Family("side", "t_side", ["b", "c", "e"])])
     _refused(small, ["t", "--plan", _plan_file(tmp_path, missing), "--apply"], "column 'd' of 't' is not in the plan")
-    moved_key = SplitPlan("t", ["id"], "t_core", ["a", "d"], [Family("side", "t_side", ["id", "b", "c", "e"])])
+    moved_key = SplitPlan("t", ["id"], "t", ["a", "d"], [Family("side", "t_side", ["id", "b", "c", "e"])])
     _refused(small, ["t", "--plan", _plan_file(tmp_path, moved_key), "--apply"], "must stay in the core table")
-    mixed = SplitPlan("t", ["id"], "t_core", ["id", "a", "e"], [Family("key_value", "t_kv", ["b", "c", "d"])])
+    mixed = SplitPlan("t", ["id"], "t", ["id", "a", "e"], [Family("key_value", "t_kv", ["b", "c", "d"])])
     _refused(small, ["t", "--plan", _plan_file(tmp_path, mixed), "--apply"], "different type affinities")
-    clash = SplitPlan("t", ["id"], "nopk", ["id", "a", "d"], [Family("side", "t_side", ["b", "c", "e"])])
+    clash = SplitPlan("t", ["id"], "t", ["id", "a", "d"], [Family("side", "nopk", ["b", "c", "e"])])
     _refused(small, ["t", "--plan", _plan_file(tmp_path, clash), "--apply"], "name of an existing object")
     _refused(small, ["t", "--plan", _plan_file(tmp_path, T_PLAN), "--auto"], "not both")
     _refused(small, ["nopk", "--plan", _plan_file(tmp_path, T_PLAN)], "is for table 't'")
+    elsewhere = SplitPlan("t", ["id"], "t_core", ["id", "a", "d"], [Family("side", "t_side", ["b", "c", "e"])])
+    _refused(small, ["t", "--plan", _plan_file(tmp_path, elsewhere), "--apply"], "the core stays the table")
     _refused(small, ["t", "--revert"], "is not split here")
 
 
@@ -247,7 +274,7 @@ def test_failure_half_way_rolls_back(small: Path, tmp_path: Path) -> None:
 
 
 def test_already_split_and_parts_of_a_split(small: Path, tmp_path: Path) -> None:
-    plan = SplitPlan("t", ["id"], "t_core", ["id", "a", "d", "e"], [Family("side", "t_side", ["b", "c"])])
+    plan = SplitPlan("t", ["id"], "t", ["id", "a", "d", "e"], [Family("side", "t_side", ["b", "c"])])
     result = CliRunner().invoke(main, ["split", str(small), "t", "--plan", _plan_file(tmp_path, plan), "--apply"])
     assert result.exit_code == 0, result.output
     _refused(small, ["t", "--apply"], "is already split")
@@ -275,7 +302,7 @@ def test_null_in_a_text_primary_key(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE n (k TEXT PRIMARY KEY, a TEXT, b TEXT)")
         conn.execute("INSERT INTO n VALUES (NULL, 'x', 'y')")
-    plan = SplitPlan("n", ["k"], "n_core", ["k", "a"], [Family("side", "n_side", ["b"])])
+    plan = SplitPlan("n", ["k"], "n", ["k", "a"], [Family("side", "n_side", ["b"])])
     _refused(db, ["n", "--plan", _plan_file(tmp_path, plan), "--apply"], "NULL in the primary key")
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE n SET k = 'key' WHERE k IS NULL")
@@ -296,7 +323,7 @@ def test_updates_that_only_change_storage_class_or_case(tmp_path: Path) -> None:
         conn.execute("CREATE TABLE u (id INTEGER PRIMARY KEY, core TEXT, v, w TEXT COLLATE NOCASE)")
         conn.execute("INSERT INTO u VALUES (1, 'c', 1, 'a')")
     shutil.copyfile(db, reference)
-    apply_split(db, SplitPlan("u", ["id"], "u_core", ["id", "core"], [Family("side", "u_side", ["v", "w"])]))
+    apply_split(db, SplitPlan("u", ["id"], "u", ["id", "core"], [Family("side", "u_side", ["v", "w"])]))
     for target in (db, reference):
         with sqlite3.connect(target) as conn:
             conn.execute("UPDATE u SET v = 1.0")
@@ -318,12 +345,18 @@ def test_wide_key_value_family(tmp_path: Path) -> None:
         for i in range(1, 31):
             conn.execute(f'INSERT INTO m (id, "attr {i}", "attr {i + 35}") VALUES (?, ?, ?)', (i, f"v{i}", i))
     shutil.copyfile(db, reference)
-    apply_split(db, SplitPlan("m", ["id"], "m_core", ["id"], [Family("key_value", "m_kv", names)]), measure=False)
+    apply_split(db, SplitPlan("m", ["id"], "m", ["id"], [Family("key_value", "m_kv", names)]), measure=False)
     with sqlite3.connect(db) as conn, sqlite3.connect(reference) as ref:
-        assert "SELECT _kv." in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'm'").fetchone()[0]
+        assert conn.execute("SELECT count(*) FROM m_kv").fetchone() == (60,)
         assert cells(conn, "SELECT * FROM m ORDER BY id") == cells(ref, "SELECT * FROM m ORDER BY id")
         for c in (conn, ref):
             c.execute('UPDATE m SET "attr 3" = NULL, "attr 69" = ? WHERE id = 3', ("x",))
             c.execute('INSERT INTO m (id, "attr 0") VALUES (100, 1)')
+        assert conn.execute("SELECT name, value FROM m_kv WHERE id IN (3, 100) ORDER BY id").fetchall() == [
+            ("attr 38", "3"),
+            ("attr 69", "x"),
+            ("attr 0", "1"),
+        ]
+    contract_split(db, "m")
     revert_split(db, "m")
     assert snapshot(db) == snapshot(reference)

@@ -12,7 +12,7 @@ from pgferry.errors import UsageError
 
 if TYPE_CHECKING:  # the library (numpy among its imports) and rich's tables and bars load when `split` runs
     from pgferry.split import SplitPlan
-    from pgferry.split.report import RevertReport, SplitReport
+    from pgferry.split.report import ContractReport, RevertReport, SplitReport
 
 
 def _mib(n: int | None) -> str:
@@ -40,7 +40,14 @@ def _ms(v: float | None) -> str:
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the plan to FILE to edit it.")
 @click.option("--apply", "do_apply", is_flag=True, help="Carry out the split (one transaction; recorded for --revert).")
-@click.option("--revert", "do_revert", is_flag=True, help="Undo an applied split, keeping writes made since.")
+@click.option("--revert", "do_revert", is_flag=True, help="Undo a split from either stage, keeping writes made since.")
+@click.option(
+    "--contract",
+    "do_contract",
+    is_flag=True,
+    help="Remove the moved columns from TABLE once no code uses them (checked against --workload).",
+)
+@click.option("--force", is_flag=True, help="With --contract: go on although workload statements use moved columns.")
 @click.option("--no-measure", is_flag=True, help="With --apply: skip the size and read-time measurements.")
 @json_option()
 @handle_errors
@@ -53,6 +60,8 @@ def split_command(
     out: Path | None,
     do_apply: bool,
     do_revert: bool,
+    do_contract: bool,
+    force: bool,
     no_measure: bool,
     as_json: bool,
 ) -> None:
@@ -60,23 +69,35 @@ def split_command(
 
     \b
     Without --apply it prints the plan and the SQL it would run, and changes nothing.
-    A view keeps TABLE's name, columns and column order, with triggers that send
-    INSERT, UPDATE and DELETE to the new tables, so unchanged code keeps working
-    (except lastrowid and rowcount, see docs/split.md). --revert restores the
-    original table exactly. Exit codes: 0 done, 2 refused or failed (nothing changed).
+    --apply is the expand step: TABLE stays as it is, the new tables are created
+    and triggers keep both in step both ways, so unchanged code (ORMs included)
+    and code moved to the new tables both work. --contract later removes the moved
+    columns from TABLE; --revert restores the original table exactly from either
+    stage. Exit codes: 0 done, 2 refused or failed (nothing changed).
 
     \b
     Examples:
       pgferry split app.db users --out users-split.toml      # propose, save to edit
       pgferry split app.db users --plan users-split.toml --apply
+      pgferry split app.db users --contract --workload after-deploy.jsonl
       pgferry split app.db users --revert
     """
     from pgferry.bars import event_bars
     from pgferry.split import load_plan, propose
     from pgferry.split.apply import apply_split, preview
+    from pgferry.split.contract import contract_split
     from pgferry.split.revert import revert_split
     from pgferry.split.sqltext import fold
 
+    if force and not do_contract:
+        raise UsageError("--force goes with --contract")
+    if do_contract:
+        if plan_file or auto or do_apply or out or do_revert:
+            raise UsageError("--contract takes no --plan, --auto, --apply, --out or --revert")
+        with event_bars(not as_json) as bars:
+            contracted = contract_split(db, table, workload=workload, force=force, events=bars)
+        _render_contract(contracted, as_json)
+        return
     if do_revert:
         if plan_file or auto or do_apply or out:
             raise UsageError("--revert takes no --plan, --auto, --apply or --out")
@@ -142,7 +163,8 @@ def _render_report(report: SplitReport, as_json: bool) -> None:
     console = Console()
     console.print(
         f"split {escape(report.table)} ({report.rows:,} rows) in {report.seconds:.2f} s; "
-        f"revert with: pgferry split {escape(report.database)} {escape(report.table)} --revert"
+        f"the table is unchanged and kept in step with the new tables; when no code uses the moved columns: "
+        f"pgferry split {escape(report.database)} {escape(report.table)} --contract; undo with --revert"
     )
     tables = Table(title="new tables")
     tables.add_column("table")
@@ -187,4 +209,25 @@ def _render_revert(report: RevertReport, as_json: bool) -> None:
         f"dropped {escape(', '.join(report.dropped_tables))} in {report.seconds:.2f} s"
     )
     if report.rebuilt_tables:
-        console.print(f"foreign keys pointed back (tables rebuilt): {escape(', '.join(report.rebuilt_tables))}")
+        console.print(f"table rebuilt with its original definition: {escape(', '.join(report.rebuilt_tables))}")
+
+
+def _render_contract(report: ContractReport, as_json: bool) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    console = Console()
+    console.print(
+        f"contracted {escape(report.table)} ({report.rows:,} rows): removed "
+        f"{escape(', '.join(report.removed_columns))} in {report.seconds:.2f} s; undo with --revert"
+    )
+    if report.moved_indexes:
+        console.print(f"indexes moved to side tables: {escape(', '.join(report.moved_indexes))}")
+    if report.dropped_indexes:
+        console.print(f"indexes not kept (they span tables): {escape(', '.join(report.dropped_indexes))}")
+    if report.forced:
+        n = len(report.workload_users)
+        console.print(f"[yellow]forced: {n} workload statement(s) still use moved columns[/yellow]")

@@ -1,4 +1,4 @@
-"""Apply a split in one transaction, checked, recorded, and measured before and after.
+"""Apply a split (the expand step) in one transaction, checked, recorded, and measured before and after.
 
 Foreign keys are switched off for the duration (SQLite's documented procedure for changing a
 table's definition: it cannot be changed inside a transaction, so it is set before BEGIN and
@@ -26,9 +26,10 @@ from pgferry.split.layout import Layout
 from pgferry.split.measure import Read, sizes, time_read
 from pgferry.split.plan import SplitError, SplitPlan
 from pgferry.split.reads import representative_reads, workload_reads
-from pgferry.split.record import ChildTable, SplitRecord, write_record
+from pgferry.split.record import SplitRecord, write_record
 from pgferry.split.report import SplitReport
 from pgferry.split.sqltext import fold
+from pgferry.split.sync import trigger_names
 from pgferry.split.validate import find_table, validate_plan
 from pgferry.sqlite.atomic import atomic
 from pgferry.sqlite.connect import open_readonly, open_writable
@@ -161,10 +162,11 @@ def apply_split(
     measure: bool = True,
     events: Listener = no_events,
 ) -> SplitReport:
-    """Split the table as `plan` says; returns sizes and read timings before and after.
+    """The expand step: create the new tables, copy the moved values, install the sync triggers.
 
-    Reads timed are the workload's hot reads on the table (the plan's own when it was proposed
-    with a workload), else representative ones (see `reads`).
+    The table is left as it was (rows, rowids, schema text), so code not yet changed keeps
+    working, ORMs included. Reads timed are the workload's hot reads on the table (the plan's own
+    when it was proposed with a workload), else representative ones (see `reads`).
     """
     started = time.perf_counter()
     conn = open_writable(path)
@@ -180,41 +182,31 @@ def apply_split(
             size_before = sizes(conn, [table.name])
             reads = workload_reads(layout, hot) if hot else representative_reads(conn, layout)
             time_reads(conn, reads, "before")
-        children = [c.table.name for c in script.children]
-        rename = {fold(table.name): fold(plan.core_table)}
+        indexes = index_sql(conn, table.name)
         record = SplitRecord(
             table=table.name,
             plan=plan.to_dict(),
             original_sql=table.sql,
-            indexes=index_sql(conn, table.name),
+            indexes=indexes,
             sequence=sequence(conn, table.name),
             stat1=stat1_rows(conn, table.name),
-            children=[ChildTable(c.table.name, c.table.sql, c.new_sql) for c in script.children],
-            kept_indexes=script.kept_indexes,
+            kept_indexes=[n for n, _ in indexes],
             applied_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             version=__version__,
+            stage="expand",
+            triggers=trigger_names(layout),
         )
         with schema_change(conn, f"splitting {table.name}"):
             rows = conn.execute(f"SELECT count(*) FROM {q(table.name)}").fetchone()[0]
             refuse_null_keys(conn, layout)
-            fk_before = fk_violations(conn, [table.name, *children], rename)
-            child_state = {c: (sequence(conn, c), stat1_rows(conn, c)) for c in children}
             run_steps(conn, script, events, f"splitting {plan.table}")
-            set_sequence(conn, plan.core_table, record.sequence)
-            for child, (seq, stat) in child_state.items():
-                set_sequence(conn, child, seq)
-                restore_stat1(conn, child, stat)
             if record.stat1:
                 for name in plan.new_tables:
                     conn.execute(f"ANALYZE {q(name)}")
-            moved = conn.execute(f"SELECT count(*) FROM {q(plan.core_table)}").fetchone()[0]
-            if moved != rows:
-                raise SplitError(f"{table.name} had {rows} rows but {moved} reached {plan.core_table}; rolled back")
-            fk_after = fk_violations(conn, [*plan.new_tables, *children], rename)
-            check_no_new_violations(fk_before, fk_after)
+            check_no_new_violations(Counter(), fk_violations(conn, plan.new_tables, {}))
             write_record(conn, record)
             per_table = {n: conn.execute(f"SELECT count(*) FROM {q(n)}").fetchone()[0] for n in plan.new_tables}
-        size_after = sizes(conn, plan.new_tables) if measure else None
+        size_after = sizes(conn, [table.name, *plan.new_tables]) if measure else None
         if measure:
             time_reads(conn, reads, "after")
         return SplitReport(
@@ -223,15 +215,16 @@ def apply_split(
             plan=plan.to_dict(),
             rows=rows,
             rows_per_table=per_table,
-            kept_indexes=script.kept_indexes,
-            dropped_indexes=script.dropped_indexes,
-            rebuilt_tables=children,
-            preexisting_fk_violations=sum(fk_before.values()),
+            kept_indexes=record.kept_indexes,
+            dropped_indexes=[],
+            rebuilt_tables=[],
+            preexisting_fk_violations=0,
             size_before=size_before,
             size_after=size_after,
             reads=reads,
             notes=list(plan.notes),
             seconds=time.perf_counter() - started,
+            stage="expand",
         )
     finally:
         conn.close()

@@ -1,20 +1,11 @@
 """The statements of a split, generated apart from running them (so `pgferry split` without
 `--apply` can print exactly what `--apply` would run).
 
-Order: new tables, data moved, old table dropped, view and INSTEAD OF triggers under the old
-name, the old indexes that fit one new table, then the referencing tables rebuilt so their
-foreign keys point at the core table. The core table is the old CREATE TABLE text with the moved
-columns cut out (constraints and clauses kept as written); side tables carry the moved column
-definitions verbatim.
-
-Triggers, in short (K is the key):
-- INSERT: insert the core row (NOT NULL columns with a DEFAULT get it when omitted, since a view
-  has no defaults); stop if no row was inserted (INSERT OR IGNORE met a conflict:
-  RAISE(IGNORE) keeps the side tables untouched); then write the side and key-value rows under
-  the new row's key, read back with last_insert_rowid() when the key was assigned by SQLite.
-- UPDATE: update the core row (stop if ignored); move side rows when K changed; per family,
-  delete the side row when all its values became NULL, else upsert it when a value changed.
-- DELETE: side rows, then the core row.
+The expand step creates the side and key-value tables (the moved column definitions verbatim,
+keyed by the primary key, a foreign key to the table), copies the values into them and creates
+the sync triggers (`sync`). The table keeps its name, columns, rows and rowids. The contract
+step (`contract`) rebuilds the table without the moved columns (the SQLite "12-step" change:
+set aside, create with the new text, copy rows with their rowids, recreate indexes and triggers).
 """
 
 from __future__ import annotations
@@ -24,7 +15,8 @@ from dataclasses import dataclass, field
 
 from pgferry.split.layout import Layout, rowid_name
 from pgferry.split.plan import Family
-from pgferry.split.sqltext import fold, mentioned_names, rename_index_target, repoint_references
+from pgferry.split.sqltext import fold, mentioned_names, repoint_references
+from pgferry.split.sync import sync_triggers, trigger_names
 from pgferry.split.validate import affinity
 from pgferry.sqlite.schema import Schema, Table
 from pgferry.sqltext import quote_ident as q
@@ -155,14 +147,6 @@ def _names(columns: list[str]) -> str:
     return ", ".join(q(c) for c in columns)
 
 
-def copy_core_sql(layout: Layout, source: str) -> str:
-    cols = layout.writable(layout.core_columns)
-    rowid = f"{rowid_name(layout.table)}, " if layout.copies_rowid else ""
-    return (
-        f"INSERT INTO {q(layout.plan.core_table)} ({rowid}{_names(cols)}) SELECT {rowid}{_names(cols)} FROM {q(source)}"
-    )
-
-
 def copy_side_sql(layout: Layout, family: Family, source: str) -> str:
     cols = layout.writable(layout.family_columns(family))
     any_value = " OR ".join(f"{q(c)} IS NOT NULL" for c in cols)
@@ -179,136 +163,6 @@ def copy_key_value_sql(layout: Layout, family: Family, source: str) -> str:
     ]
     target = _names([*layout.key, family.name_column, family.value_column])
     return f"INSERT INTO {q(family.table)} ({target})\n" + "\nUNION ALL ".join(parts)
-
-
-# --- view and triggers ---------------------------------------------------------------------------
-
-
-def view_sql(layout: Layout) -> str:
-    names = _names([c.name for c in layout.table.columns])
-    return f"CREATE VIEW {q(layout.table.name)} ({names}) AS\n{layout.select_sql()}"
-
-
-def _new_value(layout: Layout, name: str) -> str:
-    """NEW.col, or its DEFAULT when the column is NOT NULL with a default (a view has no defaults)."""
-    column = layout.column(name)
-    if column.notnull and column.default is not None:
-        return f"COALESCE(NEW.{q(name)}, ({column.default}))"
-    return f"NEW.{q(name)}"
-
-
-def _inserted_key(layout: Layout) -> list[str]:
-    """Expressions for the key of the row the trigger just inserted into the core table."""
-    alias = layout.table.rowid_alias
-    if alias is not None:
-        return ["last_insert_rowid()"]
-    if layout.has_rowid:
-        core = q(layout.plan.core_table)
-        rowid = rowid_name(layout.table)
-        return [f"(SELECT {q(k)} FROM {core} WHERE {rowid} = last_insert_rowid())" for k in layout.key]
-    return [_new_value(layout, k) for k in layout.key]
-
-
-def _refuse_null_key(layout: Layout, exprs: list[str]) -> str:
-    """SQLite lets a non-INTEGER primary key hold NULL; side rows could not point at such a row,
-    so the write fails loudly instead of losing the side values."""
-    message = quote_literal(f"NULL in the primary key of {layout.table.name}: a split table needs a key")
-    return f"SELECT RAISE(ABORT, {message}) WHERE " + " OR ".join(f"{e} IS NULL" for e in exprs)
-
-
-def _match(layout: Layout, exprs: list[str]) -> str:
-    return " AND ".join(f"{q(k)} = {e}" for k, e in zip(layout.key, exprs, strict=True))
-
-
-def _trigger(layout: Layout, event: str, body: list[str]) -> str:
-    name = q(f"{layout.table.name}_split_{event.lower()}")
-    lines = "".join(f"  {s};\n" for s in body)
-    return f"CREATE TRIGGER {name} INSTEAD OF {event} ON {q(layout.table.name)}\nBEGIN\n{lines}END"
-
-
-def insert_trigger_sql(layout: Layout) -> str:
-    plan = layout.plan
-    core_cols = layout.writable(layout.core_columns)
-    values = ", ".join(_new_value(layout, c) for c in core_cols)
-    body = [
-        f"INSERT INTO {q(plan.core_table)} ({_names(core_cols)}) VALUES ({values})",
-        "SELECT RAISE(IGNORE) WHERE changes() = 0",
-    ]
-    key = _inserted_key(layout)
-    if layout.table.rowid_alias is None:
-        body.append(_refuse_null_key(layout, key))
-    for family in plan.families:
-        body.append(f"DELETE FROM {q(family.table)} WHERE {_match(layout, key)}")
-        cols = layout.writable(layout.family_columns(family))
-        if family.kind == "side":
-            vals = [_new_value(layout, c) for c in cols]
-            any_value = " OR ".join(f"{v} IS NOT NULL" for v in vals)
-            body.append(
-                f"INSERT INTO {q(family.table)} ({_names(layout.key + cols)}) "
-                f"SELECT {', '.join(key + vals)} WHERE {any_value}"
-            )
-            continue
-        target = _names([*layout.key, family.name_column, family.value_column])
-        for c in cols:
-            body.append(
-                f"INSERT INTO {q(family.table)} ({target}) "
-                f"SELECT {', '.join(key)}, {quote_literal(c)}, NEW.{q(c)} WHERE NEW.{q(c)} IS NOT NULL"
-            )
-    return _trigger(layout, "INSERT", body)
-
-
-def _changed(name: str) -> str:
-    return f"NEW.{q(name)} IS NOT OLD.{q(name)} COLLATE BINARY OR typeof(NEW.{q(name)}) IS NOT typeof(OLD.{q(name)})"
-
-
-def update_trigger_sql(layout: Layout) -> str:
-    plan = layout.plan
-    core_cols = layout.writable(layout.core_columns)
-    sets = ", ".join(f"{q(c)} = NEW.{q(c)}" for c in core_cols)
-    old = [f"OLD.{q(k)}" for k in layout.key]
-    new = [f"NEW.{q(k)}" for k in layout.key]
-    body = [] if layout.table.rowid_alias is not None else [_refuse_null_key(layout, new)]
-    body += [
-        f"UPDATE {q(plan.core_table)} SET {sets} WHERE {_match(layout, old)}",
-        "SELECT RAISE(IGNORE) WHERE changes() = 0",
-    ]
-    moved = layout.key_changed()
-    key_sets = ", ".join(f"{q(k)} = NEW.{q(k)}" for k in layout.key)
-    conflict = _names(layout.key)
-    for family in plan.families:
-        table = q(family.table)
-        cols = layout.writable(layout.family_columns(family))
-        body.append(f"UPDATE {table} SET {key_sets} WHERE {_match(layout, old)} AND {moved}")
-        if family.kind == "side":
-            all_null = " AND ".join(f"NEW.{q(c)} IS NULL" for c in cols)
-            any_value = " OR ".join(f"NEW.{q(c)} IS NOT NULL" for c in cols)
-            changed = " OR ".join([moved, *(_changed(c) for c in cols)])
-            updates = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in cols)
-            body.append(f"DELETE FROM {table} WHERE {_match(layout, new)} AND {all_null}")
-            values = ", ".join(new + [f"NEW.{q(c)}" for c in cols])
-            body.append(
-                f"INSERT INTO {table} ({_names(layout.key + cols)}) SELECT {values} "
-                f"WHERE ({any_value}) AND ({changed}) ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
-            )
-            continue
-        name_col, value_col = q(family.name_column), q(family.value_column)
-        nulls = " OR ".join(f"({name_col} = {quote_literal(c)} AND NEW.{q(c)} IS NULL)" for c in cols)
-        body.append(f"DELETE FROM {table} WHERE {_match(layout, new)} AND ({nulls})")
-        target = _names([*layout.key, family.name_column, family.value_column])
-        for c in cols:
-            body.append(
-                f"INSERT INTO {table} ({target}) SELECT {', '.join(new)}, {quote_literal(c)}, NEW.{q(c)} "
-                f"WHERE NEW.{q(c)} IS NOT NULL AND ({moved} OR {_changed(c)}) "
-                f"ON CONFLICT ({conflict}, {name_col}) DO UPDATE SET {value_col} = excluded.{value_col}"
-            )
-    return _trigger(layout, "UPDATE", body)
-
-
-def delete_trigger_sql(layout: Layout) -> str:
-    old = [f"OLD.{q(k)}" for k in layout.key]
-    body = [f"DELETE FROM {q(f.table)} WHERE {_match(layout, old)}" for f in layout.plan.families]
-    body.append(f"DELETE FROM {q(layout.plan.core_table)} WHERE {_match(layout, old)}")
-    return _trigger(layout, "DELETE", body)
 
 
 # --- indexes and referencing tables ---------------------------------------------------------------
@@ -339,8 +193,18 @@ def dependents_sql(conn: sqlite3.Connection, table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def rebuild_steps(script: Script, child: ChildRebuild, conn: sqlite3.Connection) -> None:
-    """Steps that give `child.table` new CREATE TABLE text, keeping rows, rowids, indexes and triggers."""
+def rebuild_steps(
+    script: Script,
+    child: ChildRebuild,
+    conn: sqlite3.Connection,
+    select: str | None = None,
+    columns: list[str] | None = None,
+) -> None:
+    """Steps that give `child.table` new CREATE TABLE text, keeping rows, rowids, indexes and triggers.
+
+    The rows come from the set-aside copy: all its columns, or `columns` (those the new text keeps),
+    or the SELECT `select` over it (it names the copy REBUILD_TEMP) giving `columns` in order.
+    """
     table = child.table
     name = q(table.name)
     for kind, obj in conn.execute(
@@ -351,12 +215,11 @@ def rebuild_steps(script: Script, child: ChildRebuild, conn: sqlite3.Connection)
         script.add(f"rebuild {table.name}: drop {kind} {obj} (recreated below)", f"DROP {kind.upper()} {q(obj)}")
     script.add(f"rebuild {table.name}: set the old table aside", f"ALTER TABLE {name} RENAME TO {q(REBUILD_TEMP)}")
     script.add(f"rebuild {table.name}: create it with the new definition", child.new_sql)
-    cols = _names([c.name for c in table.columns if not c.generated])
+    names = columns if columns is not None else [c.name for c in table.columns if not c.generated]
+    cols = _names(names)
     rowid = f"{rowid_name(table)}, " if not table.without_rowid and table.rowid_alias is None else ""
-    script.add(
-        f"rebuild {table.name}: copy its rows (rowids kept)",
-        f"INSERT INTO {name} ({rowid}{cols}) SELECT {rowid}{cols} FROM {q(REBUILD_TEMP)}",
-    )
+    source = f"SELECT {rowid}{cols} FROM {q(REBUILD_TEMP)}" if select is None else select
+    script.add(f"rebuild {table.name}: copy its rows (rowids kept)", f"INSERT INTO {name} ({rowid}{cols}) {source}")
     script.add(f"rebuild {table.name}: drop the old copy", f"DROP TABLE {q(REBUILD_TEMP)}")
     for sql in child.dependents:
         script.add(f"rebuild {table.name}: recreate index/trigger", sql)
@@ -366,45 +229,21 @@ def rebuild_steps(script: Script, child: ChildRebuild, conn: sqlite3.Connection)
 
 
 def build_script(conn: sqlite3.Connection, schema: Schema, layout: Layout) -> Script:
+    """The expand step: new tables, their data, the sync triggers. The table itself is not touched."""
+    del conn, schema  # the expand changes no existing object
     plan = layout.plan
     table = layout.table
     script = Script()
-    script.add(f"core table: the columns of {table.name} that stay", core_sql(layout))
     for family in plan.families:
         if family.kind == "side":
             script.add(f"side table: {len(family.columns)} columns filled together", side_sql(layout, family))
         else:
             script.add(f"key-value table: {len(family.columns)} sparse columns", key_value_sql(layout, family))
-    script.add("move the core columns (rowids kept)", copy_core_sql(layout, table.name))
     for family in plan.families:
         if family.kind == "side":
-            script.add(f"move {family.table}: rows with any value", copy_side_sql(layout, family, table.name))
+            script.add(f"copy into {family.table}: rows with any value", copy_side_sql(layout, family, table.name))
         else:
-            script.add(f"move {family.table}: one row per value", copy_key_value_sql(layout, family, table.name))
-    script.add(f"drop the old table (revert recreates it from {plan.core_table})", f"DROP TABLE {q(table.name)}")
-    script.add("compatibility view under the old name, old columns in the old order", view_sql(layout))
-    script.add("writes through the view: INSERT", insert_trigger_sql(layout))
-    script.add("writes through the view: UPDATE", update_trigger_sql(layout))
-    script.add("writes through the view: DELETE", delete_trigger_sql(layout))
-    for index in table.indexes:
-        if index.origin != "c" or not index.sql:
-            continue
-        home = index_home(layout, index.sql)
-        if home is None:
-            script.dropped_indexes.append(index.name)
-            continue
-        script.kept_indexes.append(index.name)
-        script.add(f"keep index {index.name} on {home}", rename_index_target(index.sql, home))
-    for child_table in schema.tables:
-        if fold(child_table.name) == fold(table.name):
-            continue
-        if not any(fold(fk.ref_table) == fold(table.name) for fk in child_table.foreign_keys):
-            continue
-        child = ChildRebuild(
-            table=child_table,
-            new_sql=repoint_references(child_table.sql, table.name, plan.core_table),
-            dependents=dependents_sql(conn, child_table.name),
-        )
-        script.children.append(child)
-        rebuild_steps(script, child, conn)
+            script.add(f"copy into {family.table}: one row per value", copy_key_value_sql(layout, family, table.name))
+    for name, sql in zip(trigger_names(layout), sync_triggers(layout), strict=True):
+        script.add(f"keep in step both ways: {name}", sql)
     return script

@@ -1,8 +1,8 @@
 """Where every column of a split table lives, and the SQL expressions that read it back.
 
-The view, the triggers, the data move and the revert all need the same facts (which table holds
+The triggers, the data copy, the contract and the revert all need the same facts (which table holds
 a column, how a side table joins the core, how the key is written); computing them once here
-keeps the four in agreement.
+keeps them in agreement.
 """
 
 from __future__ import annotations
@@ -105,8 +105,10 @@ class Layout:
             f"WHERE {self._kv_on(family, '_kv', column)})"
         )
 
-    def select_sql(self, with_rowid: bool = False, columns: list[str] | None = None) -> str:
-        """SELECT of the old table's rows from the new tables (the view's body, and the revert's source)."""
+    def select_sql(self, with_rowid: bool = False, columns: list[str] | None = None, source: str | None = None) -> str:
+        """SELECT of the original table's rows: core columns from `source` (quoted SQL; the table by
+        default), moved ones from the new tables (the revert's source after a contract, and the check
+        that the two sides are in step)."""
         names = columns if columns is not None else [c.name for c in self.table.columns]
         exprs = [f"{CORE_ALIAS}.{rowid_name(self.table)}"] if with_rowid else []
         exprs += [f"{self.read_expr(n)} AS {q(n)}" for n in names]
@@ -115,4 +117,4 @@ class Layout:
             for f in self.plan.side
         )
         body = ",\n  ".join(exprs)
-        return f"SELECT\n  {body}\nFROM {q(self.plan.core_table)} AS {CORE_ALIAS}{joins}"
+        return f"SELECT\n  {body}\nFROM {source or q(self.table.name)} AS {CORE_ALIAS}{joins}"

@@ -53,7 +53,11 @@ class Family:
 
 @dataclass
 class SplitPlan:
-    """How to split `table` (keyed by its primary key `key`) into `core_table` and families."""
+    """How to split `table` (keyed by its primary key `key`): `core_columns` stay in it, families move out.
+
+    `core_table` is the table itself (expand/contract keeps the core under its own name, so code and
+    foreign keys that name it keep working); a plan naming another core table is refused on apply.
+    """
 
     table: str
     key: list[str]
@@ -74,7 +78,8 @@ class SplitPlan:
 
     @property
     def new_tables(self) -> list[str]:
-        return [self.core_table, *(f.table for f in self.families)]
+        """The tables the split creates: the families' (the core stays the table itself)."""
+        return [f.table for f in self.families]
 
     def family_of(self, column: str) -> Family | None:
         """The family a column moves to (names compared as SQLite does), None for a core column."""
@@ -241,7 +246,7 @@ def _from_dict(data: Any, source: str) -> SplitPlan:
     return SplitPlan(
         table=table,
         key=_names(data, "key", source),
-        core_table=_str(data, "core_table", source),
+        core_table=_str(data, "core_table", source, table),
         core_columns=_names(data, "core_columns", source),
         families=families,
         notes=[n for n in notes if isinstance(n, str)] if isinstance(notes, list) else [],

@@ -78,7 +78,7 @@ def _propose(
     plan = SplitPlan(
         table=table.name,
         key=list(table.primary_key),
-        core_table=_unique_name(f"{table.name}_core", taken),
+        core_table=table.name,
         core_columns=core_columns,
         families=families,
         notes=_notes(table, families, hot),
@@ -181,9 +181,9 @@ def _unique_name(base: str, taken: set[str]) -> str:
 
 def _notes(table: Table, families: list[Family], hot: list[HotStatement]) -> list[str]:
     notes = [
-        "Through the compatibility view, INSERT does not set lastrowid / last_insert_rowid(), RETURNING gives "
-        "NULL for columns the statement did not set (INSERT ... RETURNING id gives NULL), and UPDATE/DELETE "
-        "report rowcount 0: look rows up by a unique key, or write the core table.",
+        "The split is expand/contract: --apply keeps the table as it is and keeps the new tables in step "
+        "both ways by triggers (writes on either side cost extra during the transition); --contract removes "
+        "the moved columns once no code uses them.",
     ]
     moved = {fold(c) for f in families for c in f.columns}
     spanning = [
@@ -195,15 +195,10 @@ def _notes(table: Table, families: list[Family], hot: list[HotStatement]) -> lis
     ]
     if spanning:
         notes.append(
-            f"Indexes spanning core and moved columns are not kept (revert restores them): {', '.join(spanning)}"
-        )
-    defaults = [c.name for c in table.columns if c.default is not None and not c.notnull]
-    if defaults:
-        notes.append(
-            "Nullable columns with a DEFAULT get NULL, not the default, when an INSERT through the view "
-            f"omits them: {', '.join(defaults)}"
+            f"Indexes spanning core and moved columns are dropped by --contract (revert restores them): "
+            f"{', '.join(spanning)}"
         )
     stars = [h.fingerprint for h in hot if h.star]
     if stars:
-        notes.append(f"Hot statements selecting every column read through the view (joins): {', '.join(stars)}")
+        notes.append(f"Hot statements selecting every column must change before --contract: {', '.join(stars)}")
     return notes

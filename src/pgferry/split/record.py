@@ -2,8 +2,8 @@
 
 The record lives next to the data it describes: a copied or restored file carries it, and no
 state is kept in memory or beside the file. One row per split table, the details as JSON
-(plan, original CREATE TABLE text, index SQL, AUTOINCREMENT counter, statistics rows, and the
-referencing tables' CREATE TABLE text before and after their foreign keys were re-pointed).
+(plan, stage, original CREATE TABLE text, index SQL, AUTOINCREMENT counter, statistics rows, the
+sync triggers' names). `children` is kept for records written by pgferry before expand/contract.
 """
 
 from __future__ import annotations
@@ -45,6 +45,12 @@ class SplitRecord:
     kept_indexes: list[str] = field(default_factory=list)
     applied_at: str = ""
     version: str = ""
+    stage: str = "expand"  # "expand": the table keeps every column, triggers keep the new tables in step;
+    # "contract": the moved columns are gone from the table, the new tables hold them
+    triggers: list[str] = field(default_factory=list)  # names of the sync triggers the split made
+    contracted_at: str = ""
+    contracted_sql: str = ""  # the table's CREATE TABLE text after the contract (checked before a revert)
+    dropped_indexes: list[str] = field(default_factory=list)  # indexes the contract could not keep
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -57,8 +63,7 @@ class SplitRecord:
 
     @property
     def new_tables(self) -> list[str]:
-        tables = [self.plan["core_table"]]
-        tables += [f["table"] for f in self.plan.get("side", [])]
+        tables = [f["table"] for f in self.plan.get("side", [])]
         tables += [f["table"] for f in self.plan.get("key_value", [])]
         return tables
 
@@ -74,8 +79,9 @@ def find_record(conn: sqlite3.Connection, table: str) -> SplitRecord | None:
     return None
 
 
-def write_record(conn: sqlite3.Connection, record: SplitRecord) -> None:
-    RECORDS.write(conn, {"table_name": record.table, "record": record.to_json(), "applied_at": record.applied_at})
+def write_record(conn: sqlite3.Connection, record: SplitRecord, *, replace: bool = False) -> None:
+    row = {"table_name": record.table, "record": record.to_json(), "applied_at": record.applied_at}
+    RECORDS.write(conn, row, replace=replace)
 
 
 def delete_record(conn: sqlite3.Connection, table: str) -> None:

@@ -24,6 +24,7 @@ class SplitReport:
     reads: list[Read] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    stage: str = "expand"
 
     def to_dict(self) -> dict[str, Any]:
         before = self.size_before.total if self.size_before else None
@@ -32,6 +33,7 @@ class SplitReport:
             "database": self.database,
             "table": self.table,
             "applied": True,
+            "stage": self.stage,
             "rows": self.rows,
             "rows_per_table": self.rows_per_table,
             "kept_indexes": self.kept_indexes,
@@ -59,15 +61,44 @@ class RevertReport:
     rebuilt_tables: list[str]
     dropped_tables: list[str]
     seconds: float = 0.0
+    stage: str = "expand"  # the stage reverted from
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "database": self.database,
             "table": self.table,
             "reverted": True,
+            "from_stage": self.stage,
             "rows": self.rows,
             "restored_indexes": self.restored_indexes,
             "rebuilt_tables": self.rebuilt_tables,
             "dropped_tables": self.dropped_tables,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class ContractReport:
+    database: str
+    table: str
+    rows: int
+    removed_columns: list[str]
+    moved_indexes: list[str]  # recreated on a side table under the same name
+    dropped_indexes: list[str]  # they spanned the core and moved columns, or a key-value family
+    workload_users: list[dict[str, Any]] = field(default_factory=list)  # statements still naming moved columns
+    forced: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "database": self.database,
+            "table": self.table,
+            "contracted": True,
+            "rows": self.rows,
+            "removed_columns": self.removed_columns,
+            "moved_indexes": self.moved_indexes,
+            "dropped_indexes": self.dropped_indexes,
+            "workload_users": self.workload_users,
+            "forced": self.forced,
             "seconds": round(self.seconds, 3),
         }

@@ -1,10 +1,11 @@
-"""Undo a split: the original table back with its exact CREATE TABLE text, rows, rowids and indexes.
+"""Undo a split from either stage: the original table back with its exact CREATE TABLE text, rows,
+rowids and indexes.
 
-The rows are rebuilt from the new tables through the same SELECT the view uses, so every write
-made through the view since the split is kept. Before anything changes, the revert checks that
-nothing it would drop holds data the original table cannot take back (rows in side tables without
-a core row, key-value rows for unknown columns, tables altered since the split) and refuses
-otherwise: a revert never loses data silently.
+After the expand the table still has every column and is in step with the new tables, so the
+revert drops the sync triggers and the new tables and the table is what it was. After the contract
+the table is rebuilt from its recorded text, the moved columns read back from the new tables
+(writes made since included). Before anything changes the revert checks that nothing it drops
+holds data the table cannot take back (`checks`) and refuses otherwise.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from pgferry.split.apply import (
     schema_change,
     sequence,
     set_sequence,
-    stat1_rows,
 )
-from pgferry.split.ddl import ChildRebuild, Script, core_sql, dependents_sql, key_value_sql, rebuild_steps, side_sql
-from pgferry.split.layout import Layout, rowid_name
+from pgferry.split.checks import check_in_step, check_new_tables, check_no_orphans, table_sql
+from pgferry.split.ddl import REBUILD_TEMP, ChildRebuild, Script, dependents_sql, rebuild_steps
+from pgferry.split.layout import Layout
 from pgferry.split.plan import SplitError, SplitPlan
 from pgferry.split.record import SplitRecord, delete_record, find_record
 from pgferry.split.report import RevertReport
@@ -33,7 +34,6 @@ from pgferry.split.sqltext import fold
 from pgferry.sqlite.connect import open_writable
 from pgferry.sqlite.schema import Schema, Table, read_schema
 from pgferry.sqltext import quote_ident as q
-from pgferry.sqltext import quote_literal
 
 
 def original_table(record: SplitRecord) -> Table:
@@ -48,119 +48,91 @@ def original_table(record: SplitRecord) -> Table:
         scratch.close()
 
 
-def _sql_of(schema: Schema, name: str) -> str | None:
-    for table in schema.tables:
-        if fold(table.name) == fold(name):
-            return table.sql
-    return None
+def drop_triggers(script: Script, names: list[str]) -> None:
+    for name in names:
+        script.add(f"drop the sync trigger {name}", f"DROP TRIGGER IF EXISTS {q(name)}")
+
+
+def current_table(schema: Schema, name: str) -> Table:
+    table = next((t for t in schema.tables if fold(t.name) == fold(name)), None)
+    if table is None:
+        raise SplitError(f"table {name!r} is gone; cannot revert automatically")
+    return table
+
+
+def build_revert_script(conn: sqlite3.Connection, schema: Schema, layout: Layout, record: SplitRecord) -> Script:
+    """The statements of the revert (after `check_revertible`)."""
+    plan = layout.plan
+    script = Script()
+    drop_triggers(script, record.triggers)
+    if record.stage == "contract":
+        current = current_table(schema, record.table)
+        columns = layout.writable([c.name for c in layout.table.columns])
+        select = layout.select_sql(with_rowid=layout.copies_rowid, columns=columns, source=q(REBUILD_TEMP))
+        dependents = [s for s in dependents_sql(conn, current.name)]
+        rebuild_steps(script, ChildRebuild(current, record.original_sql, dependents), conn, select, columns)
+    for name in reversed(plan.new_tables):
+        script.add(f"drop {name}", f"DROP TABLE {q(name)}")
+    if record.stage == "contract":
+        present = {fold(i.name) for i in current_table(schema, record.table).indexes}
+        for name, sql in record.indexes:
+            if fold(name) not in present:
+                script.add(f"recreate index {name} on {record.table}", sql)
+    return script
 
 
 def check_revertible(conn: sqlite3.Connection, schema: Schema, layout: Layout, record: SplitRecord) -> None:
     """Refuse when reverting would lose data or cannot rebuild what was recorded."""
-    plan = layout.plan
-    if not any(fold(v.name) == fold(record.table) for v in schema.views):
-        raise SplitError(f"the view {record.table!r} made by the split is gone; cannot revert automatically")
-    expected = {plan.core_table: core_sql(layout)}
-    for family in plan.families:
-        expected[family.table] = side_sql(layout, family) if family.kind == "side" else key_value_sql(layout, family)
-    for name, sql in expected.items():
-        current = _sql_of(schema, name)
-        if current is None:
-            raise SplitError(f"table {name!r} made by the split is gone; cannot revert automatically")
-        if current != sql:
-            raise SplitError(f"table {name!r} was altered since the split; reverting would lose that change")
-    for child in record.children:
-        current = _sql_of(schema, child.name)
-        if current is None:
-            raise SplitError(f"table {child.name!r} (it referenced {record.table!r}) is gone; cannot revert")
-        if current != child.split_sql:
-            raise SplitError(f"table {child.name!r} was altered since the split; reverting would lose that change")
-    core = q(plan.core_table)
-    for family in plan.families:
-        match = layout.key_match("_f", "_c")
-        orphans = conn.execute(
-            f"SELECT count(*) FROM {q(family.table)} AS _f WHERE NOT EXISTS (SELECT 1 FROM {core} AS _c WHERE {match})"
-        ).fetchone()[0]
-        if orphans:
-            raise SplitError(
-                f"{orphans} row(s) of {family.table!r} have no row in {plan.core_table!r} and would be lost; "
-                "delete or fix them first"
-            )
-        if family.kind == "key_value":
-            names = ", ".join(quote_literal(c) for c in layout.family_columns(family))
-            stray = conn.execute(
-                f"SELECT count(*) FROM {q(family.table)} WHERE {q(family.name_column)} NOT IN ({names})"
-            ).fetchone()[0]
-            if stray:
-                raise SplitError(
-                    f"{stray} row(s) of {family.table!r} name no column of {record.table!r} and would be lost; "
-                    "delete them first"
-                )
-
-
-def build_revert_script(conn: sqlite3.Connection, schema: Schema, layout: Layout, record: SplitRecord) -> Script:
-    plan, table = layout.plan, layout.table
-    script = Script()
-    script.add("drop the compatibility view (its triggers go with it)", f"DROP VIEW {q(table.name)}")
-    script.add("recreate the original table from its recorded CREATE TABLE text", record.original_sql)
-    columns = layout.writable([c.name for c in table.columns])
-    rowid = f"{rowid_name(table)}, " if layout.copies_rowid else ""
-    script.add(
-        "copy the rows back, rowids kept, writes made through the view included",
-        f"INSERT INTO {q(table.name)} ({rowid}{', '.join(q(c) for c in columns)})\n"
-        + layout.select_sql(with_rowid=layout.copies_rowid, columns=columns),
-    )
-    for child in record.children:
-        current = next(t for t in schema.tables if fold(t.name) == fold(child.name))
-        rebuild = ChildRebuild(current, child.original_sql, dependents_sql(conn, current.name))
-        script.children.append(rebuild)
-        rebuild_steps(script, rebuild, conn)
-    for name in reversed(plan.new_tables):
-        script.add(f"drop {name}", f"DROP TABLE {q(name)}")
-    for name, sql in record.indexes:
-        script.add(f"recreate index {name}", sql)
-    return script
+    check_new_tables(schema, layout)
+    check_no_orphans(conn, layout, q(record.table))
+    if record.stage == "expand":
+        check_in_step(conn, layout, "reverting")
+    elif table_sql(schema, record.table) != record.contracted_sql:
+        raise SplitError(f"table {record.table!r} was altered since the contract; reverting would lose that change")
 
 
 def revert_split(path: str | Path, table: str, events: Listener = no_events) -> RevertReport:
-    """Put the split table back as it was, keeping writes made through the view."""
+    """Put the split table back as it was, keeping writes made since the split."""
     started = time.perf_counter()
     conn = open_writable(path)
     try:
         record = find_record(conn, table)
         if record is None:
             raise SplitError(f"table {table!r} is not split here (no record in _pgferry_split); nothing to revert")
+        if record.children:
+            raise SplitError(
+                f"{table!r} was split by a pgferry before expand/contract (a view); revert it with that version"
+            )
         plan = SplitPlan.from_dict(record.plan, source="the split record")
         layout = Layout.of(original_table(record), plan)
-        children = [c.name for c in record.children]
-        rename = {fold(plan.core_table): fold(record.table)}
         with schema_change(conn, f"reverting the split of {record.table}"):
             schema = read_schema(conn)
             check_revertible(conn, schema, layout, record)
             script = build_revert_script(conn, schema, layout, record)
-            fk_before = fk_violations(conn, [*plan.new_tables, *children], rename)
-            seq = sequence(conn, plan.core_table)
-            child_state = {c: (sequence(conn, c), stat1_rows(conn, c)) for c in children}
-            rows = conn.execute(f"SELECT count(*) FROM {q(plan.core_table)}").fetchone()[0]
+            fk_before = fk_violations(conn, [record.table], {})
+            seq = sequence(conn, record.table)
+            rows = conn.execute(f"SELECT count(*) FROM {q(record.table)}").fetchone()[0]
             run_steps(conn, script, events, f"reverting {record.table}")
-            set_sequence(conn, record.table, seq if seq is not None else record.sequence)
-            restore_stat1(conn, record.table, record.stat1)
-            for child, (child_seq, stat) in child_state.items():
-                set_sequence(conn, child, child_seq)
-                restore_stat1(conn, child, stat)
+            if record.stage == "contract":
+                set_sequence(conn, record.table, seq if seq is not None else record.sequence)
+                restore_stat1(conn, record.table, record.stat1)
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+                for name in plan.new_tables:
+                    conn.execute("DELETE FROM sqlite_stat1 WHERE tbl = ?", (name,))
             restored = conn.execute(f"SELECT count(*) FROM {q(record.table)}").fetchone()[0]
             if restored != rows:
-                raise SplitError(f"{plan.core_table} had {rows} rows but {restored} came back; rolled back")
-            check_no_new_violations(fk_before, fk_violations(conn, [record.table, *children], rename))
+                raise SplitError(f"{record.table} had {rows} rows but {restored} came back; rolled back")
+            check_no_new_violations(fk_before, fk_violations(conn, [record.table], {}))
             delete_record(conn, record.table)
         return RevertReport(
             database=str(path),
             table=record.table,
             rows=rows,
             restored_indexes=[n for n, _ in record.indexes],
-            rebuilt_tables=children,
+            rebuilt_tables=[record.table] if record.stage == "contract" else [],
             dropped_tables=plan.new_tables,
             seconds=time.perf_counter() - started,
+            stage=record.stage,
         )
     finally:
         conn.close()

@@ -1,7 +1,7 @@
 """Refusals: what split will not do, said in one line before anything is changed.
 
-A table can be split when it is an ordinary table with a primary key, no triggers of its own and
-no earlier split in progress; a plan can be applied when it names every column of that table
+A table can be split when it is an ordinary table with a primary key and no earlier split in
+progress; a plan can be applied when it names every column of that table
 exactly once and moves no column that a constraint, a generated column or another table's foreign
 key needs in the core table.
 """
@@ -37,11 +37,6 @@ def find_table(conn: sqlite3.Connection, schema: Schema, name: str) -> Table:
         raise SplitError(f"no table named {name!r} in the database")
     if not table.primary_key:
         raise SplitError(f"table {table.name!r} has no PRIMARY KEY: side tables need a key to point at; add one first")
-    triggers = sorted(t.name for t in schema.triggers if t.table is not None and fold(t.table) == fold(table.name))
-    if triggers:
-        raise SplitError(
-            f"table {table.name!r} has triggers ({', '.join(triggers)}) that a view cannot carry; drop them first"
-        )
     return table
 
 
@@ -89,6 +84,11 @@ def validate_plan(plan: SplitPlan, schema: Schema, table: Table) -> None:
         raise SplitError(f"the plan's key {plan.key} is not {table.name!r}'s primary key {list(table.primary_key)}")
     by_name = {fold(c.name): c for c in table.columns}
     seen: dict[str, str] = {}
+    if fold(plan.core_table) != fold(table.name):
+        raise SplitError(
+            f"core_table {plan.core_table!r}: the core stays the table {table.name!r} itself (expand/contract); "
+            f"set core_table = {table.name!r} or leave it out"
+        )
     placements = [(plan.core_table, c) for c in plan.core_columns]
     placements += [(f.table, c) for f in plan.families for c in f.columns]
     for where, name in placements:
@@ -115,7 +115,13 @@ def _check_names(plan: SplitPlan, schema: Schema, table: Table) -> None:
     taken = {fold(t.name) for t in schema.tables} | {fold(v.name) for v in schema.views}
     taken |= {fold(v.name) for v in schema.virtual_tables} | {fold(n) for n in schema.internal_tables}
     taken |= {fold(i.name) for t in schema.tables for i in t.indexes} | {fold(t.name) for t in schema.triggers}
-    new = [plan.core_table, *(f.table for f in plan.families)]
+    new = list(plan.new_tables)
+    if not new:
+        raise SplitError(f"the plan moves no column out of {table.name!r}: there is nothing to split")
+    triggers = [f"{n}_split_{e}" for n in [table.name, *new] for e in ("insert", "update", "delete")]
+    for name in triggers:
+        if fold(name) in taken:
+            raise SplitError(f"the split's trigger name {name!r} is taken by an existing object; rename it first")
     for name in new:
         if fold(name) in taken:
             raise SplitError(f"the plan's new table {name!r} has the name of an existing object; pick another")

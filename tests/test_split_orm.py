@@ -1,0 +1,99 @@
+"""A split that ORMs survive: Django's create/save/update/delete/bulk_create on the split table report
+what they report on the unsplit table (pks, rowcounts), the new tables follow, and contract and
+revert give the file back exactly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from apps.runner import project, run
+from pgferry.cli import main
+from pgferry.events import Listener
+from pgferry.split import apply as apply_mod
+from pgferry.split.checks import out_of_step
+from pgferry.split.ddl import Script
+from pgferry.split.layout import Layout
+from pgferry.split.plan import Family, SplitError, SplitPlan
+from pgferry.split.record import find_record
+from pgferry.split.revert import original_table
+from split_util import snapshot
+
+
+def _split(db: Path, *args: str) -> dict:
+    result = CliRunner().invoke(main, ["split", str(db), "wide_member", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def _in_step(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        record = find_record(conn, "wide_member")
+        assert record is not None
+        return out_of_step(conn, Layout.of(original_table(record), SplitPlan.from_dict(record.plan)))
+    finally:
+        conn.close()
+
+
+def test_django_orm_on_the_split_table_behaves_as_unsplit(tmp_path: Path) -> None:
+    app = project("django_wide", tmp_path)
+    db, reference = tmp_path / "split.db", tmp_path / "unsplit.db"
+    run(app, "seed", f"sqlite:{db}")
+    shutil.copyfile(db, reference)
+    report = _split(db, "--auto", "--apply", "--no-measure")
+    moved = {c for f in report["plan"]["side"] + report["plan"]["key_value"] for c in f["columns"]}
+    assert {"bio", "location", "website"} <= moved, report["plan"]
+    split_out = json.loads(run(app, "orm", f"sqlite:{db}"))
+    unsplit_out = json.loads(run(app, "orm", f"sqlite:{reference}"))
+    assert split_out == unsplit_out
+    assert split_out["create_pk"] == 41 and split_out["bulk_pks"] == [42, 43, 44] and split_out["update"] == 5
+    assert _in_step(db) == 0
+
+    # code moved to the new tables writes them; the table follows
+    side = next(f["table"] for f in report["plan"]["side"] if "bio" in f["columns"])
+    with sqlite3.connect(db) as conn, sqlite3.connect(reference) as ref:
+        cursor = conn.execute(f'UPDATE "{side}" SET bio = ? WHERE id = 9', ("from new code",))
+        assert cursor.rowcount == 1
+        ref.execute("UPDATE wide_member SET bio = ? WHERE id = 9", ("from new code",))
+        assert conn.execute("SELECT bio FROM wide_member WHERE id = 9").fetchone() == ("from new code",)
+    assert _in_step(db) == 0
+
+    contract = tmp_path / "contract.db"
+    shutil.copyfile(db, contract)
+    result = CliRunner().invoke(main, ["split", str(contract), "wide_member", "--contract", "--json"])
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(contract) as conn:
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(wide_member)")}
+        assert not columns & moved and {"id", "username", "email", "logins"} <= columns
+    _split(contract, "--revert")
+    assert snapshot(contract) == snapshot(reference)
+    _split(db, "--revert")
+    assert snapshot(db) == snapshot(reference)
+
+
+def test_apply_failure_leaves_the_file_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """apply runs in one transaction: a failure after every statement of the split ran (here a
+    statement on a missing table, on the real file) rolls all of it back."""
+    db = tmp_path / "t.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT, c TEXT)")
+        conn.executemany("INSERT INTO t VALUES (?, ?, ?, ?)", [(i, "a", "b" if i % 2 else None, "c") for i in range(9)])
+    before = snapshot(db)
+    plan = SplitPlan("t", ["id"], "t", ["id", "a"], [Family("side", "t_bc", ["b", "c"])])
+    real = apply_mod.run_steps
+
+    def then_fail(conn: sqlite3.Connection, script: Script, events: Listener, task: str) -> None:
+        real(conn, script, events, task)
+        assert conn.execute("SELECT count(*) FROM t_bc").fetchone() == (9,)  # the split did happen
+        conn.execute("INSERT INTO no_such_table VALUES (1)")
+
+    monkeypatch.setattr(apply_mod, "run_steps", then_fail)
+    with pytest.raises(SplitError, match="no such table"):
+        apply_mod.apply_split(db, plan, measure=False)
+    assert snapshot(db) == before
