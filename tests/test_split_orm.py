@@ -115,3 +115,34 @@ def test_apply_failure_leaves_the_file_unchanged(tmp_path: Path, monkeypatch: py
     with pytest.raises(SplitError, match="no such table"):
         apply_mod.apply_split(db, plan, measure=False)
     assert snapshot(db) == before
+
+
+def test_contract_refuses_while_the_workload_still_uses_moved_columns(tmp_path: Path) -> None:
+    """--contract with a captured workload: a statement that still reads a moved column (or SELECT *)
+    stops it, naming the statement; --force goes on; a workload on the core columns only lets it through."""
+    app = project("django_wide", tmp_path)
+    db = tmp_path / "split.db"
+    run(app, "seed", f"sqlite:{db}")
+    _split(db, "--auto", "--apply", "--no-measure")
+    old_code = tmp_path / "old.jsonl"
+    old_code.write_text(
+        json.dumps({"sql": "SELECT username, bio FROM wide_member WHERE id = ?", "params": [1], "ms": 0.1}) + "\n"
+    )
+    new_code = tmp_path / "new.jsonl"
+    new_code.write_text(
+        json.dumps({"sql": "SELECT username, logins FROM wide_member WHERE id = ?", "params": [1], "ms": 0.1}) + "\n"
+    )
+    refused = CliRunner().invoke(main, ["split", str(db), "wide_member", "--contract", "--workload", str(old_code)])
+    assert refused.exit_code != 0 and "bio" in refused.output, refused.output
+    with sqlite3.connect(db) as conn:
+        assert "bio" in {r[1] for r in conn.execute("PRAGMA table_info(wide_member)")}  # nothing changed
+    forced = tmp_path / "forced.db"
+    shutil.copyfile(db, forced)
+    result = CliRunner().invoke(
+        main, ["split", str(forced), "wide_member", "--contract", "--workload", str(old_code), "--force"]
+    )
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["split", str(db), "wide_member", "--contract", "--workload", str(new_code)])
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(db) as conn:
+        assert "bio" not in {r[1] for r in conn.execute("PRAGMA table_info(wide_member)")}
