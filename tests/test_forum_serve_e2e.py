@@ -92,4 +92,3 @@ def test_serve_on_the_postgres_copy_with_auto_backend(db_copy: Path, pg_dsn: str
     assert srv.process.returncode == 0 and "Traceback" not in srv.log()
     password = str(conninfo_to_dict(pg_dsn).get("password") or "")
     assert not password or password not in srv.log()
-
