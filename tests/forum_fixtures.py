@@ -1,4 +1,6 @@
-"""Fixtures for the forum's API tests: a small seeded database, a fresh copy per test, a client per mode.
+"""Fixtures for the forum's API tests: a small seeded database, a fresh copy per test, a client per
+backend: SQLite in legacy mode, SQLite in optimized mode, and PostgreSQL (optimized), the last on the
+database a default `pgferry copy` of the seeded file makes in the test's own PostgreSQL database.
 
 Imported by the test modules that use them (not a conftest: the forum's fixtures stay beside its tests).
 Passwords are hashed with a cheap argon2 cost here; the server default is argon2-cffi's.
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -21,9 +24,12 @@ from forum.seed import generate
 from forum.services import AuthPolicy, Forum
 from forum.services.passwords import PasswordPolicy
 from forum.web.app import create_app
+from pgferry.migrate.options import CopyOptions
+from pgferry.migrate.run import copy_database
 
 FAST_AUTH = AuthPolicy(passwords=PasswordPolicy(time_cost=1, memory_cost_kib=1024, parallelism=1))
 MODES = ("legacy", "optimized")
+BACKENDS = ("legacy", "optimized", "postgres")  # the API suite's cases: SQLite in each mode, then PostgreSQL
 _TIMING = re.compile(r'^db;desc="queries=(\d+)";dur=(\d+(?:\.\d+)?)$')
 
 
@@ -51,12 +57,14 @@ def db_copy(seeded_db: Path, tmp_path: Path) -> Path:
 
 @dataclass
 class Api:
-    """A TestClient on a fresh copy of the seeded database, in one mode."""
+    """A TestClient on a fresh copy of the seeded database, in one mode, on one backend."""
 
     client: TestClient
     forum: Forum
     path: Path
     mode: str
+    backend: str = "sqlite"  # or "postgres"
+    dsn: str | None = None  # postgres: the copy's database
     _n: int = 0
 
     def register(self, name: str | None = None) -> dict[str, str]:
@@ -73,19 +81,48 @@ class Api:
         return self.client.get("/me", headers=headers).json()["id"]
 
     def sql(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Read or change the database directly (a second connection, as another process would)."""
+        """Read or change the database directly (a second connection, as another process would).
+
+        Written once for both engines: `?` placeholders (made `%s` on PostgreSQL), booleans compared
+        with TRUE and FALSE (SQLite's 1 and 0)."""
+        if self.dsn is not None:
+            with psycopg.connect(self.dsn, autocommit=True) as pg:
+                cur = pg.execute(statement.replace("%", "%%").replace("?", "%s"), params)
+                return cur.fetchall() if cur.description else []
         conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         try:
             return conn.execute(statement, params).fetchall()
         finally:
             conn.close()
 
+    def fail_inserts_into(self, table: str) -> None:
+        """A trigger that refuses every insert into `table`: a real failure in the middle of a write."""
+        if self.dsn is None:
+            self.sql(
+                f'CREATE TRIGGER "fail_{table}" BEFORE INSERT ON "{table}" BEGIN SELECT RAISE(ABORT, \'injected\'); END'
+            )
+            return
+        self.sql(
+            "CREATE OR REPLACE FUNCTION fail_insert() RETURNS trigger LANGUAGE plpgsql"
+            " AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$"
+        )
+        self.sql(
+            f'CREATE TRIGGER "fail_{table}" BEFORE INSERT ON "{table}" FOR EACH ROW EXECUTE FUNCTION fail_insert()'
+        )
 
-@pytest.fixture(params=MODES)
+
+@pytest.fixture(params=BACKENDS)
 def api(request: pytest.FixtureRequest, db_copy: Path) -> Iterator[Api]:
-    forum = Forum.open(db_copy, request.param, policy=FAST_AUTH)
+    dsn: str | None = None
+    if request.param == "postgres":
+        dsn = request.getfixturevalue("pg_dsn")  # only PostgreSQL cases start the cluster
+        copy_database(db_copy, dsn, CopyOptions(jobs=2))  # the default copy, as a user runs it
+        forum = Forum.open(dsn, "optimized", policy=FAST_AUTH, backend="postgres", pool_max=8)
+    else:
+        forum = Forum.open(db_copy, request.param, policy=FAST_AUTH)
     try:
         with TestClient(create_app(forum)) as client:
-            yield Api(client, forum, db_copy, request.param)
+            backend = "sqlite" if dsn is None else "postgres"
+            yield Api(client, forum, db_copy, str(forum.mode), backend, dsn)
     finally:
         forum.close()

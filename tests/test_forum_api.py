@@ -1,4 +1,5 @@
-"""The forum's HTTP API: one suite, run in both modes (legacy and optimized) on a real SQLite copy."""
+"""The forum's HTTP API: one suite, run on SQLite in both modes (legacy and optimized) and on PostgreSQL
+(the database `pgferry copy` makes of the same file), each on a fresh copy."""
 
 from __future__ import annotations
 
@@ -137,7 +138,7 @@ def test_create_topic_with_tags_updates_counters(api: Api) -> None:
 def test_topic_list_pages_cover_every_topic_once(api: Api) -> None:
     ((category,),) = api.sql(
         "SELECT c.id FROM forum_categories c JOIN forum_topics t ON t.category_id = c.id"
-        " WHERE c.is_active = 1 AND t.status = 'open' GROUP BY c.id ORDER BY count(*) DESC LIMIT 1"
+        " WHERE c.is_active = TRUE AND t.status = 'open' GROUP BY c.id ORDER BY count(*) DESC LIMIT 1"
     )
     expected = [
         r[0]
@@ -160,7 +161,7 @@ def test_topic_list_pages_cover_every_topic_once(api: Api) -> None:
 
 def test_topic_view_is_n_plus_one_in_legacy_and_one_query_optimized(api: Api) -> None:
     rows = api.sql(
-        "SELECT topic_id, count(*) FROM forum_replies WHERE is_deleted = 0 GROUP BY topic_id"
+        "SELECT topic_id, count(*) FROM forum_replies WHERE is_deleted = FALSE GROUP BY topic_id"
         " HAVING count(*) BETWEEN 3 AND 60 ORDER BY count(*) DESC LIMIT 2"
     )
     assert rows
@@ -177,13 +178,14 @@ def test_topic_view_is_n_plus_one_in_legacy_and_one_query_optimized(api: Api) ->
 
 def test_topic_view_pages_replies_in_order(api: Api) -> None:
     ((topic_id, n),) = api.sql(
-        "SELECT topic_id, count(*) FROM forum_replies WHERE is_deleted = 0 GROUP BY topic_id"
+        "SELECT topic_id, count(*) FROM forum_replies WHERE is_deleted = FALSE GROUP BY topic_id"
         " ORDER BY count(*) DESC LIMIT 1"
     )
     expected = [
         r[0]
         for r in api.sql(
-            "SELECT id FROM forum_replies WHERE topic_id = ? AND is_deleted = 0 ORDER BY created_at, id", (topic_id,)
+            "SELECT id FROM forum_replies WHERE topic_id = ? AND is_deleted = FALSE ORDER BY created_at, id",
+            (topic_id,),
         )
     ]
     seen, cursor = [], None
@@ -221,7 +223,8 @@ def test_reply_notifies_the_topic_author(api: Api) -> None:
 
 def test_notifications_unread_first(api: Api) -> None:
     (user_id,) = api.sql(
-        "SELECT user_id FROM notifications GROUP BY user_id HAVING sum(is_read) > 0 AND sum(1 - is_read) > 0 LIMIT 1"
+        "SELECT user_id FROM notifications GROUP BY user_id"
+        " HAVING sum(CASE WHEN is_read THEN 1 ELSE 0 END) > 0 AND sum(CASE WHEN is_read THEN 0 ELSE 1 END) > 0 LIMIT 1"
     )[0]
     # take over that seeded user's notifications by pointing them at a new account
     headers = api.register("reader")
@@ -257,7 +260,7 @@ def test_wiki_edit_writes_a_revision(api: Api) -> None:
     assert c.get("/wiki/sqlite-tuning/revisions/999999").status_code == 404
     assert c.get(f"/users/{api.user_id(bob)}/stats").json()["wiki_edit_count"] == 1
     # locked pages: author or admin only; archiving: author or admin only
-    api.sql("UPDATE wiki_pages SET is_locked = 1 WHERE slug = 'sqlite-tuning'")
+    api.sql("UPDATE wiki_pages SET is_locked = TRUE WHERE slug = 'sqlite-tuning'")
     assert c.put("/wiki/sqlite-tuning", json={"content": "v3"}, headers=bob).status_code == 403
     assert c.put("/wiki/sqlite-tuning", json={"content": "v3"}, headers=alice).status_code == 200
     assert c.delete("/wiki/sqlite-tuning", headers=bob).status_code == 403
@@ -327,14 +330,17 @@ def test_streamed_body_over_the_limit_is_413(api: Api) -> None:
 
 
 def test_inactive_categories_are_not_listed(api: Api) -> None:
-    inactive = {r[0] for r in api.sql("SELECT id FROM forum_categories WHERE is_active = 0")}
+    inactive = {r[0] for r in api.sql("SELECT id FROM forum_categories WHERE is_active = FALSE")}
     assert inactive and not inactive & {c["id"] for c in api.client.get("/categories").json()}
     assert api.client.get(f"/categories/{min(inactive)}/topics").status_code == 404
 
 
 def test_healthz_reports_what_is_in_force(api: Api) -> None:
     db = api.client.get("/healthz").json()["database"]
-    if api.mode == "legacy":
+    if api.backend == "postgres":
+        assert db["backend"] == "postgresql" and db["statement_timeout"] == "30s" and db["pool_max"] == 8
+        assert db["pool"]["pool_max"] == 8 and not db["pgbouncer"] and db["prepare_threshold"] == 5
+    elif api.mode == "legacy":
         assert db["journal_mode"] == "delete" and db["busy_timeout"] == 0 and db["pool_size"] == 15
     else:
         assert db["journal_mode"] == "wal" and db["busy_timeout"] == 10000 and db["synchronous"] == 1

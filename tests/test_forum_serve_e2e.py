@@ -14,9 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from forum.web.process import running_server
 from forum_fixtures import MODES
+from pgferry.migrate.run import copy_database
 
 BIN = Path(sys.executable).parent
 
@@ -77,3 +79,16 @@ def test_traffic_against_a_real_server(server: tuple[str, str, Path]) -> None:
     assert "$argon2" not in text  # password hashes never reach the log
     if mode == "optimized":
         assert any(s["sql"] == "BEGIN IMMEDIATE" for s in by_request)
+
+
+def test_serve_on_the_postgres_copy_with_auto_backend(db_copy: Path, pg_dsn: str) -> None:
+    """`forum serve DSN`: auto picks PostgreSQL from the DSN; the copy a default `pgferry copy` made serves."""
+    copy_database(db_copy, pg_dsn)
+    with running_server(pg_dsn, "optimized", extra_args=("--pool-size", "4")) as srv:
+        health = httpx.get(f"{srv.url}/healthz", timeout=10).json()["database"]
+        assert health["backend"] == "postgresql" and health["pool_max"] == 4
+        r = httpx.get(f"{srv.url}/topics/1", params={"limit": 3}, timeout=10)
+        assert r.status_code == 200 and r.headers["server-timing"].startswith('db;desc="queries=1"')
+    assert srv.process.returncode == 0 and "Traceback" not in srv.log()
+    password = str(conninfo_to_dict(pg_dsn).get("password") or "")
+    assert not password or password not in srv.log()

@@ -163,7 +163,21 @@ def _print_defects(console: Console, defects: list[Any], counts: dict[str, int])
 
 
 @main.command()
-@click.argument("database", metavar="DB", type=click.Path(dir_okay=False))
+@click.argument("database", metavar="DB_OR_DSN")
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "sqlite", "postgres"]),
+    default="auto",
+    show_default=True,
+    help="auto: a postgresql:// DSN or a libpq key=value string is PostgreSQL, anything else a SQLite file. "
+    "(Following a live migration's route, sqlite / dual / postgres, comes with `pgferry migrate`.)",
+)
+@click.option(
+    "--pool-size",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help="PostgreSQL: connections in the pool (default 20); SQLite legacy mode: the fixed pool (default 15).",
+)
 @click.option(
     "--mode",
     type=click.Choice(["legacy", "optimized"]),
@@ -189,9 +203,18 @@ def _print_defects(console: Console, defects: list[Any], counts: dict[str, int])
 )
 @handle_errors
 def serve(
-    database: str, mode: str, host: str, port: int, capture: str | None, access_log: bool, busy_timeout_ms: int | None
+    database: str,
+    backend: str,
+    pool_size: int | None,
+    mode: str,
+    host: str,
+    port: int,
+    capture: str | None,
+    access_log: bool,
+    busy_timeout_ms: int | None,
 ) -> None:
-    """Serve the forum's HTTP API on a database made by `forum seed`.
+    """Serve the forum's HTTP API on a database made by `forum seed`, or on the PostgreSQL
+    database `pgferry copy` made of it.
 
     \b
     OpenAPI at /openapi.json (docs at /docs), health at /healthz, Prometheus metrics at
@@ -201,10 +224,21 @@ def serve(
     Examples:
       forum serve forum.db --mode legacy --port 8001
       forum serve forum.db --mode optimized --capture workload.jsonl
+      forum serve postgresql://forum@127.0.0.1/forum --pool-size 20
     """
     from forum.web.serve import serve as run
 
-    run(database, mode, host=host, port=port, capture=capture, access_log=access_log, busy_timeout_ms=busy_timeout_ms)
+    run(
+        database,
+        mode,
+        host=host,
+        port=port,
+        capture=capture,
+        access_log=access_log,
+        busy_timeout_ms=busy_timeout_ms,
+        backend=backend,
+        pool_size=pool_size,
+    )
 
 
 @main.command()

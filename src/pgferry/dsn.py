@@ -25,3 +25,20 @@ def with_database(dsn: str, dbname: str) -> str:
     params = conninfo_to_dict(dsn)
     params["dbname"] = dbname
     return make_conninfo("", **params)
+
+
+_KV_START = re.compile(r"^\s*[a-z_]+\s*=", re.IGNORECASE)
+
+
+def is_dsn(text: str) -> bool:
+    """Whether `text` is a PostgreSQL connection string: a postgresql:// (or postgres://) URI, or a libpq
+    `key=value` string that libpq parses."""
+    if re.match(r"^postgres(?:ql)?://", text.strip(), re.IGNORECASE):
+        return True
+    if not _KV_START.match(text):
+        return False
+    try:
+        conninfo_to_dict(text)
+    except Exception:  # psycopg.ProgrammingError: not a libpq string after all
+        return False
+    return True

@@ -1,14 +1,16 @@
-"""The forum's data layer: one repository API over a pgferry.runtime backend (SQLite today).
+"""The forum's data layer: one repository API over a pgferry.runtime backend, SQLite or PostgreSQL.
 
     from forum.store import Mode, open_store
     store = open_store("forum.db", Mode.OPTIMIZED)      # Store: .repo, .backend, .db, .mode
+    store = open_store("postgresql://forum@db/forum", Mode.OPTIMIZED)   # the database `pgferry copy` made
     with store.db.hold():
         store.repo.categories()
 
 Layout: `records` (what comes back), `repository` (every read and single-statement write,
 backend-agnostic), `statements` (the names of every statement: the forum's statement set),
-`dialects` (each engine's module of SQL for that set), `sqlite/queries` (the SQLite dialect),
-`sqlite/settings` (each mode's connection policy), `cursors` (page cursors), `errors`, `modes`.
+`dialects` (each engine's module of SQL for that set), `sqlite/queries` and `postgres/queries` (the
+dialects), `sqlite/settings` and `postgres/settings` (connection policies), `cursors` (page
+cursors), `errors`, `modes`.
 The database side (connections, the writer queue, transactions, statement counts) is pgferry.runtime.
 """
 
@@ -20,12 +22,18 @@ from pathlib import Path
 from forum.store import dialects
 from forum.store.errors import StoreError
 from forum.store.modes import Mode
+from forum.store.postgres.settings import PostgresSettings
 from forum.store.repository import Repository
 from forum.store.sqlite.settings import SqliteSettings
 from forum.store.statements import ForumSql
+from pgferry.dsn import is_dsn, redact
+from pgferry.errors import UsageError
 from pgferry.runtime import Backend, Database
+from pgferry.runtime.postgres import PostgresDatabase
 from pgferry.runtime.sqlite import SqliteDatabase
 from pgferry.workload.capture import Sink
+
+BACKENDS = ("auto", "sqlite", "postgres")
 
 # what makes a file a forum database: the tables the hot paths read
 FORUM_TABLES = frozenset({"users", "user_sessions", "forum_topics", "forum_replies", "wiki_pages", "notifications"})
@@ -45,15 +53,41 @@ class Store:
         self.backend.close()
 
 
-def open_store(path: str | Path, mode: Mode | str, capture: Sink | None = None, **settings: object) -> Store:
-    """Open the forum database at `path` for `mode`; `capture` records every statement (workload log).
+def backend_of(target: str | Path, backend: str = "auto") -> str:
+    """ "sqlite" or "postgres" for `target`: as asked, or (auto) postgres for a postgresql:// URI or a
+    libpq key=value string that is not an existing file, sqlite for anything else."""
+    if backend not in BACKENDS:
+        raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend != "auto":
+        return backend
+    text = str(target)
+    return "postgres" if not Path(text).is_file() and is_dsn(text) else "sqlite"
 
-    Extra keyword arguments override the mode's connection settings (pool_size, busy_timeout_ms...,
-    see forum.store.sqlite.settings).
+
+def open_store(
+    target: str | Path,
+    mode: Mode | str,
+    capture: Sink | None = None,
+    *,
+    backend: str = "auto",
+    **settings: object,
+) -> Store:
+    """Open the forum database at `target` (a SQLite file or a PostgreSQL DSN) for `mode`.
+
+    `capture` records every statement (a workload log; SQLite only). Extra keyword arguments override
+    the backend's connection settings (forum.store.sqlite.settings, forum.store.postgres.settings).
     """
     mode = Mode(mode)
-    cfg = SqliteSettings(mode=mode, **settings)  # type: ignore[arg-type]
-    db = SqliteDatabase(path, cfg.policy(), capture_sink=capture)
+    db: Database
+    if backend_of(target, backend) == "postgres":
+        if capture is not None:
+            raise UsageError("--capture records SQLite statements (pgferry's workload log); not on PostgreSQL")
+        db = PostgresDatabase(str(target), PostgresSettings(**settings).policy(), name="forum")  # type: ignore[arg-type]
+        where = redact(str(target))
+    else:
+        cfg = SqliteSettings(mode=mode, **settings)  # type: ignore[arg-type]
+        db = SqliteDatabase(target, cfg.policy(), capture_sink=capture)
+        where = str(db.path)
     try:
         backend = Backend(db, dialects.load(db.dialect))
         repo = Repository(backend)
@@ -64,8 +98,10 @@ def open_store(path: str | Path, mode: Mode | str, capture: Sink | None = None, 
         raise
     if missing:
         db.close()
-        raise StoreError(f"{db.path}: not a forum database (no table {', '.join(missing)}); see `forum seed`")
+        raise StoreError(
+            f"{where}: not a forum database (no table {', '.join(missing)}); see `forum seed` (and `pgferry copy`)"
+        )
     return Store(mode, backend, repo)
 
 
-__all__ = ["Database", "Mode", "Repository", "Store", "open_store"]
+__all__ = ["BACKENDS", "Database", "Mode", "Repository", "Store", "backend_of", "open_store"]

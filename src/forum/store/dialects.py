@@ -1,6 +1,6 @@
 """The forum's dialects: for each engine, the module that gives every `ForumSql` statement its text.
 
-A PostgreSQL dialect is one more line here and one more module; `load` checks it against the
+The keys are the runtime backends' `Database.dialect` names; `load` checks each module against the
 statement set, and the test suite loads every dialect listed, so a missing statement fails there
 before it fails a request.
 """
@@ -15,6 +15,7 @@ from pgferry.runtime import Dialect, DialectError
 
 DIALECTS: dict[str, str] = {
     "sqlite": "forum.store.sqlite.queries",
+    "postgresql": "forum.store.postgres.queries",
 }
 
 

@@ -1,7 +1,8 @@
 """The forum's one repository API: every read and write the services make, one statement per method.
 
 Backend-agnostic: it runs the `ForumSql` statements of a pgferry.runtime `Backend` (a database and
-its dialect, SQLite today) and turns rows into records. Multi-step writes
+its dialect: SQLite or PostgreSQL) and turns rows into records, reading columns by name (sqlite3.Row
+and psycopg's dict rows both have them) and passing booleans as bools. Multi-step writes
 are composed by the services, which decide whether they run in a transaction (optimized) or
 statement by statement (legacy): that decision is the point of the two modes, so it is not buried here.
 """
@@ -45,16 +46,23 @@ class Owner:
 
 
 def _text(value: Any) -> Any:
-    """Timestamps as text whatever the backend returns (SQLite: text; PostgreSQL: datetime)."""
+    """Timestamps as text whatever the backend returns (SQLite: text; PostgreSQL: datetime).
+
+    Fractions of a second are kept when there are any: a keyset cursor made from the text must
+    compare equal to the stored value, or a page would repeat or skip rows."""
     if value is None or isinstance(value, str):
         return value
     isoformat = getattr(value, "isoformat", None)
-    return isoformat(sep=" ", timespec="seconds") if isoformat else str(value)
+    return isoformat(sep=" ") if isoformat else str(value)
 
 
 def _json_or_text(value: Any) -> Any:
-    if value is None or not isinstance(value, str):
+    """A JSON object as a dict, anything else as text: SQLite gives the stored text, PostgreSQL's jsonb
+    a parsed value (a list or a scalar there goes back to JSON text, as SQLite would show it)."""
+    if value is None or isinstance(value, dict):
         return value
+    if not isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
     try:
         parsed = json.loads(value)
     except ValueError:
@@ -151,7 +159,7 @@ class Repository:
 
     def table_names(self) -> set[str]:
         """Tables and views, to tell a forum database from another file at start-up."""
-        return {r[0] for r in self.db.all(self.sql.TABLES)}
+        return {r["name"] for r in self.db.all(self.sql.TABLES)}
 
     # --- users and sessions --------------------------------------------------------------------------
 
@@ -173,9 +181,9 @@ class Repository:
         return self.db.one(self.sql.USER_NAME_OR_EMAIL_TAKEN, (username, email)) is not None
 
     def insert_user(self, username: str, email: str, password_hash: str, display_name: str | None, now: str) -> int:
-        new_id = self.db.one(self.sql.USER_INSERT, (username, email, password_hash, display_name, now, now))[0]
+        new_id = self.db.one(self.sql.USER_INSERT, (username, email, password_hash, display_name, now, now))["id"]
         if new_id is None:  # users is a view (pgferry split): RETURNING cannot see the id
-            new_id = self.db.one(self.sql.USER_ID_BY_NAME, (username,))[0]
+            new_id = self.db.one(self.sql.USER_ID_BY_NAME, (username,))["id"]
         return new_id
 
     def logged_in(self, user_id: int, now: str) -> None:
@@ -294,7 +302,7 @@ class Repository:
         return Owner(row["user_id"], row["category_id"], bool(row["is_locked"]), row["status"])
 
     def insert_topic(self, category_id: int, user_id: int, title: str, content: str, now: str) -> int:
-        return self.db.one(self.sql.TOPIC_INSERT, (category_id, user_id, title, content, now, now))[0]
+        return self.db.one(self.sql.TOPIC_INSERT, (category_id, user_id, title, content, now, now))["id"]
 
     def update_topic(self, topic_id: int, title: str, content: str, now: str) -> None:
         self.db.run(self.sql.TOPIC_UPDATE, (title, content, now, topic_id))
@@ -317,7 +325,7 @@ class Repository:
         self.db.run(self.sql.TOPIC_DELETE, (topic_id,))
 
     def upsert_tag(self, name: str, now: str) -> int:
-        return self.db.one(self.sql.TAG_UPSERT, (name, now))[0]
+        return self.db.one(self.sql.TAG_UPSERT, (name, now))["id"]
 
     def link_tag(self, topic_id: int, tag_id: int, now: str) -> None:
         self.db.run(self.sql.TOPIC_TAG_INSERT, (topic_id, tag_id, now))
@@ -333,14 +341,22 @@ class Repository:
         return [(_reply(r, author=UserBrief(r["user_id"], None)), r["user_id"]) for r in rows]
 
     def topic_view(self, topic_id: int, limit: int, after: tuple[str, int] | None) -> tuple[Topic, list[Reply]] | None:
-        """The topic and a page of its replies, authors included, in one statement."""
+        """The topic and a page of its replies, authors included, in one statement.
+
+        The topic row comes first (part 0); the replies are either the rows after it (SQLite's UNION
+        ALL) or a JSON array in its `replies` column (PostgreSQL's json_agg)."""
         if after is None:
             rows = self.db.all(self.sql.TOPIC_VIEW_FIRST, (topic_id, limit))
         else:
             rows = self.db.all(self.sql.TOPIC_VIEW_AFTER, (topic_id, after[0], after[1], limit))
         if not rows or rows[0]["part"] != 0:
             return None
-        return _topic(rows[0]), [_reply(r, topic_id=topic_id) for r in rows[1:]]
+        head = rows[0]
+        embedded = head["replies"] if "replies" in head.keys() else None  # noqa: SIM118 (sqlite3.Row)
+        if isinstance(embedded, str):
+            embedded = json.loads(embedded)
+        replies = embedded if embedded is not None else rows[1:]
+        return _topic(head), [_reply(r, topic_id=topic_id) for r in replies]
 
     def reply(self, reply_id: int) -> Reply | None:
         row = self.db.one(self.sql.REPLY_GET, (reply_id,))
@@ -351,7 +367,7 @@ class Repository:
         return None if row is None else Owner(row["user_id"], row["topic_id"])
 
     def insert_reply(self, topic_id: int, user_id: int, content: str, now: str) -> int:
-        return self.db.one(self.sql.REPLY_INSERT, (topic_id, user_id, content, now, now))[0]
+        return self.db.one(self.sql.REPLY_INSERT, (topic_id, user_id, content, now, now))["id"]
 
     def update_reply(self, reply_id: int, content: str, now: str) -> None:
         self.db.run(self.sql.REPLY_UPDATE, (content, now, reply_id))
@@ -371,7 +387,7 @@ class Repository:
         ]
 
     def unread_count(self, user_id: int) -> int:
-        return self.db.one(self.sql.NOTIFICATIONS_UNREAD_COUNT, (user_id,))[0]
+        return self.db.one(self.sql.NOTIFICATIONS_UNREAD_COUNT, (user_id,))["n"]
 
     def notification_owner(self, notification_id: int) -> int | None:
         row = self.db.one(self.sql.NOTIFICATION_OWNER, (notification_id,))
@@ -404,7 +420,7 @@ class Repository:
         return self.db.one(self.sql.WIKI_SLUG_TAKEN, (slug,)) is not None
 
     def insert_wiki(self, slug: str, title: str, content: str, author_id: int, now: str) -> int:
-        return self.db.one(self.sql.WIKI_INSERT, (slug, title, content, author_id, now, now))[0]
+        return self.db.one(self.sql.WIKI_INSERT, (slug, title, content, author_id, now, now))["id"]
 
     def update_wiki(self, page_id: int, title: str, content: str, now: str) -> None:
         self.db.run(self.sql.WIKI_UPDATE, (title, content, now, page_id))
@@ -415,7 +431,7 @@ class Repository:
     def insert_revision(
         self, page_id: int, user_id: int, content: str, comment: str | None, minor: bool, now: str
     ) -> int:
-        return self.db.one(self.sql.REVISION_INSERT, (page_id, user_id, content, comment, int(minor), now))[0]
+        return self.db.one(self.sql.REVISION_INSERT, (page_id, user_id, content, comment, minor, now))["id"]
 
     def revisions(self, page_id: int, limit: int) -> list[RevisionSummary]:
         return [

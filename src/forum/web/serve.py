@@ -1,4 +1,4 @@
-"""`forum serve`: open the database in a mode, build the app, run uvicorn until stopped."""
+"""`forum serve`: open the database (a SQLite file or PostgreSQL) in a mode, build the app, run uvicorn."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from pathlib import Path
 import uvicorn
 
 from forum.services import Forum
-from forum.store import Mode
+from forum.store import Mode, backend_of
 from forum.web.app import create_app
 from forum.web.capture import RedactingSink
+from pgferry.dsn import redact
+from pgferry.errors import UsageError
 
 log = logging.getLogger("forum.web")
 
@@ -23,17 +25,29 @@ def serve(
     capture: str | Path | None = None,
     access_log: bool = False,
     busy_timeout_ms: int | None = None,
+    backend: str = "auto",
+    pool_size: int | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; the database and the capture file are closed on the way out."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sink = RedactingSink(capture) if capture is not None else None
+    engine = backend_of(database, backend)
     overrides: dict[str, object] = {}
     if busy_timeout_ms is not None:
+        if engine == "postgres":
+            raise UsageError(
+                "--busy-timeout-ms is SQLite's; PostgreSQL waits are bounded by the pool and statement_timeout"
+            )
         overrides["legacy_busy_timeout_ms" if str(mode) == "legacy" else "busy_timeout_ms"] = busy_timeout_ms
-    forum = Forum.open(database, mode, capture=sink, **overrides)
+    if pool_size is not None:
+        overrides["pool_max" if engine == "postgres" else "pool_size"] = pool_size
+    if capture is not None and engine == "postgres":
+        raise UsageError("--capture records SQLite statements (pgferry's workload log); not on PostgreSQL")
+    sink = RedactingSink(capture) if capture is not None else None
+    forum = Forum.open(database, mode, capture=sink, backend=engine, **overrides)
     try:
         settings = forum.store.db.settings()
-        log.info("forum %s mode on %s: %s", forum.mode, database, ", ".join(f"{k}={v}" for k, v in settings.items()))
+        where = redact(str(database))
+        log.info("forum %s mode on %s: %s", forum.mode, where, ", ".join(f"{k}={v}" for k, v in settings.items()))
         if capture is not None:
             log.info("capturing every statement to %s", capture)
         config = uvicorn.Config(

@@ -9,8 +9,9 @@ keep a database and its dialect together, per-request statement counts, and the 
     backend.db.one(backend.sql.USER_GET, (1,))
 
 Layout: `database` (the protocol), `dialect` (statement sets and dialects), `backend` (the pair),
-`querystats` (Server-Timing counts), `errors`, `sqlite/` (the SQLite backend). A PostgreSQL
-backend, pools and a router (sqlite / dual / postgres) are a `Database` and a `Backend` each.
+`querystats` (Server-Timing counts), `errors`, `sqlite/` (the SQLite backend), `postgres/` (the
+PostgreSQL backend: psycopg_pool, PgBouncer mode; docs/runtime.md). A router (sqlite / dual /
+postgres) will be one more `Database`.
 """
 
 from __future__ import annotations

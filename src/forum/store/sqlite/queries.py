@@ -1,8 +1,8 @@
 """Every SQL statement the forum runs on SQLite, in one place: the forum's `sqlite` dialect.
 
-The names are the forum's statement set (`forum.store.statements.ForumSql`); a PostgreSQL dialect is
-a module with the same names (placeholders `%s`, `json_agg` for `json_group_array`), and loading a
-dialect refuses one that lacks any of them. Transactions are not here: the backend starts them
+The names are the forum's statement set (`forum.store.statements.ForumSql`); the PostgreSQL dialect
+(`forum.store.postgres.queries`) is a module with the same names, and loading a dialect refuses one
+that lacks any of them. Transactions are not here: the backend starts them
 (`BEGIN IMMEDIATE` on SQLite, through pgferry.runtime). Statements are plain text with `?`
 placeholders: every value is a parameter, every identifier is written quoted where it could collide
 with a keyword. Column lists are spelled out so a wider legacy table (the 42-column users table)
@@ -198,7 +198,7 @@ NOTIFICATIONS_UNREAD_FIRST = (
     "SELECT id, type, payload, is_read, created_at FROM notifications WHERE user_id = ?"
     " ORDER BY is_read, created_at DESC, id DESC LIMIT ?"
 )
-NOTIFICATIONS_UNREAD_COUNT = "SELECT count(*) FROM notifications WHERE user_id = ? AND is_read = 0"
+NOTIFICATIONS_UNREAD_COUNT = "SELECT count(*) AS n FROM notifications WHERE user_id = ? AND is_read = 0"
 NOTIFICATION_OWNER = "SELECT user_id FROM notifications WHERE id = ?"
 NOTIFICATION_READ = "UPDATE notifications SET is_read = 1 WHERE id = ? AND user_id = ?"
 NOTIFICATIONS_ALL_READ = "UPDATE notifications SET is_read = 1 WHERE user_id = ? AND is_read = 0"

@@ -1,0 +1,1 @@
+"""The forum on PostgreSQL: its dialect (`queries`) and connection settings (`settings`)."""

@@ -1,0 +1,224 @@
+"""The `Database` protocol on PostgreSQL: psycopg 3 connections from a psycopg_pool pool, every
+wait bounded, statements timed and counted, transactions with savepoints when nested.
+
+A unit of work (`hold()`) borrows one connection for its block and gives it back at the end (the
+pool rolls back anything left open and drops a broken connection); statements outside `hold()`
+borrow one for themselves. Connections run in autocommit, so a read is one round trip and
+`transaction()` sends BEGIN ... COMMIT, counted as the statements they are, like the SQLite
+backend's. Rows are dicts by column name.
+
+    db = PostgresDatabase("postgresql://app@db/app", PostgresPolicy(pool_max=20))
+    with db.transaction():
+        db.run("UPDATE accounts SET balance = balance - $1 WHERE id = $2", (10, 1))
+    db.pool_stats()["requests_waiting"]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout, TooManyRequests
+
+from pgferry.dsn import redact
+from pgferry.errors import TargetError
+from pgferry.runtime import querystats
+from pgferry.runtime.database import Params
+from pgferry.runtime.errors import Unavailable
+from pgferry.runtime.postgres.errors import SessionStateError, unavailable
+from pgferry.runtime.postgres.policy import PostgresPolicy
+from pgferry.runtime.postgres.sessionstate import session_state
+
+log = logging.getLogger("pgferry.runtime")
+
+
+class PostgresDatabase:
+    """One PostgreSQL database (or a PgBouncer in front of it) through a pool, as `policy` says."""
+
+    def __init__(self, dsn: str, policy: PostgresPolicy | None = None, *, name: str = "pgferry") -> None:
+        self.policy = policy or PostgresPolicy()
+        self.dsn = dsn
+        kwargs: dict[str, Any] = {**self.policy.connect_kwargs(), "row_factory": dict_row}
+        if self.policy.placeholders == "dollar":
+            kwargs["cursor_factory"] = psycopg.RawCursor
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            dsn,
+            kwargs=kwargs,
+            min_size=self.policy.pool_min,
+            max_size=self.policy.pool_max,
+            timeout=self.policy.pool_wait_s,
+            max_waiting=self.policy.max_waiting,
+            max_lifetime=self.policy.max_lifetime_s,
+            max_idle=self.policy.max_idle_s,
+            name=name,
+            open=False,
+        )
+        self._local = threading.local()
+        self._warned: set[str] = set()
+        self._closed = False
+        self._open()
+
+    def _open(self) -> None:
+        """Open the pool and prove one connection works: a wrong DSN fails here, in one line."""
+        try:
+            self._pool.open(wait=False)
+            with psycopg.connect(self.dsn, **self.policy.connect_kwargs()) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            self._pool.close()
+            detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+            raise TargetError(f"{redact(self.dsn)}: cannot connect ({detail})") from None
+
+    @property
+    def dialect(self) -> str:
+        return "postgresql"
+
+    # --- connections -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Keep one pooled connection for this block; nested blocks share it."""
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        conn = self._checkout()
+        self._local.conn = conn
+        try:
+            yield
+        finally:
+            self._local.conn = None
+            self._pool.putconn(conn)
+
+    def _checkout(self) -> psycopg.Connection[Any]:
+        wait = self.policy.pool_wait_s
+        t0 = time.perf_counter()
+        try:
+            return self._pool.getconn(timeout=wait)
+        except PoolTimeout:
+            querystats.refused()
+            stats = self._pool.get_stats()
+            raise Unavailable(
+                f"no PostgreSQL connection free within {wait:g} s ({stats.get('pool_size', 0)} open of "
+                f"{self.policy.pool_max}, {stats.get('requests_waiting', 0)} requests waiting)",
+                kind="pool_timeout",
+            ) from None
+        except TooManyRequests:
+            querystats.refused()
+            raise Unavailable(
+                f"too many requests waiting for a PostgreSQL connection (more than {self.policy.max_waiting})",
+                kind="pool_queue_full",
+            ) from None
+        finally:
+            querystats.waited(t0)
+
+    def _current(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None:
+            raise RuntimeError("PostgresDatabase: statement outside hold()")  # _execute holds for itself
+        return conn
+
+    # --- statements --------------------------------------------------------------------------------
+
+    def _check(self, sql: str) -> None:
+        why = session_state(sql) if self.policy.pgbouncer else None
+        if why is None:
+            return
+        text = " ".join(sql.split())[:80]
+        if self.policy.session_state == "refuse":
+            raise SessionStateError(
+                f"refused behind PgBouncer (transaction pooling): {why}, and the next transaction may run on "
+                f"another server connection: {text}"
+            )
+        if sql not in self._warned:
+            self._warned.add(sql)
+            log.warning("behind PgBouncer (transaction pooling): %s, which other clients will see: %s", why, text)
+
+    def _execute(self, sql: str, params: Params, fetch: str) -> Any:
+        self._check(sql)
+        with self.hold():
+            conn = self._current()
+            t0 = time.perf_counter()
+            try:
+                cur = conn.execute(sql, params)
+                result = cur.fetchall() if fetch == "all" else cur.fetchone() if fetch == "one" else cur.rowcount
+            except psycopg.Error as exc:
+                refused = unavailable(exc)
+                if refused is not None:
+                    raise refused from None
+                raise
+            finally:
+                querystats.statement(t0)
+        return result
+
+    def one(self, sql: str, params: Params = ()) -> Any:
+        return self._execute(sql, params, "one")
+
+    def all(self, sql: str, params: Params = ()) -> list[Any]:
+        rows: list[Any] = self._execute(sql, params, "all")
+        return rows
+
+    def run(self, sql: str, params: Params = ()) -> int:
+        changed: int = self._execute(sql, params, "run")
+        return changed
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN ... COMMIT on one connection, rolled back on any error; nested, a savepoint."""
+        with self.hold():
+            tx = self._current().transaction()
+            _timed(tx.__enter__)
+            try:
+                yield
+            except BaseException as exc:
+                t0 = time.perf_counter()
+                with contextlib.suppress(psycopg.Error):  # a dead connection cannot roll back: the pool drops it
+                    tx.__exit__(type(exc), exc, exc.__traceback__)
+                querystats.statement(t0)
+                raise
+            _timed(lambda: tx.__exit__(None, None, None))
+
+    # --- what is in force ----------------------------------------------------------------------------
+
+    def pool_stats(self) -> dict[str, int]:
+        """psycopg_pool's counters (pool_size, pool_available, requests_waiting, requests_errors...)."""
+        return dict(self._pool.get_stats())
+
+    def settings(self) -> dict[str, Any]:
+        """The policy and what the server says is in force (read back, not what was asked for)."""
+        with self.hold():
+            conn = self._current()
+            row = self.one("SELECT current_setting('statement_timeout') AS statement_timeout, version() AS version")
+            server = conn.info.server_version
+        return {
+            "backend": "postgresql",
+            "server_version": f"{server // 10000}.{server % 10000}",
+            "statement_timeout": row["statement_timeout"],
+            **self.policy.describe(),
+            "pool": self.pool_stats(),
+        }
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.close()
+
+
+def _timed(step: Any) -> None:
+    """BEGIN, COMMIT or ROLLBACK (a savepoint's, nested) as one counted statement; a refusal as Unavailable."""
+    t0 = time.perf_counter()
+    try:
+        step()
+    except psycopg.Error as exc:
+        refused = unavailable(exc)
+        if refused is not None:
+            raise refused from None
+        raise
+    finally:
+        querystats.statement(t0)

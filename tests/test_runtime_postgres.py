@@ -1,0 +1,187 @@
+"""pgferry.runtime's PostgreSQL backend on a real server: bounded waits, transactions, the PgBouncer
+mode's refusals, errors that become Unavailable, and the forum's dialect compiled on a copied forum."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from forum.store import dialects
+from forum.store.statements import ForumSql
+from pgferry.errors import TargetError
+from pgferry.migrate.run import copy_database
+from pgferry.runtime import Backend, Unavailable, querystats
+from pgferry.runtime.postgres import PostgresDatabase, PostgresPolicy, SessionStateError
+from proxy import Proxy
+from threads import held_elsewhere
+
+
+@pytest.fixture
+def db(pg_dsn: str):  # type: ignore[no-untyped-def]
+    database = PostgresDatabase(pg_dsn, PostgresPolicy(pool_min=1, pool_max=2, pool_wait_s=0.3))
+    database.run("CREATE TABLE acct (id bigint PRIMARY KEY, balance bigint NOT NULL CHECK (balance >= 0))")
+    database.run("INSERT INTO acct VALUES (1, 100), (2, 0)")
+    yield database
+    database.close()
+
+
+def test_dollar_placeholders_may_repeat_and_rows_are_dicts(db: PostgresDatabase) -> None:
+    assert db.one("SELECT $1::int + $1::int AS twice, $2::text AS name", (21, "x")) == {"twice": 42, "name": "x"}
+    assert db.all("SELECT id FROM acct ORDER BY id") == [{"id": 1}, {"id": 2}]
+    assert db.run("UPDATE acct SET balance = balance + $1", (1,)) == 2
+    assert Backend(db, dialects.load("postgresql")).sql.TOPIC_GET.endswith("WHERE t.id = $1")
+
+
+def test_transaction_commits_together_or_not_at_all_and_counts_begin_and_commit(db: PostgresDatabase) -> None:
+    with querystats.counting() as stats, db.transaction():
+        db.run("UPDATE acct SET balance = balance - 10 WHERE id = 1")
+        db.run("UPDATE acct SET balance = balance + 10 WHERE id = 2")
+    assert stats.queries == 4  # BEGIN, two statements, COMMIT
+    with pytest.raises(psycopg.errors.CheckViolation), db.transaction():
+        db.run("UPDATE acct SET balance = balance + 1000 WHERE id = 2")
+        db.run("UPDATE acct SET balance = balance - 1000 WHERE id = 1")  # below zero: refused
+    with db.transaction():  # a nested block is a savepoint: its failure leaves the outer work standing
+        db.run("UPDATE acct SET balance = 50 WHERE id = 2")
+        with pytest.raises(RuntimeError), db.transaction():
+            db.run("UPDATE acct SET balance = 0 WHERE id = 1")
+            raise RuntimeError("inner")
+    assert db.all("SELECT id, balance FROM acct ORDER BY id") == [{"id": 1, "balance": 90}, {"id": 2, "balance": 50}]
+
+
+def test_pool_exhaustion_is_a_bounded_wait_then_unavailable(db: PostgresDatabase) -> None:
+    both = threading.Barrier(3)
+
+    def hold_one() -> None:
+        with db.hold():
+            db.one("SELECT 1 AS x")
+            both.wait(5)
+            both.wait(5)
+
+    holders = [threading.Thread(target=hold_one) for _ in range(2)]
+    for t in holders:
+        t.start()
+    both.wait(5)  # both connections are out
+    t0 = time.monotonic()
+    try:
+        with querystats.counting() as stats, pytest.raises(Unavailable) as refused:
+            db.one("SELECT 1 AS x")
+    finally:
+        both.wait(5)
+        for t in holders:
+            t.join()
+    waited = time.monotonic() - t0
+    assert refused.value.kind == "pool_timeout" and 0.25 <= waited < 1.5
+    assert "no PostgreSQL connection free within 0.3 s (2 open of 2" in str(refused.value)
+    assert stats.busy == 1 and stats.wait_ms >= 250
+    assert db.pool_stats()["requests_errors"] >= 1  # psycopg_pool's own count of the timeout
+    assert db.one("SELECT 1 AS x") == {"x": 1}  # and the pool serves again once they are back
+
+
+def test_statement_timeout_is_a_deadline(pg_dsn: str) -> None:
+    db = PostgresDatabase(pg_dsn, PostgresPolicy(pool_min=0, pool_max=1, statement_timeout_ms=200))
+    try:
+        assert db.settings()["statement_timeout"] == "200ms"
+        t0 = time.monotonic()
+        with pytest.raises(Unavailable) as refused:
+            db.one("SELECT pg_sleep(5)")
+        assert refused.value.kind == "statement_timeout" and time.monotonic() - t0 < 2
+        assert db.one("SELECT 1 AS x") == {"x": 1}
+    finally:
+        db.close()
+
+
+def test_pgbouncer_mode_refuses_session_state_and_turns_off_prepared_statements(pg_dsn: str) -> None:
+    db = PostgresDatabase(pg_dsn, PostgresPolicy(pool_min=0, pool_max=1, pgbouncer=True))
+    try:
+        for statement, why in [
+            ("SET work_mem = '64MB'", "SET changes a session setting"),
+            ("  reset ALL", "RESET changes a session setting"),
+            ("LISTEN jobs", "LISTEN"),
+            ("SELECT pg_advisory_lock(42)", "pg_advisory_lock() takes a session advisory lock"),
+            ("SELECT pg_try_advisory_lock_shared(1, 2)", "session advisory lock"),
+            ("CREATE TEMP TABLE scratch (x int)", "TEMP table"),
+            ("SELECT set_config('search_path', 'x', false)", "set_config"),
+        ]:
+            with pytest.raises(SessionStateError, match=re.escape(why)):
+                db.run(statement)
+        with db.transaction():  # what a transaction-pooled session may do
+            db.run("SET LOCAL work_mem = '64MB'")
+            db.one("SELECT pg_advisory_xact_lock(42)")
+            db.one("SELECT 'SET x = 1; LISTEN y' AS literal -- SET in a comment")
+        settings = db.settings()
+        assert settings["pgbouncer"] and settings["prepare_threshold"] is None
+        with psycopg.connect(pg_dsn, **PostgresPolicy(pgbouncer=True).connect_kwargs()) as conn:
+            assert conn.prepare_threshold is None
+    finally:
+        db.close()
+
+
+def test_pgbouncer_mode_can_warn_instead(pg_dsn: str, caplog: pytest.LogCaptureFixture) -> None:
+    db = PostgresDatabase(pg_dsn, PostgresPolicy(pool_min=0, pool_max=1, pgbouncer=True, session_state="warn"))
+    try:
+        with caplog.at_level(logging.WARNING, logger="pgferry.runtime"):
+            db.run("SET application_name = 'x'")
+            db.run("SET application_name = 'x'")
+        warnings = [r for r in caplog.records if "behind PgBouncer" in r.getMessage()]
+        assert len(warnings) == 1 and "SET changes a session setting" in warnings[0].getMessage()
+    finally:
+        db.close()
+
+
+def test_a_lost_connection_is_unavailable_and_the_pool_recovers(pg_dsn: str, proxy: Proxy) -> None:
+    db = PostgresDatabase(proxy.dsn(pg_dsn), PostgresPolicy(pool_min=1, pool_max=1, pool_wait_s=2))
+    try:
+        assert db.one("SELECT 1 AS x") == {"x": 1}
+        proxy.cut()
+        with pytest.raises(Unavailable) as refused:
+            db.one("SELECT 1 AS x")
+        assert refused.value.kind == "connection_lost"
+        proxy.restore()
+        deadline = time.monotonic() + 10
+        while True:  # the broken connection was dropped; the pool opens a new one in the background
+            try:
+                assert db.one("SELECT 2 AS x") == {"x": 2}
+                break
+            except Unavailable:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+    finally:
+        db.close()
+
+
+def test_an_unreachable_server_is_one_line_at_start_up_without_the_password(pg_dsn: str, proxy: Proxy) -> None:
+    proxy.cut()
+    dsn = proxy.dsn(pg_dsn)
+    with pytest.raises(TargetError, match="cannot connect") as refused:
+        PostgresDatabase(dsn, PostgresPolicy(connect_timeout_s=2))
+    password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
+    assert "\n" not in str(refused.value) and (not password or str(password) not in str(refused.value))
+
+
+def test_the_forum_dialect_compiles_on_a_copied_forum(db_copy: Path, pg_dsn: str) -> None:
+    """Every statement PREPAREd (parsed, planned, parameter types inferred; nothing run) on the database a
+    default `pgferry copy` makes of a seeded forum file."""
+    copy_database(db_copy, pg_dsn)
+    sql = dialects.load("postgresql").sql
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        for i, name in enumerate(ForumSql.names()):
+            try:
+                conn.execute(f"PREPARE s{i} AS {getattr(sql, name)}".replace("%", "%%"))
+            except psycopg.Error as exc:
+                pytest.fail(f"{name}: {exc}")
+
+
+def test_held_connection_is_shared_by_nested_holds(db: PostgresDatabase) -> None:
+    with db.hold():
+        pid = db.one("SELECT pg_backend_pid() AS pid")["pid"]
+        with db.hold():
+            assert db.one("SELECT pg_backend_pid() AS pid")["pid"] == pid
+        with held_elsewhere(db.hold):  # the second connection goes to another thread
+            assert db.one("SELECT pg_backend_pid() AS pid")["pid"] == pid
