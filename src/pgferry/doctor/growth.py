@@ -238,12 +238,18 @@ def analyze_growth(
             severity,
             title,
             evidence=evidence,
-            fix=Fix(
-                "plan capacity: raise the quota or move off SQLite before the earliest date; archive or partition "
-                "append-only tables (activity, notifications, sessions) to slow the growth"
-            ),
+            fix=Fix(_growth_fix(rows_per_day)),
         )
     ], chart
+
+
+def _growth_fix(rows_per_day: dict[str, float]) -> str:
+    """Capacity advice naming this database's fastest-growing tables (by recent rows per day)."""
+    fastest = [t for t, v in sorted(rows_per_day.items(), key=lambda kv: -kv[1]) if v > 0][:3]
+    text = "plan capacity: raise the quota or move off SQLite before the earliest date"
+    if fastest:
+        text += f"; the tables growing fastest here ({', '.join(fastest)}) are where archiving or partitioning helps"
+    return text
 
 
 def _round(value: float | None) -> float | None:
@@ -265,4 +271,6 @@ def _size(value: float) -> str:
 def _days_text(days: float | None) -> str:
     if days is None:
         return "never"
+    if days > 36_500:
+        return "more than 100 years"
     return f"{days:,.0f} days"
