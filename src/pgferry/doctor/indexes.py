@@ -37,6 +37,7 @@ from pgferry.doctor.indexes_redundant import (
     find_low_selectivity,
     find_structural,
     index_views,
+    key_names,
     serves_foreign_key,
 )
 from pgferry.doctor.planner import PlannerCopy
@@ -252,7 +253,7 @@ def _redundant_finding(item: Redundant, write_cost: dict[str, Any] | None) -> Fi
         text,
         table=iv.table.name,
         index=iv.name,
-        columns=[k.expr for k in iv.keys],
+        columns=key_names(iv),
         reason=reason,
         evidence=evidence,
         fix=Fix(
@@ -296,7 +297,7 @@ def _missing_finding(pick: ChosenIndex, statistics: Statistics, view: WorkloadVi
     if not sample.sampled:
         source = "sqlite_stat1 and the whole table" if statistics.stat1 else "the whole table"
     severity = "high" if share >= 0.10 else "medium" if share >= 0.01 else "low"
-    keys = [k.render() for k in spec.keys]
+    keys = [k.column if k.column is not None else k.sql for k in spec.keys]
     return Finding(
         "missing_index",
         severity,
@@ -306,6 +307,7 @@ def _missing_finding(pick: ChosenIndex, statistics: Statistics, view: WorkloadVi
         columns=keys,
         evidence={
             "statements": statements,
+            "key_sql": [k.render() for k in spec.keys],
             "index_statistics": {"rows": figures[0], "avg_rows_per_key_prefix": figures[1:]},
             "verified_by": f"EXPLAIN QUERY PLAN on a schema copy with statistics from {source}",
         },

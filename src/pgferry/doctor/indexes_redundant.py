@@ -160,6 +160,15 @@ def serves_foreign_key(view: IndexView, table_views: list[IndexView]) -> bool:
     return False
 
 
+def key_names(view: IndexView) -> list[str]:
+    """The index's keys as a finding's `columns`: bare column names as declared, an expression key as
+    its SQL text (the shape every finding uses; docs/doctor.md)."""
+    index = next((i for i in view.table.indexes if i.name == view.name), None)
+    if index is None:
+        return [k.expr for k in view.keys]
+    return [c.name if c.name is not None else (c.expression or "") for c in index.columns]
+
+
 def same_keys(a: tuple[NormKey, ...], b: tuple[NormKey, ...]) -> bool:
     """Equal keys, with directions equal throughout or reversed throughout (a backward scan)."""
     if len(a) != len(b) or any(x.expr != y.expr or x.collation != y.collation for x, y in zip(a, b, strict=True)):
