@@ -209,13 +209,17 @@ def analyze_growth(
     if estimate is None:
         chart["no_forecast"] = "the file is not growing over the last days of data: nothing to forecast"
     else:
-        horizon = min(max(estimate, 30.0), 3650.0)
+        # drawn as far as the data reaches back (at least a year), so the data keeps its share of the chart
+        shown = float(min(max(days[-1] - days[0], 365), 3650))
+        horizon = min(max(estimate, 30.0), shown)
         step = max(1, int(horizon / 50))
         chart["forecast"] = [
             [_date(days[-1] + k), round(current + slope * k)] for k in range(0, int(horizon) + step, step)
         ]
-        if estimate > 3650:
-            chart["forecast_note"] = "the forecast line is drawn for 10 years; the limit lies beyond"
+        if estimate > horizon:
+            chart["forecast_note"] = (
+                f"the forecast line is drawn for {horizon:,.0f} days; the limit lies beyond, in {_days_text(estimate)}"
+            )
     chart["limit_bytes"] = limit
     severity = "low"
     if soonest is not None and soonest < 90:

@@ -9,6 +9,7 @@ scale down and keep their labels inside (tests/test_doctor_html.py checks it in 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from html import escape
 from typing import Any
@@ -46,7 +47,7 @@ def growth_svg(chart: dict[str, Any], width: int = 900, height: int = 260) -> st
         return f'<p class="muted">No growth chart: {escape(why)}.</p>'
     points = series + forecast
     dates = sorted({p[0] for p in points})
-    index = {d: i for i, d in enumerate(dates)}
+    first, last = _day(dates[0]), _day(dates[-1])
     top = max(max(p[1] for p in points), 1)
     limit: float | None = chart.get("limit_bytes")
     if limit is not None and limit <= top * 1.5:
@@ -56,7 +57,7 @@ def growth_svg(chart: dict[str, Any], width: int = 900, height: int = 260) -> st
     pad = 50
 
     def xy(date: str, value: float) -> str:
-        x = pad + (width - pad - 10) * index[date] / max(len(dates) - 1, 1)
+        x = pad + (width - pad - 10) * (_day(date) - first) / max(last - first, 1)  # time runs linearly
         y = height - 25 - (height - 40) * value / top
         return f"{x:.1f},{y:.1f}"
 
@@ -136,6 +137,10 @@ def fingerprint_svg(rows: list[dict[str, Any]], width: int = 900) -> str:
         parts.append(f'<rect x="0" y="{y + 15}" width="{w:.1f}" height="10" fill="{_PALETTE[0]}"/>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _day(iso_date: str) -> int:
+    return dt.date.fromisoformat(iso_date).toordinal()
 
 
 def _svg_open(width: int, height: int, label: str) -> str:
