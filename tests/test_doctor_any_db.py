@@ -78,7 +78,7 @@ def _build(path: Path, scripts: list[str]) -> Path:
 
 
 def _doctor_everything(db: Path) -> dict[str, object]:
-    """The library call, its JSON and HTML, and the CLI's --json: all must work or fail as pgferry."""
+    """The library call, its JSON and HTML, the CLI's text and --json: all work or fail as pgferry."""
     try:
         report = diagnose(db, measure_writes=False)
     except PgferryError:
@@ -86,6 +86,8 @@ def _doctor_everything(db: Path) -> dict[str, object]:
     if report is not None:
         json.dumps(report.to_dict())
         render_html(report)
+    text = CliRunner().invoke(main, ["doctor", str(db)])  # the rich rendering, too
+    assert text.exception is None or isinstance(text.exception, SystemExit), text.output
     result = CliRunner().invoke(main, ["doctor", str(db), "--json"])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     if result.exit_code == 0:
