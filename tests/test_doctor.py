@@ -283,3 +283,24 @@ def test_cli_errors_are_one_line(library: tuple[Path, Path], tmp_path: Path, arg
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0]
+
+
+def test_columns_have_one_shape_in_every_finding(library: tuple[Path, Path], report: Report) -> None:
+    """`columns` is always a list of bare column names as the table declares them (an expression key
+    as its SQL text): never quoted SQL. The SQL form of a proposed index's keys is in evidence.key_sql."""
+    db, _log = library
+    conn = sqlite3.connect(db)
+    declared = {
+        t: {r[1] for r in conn.execute("SELECT * FROM pragma_table_xinfo(?)", (t,))}
+        for (t,) in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")
+    }
+    conn.close()
+    with_columns = [f for f in report.to_dict()["findings"] if "columns" in f]
+    assert {f["kind"] for f in with_columns} >= {"missing_index", "redundant_index", "wide_table"}
+    for finding in with_columns:
+        for column in finding["columns"]:
+            assert isinstance(column, str) and '"' not in column, finding
+            assert column in declared[finding["table"]] or "(" in column, (finding["kind"], column)
+    for finding in report.by_kind("missing_index"):
+        assert len(finding.evidence["key_sql"]) == len(finding.columns or [])
+        assert all(k.startswith('"') for k in finding.evidence["key_sql"] if "(" not in k)

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from converge import ALL_KINDS, assert_converges
 from forum.seed import generate
 from forum.seed.indexes import REDUNDANT
 from forum.seed.schema import USERS_FAMILIES
@@ -116,3 +117,12 @@ def test_tune_apply_then_rollback(forum: tuple[Path, Path], tmp_path: Path) -> N
     assert result.before.total_kops >= 10 * result.after.total_kops
     run_script(copy, script.read_text())
     assert index_set(copy) == original
+
+
+def test_doctor_and_tune_converge(forum: tuple[Path, Path], tmp_path: Path) -> None:
+    """doctor -> tune --apply -> doctor -> tune on the forum and its captured workload: nothing undone,
+    no second step."""
+    db, log = forum
+    copy = tmp_path / "forum.db"
+    shutil.copy(db, copy)
+    assert_converges(copy, log, ALL_KINDS)

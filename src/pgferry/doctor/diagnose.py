@@ -117,7 +117,9 @@ def diagnose(
         charts: dict[str, Any] = {
             "growth": growth_chart,
             "null_maps": {
-                f.table: {"null_ratio": f.evidence["null_ratio"], "families": f.evidence["families"]} for f in wide
+                f.table: {"null_ratio": f.evidence["null_ratio"], "families": f.evidence["families"]}
+                for f in wide
+                if "null_ratio" in f.evidence  # a table split cannot take has a reason, not a map
             },
         }
         if view is not None:

@@ -174,6 +174,7 @@ def analyze_growth(
         rows_per_day[table.name] = recent / min(WINDOW_DAYS, max(1, last - min(d for d, _c in counts) + 1))
     chart: dict[str, Any] = {"series": [], "forecast": []}
     if not daily:
+        chart["no_forecast"] = "no time column rising with the rowid was found"
         return [], chart
     days = sorted(daily)
     cumulative = np.cumsum([daily[d] for d in days])
@@ -185,7 +186,11 @@ def analyze_growth(
     x = np.array([days[i] for i in window], dtype=float)
     y = sizes_over_time[window]
     chart["series"] = [[_date(d), round(float(v))] for d, v in zip(days, sizes_over_time, strict=True)]
+    today = dt.date.today().isoformat()
+    if chart["series"][-1][0] > today:
+        chart["future_data"] = f"rows are dated up to {chart['series'][-1][0]}, after today ({today})"
     if len(x) < 3 or np.ptp(x) == 0:
+        chart["no_forecast"] = f"rows on {len(x)} day(s) only: too few for a forecast"
         return [], chart
     slope, intercept = np.polyfit(x, y, 1)
     residuals = y - (slope * x + intercept)
@@ -201,11 +206,20 @@ def analyze_growth(
         return None if rate <= 0 else max(0.0, (limit - current) / rate)
 
     estimate, soonest, latest = days_to(slope), days_to(high), days_to(low)
-    horizon = estimate if estimate is not None else 365.0
-    step = max(1, int(min(horizon, 3650) / 50))
-    chart["forecast"] = [
-        [_date(days[-1] + k), round(current + slope * k)] for k in range(0, int(min(horizon, 3650)) + step, step)
-    ]
+    if estimate is None:
+        chart["no_forecast"] = "the file is not growing over the last days of data: nothing to forecast"
+    else:
+        # drawn as far as the data reaches back (at least a year), so the data keeps its share of the chart
+        shown = float(min(max(days[-1] - days[0], 365), 3650))
+        horizon = min(max(estimate, 30.0), shown)
+        step = max(1, int(horizon / 50))
+        chart["forecast"] = [
+            [_date(days[-1] + k), round(current + slope * k)] for k in range(0, int(horizon) + step, step)
+        ]
+        if estimate > horizon:
+            chart["forecast_note"] = (
+                f"the forecast line is drawn for {horizon:,.0f} days; the limit lies beyond, in {_days_text(estimate)}"
+            )
     chart["limit_bytes"] = limit
     severity = "low"
     if soonest is not None and soonest < 90:
@@ -238,12 +252,18 @@ def analyze_growth(
             severity,
             title,
             evidence=evidence,
-            fix=Fix(
-                "plan capacity: raise the quota or move off SQLite before the earliest date; archive or partition "
-                "append-only tables (activity, notifications, sessions) to slow the growth"
-            ),
+            fix=Fix(_growth_fix(rows_per_day)),
         )
     ], chart
+
+
+def _growth_fix(rows_per_day: dict[str, float]) -> str:
+    """Capacity advice naming this database's fastest-growing tables (by recent rows per day)."""
+    fastest = [t for t, v in sorted(rows_per_day.items(), key=lambda kv: -kv[1]) if v > 0][:3]
+    text = "plan capacity: raise the quota or move off SQLite before the earliest date"
+    if fastest:
+        text += f"; the tables growing fastest here ({', '.join(fastest)}) are where archiving or partitioning helps"
+    return text
 
 
 def _round(value: float | None) -> float | None:
@@ -265,4 +285,6 @@ def _size(value: float) -> str:
 def _days_text(days: float | None) -> str:
     if days is None:
         return "never"
+    if days > 36_500:
+        return "more than 100 years"
     return f"{days:,.0f} days"

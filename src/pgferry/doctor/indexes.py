@@ -2,11 +2,15 @@
 
 1. Structural redundancy (schema only) is settled first, and those indexes are dropped from the
    planner copy: missing indexes are then judged against the schema as it will be after the fix.
-2. Missing indexes are chosen over the workload (indexes_missing.py) and kept in the copy.
+2. Missing indexes are chosen over the workload (indexes_missing.py) and kept in the copy; an
+   existing index one of them starts with is flagged prefix_covered now, so that the run after
+   `tune` has nothing left to drop (doctor and tune converge).
 3. Low-selectivity indexes are dropped from the copy one by one; one that a statement still needs
    (its plan gets much worse without it: a rare flag value looked up) is put back and not flagged.
 4. With a workload, indexes that no statement's plan uses, on tables the workload touches, are
    flagged unused_by_workload (never applied by `tune` unless asked: a workload may be partial).
+   "Uses" is read from the very plans the findings show (plan_before). An index a foreign key needs
+   is never flagged low_selectivity or unused (indexes_redundant.serves_foreign_key).
 5. Write amplification is measured per table on a scratch copy: inserts with all the current
    indexes against inserts without the redundant ones.
 """
@@ -29,9 +33,12 @@ from pgferry.doctor.indexes_redundant import (
     STRUCTURAL,
     IndexView,
     Redundant,
+    covered_by_proposed,
     find_low_selectivity,
     find_structural,
     index_views,
+    key_names,
+    serves_foreign_key,
 )
 from pgferry.doctor.planner import PlannerCopy
 from pgferry.doctor.predicates import analyze_statement
@@ -80,11 +87,20 @@ def analyze_indexes(
     unused: list[Redundant] = []
     if view is not None and view.fingerprints:
         progress.start("planning the workload", None)
-        low, unused = _with_workload(schema, statistics, view, views, structural, low, out, progress)
+        low, covered, unused = _with_workload(schema, statistics, view, views, structural, low, out, progress)
+        structural = structural + covered
     redundant = structural + low + unused
     costs = _write_costs(schema, statistics, redundant, progress) if measure_writes else {}
     for item in redundant:
-        out.findings.append(_redundant_finding(item, costs.get(item.index.table.name)))
+        cost = costs.get(item.index.table.name)
+        if item.reason == "low_selectivity" and cost is not None and cost["write_amplification"] < 1:
+            # its only case is the writes it costs, and dropping it measured no faster
+            out.notes.append(
+                f"{item.index.name} on {item.index.table.name}: {item.covered_by}, but inserts measured no faster "
+                f"without it (write amplification {cost['write_amplification']}); not flagged"
+            )
+            continue
+        out.findings.append(_redundant_finding(item, cost))
     return out
 
 
@@ -97,7 +113,9 @@ def _with_workload(
     low: list[Redundant],
     out: IndexAnalysis,
     progress: Phases,
-) -> tuple[list[Redundant], list[Redundant]]:
+) -> tuple[list[Redundant], list[Redundant], list[Redundant]]:
+    """Low-selectivity indexes the workload does not need, prefixes of the proposed indexes, and unused
+    indexes; the missing-index findings go straight into `out`."""
     infos = [i for i in view.fingerprints.values() if i.kind in ("read", "write") and i.examples]
     tables: set[str] = set()
     for info in infos:
@@ -118,18 +136,28 @@ def _with_workload(
         chosen = choose_indexes(planner, schema, statistics, cases, view.total_weight)
         out.chosen = chosen
         taken = {i.name for t in schema.tables for i in t.indexes}
-        for pick in chosen:
-            out.findings.append(_missing_finding(pick, statistics, view, taken))
+        missing = [_missing_finding(pick, statistics, view, taken) for pick in chosen]
+        out.findings.extend(missing)
+        # "Used" is read from the same EXPLAIN QUERY PLAN the findings show: each statement's plan on the
+        # schema as it is (the missing-index findings' plan_before), and every plan tried after it.
+        used = {name for case in cases for name in case.base.indexes_used | case.current.indexes_used}
+        used |= {name for pick in chosen for _case, before, _after in pick.helped for name in before.indexes_used}
         kept_low = _check_low_selectivity(planner, cases, low, tables)
-        used = {name for case in cases for name in case.current.indexes_used}
         flagged = {r.index.name for r in structural + kept_low}
+        proposed = [(f.table or "", f.index or "", pick.spec.keys) for f, pick in zip(missing, chosen, strict=True)]
+        covered = covered_by_proposed(views, proposed, flagged)
         unused = []
         for table_views in views.values():
             for iv in table_views:
-                candidate = iv.droppable and not iv.unique and iv.table.name in tables
+                candidate = (
+                    iv.droppable
+                    and not iv.unique
+                    and iv.table.name in tables
+                    and not serves_foreign_key(iv, table_views)
+                )
                 if candidate and iv.name not in flagged and iv.name not in used:
                     unused.append(Redundant(iv, "unused_by_workload", f"{len(cases)} statement shapes", {}))
-        return kept_low, unused
+        return kept_low, covered, unused
     finally:
         planner.close()
 
@@ -214,13 +242,18 @@ def _redundant_finding(item: Redundant, write_cost: dict[str, Any] | None) -> Fi
     )
     if reason == "unused_by_workload":
         fix_text = "drop it if no other code path needs it (the workload may not show every query)"
+    if write_cost is not None and write_cost["write_amplification"] < 1:
+        fix_text += (
+            f"; inserts measured no faster without it (write amplification {write_cost['write_amplification']}, "
+            "within noise): the gain is its space and one index fewer for the planner, not write speed"
+        )
     return Finding(
         "redundant_index",
         severity,
         text,
         table=iv.table.name,
         index=iv.name,
-        columns=[k.expr for k in iv.keys],
+        columns=key_names(iv),
         reason=reason,
         evidence=evidence,
         fix=Fix(
@@ -264,7 +297,7 @@ def _missing_finding(pick: ChosenIndex, statistics: Statistics, view: WorkloadVi
     if not sample.sampled:
         source = "sqlite_stat1 and the whole table" if statistics.stat1 else "the whole table"
     severity = "high" if share >= 0.10 else "medium" if share >= 0.01 else "low"
-    keys = [k.render() for k in spec.keys]
+    keys = [k.column if k.column is not None else k.sql for k in spec.keys]
     return Finding(
         "missing_index",
         severity,
@@ -274,6 +307,7 @@ def _missing_finding(pick: ChosenIndex, statistics: Statistics, view: WorkloadVi
         columns=keys,
         evidence={
             "statements": statements,
+            "key_sql": [k.render() for k in spec.keys],
             "index_statistics": {"rows": figures[0], "avg_rows_per_key_prefix": figures[1:]},
             "verified_by": f"EXPLAIN QUERY PLAN on a schema copy with statistics from {source}",
         },

@@ -9,10 +9,15 @@ Reasons, tried in this order for each index a user created:
 - duplicates_primary_key: exactly the primary key's columns (the table b-tree or its key index);
 - duplicates_unique: exactly the columns of a UNIQUE constraint, which has its own index;
 - exact_duplicate: the same keys as an older index (the oldest of a group is kept);
-- prefix_covered: a strict leading prefix of a longer index that is kept;
+- prefix_covered: a strict leading prefix of a longer index that is kept, or of a missing index the
+  doctor proposes in the same report (`tune` creates it first, then drops the prefix);
 - low_selectivity: its whole key takes a handful of values, so a lookup returns a large part of the
   table (counted by skipping through the index itself, one seek per value);
 - unused_by_workload (only with a workload): no statement of the workload uses it in its plan.
+
+The last two are never said of an index a foreign key needs (`serves_foreign_key`): a parent's DELETE
+finds the child rows through it, whatever its selectivity, and no captured plan shows that lookup;
+dropping it would only bring back fk_without_index on the next run.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from pgferry.doctor.stats import Statistics, index_keys
+from pgferry.doctor.stats import KeyPart, Statistics, index_keys
 from pgferry.sqlite.schema import Schema, Table
 from pgferry.sqlparse import parse_one
 from pgferry.sqltext import quote_ident
@@ -135,6 +140,35 @@ def index_views(conn: sqlite3.Connection, schema: Schema) -> dict[str, list[Inde
     return out
 
 
+def serves_foreign_key(view: IndexView, table_views: list[IndexView]) -> bool:
+    """The index leads with one of its table's foreign keys and no constraint index (primary key,
+    UNIQUE) does: it is how SQLite finds the child rows when a parent row is deleted or rekeyed."""
+    if view.where is not None:
+        return False
+    for fk in view.table.foreign_keys:
+        wanted = {c.lower() for c in fk.columns}
+        if {k.expr for k in view.keys[: len(wanted)]} != wanted:
+            continue
+        if not any(
+            other is not view
+            and not other.droppable
+            and other.where is None
+            and {k.expr for k in other.keys[: len(wanted)]} == wanted
+            for other in table_views
+        ):
+            return True
+    return False
+
+
+def key_names(view: IndexView) -> list[str]:
+    """The index's keys as a finding's `columns`: bare column names as declared, an expression key as
+    its SQL text (the shape every finding uses; docs/doctor.md)."""
+    index = next((i for i in view.table.indexes if i.name == view.name), None)
+    if index is None:
+        return [k.expr for k in view.keys]
+    return [c.name if c.name is not None else (c.expression or "") for c in index.columns]
+
+
 def same_keys(a: tuple[NormKey, ...], b: tuple[NormKey, ...]) -> bool:
     """Equal keys, with directions equal throughout or reversed throughout (a backward scan)."""
     if len(a) != len(b) or any(x.expr != y.expr or x.collation != y.collation for x, y in zip(a, b, strict=True)):
@@ -199,6 +233,34 @@ def find_structural(views: dict[str, list[IndexView]]) -> list[Redundant]:
     return found
 
 
+def covered_by_proposed(
+    views: dict[str, list[IndexView]], proposed: list[tuple[str, str, tuple[KeyPart, ...]]], skip: set[str]
+) -> list[Redundant]:
+    """Indexes that the proposed ones (table, name, keys) make a leading prefix of: flagged now, so that
+    the next run, on the schema with the new indexes, has nothing more to say about them."""
+    found = []
+    for table_name, name, parts in proposed:
+        table_views = views.get(table_name, [])
+        if not table_views:
+            continue
+        table = table_views[0].table
+        keys = tuple(
+            NormKey(
+                p.column.lower() if p.column is not None else (_normalize_sql(p.sql) or "?"),
+                (p.collation or (_column_collation(table, p.column) if p.column else "BINARY")).upper(),
+                p.desc,
+            )
+            for p in parts
+        )
+        for view in table_views:
+            if not view.droppable or view.unique or view.where is not None or view.name in skip:
+                continue
+            if is_prefix(view.keys, keys):
+                skip.add(view.name)
+                found.append(Redundant(view, "prefix_covered", name, {"covering_keys": len(keys), "proposed": True}))
+    return found
+
+
 def count_distinct(
     conn: sqlite3.Connection, statistics: Statistics, view: IndexView, limit: int = LOW_DISTINCT + 1
 ) -> tuple[int, str]:
@@ -247,6 +309,8 @@ def find_low_selectivity(
     for table_views in views.values():
         for view in table_views:
             if not view.droppable or view.unique or view.where is not None or view.name in skip:
+                continue
+            if serves_foreign_key(view, table_views):
                 continue
             rows = statistics.rows(view.table.name)
             if rows < MIN_TABLE_ROWS:

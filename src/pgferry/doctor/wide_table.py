@@ -43,7 +43,8 @@ def _evidence(plan: Any, table: Table) -> dict[str, Any]:
 
 
 def analyze_wide_table(conn: sqlite3.Connection, table: Table, workload: str | Path | None = None) -> Finding | None:
-    """A wide_table finding with split's proposal, or None when the table is not wide."""
+    """A wide_table finding with split's proposal, or None when the table is not wide or nothing would
+    move out of it (a split that moves no column only rebuilds the table)."""
     if len(table.columns) < WIDE_COLUMNS:
         return None
     try:
@@ -57,9 +58,11 @@ def analyze_wide_table(conn: sqlite3.Connection, table: Table, workload: str | P
             evidence={"columns": len(table.columns), "why_no_plan": str(exc)},
             fix=Fix("fix what stops the split first, then run `pgferry split DB TABLE --auto`"),
         )
-    evidence = _evidence(plan, table)
     families = plan.families
-    severity = "high" if evidence["null_share"] >= 0.5 and families else "medium" if families else "low"
+    if not families:
+        return None
+    evidence = _evidence(plan, table)
+    severity = "high" if evidence["null_share"] >= 0.5 else "medium"
     moved = ", ".join(f"{f.table} ({len(f.columns)} columns, {f.kind.replace('_', '-')})" for f in families)
     return Finding(
         "wide_table",
@@ -71,7 +74,7 @@ def analyze_wide_table(conn: sqlite3.Connection, table: Table, workload: str | P
         evidence=evidence,
         fix=Fix(
             f"split {table.name}: {len(plan.core_columns)} columns stay in {plan.core_table}"
-            + (f"; {moved}" if moved else "")
+            + f"; {moved}"
             + "; write the plan with `pgferry doctor --split-plans DIR` and apply it with "
             f"`pgferry split DB {table.name} --plan DIR/{table.name}.split.toml --apply`",
             plan=plan.to_dict(),
