@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pgferry.workload.lex import scan
 
@@ -81,7 +81,7 @@ def markers(sql: str) -> Markers:
         styles.discard("qmark")  # SQLite numbers a bare `?` after the largest `?NNN` so far
     if len(styles) > 1:
         raise ParamStyleError(MIXED, ", ".join(sorted(styles)))
-    style: Style = styles.pop() if styles else "none"  # type: ignore[assignment]
+    style = cast(Style, styles.pop() if styles else "none")
     out: list[str] = []
     slots: list[int | str] = []
     pos = 0
