@@ -110,3 +110,13 @@ def test_statements_that_cannot_be_bound_say_why(sql: str, params: Any, reason: 
     with pytest.raises(ParamStyleError) as err:
         to_sqlite(sql, params)
     assert err.value.reason == reason
+
+
+def test_every_style_has_the_same_fingerprint() -> None:
+    from pgferry.workload import fingerprint
+
+    forms = ["?", "%s", "%(v)s", ":1", "$1", "?1", ":v", "@v"]
+    ids = {fingerprint(f"SELECT * FROM t WHERE a = {m} AND b IN ({m}, {m})").id for m in forms}
+    assert len(ids) == 1
+    assert markers("SELECT a[1:2], b[i:3] FROM t").count == 0  # array slices (PostgreSQL), not markers
+    assert markers("SELECT :1, (:2)").count == 2

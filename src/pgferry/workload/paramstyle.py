@@ -52,6 +52,8 @@ def _kind(text: str) -> tuple[str, int | str]:
     if text.startswith("%("):
         return "pyformat", text[2:-2]
     if text[0] in "?$:" and text[1:].isdigit():
+        if int(text[1:]) == 0:
+            raise ParamStyleError(MISFIT, f"marker {text}: numbers start at 1")
         return "numeric", int(text[1:]) - 1
     return "named", text[1:]
 
@@ -62,20 +64,10 @@ def markers(sql: str) -> Markers:
     when styles that cannot be bound together are mixed (`%s` with `?`, `:name` with `?`...)."""
     tokens = list(scan(sql))
     kinds: list[tuple[int, int, str, int | str]] = []  # start, end, style, slot
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        text = sql[tok.start : tok.end]
+    for tok in tokens:
         if tok.kind == "param":
-            style, slot = _kind(text)
+            style, slot = _kind(sql[tok.start : tok.end])
             kinds.append((tok.start, tok.end, style, slot))
-        elif text == ":" and i + 1 < len(tokens):  # `:1` (numeric style) lexes as `:` and a number
-            nxt = tokens[i + 1]
-            digits = sql[nxt.start : nxt.end]
-            if nxt.kind == "number" and nxt.start == tok.end and digits.isdigit() and int(digits) > 0:
-                kinds.append((tok.start, nxt.end, "numeric", int(digits) - 1))
-                i += 1
-        i += 1
     styles = {k[2] for k in kinds}
     if "qmark" in styles and "numeric" in styles:
         styles.discard("qmark")  # SQLite numbers a bare `?` after the largest `?NNN` so far
