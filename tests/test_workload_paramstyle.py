@@ -78,9 +78,10 @@ def test_rewritten_statement_binds_the_same_values_in_the_same_places(case: tupl
 
 
 def test_format_style_percent_escapes_and_literals() -> None:
-    sql, bound = to_sqlite("SELECT %s, '%s', x %% 2 FROM t WHERE a LIKE '100%%' -- %s", [7])
-    assert sql == "SELECT ?, '%s', x % 2 FROM t WHERE a LIKE '100%%' -- %s"  # only the operator is an escape
+    sql, bound = to_sqlite("SELECT %s, '%s', x %% 2 FROM t WHERE a LIKE '100%%' -- %s %%", [7])
+    assert sql == "SELECT ?, '%s', x % 2 FROM t WHERE a LIKE '100%' -- %s %%"  # `%%` is the driver's `%`
     assert bound == [7]
+    assert to_sqlite("SELECT x %% 2, '%%' FROM t WHERE a = ?", [1])[0] == "SELECT x %% 2, '%%' FROM t WHERE a = ?"
 
 
 def test_executemany_rows_are_rewritten_each() -> None:

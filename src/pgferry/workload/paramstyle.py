@@ -3,7 +3,8 @@
 A captured statement keeps the markers of the layer the capture wrapped: Django's cursor hands
 `%s` to its own wrapper, psycopg-style code uses `%(name)s`, others use `:1` or `$1`. SQLite's
 planner and the replay need `?` and a list. The markers are found with the workload lexer, so a
-`%s`, `?` or `:name` inside a string literal, a quoted identifier or a comment is left alone.
+`%s`, `?` or `:name` inside a string literal, a quoted identifier or a comment is left alone; in
+the format styles `%%` is the driver's escape for `%` and is unescaped (in literals too).
 """
 
 from __future__ import annotations
@@ -93,14 +94,16 @@ def markers(sql: str) -> Markers:
 
 
 def _unescape(sql: str, start: int, end: int, tokens: list[Any]) -> str:
-    """sql[start:end] with the `%%` operator tokens (an escaped `%` in format styles) written `%`."""
+    """sql[start:end] with `%%` written `%`: in the format styles the driver (psycopg, Django's cursor)
+    unescapes it everywhere, string literals included (`LIKE '100%%'`), so SQLite must see `%`."""
     parts: list[str] = []
     pos = start
     for tok in tokens:
         if tok.start < start or tok.end > end:
             continue
-        if tok.kind == "op" and sql[tok.start : tok.end] == "%%":
-            parts.append(sql[pos : tok.start] + "%")
+        text = sql[tok.start : tok.end]
+        if (tok.kind == "op" and text == "%%") or (tok.kind == "string" and "%%" in text):
+            parts.append(sql[pos : tok.start] + text.replace("%%", "%"))
             pos = tok.end
     parts.append(sql[pos:end])
     return "".join(parts)
