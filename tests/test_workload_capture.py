@@ -326,3 +326,39 @@ def test_concurrent_request_scopes_in_threads_are_isolated(sink: MemorySink) -> 
 def test_capture_rejects_a_sink_without_write() -> None:
     with pytest.raises(TypeError, match="write"):
         capture(sqlite3.connect(":memory:"), object())  # type: ignore[arg-type]
+
+
+def test_tx_is_the_drivers_implicit_transaction(sink: MemorySink, tmp_path: Path) -> None:
+    """Python's sqlite3 opens a transaction before a write without a statement: the log still says which
+    writes shared one, which ran in autocommit, and where one ended."""
+    wrapped = capture(sqlite3.connect(tmp_path / "t.db"), sink)  # the default (legacy) isolation mode
+    wrapped.execute("CREATE TABLE t (a)")
+    wrapped.execute("INSERT INTO t VALUES (1)")
+    wrapped.execute("UPDATE t SET a = 2")
+    wrapped.commit()
+    wrapped.execute("SELECT a FROM t").fetchall()
+    wrapped.execute("DELETE FROM t")
+    wrapped.rollback()
+    wrapped.isolation_level = None  # autocommit: each write commits on its own
+    wrapped.execute("INSERT INTO t VALUES (3)")
+    wrapped.execute("BEGIN")
+    wrapped.execute("INSERT INTO t VALUES (4)")
+    wrapped.execute("COMMIT")
+    tx = [s.tx for s in sink.statements]
+    assert tx[0] == "" and tx[3] == "" and tx[5] == ""  # CREATE (autocommits in 3.11), SELECT, autocommit INSERT
+    assert tx[1] == tx[2] and tx[1]  # the INSERT and UPDATE: one implicit transaction
+    assert tx[4] and tx[4] != tx[1]  # the DELETE: a new one after commit()
+    assert tx[6] == tx[7] == tx[8] and tx[6] not in (tx[1], tx[4])  # BEGIN ... COMMIT
+    assert json.loads(sink.statements[1].to_json())["tx"] == tx[1]
+    assert Statement.from_dict(json.loads(sink.statements[1].to_json())).tx == tx[1]
+
+
+def test_site_skips_the_standard_library_and_frameworks(sink: MemorySink) -> None:
+    import contextlib
+
+    wrapped = capture(sqlite3.connect(":memory:"), sink)
+    with contextlib.ExitStack() as stack:
+        stack.callback(wrapped.execute, "SELECT 1")  # runs from contextlib's __exit__
+    site = sink.statements[0].site
+    assert site is not None and site.startswith(f"{__name__}:test_site_skips_the_standard_library_and_frameworks:")
+    assert sink.statements[0].internal is None

@@ -135,6 +135,8 @@ def _print_report(report: Any, html_file: str | None) -> None:
             shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
             table.add_row("", "redundant_index", escape(f"{n} {reason}: {shown}"), "DROP INDEX each (see --json)")
     console.print(table)
+    if data["workload"]:
+        _print_unusable(console, data["workload"]["unusable"], "of the workload's statements were not used")
     for note in report.notes:
         console.print(f"[dim]{escape(note)}[/dim]", soft_wrap=True)
     if html_file:
@@ -181,6 +183,23 @@ def tune_command(
     _print_tune(result, do_apply)
 
 
+def _print_unusable(console: Any, entries: list[dict[str, Any]], what: str) -> None:
+    """`N <what>:` then one line per reason with its count and an example."""
+    from rich.markup import escape
+
+    total = sum(e["statements"] for e in entries)
+    if not total:
+        return
+    console.print(escape(f"{total:,} {what}:"), soft_wrap=True)
+    for entry in entries:
+        example = entry["examples"][0] if entry["examples"] else None
+        shown = ""
+        if example is not None:
+            shown = f"; e.g. {' '.join(example['sql'].split())[:120]}"
+            shown += f" ({example['detail']})" if example.get("detail") else ""
+        console.print(escape(f"  {entry['statements']:,} {entry['reason']}{shown}"), soft_wrap=True)
+
+
 def _print_tune(result: Any, applied: bool) -> None:
     from rich.console import Console
     from rich.markup import escape
@@ -192,6 +211,8 @@ def _print_tune(result: Any, applied: bool) -> None:
         escape(f"{plan.database}: {len(plan.steps)} steps ({', '.join(f'{n} {k}' for k, n in kinds.items())})"),
         soft_wrap=True,
     )
+    if result.report.workload:
+        _print_unusable(console, result.report.workload["unusable"], "of the workload's statements were not used")
     if not applied:
         for step in plan.steps:
             console.print(escape("; ".join(step.sql) + ";"), soft_wrap=True)
@@ -212,11 +233,13 @@ def _print_tune(result: Any, applied: bool) -> None:
         if not step["ok"]:
             console.print(escape(f"failed: {step['description']}: {step['error']}"), soft_wrap=True)
     if result.before is not None and result.after is not None:
+        speedup = f" ({result.speedup:,.1f}x)" if result.speedup is not None else ""
         console.print(
             escape(
-                f"workload replay: {result.before.total_ms:,.1f} ms before, "
-                f"{result.after.total_ms:,.1f} ms after ({result.speedup:,.1f}x)"
+                f"workload replay: {len(result.before.timings):,} statement shapes, {result.before.total_ms:,.1f} ms "
+                f"before, {result.after.total_ms:,.1f} ms after{speedup}"
             )
         )
+        _print_unusable(console, result.before.unusable.to_dict(), "statements were not replayed")
     for table, cost in result.insert_cost.items():
         console.print(escape(f"insert cost {table}: {cost['before']:.2f} -> {cost['after']:.2f} ms per 1,000 rows"))

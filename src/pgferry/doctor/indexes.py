@@ -129,7 +129,7 @@ def _with_workload(
             if item.index.table.name in tables:
                 planner.drop(item.index.name, reload=False)
         planner.db.execute("ANALYZE sqlite_schema")
-        cases, notes = build_cases(planner, schema, infos)
+        cases, notes = build_cases(planner, schema, infos, view.unusable)
         out.notes.extend(notes)
         out.cases = cases
         progress.start("choosing indexes", None)

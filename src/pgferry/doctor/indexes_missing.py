@@ -23,6 +23,7 @@ from pgferry.doctor.stats import KeyIdent, KeyPart, Statistics, keys_ident
 from pgferry.doctor.workload import FingerprintInfo
 from pgferry.sqlite.schema import Schema
 from pgferry.sqltext import quote_ident
+from pgferry.workload.unusable import NOT_PLANNED, NOT_UNDERSTOOD, Unusable
 
 MAX_KEYS = 6
 MAX_COVERING_EXTRA = 3
@@ -62,10 +63,12 @@ class ChosenIndex:
 
 
 def build_cases(
-    planner: PlannerCopy, schema: Schema, fingerprints: list[FingerprintInfo]
+    planner: PlannerCopy, schema: Schema, fingerprints: list[FingerprintInfo], unusable: Unusable | None = None
 ) -> tuple[list[StatementCase], list[str]]:
-    """Parse and plan each fingerprint's example; notes for the ones that could not be judged."""
+    """Parse and plan each fingerprint's example; notes for the ones that could not be judged, whose
+    statements are also counted in `unusable`."""
     cases, notes = [], []
+    unusable = unusable if unusable is not None else Unusable()
     for info in fingerprints:
         if info.kind not in ("read", "write") or not info.examples:
             continue
@@ -76,10 +79,13 @@ def build_cases(
             params = example.params
         shape = analyze_statement(example.sql, schema)
         if shape is None or not shape.tables:
+            if info.kind == "write" or shape is None:  # a read of no table (SELECT 1) needs no index
+                unusable.add(NOT_UNDERSTOOD, info.stats.example, count=info.stats.calls)
             continue
         plan = planner.plan(example.sql, params, shape.aliases, shape.limit, shape.filters)
         if plan.error:
             notes.append(f"fingerprint {info.stats.id} not planned: {plan.error}")
+            unusable.add(NOT_PLANNED, info.stats.example, plan.error, count=info.stats.calls)
             continue
         cases.append(StatementCase(info, example.sql, params, shape, plan, plan))
     return cases, notes

@@ -6,14 +6,17 @@ request or job, in the order they ran.
 - n_plus_one: the same read fingerprint at least N_PLUS_ONE_MIN times in one request, after a
   different statement (the parent, usually the query that produced the ids). Findings are grouped by
   (repeated fingerprint, parent fingerprint) over all requests.
-- missing_transaction: two or more writes of one request outside BEGIN ... COMMIT as the log shows
-  it. A driver that opens transactions implicitly without logging a statement (Python's sqlite3 in
-  its default isolation mode) is invisible here; capture such an application with autocommit on, or
-  with explicit BEGIN statements, to get an exact answer.
+  A repeated statement that reads no table (Django's DEBUG-mode `SELECT QUOTE(?)`) or only SQLite's
+  catalog is no N+1 loop: the application has no rows to fetch together.
+- missing_transaction: two or more writes of one request outside any transaction. pgferry's capture
+  records the transaction each statement ran in as the driver reports it (`tx`), so writes inside
+  the transaction Python's sqlite3 opens implicitly (SQLAlchemy's flush) count as guarded; for a log
+  without `tx` (older logs, .sql files) BEGIN ... COMMIT statements in the log are all there is.
 """
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -72,7 +75,7 @@ def find_n_plus_one(view: WorkloadView) -> list[Finding]:
     for request, calls in view.requests.items():
         counts = Counter(c.fp for c in calls if c.kind == "read")
         for fp, count in counts.items():
-            if count < N_PLUS_ONE_MIN:
+            if count < N_PLUS_ONE_MIN or not _reads_a_table(view.fingerprints[fp].stats.text):
                 continue
             first = next(i for i, c in enumerate(calls) if c.fp == fp)
             parent = next((calls[j] for j in range(first - 1, -1, -1) if calls[j].fp != fp), None)
@@ -133,10 +136,25 @@ def find_n_plus_one(view: WorkloadView) -> list[Finding]:
     return findings
 
 
+@functools.lru_cache(maxsize=4096)
+def _reads_a_table(text: str) -> bool:
+    """Whether a statement reads an application table (not only values, not only SQLite's catalog)."""
+    try:
+        tree = parse_one(text, read="sqlite")
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
+        return True  # cannot tell: keep it
+    names = [t.name.lower() for t in tree.find_all(exp.Table)]
+    return any(not (n.startswith(("sqlite_", "pragma_")) or n == "") for n in names)
+
+
 def _writes_outside_transactions(calls: list[Call]) -> list[Call]:
     depth = 0
     outside = []
     for call in calls:
+        if call.tx is not None:  # the capture said: "" outside any transaction, else inside one
+            if call.kind == "write" and call.tx == "":
+                outside.append(call)
+            continue
         if call.kind == "begin":
             depth += 1
         elif call.kind == "end":

@@ -5,7 +5,8 @@ nothing else. Each fingerprint's examples (real statements with their parameters
 doctor/workload.py) run REPEATS times; reads fetch all their rows, writes run inside a savepoint that
 is rolled back at once, so the replay leaves the data as it found it and holds the write lock only
 for one statement at a time. The total is sum(median ms x calls) over fingerprints: what the
-captured workload would cost now.
+captured workload would cost now. A fingerprint that cannot be replayed (no examples, no values in
+the log, every run failed) is counted by reason in `unusable`, so a replay of nothing says so.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 from pgferry.doctor.workload import WorkloadView
 from pgferry.sqlite.busy import is_busy
 from pgferry.sqlite.connect import open_writable
+from pgferry.workload.paramstyle import markers
+from pgferry.workload.unusable import NO_VALUES, NOT_REPLAYED, Unusable
 
 REPEATS = 3
 EXAMPLES = 5
@@ -51,6 +54,7 @@ class FingerprintTiming:
 @dataclass
 class ReplayResult:
     timings: dict[str, FingerprintTiming]
+    unusable: Unusable = field(default_factory=Unusable)
 
     @property
     def total_ms(self) -> float:
@@ -67,6 +71,7 @@ class ReplayResult:
             "total_ms": round(self.total_ms, 3),
             "total_kops": round(self.total_kops, 1),
             "fingerprints": [t.to_dict() for t in self.timings.values()],
+            "unusable": self.unusable.to_dict(),
         }
 
 
@@ -112,18 +117,23 @@ def replay(
     """Time the workload's reads and writes on `path` (writes are rolled back); see the module docstring."""
     conn = open_writable(path)
     timings: dict[str, FingerprintTiming] = {}
+    unusable = Unusable()
     try:
         for fid, info in view.fingerprints.items():
             if fingerprints is not None and fid not in fingerprints:
                 continue
             if info.kind not in ("read", "write") or not info.examples:
+                continue  # no examples: counted when the workload was loaded (view.unusable)
+            runnable = [ex for ex in info.examples if ex.params is not None or not markers(ex.sql).count]
+            if not runnable:
+                unusable.add(NO_VALUES, info.stats.example, count=info.stats.calls)
                 continue
             times: list[float] = []
             kops: list[int] = []
             errors: list[str] = []
             deadline = time.perf_counter() + BUDGET_S
             for _ in range(repeats):
-                for ex in info.examples[:examples]:
+                for ex in runnable[:examples]:
                     if time.perf_counter() > deadline and times:
                         break
                     ops = _Ops()
@@ -137,6 +147,8 @@ def replay(
                         errors.append(f"{type(exc).__name__}: {exc}")
                     finally:
                         conn.set_progress_handler(None, 0)
+            if not times and errors:
+                unusable.add(NOT_REPLAYED, info.stats.example, errors[0], count=info.stats.calls)
             timings[fid] = FingerprintTiming(
                 fid,
                 info.stats.text,
@@ -148,4 +160,4 @@ def replay(
             )
     finally:
         conn.close()
-    return ReplayResult(timings)
+    return ReplayResult(timings, unusable)

@@ -45,6 +45,8 @@ class TuneResult:
         out: dict[str, Any] = {"database": self.report.database, "plan": self.plan.to_dict(), "applied": None}
         if self.applied is not None:
             out["applied"] = self.applied.to_dict()
+        if self.report.workload is not None:  # statements the plan could not judge, and why
+            out["workload"] = {k: self.report.workload[k] for k in ("statements", "unusable_statements", "unusable")}
         if self.before is not None and self.after is not None:
             per_fp = []
             for fid, b in self.before.timings.items():
@@ -67,6 +69,7 @@ class TuneResult:
                 "after_total_kops": round(self.after.total_kops, 1),
                 "work_ratio": None if work is None else round(work, 2),
                 "fingerprints": per_fp,
+                "unusable": self.before.unusable.to_dict(),
             }
         out["insert_cost_ms_per_1000"] = self.insert_cost
         return out

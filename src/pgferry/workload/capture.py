@@ -3,7 +3,17 @@
 `capture(conn, sink)` returns a connection that behaves like `conn` (attributes, context manager,
 commit/rollback/close, row_factory, cursors) but times every execute/executemany/executescript and
 writes a `Statement` to the sink: the SQL, its parameters, the duration, the request it ran for
-(`request_scope`), the caller's `module:function:line` and the UTC start time.
+(`request_scope`), the application's `module:function:line` and the UTC start time, the
+transaction it ran in as the driver reports it (`tx`), and, for a statement a framework ran on its own
+account (introspection, migrations, debug logging), the framework module that ran it (`internal`).
+
+The site is the first frame that belongs to the application: frames of the standard library, of
+pgferry, of the database drivers and of the ORM/framework packages are passed over, so a statement
+an ORM issues while the application iterates a queryset is placed at the application's line.
+
+The transaction is read from the driver after each statement (sqlite3's `in_transaction`,
+psycopg's `info.transaction_status`): Python's sqlite3 opens a transaction before a write without
+running a statement anyone can see, so a log of BEGIN and COMMIT statements alone cannot tell.
 
 Written against DB-API, not sqlite3: a psycopg connection can be wrapped the same way. The timing
 covers the execute call itself; for SQLite that is planning and the first step, not the fetching
@@ -22,16 +32,13 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from time import perf_counter_ns
-from types import FrameType
 from typing import Any, Protocol, runtime_checkable
 
 from pgferry.errors import WorkloadError
+from pgferry.workload.frames import SiteFinder, TransactionTracker, in_transaction
 from pgferry.workload.record import Statement
 
 _UTC = dt.UTC
-
-# Frames in these modules are never a statement's "site": the caller is further up.
-DEFAULT_SKIP_MODULES = ("pgferry.workload", "sqlite3", "psycopg", "psycopg_pool")
 
 
 # --- sinks --------------------------------------------------------------------------------------
@@ -138,15 +145,21 @@ def current_request() -> str | None:
 class _Recorder:
     """What a connection and its cursors share: the sink and how to describe a statement."""
 
-    __slots__ = ("_skip", "_skip_cache", "conn", "owns_sink", "params", "sink")
+    __slots__ = ("_sites", "_tx", "conn", "owns_sink", "params", "sink")
 
     def __init__(self, conn: Any, sink: Sink, *, params: bool, skip_modules: Iterable[str], owns_sink: bool) -> None:
         self.conn = conn
         self.sink = sink
         self.params = params
         self.owns_sink = owns_sink
-        self._skip = tuple(DEFAULT_SKIP_MODULES) + tuple(skip_modules)
-        self._skip_cache: dict[str, bool] = {}
+        self._sites = SiteFinder(skip_modules)
+        self._tx = TransactionTracker()
+
+    def ended(self) -> None:
+        self._tx.ended()
+
+    def in_transaction(self) -> bool | None:
+        return in_transaction(self.conn)
 
     def record(
         self,
@@ -157,8 +170,10 @@ class _Recorder:
         *,
         many: int | None = None,
         error: BaseException | None = None,
+        before: bool | None = None,
     ) -> None:
         ms = elapsed_ns / 1e6
+        site, internal = self._sites.find(sys._getframe(1))
         self.sink.write(
             Statement(
                 sql=sql if isinstance(sql, str) else self._text(sql),
@@ -167,27 +182,14 @@ class _Recorder:
                 ),
                 ms=ms,
                 request=_REQUEST.get(),
-                site=self._site(sys._getframe(1)),
+                site=site,
                 at=at,
                 many=many,
                 error=type(error).__name__ if error is not None else None,
+                tx=self._tx.observe(before, self.in_transaction()),
+                internal=internal,
             )
         )
-
-    def _skipped(self, module: str) -> bool:
-        hit = self._skip_cache.get(module)
-        if hit is None:
-            hit = any(module == p or module.startswith(p + ".") for p in self._skip)
-            self._skip_cache[module] = hit
-        return hit
-
-    def _site(self, frame: FrameType | None) -> str | None:
-        while frame is not None:
-            module = frame.f_globals.get("__name__", "?")
-            if not self._skipped(module):
-                return f"{module}:{frame.f_code.co_qualname}:{frame.f_lineno}"
-            frame = frame.f_back
-        return None
 
     def _text(self, sql: Any) -> str:
         if isinstance(sql, bytes):
@@ -248,42 +250,45 @@ class _Executes:
         raise NotImplementedError
 
     def execute(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
+        before = self._rec.in_transaction()
         at = dt.datetime.now(_UTC)
         t0 = perf_counter_ns()
         try:
             result = self._target().execute(sql, *args, **kwargs)
         except BaseException as exc:
-            self._rec.record(sql, _params_arg(args, kwargs), perf_counter_ns() - t0, at, error=exc)
+            self._rec.record(sql, _params_arg(args, kwargs), perf_counter_ns() - t0, at, error=exc, before=before)
             raise
-        self._rec.record(sql, _params_arg(args, kwargs), perf_counter_ns() - t0, at)
+        self._rec.record(sql, _params_arg(args, kwargs), perf_counter_ns() - t0, at, before=before)
         return self._wrap_result(result)
 
     def executemany(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
         seq = _params_arg(args, kwargs)
         rows = list(seq) if seq is not None else []
         args = _with_params_arg(args, kwargs, rows)
+        before = self._rec.in_transaction()
         at = dt.datetime.now(_UTC)
         t0 = perf_counter_ns()
         try:
             result = self._target().executemany(sql, *args, **kwargs)
         except BaseException as exc:
             elapsed = perf_counter_ns() - t0
-            self._rec.record(sql, rows, elapsed, at, many=len(rows), error=exc)
+            self._rec.record(sql, rows, elapsed, at, many=len(rows), error=exc, before=before)
             raise
         elapsed = perf_counter_ns() - t0
-        self._rec.record(sql, rows, elapsed, at, many=len(rows))
+        self._rec.record(sql, rows, elapsed, at, many=len(rows), before=before)
         return self._wrap_result(result)
 
     def executescript(self, sql_script: Any, *args: Any, **kwargs: Any) -> Any:
         method = self._target().executescript  # AttributeError when the driver has none
+        before = self._rec.in_transaction()
         at = dt.datetime.now(_UTC)
         t0 = perf_counter_ns()
         try:
             result = method(sql_script, *args, **kwargs)
         except BaseException as exc:
-            self._rec.record(sql_script, None, perf_counter_ns() - t0, at, error=exc)
+            self._rec.record(sql_script, None, perf_counter_ns() - t0, at, error=exc, before=before)
             raise
-        self._rec.record(sql_script, None, perf_counter_ns() - t0, at)
+        self._rec.record(sql_script, None, perf_counter_ns() - t0, at, before=before)
         return self._wrap_result(result)
 
 
@@ -374,6 +379,18 @@ class CapturingConnection(_Executes):
 
     def cursor(self, *args: Any, **kwargs: Any) -> CapturingCursor:
         return CapturingCursor(self._conn.cursor(*args, **kwargs), self, self._rec)
+
+    def commit(self) -> None:
+        try:
+            self._conn.commit()
+        finally:
+            self._rec.ended()
+
+    def rollback(self) -> None:
+        try:
+            self._conn.rollback()
+        finally:
+            self._rec.ended()
 
     def close(self) -> None:
         """Close the connection, and the log too when `capture` opened it from a path."""

@@ -46,6 +46,8 @@ class Statement:
     at: dt.datetime | None = None
     many: int | None = None
     error: str | None = None
+    tx: str | None = None  # the transaction it ran in; "" for none (autocommit); None: not known
+    internal: str | None = None  # the framework module that ran it on its own account (introspection...)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict of one log line; absent fields are omitted."""
@@ -64,6 +66,10 @@ class Statement:
             out["site"] = self.site
         if self.at is not None:
             out["at"] = self.at.isoformat()
+        if self.tx is not None:
+            out["tx"] = self.tx
+        if self.internal is not None:
+            out["internal"] = self.internal
         return out
 
     def to_json(self) -> str:
@@ -101,7 +107,7 @@ class Statement:
         many = data.get("many")
         if many is not None and (isinstance(many, bool) or not isinstance(many, int) or many < 0):
             raise WorkloadError(f'"many" must be an integer >= 0, got {many!r}')
-        for key in ("request", "site", "error"):
+        for key in ("request", "site", "error", "tx", "internal"):
             if data.get(key) is not None and not isinstance(data[key], str):
                 raise WorkloadError(f'"{key}" must be a string')
         at = data.get("at")
@@ -116,6 +122,8 @@ class Statement:
             at=at,
             many=many,
             error=data.get("error"),
+            tx=data.get("tx"),
+            internal=data.get("internal"),
         )
 
 
