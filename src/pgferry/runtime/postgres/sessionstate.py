@@ -16,7 +16,7 @@ _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
 _LITERALS = re.compile(r"'(?:[^']|'')*'")
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^\s*(SET|RESET)\s+(?!LOCAL\b)(?!TRANSACTION\b)", re.I), "{0} changes a session setting"),
-    (re.compile(r"^\s*(LISTEN)\b", re.I), "LISTEN waits for notifications on the session"),
+    (re.compile(r"^\s*(LISTEN)\b", re.I), "LISTEN waits for NOTIFY messages on its session"),
     (
         re.compile(r"\b(pg_(?:try_)?advisory_lock(?:_shared)?)\s*\(", re.I),
         "{0}() takes a session advisory lock (use pg_advisory_xact_lock)",
