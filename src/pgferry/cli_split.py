@@ -48,6 +48,18 @@ def _ms(v: float | None) -> str:
     help="Remove the moved columns from TABLE once no code uses them (checked against --workload).",
 )
 @click.option("--force", is_flag=True, help="With --contract: go on although workload statements use moved columns.")
+@click.option(
+    "--pause",
+    "do_pause",
+    is_flag=True,
+    help="Drop the sync triggers before a migration that rebuilds TABLE (it fails on them); then --repair.",
+)
+@click.option(
+    "--repair",
+    "do_repair",
+    is_flag=True,
+    help="Re-create the sync triggers a --pause or a table rebuild removed, while both sides agree.",
+)
 @click.option("--no-measure", is_flag=True, help="With --apply: skip the size and read-time measurements.")
 @json_option()
 @handle_errors
@@ -61,6 +73,8 @@ def split_command(
     do_apply: bool,
     do_revert: bool,
     do_contract: bool,
+    do_pause: bool,
+    do_repair: bool,
     force: bool,
     no_measure: bool,
     as_json: bool,
@@ -91,6 +105,21 @@ def split_command(
 
     if force and not do_contract:
         raise UsageError("--force goes with --contract")
+    if do_repair or do_pause:
+        if plan_file or auto or do_apply or out or do_revert or do_contract or (do_repair and do_pause):
+            raise UsageError("--pause and --repair take no --plan, --auto, --apply, --out, --revert or --contract")
+        from pgferry.split.repair import pause_split, repair_split
+
+        done = pause_split(db, table) if do_pause else repair_split(db, table)
+        if as_json:
+            emit_json(done.to_dict())
+        elif do_pause:
+            click.echo(f"dropped {len(done.dropped)} sync triggers of {done.table}: run the migration, then --repair")
+        elif done.reinstalled:
+            click.echo(f"re-created {len(done.reinstalled)} sync triggers of {done.table}")
+        else:
+            click.echo(f"every sync trigger of {done.table} is in place: nothing to do")
+        return
     if do_contract:
         if plan_file or auto or do_apply or out or do_revert:
             raise UsageError("--contract takes no --plan, --auto, --apply, --out or --revert")

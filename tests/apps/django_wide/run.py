@@ -3,6 +3,8 @@
 seed   migrate and write members (some with a profile, a few with links)
 orm    create/save/save(update_fields)/update/delete/bulk_create on the model; prints one JSON line
        of what the ORM reported (pks, rowcounts) and the rows read back, to compare split against unsplit
+remake alter a field as a migration does on SQLite (the table is rebuilt: its triggers are gone)
+touch  one UPDATE of a moved column by old code
 """
 
 import json
@@ -57,5 +59,25 @@ def orm() -> None:
     print(json.dumps(out))
 
 
+def remake() -> None:
+    """What a migration altering a field does on SQLite: Django rebuilds the table (create, copy, drop,
+    rename), which drops every trigger on it."""
+    from django.db import connection, models
+
+    old = Member._meta.get_field("username")
+    new = models.CharField(max_length=99, unique=True)
+    new.set_attributes_from_name("username")
+    new.model = Member
+    with connection.schema_editor() as editor:
+        editor.alter_field(Member, old, new)
+    print("ok")
+
+
+def touch() -> None:
+    """One write by old code."""
+    Member.objects.filter(username="m3").update(bio="written while the triggers were gone")
+    print("ok")
+
+
 if __name__ == "__main__":
-    {"seed": seed, "orm": orm}[sys.argv[1]]()
+    {"seed": seed, "orm": orm, "remake": remake, "touch": touch}[sys.argv[1]]()
