@@ -187,3 +187,20 @@ def _in_families(db: Path) -> list[str]:
         record = find_record(conn, "wide_member")
         assert record is not None
         return [f.table for f in SplitPlan.from_dict(record.plan).families]
+
+
+def test_new_code_writes_the_side_table_through_its_own_django_model(tmp_path: Path) -> None:
+    """save(), update() and create() on a model of the new table reach the wide table, as old code sees it."""
+    from pgferry.split.apply import apply_split
+
+    app = project("django_wide", tmp_path)
+    db = tmp_path / "split.db"
+    run(app, "seed", f"sqlite:{db}")
+    core = ["id", "username", "email", "logins", "github", "mastodon", "discord"]
+    family = Family("side", "wide_member_profile", ["bio", "location", "website"])
+    apply_split(db, SplitPlan("wide_member", ["id"], "wide_member", core, [family]), measure=False)
+    out = json.loads(run(app, "side", f"sqlite:{db}"))
+    assert out["side_update"] == 2
+    assert out["member_view"] == [["via side", "Side"], ["bio 6", "Side"], ["created via side", None]]
+    assert out["after_delete"] == [None, None]  # the member's profile is gone, the member stays
+    assert _in_step(db) == 0

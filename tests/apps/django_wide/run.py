@@ -5,6 +5,7 @@ orm    create/save/save(update_fields)/update/delete/bulk_create on the model; p
        of what the ORM reported (pks, rowcounts) and the rows read back, to compare split against unsplit
 remake alter a field as a migration does on SQLite (the table is rebuilt: its triggers are gone)
 touch  one UPDATE of a moved column by old code
+side   new code's model of the side table (after the split of tests/test_split_orm.py's plan)
 """
 
 import json
@@ -19,7 +20,7 @@ import django
 django.setup()
 
 from django.core.management import call_command
-from wide.models import Member
+from wide.models import Member, MemberProfile
 
 
 def seed() -> None:
@@ -59,6 +60,23 @@ def orm() -> None:
     print(json.dumps(out))
 
 
+def side() -> None:
+    """New code on the side table through its own model (the split plan's wide_member_profile)."""
+    out: dict = {}
+    profile = MemberProfile.objects.get(member_id=3)
+    profile.bio = "via side"
+    profile.save()
+    out["side_update"] = MemberProfile.objects.filter(member_id__in=[3, 6]).update(location="Side")
+    member = Member.objects.create(username="sidecar", email="s@x")
+    MemberProfile.objects.create(member=member, bio="created via side")
+    out["member_view"] = [
+        list(r) for r in Member.objects.filter(pk__in=[3, 6, member.pk]).order_by("pk").values_list("bio", "location")
+    ]
+    MemberProfile.objects.filter(member=member).delete()
+    out["after_delete"] = list(Member.objects.filter(pk=member.pk).values_list("bio", "location")[0])
+    print(json.dumps(out))
+
+
 def remake() -> None:
     """What a migration altering a field does on SQLite: Django rebuilds the table (create, copy, drop,
     rename), which drops every trigger on it."""
@@ -80,4 +98,4 @@ def touch() -> None:
 
 
 if __name__ == "__main__":
-    {"seed": seed, "orm": orm, "remake": remake, "touch": touch}[sys.argv[1]]()
+    {"seed": seed, "orm": orm, "side": side, "remake": remake, "touch": touch}[sys.argv[1]]()

@@ -13,3 +13,17 @@ class Member(models.Model):
     github = models.CharField(max_length=40, null=True)
     mastodon = models.CharField(max_length=40, null=True)
     discord = models.CharField(max_length=40, null=True)
+
+
+class MemberProfile(models.Model):
+    """New code's model of the side table a split makes (tests/test_split_orm.py's plan): unmanaged, the
+    split owns the table; its primary key is the member's."""
+
+    member = models.OneToOneField(Member, primary_key=True, db_column="id", on_delete=models.CASCADE)
+    bio = models.TextField(null=True)
+    location = models.CharField(max_length=40, null=True)
+    website = models.CharField(max_length=80, null=True)
+
+    class Meta:
+        managed = False
+        db_table = "wide_member_profile"
