@@ -19,7 +19,10 @@ class MemberProfile(models.Model):
     """New code's model of the side table a split makes (tests/test_split_orm.py's plan): unmanaged, the
     split owns the table; its primary key is the member's."""
 
-    member = models.OneToOneField(Member, primary_key=True, db_column="id", on_delete=models.CASCADE)
+    # DO_NOTHING: old code deleting a member must not look for this table (the unsplit file has none)
+    member = models.OneToOneField(
+        Member, primary_key=True, db_column="id", on_delete=models.DO_NOTHING, db_constraint=False
+    )
     bio = models.TextField(null=True)
     location = models.CharField(max_length=40, null=True)
     website = models.CharField(max_length=80, null=True)
