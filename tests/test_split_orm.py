@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from apps.runner import project, run
 from pgferry.cli import main
+from pgferry.doctor.diagnose import diagnose
 from pgferry.events import Listener
 from pgferry.split import apply as apply_mod
 from pgferry.split.checks import out_of_step
@@ -167,8 +168,11 @@ def test_a_migration_that_rebuilds_the_table_runs_between_pause_and_repair(tmp_p
         assert run(app, "remake", f"sqlite:{path}").strip() == "ok"
     drifted = tmp_path / "drifted.db"
     shutil.copyfile(db, drifted)
+    [finding] = [f for f in diagnose(db, check_integrity=False).findings if f.kind == "split_sync"]
+    assert finding.evidence["rows_out_of_step"] == 0 and "--repair" in finding.fix.description  # type: ignore[union-attr]
 
     assert _split(db, "--repair")["reinstalled"]
+    assert not [f for f in diagnose(db, check_integrity=False).findings if f.kind == "split_sync"]
     assert _split(db, "--repair")["reinstalled"] == []
     assert json.loads(run(app, "orm", f"sqlite:{db}")) == json.loads(run(app, "orm", f"sqlite:{reference}"))
     assert _in_step(db) == 0
@@ -176,6 +180,8 @@ def test_a_migration_that_rebuilds_the_table_runs_between_pause_and_repair(tmp_p
     assert snapshot(db) == snapshot(reference)
 
     run(app, "touch", f"sqlite:{drifted}")
+    [finding] = [f for f in diagnose(drifted, check_integrity=False).findings if f.kind == "split_sync"]
+    assert finding.evidence["rows_out_of_step"] == 1 and "Reconcile" in finding.fix.description  # type: ignore[union-attr]
     before = snapshot(drifted)
     result = CliRunner().invoke(main, ["split", str(drifted), "wide_member", "--repair"])
     assert result.exit_code != 0 and "differ from the new tables" in result.output, result.output

@@ -20,6 +20,7 @@ from pgferry.doctor.integrity import QuickCheck, find_fk_without_index, find_no_
 from pgferry.doctor.pragma import find_pragma_problems, read_settings
 from pgferry.doctor.report import Finding, Report
 from pgferry.doctor.requests import find_missing_transactions, find_n_plus_one
+from pgferry.doctor.splits import find_split_problems
 from pgferry.doctor.stats import SAMPLE_ROWS, Statistics
 from pgferry.doctor.wide_table import find_wide_tables
 from pgferry.doctor.workload import WorkloadView, load_workload
@@ -95,6 +96,7 @@ def diagnose(
         fk = run("foreign keys", lambda: find_fk_without_index(schema, statistics), list[Finding]())
         findings += [f for f in fk if not _served(f, chosen_keys)]
         findings += run("primary keys", lambda: find_no_primary_key(schema, statistics), list[Finding]())
+        findings += run("splits", lambda: find_split_problems(conn, schema), list[Finding]())
         wide = run("wide tables", lambda: find_wide_tables(conn, schema), list[Finding]())
         findings += wide
         if view is not None:

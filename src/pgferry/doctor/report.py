@@ -21,6 +21,7 @@ KINDS = (
     "no_primary_key",
     "integrity",
     "growth",
+    "split_sync",
 )
 
 

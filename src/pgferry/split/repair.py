@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from pgferry.split.apply import schema_change
-from pgferry.split.checks import check_in_step, missing_triggers
+from pgferry.split.checks import check_in_step, missing_triggers, out_of_step
 from pgferry.split.layout import Layout
 from pgferry.split.plan import SplitError, SplitPlan
-from pgferry.split.record import find_record, write_record
+from pgferry.split.record import find_record, read_records, write_record
 from pgferry.split.revert import current_table
 from pgferry.split.sync import sync_triggers, trigger_names
 from pgferry.sqlite.connect import open_writable
-from pgferry.sqlite.schema import read_schema
+from pgferry.sqlite.schema import Schema, read_schema
 from pgferry.sqltext import quote_ident as q
 
 
@@ -42,6 +42,31 @@ class RepairReport:
             "reinstalled": self.reinstalled,
             "dropped": self.dropped,
         }
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """A split in its expand stage as the file now is: sync triggers gone, and rows that differ."""
+
+    table: str
+    missing_triggers: list[str]
+    rows_out_of_step: int
+
+
+def sync_states(conn: Any, schema: Schema) -> list[SyncState]:
+    """Every split of the file still in its expand stage whose sync triggers are not all there, or whose
+    two sides differ (read only: what the doctor reports and `--repair` would fix)."""
+    states = []
+    for record in read_records(conn):
+        table = next((t for t in schema.tables if t.name.lower() == record.table.lower()), None)
+        if record.stage != "expand" or table is None:
+            continue
+        layout = Layout.of(table, SplitPlan.from_dict(record.plan, source="the split record"))
+        missing = missing_triggers(conn, trigger_names(layout))
+        drift = out_of_step(conn, layout)
+        if missing or drift:
+            states.append(SyncState(record.table, missing, drift))
+    return states
 
 
 def _expanded(conn: Any, table: str, what: str) -> tuple[Any, Layout]:
