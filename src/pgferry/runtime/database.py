@@ -8,12 +8,14 @@ Rows are mappings by column name (sqlite3.Row, psycopg's dict_row).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 Row = Mapping[str, Any]
 Params = Sequence[Any]
+Fetch = Literal["one", "all", "run"]
 
 
 class Database(Protocol):
@@ -40,3 +42,22 @@ class Database(Protocol):
         """What is in force (journal mode, timeouts, pool size...), for a start-up log and a health check."""
 
     def close(self) -> None: ...
+
+
+class Statements(ABC):
+    """`one`, `all` and `run` of the Database protocol over a backend's single `fetch`."""
+
+    @abstractmethod
+    def fetch(self, sql: str, params: Params, what: Fetch) -> Any:
+        """Run `sql`: its first row, all rows, or the rows changed (`what`)."""
+
+    def one(self, sql: str, params: Params = ()) -> Any:
+        return self.fetch(sql, params, "one")
+
+    def all(self, sql: str, params: Params = ()) -> list[Any]:
+        rows: list[Any] = self.fetch(sql, params, "all")
+        return rows
+
+    def run(self, sql: str, params: Params = ()) -> int:
+        changed: int = self.fetch(sql, params, "run")
+        return changed

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 
@@ -54,6 +54,26 @@ def statement(since: float) -> None:
     stats = _CURRENT.get()
     if stats is not None:
         stats.add((time.perf_counter() - since) * 1000)
+
+
+# A driver error -> the exception the application sees instead (Unavailable), or None to raise it as is.
+Translate = Callable[[Exception], Exception | None]
+
+
+@contextlib.contextmanager
+def timed(translate: Translate) -> Iterator[None]:
+    """One statement (BEGIN and COMMIT count as one each): counted and timed, and a driver error
+    `translate` recognises raised as what it returns. Every backend runs its statements through it."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    except Exception as exc:
+        refused = translate(exc)
+        if refused is not None:
+            raise refused from None
+        raise
+    finally:
+        statement(t0)
 
 
 def waited(since: float) -> None:

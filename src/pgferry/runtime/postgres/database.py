@@ -29,7 +29,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout, TooManyRequests
 from pgferry.dsn import redact
 from pgferry.errors import TargetError
 from pgferry.runtime import querystats
-from pgferry.runtime.database import Params
+from pgferry.runtime.database import Fetch, Params, Statements
 from pgferry.runtime.errors import Unavailable
 from pgferry.runtime.postgres.errors import SessionStateError, unavailable
 from pgferry.runtime.postgres.policy import PostgresPolicy
@@ -38,7 +38,7 @@ from pgferry.runtime.postgres.sessionstate import session_state
 log = logging.getLogger("pgferry.runtime")
 
 
-class PostgresDatabase:
+class PostgresDatabase(Statements):
     """One PostgreSQL database (or a PgBouncer in front of it) through a pool, as `policy` says."""
 
     def __init__(self, dsn: str, policy: PostgresPolicy | None = None, *, name: str = "pgferry") -> None:
@@ -120,7 +120,7 @@ class PostgresDatabase:
     def _current(self) -> psycopg.Connection[Any]:
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
         if conn is None:
-            raise RuntimeError("PostgresDatabase: statement outside hold()")  # _execute holds for itself
+            raise RuntimeError("PostgresDatabase: statement outside hold()")  # fetch holds for itself
         return conn
 
     # --- statements --------------------------------------------------------------------------------
@@ -139,49 +139,29 @@ class PostgresDatabase:
             self._warned.add(sql)
             log.warning("behind PgBouncer (transaction pooling): %s, which other clients will see: %s", why, text)
 
-    def _execute(self, sql: str, params: Params, fetch: str) -> Any:
+    def fetch(self, sql: str, params: Params, what: Fetch) -> Any:
         self._check(sql)
         with self.hold():
             conn = self._current()
-            t0 = time.perf_counter()
-            try:
+            with querystats.timed(_refusal):
                 cur = conn.execute(sql, params)
-                result = cur.fetchall() if fetch == "all" else cur.fetchone() if fetch == "one" else cur.rowcount
-            except psycopg.Error as exc:
-                refused = unavailable(exc)
-                if refused is not None:
-                    raise refused from None
-                raise
-            finally:
-                querystats.statement(t0)
-        return result
-
-    def one(self, sql: str, params: Params = ()) -> Any:
-        return self._execute(sql, params, "one")
-
-    def all(self, sql: str, params: Params = ()) -> list[Any]:
-        rows: list[Any] = self._execute(sql, params, "all")
-        return rows
-
-    def run(self, sql: str, params: Params = ()) -> int:
-        changed: int = self._execute(sql, params, "run")
-        return changed
+                return cur.fetchall() if what == "all" else cur.fetchone() if what == "one" else cur.rowcount
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """BEGIN ... COMMIT on one connection, rolled back on any error; nested, a savepoint."""
         with self.hold():
             tx = self._current().transaction()
-            _timed(tx.__enter__)
+            with querystats.timed(_refusal):
+                tx.__enter__()
             try:
                 yield
             except BaseException as exc:
-                t0 = time.perf_counter()
-                with contextlib.suppress(psycopg.Error):  # a dead connection cannot roll back: the pool drops it
-                    tx.__exit__(type(exc), exc, exc.__traceback__)
-                querystats.statement(t0)
+                with querystats.timed(_refusal), contextlib.suppress(psycopg.Error):
+                    tx.__exit__(type(exc), exc, exc.__traceback__)  # a dead connection cannot roll back
                 raise
-            _timed(lambda: tx.__exit__(None, None, None))
+            with querystats.timed(_refusal):
+                tx.__exit__(None, None, None)
 
     # --- what is in force ----------------------------------------------------------------------------
 
@@ -210,15 +190,6 @@ class PostgresDatabase:
         self._pool.close()
 
 
-def _timed(step: Any) -> None:
-    """BEGIN, COMMIT or ROLLBACK (a savepoint's, nested) as one counted statement; a refusal as Unavailable."""
-    t0 = time.perf_counter()
-    try:
-        step()
-    except psycopg.Error as exc:
-        refused = unavailable(exc)
-        if refused is not None:
-            raise refused from None
-        raise
-    finally:
-        querystats.statement(t0)
+def _refusal(exc: Exception) -> Exception | None:
+    """A driver error the application should see as Unavailable (querystats.timed's translation)."""
+    return unavailable(exc) if isinstance(exc, psycopg.Error) else None

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from pgferry.runtime import querystats
-from pgferry.runtime.database import Params
+from pgferry.runtime.database import Fetch, Params, Statements
 from pgferry.runtime.errors import locked
 from pgferry.runtime.sqlite.connections import Connections
 from pgferry.runtime.sqlite.opening import capturing, open_connection, set_journal_mode
@@ -32,7 +31,7 @@ from pgferry.workload.capture import Sink
 _READ_BACK = ("journal_mode", "busy_timeout", "synchronous", "cache_size", "mmap_size", "wal_autocheckpoint")
 
 
-class SqliteDatabase:
+class SqliteDatabase(Statements):
     """One SQLite file, shared by threads as `policy` says; `capture_sink` records every statement."""
 
     def __init__(self, path: str | Path, policy: SqlitePolicy, capture_sink: Sink | None = None) -> None:
@@ -52,33 +51,14 @@ class SqliteDatabase:
     def hold(self) -> contextlib.AbstractContextManager[None]:
         return self._conns.hold()
 
-    def _execute(self, sql: str, params: Params, fetch: str) -> Any:
+    def fetch(self, sql: str, params: Params, what: Fetch) -> Any:
         conn = self._conns.current()
-        t0 = time.perf_counter()
-        try:
+        with querystats.timed(_refusal):
             cur = conn.execute(sql, params)
             try:
-                result = cur.fetchall() if fetch == "all" else cur.fetchone() if fetch == "one" else cur.rowcount
+                return cur.fetchall() if what == "all" else cur.fetchone() if what == "one" else cur.rowcount
             finally:
                 cur.close()  # resets the statement: an open cursor would keep its read lock
-        except sqlite3.Error as exc:
-            if is_busy(exc):
-                raise locked() from None
-            raise
-        finally:
-            querystats.statement(t0)
-        return result
-
-    def one(self, sql: str, params: Params = ()) -> Any:
-        return self._execute(sql, params, "one")
-
-    def all(self, sql: str, params: Params = ()) -> list[Any]:
-        rows: list[Any] = self._execute(sql, params, "all")
-        return rows
-
-    def run(self, sql: str, params: Params = ()) -> int:
-        changed: int = self._execute(sql, params, "run")
-        return changed
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -109,6 +89,11 @@ class SqliteDatabase:
         self._conns.close_all(optimize)
 
 
+def _refusal(exc: Exception) -> Exception | None:
+    """A busy database is Unavailable to the application (querystats.timed's translation)."""
+    return locked() if is_busy(exc) else None
+
+
 class _Counted:
     """A transaction's start and end (BEGIN, COMMIT or ROLLBACK) timed as one statement each, and a
     busy database there made `Unavailable` like any statement's."""
@@ -117,25 +102,12 @@ class _Counted:
         self._inner = inner
 
     def __enter__(self) -> None:
-        t0 = time.perf_counter()
-        try:
+        with querystats.timed(_refusal):
             self._inner.__enter__()
-        except Exception as exc:
-            if is_busy(exc):
-                raise locked() from None
-            raise
-        finally:
-            querystats.statement(t0)
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool | None:
-        t0 = time.perf_counter()
-        try:
+        # The COMMIT meeting a lock is undone by atomic and refused here; the block's own error passes.
+        with querystats.timed(lambda err: None if err is exc else _refusal(err)):
             return self._inner.__exit__(kind, exc, tb)
-        except Exception as err:
-            if err is not exc and is_busy(err):  # the COMMIT met a lock: undone by atomic, refused here
-                raise locked() from None
-            raise
-        finally:
-            querystats.statement(t0)
