@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.runner import project, run
+from apps.runner import run, seeded
 from pgcatalog import column_types
 from pgferry.errors import TargetError
 from pgferry.migrate.options import CopyOptions
@@ -17,10 +17,7 @@ from pgferry.migrate.run import copy_and_verify
 
 @pytest.fixture
 def django_file(tmp_path: Path) -> tuple[Path, Path]:
-    app = project("django_catalog", tmp_path)
-    db = tmp_path / "django.db"
-    run(app, "seed", f"sqlite:{db}")
-    return app, db
+    return seeded("django_catalog", tmp_path, "django.db")
 
 
 def test_django_runs_on_the_default_copy(django_file: tuple[Path, Path], pg_dsn: str, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.runner import project, run
+from apps.runner import run, seeded
 from pgcatalog import column_types
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_and_verify
@@ -16,10 +16,7 @@ from pgferry.migrate.run import copy_and_verify
 
 @pytest.fixture
 def sqla_file(tmp_path: Path) -> tuple[Path, Path]:
-    app = project("sqla_catalog", tmp_path)
-    db = tmp_path / "sqla.db"
-    run(app, "seed", f"sqlite:{db}")
-    return app, db
+    return seeded("sqla_catalog", tmp_path, "sqla.db")
 
 
 def test_sqlalchemy_runs_on_the_default_copy(sqla_file: tuple[Path, Path], pg_dsn: str, tmp_path: Path) -> None:

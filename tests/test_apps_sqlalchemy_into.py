@@ -6,15 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from apps.runner import project, run
+from apps.runner import run, seeded
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_and_verify
 
 
 def test_alembic_schema_filled_into_existing(tmp_path: Path, pg_dsn: str) -> None:
-    app = project("sqla_catalog", tmp_path)
-    db = tmp_path / "sqla.db"
-    run(app, "seed", f"sqlite:{db}", PGFERRY_TEST_NATIVE_ENUM="1")
+    app, db = seeded("sqla_catalog", tmp_path, "sqla.db", PGFERRY_TEST_NATIVE_ENUM="1")
     assert run(app, "migrate", pg_dsn, PGFERRY_TEST_NATIVE_ENUM="1").splitlines()[-1] == "ok"
     job = copy_and_verify(db, pg_dsn, CopyOptions(jobs=2, into_existing=True, truncate_existing=True))
     assert job.identical, job.verify

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from apps.runner import project, run
+from apps.runner import run, seeded
 from pgferry.cli import main
 from pgferry.doctor.diagnose import diagnose
 from pgferry.events import Listener
@@ -43,9 +43,8 @@ def _in_step(db: Path) -> int:
 
 
 def test_django_orm_on_the_split_table_behaves_as_unsplit(tmp_path: Path) -> None:
-    app = project("django_wide", tmp_path)
-    db, reference = tmp_path / "split.db", tmp_path / "unsplit.db"
-    run(app, "seed", f"sqlite:{db}")
+    app, db = seeded("django_wide", tmp_path, "split.db")
+    reference = tmp_path / "unsplit.db"
     shutil.copyfile(db, reference)
     report = _split(db, "--auto", "--apply", "--no-measure")
     moved = {c for f in report["plan"]["side"] + report["plan"]["key_value"] for c in f["columns"]}
@@ -81,9 +80,8 @@ def test_django_orm_on_the_split_table_behaves_as_unsplit(tmp_path: Path) -> Non
 def test_sqlalchemy_orm_on_the_split_table_behaves_as_unsplit(tmp_path: Path) -> None:
     """SQLAlchemy checks every flushed UPDATE's rowcount (StaleDataError) and reads new ids through
     RETURNING: through a view both failed; on the expand/contract split they match the unsplit table."""
-    app = project("sqla_wide", tmp_path)
-    db, reference = tmp_path / "split.db", tmp_path / "unsplit.db"
-    run(app, "seed", f"sqlite:{db}")
+    app, db = seeded("sqla_wide", tmp_path, "split.db")
+    reference = tmp_path / "unsplit.db"
     shutil.copyfile(db, reference)
     report = _split(db, "--auto", "--apply", "--no-measure")
     moved = {c for f in report["plan"]["side"] + report["plan"]["key_value"] for c in f["columns"]}
@@ -121,9 +119,7 @@ def test_apply_failure_leaves_the_file_unchanged(tmp_path: Path, monkeypatch: py
 def test_contract_refuses_while_the_workload_still_uses_moved_columns(tmp_path: Path) -> None:
     """--contract with a captured workload: a statement that still reads a moved column (or SELECT *)
     stops it, naming the statement; --force goes on; a workload on the core columns only lets it through."""
-    app = project("django_wide", tmp_path)
-    db = tmp_path / "split.db"
-    run(app, "seed", f"sqlite:{db}")
+    _app, db = seeded("django_wide", tmp_path, "split.db")
     _split(db, "--auto", "--apply", "--no-measure")
     old_code = tmp_path / "old.jsonl"
     old_code.write_text(
@@ -154,9 +150,8 @@ def test_a_migration_that_rebuilds_the_table_runs_between_pause_and_repair(tmp_p
     rebuild fails (SQLite checks their bodies when the copy is renamed into place) and rolls back; between
     --pause and --repair it runs, after which the ORM's writes keep both sides in step and revert is exact.
     Once a write went to one side only, --repair refuses (it cannot tell which side is right)."""
-    app = project("django_wide", tmp_path)
-    db, reference = tmp_path / "split.db", tmp_path / "unsplit.db"
-    run(app, "seed", f"sqlite:{db}")
+    app, db = seeded("django_wide", tmp_path, "split.db")
+    reference = tmp_path / "unsplit.db"
     shutil.copyfile(db, reference)
     _split(db, "--auto", "--apply", "--no-measure")
     before = snapshot(db)
@@ -199,9 +194,7 @@ def test_new_code_writes_the_side_table_through_its_own_django_model(tmp_path: P
     """save(), update() and create() on a model of the new table reach the wide table, as old code sees it."""
     from pgferry.split.apply import apply_split
 
-    app = project("django_wide", tmp_path)
-    db = tmp_path / "split.db"
-    run(app, "seed", f"sqlite:{db}")
+    app, db = seeded("django_wide", tmp_path, "split.db")
     core = ["id", "username", "email", "logins", "github", "mastodon", "discord"]
     family = Family("side", "wide_member_profile", ["bio", "location", "website"])
     apply_split(db, SplitPlan("wide_member", ["id"], "wide_member", core, [family]), measure=False)

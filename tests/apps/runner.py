@@ -28,3 +28,11 @@ def run(project_dir: Path, step: str, database: str, timeout: float = 120, **env
     )
     assert done.returncode == 0, f"{project_dir.name} {step} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
+
+
+def seeded(name: str, into: Path, db_name: str = "app.db", **env_vars: str) -> tuple[Path, Path]:
+    """A copy of project `name` under `into` and the SQLite file its `seed` step wrote."""
+    app = project(name, into)
+    db = into / db_name
+    run(app, "seed", f"sqlite:{db}", **env_vars)
+    return app, db
