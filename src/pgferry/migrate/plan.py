@@ -9,7 +9,6 @@ refuses are reported with its reason: nothing is dropped silently.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +20,10 @@ from pgferry.migrate.names import SYSTEM_COLUMNS, Renamed, fitted_names, identif
 from pgferry.migrate.restart import restart_identity_sql
 from pgferry.migrate.types import TypeChoice
 from pgferry.sqlite.census import TableCensus, json_declaration
+from pgferry.sqlite.declared import json_validated
 from pgferry.sqlite.schema import Index, Schema, Table
 from pgferry.sqltext import quote_ident
 
-# json_valid("col") or json_valid(col) in a CHECK (Django's JSONField declares one on SQLite)
-JSON_VALID_ARGUMENT = re.compile(r'json_valid\s*\(\s*(?:"((?:[^"]|"")+)"|(\w+))\s*\)', re.IGNORECASE)
 FK_ACTIONS = {"CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION"}
 
 
@@ -375,10 +373,10 @@ def _constraint_steps(
                 required=True,
             )
         )
-    json_columns = {c.source for c in plan.columns if c.choice.pg_type in ("json", "jsonb")}
+    json_columns = {c.source.lower() for c in plan.columns if c.choice.pg_type in ("json", "jsonb")}
     for (check, _name, _column), name in zip(check_list(table), names.checks, strict=True):
-        validated = JSON_VALID_ARGUMENT.findall(check)
-        if validated and {a or b for a, b in validated} <= json_columns:
+        validated = json_validated(check)  # Django's JSONField declares CHECK (JSON_VALID("col") ...)
+        if validated and validated <= json_columns:
             reason = "json_valid() is SQLite's; the column's type (json/jsonb) holds only valid JSON in PostgreSQL"
             skipped.append(Skipped("check", f"{table.name}: CHECK ({check})", reason))
             continue

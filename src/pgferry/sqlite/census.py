@@ -14,12 +14,11 @@ sparse columns, or checking a split all need the facts. The census gets them che
 from __future__ import annotations
 
 import dataclasses
-import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from pgferry.sqlite.declared import IP_FUNCTION, check_functions, declared_checks
+from pgferry.sqlite.declared import IP_FUNCTION, check_functions, declared_checks, every_text, json_validated
 from pgferry.sqlite.schema import Table
 from pgferry.sqltext import quote_ident
 
@@ -125,11 +124,6 @@ class TableCensus:
         raise KeyError(name)
 
 
-def _when_text(c: str, predicate: str) -> str:
-    """1 when every text value satisfies `predicate`, 0 when one does not, NULL without texts."""
-    return f"min(CASE WHEN typeof({c}) = 'text' THEN {predicate} END)"
-
-
 STRICT_DATETIME = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9][ T][0-2][0-9]:[0-5][0-9]:[0-5][0-9]"
 
 
@@ -168,8 +162,8 @@ def _format_checks(column: str) -> list[str]:
     """Full date checks for a candidate column over all its text values (DATE_CHECKS)."""
     c = quote_ident(column)
     return [
-        _when_text(c, iso_predicate(c)),
-        _when_text(c, f"length({c}) = 10"),
+        every_text(c, iso_predicate(c)),
+        every_text(c, f"length({c}) = 10"),
         f"sum(CASE WHEN typeof({c}) = 'text' THEN {zone_predicate(c)} END)",
     ]
 
@@ -190,10 +184,9 @@ def json_declaration(table: Table, column: str) -> str | None:
     declared = table.column(column).declared_type
     if "JSON" in declared.upper():
         return f"declared {declared}"
-    names = [re.escape(column)] + [re.escape(q[0] + column.replace(q[1], q[1] * 2) + q[1]) for q in ('""', "``", "[]")]
-    pattern = re.compile(rf"\bjson_valid\s*\(\s*(?:{'|'.join(names)})\s*\)", re.IGNORECASE)
     checks = (*table.checks, *(check for c in table.columns for check in c.checks))  # any CHECK may name it
-    return "a CHECK calls json_valid() on it" if any(pattern.search(check) for check in checks) else None
+    validated = any(column.lower() in json_validated(check) for check in checks)
+    return "a CHECK calls json_valid() on it" if validated else None
 
 
 def _second_pass(column: str, shape: str, declared_varchar: bool) -> list[tuple[str, str]]:

@@ -104,7 +104,20 @@ def decimal_fits(c: str, precision: Precision) -> str:
     return f"({c} > -{limit} AND {c} < {limit} AND (typeof({c}) = 'integer' OR round({c}, {precision.scale}) = {c}))"
 
 
+# json_valid(col), json_valid("col"), json_valid(`col`) or json_valid([col]) in a CHECK
+JSON_VALID_CALL = re.compile(r'\bjson_valid\s*\(\s*(?:"((?:[^"]|"")+)"|`((?:[^`]|``)+)`|\[([^\]]+)\]|(\w+))\s*\)', re.I)
+
+
+def json_validated(check: str) -> set[str]:
+    """The columns (lower-cased) a CHECK passes to json_valid(): the ones it says hold JSON."""
+    names = set()
+    for double, back, bracket, bare in JSON_VALID_CALL.findall(check):
+        names.add((double.replace('""', '"') or back.replace("``", "`") or bracket or bare).lower())
+    return names
+
+
 def every_text(c: str, predicate: str) -> str:
+    """1 when every text value satisfies `predicate`, 0 when one does not, NULL without texts."""
     return f"min(CASE WHEN typeof({c}) = 'text' THEN {predicate} END)"
 
 
