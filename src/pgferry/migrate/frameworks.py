@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 from pgferry.migrate.types import TypeChoice, affinity, integer_choice, numeric_choice
 from pgferry.sqlite.census import ColumnCensus
-from pgferry.sqlite.declared import decimal_precision
 from pgferry.sqlite.schema import Column, Schema
 
 # (column, census) -> the framework's type, or None when the values do not fit it.
@@ -216,6 +215,4 @@ def hint(framework: Framework | None, column: Column) -> str | None:
     """What the report says about a column whose spelling several of the framework's fields share."""
     if framework is None or framework.duration_hint is None:
         return None
-    if column.declared_type.strip().lower() == "bigint" and decimal_precision(column.declared_type) is None:
-        return framework.duration_hint
-    return None
+    return framework.duration_hint if column.declared_type.strip().lower() == "bigint" else None
