@@ -176,11 +176,25 @@ def test_a_migration_that_rebuilds_the_table_runs_between_pause_and_repair(tmp_p
 
     run(app, "touch", f"sqlite:{drifted}")
     [finding] = [f for f in diagnose(drifted, check_integrity=False).findings if f.kind == "split_sync"]
-    assert finding.evidence["rows_out_of_step"] == 1 and "Reconcile" in finding.fix.description  # type: ignore[union-attr]
+    assert finding.evidence["rows_out_of_step"] == 1 and "--from table" in finding.fix.description  # type: ignore[union-attr]
     before = snapshot(drifted)
     result = CliRunner().invoke(main, ["split", str(drifted), "wide_member", "--repair"])
     assert result.exit_code != 0 and "differ from the new tables" in result.output, result.output
     assert snapshot(drifted) == before
+    # old code's write is the right one: the new tables take it, and the ORM goes on as on the unsplit file
+    assert _split(drifted, "--repair", "--from", "table")["reconciled"] == 1
+    assert _in_step(drifted) == 0
+    assert not [f for f in diagnose(drifted, check_integrity=False).findings if f.kind == "split_sync"]
+    with sqlite3.connect(drifted) as conn:
+        side = next(f for f in _in_families(drifted) if "bio" in _columns(conn, f))
+        [(bio,)] = conn.execute(
+            f'SELECT s.bio FROM "{side}" s JOIN wide_member w ON w.id = s.id WHERE w.username = ?', ("m3",)
+        ).fetchall()
+    assert bio == "written while the triggers were gone"
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}
 
 
 def _in_families(db: Path) -> list[str]:

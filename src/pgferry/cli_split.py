@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import click
 
@@ -60,6 +60,12 @@ def _ms(v: float | None) -> str:
     is_flag=True,
     help="Re-create the sync triggers a --pause or a table rebuild removed, while both sides agree.",
 )
+@click.option(
+    "--from",
+    "winner",
+    type=click.Choice(["table", "new"]),
+    help="With --repair, when the sides differ: whose values win, TABLE's (`table`) or the new tables' (`new`).",
+)
 @click.option("--no-measure", is_flag=True, help="With --apply: skip the size and read-time measurements.")
 @json_option()
 @handle_errors
@@ -75,6 +81,7 @@ def split_command(
     do_contract: bool,
     do_pause: bool,
     do_repair: bool,
+    winner: str | None,
     force: bool,
     no_measure: bool,
     as_json: bool,
@@ -103,22 +110,29 @@ def split_command(
     from pgferry.split.revert import revert_split
     from pgferry.split.sqltext import fold
 
+    if winner is not None and not do_repair:
+        raise UsageError("--from goes with --repair")
     if force and not do_contract:
         raise UsageError("--force goes with --contract")
     if do_repair or do_pause:
         if plan_file or auto or do_apply or out or do_revert or do_contract or (do_repair and do_pause):
             raise UsageError("--pause and --repair take no --plan, --auto, --apply, --out, --revert or --contract")
-        from pgferry.split.repair import pause_split, repair_split
+        from pgferry.split.repair import Side, pause_split, repair_split
 
-        done = pause_split(db, table) if do_pause else repair_split(db, table)
+        done = pause_split(db, table) if do_pause else repair_split(db, table, cast("Side | None", winner))
         if as_json:
             emit_json(done.to_dict())
-        elif do_pause:
+            return
+        if do_pause:
             click.echo(f"dropped {len(done.dropped)} sync triggers of {done.table}: run the migration, then --repair")
-        elif done.reinstalled:
+            return
+        if done.reconciled:
+            side = done.table if done.winner == "table" else "the new tables"
+            click.echo(f"{done.reconciled} row(s) of {done.table} took the values of {side}")
+        if done.reinstalled:
             click.echo(f"re-created {len(done.reinstalled)} sync triggers of {done.table}")
-        else:
-            click.echo(f"every sync trigger of {done.table} is in place: nothing to do")
+        elif not done.reconciled:
+            click.echo(f"every sync trigger of {done.table} is in place and the sides agree: nothing to do")
         return
     if do_contract:
         if plan_file or auto or do_apply or out or do_revert:

@@ -20,8 +20,8 @@ def find_split_problems(conn: sqlite3.Connection, schema: Schema) -> list[Findin
         if state.rows_out_of_step:
             fix = Fix(
                 f"{state.rows_out_of_step} row(s) differ between {state.table} and its new tables: writes reached "
-                f"one side only. Reconcile them (decide which side is right), then `pgferry split DB "
-                f"{state.table} --repair`",
+                f"one side only. Decide which side is right, then `pgferry split DB {state.table} --repair "
+                "--from table` (the table's values win) or `--from new` (the new tables')",
                 auto=False,
             )
         else:

@@ -67,10 +67,8 @@ def out_of_step(conn: sqlite3.Connection, layout: Layout) -> int:
     moved = [c for f in layout.plan.families for c in layout.writable(layout.family_columns(f))]
     if not moved:
         return 0
-    select = layout.select_sql(columns=moved)
     differ = " OR ".join(differs(f"{CORE_ALIAS}.{q(c)}", layout.read_expr(c)) for c in moved)
-    body = select.split("\nFROM ", 1)[1]
-    return int(conn.execute(f"SELECT count(*) FROM {body} WHERE {differ}").fetchone()[0])
+    return int(conn.execute(f"SELECT count(*) FROM {layout.from_sql()} WHERE {differ}").fetchone()[0])
 
 
 def check_in_step(conn: sqlite3.Connection, layout: Layout, what: str) -> None:
@@ -78,7 +76,8 @@ def check_in_step(conn: sqlite3.Connection, layout: Layout, what: str) -> None:
     if drift:
         raise SplitError(
             f"{drift} row(s) of {layout.table.name!r} differ from the new tables in the moved columns (were the "
-            f"sync triggers dropped, by a table rebuild say?); {what} would lose writes: reconcile them first"
+            f"sync triggers dropped, by a table rebuild say?); {what} would lose writes: decide which side is right "
+            "and run split --repair --from table (or --from new)"
         )
 
 

@@ -112,9 +112,14 @@ class Layout:
         names = columns if columns is not None else [c.name for c in self.table.columns]
         exprs = [f"{CORE_ALIAS}.{rowid_name(self.table)}"] if with_rowid else []
         exprs += [f"{self.read_expr(n)} AS {q(n)}" for n in names]
+        body = ",\n  ".join(exprs)
+        return f"SELECT\n  {body}\nFROM {self.from_sql(source)}"
+
+    def from_sql(self, source: str | None = None) -> str:
+        """The FROM clause `read_expr` needs: `source` (the table by default) as the core alias, and
+        each side table LEFT JOINed on the key."""
         joins = "".join(
             f"\n  LEFT JOIN {q(f.table)} AS {self.alias(f)} ON {self.key_match(self.alias(f), CORE_ALIAS)}"
             for f in self.plan.side
         )
-        body = ",\n  ".join(exprs)
-        return f"SELECT\n  {body}\nFROM {source or q(self.table.name)} AS {CORE_ALIAS}{joins}"
+        return f"{source or q(self.table.name)} AS {CORE_ALIAS}{joins}"
