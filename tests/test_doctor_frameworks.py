@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from apps.runner import project, run
+from apps.runner import project, run, seeded
 from pgferry.cli import main
 from pgferry.workload import read_workload
 
@@ -108,3 +109,49 @@ def test_sqlalchemy_workload(style: str, tmp_path: Path) -> None:
         "run by the framework on its own account (introspection, migrations, query logging)"
     }
     _check_tune(db, log, tmp_path)
+
+
+def _indexes(db: Path, table: str) -> set[str]:
+    with sqlite3.connect(db) as conn:
+        return {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (table,))
+        }
+
+
+def test_index_advice_on_a_django_database_goes_through_its_models(tmp_path: Path) -> None:
+    """Django rebuilds a SQLite table from its model on most migrations: an index tune creates behind its back
+    goes at the next rebuild, and one dropped behind its back comes back. So the doctor says to declare both in
+    the model, and tune does not drop Django's own index."""
+    db, log = _capture("django_shop", tmp_path)
+    report = _cli("doctor", str(db), "--workload", str(log))
+    assert report["framework"] == "Django"
+    [prefix] = [f for f in report["findings"] if f["kind"] == "redundant_index" and f["table"] == "shop_orderline"]
+    assert prefix["reason"] == "prefix_covered" and prefix["fix"]["auto"] is False
+    assert "db_index=False" in prefix["fix"]["description"] and "creates it again" in prefix["fix"]["description"]
+    [email] = [f for f in report["findings"] if f["kind"] == "missing_index" and f["columns"] == ["email"]]
+    assert email["fix"]["auto"] is True and "Meta.indexes" in email["fix"]["description"]
+
+    tuned = _cli("tune", str(db), "--workload", str(log), "--apply")
+    assert prefix["index"] not in {s["index"] for s in tuned["plan"]["steps"]}  # Django's index is left alone
+    assert email["index"] in _indexes(db, "shop_customer")
+    run(project("django_shop", tmp_path / "again"), "remake", f"sqlite:{db}")
+    assert email["index"] not in _indexes(db, "shop_customer")  # what the advice warns of: the rebuild dropped it
+
+    with sqlite3.connect(db) as conn:  # and an index of Django's dropped in the file comes back
+        conn.execute(f'DROP INDEX "{prefix["index"]}"')
+    run(project("django_shop", tmp_path / "third"), "remake", f"sqlite:{db}")
+    assert prefix["index"] in _indexes(db, "shop_orderline")
+
+
+def test_index_advice_on_an_alembic_database_goes_through_its_models(tmp_path: Path) -> None:
+    """Alembic's autogenerate compares the models with the database: the index tune adds for a foreign key is
+    in the next revision's drops unless the model declares it, which is what the doctor's fix says."""
+    app, db = seeded("sqla_catalog", tmp_path)
+    report = _cli("doctor", str(db))
+    assert report["framework"] == "SQLAlchemy (Alembic)"
+    [fk] = [f for f in report["findings"] if f["kind"] == "fk_without_index"]
+    assert "index=True on the model" in fk["fix"]["description"] and "would drop it" in fk["fix"]["description"]
+    assert run(app, "diff", f"sqlite:{db}").split() == []
+    _cli("tune", str(db), "--only", "fk_without_index", "--apply")
+    [(op, name)] = [line.split() for line in run(app, "diff", f"sqlite:{db}").splitlines()]
+    assert op == "remove_index" and name in _indexes(db, fk["table"])

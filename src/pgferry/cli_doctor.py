@@ -133,7 +133,10 @@ def _print_report(report: Any, html_file: str | None) -> None:
         for reason, n in reasons.most_common():
             names = [f.index for f in redundant if f.reason == reason]
             shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
-            table.add_row("", "redundant_index", escape(f"{n} {reason}: {shown}"), "DROP INDEX each (see --json)")
+            fix = "DROP INDEX each (see --json)"
+            if report.framework is not None:
+                fix = f"drop each in the {report.framework} models, not in the file (see --json)"
+            table.add_row("", "redundant_index", escape(f"{n} {reason}: {shown}"), fix)
     console.print(table)
     if data["workload"]:
         _print_unusable(console, data["workload"]["unusable"], "of the workload's statements were not used")

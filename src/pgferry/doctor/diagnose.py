@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pgferry.doctor.frameworks import in_framework_terms, managed_by
 from pgferry.doctor.growth import analyze_growth
 from pgferry.doctor.indexes import IndexAnalysis, analyze_indexes
 from pgferry.doctor.integrity import QuickCheck, find_fk_without_index, find_no_primary_key
@@ -115,6 +116,10 @@ def diagnose(
             lap("integrity")
         progress.finish()
         notes += _sampling_notes(statistics)
+        framework = managed_by(schema)
+        if framework is not None:
+            findings = in_framework_terms(findings, framework)
+            notes.append(f"managed by {framework.name} ({framework.evidence}): index changes are advised in its models")
         findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], f.kind, f.table or "", f.index or ""))
         charts: dict[str, Any] = {
             "growth": growth_chart,
@@ -145,6 +150,7 @@ def diagnose(
             notes=notes,
             charts=charts,
             seconds=seconds,
+            framework=framework.name if framework is not None else None,
         )
     finally:
         conn.close()

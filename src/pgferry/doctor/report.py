@@ -97,6 +97,7 @@ class Report:
     notes: list[str] = field(default_factory=list)  # sampling and other caveats, said once
     charts: dict[str, Any] = field(default_factory=dict)  # data behind the HTML charts
     seconds: dict[str, float] = field(default_factory=dict)  # time per phase
+    framework: str | None = None  # the framework whose migration tables the file holds (index advice follows it)
 
     def by_kind(self, kind: str) -> list[Finding]:
         return [f for f in self.findings if f.kind == kind]
@@ -115,6 +116,7 @@ class Report:
             "tables": self.tables,
             "indexes": self.indexes,
             "workload": self.workload,
+            "framework": self.framework,
             "counts": self.counts(),
             "findings": [f.to_dict() for f in self.findings],
             "notes": self.notes,

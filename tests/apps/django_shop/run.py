@@ -1,6 +1,7 @@
 """Run one step of the Django shop: `python run.py STEP` with PGFERRY_TEST_DB set.
 
 seed             create the tables (syncdb, no migrations) and the rows
+remake           what a migration altering a field does on SQLite: rebuild shop_customer and shop_orderline
 capture          serve a few "requests" through pgferry's capture wrapper, written to PGFERRY_TEST_WORKLOAD; each
                  request is a `request_scope`. Planted: filters on unindexed columns (email, city,
                  status), an N+1 loop (`order.customer` per order, in `order_report`), two writes with
@@ -21,7 +22,7 @@ django.setup()
 from django.core.management import call_command
 from django.db import transaction
 from django.db.backends.signals import connection_created
-from shop.models import Customer, Order
+from shop.models import Customer, Order, OrderLine
 
 from pgferry.workload import JsonlSink, capture, request_scope
 
@@ -39,6 +40,22 @@ def seed() -> None:
         Order(customer_id=ids[i % len(ids)], status=("open", "paid", "shipped", "void")[i % 4], total=i)
         for i in range(CUSTOMERS * 5)
     )
+    orders = list(Order.objects.values_list("id", flat=True)[:200])
+    OrderLine.objects.bulk_create(OrderLine(order_id=o, sku=f"sku-{k}") for o in orders for k in range(3))
+
+
+def remake() -> None:
+    """AlterField on SQLite: Django rebuilds each table from its model (create, copy, drop, rename)."""
+    from django.db import connection, models
+
+    for model, name in ((Customer, "name"), (OrderLine, "sku")):
+        old = model._meta.get_field(name)
+        new = models.CharField(max_length=old.max_length + 1)
+        new.set_attributes_from_name(name)
+        new.model = model
+        with connection.schema_editor() as editor:
+            editor.alter_field(model, old, new)
+    print("ok")
 
 
 def find_customer(email: str) -> str | None:
@@ -95,4 +112,4 @@ def serve(log: str) -> None:
 
 
 if __name__ == "__main__":
-    {"seed": seed, "capture": lambda: serve(os.environ["PGFERRY_TEST_WORKLOAD"])}[sys.argv[1]]()
+    {"seed": seed, "remake": remake, "capture": lambda: serve(os.environ["PGFERRY_TEST_WORKLOAD"])}[sys.argv[1]]()

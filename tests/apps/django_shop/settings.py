@@ -7,7 +7,10 @@ import os
 DATABASES = {
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["PGFERRY_TEST_DB"].removeprefix("sqlite:")}
 }
-INSTALLED_APPS = ["shop"]
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "shop",
+]  # contenttypes has migrations: django_migrations exists, as in every project
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 DEBUG = True

@@ -4,6 +4,7 @@ seed     alembic upgrade head and write the objects (on SQLite)
 migrate  alembic upgrade head on an empty database (the schema copy --into-existing fills); prints "ok"
 check    read every object back equal, types included; create, update, delete; a deferred forward
          reference; `alembic check` clean; prints "ok" (on the copy)
+diff     what `alembic revision --autogenerate` would write: the index operations, one per line
 next     apply the next migration (later/0002_later.py must be in migrations/versions) and use it
 """
 
@@ -111,5 +112,16 @@ def next_migration() -> None:
     print("ok")
 
 
+def diff() -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from models import Base
+
+    with engine().connect() as conn:
+        for op in compare_metadata(MigrationContext.configure(conn), Base.metadata):
+            if op[0] in ("add_index", "remove_index"):
+                print(op[0], op[1].name)
+
+
 if __name__ == "__main__":
-    {"seed": seed, "migrate": migrate, "check": check, "next": next_migration}[sys.argv[1]]()
+    {"seed": seed, "migrate": migrate, "check": check, "next": next_migration, "diff": diff}[sys.argv[1]]()

@@ -1,4 +1,5 @@
-"""A shop with planted defects: the columns the views filter on have no index."""
+"""A shop with planted defects: the columns the views filter on have no index, and the index Django makes
+for OrderLine.order is a prefix of its unique_together (redundant)."""
 
 from django.db import models
 
@@ -13,3 +14,11 @@ class Order(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
     status = models.CharField(max_length=20)  # filtered on, not indexed
     total = models.IntegerField()
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE)  # Django indexes it: a prefix of the unique below
+    sku = models.CharField(max_length=20)
+
+    class Meta:
+        unique_together = [("order", "sku")]
