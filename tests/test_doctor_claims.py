@@ -154,3 +154,22 @@ def test_an_index_a_foreign_key_needs_is_never_low_selectivity(tmp_path: Path) -
     )
     low = {f.index for f in diagnose(db, measure_writes=False).by_kind("redundant_index")}
     assert "ix_c_p" not in low and "ix_c_kind" in low
+
+
+def test_a_flag_index_is_dropped_unasked_only_when_a_workload_shows_no_query_needs_it(tmp_path: Path) -> None:
+    """Two values in 3,000 rows say nothing of the queries: one looking up the rare value gains from the
+    index. Without a workload the drop is advice; with one whose statements were planned without it, tune's."""
+    db = _db(
+        tmp_path / "t.db",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, flag INT, v TEXT); CREATE INDEX ix_flag ON t (flag)",
+        [("INSERT INTO t (flag, v) VALUES (?, ?)", [(int(i % 500 == 0), f"v{i}") for i in range(3000)])],
+    )
+    (alone,) = [f for f in diagnose(db, measure_writes=False).by_kind("redundant_index") if f.index == "ix_flag"]
+    assert alone.reason == "low_selectivity" and alone.fix is not None and not alone.fix.auto
+    assert "--workload" in alone.fix.description and "checked_against_workload" not in alone.evidence
+    workload = [Statement("SELECT v FROM t WHERE id = ?", [i], ms=0.1) for i in range(20)]
+    (checked,) = [
+        f for f in diagnose(db, workload, measure_writes=False).by_kind("redundant_index") if f.index == "ix_flag"
+    ]
+    assert checked.reason == "low_selectivity" and checked.fix is not None and checked.fix.auto
+    assert checked.evidence["checked_against_workload"] is True

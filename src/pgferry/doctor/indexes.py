@@ -171,6 +171,7 @@ def _check_low_selectivity(
         if item.index.table.name not in tables:
             kept.append(item)
             continue
+        item.evidence["checked_against_workload"] = True
         users = [c for c in cases if name in c.current.indexes_used]
         planner.drop(name)
         after = {c.id: planner.plan(c.sql, c.params, c.shape.aliases, c.shape.limit, c.shape.filters) for c in users}
@@ -240,6 +241,15 @@ def _redundant_finding(item: Redundant, write_cost: dict[str, Any] | None) -> Fi
         if reason != "low_selectivity"
         else ("drop it; if queries look for one rare value, a partial index (WHERE col = value) serves them")
     )
+    # Few distinct values say nothing of the queries: a lookup of a rare value still gains from the index.
+    # Only a workload whose statements were planned without it makes the drop safe to apply unasked.
+    unchecked = reason == "low_selectivity" and not item.evidence.get("checked_against_workload")
+    if unchecked:
+        fix_text = (
+            "drop it if no query looks for one of its rare values (no workload shows the queries on this table: "
+            "give one with --workload and the doctor checks); for such queries a partial index (WHERE col = value) "
+            "is enough"
+        )
     if reason == "unused_by_workload":
         fix_text = "drop it if no other code path needs it (the workload may not show every query)"
     if write_cost is not None and write_cost["write_amplification"] < 1:
@@ -260,7 +270,7 @@ def _redundant_finding(item: Redundant, write_cost: dict[str, Any] | None) -> Fi
             fix_text,
             sql=[f"DROP INDEX {quote_ident(iv.name)}"],
             reverse_sql=[iv.sql] if iv.sql else [],
-            auto=reason != "unused_by_workload",
+            auto=reason != "unused_by_workload" and not unchecked,
         ),
     )
 
