@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from psycopg import sql
 
+from bouncer_fixtures import bouncer_dsn, pgbouncer  # noqa: F401  (PgBouncer in front of the cluster)
 from forum_fixtures import api, db_copy, seeded_db  # noqa: F401  (the forum API's fixtures)
 from pgferry.dsn import with_database
 from pgferry.pg.cluster import LocalCluster, throwaway_cluster
