@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict
+from psycopg import sql
 
+from pgdatabases import dbname
 from pgferry.pg.cluster import LocalCluster
 from pgferry.pg.pgbouncer import LocalPgBouncer, throwaway_pgbouncer
 
@@ -28,4 +30,17 @@ def pgbouncer(pg_cluster: LocalCluster) -> Iterator[LocalPgBouncer]:
 @pytest.fixture
 def bouncer_dsn(pgbouncer: LocalPgBouncer, pg_dsn: str) -> str:
     """The test's fresh database (`pg_dsn`), through the session's PgBouncer."""
-    return pgbouncer.dsn(str(conninfo_to_dict(pg_dsn)["dbname"]))
+    return pgbouncer.dsn(dbname(pg_dsn))
+
+
+def behind_pgbouncer(bouncer: LocalPgBouncer, dsn: str, statement_timeout: str = "30s") -> str:
+    """`dsn`'s database through `bouncer`, with the statement_timeout an application would send as a
+    startup option set on the database instead (PgBouncer 1.18 passes no startup options)."""
+    name = dbname(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET statement_timeout = {}").format(
+                sql.Identifier(name), sql.Literal(statement_timeout)
+            )
+        )
+    return bouncer.dsn(name)

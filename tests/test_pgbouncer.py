@@ -14,8 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
+from pgdatabases import dbname
 from pgferry.pg.cluster import LocalCluster
 from pgferry.pg.pgbouncer import (
     BouncerConfig,
@@ -38,12 +38,8 @@ ADVISORY_LOCKS = (
 )
 
 
-def _dbname(dsn: str) -> str:
-    return str(conninfo_to_dict(dsn)["dbname"])
-
-
 def _pool(bouncer: LocalPgBouncer, dsn: str) -> dict[str, object]:
-    (row,) = [p for p in bouncer.show("POOLS") if p["database"] == _dbname(dsn)]
+    (row,) = [p for p in bouncer.show("POOLS") if p["database"] == dbname(dsn)]
     return row
 
 
@@ -84,7 +80,7 @@ def test_many_threads_share_two_server_connections_without_a_lost_write(
     assert 2 < behind.pool_stats()["pool_size"] <= 8  # several client connections...
     assert int(pool["sv_active"]) + int(pool["sv_idle"]) + int(pool["sv_used"]) <= 2  # ...over two server ones
     with psycopg.connect(pg_dsn) as direct:
-        row = direct.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [_dbname(pg_dsn)]).fetchone()
+        row = direct.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [dbname(pg_dsn)]).fetchone()
     assert row is not None and row[0] <= 2 + 1  # PgBouncer's two, and this one
 
 
@@ -147,7 +143,7 @@ def strict(pg_cluster: LocalCluster) -> Iterator[LocalPgBouncer]:
 
 
 def test_pool_exhaustion_at_pgbouncer_is_a_bounded_wait_then_unavailable(strict: LocalPgBouncer, pg_dsn: str) -> None:
-    db = PostgresDatabase(strict.dsn(_dbname(pg_dsn)), PostgresPolicy(pgbouncer=True, pool_min=0, pool_max=2))
+    db = PostgresDatabase(strict.dsn(dbname(pg_dsn)), PostgresPolicy(pgbouncer=True, pool_min=0, pool_max=2))
     try:
         db.run("CREATE TABLE t (x int)")
         with held_elsewhere(db.transaction):  # the one server connection, in an open transaction
@@ -163,7 +159,7 @@ def test_pool_exhaustion_at_pgbouncer_is_a_bounded_wait_then_unavailable(strict:
 
 
 def test_pgbouncer_query_timeout_is_unavailable(strict: LocalPgBouncer, pg_dsn: str) -> None:
-    db = PostgresDatabase(strict.dsn(_dbname(pg_dsn)), PostgresPolicy(pgbouncer=True, pool_min=0, pool_max=1))
+    db = PostgresDatabase(strict.dsn(dbname(pg_dsn)), PostgresPolicy(pgbouncer=True, pool_min=0, pool_max=1))
     try:
         with pytest.raises(Unavailable) as refused:
             db.one("SELECT pg_sleep(30)")
@@ -175,10 +171,10 @@ def test_pgbouncer_query_timeout_is_unavailable(strict: LocalPgBouncer, pg_dsn: 
 
 def test_admin_console_and_process(pgbouncer: LocalPgBouncer, bouncer_dsn: str) -> None:
     with psycopg.connect(bouncer_dsn) as conn:
-        assert conn.execute("SELECT current_database()").fetchone() == (_dbname(bouncer_dsn),)
+        assert conn.execute("SELECT current_database()").fetchone() == (dbname(bouncer_dsn),)
     assert pgbouncer.show("version")[0]["version"].startswith("PgBouncer 1.")
     assert {row["name"] for row in pgbouncer.show("MEM")} >= {"client_cache", "server_cache", "pool_cache"}
-    assert any(row["database"] == _dbname(bouncer_dsn) for row in pgbouncer.show("STATS"))
+    assert any(row["database"] == dbname(bouncer_dsn) for row in pgbouncer.show("STATS"))
     with pytest.raises(ValueError, match="not 'POOLS; SHUTDOWN'"):
         pgbouncer.show("POOLS; SHUTDOWN")
     assert os.stat(f"/proc/{pgbouncer.pid}").st_uid != 0 or os.geteuid() != 0
