@@ -16,6 +16,7 @@ import pytest
 from psycopg import sql
 
 from pgdatabases import dbname
+from pgferry.errors import ServerError
 from pgferry.pg.cluster import LocalCluster
 from pgferry.pg.pgbouncer import (
     BouncerConfig,
@@ -187,6 +188,13 @@ def test_throwaway_pgbouncer_is_stopped_and_removed_after_an_error(pg_cluster: L
         seen.update(pid=bouncer.pid, directory=bouncer.directory)
         raise RuntimeError("test failure inside the block")
     assert not Path(str(seen["directory"])).exists() and not Path(f"/proc/{seen['pid']}").exists()
+
+
+def test_start_failure_is_a_server_error_with_pgbouncer_s_words(pgbouncer: LocalPgBouncer, tmp_path: Path) -> None:
+    taken = LocalPgBouncer(pgbouncer.server_dsn, tmp_path / "b", port=pgbouncer.port)
+    with pytest.raises(ServerError, match=r"pgbouncer exited with 1: .*Address already in use"):
+        taken.start()
+    taken.stop()  # stopped already: a no-op
 
 
 def test_a_named_database_is_written_as_pgbouncer_reads_it(pg_cluster: LocalCluster) -> None:

@@ -205,7 +205,6 @@ class LocalPgBouncer:
     nofile: int | None = None
     binary: Path = PGBOUNCER
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
-    _secret: str | None = field(default=None, init=False, repr=False)
 
     @property
     def ini(self) -> Path:
@@ -225,7 +224,7 @@ class LocalPgBouncer:
     def user(self) -> str:
         return str(conninfo_to_dict(self.server_dsn).get("user") or "postgres")
 
-    def config(self) -> BouncerConfig:
+    def _config(self, secret: str | None) -> BouncerConfig:
         server = conninfo_to_dict(self.server_dsn)
         return BouncerConfig(
             server_host=str(server.get("host") or "127.0.0.1"),
@@ -238,7 +237,7 @@ class LocalPgBouncer:
             query_timeout_s=self.query_timeout_s,
             listen_backlog=self.listen_backlog,
             log_connections=self.log_connections,
-            auth_type="scram-sha-256" if self._secret is not None else "trust",
+            auth_type="scram-sha-256" if secret is not None else "trust",
             auth_file=str(self.directory / "userlist.txt"),
             admin_users=(self.user,),
         )
@@ -253,15 +252,16 @@ class LocalPgBouncer:
         )
 
     def start(self) -> LocalPgBouncer:
-        """Write the ini and auth file, start PgBouncer, and wait until its admin console answers."""
+        """Write the ini and auth file, start PgBouncer, and wait until its admin console answers (with
+        this ini: a port another PgBouncer took is an error, not a success)."""
         if self._proc is not None:
             return self
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
-        self._secret = auth_secret(self.server_dsn)
-        config = self.config()
+        secret = auth_secret(self.server_dsn)
+        config = self._config(secret)
         auth = Path(config.auth_file)
-        auth.write_text(render_auth_file({self.user: self._secret or ""}))
+        auth.write_text(render_auth_file({self.user: secret or ""}))
         auth.chmod(0o600)
         self.ini.write_text(render_ini(config))
         give_to_server_account(self.directory, auth, self.ini)
@@ -289,12 +289,15 @@ class LocalPgBouncer:
             if self._proc.poll() is not None:
                 raise ServerError(f"pgbouncer exited with {self._proc.returncode}: {self._log_tail()}")
             try:
-                self.show("VERSION")
-                return
+                config = {row["key"]: row["value"] for row in self.show("CONFIG")}
+                if config.get("conffile") == str(self.ini):  # ours, not another PgBouncer on that port
+                    return
+                why = f"another PgBouncer answers on port {self.port}"
             except psycopg.OperationalError as exc:
-                if time.monotonic() > deadline:
-                    raise ServerError(f"pgbouncer did not accept connections: {first_line(exc)}") from None
-                time.sleep(0.05)
+                why = first_line(exc)
+            if time.monotonic() > deadline:
+                raise ServerError(f"pgbouncer did not accept connections: {why}")
+            time.sleep(0.05)
 
     def _log_tail(self) -> str:
         lines = self.logfile.read_text(errors="replace").splitlines() if self.logfile.exists() else []
