@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -57,24 +57,17 @@ def test_many_threads_share_two_server_connections_without_a_lost_write(
     behind.run("CREATE TABLE hits (id int PRIMARY KEY, n bigint NOT NULL)")
     behind.run("CREATE TABLE log (thread int, i int)")
     behind.run("INSERT INTO hits VALUES (1, 0)")
-    threads, rounds, errors = 12, 25, []
+    threads, rounds = 12, 25
 
     def work(t: int) -> None:
-        try:
-            for i in range(rounds):
-                with behind.transaction():
-                    behind.run("UPDATE hits SET n = n + 1 WHERE id = $1", (1,))
-                    behind.run("INSERT INTO log VALUES ($1, $2)", (t, i))
-                behind.one("SELECT n FROM hits WHERE id = $1", (1,))  # the same statement, far past prepare_threshold
-        except Exception as exc:
-            errors.append(exc)
+        for i in range(rounds):
+            with behind.transaction():
+                behind.run("UPDATE hits SET n = n + 1 WHERE id = $1", (1,))
+                behind.run("INSERT INTO log VALUES ($1, $2)", (t, i))
+            behind.one("SELECT n FROM hits WHERE id = $1", (1,))  # the same statement, far past prepare_threshold
 
-    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert errors == []
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, range(threads)))  # re-raises the first error of any thread
     assert behind.one("SELECT n FROM hits") == {"n": threads * rounds}
     assert behind.one("SELECT count(DISTINCT (thread, i)) AS c FROM log") == {"c": threads * rounds}
     pool = _pool(pgbouncer, bouncer_dsn)
