@@ -4,10 +4,10 @@
 One throwaway PostgreSQL cluster; a seeded forum (scale 0.1) copied with a default `pgferry copy`;
 `forum serve --pgbouncer --pool-size 20` in its own process on PgBouncer (default_pool_size 20, so
 the forum's 20 client connections map onto at most 20 server ones); `forum traffic` (the library
-call) in this process. Three phases of the same traffic: without the idle clients, with 10,000
-idle clients held open (each logged in with SCRAM and ran one `SELECT 1`, then stays idle), and
-without them again. The result is the ratio of p50/p95 with them over without them (both baselines'
-mean), plus errors, PgBouncer's RSS (/proc/PID/status) and SHOW MEM while they are held.
+call) in this process. After an unmeasured warm-up, three phases of the same traffic: without the
+idle clients, with 10,000 idle clients held open (each logged in with SCRAM and ran one `SELECT 1`,
+then stays idle), and without them again. The result is the ratio of p50/p95 with them over without
+them (both baselines' mean), plus errors, PgBouncer's RSS (/proc/PID/status) and SHOW MEM while they are held.
 
 The idle clients live in --holder-processes processes (asyncio, psycopg.AsyncConnection), each with
 its open-file limit raised; PgBouncer's limit is raised in the process it starts (LocalPgBouncer's
@@ -122,6 +122,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=10_000, help="idle client connections to hold")
     parser.add_argument("--holder-processes", type=int, default=4)
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of traffic per phase")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of unmeasured traffic first")
     parser.add_argument("--users", type=int, default=20, help="simulated forum users")
     parser.add_argument("--think-ms", type=float, default=20.0, help="mean pause between a user's requests")
     parser.add_argument("--server-pool", type=int, default=20, help="PgBouncer's default_pool_size = forum's pool")
@@ -156,6 +157,7 @@ def main() -> None:
                     print(json.dumps(result), flush=True)
                     return result
 
+                traffic(server.url, args.users, args.warmup, args.think_ms, args.seed + 1)  # warm caches, not measured
                 before = phase("without idle clients")
                 release, report = ctx.Event(), ctx.Queue()
                 share = [args.clients // args.holder_processes] * args.holder_processes
