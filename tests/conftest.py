@@ -9,16 +9,15 @@ dropped afterwards.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
-from psycopg import sql
 
-from forum_fixtures import api, db_copy, seeded_db  # noqa: F401  (the forum API's fixtures)
-from pgferry.dsn import with_database
+from bouncer_fixtures import bouncer_dsn, pgbouncer  # noqa: F401  (PgBouncer in front of the cluster)
+from forum_fixtures import api, db_copy, forum_template, seeded_db  # noqa: F401  (the forum API's fixtures)
+from pgdatabases import fresh_database
 from pgferry.pg.cluster import LocalCluster, throwaway_cluster
 from proxy import Proxy
 
@@ -41,15 +40,8 @@ def pg_cluster() -> Iterator[LocalCluster]:
 @pytest.fixture
 def pg_dsn(pg_cluster: LocalCluster) -> Iterator[str]:
     """DSN of a fresh, empty database on the session cluster; dropped after the test."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = pg_cluster.dsn()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield with_database(admin, name)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_database(pg_cluster.dsn()) as dsn:
+        yield dsn
 
 
 @pytest.fixture

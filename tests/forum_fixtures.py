@@ -1,6 +1,8 @@
 """Fixtures for the forum's API tests: a small seeded database, a fresh copy per test, a client per
-backend: SQLite in legacy mode, SQLite in optimized mode, and PostgreSQL (optimized), the last on the
-database a default `pgferry copy` of the seeded file makes in the test's own PostgreSQL database.
+backend: SQLite in legacy mode, SQLite in optimized mode, and PostgreSQL (optimized), direct and
+through PgBouncer, on the database a default `pgferry copy` of the seeded file makes: copied once per
+session into a template database, and from it into each test's own database (CREATE DATABASE ...
+TEMPLATE: a file copy, about a third of the time the copy takes).
 
 Imported by the test modules that use them (not a conftest: the forum's fixtures stay beside its tests).
 Passwords are hashed with a cheap argon2 cost here; the server default is argon2-cffi's.
@@ -8,6 +10,7 @@ Passwords are hashed with a cheap argon2 cost here; the server default is argon2
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import sqlite3
@@ -20,16 +23,20 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from bouncer_fixtures import behind_pgbouncer
 from forum.seed import generate
 from forum.services import AuthPolicy, Forum
 from forum.services.passwords import PasswordPolicy
 from forum.web.app import create_app
+from pgdatabases import dbname, fresh_database
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
+from pgferry.pg.cluster import LocalCluster
 
 FAST_AUTH = AuthPolicy(passwords=PasswordPolicy(time_cost=1, memory_cost_kib=1024, parallelism=1))
 MODES = ("legacy", "optimized")
-BACKENDS = ("legacy", "optimized", "postgres")  # the API suite's cases: SQLite in each mode, then PostgreSQL
+# the API suite's cases: SQLite in each mode, then PostgreSQL direct and through PgBouncer (transaction pooling)
+BACKENDS = ("legacy", "optimized", "postgres", "pgbouncer")
 _TIMING = re.compile(r'^db;desc="queries=(\d+)";dur=(\d+(?:\.\d+)?)$')
 
 
@@ -48,6 +55,14 @@ def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def forum_template(pg_cluster: LocalCluster, seeded_db: Path) -> Iterator[str]:
+    """The name of a database holding the default `pgferry copy` of `seeded_db`, made once per session."""
+    with fresh_database(pg_cluster.dsn()) as dsn:
+        copy_database(seeded_db, dsn, CopyOptions(jobs=2))  # the default copy, as a user runs it
+        yield dbname(dsn)
+
+
 @pytest.fixture
 def db_copy(seeded_db: Path, tmp_path: Path) -> Path:
     path = tmp_path / "forum.db"
@@ -64,7 +79,8 @@ class Api:
     path: Path
     mode: str
     backend: str = "sqlite"  # or "postgres"
-    dsn: str | None = None  # postgres: the copy's database
+    dsn: str | None = None  # postgres: the copy's database (direct, also when the forum runs through PgBouncer)
+    pgbouncer: bool = False
     _n: int = 0
 
     def register(self, name: str | None = None) -> dict[str, str]:
@@ -113,16 +129,27 @@ class Api:
 
 @pytest.fixture(params=BACKENDS)
 def api(request: pytest.FixtureRequest, db_copy: Path) -> Iterator[Api]:
-    dsn: str | None = None
-    if request.param == "postgres":
-        dsn = request.getfixturevalue("pg_dsn")  # only PostgreSQL cases start the cluster
-        copy_database(db_copy, dsn, CopyOptions(jobs=2))  # the default copy, as a user runs it
-        forum = Forum.open(dsn, "optimized", policy=FAST_AUTH, backend="postgres", pool_max=8)
-    else:
-        forum = Forum.open(db_copy, request.param, policy=FAST_AUTH)
-    try:
+    with contextlib.ExitStack() as stack:
+        dsn: str | None = None
+        if request.param in MODES:
+            forum = Forum.open(db_copy, request.param, policy=FAST_AUTH)
+        else:  # only PostgreSQL cases start the cluster (and PgBouncer)
+            cluster: LocalCluster = request.getfixturevalue("pg_cluster")
+            dsn = stack.enter_context(fresh_database(cluster.dsn(), request.getfixturevalue("forum_template")))
+            forum = Forum.open(
+                _pg_target(request, dsn),
+                "optimized",
+                policy=FAST_AUTH,
+                backend="postgres",
+                pool_max=8,
+                pgbouncer=request.param == "pgbouncer",
+            )
+        stack.callback(forum.close)
         with TestClient(create_app(forum)) as client:
             backend = "sqlite" if dsn is None else "postgres"
-            yield Api(client, forum, db_copy, str(forum.mode), backend, dsn)
-    finally:
-        forum.close()
+            yield Api(client, forum, db_copy, str(forum.mode), backend, dsn, request.param == "pgbouncer")
+
+
+def _pg_target(request: pytest.FixtureRequest, dsn: str) -> str:
+    """`dsn`, or the same database through the session's PgBouncer."""
+    return behind_pgbouncer(request.getfixturevalue("pgbouncer"), dsn) if request.param == "pgbouncer" else dsn

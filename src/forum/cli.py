@@ -179,6 +179,12 @@ def _print_defects(console: Console, defects: list[Any], counts: dict[str, int])
     help="PostgreSQL: connections in the pool (default 20); SQLite legacy mode: the fixed pool (default 15).",
 )
 @click.option(
+    "--pgbouncer",
+    is_flag=True,
+    help="PostgreSQL: the DSN is a PgBouncer in transaction pooling (1.18): no prepared statements, session "
+    "state (SET, LISTEN, advisory locks) refused; set statement_timeout on the role or database.",
+)
+@click.option(
     "--mode",
     type=click.Choice(["legacy", "optimized"]),
     default="optimized",
@@ -206,6 +212,7 @@ def serve(
     database: str,
     backend: str,
     pool_size: int | None,
+    pgbouncer: bool,
     mode: str,
     host: str,
     port: int,
@@ -225,6 +232,7 @@ def serve(
       forum serve forum.db --mode legacy --port 8001
       forum serve forum.db --mode optimized --capture workload.jsonl
       forum serve postgresql://forum@127.0.0.1/forum --pool-size 20
+      forum serve postgresql://forum@127.0.0.1:6432/forum --pgbouncer
     """
     from forum.web.serve import serve as run
 
@@ -238,6 +246,7 @@ def serve(
         busy_timeout_ms=busy_timeout_ms,
         backend=backend,
         pool_size=pool_size,
+        pgbouncer=pgbouncer,
     )
 
 

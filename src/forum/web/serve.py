@@ -27,6 +27,7 @@ def serve(
     busy_timeout_ms: int | None = None,
     backend: str = "auto",
     pool_size: int | None = None,
+    pgbouncer: bool = False,
 ) -> None:
     """Serve until SIGINT/SIGTERM; the database and the capture file are closed on the way out."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -40,6 +41,10 @@ def serve(
         overrides["legacy_busy_timeout_ms" if str(mode) == "legacy" else "busy_timeout_ms"] = busy_timeout_ms
     if pool_size is not None:
         overrides["pool_max" if engine == "postgres" else "pool_size"] = pool_size
+    if pgbouncer:
+        if engine != "postgres":
+            raise UsageError("--pgbouncer is for a PostgreSQL DSN (PgBouncer's), not a SQLite file")
+        overrides["pgbouncer"] = True
     if capture is not None and engine == "postgres":
         raise UsageError("--capture records SQLite statements (pgferry's workload log); not on PostgreSQL")
     sink = RedactingSink(capture) if capture is not None else None

@@ -9,8 +9,6 @@ exercised for real. Modelled on what pytest-postgresql does, plus the user switc
 from __future__ import annotations
 
 import contextlib
-import os
-import pwd
 import secrets
 import shutil
 import socket
@@ -23,9 +21,9 @@ from pathlib import Path
 from psycopg.conninfo import make_conninfo
 
 from pgferry.errors import ServerError
+from pgferry.pg.account import as_server_account, give_to_server_account
 
 SEARCH_VERSIONS = ("15", "16", "17", "14")
-UNPRIVILEGED_USERS = ("postgres", "nobody")
 
 # Durability off: a throwaway cluster trades crash safety for speed. Benchmarks that compare tools
 # run them against the same cluster, so the comparison stays fair.
@@ -61,16 +59,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _run_as() -> pwd.struct_passwd | None:
-    """The unprivileged account to run the server as, or None when we are not root."""
-    if os.geteuid() != 0:
-        return None
-    for name in UNPRIVILEGED_USERS:
-        with contextlib.suppress(KeyError):
-            return pwd.getpwnam(name)
-    raise ServerError("running as root and no unprivileged user (postgres, nobody) exists to run PostgreSQL")
-
-
 @dataclass
 class LocalCluster:
     """A PostgreSQL cluster in `directory`, owned by this process."""
@@ -100,19 +88,8 @@ class LocalCluster:
         return make_conninfo(host=self.host, port=self.port, user=self.superuser, password=self.password, dbname=dbname)
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        account = _run_as()
-        user, group = (None, None) if account is None else (account.pw_uid, account.pw_gid)
-        extra: list[int] | None = None if account is None else []
         proc = subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=self.directory,
-            timeout=120,
-            user=user,
-            group=group,
-            extra_groups=extra,
+            args, capture_output=True, text=True, check=False, cwd=self.directory, timeout=120, **as_server_account()
         )
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
@@ -123,17 +100,7 @@ class LocalCluster:
     def _prepare_directory(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.socketdir.mkdir(exist_ok=True)
-        account = _run_as()
-        if account is not None:
-            for path in (self.directory, self.socketdir):
-                os.chown(path, account.pw_uid, account.pw_gid)
-            # The server user must be able to reach the directory through its parents.
-            for parent in self.directory.parents:
-                if parent == Path("/"):
-                    break
-                mode = parent.stat().st_mode
-                if not mode & 0o001:
-                    os.chmod(parent, mode | 0o001)
+        give_to_server_account(self.directory, self.socketdir)
 
     def initdb(self) -> None:
         """Create the cluster files (no-op when they already exist)."""
@@ -142,9 +109,7 @@ class LocalCluster:
         self._prepare_directory()
         pwfile = self.directory / "pwfile"
         pwfile.write_text(self.password + "\n")
-        account = _run_as()
-        if account is not None:
-            os.chown(pwfile, account.pw_uid, account.pw_gid)
+        give_to_server_account(pwfile)
         try:
             self._run(
                 str(self.bindir / "initdb"),
