@@ -21,6 +21,7 @@ from forum_fixtures import api, db_copy, seeded_db  # noqa: F401  (the forum API
 from pgferry.dsn import with_database
 from pgferry.pg.cluster import LocalCluster, throwaway_cluster
 from proxy import Proxy
+from replica_fixtures import pair_dsns, replica_pair, replica_proxy  # noqa: F401  (a primary and its replica)
 
 # Properties draw the same examples on every run (`make test` is green or red, never by chance); a
 # failure prints the blob that reproduces it. `make test-long` draws new, and more, examples each time.
