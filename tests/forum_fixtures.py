@@ -1,6 +1,8 @@
 """Fixtures for the forum's API tests: a small seeded database, a fresh copy per test, a client per
 backend: SQLite in legacy mode, SQLite in optimized mode, and PostgreSQL (optimized), the last on the
-database a default `pgferry copy` of the seeded file makes in the test's own PostgreSQL database.
+database a default `pgferry copy` of the seeded file makes in the test's own PostgreSQL database; and
+"replica": that copy on a primary, with the forum's reads on its streaming replica (read-your-writes
+through the db_position cookie, which the TestClient keeps like a browser).
 
 Imported by the test modules that use them (not a conftest: the forum's fixtures stay beside its tests).
 Passwords are hashed with a cheap argon2 cost here; the server default is argon2-cffi's.
@@ -26,10 +28,12 @@ from forum.services.passwords import PasswordPolicy
 from forum.web.app import create_app
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
+from replica_fixtures import PairDsns, ReplicaPair, settle, usable
 
 FAST_AUTH = AuthPolicy(passwords=PasswordPolicy(time_cost=1, memory_cost_kib=1024, parallelism=1))
 MODES = ("legacy", "optimized")
-BACKENDS = ("legacy", "optimized", "postgres")  # the API suite's cases: SQLite in each mode, then PostgreSQL
+# the API suite's cases: SQLite in each mode, PostgreSQL, PostgreSQL with reads on a replica
+BACKENDS = ("legacy", "optimized", "postgres", "replica")
 _TIMING = re.compile(r'^db;desc="queries=(\d+)";dur=(\d+(?:\.\d+)?)$')
 
 
@@ -65,6 +69,7 @@ class Api:
     mode: str
     backend: str = "sqlite"  # or "postgres"
     dsn: str | None = None  # postgres: the copy's database
+    pair: ReplicaPair | None = None  # replica: the primary and replica the copy is on
     _n: int = 0
 
     def register(self, name: str | None = None) -> dict[str, str]:
@@ -88,7 +93,10 @@ class Api:
         if self.dsn is not None:
             with psycopg.connect(self.dsn, autocommit=True) as pg:
                 cur = pg.execute(statement.replace("%", "%%").replace("?", "%s"), params)
-                return cur.fetchall() if cur.description else []
+                rows = cur.fetchall() if cur.description else []
+            if self.pair is not None:  # another process's write, and time for it to reach the replica
+                self.pair.caught_up()
+            return rows
         conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         try:
             return conn.execute(statement, params).fetchall()
@@ -114,15 +122,23 @@ class Api:
 @pytest.fixture(params=BACKENDS)
 def api(request: pytest.FixtureRequest, db_copy: Path) -> Iterator[Api]:
     dsn: str | None = None
+    pair: ReplicaPair | None = None
     if request.param == "postgres":
         dsn = request.getfixturevalue("pg_dsn")  # only PostgreSQL cases start the cluster
         copy_database(db_copy, dsn, CopyOptions(jobs=2))  # the default copy, as a user runs it
         forum = Forum.open(dsn, "optimized", policy=FAST_AUTH, backend="postgres", pool_max=8)
+    elif request.param == "replica":
+        dsns: PairDsns = request.getfixturevalue("pair_dsns")  # only this case starts the pair
+        dsn, pair = dsns.primary, dsns.pair
+        copy_database(db_copy, dsn, CopyOptions(jobs=2))
+        pair.caught_up()
+        forum = Forum.open(dsn, "optimized", policy=FAST_AUTH, backend="postgres", pool_max=8, replicas=[dsns.replica])
+        settle(forum.store.db, usable, "the replica within the lag bound")
     else:
         forum = Forum.open(db_copy, request.param, policy=FAST_AUTH)
     try:
         with TestClient(create_app(forum)) as client:
             backend = "sqlite" if dsn is None else "postgres"
-            yield Api(client, forum, db_copy, str(forum.mode), backend, dsn)
+            yield Api(client, forum, db_copy, str(forum.mode), backend, dsn, pair)
     finally:
         forum.close()

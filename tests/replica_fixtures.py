@@ -9,9 +9,11 @@ itself (`link.cut()`, then `link.restore()`). Both servers are stopped and remov
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import pytest
@@ -19,6 +21,7 @@ from psycopg import sql
 
 from pgferry.dsn import with_database
 from pgferry.pg.cluster import LocalCluster, throwaway_cluster, throwaway_replica
+from pgferry.runtime.postgres.replicas import ReplicaDatabase
 from proxy import LOOPBACK, Proxy
 
 
@@ -77,3 +80,19 @@ def replica_proxy(replica_pair: ReplicaPair) -> Iterator[Proxy]:
     """A TCP proxy in front of the replica (the application's side): `cut()` makes the replica go away."""
     with Proxy(replica_pair.replica.host, replica_pair.replica.port) as running:
         yield running
+
+
+def settle(db: ReplicaDatabase, until: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
+    """Read the replicas now, again and again (bounded), until `until(stats)` holds."""
+    stats: dict[str, Any] = {}
+    for _ in range(300):
+        stats = db.check_replicas()
+        if until(stats):
+            return stats
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: never happened ({stats})")
+
+
+def usable(stats: dict[str, Any]) -> bool:
+    replica = stats["replicas"][0]
+    return bool(replica["up"]) and replica["lag_s"] is not None and replica["lag_s"] < stats["max_lag_s"]

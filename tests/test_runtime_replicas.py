@@ -30,7 +30,7 @@ from pgferry.runtime.postgres.replicas.classify import reads_only
 from pgferry.runtime.postgres.replicas.health import Reading, ReplicaHealth
 from pgferry.runtime.postgres.replicas.session import decode
 from proxy import Proxy
-from replica_fixtures import PairDsns, ReplicaPair
+from replica_fixtures import PairDsns, ReplicaPair, settle, usable
 
 ROOT = Path(__file__).resolve().parent.parent
 POOL = PostgresPolicy(pool_min=1, pool_max=2, pool_wait_s=1.0)
@@ -41,22 +41,6 @@ def sql(dsn: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[An
     with psycopg.connect(dsn, autocommit=True) as conn:
         cur = conn.execute(statement, params)
         return cur.fetchall() if cur.description else []
-
-
-def settle(db: ReplicaDatabase, until: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
-    """Read the replicas now, again and again (bounded), until `until(stats)` holds."""
-    stats: dict[str, Any] = {}
-    for _ in range(300):
-        stats = db.check_replicas()
-        if until(stats):
-            return stats
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: never happened ({stats})")
-
-
-def usable(stats: dict[str, Any]) -> bool:
-    replica = stats["replicas"][0]
-    return bool(replica["up"]) and replica["lag_s"] is not None and replica["lag_s"] < stats["max_lag_s"]
 
 
 @pytest.fixture

@@ -179,6 +179,14 @@ def _print_defects(console: Console, defects: list[Any], counts: dict[str, int])
     help="PostgreSQL: connections in the pool (default 20); SQLite legacy mode: the fixed pool (default 15).",
 )
 @click.option(
+    "--replica",
+    "replicas",
+    multiple=True,
+    metavar="DSN",
+    help="PostgreSQL: a streaming replica of DB_OR_DSN for reads within a 5 s lag bound (repeatable); "
+    "a client reads its own writes (the db_position cookie).",
+)
+@click.option(
     "--mode",
     type=click.Choice(["legacy", "optimized"]),
     default="optimized",
@@ -206,6 +214,7 @@ def serve(
     database: str,
     backend: str,
     pool_size: int | None,
+    replicas: tuple[str, ...],
     mode: str,
     host: str,
     port: int,
@@ -225,6 +234,7 @@ def serve(
       forum serve forum.db --mode legacy --port 8001
       forum serve forum.db --mode optimized --capture workload.jsonl
       forum serve postgresql://forum@127.0.0.1/forum --pool-size 20
+      forum serve postgresql://forum@db1/forum --replica postgresql://forum@db2/forum
     """
     from forum.web.serve import serve as run
 
@@ -238,6 +248,7 @@ def serve(
         busy_timeout_ms=busy_timeout_ms,
         backend=backend,
         pool_size=pool_size,
+        replicas=replicas,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
@@ -27,6 +28,7 @@ def serve(
     busy_timeout_ms: int | None = None,
     backend: str = "auto",
     pool_size: int | None = None,
+    replicas: Sequence[str] = (),
 ) -> None:
     """Serve until SIGINT/SIGTERM; the database and the capture file are closed on the way out."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -40,6 +42,10 @@ def serve(
         overrides["legacy_busy_timeout_ms" if str(mode) == "legacy" else "busy_timeout_ms"] = busy_timeout_ms
     if pool_size is not None:
         overrides["pool_max" if engine == "postgres" else "pool_size"] = pool_size
+    if replicas:
+        if engine != "postgres":
+            raise UsageError("--replica needs PostgreSQL: a SQLite file has no streaming replicas")
+        overrides["replicas"] = tuple(replicas)
     if capture is not None and engine == "postgres":
         raise UsageError("--capture records SQLite statements (pgferry's workload log); not on PostgreSQL")
     sink = RedactingSink(capture) if capture is not None else None
