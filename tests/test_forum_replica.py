@@ -17,8 +17,9 @@ from forum.services import Forum
 from forum.web.app import create_app
 from forum.web.middleware import POSITION_COOKIE
 from forum_fixtures import FAST_AUTH, Api
+from pgferry.pg.cluster import free_port
 from pgferry.runtime.postgres.replicas import ReplicaDatabase, parse_lsn
-from replica_fixtures import ReplicaPair, settle, usable
+from replica_fixtures import PairDsns, ReplicaPair, settle, usable
 
 
 @pytest.fixture
@@ -98,3 +99,10 @@ def test_replica_needs_postgresql(tmp_path: Path) -> None:
     db.write_bytes(b"")
     result = CliRunner().invoke(main, ["serve", str(db), "--replica", "postgresql://x@127.0.0.1/forum"])
     assert result.exit_code == 2 and "--replica needs PostgreSQL" in result.output
+
+
+def test_a_replica_unreachable_at_start_is_one_error_line_without_its_password(pair_dsns: PairDsns) -> None:
+    unreachable = psycopg.conninfo.make_conninfo(pair_dsns.replica, port=str(free_port()), password="hunter22")
+    result = CliRunner().invoke(main, ["serve", pair_dsns.primary, "--replica", unreachable])
+    assert result.exit_code == 2 and "cannot connect" in result.output
+    assert "hunter22" not in result.output and "Traceback" not in result.output
