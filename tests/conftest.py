@@ -20,6 +20,7 @@ from forum_fixtures import api, db_copy, forum_template, seeded_db  # noqa: F401
 from pgdatabases import fresh_database
 from pgferry.pg.cluster import LocalCluster, throwaway_cluster
 from proxy import Proxy
+from replica_fixtures import pair_dsns, replica_pair, replica_proxy  # noqa: F401  (a primary and its replica)
 
 # Properties draw the same examples on every run (`make test` is green or red, never by chance); a
 # failure prints the blob that reproduces it. `make test-long` draws new, and more, examples each time.

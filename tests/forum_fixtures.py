@@ -2,7 +2,9 @@
 backend: SQLite in legacy mode, SQLite in optimized mode, and PostgreSQL (optimized), direct and
 through PgBouncer, on the database a default `pgferry copy` of the seeded file makes: copied once per
 session into a template database, and from it into each test's own database (CREATE DATABASE ...
-TEMPLATE: a file copy, about a third of the time the copy takes).
+TEMPLATE: a file copy, about a third of the time the copy takes); and "replica": that copy on a
+primary of its own, with the forum's reads on its streaming replica (read-your-writes through the
+db_position cookie, which the TestClient keeps like a browser).
 
 Imported by the test modules that use them (not a conftest: the forum's fixtures stay beside its tests).
 Passwords are hashed with a cheap argon2 cost here; the server default is argon2-cffi's.
@@ -32,11 +34,13 @@ from pgdatabases import dbname, fresh_database
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
 from pgferry.pg.cluster import LocalCluster
+from replica_fixtures import PairDsns, ReplicaPair, settle, usable
 
 FAST_AUTH = AuthPolicy(passwords=PasswordPolicy(time_cost=1, memory_cost_kib=1024, parallelism=1))
 MODES = ("legacy", "optimized")
-# the API suite's cases: SQLite in each mode, then PostgreSQL direct and through PgBouncer (transaction pooling)
-BACKENDS = ("legacy", "optimized", "postgres", "pgbouncer")
+# the API suite's cases: SQLite in each mode, then PostgreSQL direct, through PgBouncer (transaction pooling),
+# and with reads on a streaming replica
+BACKENDS = ("legacy", "optimized", "postgres", "pgbouncer", "replica")
 _TIMING = re.compile(r'^db;desc="queries=(\d+)";dur=(\d+(?:\.\d+)?)$')
 
 
@@ -81,6 +85,7 @@ class Api:
     backend: str = "sqlite"  # or "postgres"
     dsn: str | None = None  # postgres: the copy's database (direct, also when the forum runs through PgBouncer)
     pgbouncer: bool = False
+    pair: ReplicaPair | None = None  # replica: the primary and replica the copy is on
     _n: int = 0
 
     def register(self, name: str | None = None) -> dict[str, str]:
@@ -104,7 +109,10 @@ class Api:
         if self.dsn is not None:
             with psycopg.connect(self.dsn, autocommit=True) as pg:
                 cur = pg.execute(statement.replace("%", "%%").replace("?", "%s"), params)
-                return cur.fetchall() if cur.description else []
+                rows = cur.fetchall() if cur.description else []
+            if self.pair is not None:  # another process's write, and time for it to reach the replica
+                self.pair.caught_up()
+            return rows
         conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         try:
             return conn.execute(statement, params).fetchall()
@@ -131,8 +139,18 @@ class Api:
 def api(request: pytest.FixtureRequest, db_copy: Path) -> Iterator[Api]:
     with contextlib.ExitStack() as stack:
         dsn: str | None = None
+        pair: ReplicaPair | None = None
         if request.param in MODES:
             forum = Forum.open(db_copy, request.param, policy=FAST_AUTH)
+        elif request.param == "replica":  # only this case starts the primary and its replica
+            dsns: PairDsns = request.getfixturevalue("pair_dsns")
+            dsn, pair = dsns.primary, dsns.pair
+            copy_database(db_copy, dsn, CopyOptions(jobs=2))  # the default copy, on the pair's own primary
+            pair.caught_up()
+            forum = Forum.open(
+                dsn, "optimized", policy=FAST_AUTH, backend="postgres", pool_max=8, replicas=[dsns.replica]
+            )
+            settle(forum.store.db, usable, "the replica within the lag bound")
         else:  # only PostgreSQL cases start the cluster (and PgBouncer)
             cluster: LocalCluster = request.getfixturevalue("pg_cluster")
             dsn = stack.enter_context(fresh_database(cluster.dsn(), request.getfixturevalue("forum_template")))
@@ -147,7 +165,7 @@ def api(request: pytest.FixtureRequest, db_copy: Path) -> Iterator[Api]:
         stack.callback(forum.close)
         with TestClient(create_app(forum)) as client:
             backend = "sqlite" if dsn is None else "postgres"
-            yield Api(client, forum, db_copy, str(forum.mode), backend, dsn, request.param == "pgbouncer")
+            yield Api(client, forum, db_copy, str(forum.mode), backend, dsn, request.param == "pgbouncer", pair)
 
 
 def _pg_target(request: pytest.FixtureRequest, dsn: str) -> str:

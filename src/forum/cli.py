@@ -185,6 +185,14 @@ def _print_defects(console: Console, defects: list[Any], counts: dict[str, int])
     "state (SET, LISTEN, advisory locks) refused; set statement_timeout on the role or database.",
 )
 @click.option(
+    "--replica",
+    "replicas",
+    multiple=True,
+    metavar="DSN",
+    help="PostgreSQL: a streaming replica of DB_OR_DSN for reads within a 5 s lag bound (repeatable); "
+    "a client reads its own writes (the db_position cookie).",
+)
+@click.option(
     "--mode",
     type=click.Choice(["legacy", "optimized"]),
     default="optimized",
@@ -213,6 +221,7 @@ def serve(
     backend: str,
     pool_size: int | None,
     pgbouncer: bool,
+    replicas: tuple[str, ...],
     mode: str,
     host: str,
     port: int,
@@ -233,6 +242,7 @@ def serve(
       forum serve forum.db --mode optimized --capture workload.jsonl
       forum serve postgresql://forum@127.0.0.1/forum --pool-size 20
       forum serve postgresql://forum@127.0.0.1:6432/forum --pgbouncer
+      forum serve postgresql://forum@db1/forum --replica postgresql://forum@db2/forum
     """
     from forum.web.serve import serve as run
 
@@ -247,6 +257,7 @@ def serve(
         backend=backend,
         pool_size=pool_size,
         pgbouncer=pgbouncer,
+        replicas=replicas,
     )
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 
 from forum.store import Mode, Store
+from pgferry.runtime.postgres.replicas import on_primary
 
 
 def now_text() -> str:
@@ -32,9 +33,11 @@ class Units:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:
-        if self.optimized:
-            with self.store.db.transaction():
-                yield
-        else:
-            with self.store.db.hold():
-                yield
+        """A write unit reads on the primary (with replicas): its checks must see what it is about to change."""
+        with on_primary():
+            if self.optimized:
+                with self.store.db.transaction():
+                    yield
+            else:
+                with self.store.db.hold():
+                    yield

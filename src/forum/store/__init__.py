@@ -29,7 +29,6 @@ from forum.store.statements import ForumSql
 from pgferry.dsn import is_dsn, redact
 from pgferry.errors import UsageError
 from pgferry.runtime import Backend, Database
-from pgferry.runtime.postgres import PostgresDatabase
 from pgferry.runtime.sqlite import SqliteDatabase
 from pgferry.workload.capture import Sink
 
@@ -82,9 +81,12 @@ def open_store(
     if backend_of(target, backend) == "postgres":
         if capture is not None:
             raise UsageError("--capture records SQLite statements (pgferry's workload log); not on PostgreSQL")
-        db = PostgresDatabase(str(target), PostgresSettings(**settings).policy(), name="forum")  # type: ignore[arg-type]
+        db = PostgresSettings(**settings).open(str(target))  # type: ignore[arg-type]
         where = redact(str(target))
     else:
+        if settings.get("replicas"):
+            raise UsageError("--replica needs PostgreSQL: a SQLite file has no streaming replicas")
+        settings.pop("replicas", None)
         cfg = SqliteSettings(mode=mode, **settings)  # type: ignore[arg-type]
         db = SqliteDatabase(target, cfg.policy(), capture_sink=capture)
         where = str(db.path)

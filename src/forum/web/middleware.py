@@ -1,9 +1,15 @@
 """One ASGI middleware around the whole app: request id, statement counting, Server-Timing, metrics,
-body size limit, and the last-resort 500.
+body size limit, the read-your-writes cookie, and the last-resort 500.
 
 It is the outermost layer on purpose: every response, errors included, carries
 `Server-Timing: db;desc="queries=N";dur=MS` and an `X-Request-ID`, and the request id is the
 workload capture's request scope, so a captured statement can be traced to its request.
+
+Read-your-writes with replicas: the request runs in the session of its `db_position` cookie (pgferry's
+replicas.session), and a response after a write sets the cookie to the primary's new position, so the
+client's next request, in whichever worker process, reads a replica only once it has replayed that
+write. A cookie, not a header: browsers and HTTP clients with a cookie jar carry it unasked. Without
+replicas the position never moves and no cookie is set.
 """
 
 from __future__ import annotations
@@ -12,15 +18,33 @@ import json
 import logging
 import re
 import time
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from forum.web.metrics import Metrics
 from pgferry.runtime import querystats
+from pgferry.runtime.postgres import replicas
 from pgferry.workload.capture import new_request_id, request_scope
 
 log = logging.getLogger("forum.web")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+POSITION_COOKIE = "db_position"
+
+
+def position_of(headers: dict[bytes, bytes]) -> str | None:
+    """The read-your-writes position the client's cookie carries (None: none, or not parseable)."""
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(headers.get(b"cookie", b"").decode("latin-1"))
+    except CookieError:
+        return None
+    morsel = jar.get(POSITION_COOKIE)
+    return morsel.value if morsel is not None else None
+
+
+def position_cookie(token: str) -> bytes:
+    return f"{POSITION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax".encode("latin-1")
 
 
 def error_body(status: int, code: str, message: str) -> bytes:
@@ -65,7 +89,8 @@ class ForumMiddleware:
         status = 500
         started = False
 
-        with querystats.counting() as stats, request_scope(rid):
+        given_position = position_of(headers)
+        with querystats.counting() as stats, request_scope(rid), replicas.session(given_position) as db_session:
 
             async def send_wrapper(message: dict[str, Any]) -> None:
                 nonlocal status, started
@@ -76,6 +101,9 @@ class ForumMiddleware:
                         (b"server-timing", stats.server_timing().encode()),
                         (b"x-request-id", rid.encode()),
                     ]
+                    token = db_session.token()
+                    if token is not None and token != given_position:
+                        extra.append((b"set-cookie", position_cookie(token)))
                     message = {**message, "headers": [*message.get("headers", []), *extra]}
                 await send(message)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
@@ -28,6 +29,7 @@ def serve(
     backend: str = "auto",
     pool_size: int | None = None,
     pgbouncer: bool = False,
+    replicas: Sequence[str] = (),
 ) -> None:
     """Serve until SIGINT/SIGTERM; the database and the capture file are closed on the way out."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -45,6 +47,10 @@ def serve(
         if engine != "postgres":
             raise UsageError("--pgbouncer is for a PostgreSQL DSN (PgBouncer's), not a SQLite file")
         overrides["pgbouncer"] = True
+    if replicas:
+        if engine != "postgres":
+            raise UsageError("--replica needs PostgreSQL: a SQLite file has no streaming replicas")
+        overrides["replicas"] = tuple(replicas)
     if capture is not None and engine == "postgres":
         raise UsageError("--capture records SQLite statements (pgferry's workload log); not on PostgreSQL")
     sink = RedactingSink(capture) if capture is not None else None

@@ -4,20 +4,26 @@ Tests and the demo need a real server they own, and nothing more. The cluster is
 unprivileged user when the caller is root (PostgreSQL refuses to run as root), listens only on
 loopback, and authenticates TCP connections with a password so that wrong-password paths can be
 exercised for real. Modelled on what pytest-postgresql does, plus the user switch it lacks.
+
+Every cluster can serve a streaming replica (`throwaway_replica`: `pg_basebackup -R` into a directory
+of its own, started on its own port), because the runtime's replica reads are tested on a real one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 from psycopg.conninfo import make_conninfo
 
 from pgferry.errors import ServerError
@@ -37,7 +43,21 @@ FAST_SETTINGS: Mapping[str, str] = {
     "max_connections": "120",
     "shared_preload_libraries": "'pg_stat_statements'",
     "log_min_messages": "warning",
+    # A replica can stream from any throwaway cluster (PostgreSQL 15's defaults, written down), and one
+    # whose link was cut for a while catches up from the WAL kept here, without a replication slot.
+    "wal_level": "replica",
+    "max_wal_senders": "10",
+    "wal_keep_size": "'256MB'",
 }
+
+# What a standby adds to its primary's settings: reconnect fast after a cut link, and tell the primary
+# which rows its queries still read, so that vacuum there does not cancel them (a throwaway's trade).
+STANDBY_SETTINGS: Mapping[str, str] = {
+    "hot_standby": "on",
+    "hot_standby_feedback": "on",
+    "wal_retrieve_retry_interval": "'100ms'",
+}
+REPLICATION_HBA = "host    replication     all             127.0.0.1/32            scram-sha-256"
 
 
 def find_bindir() -> Path:
@@ -87,9 +107,16 @@ class LocalCluster:
         """A libpq DSN for `dbname` over TCP on loopback (password included: do not log it)."""
         return make_conninfo(host=self.host, port=self.port, user=self.superuser, password=self.password, dbname=dbname)
 
-    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def _run(self, *args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            args, capture_output=True, text=True, check=False, cwd=self.directory, timeout=120, **as_server_account()
+            args,
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=self.directory,
+            timeout=120,
+            env=None if env is None else {**os.environ, **env},
+            **as_server_account(),
         )
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
@@ -128,6 +155,14 @@ class LocalCluster:
         finally:
             pwfile.unlink(missing_ok=True)
 
+    def _allow_replication(self) -> None:
+        """The pg_hba line a replica on loopback connects with (initdb writes it today; a custom file may not)."""
+        hba = self.datadir / "pg_hba.conf"
+        lines = [line.split() for line in hba.read_text().splitlines()]
+        if ["host", "replication", "all", "127.0.0.1/32", "scram-sha-256"] not in lines:
+            with hba.open("a") as out:
+                out.write(REPLICATION_HBA + "\n")
+
     def _write_settings(self) -> None:
         lines = [f"{key} = {value}" for key, value in self.settings.items()]
         lines += [
@@ -142,6 +177,7 @@ class LocalCluster:
         self.initdb()
         if not self.port:
             self.port = free_port(self.host)
+        self._allow_replication()
         self._write_settings()
         self._run(
             str(self.bindir / "pg_ctl"),
@@ -167,17 +203,93 @@ class LocalCluster:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def basebackup(
+        self, primary: LocalCluster, *, upstream: tuple[str, int] | None = None, name: str = "replica"
+    ) -> None:
+        """Fill this (empty) cluster with `pg_basebackup -R` of the running `primary`, as a standby that
+        streams from `upstream` (host, port: the primary itself, or a proxy in front of it).
+
+        -R writes standby.signal and primary_conninfo; the conninfo goes into `settings` too, because
+        start() rewrites postgresql.auto.conf. The password travels in the environment, never in argv.
+        """
+        if (self.datadir / "PG_VERSION").exists():
+            raise ServerError(f"{self.datadir} already holds a cluster: a base backup needs an empty directory")
+        self._prepare_directory()
+        self._run(
+            str(self.bindir / "pg_basebackup"),
+            *("-D", str(self.datadir), "-h", primary.host, "-p", str(primary.port), "-U", primary.superuser),
+            *("-X", "stream", "-c", "fast", "-R", "--no-sync"),
+            env={"PGPASSWORD": primary.password, "PGCONNECT_TIMEOUT": "10"},
+        )
+        host, port = upstream or (primary.host, primary.port)
+        link = make_conninfo(
+            host=host, port=port, user=primary.superuser, password=primary.password, application_name=name
+        )
+        quoted = "'" + link.replace("'", "''") + "'"
+        self.settings = {**primary.settings, **STANDBY_SETTINGS, "primary_conninfo": quoted}
+
+    def wait_replayed(self, primary: LocalCluster, timeout_s: float = 30.0) -> None:
+        """Wait until this replica has replayed everything `primary` had written when called.
+
+        The target is the end of a WAL record written for the purpose (a logical message, which no one
+        decodes here): an idle primary's insert position can sit just past a page header, where replay
+        only arrives with the next record, up to 15 s later (the next running-xacts record).
+        """
+        with psycopg.connect(primary.dsn(), autocommit=True) as conn:
+            row = conn.execute("SELECT pg_logical_emit_message(false, 'pgferry', '')::text").fetchone()
+        target = row[0] if row else "0/0"
+        deadline = time.monotonic() + timeout_s
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+            while True:
+                done = conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [target]).fetchone()
+                if done and done[0]:
+                    return
+                if time.monotonic() > deadline:
+                    raise ServerError(f"replica on port {self.port} did not replay up to {target} in {timeout_s:g} s")
+                time.sleep(0.02)
+
 
 @contextlib.contextmanager
-def throwaway_cluster(**kwargs: object) -> Iterator[LocalCluster]:
-    """A cluster in a temporary directory, stopped and deleted on exit (even after an error)."""
+def _throwaway(make: Callable[[Path], LocalCluster]) -> Iterator[LocalCluster]:
+    """The cluster `make` prepares in a temporary directory, started, then stopped and deleted on exit
+    (even after an error)."""
     directory = Path(tempfile.mkdtemp(prefix="pgferry-pg-"))
-    cluster = LocalCluster(directory=directory, **kwargs)  # type: ignore[arg-type]
+    cluster: LocalCluster | None = None
     try:
+        cluster = make(directory)
         cluster.start()
         yield cluster
     finally:
         try:
-            cluster.stop()
+            if cluster is not None:
+                cluster.stop()
         finally:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def throwaway_cluster(**kwargs: object) -> Iterator[LocalCluster]:
+    """A cluster in a temporary directory, stopped and deleted on exit (even after an error)."""
+    with _throwaway(lambda directory: LocalCluster(directory=directory, **kwargs)) as cluster:  # type: ignore[arg-type]
+        yield cluster
+
+
+@contextlib.contextmanager
+def throwaway_replica(
+    primary: LocalCluster, *, upstream: tuple[str, int] | None = None, name: str = "replica"
+) -> Iterator[LocalCluster]:
+    """A streaming replica of the running `primary` (pg_basebackup -R) on its own port and directory,
+    streaming from `upstream` (default: the primary), caught up when it is given, stopped and deleted on
+    exit. Its superuser and password are the primary's (a base backup copies the roles)."""
+
+    def make(directory: Path) -> LocalCluster:
+        replica = LocalCluster(
+            directory=directory, host=primary.host, superuser=primary.superuser, password=primary.password,
+            bindir=primary.bindir,
+        )  # fmt: skip
+        replica.basebackup(primary, upstream=upstream, name=name)
+        return replica
+
+    with _throwaway(make) as replica:
+        replica.wait_replayed(primary)
+        yield replica

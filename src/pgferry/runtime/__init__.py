@@ -10,8 +10,8 @@ keep a database and its dialect together, per-request statement counts, and the 
 
 Layout: `database` (the protocol), `dialect` (statement sets and dialects), `backend` (the pair),
 `querystats` (Server-Timing counts), `errors`, `sqlite/` (the SQLite backend), `postgres/` (the
-PostgreSQL backend: psycopg_pool, PgBouncer mode; docs/runtime.md). A router (sqlite / dual /
-postgres) will be one more `Database`.
+PostgreSQL backend: psycopg_pool, PgBouncer mode; `postgres/replicas/`: reads on replicas with
+read-your-writes; docs/runtime.md). A router (sqlite / dual / postgres) will be one more `Database`.
 """
 
 from __future__ import annotations

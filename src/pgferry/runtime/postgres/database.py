@@ -165,6 +165,11 @@ class PostgresDatabase(Statements):
 
     # --- what is in force ----------------------------------------------------------------------------
 
+    def check_pool(self) -> None:
+        """Test every idle pooled connection and replace the broken ones: after an outage, so that a
+        statement is not the one to find a connection the outage broke."""
+        self._pool.check()
+
     def pool_stats(self) -> dict[str, int]:
         """psycopg_pool's counters (pool_size, pool_available, requests_waiting, requests_errors...)."""
         return dict(self._pool.get_stats())
