@@ -29,6 +29,14 @@ schema_option = click.option(
 until_option = click.option(
     "--until-caught-up", is_flag=True, help="Stop once every change is applied, instead of following on."
 )
+batch_option = click.option(
+    "--batch",
+    "batch_entries",
+    type=click.IntRange(1, 100_000),
+    default=2_000,
+    show_default=True,
+    help="Changelog entries per batch: each batch commits with the applier's position.",
+)
 
 
 @click.group("migrate")
@@ -103,6 +111,7 @@ def _finish(report: FollowReport, as_json: bool) -> None:
 @click.argument("postgres_dsn")
 @shaping_options
 @until_option
+@batch_option
 @json_option("the report, when it stops")
 @handle_errors
 def start_command(
@@ -111,6 +120,7 @@ def start_command(
     jobs: int | None,
     cast_file: str | None,
     until_caught_up: bool,
+    batch_entries: int,
     as_json: bool,
     **shape: Any,
 ) -> None:
@@ -137,6 +147,7 @@ def start_command(
             stop=stop,
             until_caught_up=until_caught_up,
             on_batch=_progress(as_json, following),
+            batch_entries=batch_entries,
         )
     _finish(report, as_json)
 
@@ -146,10 +157,11 @@ def start_command(
 @click.argument("postgres_dsn")
 @schema_option
 @until_option
+@batch_option
 @json_option("the report, when it stops")
 @handle_errors
 def follow_command(
-    sqlite_path: Path, postgres_dsn: str, schema: str | None, until_caught_up: bool, as_json: bool
+    sqlite_path: Path, postgres_dsn: str, schema: str | None, until_caught_up: bool, batch_entries: int, as_json: bool
 ) -> None:
     """Go on applying SQLITE_PATH's changes to POSTGRES_DSN where the migration stands.
 
@@ -167,6 +179,7 @@ def follow_command(
             stop=stop,
             until_caught_up=until_caught_up,
             on_batch=_progress(as_json, following),
+            batch_entries=batch_entries,
         )
     _finish(report, as_json)
 

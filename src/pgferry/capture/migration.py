@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pgferry.capture import changelog, pgstate
-from pgferry.capture.applier import Applier, Batch
+from pgferry.capture.applier import BATCH_ENTRIES, Applier, Batch
 from pgferry.capture.current import ApplyError
 from pgferry.capture.install import Removed, install, uninstall
 from pgferry.capture.keys import CaptureKey, capture_keys
@@ -83,6 +83,7 @@ def start(
     stop: threading.Event | None = None,
     until_caught_up: bool = False,
     on_batch: Callable[[Batch | None], None] | None = None,
+    batch_entries: int = BATCH_ENTRIES,
 ) -> FollowReport:
     """Install capture, copy with its watermark, then follow (until `stop`, or caught up)."""
     options = options or CopyOptions()
@@ -101,7 +102,7 @@ def start(
         _check_keys(path)
         with pg.transaction():
             pgstate.begin(pg, options.schema, str(path), dataclasses.asdict(options))
-    return _advance(path, dsn, options.schema, events, stop, until_caught_up, on_batch)
+    return _advance(path, dsn, options.schema, events, Follow(stop, until_caught_up, on_batch, batch_entries))
 
 
 def follow(
@@ -112,21 +113,25 @@ def follow(
     stop: threading.Event | None = None,
     until_caught_up: bool = False,
     on_batch: Callable[[Batch | None], None] | None = None,
+    batch_entries: int = BATCH_ENTRIES,
 ) -> FollowReport:
     """Take the migration up where it is (install, copy, follow) and follow."""
     path = check_sqlite_file(path)
-    return _advance(path, dsn, install_schema(path, schema), events, stop, until_caught_up, on_batch)
+    how = Follow(stop, until_caught_up, on_batch, batch_entries)
+    return _advance(path, dsn, install_schema(path, schema), events, how)
 
 
-def _advance(
-    path: Path,
-    dsn: str,
-    schema: str,
-    events: Listener,
-    stop: threading.Event | None,
-    until_caught_up: bool,
-    on_batch: Callable[[Batch | None], None] | None,
-) -> FollowReport:
+@dataclass(frozen=True)
+class Follow:
+    """How long to follow, and what to call after each batch (None: there was nothing to apply)."""
+
+    stop: threading.Event | None = None
+    until_caught_up: bool = False
+    on_batch: Callable[[Batch | None], None] | None = None
+    batch_entries: int = BATCH_ENTRIES
+
+
+def _advance(path: Path, dsn: str, schema: str, events: Listener, how: Follow) -> FollowReport:
     with connect(dsn) as pg:
         state = pgstate.read(pg, schema)
     if state is None:
@@ -140,11 +145,11 @@ def _advance(
     if state.phase in ("installing", "copying"):
         options = CopyOptions(**{**state.options, "resume": state.phase == "copying"})
         report = _copy(path, dsn, options, events)
-    applier = Applier(path, dsn, schema)
+    applier = Applier(path, dsn, schema, how.batch_entries)
     try:
         with connect(dsn) as pg, pg.transaction():
             pgstate.start_following(pg, schema, applier.mode)
-        applied = _follow(applier, dsn, schema, stop, until_caught_up, on_batch)
+        applied = _follow(applier, dsn, schema, how)
     finally:
         applier.close()
     return FollowReport(str(path), redact(dsn), schema, keys, report, applied, "stopped")
@@ -190,17 +195,10 @@ def _copy(path: Path, dsn: str, options: CopyOptions, events: Listener) -> CopyR
     return copy_database(path, dsn, options, events, watermark=watermark)
 
 
-def _follow(
-    applier: Applier,
-    dsn: str,
-    schema: str,
-    stop: threading.Event | None,
-    until_caught_up: bool,
-    on_batch: Callable[[Batch | None], None] | None,
-) -> int:
+def _follow(applier: Applier, dsn: str, schema: str, how: Follow) -> int:
     """Run the applier; its stop is recorded as `stopped`, an error as `failed` with the message."""
     try:
-        applied = applier.run(stop, until_caught_up, on_batch)
+        applied = applier.run(how.stop, how.until_caught_up, how.on_batch)
     except PgferryError as exc:
         with connect(dsn) as pg, pg.transaction():
             pgstate.set_phase(pg, schema, "failed", str(exc))
