@@ -4,8 +4,9 @@ the changelog.
 Plain INSERTs only: an application's conflict clause (INSERT OR IGNORE, OR REPLACE) overrides the
 one in a trigger's statements, and a plain INSERT into a table with no constraint besides an
 automatic seq has nothing to conflict on, so every write is logged whatever clause it came with.
-An UPDATE that changes the key logs the old key too (a second trigger, whose WHEN compares storage
-class and bytes, so an UPDATE that keeps the key costs one INSERT). FK cascades fire these triggers
+An UPDATE that changes the key logs the old key too: a second trigger, `AFTER UPDATE OF` the key
+columns (SQLite codes it only into UPDATEs whose SET names one of them), whose WHEN compares
+storage class and bytes, so an UPDATE that keeps the key costs one INSERT. FK cascades fire these triggers
 like any other write; DELETE without WHERE does too (SQLite skips its truncate optimisation on a
 table with triggers).
 """
@@ -34,10 +35,11 @@ def capture_triggers(table_id: int, table: str, key: tuple[str, ...]) -> dict[st
     """{name: CREATE TRIGGER text} of the triggers capturing `table`, logged as number `table_id`."""
     on = q(table)
     key_changed = " OR ".join(differs(f"NEW.{q(c)}", f"OLD.{q(c)}") for c in key)
+    key_set = f"UPDATE OF {', '.join(q(c) for c in key)}"  # coded only into UPDATEs that SET a key column
     bodies = {
         "insert": ("INSERT", "", _log(table_id, "NEW", key)),
         "update": ("UPDATE", "", _log(table_id, "NEW", key)),
-        "update_key": ("UPDATE", f" WHEN {key_changed}", _log(table_id, "OLD", key)),
+        "update_key": (key_set, f" WHEN {key_changed}", _log(table_id, "OLD", key)),
         "delete": ("DELETE", "", _log(table_id, "OLD", key)),
     }
     return {
