@@ -261,3 +261,20 @@ def test_a_start_killed_before_its_copy_is_finished_by_follow(tmp_path: Path, pg
     write(other, [("DELETE FROM item WHERE id = 2", ())])
     assert follow(other, pg_dsn, until_caught_up=True).copy is not None
     assert read_status(other, pg_dsn, "second").lag_changes == 0
+
+
+def test_a_nocase_key_whose_case_changes_is_carried(tmp_path: Path, pg_dsn: str) -> None:
+    path = tmp_path / "app.db"
+    write(
+        path,
+        [
+            ("CREATE TABLE word (w TEXT COLLATE NOCASE PRIMARY KEY, n INTEGER) WITHOUT ROWID", ()),
+            ("INSERT INTO word VALUES ('alpha', 1), ('beta', 2)", ()),
+        ],
+    )
+    started(path, pg_dsn)
+    write(path, [("UPDATE word SET w = 'ALPHA' WHERE w = 'alpha'", ()), ("DELETE FROM word WHERE w = 'BETA'", ())])
+    caught_up(path, pg_dsn)
+    with psycopg.connect(pg_dsn) as pg:
+        assert pg.execute("SELECT w::text, n FROM word").fetchall() == [("ALPHA", 1)]
+    assert_same(path, pg_dsn)
