@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from pgferry.capture.migration import follow, start
+from pgferry.capture.migration import Follow, follow, start
 from pgferry.capture.status import read_status
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.verify import verify_copy
@@ -61,12 +61,12 @@ def write(path: Path, statements: Sequence[Statement], pragmas: Sequence[str] = 
 
 def started(path: Path, dsn: str) -> None:
     """Capture installed, the copy made, every change since applied."""
-    start(path, dsn, CopyOptions(jobs=1), until_caught_up=True)
+    start(path, dsn, CopyOptions(jobs=1))
 
 
 def caught_up(path: Path, dsn: str, batch_entries: int = 2_000) -> int:
     """Follow until nothing is left; the entries applied."""
-    return follow(path, dsn, until_caught_up=True, batch_entries=batch_entries).applied
+    return follow(path, dsn, how=Follow(until_caught_up=True, batch_entries=batch_entries)).applied
 
 
 def lag(path: Path, dsn: str) -> int:

@@ -75,7 +75,7 @@ def test_writes_during_the_copy_reach_postgres_after_follow(tmp_path: Path, pg_d
     thread = threading.Thread(target=keep_writing)
     thread.start()
     try:
-        start(path, pg_dsn, CopyOptions(jobs=2, chunk_rows=400), events=in_the_copy, until_caught_up=True)
+        start(path, pg_dsn, CopyOptions(jobs=2, chunk_rows=400), events=in_the_copy)
     finally:
         stop.set()
         thread.join()
@@ -139,7 +139,7 @@ def test_tables_without_a_usable_key_are_refused_by_name_and_nothing_is_installe
         ],
     )
     with pytest.raises(KeylessTables) as raised:
-        start(path, pg_dsn, CopyOptions(jobs=1), until_caught_up=True)
+        start(path, pg_dsn, CopyOptions(jobs=1))
     message = str(raised.value)
     assert "'loose': no primary key" in message and "'nullkey': its primary key (code) holds NULLs" in message
     assert control_objects(path) == []
@@ -167,7 +167,7 @@ def test_abort_removes_capture_and_state_and_leaves_the_data(tmp_path: Path, pg_
         assert pg.execute("SELECT to_regclass('pgferry.capture_state')").fetchone() == (None,)
         assert pg.execute("SELECT count(*) FROM pgferry.copy_state").fetchone() == (0,)
     assert abort(path, pg_dsn).postgres_state is False  # a second abort is harmless
-    start(path, pg_dsn, CopyOptions(jobs=1, schema="again"), until_caught_up=True)  # and a new start works
+    start(path, pg_dsn, CopyOptions(jobs=1, schema="again"))  # and a new start works
 
 
 def test_status_reports_lag_rate_and_sizes(tmp_path: Path, pg_dsn: str) -> None:
@@ -250,7 +250,7 @@ def test_a_start_killed_before_its_copy_is_finished_by_follow(tmp_path: Path, pg
     with pytest.raises(UsageError, match="follow"):
         start(path, pg_dsn, CopyOptions(jobs=1))
     write(path, [("UPDATE item SET n = -1 WHERE id = 1", ())])
-    report = follow(path, pg_dsn, until_caught_up=True)
+    report = follow(path, pg_dsn)
     assert [k.table for k in report.keys] == ["blobkey", "item", "pair", "tag"] and report.copy is not None
     assert_same(path, pg_dsn)
     other = make_source(tmp_path / "other.db", without_rowid=True)  # killed after installing, before copying
@@ -259,7 +259,7 @@ def test_a_start_killed_before_its_copy_is_finished_by_follow(tmp_path: Path, pg
         pgstate.begin(pg, "second", str(other), {"jobs": 1, "schema": "second"})
         pgstate.set_phase(pg, "second", "copying")
     write(other, [("DELETE FROM item WHERE id = 2", ())])
-    assert follow(other, pg_dsn, until_caught_up=True).copy is not None
+    assert follow(other, pg_dsn).copy is not None
     assert read_status(other, pg_dsn, "second").lag_changes == 0
 
 

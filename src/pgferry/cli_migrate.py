@@ -19,7 +19,8 @@ from pgferry.clitools import emit_json, handle_errors, json_option
 
 if TYPE_CHECKING:
     from pgferry.capture.applier import Batch
-    from pgferry.capture.migration import FollowReport
+    from pgferry.capture.migration import Follow, FollowReport
+    from pgferry.events import Listener
 
 PROGRESS_EVERY_S = 5.0
 
@@ -91,6 +92,18 @@ def _progress(as_json: bool, following: Callable[[], None]) -> Callable[[Batch |
     return on_batch
 
 
+def _run(
+    as_json: bool, until_caught_up: bool, batch_entries: int, call: Callable[[Listener, Follow], FollowReport]
+) -> None:
+    """`call` (start or follow) with progress bars, signals that stop it, and its report rendered."""
+    from pgferry.bars import event_bars
+    from pgferry.capture.migration import Follow
+
+    with _stopping() as (stop, following), event_bars(not as_json) as bars:
+        report = call(bars, Follow(stop, until_caught_up, _progress(as_json, following), batch_entries))
+    _finish(report, as_json)
+
+
 def _finish(report: FollowReport, as_json: bool) -> None:
     if as_json:
         emit_json(report.as_dict())
@@ -134,22 +147,15 @@ def start_command(
     every changed key into PostgreSQL, until Ctrl-C / SIGTERM (or
     --until-caught-up). Killed at any point, `pgferry migrate follow` goes on.
     """
-    from pgferry.bars import event_bars
     from pgferry.capture.migration import start
 
     options = shaped_options(jobs, cast_file, **shape)
-    with _stopping() as (stop, following), event_bars(not as_json) as bars:
-        report = start(
-            sqlite_path,
-            postgres_dsn,
-            options,
-            events=bars,
-            stop=stop,
-            until_caught_up=until_caught_up,
-            on_batch=_progress(as_json, following),
-            batch_entries=batch_entries,
-        )
-    _finish(report, as_json)
+    _run(
+        as_json,
+        until_caught_up,
+        batch_entries,
+        lambda events, how: start(sqlite_path, postgres_dsn, options, events, how),
+    )
 
 
 @migrate.command("follow")
@@ -167,21 +173,14 @@ def follow_command(
 
     Installs capture or finishes the copy first when a `start` was killed before it did.
     """
-    from pgferry.bars import event_bars
     from pgferry.capture.migration import follow
 
-    with _stopping() as (stop, following), event_bars(not as_json) as bars:
-        report = follow(
-            sqlite_path,
-            postgres_dsn,
-            schema,
-            events=bars,
-            stop=stop,
-            until_caught_up=until_caught_up,
-            on_batch=_progress(as_json, following),
-            batch_entries=batch_entries,
-        )
-    _finish(report, as_json)
+    _run(
+        as_json,
+        until_caught_up,
+        batch_entries,
+        lambda events, how: follow(sqlite_path, postgres_dsn, schema, events, how),
+    )
 
 
 @migrate.command("status")

@@ -67,6 +67,20 @@ class FollowReport:
         }
 
 
+@dataclass(frozen=True)
+class Follow:
+    """How long to follow (until `stop` is set, or once caught up), the batch size, and what to call
+    after each batch (with None when there was nothing to apply)."""
+
+    stop: threading.Event | None = None
+    until_caught_up: bool = False
+    on_batch: Callable[[Batch | None], None] | None = None
+    batch_entries: int = BATCH_ENTRIES
+
+
+CAUGHT_UP = Follow(until_caught_up=True)
+
+
 def install_schema(path: str | Path, schema: str | None) -> str:
     """The target schema: as given, else as capture's install recorded it, else public."""
     if schema is not None:
@@ -80,12 +94,9 @@ def start(
     dsn: str,
     options: CopyOptions | None = None,
     events: Listener = no_events,
-    stop: threading.Event | None = None,
-    until_caught_up: bool = False,
-    on_batch: Callable[[Batch | None], None] | None = None,
-    batch_entries: int = BATCH_ENTRIES,
+    how: Follow | None = None,
 ) -> FollowReport:
-    """Install capture, copy with its watermark, then follow (until `stop`, or caught up)."""
+    """Install capture, copy with its watermark, then follow as `how` says (default: until caught up)."""
     options = options or CopyOptions()
     if options.resume:
         raise UsageError("migrate start makes a new copy; `pgferry migrate follow` resumes an interrupted one")
@@ -102,33 +113,15 @@ def start(
         _check_keys(path)
         with pg.transaction():
             pgstate.begin(pg, options.schema, str(path), dataclasses.asdict(options))
-    return _advance(path, dsn, options.schema, events, Follow(stop, until_caught_up, on_batch, batch_entries))
+    return _advance(path, dsn, options.schema, events, how or CAUGHT_UP)
 
 
 def follow(
-    path: str | Path,
-    dsn: str,
-    schema: str | None = None,
-    events: Listener = no_events,
-    stop: threading.Event | None = None,
-    until_caught_up: bool = False,
-    on_batch: Callable[[Batch | None], None] | None = None,
-    batch_entries: int = BATCH_ENTRIES,
+    path: str | Path, dsn: str, schema: str | None = None, events: Listener = no_events, how: Follow | None = None
 ) -> FollowReport:
-    """Take the migration up where it is (install, copy, follow) and follow."""
+    """Take the migration up where it is (install, copy, follow) and follow as `how` says."""
     path = check_sqlite_file(path)
-    how = Follow(stop, until_caught_up, on_batch, batch_entries)
-    return _advance(path, dsn, install_schema(path, schema), events, how)
-
-
-@dataclass(frozen=True)
-class Follow:
-    """How long to follow, and what to call after each batch (None: there was nothing to apply)."""
-
-    stop: threading.Event | None = None
-    until_caught_up: bool = False
-    on_batch: Callable[[Batch | None], None] | None = None
-    batch_entries: int = BATCH_ENTRIES
+    return _advance(path, dsn, install_schema(path, schema), events, how or CAUGHT_UP)
 
 
 def _advance(path: Path, dsn: str, schema: str, events: Listener, how: Follow) -> FollowReport:
@@ -236,4 +229,4 @@ def abort(path: str | Path, dsn: str, schema: str | None = None) -> AbortReport:
     return AbortReport(str(path), schema, removed, found)
 
 
-__all__ = ["ApplyError", "FollowReport", "abort", "follow", "start"]
+__all__ = ["ApplyError", "Follow", "FollowReport", "abort", "follow", "start"]
