@@ -4,8 +4,12 @@ tables capture refuses, abort, status, a role without session_replication_role, 
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -13,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from psycopg import sql
 
-from capture_util import app, assert_same, caught_up, make_source, started, write
+from capture_util import app, assert_same, caught_up, lag, make_source, started, write
 from pgferry.capture import pgstate
 from pgferry.capture.applier import SchemaChanged
 from pgferry.capture.current import ApplyError
@@ -22,7 +26,7 @@ from pgferry.capture.keys import KeylessTables
 from pgferry.capture.migration import abort, follow, start
 from pgferry.capture.status import read_status
 from pgferry.cli import main
-from pgferry.errors import UsageError
+from pgferry.errors import TargetError, UsageError
 from pgferry.events import Event
 from pgferry.migrate.options import CopyOptions
 
@@ -278,3 +282,34 @@ def test_a_nocase_key_whose_case_changes_is_carried(tmp_path: Path, pg_dsn: str)
     with psycopg.connect(pg_dsn) as pg:
         assert pg.execute("SELECT w::text, n FROM word").fetchall() == [("ALPHA", 1)]
     assert_same(path, pg_dsn)
+
+
+def test_follow_stops_cleanly_on_sigterm_and_a_non_empty_target_is_refused(tmp_path: Path, pg_dsn: str) -> None:
+    path = make_source(tmp_path / "app.db", without_rowid=False)
+    started(path, pg_dsn)
+    command = [sys.executable, "-m", "pgferry", "migrate", "follow", str(path), pg_dsn, "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(200):  # until its heartbeat says it follows (bounded: 20 s)
+            if read_status(path, pg_dsn, "public").applier_running:
+                break
+            time.sleep(0.1)
+        write(path, [("UPDATE item SET n = 7 WHERE id = 7", ())])
+        for _ in range(200):
+            if lag(path, pg_dsn) == 0:
+                break
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err.decode()
+    assert json.loads(out)["applied"] == 1 and read_status(path, pg_dsn, "public").phase == "stopped"
+    assert_same(path, pg_dsn)
+    other = make_source(tmp_path / "other.db", without_rowid=False)
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        pg.execute("CREATE SCHEMA taken")
+        pg.execute("CREATE TABLE taken.app (id int)")
+    with pytest.raises(TargetError, match="not empty"):
+        start(other, pg_dsn, CopyOptions(jobs=1, schema="taken"))
+    assert control_objects(other) == []

@@ -119,14 +119,20 @@ def _finish(report: FollowReport, as_json: bool) -> None:
     console.print(f"stopped after applying {report.applied:,} changes; `pgferry migrate follow` goes on")
 
 
+def _databases(command: Callable[..., Any]) -> Callable[..., Any]:
+    """SQLITE_PATH and POSTGRES_DSN, the arguments of every migrate command."""
+    return click.argument("sqlite_path", type=click.Path(path_type=Path))(click.argument("postgres_dsn")(command))
+
+
+def _following(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--until-caught-up, --batch and --json of the commands that follow (start, follow)."""
+    return until_option(batch_option(json_option("the report, when it stops")(handle_errors(command))))
+
+
 @migrate.command("start")
-@click.argument("sqlite_path", type=click.Path(path_type=Path))
-@click.argument("postgres_dsn")
+@_databases
 @shaping_options
-@until_option
-@batch_option
-@json_option("the report, when it stops")
-@handle_errors
+@_following
 def start_command(
     sqlite_path: Path,
     postgres_dsn: str,
@@ -159,13 +165,9 @@ def start_command(
 
 
 @migrate.command("follow")
-@click.argument("sqlite_path", type=click.Path(path_type=Path))
-@click.argument("postgres_dsn")
+@_databases
 @schema_option
-@until_option
-@batch_option
-@json_option("the report, when it stops")
-@handle_errors
+@_following
 def follow_command(
     sqlite_path: Path, postgres_dsn: str, schema: str | None, until_caught_up: bool, batch_entries: int, as_json: bool
 ) -> None:
@@ -184,8 +186,7 @@ def follow_command(
 
 
 @migrate.command("status")
-@click.argument("sqlite_path", type=click.Path(path_type=Path))
-@click.argument("postgres_dsn")
+@_databases
 @schema_option
 @json_option()
 @handle_errors
@@ -211,8 +212,7 @@ def status_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_
 
 
 @migrate.command("abort")
-@click.argument("sqlite_path", type=click.Path(path_type=Path))
-@click.argument("postgres_dsn")
+@_databases
 @schema_option
 @json_option()
 @handle_errors

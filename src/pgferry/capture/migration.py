@@ -16,6 +16,7 @@ copy (--resume, with the options `start` stored) when it did not finish, then fo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sqlite3
 import threading
@@ -25,15 +26,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from pgferry.capture import changelog, pgstate
 from pgferry.capture.applier import BATCH_ENTRIES, Applier, Batch
 from pgferry.capture.current import ApplyError
 from pgferry.capture.install import Removed, install, uninstall
 from pgferry.capture.keys import CaptureKey, capture_keys
 from pgferry.dsn import redact
-from pgferry.errors import PgferryError, UsageError
+from pgferry.errors import PgferryError, TargetError, UsageError
 from pgferry.events import Listener, no_events
 from pgferry.migrate import control
+from pgferry.migrate.ddl import schema_has_tables
+from pgferry.migrate.errors import user_errors
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.report import CopyReport
 from pgferry.migrate.run import copy_database
@@ -109,6 +114,11 @@ def start(
             raise UsageError(
                 f"a migration of {path} into schema {options.schema!r} was started already (phase {phase}); "
                 "`pgferry migrate follow` goes on, `pgferry migrate abort` removes it"
+            )
+        if not options.into_existing and schema_has_tables(pg, options.schema):
+            raise TargetError(
+                f"schema {options.schema!r} in the target is not empty; drop it, choose another with --schema, "
+                "or fill an application's tables with --into-existing"
             )
         _check_keys(path)
         with pg.transaction():
@@ -191,14 +201,19 @@ def _copy(path: Path, dsn: str, options: CopyOptions, events: Listener) -> CopyR
 def _follow(applier: Applier, dsn: str, schema: str, how: Follow) -> int:
     """Run the applier; its stop is recorded as `stopped`, an error as `failed` with the message."""
     try:
-        applied = applier.run(how.stop, how.until_caught_up, how.on_batch)
+        with user_errors(dsn):  # a server gone, a file gone: one line, recorded
+            applied = applier.run(how.stop, how.until_caught_up, how.on_batch)
     except PgferryError as exc:
-        with connect(dsn) as pg, pg.transaction():
-            pgstate.set_phase(pg, schema, "failed", str(exc))
+        _record(dsn, schema, "failed", str(exc))
         raise
-    with connect(dsn) as pg, pg.transaction():
-        pgstate.set_phase(pg, schema, "stopped")
+    _record(dsn, schema, "stopped")
     return applied
+
+
+def _record(dsn: str, schema: str, phase: str, error: str | None = None) -> None:
+    """Best effort: the error itself is raised to the caller even when PostgreSQL cannot take it."""
+    with contextlib.suppress(PgferryError, psycopg.Error), connect(dsn) as pg, pg.transaction():
+        pgstate.set_phase(pg, schema, phase, error)
 
 
 @dataclass

@@ -88,6 +88,8 @@ def begin(pg: psycopg.Connection, schema: str, source: str, options: dict[str, A
 def set_phase(pg: psycopg.Connection, schema: str, phase: str, error: str | None = None) -> None:
     if phase not in PHASES:
         raise ValueError(phase)
+    if not exists(pg):  # aborted meanwhile: nothing to record
+        return
     pg.execute(
         sql.SQL("UPDATE {} SET phase = %s, last_error = %s, updated_at = now() WHERE target_schema = %s").format(TABLE),
         [phase, error, schema],
