@@ -313,3 +313,12 @@ def test_follow_stops_cleanly_on_sigterm_and_a_non_empty_target_is_refused(tmp_p
     with pytest.raises(TargetError, match="not empty"):
         start(other, pg_dsn, CopyOptions(jobs=1, schema="taken"))
     assert control_objects(other) == []
+
+
+def test_a_table_dropped_while_nobody_follows_is_said_when_follow_starts(tmp_path: Path, pg_dsn: str) -> None:
+    path = make_source(tmp_path / "app.db", without_rowid=False)
+    started(path, pg_dsn)
+    write(path, [("DROP TABLE blobkey", ())])
+    with pytest.raises(SchemaChanged, match="table 'blobkey' was dropped"):
+        caught_up(path, pg_dsn)
+    assert read_status(path, pg_dsn, "public").phase == "failed"

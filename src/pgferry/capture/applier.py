@@ -131,6 +131,8 @@ class Applier:
         state = pgstate.read(self.pg, self.schema)
         if stored is None or state is None:
             raise ApplyError(f"schema {self.schema!r}: no copy to follow (no stored plan or capture state)")
+        self.position = state.applied_seq if state.applied_seq is not None else (state.start_seq or 0)
+        self._check_schema()  # a table rebuilt while nobody followed: said before anything reads it
         plan = MigrationPlan.from_dict(stored)
         sqlite_schema = read_schema(self.conn)
         self.tables: dict[int, Table] = {}
@@ -156,7 +158,6 @@ class Applier:
         self.mode = self._replica_mode()
         for table in self.order:
             table.target.prepare(self.pg)
-        self.position = state.applied_seq if state.applied_seq is not None else (state.start_seq or 0)
         self.behind_since = state.behind_since if state.behind_since is not None else time.time()
         self.observed: collections.deque[tuple[int, float]] = collections.deque()
         self.applied: collections.deque[tuple[float, int]] = collections.deque([(time.time(), 0)])

@@ -148,13 +148,7 @@ def _advance(path: Path, dsn: str, schema: str, events: Listener, how: Follow) -
     if state.phase in ("installing", "copying"):
         options = CopyOptions(**{**state.options, "resume": state.phase == "copying"})
         report = _copy(path, dsn, options, events)
-    applier = Applier(path, dsn, schema, how.batch_entries)
-    try:
-        with connect(dsn) as pg, pg.transaction():
-            pgstate.start_following(pg, schema, applier.mode)
-        applied = _follow(applier, dsn, schema, how)
-    finally:
-        applier.close()
+    applied = _follow(path, dsn, schema, how)
     return FollowReport(str(path), redact(dsn), schema, keys, report, applied, "stopped")
 
 
@@ -198,11 +192,17 @@ def _copy(path: Path, dsn: str, options: CopyOptions, events: Listener) -> CopyR
     return copy_database(path, dsn, options, events, watermark=watermark)
 
 
-def _follow(applier: Applier, dsn: str, schema: str, how: Follow) -> int:
+def _follow(path: Path, dsn: str, schema: str, how: Follow) -> int:
     """Run the applier; its stop is recorded as `stopped`, an error as `failed` with the message."""
     try:
         with user_errors(dsn):  # a server gone, a file gone: one line, recorded
-            applied = applier.run(how.stop, how.until_caught_up, how.on_batch)
+            applier = Applier(path, dsn, schema, how.batch_entries)
+            try:
+                with connect(dsn) as pg, pg.transaction():
+                    pgstate.start_following(pg, schema, applier.mode)
+                applied = applier.run(how.stop, how.until_caught_up, how.on_batch)
+            finally:
+                applier.close()
     except PgferryError as exc:
         _record(dsn, schema, "failed", str(exc))
         raise
