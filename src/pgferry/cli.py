@@ -11,6 +11,7 @@ import click
 
 from pgferry.cli_copy import copy_command, restore_rejects_command, verify_command
 from pgferry.cli_doctor import doctor_command, tune_command
+from pgferry.cli_migrate import migrate
 from pgferry.cli_split import split_command
 from pgferry.cli_workload import workload
 
@@ -35,5 +36,6 @@ for command in (
     doctor_command,
     tune_command,
     split_command,
+    migrate,
 ):
     main.add_command(command)

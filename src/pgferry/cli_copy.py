@@ -3,30 +3,91 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pgferry.clitools import emit_json, handle_errors, json_option
 
+if TYPE_CHECKING:
+    from pgferry.migrate.options import CopyOptions
+
+
+# How the copy shapes the target (names, types, chunks, workers): `copy` and `migrate start` share them.
+SHAPING_OPTIONS = [
+    click.option("--schema", default="public", show_default=True, help="Target schema (created when missing)."),
+    click.option(
+        "--jobs",
+        type=click.IntRange(1, 64),
+        help="Parallel workers (PostgreSQL connections) for data, index builds and the verify "
+        "[default: CPUs + 1, at most 8].",
+    ),
+    click.option(
+        "--cast",
+        "cast_file",
+        type=click.Path(dir_okay=False),
+        help='TOML file overriding types: [columns] "table.column" = "type", [types] "DECLARED" = "type".',
+    ),
+    click.option("--keep-case", is_flag=True, help="Keep identifiers' case instead of folding plain names."),
+    click.option(
+        "--chunk-rows",
+        type=click.IntRange(1, 10_000_000),
+        default=20_000,
+        show_default=True,
+        help="Rows per chunk: each chunk commits with its checkpoint.",
+    ),
+    click.option(
+        "--full-census",
+        is_flag=True,
+        help="Type big tables from a census of every row before copying, instead of from a sample "
+        "checked row by row as the copy goes (slower; --dry-run always takes the full census).",
+    ),
+    click.option(
+        "--framework",
+        type=click.Choice(["auto", "none", "django", "sqlalchemy", "rails"]),
+        default="auto",
+        show_default=True,
+        help="Use the PostgreSQL types this framework gives its fields (Django's numeric, uuid, timestamptz, "
+        "...); auto detects it from its migration tables, none uses the generic choices.",
+    ),
+    click.option(
+        "--into-existing",
+        is_flag=True,
+        help="Fill the tables the target schema already has (made by the application's framework: manage.py "
+        "migrate, alembic upgrade head): match tables and columns by name, convert every value to the target "
+        "column's type; create, drop and disable nothing. With --dry-run: print the mapping (needs POSTGRES_DSN).",
+    ),
+    click.option(
+        "--truncate-existing",
+        is_flag=True,
+        help="With --into-existing: empty target tables that already hold rows (Django's migrate fills "
+        "django_migrations, django_content_type, auth_permission) in one TRUNCATE first, instead of refusing.",
+    ),
+]
+
+
+def shaping_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add SHAPING_OPTIONS to a command (passed as schema, jobs, cast_file, keep_case, chunk_rows,
+    full_census, framework, into_existing, truncate_existing)."""
+    for option in reversed(SHAPING_OPTIONS):
+        command = option(command)
+    return command
+
+
+def shaped_options(jobs: int | None, cast_file: str | None, **shape: Any) -> CopyOptions:
+    """The CopyOptions of SHAPING_OPTIONS' values (and any other CopyOptions field given)."""
+    from pgferry.migrate.options import CopyOptions, default_jobs
+
+    return CopyOptions(jobs=jobs or default_jobs(), casts_file=cast_file, **shape)
+
 
 @click.command("copy")
 @click.argument("sqlite_path", type=click.Path(path_type=Path))
 @click.argument("postgres_dsn", required=False)
-@click.option("--schema", default="public", show_default=True, help="Target schema (created when missing).")
-@click.option(
-    "--jobs",
-    type=click.IntRange(1, 64),
-    help="Parallel workers (PostgreSQL connections) for data, index builds and the verify "
-    "[default: CPUs + 1, at most 8].",
-)
+@shaping_options
 @click.option("--resume", is_flag=True, help="Finish an interrupted copy from its checkpoints.")
-@click.option(
-    "--cast",
-    "cast_file",
-    type=click.Path(dir_okay=False),
-    help='TOML file overriding types: [columns] "table.column" = "type", [types] "DECLARED" = "type".',
-)
 @click.option(
     "--on-error",
     type=click.Choice(["stop", "reject"]),
@@ -38,41 +99,6 @@ from pgferry.clitools import emit_json, handle_errors, json_option
     "--reject-file",
     type=click.Path(dir_okay=False),
     help="Where --on-error reject writes whole rows (JSONL; put back with restore-rejects).",
-)
-@click.option("--keep-case", is_flag=True, help="Keep identifiers' case instead of folding plain names.")
-@click.option(
-    "--chunk-rows",
-    type=click.IntRange(1, 10_000_000),
-    default=20_000,
-    show_default=True,
-    help="Rows per chunk: each chunk commits with its checkpoint.",
-)
-@click.option(
-    "--full-census",
-    is_flag=True,
-    help="Type big tables from a census of every row before copying, instead of from a sample "
-    "checked row by row as the copy goes (slower; --dry-run always takes the full census).",
-)
-@click.option(
-    "--framework",
-    type=click.Choice(["auto", "none", "django", "sqlalchemy", "rails"]),
-    default="auto",
-    show_default=True,
-    help="Use the PostgreSQL types this framework gives its fields (Django's numeric, uuid, timestamptz, "
-    "...); auto detects it from its migration tables, none uses the generic choices.",
-)
-@click.option(
-    "--into-existing",
-    is_flag=True,
-    help="Fill the tables the target schema already has (made by the application's framework: manage.py "
-    "migrate, alembic upgrade head): match tables and columns by name, convert every value to the target "
-    "column's type; create, drop and disable nothing. With --dry-run: print the mapping (needs POSTGRES_DSN).",
-)
-@click.option(
-    "--truncate-existing",
-    is_flag=True,
-    help="With --into-existing: empty target tables that already hold rows (Django's migrate fills "
-    "django_migrations, django_content_type, auth_permission) in one TRUNCATE first, instead of refusing.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the DDL with a comment on every choice; copy nothing.")
 @click.option("--no-verify", is_flag=True, help="Skip the verification that runs after the copy.")
@@ -112,17 +138,14 @@ def copy_command(
     differences or rows were rejected, 2 error.
     """
     from pgferry.migrate.ddl import dry_run_sql
-    from pgferry.migrate.options import CopyOptions, default_jobs
     from pgferry.migrate.run import copy_and_verify
     from pgferry.migrate.source import open_source
 
-    jobs = jobs or default_jobs()
-
-    options = CopyOptions(
+    options = shaped_options(
+        jobs,
+        cast_file,
         schema=schema,
-        jobs=jobs,
         resume=resume,
-        casts_file=cast_file,
         on_error=on_error,
         reject_file=reject_file,
         keep_case=keep_case,

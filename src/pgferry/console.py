@@ -7,6 +7,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pgferry.capture.keys import CaptureKey
+from pgferry.capture.status import MigrationStatus
 from pgferry.migrate.fkeys import UnvalidatedKey
 from pgferry.migrate.report import CopyReport
 from pgferry.migrate.restore import RestoreReport
@@ -97,3 +99,30 @@ def render_verify(report: VerifyReport, console: Console) -> None:
         )
         table.add_row(escape(t.table), f"{t.source_rows:,}", f"{t.target_rows:,}", str(t.chunks), result)
     console.print(table)
+
+
+def render_captured(keys: list[CaptureKey], console: Console) -> None:
+    """The key change capture logs for each table."""
+    for key in keys:
+        console.print(f"captured {escape(key.table)} by {escape(key.how)}")
+
+
+def render_migration(status: MigrationStatus, console: Console) -> None:
+    """Phase, lag, throughput and sizes of a live migration, one line each."""
+    running = "applier running" if status.applier_running else "applier not running"
+    console.print(
+        f"migration {escape(status.source)} -> {escape(status.target)} (schema {escape(status.schema)}): "
+        f"[bold]{status.phase}[/bold], {running}" + (f", {status.mode} mode" if status.mode else "")
+    )
+    lag_s = "-" if status.lag_seconds is None else f"{status.lag_seconds:.1f} s"
+    rate = "-" if status.applied_per_s is None else f"{status.applied_per_s:,.0f}/s"
+    console.print(
+        f"lag: {status.lag_changes:,} changes, at most {lag_s}; applied {status.applied_changes:,} changes ({rate}); "
+        f"position {status.applied_seq} of {status.newest_seq} (watermark {status.watermark})"
+    )
+    console.print(
+        f"changelog: {status.changelog_entries:,} entries; {status.captured_tables} tables captured; "
+        f"journal mode {status.journal_mode}, WAL {status.wal_bytes:,} bytes"
+    )
+    if status.last_error:
+        console.print(f"[red]last error[/red]: {escape(status.last_error)}")

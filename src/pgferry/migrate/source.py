@@ -28,6 +28,7 @@ from pgferry.migrate.plan import MigrationPlan, build_plan
 from pgferry.migrate.restart import restart_identity_sql
 from pgferry.sqlite.busy import is_busy
 from pgferry.sqlite.census import ColumnCensus, TableCensus, merge_censuses, take_census, take_sample_census
+from pgferry.sqlite.control import without_control
 from pgferry.sqlite.keyset import rowid_ranges, table_keyset
 from pgferry.sqlite.schema import Schema, Table, read_schema
 from pgferry.sqlite.snapshot import Snapshot, open_snapshot
@@ -233,7 +234,7 @@ def _read(
     target: Target | None = None,
 ) -> Source:
     conn = snapshot.connections[0]
-    schema = read_schema(conn)
+    schema = without_control(read_schema(conn))  # pgferry's own tables stay in SQLite
     sequences = _sequences(conn)
     empty = MigrationPlan(options.schema, [], [], [], [])
     source = Source(Path(path), snapshot, schema, empty, snapshot.journal_mode, sequences=sequences)

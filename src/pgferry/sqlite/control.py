@@ -1,5 +1,5 @@
-"""pgferry's own tables inside the SQLite file it works on (split records today; changelog, route
-and phase next).
+"""pgferry's own tables inside the SQLite file it works on (split records, change capture's
+changelog and registry, the route).
 
 State kept next to the data travels with the file (a copy or a restore carries it) and survives a
 killed command, which is why it is never only in memory. Every table name is a `_pgferry_` name,
@@ -11,12 +11,29 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from pgferry.sqlite.schema import Schema
 from pgferry.sqltext import quote_ident as q
 
 PREFIX = "_pgferry_"
+
+
+def is_control_name(name: str) -> bool:
+    """A name pgferry gave its own table or trigger (SQLite names are ASCII-case-insensitive)."""
+    return name.lower().startswith(PREFIX)
+
+
+def without_control(schema: Schema) -> Schema:
+    """`schema` without pgferry's own tables and triggers: a copy carries the application's data, not
+    pgferry's bookkeeping (a changelog, a route, a split record), and does not list capture triggers
+    as objects it could not carry."""
+    return replace(
+        schema,
+        tables=[t for t in schema.tables if not is_control_name(t.name)],
+        triggers=[t for t in schema.triggers if not is_control_name(t.name)],
+    )
 
 
 @dataclass(frozen=True)

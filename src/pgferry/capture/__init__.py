@@ -1,0 +1,16 @@
+"""Change capture and catch-up: SQLite's changes followed into the copy while the application writes.
+
+| module | job |
+| --- | --- |
+| `keys` | the key each table's entries carry; tables without one refused |
+| `changelog` | the changelog, registry and install record inside the SQLite file |
+| `triggers` | the AFTER INSERT / UPDATE / DELETE triggers that append keys to the changelog |
+| `install` | install and remove capture in one transaction; notice a schema that moved under it |
+| `current` | the current rows of changed keys, rendered as the copy renders them |
+| `target` | one table on the PostgreSQL side: staging, upsert, delete, conflicting rows |
+| `pgstate` | the migration's phase and the applier's position in PostgreSQL's control schema |
+| `applier` | batches: read, apply, save the position in the same transaction, prune |
+| `migration` | `pgferry migrate start / follow / abort` |
+| `status` | `pgferry migrate status` |
+| `killpoints` | named points where tests kill the applier with SIGKILL |
+"""

@@ -1,0 +1,371 @@
+"""The applier: changelog entries after its position, in batches, made true in PostgreSQL.
+
+One batch:
+1. one SQLite read transaction: `PRAGMA schema_version` (a moved schema is compared with what
+   capture installed, and a real change stops the applier), the entries after the position, and the
+   current row of each distinct key they name (pgferry.capture.current);
+2. one PostgreSQL transaction: per table, the rows COPY-ed into a staging table and upserted, the
+   keys gone from SQLite deleted, and the position saved (pgferry.capture.pgstate), then COMMIT;
+3. the applied entries pruned from the changelog, now and then (never the newest one).
+
+A kill -9 before the commit leaves the position where it was (the batch is applied again: upserts and
+deletes of current rows are idempotent); after it, the position names the batch. The session runs
+with session_replication_role = replica where allowed (as PostgreSQL's logical replication workers
+do): foreign keys and the target's triggers do not fire, because each batch makes the rows equal to
+one consistent SQLite snapshot, whose foreign keys hold. Without that privilege ("ordered" mode)
+parents are upserted before children and children deleted before parents.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import errors as pgerrors
+
+from pgferry.capture import changelog, killpoints, pgstate
+from pgferry.capture.changelog import Captured, Entry
+from pgferry.capture.current import ApplyError, CurrentRows, Key, current_rows
+from pgferry.capture.install import schema_drift, schema_version
+from pgferry.capture.target import TargetTable
+from pgferry.errors import PgferryError
+from pgferry.migrate import control
+from pgferry.migrate.converters import converter_for
+from pgferry.migrate.identity import row_identity
+from pgferry.migrate.plan import MigrationPlan
+from pgferry.pg.connect import connect, first_line
+from pgferry.sqlite.atomic import atomic
+from pgferry.sqlite.connect import open_readonly, open_writable
+from pgferry.sqlite.schema import read_schema
+
+BATCH_ENTRIES = 2_000
+CONFLICT_ROUNDS = 8  # unique conflicts cleared per table and batch before giving up
+PRUNE_EVERY_S = 1.0
+HEARTBEAT_S = 1.0
+IDLE_SLEEP_S = 0.02
+RATE_WINDOW_S = 10.0
+GRANT_HINT = (
+    "run the applier as a role allowed to SET session_replication_role (a superuser, or on PostgreSQL 15+ "
+    "GRANT SET ON PARAMETER session_replication_role TO that role), so each batch is checked as a whole"
+)
+
+
+class SchemaChanged(PgferryError):
+    """The SQLite schema changed under capture; the message says what and what to do."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one batch applied."""
+
+    first_seq: int
+    last_seq: int
+    entries: int
+    upserted: int
+    deleted: int
+    conflicts: int  # rows cleared out of an upsert's way (evicted by REPLACE, or moved)
+    lag_s: float  # commit time minus the instant since which its entries were pending (upper bound)
+
+
+@dataclass(frozen=True)
+class Table:
+    captured: Captured
+    current: CurrentRows
+    target: TargetTable
+    reverse: tuple[Callable[[object], object], ...]  # PostgreSQL key values -> SQLite ones
+
+
+def _order(plan: MigrationPlan, names: list[str]) -> list[str]:
+    """Parents before children (foreign keys of the plan); a cycle is broken where it closes."""
+    parents: dict[str, set[str]] = {n: set() for n in names}
+    for step in plan.steps:
+        parent = step.references
+        if step.kind == "foreign_key" and step.table in parents and parent in parents and parent != step.table:
+            parents[step.table].add(parent)
+    done: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in done or name in visiting:
+            return
+        visiting.add(name)
+        for parent in sorted(parents[name]):
+            visit(parent)
+        visiting.discard(name)
+        done.append(name)
+
+    for name in names:
+        visit(name)
+    return done
+
+
+class Applier:
+    """Follows the changelog of `path` into the copy in `dsn`; see the module docstring."""
+
+    def __init__(self, path: str | Path, dsn: str, schema: str, batch_entries: int = BATCH_ENTRIES) -> None:
+        self.path, self.dsn, self.schema, self.batch_entries = Path(path), dsn, schema, batch_entries
+        self.conn = open_readonly(path)
+        self.pg = connect(dsn)
+        self.writer: sqlite3.Connection | None = None
+        try:
+            self._load()
+        except BaseException:
+            self.close()
+            raise
+
+    def _load(self) -> None:
+        install = changelog.read_install(self.conn)
+        if install is None:
+            raise ApplyError(f"{self.path}: change capture is not installed")
+        self.width = install.width
+        self.version = install.schema_version
+        self.registry = changelog.read_registry(self.conn)
+        stored = control.read_plan(self.pg, self.schema)
+        state = pgstate.read(self.pg, self.schema)
+        if stored is None or state is None:
+            raise ApplyError(f"schema {self.schema!r}: no copy to follow (no stored plan or capture state)")
+        self.position = state.applied_seq if state.applied_seq is not None else (state.start_seq or 0)
+        self._check_schema()  # a table rebuilt while nobody followed: said before anything reads it
+        plan = MigrationPlan.from_dict(stored)
+        sqlite_schema = read_schema(self.conn)
+        self.tables: dict[int, Table] = {}
+        for captured in self.registry:
+            try:
+                table_plan = plan.table(captured.table)
+            except KeyError:
+                raise ApplyError(f"table {captured.table!r} is captured but not in the copy's plan") from None
+            identity = row_identity(sqlite_schema.table(captured.table), table_plan)
+            if tuple(c.source for c in identity.key) != captured.key:
+                raise ApplyError(
+                    f"table {captured.table!r}: the copy finds rows by {[c.source for c in identity.key]}, "
+                    f"capture logs {list(captured.key)}"
+                )
+            target = TargetTable(captured.id, self.schema, identity)
+            reverse = tuple(converter_for(c).reverse for c in identity.key)
+            self.tables[captured.id] = Table(
+                captured, current_rows(captured.table, captured.key, table_plan), target, reverse
+            )
+        order = _order(plan, [c.table for c in self.registry])
+        by_name = {t.captured.table: t for t in self.tables.values()}
+        self.order = [by_name[name] for name in order]
+        self.mode = self._replica_mode()
+        for table in self.order:
+            table.target.prepare(self.pg)
+        self.behind_since = state.behind_since if state.behind_since is not None else time.time()
+        self.observed: collections.deque[tuple[int, float]] = collections.deque()
+        self.applied: collections.deque[tuple[float, int]] = collections.deque([(time.time(), 0)])
+        self.total = 0
+        self.last_prune = 0.0
+        self.last_beat = 0.0
+
+    def _replica_mode(self) -> str:
+        try:
+            self.pg.execute("SET session_replication_role = replica")
+        except pgerrors.InsufficientPrivilege:
+            return "ordered"
+        return "replica"
+
+    def close(self) -> None:
+        for conn in (self.conn, self.writer):
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+        with contextlib.suppress(psycopg.Error):
+            self.pg.close()
+
+    # --- one batch ---------------------------------------------------------------------------------
+
+    def step(self) -> Batch | None:
+        """Apply one batch; None when there was nothing to apply (the applier is caught up)."""
+        self.conn.execute("BEGIN")
+        try:
+            self._check_schema()
+            observed_at = time.time()
+            head = changelog.head(self.conn)
+            entries = changelog.entries(self.conn, self.position, self.batch_entries, self.width)
+            self.observed.append((head, observed_at))
+            batch = self._apply(entries) if entries else None
+            if batch is None:
+                self._caught_up(observed_at)
+        finally:
+            self.conn.execute("COMMIT")  # ends the read transaction: checkpoints and writers go on
+        self._prune(time.time())  # outside it: in rollback-journal mode a reader blocks the commit
+        return batch
+
+    def _check_schema(self) -> None:
+        version = schema_version(self.conn)
+        if version == self.version:
+            return
+        drift = schema_drift(self.conn, self.registry)
+        if drift:
+            raise SchemaChanged(
+                f"{self.path}: the schema changed under change capture: {'; '.join(drift)}. The applier stopped "
+                f"at entry {self.position}; nothing after it was applied. Re-installing capture and re-copying a "
+                "changed table is not automated yet: run `pgferry migrate abort`, drop the copied schema, and "
+                "`pgferry migrate start` again"
+            )
+        self.version = version  # ANALYZE, VACUUM: nothing capture depends on changed
+
+    def _apply(self, batch: list[Entry]) -> Batch:
+        keys: dict[int, dict[Key, None]] = {}
+        for entry in batch:
+            table = self.tables.get(entry.table_id)
+            if table is None:
+                raise ApplyError(f"changelog entry {entry.seq} names table number {entry.table_id}, not captured")
+            key = entry.key[: len(table.captured.key)]
+            if any(v is None for v in key):
+                raise ApplyError(
+                    f"table {table.captured.table!r}: a row with NULL in its primary key "
+                    f"({', '.join(table.captured.key)}) was written (entry {entry.seq}); PostgreSQL cannot hold "
+                    "it. Give the row a key in SQLite, then follow again"
+                )
+            keys.setdefault(entry.table_id, {})[key] = None
+        upserted = deleted = conflicts = 0
+        staged: list[tuple[Table, list[str], list[str]]] = []
+        for table in self.order:
+            wanted = list(keys.get(table.captured.id, {}))
+            if not wanted:
+                continue
+            lines, found = table.current.read(self.conn, wanted)
+            gone = table.current.gone(self.conn, [k for k in wanted if k not in found])
+            staged.append((table, lines, gone))
+        try:
+            with self.pg.transaction():
+                self.pg.execute("SET CONSTRAINTS ALL DEFERRED")
+                if self.mode == "replica":  # no foreign keys checked: deletes first free unique values
+                    deleted = sum(self._delete(t, gone) for t, _lines, gone in staged)
+                for table, lines, _gone in staged:
+                    done, cleared = self._upsert(table, lines)
+                    upserted, conflicts = upserted + done, conflicts + cleared
+                if self.mode != "replica":  # children before parents
+                    deleted = sum(self._delete(t, gone) for t, _lines, gone in reversed(staged))
+                commit_at = time.time()
+                behind_since = self._behind_since(batch[-1].seq)
+                rate = self._rate(commit_at, len(batch))
+                lag = commit_at - self.behind_since
+                pgstate.save_position(self.pg, self.schema, batch[-1].seq, len(batch), rate, behind_since, lag)
+                killpoints.reached("apply:before_commit")
+        except pgerrors.ForeignKeyViolation as exc:
+            raise ApplyError(f"{self._where(batch)}: {first_line(exc)}; {GRANT_HINT}") from None
+        except (pgerrors.DataError, pgerrors.IntegrityError) as exc:
+            raise ApplyError(
+                f"{self._where(batch)}: PostgreSQL refused a changed row: {first_line(exc)}. A value that no longer "
+                "fits the type the copy chose is refused, not converted; fix the row in SQLite or the column's type "
+                "in PostgreSQL, then follow again"
+            ) from None
+        killpoints.reached("apply:after_commit")
+        self.position, self.behind_since = batch[-1].seq, behind_since
+        return Batch(batch[0].seq, batch[-1].seq, len(batch), upserted, deleted, conflicts, lag)
+
+    def _where(self, batch: list[Entry]) -> str:
+        return f"changelog entries {batch[0].seq}-{batch[-1].seq}"
+
+    def _delete(self, table: Table, gone: list[str]) -> int:
+        if not gone:
+            return 0
+        table.target.copy_gone(self.pg, gone)
+        return table.target.delete_gone(self.pg)
+
+    def _upsert(self, table: Table, lines: list[str]) -> tuple[int, int]:
+        """Upsert the rows; on a unique violation clear the rows in the way (see pgferry.capture.target)
+        and retry. Returns (rows upserted, rows cleared)."""
+        if not lines:
+            return 0, 0
+        target = table.target
+        target.copy_rows(self.pg, lines)
+        cleared = 0
+        for round_ in range(CONFLICT_ROUNDS + 1):
+            try:
+                with self.pg.transaction():
+                    return target.upsert(self.pg, distinct=round_ > 0), cleared
+            except pgerrors.UniqueViolation as exc:
+                name = table.captured.table
+                if round_ == CONFLICT_ROUNDS:
+                    raise ApplyError(f"table {name!r}: {first_line(exc)}, still after {round_} rounds") from None
+                with self.pg.transaction():
+                    removed = target.clear_conflicts(self.pg, exc.diag.constraint_name or "")
+                if not removed:
+                    raise ApplyError(f"table {name!r}: {first_line(exc)} (no row in PostgreSQL explains it)") from None
+                source_keys = [tuple(r(v) for r, v in zip(table.reverse, key, strict=True)) for key in removed]
+                moved, found = table.current.read(self.conn, source_keys)
+                if found and self.mode != "replica":
+                    raise ApplyError(
+                        f"table {name!r}: rows whose unique values moved to other rows ({list(found)[:5]}) must "
+                        f"be deleted and written again within one batch; {GRANT_HINT}"
+                    ) from None
+                target.copy_rows(self.pg, moved)
+                cleared += len(removed)
+        raise AssertionError("unreachable")
+
+    # --- lag, rate, pruning ------------------------------------------------------------------------
+
+    def _behind_since(self, applied: int) -> float:
+        """The latest instant at which no entry after `applied` existed yet (an observation of the
+        head at or below it); every entry still unapplied was written after it."""
+        since = self.behind_since
+        while self.observed and self.observed[0][0] <= applied:
+            since = self.observed.popleft()[1]
+        return since
+
+    def _rate(self, now: float, entries: int) -> float | None:
+        self.total += entries
+        self.applied.append((now, self.total))
+        while len(self.applied) > 2 and now - self.applied[1][0] > RATE_WINDOW_S:
+            self.applied.popleft()
+        then, before = self.applied[0]
+        return (self.total - before) / (now - then) if now > then else None
+
+    def _caught_up(self, observed_at: float) -> None:
+        self.observed.clear()
+        self.behind_since = observed_at
+        if observed_at - self.last_beat >= HEARTBEAT_S:
+            self.last_beat = observed_at
+            rate = self._rate(observed_at, 0)
+            pgstate.heartbeat(self.pg, self.schema, observed_at, rate)
+
+    def _prune(self, now: float) -> None:
+        """Drop applied entries; skipped when writers hold the lock (the next round tries again)."""
+        if now - self.last_prune < PRUNE_EVERY_S:
+            return
+        self.last_prune = now
+        if self.writer is None:
+            self.writer = open_writable(self.path, busy_timeout_ms=200)
+        try:
+            with atomic(self.writer, what="pruning the changelog"):
+                changelog.prune(self.writer, self.position)
+        except (sqlite3.OperationalError, PgferryError):
+            return
+        killpoints.reached("apply:after_prune")
+
+    # --- the loop ----------------------------------------------------------------------------------
+
+    def run(
+        self,
+        stop: threading.Event | None = None,
+        until_caught_up: bool = False,
+        on_batch: Callable[[Batch | None], None] | None = None,
+    ) -> int:
+        """Apply batches until `stop` is set (or, with `until_caught_up`, until nothing is left);
+        returns the entries applied."""
+        applied = 0
+        while stop is None or not stop.is_set():
+            batch = self.step()
+            if on_batch is not None:
+                on_batch(batch)
+            if batch is None:
+                if until_caught_up:
+                    break
+                if stop is not None:
+                    stop.wait(IDLE_SLEEP_S)
+                else:
+                    time.sleep(IDLE_SLEEP_S)
+                continue
+            applied += batch.entries
+        return applied

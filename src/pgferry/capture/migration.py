@@ -1,0 +1,247 @@
+"""`pgferry migrate start / follow / abort`: capture, copy with a watermark, follow; each step
+recorded in the databases, so any command killed at any point is taken up by `follow`.
+
+The phases, in PostgreSQL's `pgferry.capture_state` (pgferry.capture.pgstate):
+
+    installing   the row is written first; then capture is installed in SQLite (one transaction)
+    copying      the copy runs (pgferry.migrate.run); its watermark, the changelog's newest seq read in
+                 the copy's own snapshot, is saved from inside that snapshot, the lowest one kept
+    following    the applier (pgferry.capture.applier) from the watermark on
+    stopped      follow ended on request; `follow` goes on
+    failed       the applier stopped on an error (last_error); `follow` tries again
+
+`follow` takes whichever phase it finds: it installs when the install did not happen, resumes the
+copy (--resume, with the options `start` stored) when it did not finish, then follows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from pgferry.capture import changelog, pgstate
+from pgferry.capture.applier import BATCH_ENTRIES, Applier, Batch
+from pgferry.capture.current import ApplyError
+from pgferry.capture.install import Removed, install, uninstall
+from pgferry.capture.keys import CaptureKey, capture_keys
+from pgferry.dsn import redact
+from pgferry.errors import PgferryError, TargetError, UsageError
+from pgferry.events import Listener, no_events
+from pgferry.migrate import control
+from pgferry.migrate.ddl import schema_has_tables
+from pgferry.migrate.errors import user_errors
+from pgferry.migrate.options import CopyOptions
+from pgferry.migrate.report import CopyReport
+from pgferry.migrate.run import copy_database
+from pgferry.pg.connect import connect
+from pgferry.sqlite.connect import check_sqlite_file, open_readonly
+from pgferry.sqlite.control import without_control
+from pgferry.sqlite.schema import read_schema
+
+
+@dataclass
+class FollowReport:
+    """What a `start` or `follow` did."""
+
+    source: str
+    target: str
+    schema: str
+    keys: list[CaptureKey]  # each captured table's key (a fresh install only)
+    copy: CopyReport | None  # the copy, when this run made or finished it
+    applied: int  # changelog entries applied by this run
+    phase: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "target": self.target,
+            "schema": self.schema,
+            "captured": [dataclasses.asdict(k) for k in self.keys],
+            "copy": None if self.copy is None else self.copy.as_dict(),
+            "applied": self.applied,
+            "phase": self.phase,
+        }
+
+
+@dataclass(frozen=True)
+class Follow:
+    """How long to follow (until `stop` is set, or once caught up), the batch size, and what to call
+    after each batch (with None when there was nothing to apply)."""
+
+    stop: threading.Event | None = None
+    until_caught_up: bool = False
+    on_batch: Callable[[Batch | None], None] | None = None
+    batch_entries: int = BATCH_ENTRIES
+
+
+CAUGHT_UP = Follow(until_caught_up=True)
+
+
+def install_schema(path: str | Path, schema: str | None) -> str:
+    """The target schema: as given, else as capture's install recorded it, else public."""
+    if schema is not None:
+        return schema
+    found = _installed(path)
+    return "public" if found is None else found.target_schema
+
+
+def start(
+    path: str | Path,
+    dsn: str,
+    options: CopyOptions | None = None,
+    events: Listener = no_events,
+    how: Follow | None = None,
+) -> FollowReport:
+    """Install capture, copy with its watermark, then follow as `how` says (default: until caught up)."""
+    options = options or CopyOptions()
+    if options.resume:
+        raise UsageError("migrate start makes a new copy; `pgferry migrate follow` resumes an interrupted one")
+    path = check_sqlite_file(path)
+    found = _installed(path)
+    with connect(dsn) as pg:
+        state = pgstate.read(pg, options.schema)
+        if found is not None or state is not None:
+            phase = state.phase if state is not None else "installed"
+            raise UsageError(
+                f"a migration of {path} into schema {options.schema!r} was started already (phase {phase}); "
+                "`pgferry migrate follow` goes on, `pgferry migrate abort` removes it"
+            )
+        if not options.into_existing and schema_has_tables(pg, options.schema):
+            raise TargetError(
+                f"schema {options.schema!r} in the target is not empty; drop it, choose another with --schema, "
+                "or fill an application's tables with --into-existing"
+            )
+        _check_keys(path)
+        with pg.transaction():
+            pgstate.begin(pg, options.schema, str(path), dataclasses.asdict(options))
+    return _advance(path, dsn, options.schema, events, how or CAUGHT_UP)
+
+
+def follow(
+    path: str | Path, dsn: str, schema: str | None = None, events: Listener = no_events, how: Follow | None = None
+) -> FollowReport:
+    """Take the migration up where it is (install, copy, follow) and follow as `how` says."""
+    path = check_sqlite_file(path)
+    return _advance(path, dsn, install_schema(path, schema), events, how or CAUGHT_UP)
+
+
+def _advance(path: Path, dsn: str, schema: str, events: Listener, how: Follow) -> FollowReport:
+    with connect(dsn) as pg:
+        state = pgstate.read(pg, schema)
+    if state is None:
+        raise UsageError(
+            f"no migration into schema {schema!r} is recorded in {redact(dsn)}; start one with `pgferry migrate start`"
+        )
+    keys: list[CaptureKey] = []
+    report = None
+    if state.phase == "installing":
+        keys = _install(path, dsn, schema)
+    if state.phase in ("installing", "copying"):
+        options = CopyOptions(**{**state.options, "resume": state.phase == "copying"})
+        report = _copy(path, dsn, options, events)
+    applied = _follow(path, dsn, schema, how)
+    return FollowReport(str(path), redact(dsn), schema, keys, report, applied, "stopped")
+
+
+def _install(path: Path, dsn: str, schema: str) -> list[CaptureKey]:
+    """Install capture (unless a run killed after installing did), then phase `copying`."""
+    keys = [] if _installed(path) is not None else install(path, schema).keys
+    with connect(dsn) as pg, pg.transaction():
+        pgstate.set_phase(pg, schema, "copying")
+    return keys
+
+
+def _installed(path: str | Path) -> changelog.Install | None:
+    conn = open_readonly(path)
+    try:
+        return changelog.read_install(conn)
+    finally:
+        conn.close()
+
+
+def _check_keys(path: Path) -> None:
+    """Refuse keyless tables before anything is written (install checks again, in its transaction)."""
+    conn = open_readonly(path)
+    try:
+        capture_keys(conn, without_control(read_schema(conn)))
+    finally:
+        conn.close()
+
+
+def _copy(path: Path, dsn: str, options: CopyOptions, events: Listener) -> CopyReport | None:
+    """The copy, or what is left of it; its watermark saved from inside its snapshot."""
+    with connect(dsn) as pg:
+        if options.resume and control.read_phase(pg, options.schema) == "done":
+            return None  # killed after the copy, before following
+
+    def watermark(conn: sqlite3.Connection) -> int:
+        seq = changelog.head(conn)
+        with connect(dsn) as pg, pg.transaction():
+            pgstate.note_watermark(pg, options.schema, seq, time.time())
+        return seq
+
+    return copy_database(path, dsn, options, events, watermark=watermark)
+
+
+def _follow(path: Path, dsn: str, schema: str, how: Follow) -> int:
+    """Run the applier; its stop is recorded as `stopped`, an error as `failed` with the message."""
+    try:
+        with user_errors(dsn):  # a server gone, a file gone: one line, recorded
+            applier = Applier(path, dsn, schema, how.batch_entries)
+            try:
+                with connect(dsn) as pg, pg.transaction():
+                    pgstate.start_following(pg, schema, applier.mode)
+                applied = applier.run(how.stop, how.until_caught_up, how.on_batch)
+            finally:
+                applier.close()
+    except PgferryError as exc:
+        _record(dsn, schema, "failed", str(exc))
+        raise
+    _record(dsn, schema, "stopped")
+    return applied
+
+
+def _record(dsn: str, schema: str, phase: str, error: str | None = None) -> None:
+    """Best effort: the error itself is raised to the caller even when PostgreSQL cannot take it."""
+    with contextlib.suppress(PgferryError, psycopg.Error), connect(dsn) as pg, pg.transaction():
+        pgstate.set_phase(pg, schema, phase, error)
+
+
+@dataclass
+class AbortReport:
+    source: str
+    schema: str
+    sqlite: Removed
+    postgres_state: bool  # a capture state was there and is gone
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "schema": self.schema,
+            "triggers_dropped": self.sqlite.triggers,
+            "sqlite_tables_dropped": self.sqlite.tables,
+            "postgres_state_removed": self.postgres_state,
+        }
+
+
+def abort(path: str | Path, dsn: str, schema: str | None = None) -> AbortReport:
+    """Remove capture from SQLite and the migration's control state from PostgreSQL; the source's
+    tables and rows, and the copied tables, are left as they are."""
+    path = check_sqlite_file(path)
+    schema = install_schema(path, schema)
+    with connect(dsn) as pg, pg.transaction():  # each half is idempotent: abort again finishes a killed one
+        found = pgstate.remove(pg, schema)
+    removed = uninstall(path)
+    return AbortReport(str(path), schema, removed, found)
+
+
+__all__ = ["ApplyError", "Follow", "FollowReport", "abort", "follow", "start"]

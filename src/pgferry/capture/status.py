@@ -1,0 +1,95 @@
+"""`pgferry migrate status`: where a migration stands, read from both databases (nothing in memory).
+
+Lag in changes is counted in the changelog (entries after the applied position). Lag in seconds is
+the age of the oldest unapplied entry, bounded from above: entries carry no time (a capture time per
+entry cost more than the whole key-only capture, bench/capture_overhead.py), so the applier records
+`behind_since`, the last instant it saw nothing unapplied beyond its position; every unapplied entry
+was written after it. While the applier keeps up that instant is at most one batch old.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pgferry.capture import changelog, pgstate
+from pgferry.dsn import redact
+from pgferry.pg.connect import connect
+from pgferry.sqlite.connect import check_sqlite_file, open_readonly
+
+ALIVE_S = 5.0  # an applier writes at least every second (heartbeat); silent longer: not running
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    source: str
+    target: str
+    schema: str
+    phase: str  # pgstate.PHASES, or "not started"
+    applier_running: bool
+    captured_tables: int
+    journal_mode: str
+    watermark: int | None
+    applied_seq: int | None
+    newest_seq: int
+    lag_changes: int
+    lag_seconds: float | None
+    applied_per_s: float | None
+    applied_changes: int
+    changelog_entries: int
+    wal_bytes: int
+    mode: str | None
+    last_error: str | None
+    last_update_s_ago: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
+    path = check_sqlite_file(path)
+    with connect(dsn) as pg:
+        state = pgstate.read(pg, schema)
+    conn = open_readonly(path)
+    try:
+        journal = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+        conn.execute("BEGIN")  # one snapshot for the counts
+        installed = changelog.read_install(conn) is not None and changelog.has_changelog(conn)
+        tables = len(changelog.read_registry(conn)) if installed else 0
+        position = None if state is None else (state.applied_seq if state.applied_seq is not None else state.start_seq)
+        newest = changelog.head(conn) if installed else 0
+        lag = changelog.pending(conn, position or 0) if installed else 0
+        entries = changelog.size(conn) if installed else 0
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    wal = Path(f"{path}-wal")
+    now = time.time()
+    since = None if state is None else state.behind_since
+    lag_s = 0.0 if lag == 0 else (None if since is None else max(0.0, now - since))
+    age = None if state is None else max(0.0, now - state.updated_at)
+    phase = state.phase if state is not None else ("installed" if installed else "not started")
+    return MigrationStatus(
+        source=str(path),
+        target=redact(dsn),
+        schema=schema,
+        phase=phase,
+        applier_running=state is not None and state.phase == "following" and age is not None and age < ALIVE_S,
+        captured_tables=tables,
+        journal_mode=journal,
+        watermark=None if state is None else state.start_seq,
+        applied_seq=None if state is None else state.applied_seq,
+        newest_seq=newest,
+        lag_changes=lag,
+        lag_seconds=lag_s,
+        applied_per_s=None if state is None else state.rate,
+        applied_changes=0 if state is None else state.applied_changes,
+        changelog_entries=entries,
+        wal_bytes=os.path.getsize(wal) if wal.exists() else 0,
+        mode=None if state is None else state.mode,
+        last_error=None if state is None else state.last_error,
+        last_update_s_ago=age,
+    )

@@ -1,0 +1,235 @@
+"""`pgferry migrate start / follow / status / abort`: thin commands over pgferry.capture."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from pgferry.cli_copy import shaped_options, shaping_options
+from pgferry.clitools import emit_json, handle_errors, json_option
+
+if TYPE_CHECKING:
+    from pgferry.capture.applier import Batch
+    from pgferry.capture.migration import Follow, FollowReport
+    from pgferry.events import Listener
+
+PROGRESS_EVERY_S = 5.0
+
+schema_option = click.option(
+    "--schema", help="Target schema of the migration [default: the one `start` recorded in the SQLite file]."
+)
+until_option = click.option(
+    "--until-caught-up", is_flag=True, help="Stop once every change is applied, instead of following on."
+)
+batch_option = click.option(
+    "--batch",
+    "batch_entries",
+    type=click.IntRange(1, 100_000),
+    default=2_000,
+    show_default=True,
+    help="Changelog entries per batch: each batch commits with the applier's position.",
+)
+
+
+@click.group("migrate")
+def migrate() -> None:
+    """Move a running application's SQLite database to PostgreSQL: capture, copy, catch up.
+
+    \b
+    start   install change capture, copy with a watermark, then follow
+    follow  go on following (after a stop, a kill, or a start that was killed)
+    status  phase, lag, throughput, changelog and WAL size, last error
+    abort   remove capture and the migration's state from both sides
+    See docs/migrate.md.
+    """
+
+
+@contextmanager
+def _stopping() -> Iterator[tuple[threading.Event, Callable[[], None]]]:
+    """A stop event set by SIGINT or SIGTERM once following; before that (during the copy) they stop
+    at once, and `follow` resumes the copy from its checkpoints."""
+    stop = threading.Event()
+    following = threading.Event()
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if not following.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop, following.set
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _progress(as_json: bool, following: Callable[[], None]) -> Callable[[Batch | None], None]:
+    """Called after every batch (None: nothing to apply): a line every few seconds in text mode."""
+    seen = {"at": time.monotonic(), "entries": 0, "lag": 0.0}
+
+    def on_batch(batch: Batch | None) -> None:
+        following()
+        if batch is not None:
+            seen["entries"] += batch.entries
+            seen["lag"] = max(seen["lag"], batch.lag_s)
+        now = time.monotonic()
+        if as_json or now - seen["at"] < PROGRESS_EVERY_S:
+            return
+        rate = seen["entries"] / (now - seen["at"])
+        click.echo(f"following: {seen['entries']:,} changes applied ({rate:,.0f}/s), lag at most {seen['lag']:.2f} s")
+        seen.update(at=now, entries=0, lag=0.0)
+
+    return on_batch
+
+
+def _run(
+    as_json: bool, until_caught_up: bool, batch_entries: int, call: Callable[[Listener, Follow], FollowReport]
+) -> None:
+    """`call` (start or follow) with progress bars, signals that stop it, and its report rendered."""
+    from pgferry.bars import event_bars
+    from pgferry.capture.migration import Follow
+
+    with _stopping() as (stop, following), event_bars(not as_json) as bars:
+        report = call(bars, Follow(stop, until_caught_up, _progress(as_json, following), batch_entries))
+    _finish(report, as_json)
+
+
+def _finish(report: FollowReport, as_json: bool) -> None:
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    from rich.console import Console
+
+    from pgferry.console import render_captured, render_copy
+
+    console = Console()
+    render_captured(report.keys, console)
+    if report.copy is not None:
+        render_copy(report.copy, console)
+    console.print(f"stopped after applying {report.applied:,} changes; `pgferry migrate follow` goes on")
+
+
+def _databases(command: Callable[..., Any]) -> Callable[..., Any]:
+    """SQLITE_PATH and POSTGRES_DSN, the arguments of every migrate command."""
+    return click.argument("sqlite_path", type=click.Path(path_type=Path))(click.argument("postgres_dsn")(command))
+
+
+def _following(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--until-caught-up, --batch and --json of the commands that follow (start, follow)."""
+    return until_option(batch_option(json_option("the report, when it stops")(handle_errors(command))))
+
+
+@migrate.command("start")
+@_databases
+@shaping_options
+@_following
+def start_command(
+    sqlite_path: Path,
+    postgres_dsn: str,
+    jobs: int | None,
+    cast_file: str | None,
+    until_caught_up: bool,
+    batch_entries: int,
+    as_json: bool,
+    **shape: Any,
+) -> None:
+    """Install change capture on SQLITE_PATH, copy it into POSTGRES_DSN, then follow its changes.
+
+    \b
+    Every table needs a primary key (tables without one are named, and nothing
+    is installed). Capture is triggers appending each changed row's key to a
+    changelog in the file; the copy reads every table in one snapshot together
+    with the changelog's position, then the applier upserts the current row of
+    every changed key into PostgreSQL, until Ctrl-C / SIGTERM (or
+    --until-caught-up). Killed at any point, `pgferry migrate follow` goes on.
+    """
+    from pgferry.capture.migration import start
+
+    options = shaped_options(jobs, cast_file, **shape)
+    _run(
+        as_json,
+        until_caught_up,
+        batch_entries,
+        lambda events, how: start(sqlite_path, postgres_dsn, options, events, how),
+    )
+
+
+@migrate.command("follow")
+@_databases
+@schema_option
+@_following
+def follow_command(
+    sqlite_path: Path, postgres_dsn: str, schema: str | None, until_caught_up: bool, batch_entries: int, as_json: bool
+) -> None:
+    """Go on applying SQLITE_PATH's changes to POSTGRES_DSN where the migration stands.
+
+    Installs capture or finishes the copy first when a `start` was killed before it did.
+    """
+    from pgferry.capture.migration import follow
+
+    _run(
+        as_json,
+        until_caught_up,
+        batch_entries,
+        lambda events, how: follow(sqlite_path, postgres_dsn, schema, events, how),
+    )
+
+
+@migrate.command("status")
+@_databases
+@schema_option
+@json_option()
+@handle_errors
+def status_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_json: bool) -> None:
+    """Phase, lag (changes and seconds), changes applied per second, changelog and WAL size, last error.
+
+    Exit 0, or 1 when the applier stopped on an error (phase failed).
+    """
+    from pgferry.capture.migration import install_schema
+    from pgferry.capture.status import read_status
+
+    status = read_status(sqlite_path, postgres_dsn, install_schema(sqlite_path, schema))
+    if as_json:
+        emit_json(status.as_dict())
+    else:
+        from rich.console import Console
+
+        from pgferry.console import render_migration
+
+        render_migration(status, Console())
+    if status.phase == "failed":
+        sys.exit(1)
+
+
+@migrate.command("abort")
+@_databases
+@schema_option
+@json_option()
+@handle_errors
+def abort_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_json: bool) -> None:
+    """Remove capture (triggers, changelog) from SQLITE_PATH and the migration's state from POSTGRES_DSN.
+
+    The application's tables and rows are not touched, nor are the tables copied into PostgreSQL
+    (drop the schema to start over into it).
+    """
+    from pgferry.capture.migration import abort
+
+    report = abort(sqlite_path, postgres_dsn, schema)
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    click.echo(
+        f"removed {report.sqlite.triggers} capture triggers and {', '.join(report.sqlite.tables) or 'no tables'} "
+        f"from {report.source}; PostgreSQL state for schema {report.schema!r} "
+        + ("removed" if report.postgres_state else "was not there")
+    )
