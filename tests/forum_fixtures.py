@@ -1,6 +1,8 @@
 """Fixtures for the forum's API tests: a small seeded database, a fresh copy per test, a client per
-backend: SQLite in legacy mode, SQLite in optimized mode, and PostgreSQL (optimized), the last on the
-database a default `pgferry copy` of the seeded file makes in the test's own PostgreSQL database.
+backend: SQLite in legacy mode, SQLite in optimized mode, PostgreSQL (optimized), the last on the
+database a default `pgferry copy` of the seeded file makes in the test's own PostgreSQL database, and
+the router on the migration route `dual` over the file and that copy (SQLite answers, PostgreSQL runs
+every statement in shadow; each test ends with an empty discrepancy log).
 
 Imported by the test modules that use them (not a conftest: the forum's fixtures stay beside its tests).
 Passwords are hashed with a cheap argon2 cost here; the server default is argon2-cffi's.
@@ -26,10 +28,11 @@ from forum.services.passwords import PasswordPolicy
 from forum.web.app import create_app
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
+from pgferry.runtime.route import set_route
 
 FAST_AUTH = AuthPolicy(passwords=PasswordPolicy(time_cost=1, memory_cost_kib=1024, parallelism=1))
 MODES = ("legacy", "optimized")
-BACKENDS = ("legacy", "optimized", "postgres")  # the API suite's cases: SQLite in each mode, then PostgreSQL
+BACKENDS = ("legacy", "optimized", "postgres", "dual")  # SQLite in each mode, PostgreSQL, the dual route
 _TIMING = re.compile(r'^db;desc="queries=(\d+)";dur=(\d+(?:\.\d+)?)$')
 
 
@@ -63,8 +66,9 @@ class Api:
     forum: Forum
     path: Path
     mode: str
-    backend: str = "sqlite"  # or "postgres"
+    backend: str = "sqlite"  # or "postgres", "dual"
     dsn: str | None = None  # postgres: the copy's database
+    mirror_dsn: str | None = None  # dual: the copy, where `sql` makes every change too
     _n: int = 0
 
     def register(self, name: str | None = None) -> dict[str, str]:
@@ -84,11 +88,18 @@ class Api:
         """Read or change the database directly (a second connection, as another process would).
 
         Written once for both engines: `?` placeholders (made `%s` on PostgreSQL), booleans compared
-        with TRUE and FALSE (SQLite's 1 and 0)."""
-        if self.dsn is not None:
-            with psycopg.connect(self.dsn, autocommit=True) as pg:
+        with TRUE and FALSE (SQLite's 1 and 0). On the dual route a change is made on both sides, as
+        the migration's change capture would carry it."""
+        pg_dsn = self.dsn or (None if statement.lstrip().upper().startswith("SELECT") else self.mirror_dsn)
+        if pg_dsn is not None:
+            with psycopg.connect(pg_dsn, autocommit=True) as pg:
                 cur = pg.execute(statement.replace("%", "%%").replace("?", "%s"), params)
-                return cur.fetchall() if cur.description else []
+                if self.dsn is not None:
+                    return cur.fetchall() if cur.description else []
+        return self.sqlite(statement, params)
+
+    def sqlite(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """The SQLite file only."""
         conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         try:
             return conn.execute(statement, params).fetchall()
@@ -96,9 +107,10 @@ class Api:
             conn.close()
 
     def fail_inserts_into(self, table: str) -> None:
-        """A trigger that refuses every insert into `table`: a real failure in the middle of a write."""
+        """A trigger that refuses every insert into `table`: a real failure in the middle of a write
+        (on the dual route, of the control: SQLite)."""
         if self.dsn is None:
-            self.sql(
+            self.sqlite(
                 f'CREATE TRIGGER "fail_{table}" BEFORE INSERT ON "{table}" BEGIN SELECT RAISE(ABORT, \'injected\'); END'
             )
             return
@@ -114,15 +126,26 @@ class Api:
 @pytest.fixture(params=BACKENDS)
 def api(request: pytest.FixtureRequest, db_copy: Path) -> Iterator[Api]:
     dsn: str | None = None
-    if request.param == "postgres":
+    if request.param in ("postgres", "dual"):
         dsn = request.getfixturevalue("pg_dsn")  # only PostgreSQL cases start the cluster
         copy_database(db_copy, dsn, CopyOptions(jobs=2))  # the default copy, as a user runs it
+    if request.param == "postgres":
         forum = Forum.open(dsn, "optimized", policy=FAST_AUTH, backend="postgres", pool_max=8)
+    elif request.param == "dual":
+        conn = sqlite3.connect(db_copy, isolation_level=None)
+        set_route(conn, "dual")
+        conn.close()
+        # a generous candidate budget: a test must not see a cold pool's first connection as a timeout
+        forum = Forum.open(db_copy, "optimized", policy=FAST_AUTH, postgres=dsn, pool_max=8, candidate_budget_ms=5000)
     else:
         forum = Forum.open(db_copy, request.param, policy=FAST_AUTH)
     try:
         with TestClient(create_app(forum)) as client:
-            backend = "sqlite" if dsn is None else "postgres"
-            yield Api(client, forum, db_copy, str(forum.mode), backend, dsn)
+            if request.param == "dual":
+                yield Api(client, forum, db_copy, "optimized", "dual", None, mirror_dsn=dsn)
+                found = [e.to_json() for e in forum.store.db.discrepancies.recent()]  # type: ignore[attr-defined]
+                assert not found, f"the dialects disagree on the dual route: {found}"
+            else:
+                yield Api(client, forum, db_copy, str(forum.mode), "sqlite" if dsn is None else "postgres", dsn)
     finally:
         forum.close()
