@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -50,7 +51,7 @@ class Writers:
     """`n` threads, each writing `first` rows, then waiting for `go`, then `then` more; every value
     acknowledged (its transaction returned) is kept."""
 
-    def __init__(self, router: Router[object], n: int = 4, first: int = 5, then: int = 10) -> None:
+    def __init__(self, router: Router[Any], n: int = 4, first: int = 5, then: int = 10) -> None:
         self.router, self.first, self.then = router, first, then
         self.acked: list[str] = []
         self.errors: list[BaseException] = []
@@ -137,9 +138,12 @@ def test_writers_blocked_on_the_lock_during_the_flip_land_on_postgres_and_none_i
         router.close()
 
 
-def test_a_freeze_holds_writers_off_the_lock_and_they_follow_the_flip(sides: tuple[Path, str]) -> None:
-    path, dsn = sides
-    route_to(path, "dual", dsn)
+@contextmanager
+def writers_held_by_a_freeze(
+    path: Path, dsn: str, route: str
+) -> Iterator[tuple[Router[Any], Writers, sqlite3.Connection, psycopg.Connection[Any]]]:
+    """Writers on `route` past their first rows, then a freeze announced: every writer waits."""
+    route_to(path, route, dsn)
     router = make_router(path, dsn)
     writers = Writers(router)
     try:
@@ -148,14 +152,20 @@ def test_a_freeze_holds_writers_off_the_lock_and_they_follow_the_flip(sides: tup
             freeze(conn, 10, pg=pg)  # announce first...
             writers.go.set()
             wait_until(lambda: router.stats()["freeze_waits"] >= 4)  # ...every writer waits, none holds the lock
-            with atomic(conn):  # ...then lock (at once: no writer queues for it), drain, flip
-                set_route(conn, Route.POSTGRES, pg=pg)
-            before, after = writers.finish()
+            yield router, writers, conn, pg
+    finally:
+        router.close()
+
+
+def test_a_freeze_holds_writers_off_the_lock_and_they_follow_the_flip(sides: tuple[Path, str]) -> None:
+    path, dsn = sides
+    with writers_held_by_a_freeze(path, dsn, "dual") as (router, writers, conn, pg):
+        with atomic(conn):  # ...then lock (at once: no writer queues for it), drain, flip
+            set_route(conn, Route.POSTGRES, pg=pg)
+        before, after = writers.finish()
         on_sqlite, on_postgres = names(path, dsn)
         assert on_sqlite == before and on_postgres == before | after  # dual before the flip, PostgreSQL after
         assert router.discrepancies.recent() == [] and router.stats()["freeze_timeouts"] == 0
-    finally:
-        router.close()
 
 
 def test_a_freeze_lapses_by_itself_and_one_that_outlasts_a_writer_is_unavailable(sides: tuple[Path, str]) -> None:
@@ -178,23 +188,13 @@ def test_a_freeze_lapses_by_itself_and_one_that_outlasts_a_writer_is_unavailable
 
 def test_on_postgres_a_rollback_is_noticed_through_the_mirrored_row(sides: tuple[Path, str]) -> None:
     path, dsn = sides
-    route_to(path, "postgres", dsn)
-    router = make_router(path, dsn)
-    writers = Writers(router)
-    try:
-        writers.start()
-        with control(path) as conn, psycopg.connect(dsn, autocommit=True) as pg:
-            freeze(conn, 10, pg=pg)
-            writers.go.set()
-            wait_until(lambda: router.stats()["freeze_waits"] >= 4)
-            with psycopg.connect(dsn) as rollback:  # waits for PostgreSQL writers in flight (their FOR SHARE)
-                rollback.execute(f"SELECT 1 FROM {mirror.TABLE.as_string()} WHERE id = 1 FOR UPDATE")
-                set_route(conn, Route.SQLITE, pg=rollback)  # SQLite's row first, then the mirror, committed here
-            before, after = writers.finish()
+    with writers_held_by_a_freeze(path, dsn, "postgres") as (_router, writers, conn, _pg):
+        with psycopg.connect(dsn) as rollback:  # waits for PostgreSQL writers in flight (their FOR SHARE)
+            rollback.execute(f"SELECT 1 FROM {mirror.TABLE.as_string()} WHERE id = 1 FOR UPDATE")
+            set_route(conn, Route.SQLITE, pg=rollback)  # SQLite's row first, then the mirror, committed here
+        before, after = writers.finish()
         on_sqlite, on_postgres = names(path, dsn)
         assert on_postgres == before and on_sqlite == after
-    finally:
-        router.close()
 
 
 def test_reads_follow_the_route(sides: tuple[Path, str]) -> None:
