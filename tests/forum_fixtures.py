@@ -4,7 +4,9 @@ through PgBouncer, on the database a default `pgferry copy` of the seeded file m
 session into a template database, and from it into each test's own database (CREATE DATABASE ...
 TEMPLATE: a file copy, about a third of the time the copy takes); and "replica": that copy on a
 primary of its own, with the forum's reads on its streaming replica (read-your-writes through the
-db_position cookie, which the TestClient keeps like a browser).
+db_position cookie, which the TestClient keeps like a browser); and the router on the migration route
+`dual` over the file and that copy (SQLite answers, PostgreSQL runs every statement in shadow; each
+test ends with an empty discrepancy log).
 
 Imported by the test modules that use them (not a conftest: the forum's fixtures stay beside its tests).
 Passwords are hashed with a cheap argon2 cost here; the server default is argon2-cffi's.
@@ -34,13 +36,14 @@ from pgdatabases import dbname, fresh_database
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
 from pgferry.pg.cluster import LocalCluster
+from pgferry.runtime.route import set_route
 from replica_fixtures import PairDsns, ReplicaPair, settle, usable
 
 FAST_AUTH = AuthPolicy(passwords=PasswordPolicy(time_cost=1, memory_cost_kib=1024, parallelism=1))
 MODES = ("legacy", "optimized")
 # the API suite's cases: SQLite in each mode, then PostgreSQL direct, through PgBouncer (transaction pooling),
-# and with reads on a streaming replica
-BACKENDS = ("legacy", "optimized", "postgres", "pgbouncer", "replica")
+# with reads on a streaming replica, and the router on the dual route
+BACKENDS = ("legacy", "optimized", "postgres", "pgbouncer", "replica", "dual")
 _TIMING = re.compile(r'^db;desc="queries=(\d+)";dur=(\d+(?:\.\d+)?)$')
 
 
@@ -82,10 +85,11 @@ class Api:
     forum: Forum
     path: Path
     mode: str
-    backend: str = "sqlite"  # or "postgres"
+    backend: str = "sqlite"  # or "postgres", "dual"
     dsn: str | None = None  # postgres: the copy's database (direct, also when the forum runs through PgBouncer)
     pgbouncer: bool = False
     pair: ReplicaPair | None = None  # replica: the primary and replica the copy is on
+    mirror_dsn: str | None = None  # dual: the copy, where `sql` makes every change too
     _n: int = 0
 
     def register(self, name: str | None = None) -> dict[str, str]:
@@ -105,14 +109,21 @@ class Api:
         """Read or change the database directly (a second connection, as another process would).
 
         Written once for both engines: `?` placeholders (made `%s` on PostgreSQL), booleans compared
-        with TRUE and FALSE (SQLite's 1 and 0)."""
-        if self.dsn is not None:
-            with psycopg.connect(self.dsn, autocommit=True) as pg:
+        with TRUE and FALSE (SQLite's 1 and 0). On the dual route a change is made on both sides, as
+        the migration's change capture would carry it."""
+        pg_dsn = self.dsn or (None if statement.lstrip().upper().startswith("SELECT") else self.mirror_dsn)
+        if pg_dsn is not None:
+            with psycopg.connect(pg_dsn, autocommit=True) as pg:
                 cur = pg.execute(statement.replace("%", "%%").replace("?", "%s"), params)
                 rows = cur.fetchall() if cur.description else []
             if self.pair is not None:  # another process's write, and time for it to reach the replica
                 self.pair.caught_up()
-            return rows
+            if self.dsn is not None:
+                return rows
+        return self.sqlite(statement, params)
+
+    def sqlite(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """The SQLite file only."""
         conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         try:
             return conn.execute(statement, params).fetchall()
@@ -120,9 +131,10 @@ class Api:
             conn.close()
 
     def fail_inserts_into(self, table: str) -> None:
-        """A trigger that refuses every insert into `table`: a real failure in the middle of a write."""
+        """A trigger that refuses every insert into `table`: a real failure in the middle of a write
+        (on the dual route, of the control: SQLite)."""
         if self.dsn is None:
-            self.sql(
+            self.sqlite(
                 f'CREATE TRIGGER "fail_{table}" BEFORE INSERT ON "{table}" BEGIN SELECT RAISE(ABORT, \'injected\'); END'
             )
             return
@@ -151,6 +163,22 @@ def api(request: pytest.FixtureRequest, db_copy: Path) -> Iterator[Api]:
                 dsn, "optimized", policy=FAST_AUTH, backend="postgres", pool_max=8, replicas=[dsns.replica]
             )
             settle(forum.store.db, usable, "the replica within the lag bound")
+        elif request.param == "dual":
+            cluster = request.getfixturevalue("pg_cluster")
+            mirror = stack.enter_context(fresh_database(cluster.dsn(), request.getfixturevalue("forum_template")))
+            conn = sqlite3.connect(db_copy, isolation_level=None)
+            set_route(conn, "dual")
+            conn.close()
+            # a generous candidate budget: a test must not see a cold pool's first connection as a timeout
+            forum = Forum.open(
+                db_copy, "optimized", policy=FAST_AUTH, postgres=mirror, pool_max=8, candidate_budget_ms=5000
+            )
+            stack.callback(forum.close)
+            with TestClient(create_app(forum)) as client:
+                yield Api(client, forum, db_copy, "optimized", "dual", None, mirror_dsn=mirror)
+            found = [e.to_json() for e in forum.store.db.discrepancies.recent()]  # type: ignore[attr-defined]
+            assert not found, f"the dialects disagree on the dual route: {found}"
+            return
         else:  # only PostgreSQL cases start the cluster (and PgBouncer)
             cluster: LocalCluster = request.getfixturevalue("pg_cluster")
             dsn = stack.enter_context(fresh_database(cluster.dsn(), request.getfixturevalue("forum_template")))

@@ -1,5 +1,6 @@
-"""The forum's HTTP API: one suite, run on SQLite in both modes (legacy and optimized) and on PostgreSQL
-(the database `pgferry copy` makes of the same file), each on a fresh copy."""
+"""The forum's HTTP API: one suite, run on SQLite in both modes (legacy and optimized), on PostgreSQL
+(the database `pgferry copy` makes of the same file), and on the dual route over both (the router:
+SQLite answers, PostgreSQL runs every statement and is compared), each on a fresh copy."""
 
 from __future__ import annotations
 
@@ -336,8 +337,13 @@ def test_inactive_categories_are_not_listed(api: Api) -> None:
 
 
 def test_healthz_reports_what_is_in_force(api: Api) -> None:
+    assert api.client.get("/categories").status_code == 200
     db = api.client.get("/healthz").json()["database"]
-    if api.backend == "postgres":
+    if api.backend == "dual":  # the router: the route, both sides' settings, the experiment's counters
+        assert db["backend"] == "router" and db["route"] == "dual" and not db["frozen"]
+        assert db["sqlite"]["journal_mode"] == "wal" and db["postgresql"]["pool_max"] == 8
+        assert db["dual"]["breaker"]["state"] == "closed" and db["dual"]["shadow_reads"] >= 1
+    elif api.backend == "postgres":
         assert db["backend"] == "postgresql" and db["statement_timeout"] == "30s" and db["pool_max"] == 8
         assert db["pool"]["pool_max"] == 8 and db["pgbouncer"] == api.pgbouncer
         assert db["prepare_threshold"] == (None if api.pgbouncer else 5)  # PgBouncer 1.18 keeps no prepared statements

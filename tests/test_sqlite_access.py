@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ from hypothesis import strategies as st
 from pgferry.errors import SourceError
 from pgferry.sqlite.atomic import WriteLockError, atomic, write_lock
 from pgferry.sqlite.busy import Attempt, Backoff, is_busy, retry
-from pgferry.sqlite.connect import open_readonly, open_writable, text_as
+from pgferry.sqlite.connect import check_sqlite_file, open_readonly, open_writable, text_as
 from pgferry.sqlite.control import ControlTable
 
 pytestmark = pytest.mark.timeout(60)
@@ -472,3 +474,27 @@ def test_control_tables_are_pgferry_names_with_a_real_key() -> None:
         ControlTable("users", (("id", "INTEGER PRIMARY KEY"),), key="id")
     with pytest.raises(ValueError, match="not one of its columns"):
         ControlTable("_pgferry_x", (("id", "INTEGER PRIMARY KEY"),), key="name")
+
+
+def test_opening_again_keeps_the_locks_of_connections_already_open(tmp_path: Path) -> None:
+    """A new connection (check_sqlite_file, open_readonly) must not open() and close() the file
+    itself: that drops the process's POSIX locks, and another process closing its connection then
+    takes itself for the last one and deletes the WAL under the open ones (stale reads after)."""
+    path = tmp_path / "wal.db"
+    setup = sqlite3.connect(path, isolation_level=None)
+    setup.execute("PRAGMA journal_mode = wal")
+    setup.execute("CREATE TABLE t (v)")
+    setup.close()
+    reader = open_readonly(path)
+    assert reader.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    check_sqlite_file(path)
+    open_readonly(path).close()  # the openings that used to read the header with open()
+    for value in (1, 2):  # another process writes and closes, as a cutover or `pgferry migrate` would
+        code = (
+            f"import sqlite3; c = sqlite3.connect({str(path)!r}); "
+            f"c.execute('INSERT INTO t VALUES ({value})'); c.commit(); c.close()"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True)
+        assert (tmp_path / "wal.db-wal").exists()  # not deleted: this process is still connected
+        assert reader.execute("SELECT count(*) FROM t").fetchone() == (value,)
+    reader.close()

@@ -169,8 +169,36 @@ def _print_defects(console: Console, defects: list[Any], counts: dict[str, int])
     type=click.Choice(["auto", "sqlite", "postgres"]),
     default="auto",
     show_default=True,
-    help="auto: a postgresql:// DSN or a libpq key=value string is PostgreSQL, anything else a SQLite file. "
-    "(Following a live migration's route, sqlite / dual / postgres, comes with `pgferry migrate`.)",
+    help="auto: a postgresql:// DSN or a libpq key=value string is PostgreSQL, anything else a SQLite file "
+    "(with --postgres: the file's migration route, sqlite / dual / postgres, is followed).",
+)
+@click.option(
+    "--postgres",
+    metavar="DSN",
+    default=None,
+    help="The PostgreSQL copy of the SQLite file: serve through pgferry's router, following the file's "
+    "migration route (dual: SQLite answers, PostgreSQL runs every write and shadows reads).",
+)
+@click.option(
+    "--shadow-sample",
+    type=click.FloatRange(0, 1),
+    default=1.0,
+    show_default=True,
+    help="Route dual: the share of reads also run on PostgreSQL and compared.",
+)
+@click.option(
+    "--candidate-budget-ms",
+    type=click.IntRange(1, 60_000),
+    default=100,
+    show_default=True,
+    help="Route dual: PostgreSQL's time per statement (statement_timeout, pool wait); past it, recorded and skipped.",
+)
+@click.option(
+    "--discrepancies",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Route dual: append every discrepancy (mismatch, candidate error or timeout) to FILE as JSON lines.",
 )
 @click.option(
     "--pool-size",
@@ -228,6 +256,10 @@ def serve(
     capture: str | None,
     access_log: bool,
     busy_timeout_ms: int | None,
+    postgres: str | None,
+    shadow_sample: float,
+    candidate_budget_ms: int,
+    discrepancies: str | None,
 ) -> None:
     """Serve the forum's HTTP API on a database made by `forum seed`, or on the PostgreSQL
     database `pgferry copy` made of it.
@@ -243,6 +275,7 @@ def serve(
       forum serve postgresql://forum@127.0.0.1/forum --pool-size 20
       forum serve postgresql://forum@127.0.0.1:6432/forum --pgbouncer
       forum serve postgresql://forum@db1/forum --replica postgresql://forum@db2/forum
+      forum serve forum.db --postgres postgresql://forum@127.0.0.1/forum --discrepancies dual.jsonl
     """
     from forum.web.serve import serve as run
 
@@ -258,6 +291,12 @@ def serve(
         pool_size=pool_size,
         pgbouncer=pgbouncer,
         replicas=replicas,
+        postgres=postgres,
+        dual={
+            "shadow_sample": shadow_sample,
+            "candidate_budget_ms": candidate_budget_ms,
+            "discrepancy_log": discrepancies,
+        },
     )
 
 

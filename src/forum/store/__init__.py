@@ -3,14 +3,16 @@
     from forum.store import Mode, open_store
     store = open_store("forum.db", Mode.OPTIMIZED)      # Store: .repo, .backend, .db, .mode
     store = open_store("postgresql://forum@db/forum", Mode.OPTIMIZED)   # the database `pgferry copy` made
+    store = open_store("forum.db", Mode.OPTIMIZED, postgres="postgresql://forum@db/forum")  # follows the route
     with store.db.hold():
         store.repo.categories()
 
 Layout: `records` (what comes back), `repository` (every read and single-statement write,
 backend-agnostic), `statements` (the names of every statement: the forum's statement set),
 `dialects` (each engine's module of SQL for that set), `sqlite/queries` and `postgres/queries` (the
-dialects), `sqlite/settings` and `postgres/settings` (connection policies), `cursors` (page
-cursors), `errors`, `modes`.
+dialects), `sqlite/settings` and `postgres/settings` (connection policies), `routed` (a migration's
+route: sqlite / dual / postgres behind pgferry's router), `shadow` (how the dialects' answers are
+compared on the dual route), `cursors` (page cursors), `errors`, `modes`.
 The database side (connections, the writer queue, transactions, statement counts) is pgferry.runtime.
 """
 
@@ -24,6 +26,7 @@ from forum.store.errors import StoreError
 from forum.store.modes import Mode
 from forum.store.postgres.settings import PostgresSettings
 from forum.store.repository import Repository
+from forum.store.routed import Route, file_route, open_router
 from forum.store.sqlite.settings import SqliteSettings
 from forum.store.statements import ForumSql
 from pgferry.dsn import is_dsn, redact
@@ -69,16 +72,25 @@ def open_store(
     capture: Sink | None = None,
     *,
     backend: str = "auto",
+    postgres: str | None = None,
     **settings: object,
 ) -> Store:
     """Open the forum database at `target` (a SQLite file or a PostgreSQL DSN) for `mode`.
 
     `capture` records every statement (a workload log; SQLite only). Extra keyword arguments override
-    the backend's connection settings (forum.store.sqlite.settings, forum.store.postgres.settings).
+    the backend's connection settings (forum.store.sqlite.settings, forum.store.postgres.settings,
+    forum.store.routed.DualSettings). `postgres`: the PostgreSQL copy of the file; with it (or when the
+    file's migration route is not `sqlite`) the store follows the route (forum.store.routed).
     """
     mode = Mode(mode)
     db: Database
-    if backend_of(target, backend) == "postgres":
+    engine = backend_of(target, backend)
+    if engine == "sqlite" and (postgres is not None or file_route(target).route is not Route.SQLITE):
+        db = _routed(target, mode, backend, postgres, capture, settings)
+        where = str(target)
+    elif engine == "postgres":
+        if postgres is not None:
+            raise UsageError("--postgres names the PostgreSQL copy of a SQLite file; the target is PostgreSQL already")
         if capture is not None:
             raise UsageError("--capture records SQLite statements (pgferry's workload log); not on PostgreSQL")
         db = PostgresSettings(**settings).open(str(target))  # type: ignore[arg-type]
@@ -104,6 +116,22 @@ def open_store(
             f"{where}: not a forum database (no table {', '.join(missing)}); see `forum seed` (and `pgferry copy`)"
         )
     return Store(mode, backend, repo)
+
+
+def _routed(
+    target: str | Path, mode: Mode, backend: str, dsn: str | None, capture: Sink | None, settings: dict[str, object]
+) -> Database:
+    route = file_route(target).route
+    if backend == "sqlite":
+        if route is not Route.SQLITE:
+            raise StoreError(
+                f"{target}: a migration routes its writes to {route} now; serving SQLite alone would miss them: "
+                "serve it with --backend auto --postgres DSN"
+            )
+        raise UsageError("--postgres follows a migration's route: use it with --backend auto")
+    if dsn is None:
+        raise StoreError(f"{target}: a migration routes it to {route}: give its PostgreSQL copy with --postgres DSN")
+    return open_router(target, mode, dsn, capture, settings)
 
 
 __all__ = ["BACKENDS", "Database", "Mode", "Repository", "Store", "backend_of", "open_store"]

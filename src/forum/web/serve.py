@@ -30,6 +30,8 @@ def serve(
     pool_size: int | None = None,
     pgbouncer: bool = False,
     replicas: Sequence[str] = (),
+    postgres: str | None = None,
+    dual: dict[str, object] | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; the database and the capture file are closed on the way out."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -42,7 +44,7 @@ def serve(
             )
         overrides["legacy_busy_timeout_ms" if str(mode) == "legacy" else "busy_timeout_ms"] = busy_timeout_ms
     if pool_size is not None:
-        overrides["pool_max" if engine == "postgres" else "pool_size"] = pool_size
+        overrides["pool_max" if engine == "postgres" or postgres is not None else "pool_size"] = pool_size
     if pgbouncer:
         if engine != "postgres":
             raise UsageError("--pgbouncer is for a PostgreSQL DSN (PgBouncer's), not a SQLite file")
@@ -51,10 +53,12 @@ def serve(
         if engine != "postgres":
             raise UsageError("--replica needs PostgreSQL: a SQLite file has no streaming replicas")
         overrides["replicas"] = tuple(replicas)
+    if postgres is not None:  # follow the file's migration route (forum.store.routed)
+        overrides.update(postgres=postgres, **(dual or {}))
     if capture is not None and engine == "postgres":
         raise UsageError("--capture records SQLite statements (pgferry's workload log); not on PostgreSQL")
     sink = RedactingSink(capture) if capture is not None else None
-    forum = Forum.open(database, mode, capture=sink, backend=engine, **overrides)
+    forum = Forum.open(database, mode, capture=sink, backend=backend, **overrides)
     try:
         settings = forum.store.db.settings()
         where = redact(str(database))

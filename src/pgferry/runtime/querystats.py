@@ -21,6 +21,8 @@ class QueryStats:
     ms: float = 0.0
     busy: int = 0  # statements refused because the database was locked or out of connections
     wait_ms: float = 0.0  # waiting for a connection (a pool) or for the writer queue
+    shadow_queries: int = 0  # a dual route's candidate statements (querystats.aside), not in Server-Timing
+    shadow_ms: float = 0.0
 
     def add(self, ms: float) -> None:
         self.queries += 1
@@ -47,6 +49,24 @@ def counting() -> Iterator[QueryStats]:
         yield stats
     finally:
         _CURRENT.reset(token)
+
+
+@contextlib.contextmanager
+def aside() -> Iterator[None]:
+    """Count the statements of this block apart, as `shadow_queries` and `shadow_ms`: a dual route's
+    candidate runs beside the statement the caller waits for, and Server-Timing reports the latter."""
+    stats = _CURRENT.get()
+    if stats is None:
+        yield
+        return
+    inner = QueryStats()
+    token = _CURRENT.set(inner)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+        stats.shadow_queries += inner.queries
+        stats.shadow_ms += inner.ms
 
 
 def statement(since: float) -> None:

@@ -19,22 +19,49 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def check_sqlite_file(path: str | Path) -> Path:
-    """Fail with one clear line when `path` is missing, a directory, or not a SQLite database."""
+    """Fail with one clear line when `path` is missing, a directory, or not a SQLite database.
+
+    SQLite itself reads the header: closing a file descriptor drops every POSIX lock the process
+    holds on that file, so a plain open() and close() of a database this process has open in SQLite
+    would release its connections' locks, and another process could then take itself for the last
+    connection and delete the WAL under them (sqlite.org/howtocorrupt.html, 2.2).
+    """
+    file = _check_path(path)
+    conn = None
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(file.resolve()))}?mode=ro", uri=True, isolation_level=None)
+        conn.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.Error as exc:
+        _not_a_database(file, exc)  # other errors are the opener's to report, with what it was doing
+    finally:
+        if conn is not None:
+            conn.close()
+    return file
+
+
+def _check_path(path: str | Path) -> Path:
     file = Path(path)
     if not file.exists():
         raise SourceError(f"{file}: no such file")
     if file.is_dir():
         raise SourceError(f"{file}: is a directory, not a SQLite database")
+    if not os.access(file, os.R_OK):
+        raise SourceError(f"{file}: cannot read the file (permission denied)")
+    return file
+
+
+def _not_a_database(file: Path, exc: sqlite3.Error) -> None:
+    """Raise "not a SQLite database" when SQLite refused the file and it lacks SQLite's header (read
+    only now: SQLite holds no lock on a file it cannot use); a damaged database is the caller's error."""
+    if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_NOTADB:
+        return
     try:
         with file.open("rb") as handle:
             header = handle.read(len(SQLITE_MAGIC))
-    except OSError as exc:
-        raise SourceError(f"{file}: cannot read the file ({exc.strerror})") from None
-    if header == b"":  # SQLite itself opens an empty file as an empty database
-        return file
+    except OSError as err:
+        raise SourceError(f"{file}: cannot read the file ({err.strerror})") from None
     if header != SQLITE_MAGIC:
         raise SourceError(f"{file}: not a SQLite database (the file does not start with the SQLite header)")
-    return file
 
 
 def open_readonly(path: str | Path, busy_timeout_ms: int = 5000, *, lock_wait_s: float = 0.0) -> sqlite3.Connection:
@@ -43,7 +70,7 @@ def open_readonly(path: str | Path, busy_timeout_ms: int = 5000, *, lock_wait_s:
     A busy timeout lets readers work on a live database whose writers hold the lock briefly;
     `lock_wait_s` retries the first read past it (doctor on a busy application's file).
     """
-    return _open(check_sqlite_file(path), "ro", busy_timeout_ms, lock_wait_s)
+    return _open(_check_path(path), "ro", busy_timeout_ms, lock_wait_s)
 
 
 def open_writable(path: str | Path, busy_timeout_ms: int = 5000, *, lock_wait_s: float = 0.0) -> sqlite3.Connection:
@@ -52,7 +79,7 @@ def open_writable(path: str | Path, busy_timeout_ms: int = 5000, *, lock_wait_s:
     Autocommit (isolation_level=None) like every pgferry connection: transactions are explicit,
     through `pgferry.sqlite.atomic`.
     """
-    file = check_sqlite_file(path)
+    file = _check_path(path)
     if not os.access(file, os.W_OK):  # SQLite would open it read-only without a word, and BEGIN IMMEDIATE lock nothing
         raise SourceError(f"{file}: cannot open the database for writing (no write permission)")
     return _open(file, "rw", busy_timeout_ms, lock_wait_s)
@@ -71,6 +98,7 @@ def _open(file: Path, mode: str, busy_timeout_ms: int, lock_wait_s: float) -> sq
         if conn is not None:
             conn.close()
         if isinstance(exc, sqlite3.Error):
+            _not_a_database(file, exc)
             raise SourceError(f"{file}: cannot {doing} ({exc})") from None
         raise
     return conn

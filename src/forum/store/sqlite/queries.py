@@ -26,7 +26,9 @@ _USER = "id, username, display_name, avatar_url, bio, location, role, status, cr
 USER_GET = f"SELECT {_USER} FROM users WHERE id = ?"
 USER_BRIEF = "SELECT id, username, display_name, avatar_url FROM users WHERE id = ?"
 USER_CREDENTIALS = "SELECT id, password_hash, status FROM users WHERE username = ? COLLATE NOCASE ORDER BY id LIMIT 1"
-USER_NAME_OR_EMAIL_TAKEN = "SELECT 1 FROM users WHERE username = ?1 COLLATE NOCASE OR email = ?2 COLLATE NOCASE LIMIT 1"
+USER_NAME_OR_EMAIL_TAKEN = (
+    "SELECT 1 AS taken FROM users WHERE username = ?1 COLLATE NOCASE OR email = ?2 COLLATE NOCASE LIMIT 1"
+)
 USER_INSERT = (
     "INSERT INTO users (username, email, password_hash, display_name, role, status, email_verified,"
     " created_at, updated_at, login_count) VALUES (?, ?, ?, ?, 'user', 'active', 0, ?, ?, 0) RETURNING id"
@@ -86,7 +88,7 @@ CATEGORIES = (
     "SELECT id, parent_id, name, slug, description, position, topic_count FROM forum_categories"
     " WHERE is_active = 1 ORDER BY position, name, id"
 )
-CATEGORY_EXISTS = "SELECT 1 FROM forum_categories WHERE id = ? AND is_active = 1"
+CATEGORY_EXISTS = "SELECT 1 AS found FROM forum_categories WHERE id = ? AND is_active = 1"
 CATEGORY_BUMP = "UPDATE forum_categories SET topic_count = topic_count + ?, updated_at = ? WHERE id = ?"
 
 _TOPIC_ROW = (
@@ -216,7 +218,7 @@ WIKI_BY_SLUG = (
     " FROM wiki_pages p LEFT JOIN users u ON u.id = p.author_id"
     " WHERE p.slug = ? AND p.status = 'published' ORDER BY p.id DESC LIMIT 1"
 )
-WIKI_SLUG_TAKEN = "SELECT 1 FROM wiki_pages WHERE slug = ? AND status != 'archived' LIMIT 1"
+WIKI_SLUG_TAKEN = "SELECT 1 AS taken FROM wiki_pages WHERE slug = ? AND status != 'archived' LIMIT 1"
 WIKI_INSERT = (
     "INSERT INTO wiki_pages (slug, title, content, status, author_id, view_count, is_locked, is_featured,"
     " is_protected, created_at, updated_at) VALUES (?, ?, ?, 'published', ?, 0, 0, 0, 0, ?, ?) RETURNING id"
