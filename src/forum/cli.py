@@ -210,6 +210,14 @@ def _print_defects(console: Console, defects: list[Any], counts: dict[str, int])
 )
 @click.option("--access-log", is_flag=True, help="Log every request (off by default: it costs throughput).")
 @click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes on one port, each with its own connections (--pool-size is per worker); "
+    "with --capture they all append to FILE.",
+)
+@click.option(
     "--busy-timeout-ms",
     type=click.IntRange(0, 600_000),
     default=None,
@@ -227,6 +235,7 @@ def serve(
     port: int,
     capture: str | None,
     access_log: bool,
+    workers: int,
     busy_timeout_ms: int | None,
 ) -> None:
     """Serve the forum's HTTP API on a database made by `forum seed`, or on the PostgreSQL
@@ -243,6 +252,7 @@ def serve(
       forum serve postgresql://forum@127.0.0.1/forum --pool-size 20
       forum serve postgresql://forum@127.0.0.1:6432/forum --pgbouncer
       forum serve postgresql://forum@db1/forum --replica postgresql://forum@db2/forum
+      forum serve forum.db --workers 2                     two processes (/healthz names its pid)
     """
     from forum.web.serve import serve as run
 
@@ -258,6 +268,7 @@ def serve(
         pool_size=pool_size,
         pgbouncer=pgbouncer,
         replicas=replicas,
+        workers=workers,
     )
 
 

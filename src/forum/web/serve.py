@@ -1,12 +1,25 @@
-"""`forum serve`: open the database (a SQLite file or PostgreSQL) in a mode, build the app, run uvicorn."""
+"""`forum serve`: open the database (a SQLite file or PostgreSQL) in a mode, build the app, run uvicorn.
+
+With `workers` above 1, uvicorn's own supervisor runs that many server processes on one listening
+socket: one Python process is CPU-bound near 180 requests/s here. Each worker builds its app with
+`worker_app` (a factory uvicorn imports by name) from the options the parent checked and left in
+FORUM_SERVE_WORKER, and opens its own store: SQLite connections or a PostgreSQL pool per process.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
-from collections.abc import Sequence
+import os
+import signal
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from forum.services import Forum
 from forum.store import Mode, backend_of
@@ -17,24 +30,46 @@ from pgferry.errors import UsageError
 
 log = logging.getLogger("forum.web")
 
+WORKER_ENV = "FORUM_SERVE_WORKER"  # the opener's JSON, from the parent to its worker processes
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-def serve(
+
+@dataclass(frozen=True)
+class Opener:
+    """How every process opens the forum: the CLI's options, checked once in the parent."""
+
+    database: str
+    mode: str
+    engine: str
+    capture: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def open(self) -> tuple[Forum, RedactingSink | None]:
+        """The forum and its capture sink; several processes may append to one capture file (one
+        write(2) per line on an O_APPEND descriptor: lines never interleave)."""
+        sink = RedactingSink(self.capture) if self.capture is not None else None
+        try:
+            return Forum.open(self.database, self.mode, capture=sink, backend=self.engine, **self.overrides), sink
+        except BaseException:
+            if sink is not None:
+                sink.close()
+            raise
+
+
+def opener_for(
     database: str | Path,
     mode: Mode | str,
-    host: str = "127.0.0.1",
-    port: int = 8000,
+    *,
     capture: str | Path | None = None,
-    access_log: bool = False,
     busy_timeout_ms: int | None = None,
     backend: str = "auto",
     pool_size: int | None = None,
     pgbouncer: bool = False,
     replicas: Sequence[str] = (),
-) -> None:
-    """Serve until SIGINT/SIGTERM; the database and the capture file are closed on the way out."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+) -> Opener:
+    """The CLI's options as an Opener, refusing the combinations that make no sense."""
     engine = backend_of(database, backend)
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     if busy_timeout_ms is not None:
         if engine == "postgres":
             raise UsageError(
@@ -53,22 +88,125 @@ def serve(
         overrides["replicas"] = tuple(replicas)
     if capture is not None and engine == "postgres":
         raise UsageError("--capture records SQLite statements (pgferry's workload log); not on PostgreSQL")
-    sink = RedactingSink(capture) if capture is not None else None
-    forum = Forum.open(database, mode, capture=sink, backend=engine, **overrides)
+    return Opener(str(database), str(Mode(mode)), engine, str(capture) if capture is not None else None, overrides)
+
+
+def serve(
+    database: str | Path,
+    mode: Mode | str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    capture: str | Path | None = None,
+    access_log: bool = False,
+    busy_timeout_ms: int | None = None,
+    backend: str = "auto",
+    pool_size: int | None = None,
+    pgbouncer: bool = False,
+    replicas: Sequence[str] = (),
+    workers: int = 1,
+) -> None:
+    """Serve until SIGINT/SIGTERM; the database and the capture file are closed on the way out (in
+    every worker: the parent passes the signal on and waits for them)."""
+    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
+    opener = opener_for(
+        database,
+        mode,
+        capture=capture,
+        busy_timeout_ms=busy_timeout_ms,
+        backend=backend,
+        pool_size=pool_size,
+        pgbouncer=pgbouncer,
+        replicas=replicas,
+    )
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
+    forum, sink = opener.open()  # with several workers: the check that fails here, once, as one line
     try:
         settings = forum.store.db.settings()
-        where = redact(str(database))
-        log.info("forum %s mode on %s: %s", forum.mode, where, ", ".join(f"{k}={v}" for k, v in settings.items()))
+        log.info(
+            "forum %s mode on %s: %s",
+            forum.mode,
+            redact(opener.database),
+            ", ".join(f"{k}={v}" for k, v in settings.items()),
+        )
         if capture is not None:
             log.info("capturing every statement to %s", capture)
-        config = uvicorn.Config(
-            create_app(forum), host=host, port=port, access_log=access_log, log_level="info", lifespan="off"
-        )
-        try:
-            uvicorn.Server(config).run()
-        except KeyboardInterrupt:  # uvicorn shuts down cleanly, then re-raises the signal it caught
-            log.info("stopped")
+        if workers == 1:
+            config = uvicorn.Config(
+                create_app(forum), host=host, port=port, access_log=access_log, log_level="info", lifespan="off"
+            )
+            previous = signal.signal(signal.SIGTERM, _interrupt)
+            try:
+                uvicorn.Server(config).run()
+            except KeyboardInterrupt:  # uvicorn shuts down cleanly, then re-raises the signal it caught
+                log.info("stopped")
+            finally:
+                signal.signal(signal.SIGTERM, previous)
     finally:
         forum.close()
         if sink is not None:
             sink.close()
+    if workers > 1:
+        _describe_workers(opener, workers, settings)
+        _run_workers(opener, host, port, access_log, workers)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as SIGINT: uvicorn re-raises the signal it shut down on, and SIGTERM's default action
+    would end the process before the database and the capture file are closed."""
+    raise KeyboardInterrupt
+
+
+def _describe_workers(opener: Opener, workers: int, settings: dict[str, object]) -> None:
+    if opener.engine == "postgres":
+        per = settings.get("pool_max", "?")
+        total = per * workers if isinstance(per, int) else "?"
+        log.info("%d workers, each with its own pool of up to %s connections: up to %s in all", workers, per, total)
+    elif opener.mode == "legacy":
+        log.info("%d workers, each with its own fixed pool of %s connections", workers, settings.get("pool_size", "?"))
+    else:
+        log.info("%d workers; the writer queue is per process, between processes busy_timeout waits", workers)
+
+
+def _run_workers(opener: Opener, host: str, port: int, access_log: bool, workers: int) -> None:
+    os.environ[WORKER_ENV] = json.dumps(asdict(opener))
+    try:
+        uvicorn.run(
+            f"{__name__}:worker_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            access_log=access_log,
+            log_level="info",
+            lifespan="on",
+        )
+    finally:
+        del os.environ[WORKER_ENV]
+    log.info("stopped")
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process (uvicorn calls it in each): its own forum, closed at shutdown."""
+    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
+    raw = os.environ.get(WORKER_ENV)
+    if raw is None:
+        raise UsageError(f"{WORKER_ENV} is not set: worker_app is started by `forum serve --workers N`")
+    opener = Opener(**json.loads(raw))
+    forum, sink = opener.open()
+    app = create_app(forum)
+    pid = os.getpid()
+    log.info("worker %d: forum %s mode on %s", pid, forum.mode, redact(opener.database))
+
+    @contextlib.asynccontextmanager
+    async def closing(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            forum.close()
+            if sink is not None:
+                sink.close()
+            log.info("worker %d stopped", pid)
+
+    app.router.lifespan_context = closing
+    return app
