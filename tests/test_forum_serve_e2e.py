@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -21,7 +20,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from forum.web.process import running_server
+from forum.web.process import answering_pids, running_server
 from forum_fixtures import MODES
 from pgferry.migrate.run import copy_database
 
@@ -99,31 +98,13 @@ def test_serve_on_the_postgres_copy_with_auto_backend(db_copy: Path, pg_dsn: str
     assert not password or password not in srv.log()
 
 
-def _pids_answering(url: str, want: int, tries: int = 400) -> dict[int, str]:
-    """pid -> a request id it answered, from /healthz over fresh connections, until `want` pids (bounded)."""
-    seen: dict[int, str] = {}
-
-    def one(_: int) -> tuple[int, str]:
-        r = httpx.get(f"{url}/healthz", timeout=10)  # a new connection each time: any worker may accept it
-        assert r.status_code == 200
-        return r.json()["pid"], r.headers["x-request-id"]
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        for start in range(0, tries, 16):
-            for pid, rid in pool.map(one, range(start, start + 16)):
-                seen.setdefault(pid, rid)
-            if len(seen) >= want:
-                break
-    return seen
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_workers_answer_and_sigterm_stops_them(db_copy: Path, tmp_path: Path, workers: int) -> None:
     """--workers N: N processes answer on one port, all append to the one capture file, and SIGTERM to
     `forum serve` closes each one's database and capture file and ends every process (exit 0)."""
     capture = tmp_path / "workload.jsonl"
-    with running_server(db_copy, "optimized", capture=capture, extra_args=("--workers", str(workers))) as srv:
-        answered = _pids_answering(srv.url, workers)
+    with running_server(db_copy, "optimized", capture=capture, workers=workers) as srv:
+        answered = answering_pids(srv.url, workers)
         assert len(answered) == workers, answered
         assert (srv.process.pid in answered) == (workers == 1)
         r = httpx.get(f"{srv.url}/topics/1", params={"limit": 3}, timeout=10)
@@ -160,8 +141,8 @@ def test_each_worker_has_its_own_postgres_pool(db_copy: Path, pg_dsn: str) -> No
     copy_database(db_copy, pg_dsn)
     name = conninfo_to_dict(pg_dsn)["dbname"]
     count = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = 'forum'"
-    with running_server(pg_dsn, "optimized", extra_args=("--workers", "2", "--pool-size", "3")) as srv:
-        answered = _pids_answering(srv.url, 2)
+    with running_server(pg_dsn, "optimized", extra_args=("--pool-size", "3"), workers=2) as srv:
+        answered = answering_pids(srv.url, 2)
         assert len(answered) == 2
         health = httpx.get(f"{srv.url}/healthz", timeout=10).json()["database"]
         assert health["pool_max"] == 3 and health["pool_min"] == 2

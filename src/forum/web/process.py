@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,9 +52,13 @@ def running_server(
     capture: str | Path | None = None,
     extra_args: tuple[str, ...] = (),
     start_timeout_s: float = 30.0,
+    workers: int = 1,
 ) -> Iterator[RunningServer]:
+    """`forum serve` until the block ends; with `workers` above 1, ready once every worker has answered."""
     port = free_port()
     command = [sys.executable, "-m", "forum", "serve", str(database), "--mode", mode, "--port", str(port), *extra_args]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     if capture is not None:
         command += ["--capture", str(capture)]
     with tempfile.TemporaryDirectory(prefix="forum-serve-") as tmp:
@@ -63,6 +68,8 @@ def running_server(
             server = RunningServer(f"http://127.0.0.1:{port}", proc, log_path)
             try:
                 _wait_ready(server, start_timeout_s)
+                if workers > 1 and len(answering_pids(server.url, workers, start_timeout_s)) < workers:
+                    raise ServerError(f"not all {workers} workers of forum serve answered within {start_timeout_s:g} s")
                 yield server
             finally:
                 _stop(proc)
@@ -81,6 +88,26 @@ def _wait_ready(server: RunningServer, timeout_s: float) -> None:
             pass
         time.sleep(0.1)
     raise ServerError(f"forum serve did not answer on {server.url} within {timeout_s:g} s")
+
+
+def answering_pids(url: str, want: int, within_s: float = 60.0) -> dict[int, str]:
+    """pid -> the id of a request it answered, from /healthz over fresh connections, until `want`
+    processes have answered or `within_s` has passed (the kernel hands each connection to one worker;
+    a worker still starting on a busy machine answers late, not never)."""
+    seen: dict[int, str] = {}
+
+    def one(_: int) -> tuple[int, str]:
+        r = httpx.get(f"{url}/healthz", timeout=10)  # a new connection each time
+        r.raise_for_status()
+        return int(r.json()["pid"]), r.headers["x-request-id"]
+
+    deadline = time.monotonic() + within_s
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        while len(seen) < want and time.monotonic() < deadline:
+            for pid, rid in pool.map(one, range(16)):
+                seen.setdefault(pid, rid)
+            time.sleep(0.1)
+    return seen
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

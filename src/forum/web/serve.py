@@ -2,24 +2,26 @@
 
 With `workers` above 1, uvicorn's own supervisor runs that many server processes on one listening
 socket: one Python process is CPU-bound near 180 requests/s here. Each worker builds its app with
-`worker_app` (a factory uvicorn imports by name) from the options the parent checked and left in
-FORUM_SERVE_WORKER, and opens its own store: SQLite connections or a PostgreSQL pool per process.
+`worker_app` (uvicorn's app factory, pickled to it with the options the parent checked) and opens
+its own store: SQLite connections or a PostgreSQL pool per process.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import functools
 import logging
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from forum.services import Forum
 from forum.store import Mode, backend_of
@@ -30,7 +32,6 @@ from pgferry.errors import UsageError
 
 log = logging.getLogger("forum.web")
 
-WORKER_ENV = "FORUM_SERVE_WORKER"  # the opener's JSON, from the parent to its worker processes
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -169,30 +170,36 @@ def _describe_workers(opener: Opener, workers: int, settings: dict[str, object])
 
 
 def _run_workers(opener: Opener, host: str, port: int, access_log: bool, workers: int) -> None:
-    os.environ[WORKER_ENV] = json.dumps(asdict(opener))
+    config = uvicorn.Config(
+        functools.partial(worker_app, opener),  # pickled to each worker process with the Config
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info",
+        lifespan="on",
+    )
+    sock = listening_socket(config)
     try:
-        uvicorn.run(
-            f"{__name__}:worker_app",
-            factory=True,
-            workers=workers,
-            host=host,
-            port=port,
-            access_log=access_log,
-            log_level="info",
-            lifespan="on",
-        )
+        Multiprocess(config, sockets=[sock]).run()
     finally:
-        del os.environ[WORKER_ENV]
+        sock.close()
     log.info("stopped")
 
 
-def worker_app() -> FastAPI:
+def listening_socket(config: uvicorn.Config) -> socket.socket:
+    """uvicorn's bound socket for its workers, re-wrapped so that Linux reports its protocol.
+
+    uvicorn's says 0, and asyncio sets TCP_NODELAY on accepted connections only for IPPROTO_TCP: without
+    it every keep-alive response waits about 40 ms for the client's delayed ACK (uvicorn issue #3149).
+    """
+    return socket.socket(fileno=config.bind_socket().detach())
+
+
+def worker_app(opener: Opener) -> FastAPI:
     """The app of one worker process (uvicorn calls it in each): its own forum, closed at shutdown."""
     logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
-    raw = os.environ.get(WORKER_ENV)
-    if raw is None:
-        raise UsageError(f"{WORKER_ENV} is not set: worker_app is started by `forum serve --workers N`")
-    opener = Opener(**json.loads(raw))
     forum, sink = opener.open()
     app = create_app(forum)
     pid = os.getpid()
