@@ -58,7 +58,7 @@ from forum.traffic import TrafficOptions, run_traffic
 from forum.traffic.run import User, World, discover, next_request
 from forum.traffic.stats import TrafficReport, latency_summary
 from forum.web.app import create_app
-from forum.web.process import running_server
+from forum.web.process import answering_pids, running_server
 from pgferry.doctor import load_workload
 from pgferry.migrate.run import copy_database
 from pgferry.pg.cluster import FAST_SETTINGS, LocalCluster, throwaway_cluster
@@ -83,6 +83,18 @@ class Target:
     url: str
     cpu: dict[str, Callable[[], float]]
     roots: list[int]  # processes to pin with --server-cpus
+    workers: int = 1
+    log: Callable[[], str] = str  # the server's log so far
+
+    def reads(self) -> dict[str, int]:
+        """Reads so far per target (primary, replica), summed over the workers' /healthz; {} without replicas."""
+        total: dict[str, int] = {}
+        for r in answering_pids(self.url, self.workers, 30).values():
+            routed = r.json()["database"].get("replicas") or {}
+            for where, n in (routed.get("reads") or {}).items():
+                key = "primary" if where == "primary" else "replica"
+                total[key] = total.get(key, 0) + int(n)
+        return total
 
 
 @dataclass
@@ -171,7 +183,8 @@ def serving(
 ) -> Iterator[Target]:
     with running_server(database, mode, extra_args=extra, start_timeout_s=120, workers=j.args.workers) as server:
         pid = server.process.pid
-        yield Target(server.url, {"forum": lambda: tree_cpu_s(pid), **(parts or {})}, [pid])
+        cpu = {"forum": lambda: tree_cpu_s(pid), **(parts or {})}
+        yield Target(server.url, cpu, [pid], j.args.workers, server.log)
 
 
 @contextlib.contextmanager
@@ -313,6 +326,7 @@ def run_point(j: Journey, setup: str, target: Target, users: int) -> dict[str, A
     command = ["wrk", "-t", str(min(args.wrk_threads, users)), "-c", str(users), "-d", f"{seconds}s"]
     command += ["--timeout", "60s", "-s", str(LUA), target.url, "--", str(j.plan), f"{args.think_ms:g}"]
     generator_cpus = _cpus(args.generator_cpus)
+    reads = target.reads()
     before = {part: counter() for part, counter in target.cpu.items()}
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -332,7 +346,12 @@ def run_point(j: Journey, setup: str, target: Target, users: int) -> dict[str, A
     cpu = {part: round(counter() - before[part], 1) for part, counter in target.cpu.items()}
     cpu["wrk"] = round(after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime, 1)
     point = summarize(samples, users, args.warm)
-    point.update(setup=setup, cpu_s=cpu, cores_busy=round(sum(cpu.values()) / wall, 2), load_1m=os.getloadavg()[0])
+    routed = {where: n - reads.get(where, 0) for where, n in target.reads().items()}
+    if "500" in point["errors_by_status"]:  # a bug, not a load effect: keep what the server said
+        point["server_log_tail"] = target.log()[-3000:]
+    point.update(
+        setup=setup, reads=routed, cpu_s=cpu, cores_busy=round(sum(cpu.values()) / wall, 2), load_1m=os.getloadavg()[0]
+    )
     samples.unlink()
     return point
 
@@ -408,11 +427,18 @@ def summarize(samples: Path, users: int, warm_s: float) -> dict[str, Any]:
 # ---------------------------------------------------------------- report
 
 
+def replica_share(point: dict[str, Any]) -> str:
+    reads = point.get("reads") or {}
+    total = sum(reads.values())
+    return f"{reads.get('replica', 0) / total:.0%}" if total else "-"
+
+
 def table(points: list[dict[str, Any]]) -> str:
     lines = [
         "| setup | users | req/s | ok req/s | p50 ms | p95 ms | p99 ms | errors (of requests) | 503 locked / pool"
-        " | statements/request | per topic view | db p95 ms | CPU s: forum / pg / wrk | cores busy |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        " | statements/request | per topic view | db p95 ms | reads on a replica | CPU s: forum / pg / bouncer / wrk"
+        " | cores busy |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     for p in points:
         lat, cpu, by = p["latency_ms"], p["cpu_s"], p["errors_by_status"]
@@ -421,7 +447,8 @@ def table(points: list[dict[str, Any]]) -> str:
             f" | {lat['p95']:,.0f} | {lat['p99']:,.0f} | {p['errors']:,} ({p['requests']:,})"
             f" | {by.get('503-locked', 0):,} / {by.get('503-pool', 0):,} | {p['statements_per_request']:.2f}"
             f" | {p['statements_per_topic_view'] or 0:.1f} | {p['db_ms']['p95']:,.1f}"
-            f" | {cpu.get('forum', 0):.0f} / {cpu.get('postgres', 0) + cpu.get('pgbouncer', 0):.0f} / {cpu['wrk']:.0f}"
+            f" | {replica_share(p)} | {cpu.get('forum', 0):.0f} / {cpu.get('postgres', 0):.0f}"
+            f" / {cpu.get('pgbouncer', 0):.0f} / {cpu['wrk']:.0f}"
             f" | {p['cores_busy']:.2f} |"
         )
     return "\n".join(lines)
