@@ -85,10 +85,13 @@ class Target:
     roots: list[int]  # processes to pin with --server-cpus
     workers: int = 1
     log: Callable[[], str] = str  # the server's log so far
+    replicas: bool = False
 
     def reads(self) -> dict[str, int]:
         """Reads so far per target (primary, replica), summed over the workers' /healthz; {} without replicas."""
         total: dict[str, int] = {}
+        if not self.replicas:
+            return total
         for r in answering_pids(self.url, self.workers, 30).values():
             routed = r.json()["database"].get("replicas") or {}
             for where, n in (routed.get("reads") or {}).items():
@@ -246,6 +249,7 @@ def setup_pgbouncer(j: Journey) -> Iterator[Target]:
         "pgbouncer": lambda: tree_cpu_s(to_primary.pid) + tree_cpu_s(to_replica.pid),
     }
     with serving(j, to_primary.dsn("forum"), "optimized", extra, parts) as target:
+        target.replicas = True
         target.roots += [
             postmaster_pid(primary.datadir),
             postmaster_pid(replica.datadir),
@@ -319,8 +323,21 @@ def _cpus(text: str | None) -> set[int] | None:
     return None if not text else {int(c) for c in text.split(",")}
 
 
+def settle(target: Target, limit_s: float = 90.0) -> float:
+    """Wait until the setup is idle (under 0.2 cores for a second): requests of the previous point whose
+    clients are gone still run to the end, and must not be measured as this point's. The seconds waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit_s:
+        before = sum(counter() for counter in target.cpu.values())
+        time.sleep(1.0)
+        if sum(counter() for counter in target.cpu.values()) - before < 0.2:
+            break
+    return round(time.perf_counter() - started, 1)
+
+
 def run_point(j: Journey, setup: str, target: Target, users: int) -> dict[str, Any]:
     args = j.args
+    drained_s = settle(target)
     samples = j.work / f"samples-{setup}-{users}.txt"
     seconds = math.ceil(args.warm + args.duration)  # wrk counts whole seconds
     command = ["wrk", "-t", str(min(args.wrk_threads, users)), "-c", str(users), "-d", f"{seconds}s"]
@@ -346,11 +363,18 @@ def run_point(j: Journey, setup: str, target: Target, users: int) -> dict[str, A
     cpu = {part: round(counter() - before[part], 1) for part, counter in target.cpu.items()}
     cpu["wrk"] = round(after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime, 1)
     point = summarize(samples, users, args.warm)
+    backlog_s = settle(target)  # the answers still owed to wrk's closed connections
     routed = {where: n - reads.get(where, 0) for where, n in target.reads().items()}
     if "500" in point["errors_by_status"]:  # a bug, not a load effect: keep what the server said
         point["server_log_tail"] = target.log()[-3000:]
     point.update(
-        setup=setup, reads=routed, cpu_s=cpu, cores_busy=round(sum(cpu.values()) / wall, 2), load_1m=os.getloadavg()[0]
+        setup=setup,
+        drained_s=drained_s,
+        backlog_s=backlog_s,
+        reads=routed,
+        cpu_s=cpu,
+        cores_busy=round(sum(cpu.values()) / wall, 2),
+        load_1m=os.getloadavg()[0],
     )
     samples.unlink()
     return point
