@@ -471,8 +471,8 @@ def table(points: list[dict[str, Any]]) -> str:
             f" | {lat['p95']:,.0f} | {lat['p99']:,.0f} | {p['errors']:,} ({p['requests']:,})"
             f" | {by.get('503-locked', 0):,} / {by.get('503-pool', 0):,} | {p['statements_per_request']:.2f}"
             f" | {p['statements_per_topic_view'] or 0:.1f} | {p['db_ms']['p95']:,.1f}"
-            f" | {replica_share(p)} | {cpu.get('forum', 0):.0f} / {cpu.get('postgres', 0):.0f}"
-            f" / {cpu.get('pgbouncer', 0):.0f} / {cpu['wrk']:.0f}"
+            f" | {replica_share(p)} | {cpu.get('forum', 0):.1f} / {cpu.get('postgres', 0):.1f}"
+            f" / {cpu.get('pgbouncer', 0):.1f} / {cpu['wrk']:.1f}"
             f" | {p['cores_busy']:.2f} |"
         )
     return "\n".join(lines)
