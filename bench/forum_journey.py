@@ -39,7 +39,6 @@ import random
 import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -61,7 +60,8 @@ from forum.web.app import create_app
 from forum.web.process import answering_pids, running_server
 from pgferry.doctor import load_workload
 from pgferry.migrate.run import copy_database
-from pgferry.pg.cluster import FAST_SETTINGS, LocalCluster, throwaway_cluster
+from pgferry.pg.cluster import FAST_SETTINGS, LocalCluster, throwaway_cluster, throwaway_replica
+from pgferry.pg.pgbouncer import throwaway_pgbouncer
 from pgferry.tune import tune
 from proctree import pin, postmaster_pid, tree_cpu_s
 
@@ -218,25 +218,10 @@ def setup_postgres(j: Journey) -> Iterator[Target]:
         yield target
 
 
-class Unavailable(Exception):
-    """A setup this tree cannot run (its parts are not there yet); the journey goes on without it."""
-
-
 @contextlib.contextmanager
 def setup_pgbouncer(j: Journey) -> Iterator[Target]:
     """(d) The optimized code on PostgreSQL through PgBouncer (transaction pooling, 20 server connections),
     reads on a streaming replica (`pg_basebackup -R`) through a PgBouncer of its own."""
-    try:
-        from pgferry.pg.pgbouncer import throwaway_pgbouncer
-
-        from pgferry.pg.cluster import throwaway_replica
-    except ImportError as exc:
-        raise Unavailable(f"needs PgBouncer and replica support ({exc})") from None
-    if (
-        "--replica"
-        not in subprocess.run([sys.executable, "-m", "forum", "serve", "--help"], capture_output=True, text=True).stdout
-    ):
-        raise Unavailable("forum serve has no --replica yet")
     dsn = j.postgres_copy()
     primary = j.cluster()
     replica = j.keep(throwaway_replica(primary))
@@ -576,11 +561,7 @@ def main() -> None:
         result["mix"] = write_plan(base, tokens, args.seed, journey.plan)
         with journey:
             for setup in setups:
-                try:
-                    points += run_setup(journey, setup, user_counts, result)
-                except Unavailable as exc:
-                    print(f"setup {setup}: not run: {exc}", flush=True)
-                    result.setdefault("not_run", {})[setup] = str(exc)
+                points += run_setup(journey, setup, user_counts, result)
     result.update(points=points, prepared=journey.prepared, total_s=round(time.perf_counter() - started, 1))
     result["claims"] = claims(points)
     print()
