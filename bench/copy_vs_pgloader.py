@@ -53,6 +53,7 @@ from psycopg import sql
 
 from pgferry.dsn import redact
 from pgferry.pg.cluster import LocalCluster, throwaway_cluster
+from proctree import children, postmaster_pid, tree_cpu_s
 
 TIME_BIN = "/usr/bin/time"
 PSQL = shutil.which("psql") or "/usr/bin/psql"
@@ -83,17 +84,6 @@ class Proc:
     cpu_s: float | None = None  # user + system CPU seconds of the whole child tree (GNU time %U + %S)
 
 
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as fh:
-                out += [int(p) for p in fh.read().split()]
-    except OSError:
-        pass
-    return out
-
-
 def _rss_kib(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as fh:
@@ -115,14 +105,14 @@ class TreeSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.done.is_set():
-            total, todo, seen = 0, _children(self.root), set()
+            total, todo, seen = 0, children(self.root), set()
             while todo:
                 pid = todo.pop()
                 if pid in seen:
                     continue
                 seen.add(pid)
                 total += _rss_kib(pid)
-                todo += _children(pid)
+                todo += children(pid)
             self.peak = max(self.peak, total)
             self.done.wait(self.interval)
 
@@ -163,29 +153,13 @@ def run_measured(argv: list[str], *, timeout: float, env: dict[str, str] | None 
     return Proc(argv, code, seconds, maxrss, sampler.peak, out, err, cpu)
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_ticks(pid: int, *, reaped: bool) -> int:
-    """utime + stime of `pid` (+ cutime + cstime: its exited children, when `reaped`)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of proc(5))
-    return ticks + int(fields[13]) + int(fields[14]) if reaped else ticks
-
-
 def server_cpu_s(datadir: Path) -> float:
     """CPU seconds the PostgreSQL server has used so far: postmaster, its live children, its exited ones.
 
     Sampled before and after a contender, the difference is the server's share of that contender's work:
     a figure a busy machine does not move the way it moves wall time.
     """
-    postmaster = int((datadir / "postmaster.pid").read_text().split()[0])
-    ticks = _cpu_ticks(postmaster, reaped=True) + sum(_cpu_ticks(c, reaped=False) for c in _children(postmaster))
-    return ticks / _TICK
+    return tree_cpu_s(postmaster_pid(datadir))
 
 
 # ---------------------------------------------------------------- source

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Set up everything pgferry needs on a Debian 12 machine: the system packages it runs for real
-# (PostgreSQL 15 + contrib + hypopg, Redis, PgBouncer, the sqlite3 shell, promtool) and a .venv
+# (PostgreSQL 15 + contrib + hypopg, Redis, PgBouncer, the sqlite3 shell, promtool; wrk for the benches) and a .venv
 # with the locked Python dependencies. Idempotent: a second run checks, finds nothing to do, and
 # prints nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-hypopg redis-server pgbouncer sqlite3 prometheus chromium-headless-shell)
+APT_PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-hypopg redis-server pgbouncer sqlite3 prometheus chromium-headless-shell wrk)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -238,6 +238,14 @@ def _print_defects(console: Console, defects: list[Any], counts: dict[str, int])
 )
 @click.option("--access-log", is_flag=True, help="Log every request (off by default: it costs throughput).")
 @click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes on one port, each with its own connections (--pool-size is per worker); "
+    "with --capture they all append to FILE.",
+)
+@click.option(
     "--busy-timeout-ms",
     type=click.IntRange(0, 600_000),
     default=None,
@@ -255,6 +263,7 @@ def serve(
     port: int,
     capture: str | None,
     access_log: bool,
+    workers: int,
     busy_timeout_ms: int | None,
     postgres: str | None,
     shadow_sample: float,
@@ -276,6 +285,7 @@ def serve(
       forum serve postgresql://forum@127.0.0.1:6432/forum --pgbouncer
       forum serve postgresql://forum@db1/forum --replica postgresql://forum@db2/forum
       forum serve forum.db --postgres postgresql://forum@127.0.0.1/forum --discrepancies dual.jsonl
+      forum serve forum.db --workers 2                     two processes (/healthz names its pid)
     """
     from forum.web.serve import serve as run
 
@@ -297,6 +307,7 @@ def serve(
             "candidate_budget_ms": candidate_budget_ms,
             "discrepancy_log": discrepancies,
         },
+        workers=workers,
     )
 
 

@@ -150,6 +150,17 @@ async def sign_up(client: httpx.AsyncClient, users: list[User], run_id: str) -> 
     return results.count(False)
 
 
+def next_request(user: User, world: World, can_write: bool) -> tuple[str, str, str, dict[str, Any]]:
+    """The user's next action: (endpoint name, method, path, httpx keyword arguments). Also what
+    bench/forum_journey.py writes out for wrk, so both generators send the same mix."""
+    name = next_action(user.rng, can_write)
+    if name == "notification_read" and not user.unread:
+        name = "notifications"
+    if name == "wiki_edit" and not world.editable:
+        name = "wiki_view"
+    return (name, *_request(name, user, world))
+
+
 def _request(name: str, user: User, world: World) -> tuple[str, str, dict[str, Any]]:
     """(method, path, httpx keyword arguments) for one action."""
     rng = user.rng
@@ -198,12 +209,7 @@ async def _user_loop(
     can_write = bool(user.headers)
     while time.monotonic() < deadline and budget[0] > 0:
         budget[0] -= 1
-        name = next_action(user.rng, can_write)
-        if name == "notification_read" and not user.unread:
-            name = "notifications"
-        if name == "wiki_edit" and not world.editable:
-            name = "wiki_view"
-        method, path, kwargs = _request(name, user, world)
+        name, method, path, kwargs = next_request(user, world, can_write)
         t0 = time.perf_counter()
         status: int | str
         queries = None

@@ -6,6 +6,8 @@ calls belong (optimized mode keeps one connection per worker thread).
 
 from __future__ import annotations
 
+import os
+
 from fastapi import FastAPI, Response
 
 from forum import __version__
@@ -38,8 +40,8 @@ def create_app(forum: Forum, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI
 
     @app.get("/healthz", response_model=Health, tags=["ops"])
     def healthz(forum: ForumDep) -> Health:
-        """The mode and the database settings in force (read back from SQLite)."""
-        return Health(status="ok", mode=str(forum.mode), database=forum.store.db.settings())
+        """The mode, the process that answered and the database settings in force (read back from SQLite)."""
+        return Health(status="ok", mode=str(forum.mode), pid=os.getpid(), database=forum.store.db.settings())
 
     @app.get("/metrics", tags=["ops"], response_class=Response, responses={200: {"content": {"text/plain": {}}}})
     def prometheus() -> Response:

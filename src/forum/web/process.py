@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,9 +52,13 @@ def running_server(
     capture: str | Path | None = None,
     extra_args: tuple[str, ...] = (),
     start_timeout_s: float = 30.0,
+    workers: int = 1,
 ) -> Iterator[RunningServer]:
+    """`forum serve` until the block ends; with `workers` above 1, ready once every worker has answered."""
     port = free_port()
     command = [sys.executable, "-m", "forum", "serve", str(database), "--mode", mode, "--port", str(port), *extra_args]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     if capture is not None:
         command += ["--capture", str(capture)]
     with tempfile.TemporaryDirectory(prefix="forum-serve-") as tmp:
@@ -63,6 +68,13 @@ def running_server(
             server = RunningServer(f"http://127.0.0.1:{port}", proc, log_path)
             try:
                 _wait_ready(server, start_timeout_s)
+                if workers > 1:
+                    answered = answering_pids(server.url, workers, start_timeout_s)
+                    if len(answered) < workers or not all(_ours(server, pid) for pid in answered):
+                        raise ServerError(
+                            f"not all {workers} workers of forum serve answered within {start_timeout_s:g} s"
+                            f" (answered: {sorted(answered)})"
+                        )
                 yield server
             finally:
                 _stop(proc)
@@ -75,12 +87,47 @@ def _wait_ready(server: RunningServer, timeout_s: float) -> None:
         if server.process.poll() is not None:
             raise ServerError(f"forum serve exited with code {server.process.returncode}: {server.log()[-500:]}")
         try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+            r = httpx.get(f"{server.url}/healthz", timeout=1)
+            if r.status_code == 200 and _ours(server, r.json().get("pid")):
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
     raise ServerError(f"forum serve did not answer on {server.url} within {timeout_s:g} s")
+
+
+def _ours(server: RunningServer, pid: object) -> bool:
+    """Whether `pid` is the server or one of its workers: on a shared machine another process can take
+    the free port between free_port() and the bind, and its /healthz must not pass for this server's."""
+    if not isinstance(pid, int):
+        return False
+    if pid == server.process.pid:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[1]) == server.process.pid  # field 4: the parent
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def answering_pids(url: str, want: int, within_s: float = 60.0) -> dict[int, httpx.Response]:
+    """pid -> its /healthz response, over fresh connections, until `want` processes have answered or
+    `within_s` has passed (the kernel hands each connection to one worker; a worker still starting on
+    a busy machine answers late, not never)."""
+    seen: dict[int, httpx.Response] = {}
+
+    def one(_: int) -> httpx.Response:
+        r = httpx.get(f"{url}/healthz", timeout=10)  # a new connection each time
+        r.raise_for_status()
+        return r
+
+    deadline = time.monotonic() + within_s
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        while len(seen) < want and time.monotonic() < deadline:
+            for r in pool.map(one, range(16)):
+                seen.setdefault(int(r.json()["pid"]), r)
+            time.sleep(0.1)
+    return seen
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

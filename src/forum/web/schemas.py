@@ -120,4 +120,5 @@ class Marked(BaseModel):
 class Health(BaseModel):
     status: str
     mode: str
+    pid: int  # the server process that answered (one of several with `forum serve --workers N`)
     database: dict[str, object]

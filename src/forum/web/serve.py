@@ -1,12 +1,27 @@
-"""`forum serve`: open the database (a SQLite file or PostgreSQL) in a mode, build the app, run uvicorn."""
+"""`forum serve`: open the database (a SQLite file or PostgreSQL) in a mode, build the app, run uvicorn.
+
+With `workers` above 1, uvicorn's own supervisor runs that many server processes on one listening
+socket: one Python process is CPU-bound near 180 requests/s here. Each worker builds its app with
+`worker_app` (uvicorn's app factory, pickled to it with the options the parent checked) and opens
+its own store: SQLite connections or a PostgreSQL pool per process.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
-from collections.abc import Sequence
+import os
+import signal
+import socket
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from forum.services import Forum
 from forum.store import Mode, backend_of
@@ -17,14 +32,37 @@ from pgferry.errors import UsageError
 
 log = logging.getLogger("forum.web")
 
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-def serve(
+
+@dataclass(frozen=True)
+class Opener:
+    """How every process opens the forum: the CLI's options, checked once in the parent."""
+
+    database: str
+    mode: str
+    engine: str
+    backend: str = "auto"  # as asked: `auto` lets a routed file follow its migration route
+    capture: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def open(self) -> tuple[Forum, RedactingSink | None]:
+        """The forum and its capture sink; several processes may append to one capture file (one
+        write(2) per line on an O_APPEND descriptor: lines never interleave)."""
+        sink = RedactingSink(self.capture) if self.capture is not None else None
+        try:
+            return Forum.open(self.database, self.mode, capture=sink, backend=self.backend, **self.overrides), sink
+        except BaseException:
+            if sink is not None:
+                sink.close()
+            raise
+
+
+def opener_for(
     database: str | Path,
     mode: Mode | str,
-    host: str = "127.0.0.1",
-    port: int = 8000,
+    *,
     capture: str | Path | None = None,
-    access_log: bool = False,
     busy_timeout_ms: int | None = None,
     backend: str = "auto",
     pool_size: int | None = None,
@@ -32,11 +70,10 @@ def serve(
     replicas: Sequence[str] = (),
     postgres: str | None = None,
     dual: dict[str, object] | None = None,
-) -> None:
-    """Serve until SIGINT/SIGTERM; the database and the capture file are closed on the way out."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+) -> Opener:
+    """The CLI's options as an Opener, refusing the combinations that make no sense."""
     engine = backend_of(database, backend)
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     if busy_timeout_ms is not None:
         if engine == "postgres":
             raise UsageError(
@@ -57,22 +94,136 @@ def serve(
         overrides.update(postgres=postgres, **(dual or {}))
     if capture is not None and engine == "postgres":
         raise UsageError("--capture records SQLite statements (pgferry's workload log); not on PostgreSQL")
-    sink = RedactingSink(capture) if capture is not None else None
-    forum = Forum.open(database, mode, capture=sink, backend=backend, **overrides)
+    capture_path = str(capture) if capture is not None else None
+    return Opener(str(database), str(Mode(mode)), engine, backend, capture_path, overrides)
+
+
+def serve(
+    database: str | Path,
+    mode: Mode | str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    capture: str | Path | None = None,
+    access_log: bool = False,
+    busy_timeout_ms: int | None = None,
+    backend: str = "auto",
+    pool_size: int | None = None,
+    pgbouncer: bool = False,
+    replicas: Sequence[str] = (),
+    workers: int = 1,
+    postgres: str | None = None,
+    dual: dict[str, object] | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM; the database and the capture file are closed on the way out (in
+    every worker: the parent passes the signal on and waits for them)."""
+    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
+    opener = opener_for(
+        database,
+        mode,
+        capture=capture,
+        busy_timeout_ms=busy_timeout_ms,
+        backend=backend,
+        pool_size=pool_size,
+        pgbouncer=pgbouncer,
+        replicas=replicas,
+        postgres=postgres,
+        dual=dual,
+    )
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
+    forum, sink = opener.open()  # with several workers: the check that fails here, once, as one line
     try:
         settings = forum.store.db.settings()
-        where = redact(str(database))
-        log.info("forum %s mode on %s: %s", forum.mode, where, ", ".join(f"{k}={v}" for k, v in settings.items()))
+        log.info(
+            "forum %s mode on %s: %s",
+            forum.mode,
+            redact(opener.database),
+            ", ".join(f"{k}={v}" for k, v in settings.items()),
+        )
         if capture is not None:
             log.info("capturing every statement to %s", capture)
-        config = uvicorn.Config(
-            create_app(forum), host=host, port=port, access_log=access_log, log_level="info", lifespan="off"
-        )
-        try:
-            uvicorn.Server(config).run()
-        except KeyboardInterrupt:  # uvicorn shuts down cleanly, then re-raises the signal it caught
-            log.info("stopped")
+        if workers == 1:
+            config = uvicorn.Config(
+                create_app(forum), host=host, port=port, access_log=access_log, log_level="info", lifespan="off"
+            )
+            previous = signal.signal(signal.SIGTERM, _interrupt)
+            try:
+                uvicorn.Server(config).run()
+            except KeyboardInterrupt:  # uvicorn shuts down cleanly, then re-raises the signal it caught
+                log.info("stopped")
+            finally:
+                signal.signal(signal.SIGTERM, previous)
     finally:
         forum.close()
         if sink is not None:
             sink.close()
+    if workers > 1:
+        _describe_workers(opener, workers, settings)
+        _run_workers(opener, host, port, access_log, workers)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as SIGINT: uvicorn re-raises the signal it shut down on, and SIGTERM's default action
+    would end the process before the database and the capture file are closed."""
+    raise KeyboardInterrupt
+
+
+def _describe_workers(opener: Opener, workers: int, settings: dict[str, object]) -> None:
+    if opener.engine == "postgres":
+        per = settings.get("pool_max", "?")
+        total = per * workers if isinstance(per, int) else "?"
+        log.info("%d workers, each with its own pool of up to %s connections: up to %s in all", workers, per, total)
+    elif opener.mode == "legacy":
+        log.info("%d workers, each with its own fixed pool of %s connections", workers, settings.get("pool_size", "?"))
+    else:
+        log.info("%d workers; the writer queue is per process, between processes busy_timeout waits", workers)
+
+
+def _run_workers(opener: Opener, host: str, port: int, access_log: bool, workers: int) -> None:
+    config = uvicorn.Config(
+        functools.partial(worker_app, opener),  # pickled to each worker process with the Config
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info",
+        lifespan="on",
+    )
+    sock = listening_socket(config)
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
+    log.info("stopped")
+
+
+def listening_socket(config: uvicorn.Config) -> socket.socket:
+    """uvicorn's bound socket for its workers, re-wrapped so that Linux reports its protocol.
+
+    uvicorn's says 0, and asyncio sets TCP_NODELAY on accepted connections only for IPPROTO_TCP: without
+    it every keep-alive response waits about 40 ms for the client's delayed ACK (uvicorn issue #3149).
+    """
+    return socket.socket(fileno=config.bind_socket().detach())
+
+
+def worker_app(opener: Opener) -> FastAPI:
+    """The app of one worker process (uvicorn calls it in each): its own forum, closed at shutdown."""
+    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
+    forum, sink = opener.open()
+    app = create_app(forum)
+    pid = os.getpid()
+    log.info("worker %d: forum %s mode on %s", pid, forum.mode, redact(opener.database))
+
+    @contextlib.asynccontextmanager
+    async def closing(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            forum.close()
+            if sink is not None:
+                sink.close()
+            log.info("worker %d stopped", pid)
+
+    app.router.lifespan_context = closing
+    return app

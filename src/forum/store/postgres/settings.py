@@ -49,7 +49,7 @@ class PostgresSettings:
 
     def policy(self) -> PostgresPolicy:
         return PostgresPolicy(
-            pool_min=self.pool_min,
+            pool_min=min(self.pool_min, self.pool_max),  # --pool-size 1 is a pool of one, not an error
             pool_max=self.pool_max,
             pool_wait_s=self.pool_wait_s,
             statement_timeout_ms=self.statement_timeout_ms,
