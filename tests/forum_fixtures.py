@@ -150,7 +150,8 @@ class Api:
 @pytest.fixture(params=BACKENDS)
 def api(request: pytest.FixtureRequest, db_copy: Path) -> Iterator[Api]:
     with contextlib.ExitStack() as stack:
-        dsn: str | None = None
+        dsn: str | None = None  # where the forum's data is on PostgreSQL (None: SQLite is the database)
+        mirror: str | None = None  # dual: the PostgreSQL copy the router runs every statement on in shadow
         pair: ReplicaPair | None = None
         if request.param in MODES:
             forum = Forum.open(db_copy, request.param, policy=FAST_AUTH)
@@ -164,8 +165,7 @@ def api(request: pytest.FixtureRequest, db_copy: Path) -> Iterator[Api]:
             )
             settle(forum.store.db, usable, "the replica within the lag bound")
         elif request.param == "dual":
-            cluster = request.getfixturevalue("pg_cluster")
-            mirror = stack.enter_context(fresh_database(cluster.dsn(), request.getfixturevalue("forum_template")))
+            mirror = _template_copy(request, stack)
             conn = sqlite3.connect(db_copy, isolation_level=None)
             set_route(conn, "dual")
             conn.close()
@@ -173,15 +173,8 @@ def api(request: pytest.FixtureRequest, db_copy: Path) -> Iterator[Api]:
             forum = Forum.open(
                 db_copy, "optimized", policy=FAST_AUTH, postgres=mirror, pool_max=8, candidate_budget_ms=5000
             )
-            stack.callback(forum.close)
-            with TestClient(create_app(forum)) as client:
-                yield Api(client, forum, db_copy, "optimized", "dual", None, mirror_dsn=mirror)
-            found = [e.to_json() for e in forum.store.db.discrepancies.recent()]  # type: ignore[attr-defined]
-            assert not found, f"the dialects disagree on the dual route: {found}"
-            return
-        else:  # only PostgreSQL cases start the cluster (and PgBouncer)
-            cluster: LocalCluster = request.getfixturevalue("pg_cluster")
-            dsn = stack.enter_context(fresh_database(cluster.dsn(), request.getfixturevalue("forum_template")))
+        else:  # PostgreSQL direct or through the session's PgBouncer
+            dsn = _template_copy(request, stack)
             forum = Forum.open(
                 _pg_target(request, dsn),
                 "optimized",
@@ -192,8 +185,17 @@ def api(request: pytest.FixtureRequest, db_copy: Path) -> Iterator[Api]:
             )
         stack.callback(forum.close)
         with TestClient(create_app(forum)) as client:
-            backend = "sqlite" if dsn is None else "postgres"
-            yield Api(client, forum, db_copy, str(forum.mode), backend, dsn, request.param == "pgbouncer", pair)
+            backend = "dual" if mirror is not None else "sqlite" if dsn is None else "postgres"
+            yield Api(client, forum, db_copy, str(forum.mode), backend, dsn, request.param == "pgbouncer", pair, mirror)
+        if mirror is not None:
+            found = [e.to_json() for e in forum.store.db.discrepancies.recent()]  # type: ignore[attr-defined]
+            assert not found, f"the dialects disagree on the dual route: {found}"
+
+
+def _template_copy(request: pytest.FixtureRequest, stack: contextlib.ExitStack) -> str:
+    """A fresh database on the session's cluster, a copy of the forum template; dropped with `stack`."""
+    cluster: LocalCluster = request.getfixturevalue("pg_cluster")
+    return stack.enter_context(fresh_database(cluster.dsn(), request.getfixturevalue("forum_template")))
 
 
 def _pg_target(request: pytest.FixtureRequest, dsn: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pgferry.doctor.frameworks import in_framework_terms, managed_by
+from pgferry.doctor.frameworks import in_framework_terms
 from pgferry.doctor.growth import analyze_growth
 from pgferry.doctor.indexes import IndexAnalysis, analyze_indexes
 from pgferry.doctor.integrity import QuickCheck, find_fk_without_index, find_no_primary_key
@@ -26,6 +26,7 @@ from pgferry.doctor.stats import SAMPLE_ROWS, Statistics
 from pgferry.doctor.wide_table import find_wide_tables
 from pgferry.doctor.workload import WorkloadView, load_workload
 from pgferry.events import Listener, Phases, no_events
+from pgferry.migrate.frameworks import detect
 from pgferry.sqlite.busy import DEADLINE_S, retry
 from pgferry.sqlite.connect import check_sqlite_file, open_readonly
 from pgferry.sqlite.schema import read_schema
@@ -116,7 +117,7 @@ def diagnose(
             lap("integrity")
         progress.finish()
         notes += _sampling_notes(statistics)
-        framework = managed_by(schema)
+        framework = detect(schema)  # index fixes on its database go through its models
         if framework is not None:
             findings = in_framework_terms(findings, framework)
             notes.append(f"managed by {framework.name} ({framework.evidence}): index changes are advised in its models")

@@ -15,8 +15,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from pgferry.doctor.report import Finding
-from pgferry.migrate.frameworks import Framework, detect
-from pgferry.sqlite.schema import Schema
+from pgferry.migrate.frameworks import DJANGO, RAILS, SQLALCHEMY, Framework
 
 
 @dataclass(frozen=True)
@@ -29,21 +28,21 @@ class IndexAdvice:
     dropped_only_in_file: str
 
 
-ADVICE = {  # keyed by Framework.name
-    "Django": IndexAdvice(
+ADVICE = {
+    DJANGO: IndexAdvice(
         "Meta.indexes = [models.Index(fields=[...], name=...)] on the model, then makemigrations",
         "db_index=False on the field (or its entry in Meta.indexes), then makemigrations",
         "Django's next rebuild of the table on SQLite (most AlterField migrations) drops indexes its models "
         "do not declare",
         "Django's next rebuild of the table on SQLite creates it again",
     ),
-    "SQLAlchemy (Alembic)": IndexAdvice(
+    SQLALCHEMY: IndexAdvice(
         "Index(...) or index=True on the model, then an Alembic revision",
         "remove index=True (or its Index(...)) from the model, then an Alembic revision",
         "Alembic's autogenerate compares the models with the database and would drop it in the next revision",
         "Alembic's autogenerate would create it again in the next revision",
     ),
-    "Rails (Active Record)": IndexAdvice(
+    RAILS: IndexAdvice(
         "add_index in a migration",
         "remove_index in a migration",
         "other environments (and a db:schema:load) get only the indexes migrations make",
@@ -52,18 +51,13 @@ ADVICE = {  # keyed by Framework.name
 }
 
 
-def managed_by(schema: Schema) -> Framework | None:
-    """The framework whose migration tables the file holds, if any (what the index advice depends on)."""
-    return detect(schema)
-
-
 def in_framework_terms(findings: list[Finding], framework: Framework) -> list[Finding]:
     """The same findings, with index fixes said the way `framework` must make them."""
     return [_advise(finding, framework) for finding in findings]
 
 
 def _advise(finding: Finding, framework: Framework) -> Finding:
-    fix, advice = finding.fix, ADVICE[framework.name]
+    fix, advice = finding.fix, ADVICE[framework]
     if fix is None or finding.kind not in ("missing_index", "fk_without_index", "redundant_index"):
         return finding
     managed = f"{framework.name} manages this database ({framework.evidence})"

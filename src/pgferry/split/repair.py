@@ -117,13 +117,15 @@ def repair_split(path: str | Path, table: str, winner: Side | None = None) -> Re
         names = trigger_names(layout)
         missing = missing_triggers(conn, names)
         report = RepairReport(str(path), record.table, missing, winner=winner)
-        if not missing and (winner is None or not out_of_step(conn, layout)):
+        drift = out_of_step(conn, layout) if winner is not None else 0  # without a winner a drift refuses, below
+        if not missing and not drift:
             return report
         with schema_change(conn, f"repairing the split of {record.table}"):
             for name in names:  # all of them, from the table as it is now; none fires while the sides are rewritten
                 conn.execute(f"DROP TRIGGER IF EXISTS {q(name)}")
             if winner is not None:
-                report.reconciled = reconcile(conn, layout, winner)
+                reconcile(conn, layout, winner)
+                report.reconciled = drift
             check_in_step(conn, layout, "re-installing the sync triggers")
             for sql in sync_triggers(layout):
                 conn.execute(sql)
@@ -134,22 +136,21 @@ def repair_split(path: str | Path, table: str, winner: Side | None = None) -> Re
         conn.close()
 
 
-def reconcile(conn: Any, layout: Layout, winner: Side) -> int:
-    """Make the losing side equal the winner's values; returns how many rows differed.
+def reconcile(conn: Any, layout: Layout, winner: Side) -> None:
+    """Make the losing side equal the winner's values.
 
     `table`: the new tables are emptied and filled again from the table, as the split first filled them
     (rows of theirs with no row in the table go too). `new`: the table's moved columns are set from the
     new tables, which must hold no row the table lacks (it could not be put anywhere: refused).
     Run with the sync triggers dropped, so neither rewrite echoes back."""
     name = layout.table.name
-    drift = out_of_step(conn, layout)
     if winner == "table":
         check_new_tables(read_schema(conn), layout)
         for family in layout.plan.families:
             conn.execute(f"DELETE FROM {q(family.table)}")
             copy = copy_side_sql if family.kind == "side" else copy_key_value_sql
             conn.execute(copy(layout, family, name))
-        return drift
+        return
     check_no_orphans(conn, layout, q(name))
     moved = [c for f in layout.plan.families for c in layout.writable(layout.family_columns(f))]
     sets = ", ".join(f"{q(c)} = _n.{q(c)}" for c in moved)
@@ -163,4 +164,3 @@ def reconcile(conn: Any, layout: Layout, winner: Side) -> int:
             f"the new tables' values do not fit {name!r} ({exc}): a NOT NULL moved column with no value on the new "
             "side? Fix those rows, or keep the table's values with --from table"
         ) from None
-    return drift
