@@ -84,6 +84,7 @@ class Attempt:
     outcome: str  # "cut_over", "lag", "lock_timeout", "drain_timeout", "flip_timeout", "hook_failed"
     phases: dict[str, float] = field(default_factory=dict)  # phase -> seconds
     pause_s: float | None = None  # freeze announced -> route committed or thawed: the most any writer waited
+    frozen_at: float | None = None  # epoch s the freeze was announced (writers that began then waited)
     drained: int = 0  # changelog entries applied under the lock
     message: str | None = None
 
@@ -207,11 +208,9 @@ def _lock(conn: sqlite3.Connection, deadline: float) -> None:
     conn.execute(f"PRAGMA busy_timeout = {max(1, int((deadline - time.monotonic()) * 1000))}")
 
 
-def _sequence_sql(pg: psycopg.Connection, conn: sqlite3.Connection, schema: str) -> list[str]:
-    """The stored plan's sequence steps, above SQLite's AUTOINCREMENT marks as they are now."""
-    stored = control.read_plan(pg, schema)
-    if stored is None:
-        raise UsageError(f"schema {schema!r}: no stored copy plan; the copy did not finish")
+def _sequence_sql(stored: dict[str, Any], conn: sqlite3.Connection) -> list[str]:
+    """The stored plan's sequence steps, above SQLite's AUTOINCREMENT marks as they are now (under
+    the lock: an id given and deleted since the copy is never given again on PostgreSQL)."""
     plan = MigrationPlan.from_dict(stored)
     restart_above(plan, sqlite_sequences(conn))
     return [step.sql for step in plan.steps if step.kind in SEQUENCE_STEPS]
@@ -243,6 +242,11 @@ class _Cutover:
         self.pg = connect(dsn)  # autocommit: the freeze's mirror, the attempt log
         self.flip_pg = connect(dsn)  # the flip's transaction
         self.catchup = _Catchup(path, dsn, schema)
+        stored = control.read_plan(self.pg, schema)
+        if stored is None:
+            self.close()
+            raise UsageError(f"schema {schema!r}: no stored copy plan; the copy did not finish")
+        self.stored = stored
         self.sequences = 0
 
     def close(self) -> None:
@@ -264,6 +268,7 @@ class _Cutover:
             with _timed(phases, "freeze"):
                 self._freeze()
             frozen_at = time.monotonic()  # writers that begin from now on wait
+            result.frozen_at = time.time()
             deadline = frozen_at + self.options.lock_timeout_s
             try:
                 self._locked(result, deadline)
@@ -291,9 +296,9 @@ class _Cutover:
         try:
             with _timed(phases, "flip"), self.flip_pg.transaction():
                 self.flip_pg.execute(statement(f"SET LOCAL lock_timeout = {remaining_ms}"))
-                sequences = _sequence_sql(self.flip_pg, self.conn, self.schema)
-                for text in sequences:
-                    self.flip_pg.execute(statement(text))
+                sequences = _sequence_sql(self.stored, self.conn)
+                if sequences:  # one round trip
+                    self.flip_pg.execute(statement("; ".join(sequences)))
                 set_route(self.conn, Route.POSTGRES, note="cutover", pg=self.flip_pg)
                 killpoints.reached("cutover:before_pg_commit")
         except pgerrors.LockNotAvailable as exc:
