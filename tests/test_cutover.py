@@ -22,10 +22,11 @@ from click.testing import CliRunner
 from capture_util import assert_same, write
 from cutover_app import Writers, bodies, make_migrated, make_router
 from pgferry.capture import cutover_log, pgstate
+from pgferry.capture.applier import ApplierBusy
 from pgferry.capture.cutover import CutoverFailed, CutoverOptions, cutover
-from pgferry.capture.killpoints import ENV
 from pgferry.capture.migration import Follow, follow
 from pgferry.cli import main
+from pgferry.killpoints import ENV
 from pgferry.runtime.route import Route, mirror, read_route
 
 QUICK = CutoverOptions(backoff_s=0.05)
@@ -208,3 +209,17 @@ def test_the_command_line_dry_run_changes_nothing_and_the_report_names_each_atte
     assert again.exit_code == 0 and json.loads(again.output)["already"] is True
     missing = runner.invoke(main, ["migrate", "cutover", str(tmp_path / "none.db"), pg_dsn])
     assert missing.exit_code == 2 and "Traceback" not in missing.output
+
+
+def test_a_second_applier_is_refused_without_marking_the_migration_failed(tmp_path: Path, pg_dsn: str) -> None:
+    path = make_migrated(tmp_path / "app.db", pg_dsn)
+    hung = stuck_follower(pg_dsn)
+    try:
+        with pytest.raises(ApplierBusy, match=f"backend pid {hung.info.backend_pid}"):
+            follow(path, pg_dsn)
+        with psycopg.connect(pg_dsn) as pg:
+            state = pgstate.read(pg, "public")
+        assert state is not None and state.phase == "stopped" and state.last_error is None
+    finally:
+        hung.close()
+    follow(path, pg_dsn)  # the lock is free again

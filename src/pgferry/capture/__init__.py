@@ -13,5 +13,4 @@
 | `migration` | `pgferry migrate start / follow / abort` |
 | `status` | `pgferry migrate status` |
 | `cutover`, `cutover_log` | `pgferry migrate cutover`; every attempt kept in the control schema |
-| `killpoints` | named points where tests kill pgferry with SIGKILL |
 """

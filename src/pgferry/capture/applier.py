@@ -35,7 +35,8 @@ from pathlib import Path
 import psycopg
 from psycopg import errors as pgerrors
 
-from pgferry.capture import changelog, killpoints, pgstate
+from pgferry import killpoints
+from pgferry.capture import changelog, pgstate
 from pgferry.capture.changelog import Captured, Entry
 from pgferry.capture.current import ApplyError, CurrentRows, Key, current_rows
 from pgferry.capture.install import schema_drift, schema_version

@@ -33,7 +33,8 @@ from typing import Any
 import psycopg
 from psycopg import errors as pgerrors
 
-from pgferry.capture import changelog, cutover_log, killpoints, pgstate
+from pgferry import killpoints
+from pgferry.capture import changelog, cutover_log, pgstate
 from pgferry.capture.applier import Applier, ApplierBusy
 from pgferry.dsn import redact
 from pgferry.errors import PgferryError, UsageError

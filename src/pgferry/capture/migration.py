@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 
 from pgferry.capture import changelog, pgstate
-from pgferry.capture.applier import BATCH_ENTRIES, Applier, Batch
+from pgferry.capture.applier import BATCH_ENTRIES, Applier, ApplierBusy, Batch
 from pgferry.capture.current import ApplyError
 from pgferry.capture.install import Removed, install, uninstall
 from pgferry.capture.keys import CaptureKey, capture_keys
@@ -203,6 +203,8 @@ def _follow(path: Path, dsn: str, schema: str, how: Follow) -> int:
                 applied = applier.run(how.stop, how.until_caught_up, how.on_batch)
             finally:
                 applier.close()
+    except ApplierBusy:
+        raise  # the applier that holds the lock is fine: nothing to record about it
     except PgferryError as exc:
         _record(dsn, schema, "failed", str(exc))
         raise
