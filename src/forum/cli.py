@@ -494,5 +494,27 @@ def demo(scale: str, seed_text: str, database: str, jobs: int, traffic_users: in
         for mode, report in result.traffic.items():
             print_traffic(console, report, title=f"forum serve --mode {mode}")
         print_comparison(console, result.traffic["legacy"], result.traffic["optimized"])
-    if not result.verify.identical:
+    if result.live is not None:
+        console.rule(f"5. a live migration: forum serve --postgres under {traffic_users} users")
+        print_live(console, result.live)
+    if not result.verify.identical or (result.live is not None and result.live.errors):
         sys.exit(1)
+
+
+def print_live(console: Console, run: Any) -> None:
+    """The live migration's steps, what writers waited, and the errors users saw (none, or each)."""
+    from pgferry.cli_migrate import render_attempt
+
+    console.print(f"pgferry migrate start: copied while users wrote in {run.copy_s:.1f} s, then followed")
+    for switch in run.switches:
+        for attempt in switch.attempts:
+            console.print(f"pgferry migrate {switch.step}: {render_attempt(attempt)}")
+    pauses = run.writer_pauses
+    if pauses.get("count"):
+        console.print(
+            f"writers that waited: {pauses['count']}, p50 {pauses['p50_ms']:.1f} ms, p99 {pauses['p99_ms']:.1f} ms, "
+            f"max {pauses['max_ms']:.1f} ms"
+        )
+    console.print(f"{run.traffic.requests:,} requests, {len(run.errors)} errors; the forum's route is now {run.route}")
+    for sample in run.errors[:5]:
+        console.print(f"  error: {sample.endpoint} -> {sample.status} after {sample.ms:.0f} ms")
