@@ -505,8 +505,12 @@ def demo(scale: str, seed_text: str, database: str, jobs: int, traffic_users: in
         for mode, report in result.traffic.items():
             print_traffic(console, report, title=f"forum serve --mode {mode}")
         print_comparison(console, result.traffic["legacy"], result.traffic["optimized"])
+    if result.on_postgres:
+        console.rule(f"5. the forum on the PostgreSQL copy: {traffic_users} users, {traffic_seconds:g} s each")
+        for setup, report in result.on_postgres.items():
+            print_traffic(console, report, title=f"forum serve on {setup}")
     if result.live is not None:
-        console.rule(f"5. a live migration: forum serve --postgres under {traffic_users} users")
+        console.rule(f"6. a live migration: forum serve --postgres under {traffic_users} users")
         print_live(console, result.live)
     if not result.verify.identical or (result.live is not None and result.live.errors):
         sys.exit(1)
