@@ -49,6 +49,7 @@ def migrate() -> None:
     follow  go on following (after a stop, a kill, or a start that was killed)
     status  phase, lag, throughput, changelog and WAL size, last error
     cutover switch the route to PostgreSQL while the application writes
+    finish  after a cutover: remove capture and state from both sides
     abort   remove capture and the migration's state from both sides
     See docs/migrate.md.
     """
@@ -349,3 +350,28 @@ def render_attempt(attempt: Any) -> str:
     pause = "" if attempt.pause_s is None else f", writers paused {attempt.pause_s * 1000:.1f} ms"
     tail = f": {attempt.message}" if attempt.message else ""
     return f"attempt {attempt.number}: {attempt.outcome}{pause} ({phases}; {attempt.drained} entries drained){tail}"
+
+
+@migrate.command("finish")
+@_databases
+@schema_option
+@json_option()
+@handle_errors
+def finish_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_json: bool) -> None:
+    """End a migration that was cut over: remove capture from SQLITE_PATH and the migration's state
+    from POSTGRES_DSN.
+
+    The route stays postgres (an application on pgferry.runtime keeps writing to PostgreSQL); the
+    tables and rows on both sides are not touched. After this there is no rollback.
+    """
+    from pgferry.capture.finish import finish
+
+    report = finish(sqlite_path, postgres_dsn, schema)
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    click.echo(
+        f"finished: removed {report.sqlite.triggers} capture triggers and "
+        f"{', '.join(report.sqlite.tables) or 'no tables'} from {report.source}; PostgreSQL state for schema "
+        f"{report.schema!r} " + ("removed" if report.postgres_state else "was not there") + "; the route stays postgres"
+    )
