@@ -11,40 +11,19 @@ since are no longer kept for SQLite.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pgferry.capture import pgstate
-from pgferry.capture.install import Removed, uninstall
+from pgferry.capture.install import uninstall
+from pgferry.capture.migration import RemovalReport, install_schema
 from pgferry.errors import UsageError
 from pgferry.pg.connect import connect
 from pgferry.runtime.route import Route, read_route
 from pgferry.sqlite.connect import check_sqlite_file, open_readonly
 
 
-@dataclass(frozen=True)
-class FinishReport:
-    source: str
-    schema: str
-    sqlite: Removed
-    postgres_state: bool  # a capture state was there and is gone
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "schema": self.schema,
-            "route": Route.POSTGRES.value,
-            "triggers_dropped": self.sqlite.triggers,
-            "sqlite_tables_dropped": self.sqlite.tables,
-            "postgres_state_removed": self.postgres_state,
-        }
-
-
-def finish(path: str | Path, dsn: str, schema: str | None = None) -> FinishReport:
+def finish(path: str | Path, dsn: str, schema: str | None = None) -> RemovalReport:
     """Remove the migration's machinery from both sides after a cutover (safe to run twice)."""
-    from pgferry.capture.migration import install_schema
-
     path = check_sqlite_file(path)
     schema = install_schema(path, schema)
     conn = open_readonly(path)
@@ -63,4 +42,4 @@ def finish(path: str | Path, dsn: str, schema: str | None = None) -> FinishRepor
             raise UsageError(f"a `pgferry migrate follow` is running (PostgreSQL backend pid {holder}); stop it first")
         with pg.transaction():
             found = pgstate.remove(pg, schema)
-    return FinishReport(str(path), schema, uninstall(path), found)
+    return RemovalReport(str(path), schema, uninstall(path), found)

@@ -225,7 +225,9 @@ def _record(dsn: str, schema: str, phase: str, error: str | None = None) -> None
 
 
 @dataclass
-class AbortReport:
+class RemovalReport:
+    """What `abort` (before a cutover) or `finish` (after one) removed."""
+
     source: str
     schema: str
     sqlite: Removed
@@ -241,7 +243,7 @@ class AbortReport:
         }
 
 
-def abort(path: str | Path, dsn: str, schema: str | None = None) -> AbortReport:
+def abort(path: str | Path, dsn: str, schema: str | None = None) -> RemovalReport:
     """Remove capture from SQLite and the migration's control state from PostgreSQL; the source's
     tables and rows, and the copied tables, are left as they are."""
     path = check_sqlite_file(path)
@@ -249,7 +251,7 @@ def abort(path: str | Path, dsn: str, schema: str | None = None) -> AbortReport:
     with connect(dsn) as pg, pg.transaction():  # each half is idempotent: abort again finishes a killed one
         found = pgstate.remove(pg, schema)
     removed = uninstall(path)
-    return AbortReport(str(path), schema, removed, found)
+    return RemovalReport(str(path), schema, removed, found)
 
 
 __all__ = ["ApplyError", "Follow", "FollowReport", "abort", "follow", "start"]
