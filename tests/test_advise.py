@@ -6,13 +6,17 @@ indexes found, and the same advice through PgBouncer in transaction pooling."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import psycopg
 import pytest
 from click.testing import CliRunner
 
+from forum.services import Forum
 from pgferry.advise.advisor import AdviceReport, advise
 from pgferry.cli import main
+from pgferry.migrate.options import CopyOptions
+from pgferry.migrate.run import copy_database
 
 ROWS = 30_000
 
@@ -97,3 +101,32 @@ def test_through_pgbouncer_the_advice_is_the_same(pg_dsn: str, bouncer_dsn: str)
     assert direct.exit_code == 0 and pooled.exit_code == 0, pooled.output
     shape = lambda out: {(p["table"], tuple(p["columns"])) for p in json.loads(out)["proposals"]}  # noqa: E731
     assert shape(pooled.output) == shape(direct.output) and ("orders", ("customer_id",)) in shape(direct.output)
+
+
+def test_on_the_migrated_forum_a_planted_missing_index_is_proposed_estimated_and_measured(
+    seeded_db: Path, pg_dsn: str
+) -> None:
+    copy_database(seeded_db, pg_dsn, CopyOptions(jobs=1))  # the default copy a user makes
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        pg.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        leading = pg.execute(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'forum_replies' AND indexdef LIKE '%(topic_id%'"
+        ).fetchone()
+        assert leading == (0,)  # `forum seed` plants it: no index finds a topic's replies, in SQLite or the copy
+        pg.execute("ANALYZE")
+        pg.execute("SELECT pg_stat_statements_reset()")
+        topics = [t for (t,) in pg.execute("SELECT id FROM forum_topics ORDER BY id LIMIT 40")]
+    forum = Forum.open(pg_dsn, "optimized")
+    try:
+        for topic in topics:  # the forum's own topic view, on its PostgreSQL backend
+            forum.topics.view(topic, limit=50, cursor=None)
+    finally:
+        forum.close()
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        report = advise(pg, measure=True)
+    proposal = next(p for p in report.proposals if p.table == "forum_replies")
+    assert proposal.columns[0] == "topic_id" and proposal.estimated_bytes  # HypoPG's estimate of its size
+    view = next(h for h in proposal.helps if "json_agg" in h.query)  # the topic view it speeds up
+    assert view.cost_after < view.cost_before  # the planner's estimate with the hypothetical index
+    assert view.measured_before_ms is not None and view.measured_after_ms is not None
+    assert view.measured_after_ms < view.measured_before_ms  # and the real index, built and timed

@@ -19,9 +19,15 @@ from pgferry.clitools import emit_json, handle_errors, json_option
     help="Statements to consider, by total time.",
 )
 @click.option("--min-calls", type=click.IntRange(1), default=1, show_default=True, help="Leave out rarer statements.")
+@click.option(
+    "--measure",
+    is_flag=True,
+    help="Also build each proposed index for real (in the same rolled-back transaction) and time the statements "
+    "it helps without and with it; writes to its table wait while it builds: use a copy or a quiet hour.",
+)
 @json_option("the advice")
 @handle_errors
-def advise_command(postgres_dsn: str, limit: int, min_calls: int, as_json: bool) -> None:
+def advise_command(postgres_dsn: str, limit: int, min_calls: int, measure: bool, as_json: bool) -> None:
     """Index advice for the PostgreSQL database at POSTGRES_DSN, from its own workload.
 
     \b
@@ -37,7 +43,7 @@ def advise_command(postgres_dsn: str, limit: int, min_calls: int, as_json: bool)
     from pgferry.pg.connect import connect
 
     with connect(postgres_dsn) as pg:
-        report = advise(pg, limit, min_calls)
+        report = advise(pg, limit, min_calls, measure)
     if as_json:
         emit_json(report.as_dict())
         return
@@ -60,6 +66,15 @@ def render(report: Any) -> None:
             figures = (f"{p.saved_ms:,.1f}", f"{p.write_cost_ms:,.1f}", f"{p.net_ms:,.1f}", size)
             table.add_row(escape(p.definition), str(len(p.helps)), *figures)
         console.print(table)
+        for p in report.proposals:
+            for h in p.helps:
+                measured = ""
+                if h.measured_before_ms is not None and h.measured_after_ms is not None:
+                    measured = f"; measured {h.measured_before_ms:.2f} -> {h.measured_after_ms:.2f} ms"
+                console.print(
+                    f"  {escape(p.table)}: {escape(h.query[:80])}: cost {h.cost_before:,.0f} -> {h.cost_after:,.0f}"
+                    f" ({h.saving:.0%}){measured}"
+                )
     else:
         console.print("no index proposed")
     for finding in report.existing:

@@ -23,6 +23,7 @@ from pgferry.advise.candidates import Candidate, candidates_of
 from pgferry.advise.catalog import Catalog, read_catalog
 from pgferry.advise.existing import IndexFinding, redundant_indexes
 from pgferry.advise.hypo import HypoSession, Unplannable
+from pgferry.advise.parameters import parameter_values
 from pgferry.advise.workload import Statement, read_statements
 from pgferry.sqlparse import parse_one
 
@@ -38,6 +39,8 @@ class Helped:
     cost_before: float
     cost_after: float
     saved_ms: float
+    measured_before_ms: float | None = None  # --measure: the generic plan run without and with the real index
+    measured_after_ms: float | None = None
 
     @property
     def saving(self) -> float:
@@ -92,9 +95,11 @@ class AdviceReport:
         }
 
 
-def advise(pg: psycopg.Connection[Any], limit: int = 200, min_calls: int = 1) -> AdviceReport:
+def advise(pg: psycopg.Connection[Any], limit: int = 200, min_calls: int = 1, measure: bool = False) -> AdviceReport:
     """Advice for the database `pg` is connected to (a direct or a PgBouncer connection: one
-    transaction holds the backend HypoPG's indexes live in)."""
+    transaction holds the backend HypoPG's indexes live in). `measure` builds each proposal for real
+    in that transaction and times the statements it helps without and with it (writes to its table
+    wait meanwhile; everything is rolled back)."""
     statements = read_statements(pg, limit, min_calls)
     catalog = read_catalog(pg)
     report = AdviceReport(len(statements), existing=redundant_indexes(catalog))
@@ -112,8 +117,22 @@ def advise(pg: psycopg.Connection[Any], limit: int = 200, min_calls: int = 1) ->
                 report.not_helped.append(NotHelped(stmt.fingerprint, stmt.query, reason))
         loads = _write_loads(statements, catalog)
         report.proposals = _choose(session, options, loads, catalog)
+        if measure:
+            for proposal in report.proposals:
+                _measure(session, proposal, pg, catalog)
     report.not_helped += _outweighed(options, report.proposals, loads, catalog)
     return report
+
+
+def _measure(session: HypoSession, proposal: Proposal, pg: psycopg.Connection[Any], catalog: Catalog) -> None:
+    """Time each statement the proposal helps without and with the index built for real, its
+    parameters given real values (pgferry.advise.parameters)."""
+    values = {h.fingerprint: parameter_values(pg, h.query, catalog) for h in proposal.helps}
+    for helped in proposal.helps:
+        helped.measured_before_ms = session.run_ms(helped.query, values[helped.fingerprint])
+    with session.real(proposal.definition):
+        for helped in proposal.helps:
+            helped.measured_after_ms = session.run_ms(helped.query, values[helped.fingerprint])
 
 
 def _outweighed(

@@ -25,6 +25,7 @@ from pgferry.errors import TargetError
 from pgferry.pg.connect import first_line, statement
 
 _PARAM = re.compile(r"\$(\d+)")
+_UNTYPED = re.compile(r"could not determine data type of parameter \$(\d+)")
 PREPARED = "pgferry_advise"
 
 
@@ -65,21 +66,59 @@ class HypoSession:
             pg.rollback()
             pg.autocommit = True
 
-    def plan(self, query: str) -> Plan:
-        """The generic plan of `query` as things stand (hypothetical indexes included)."""
+    def _explain(self, query: str, options: str, values: dict[int, str | None] | None = None) -> dict[str, Any]:
         params = max((int(n) for n in _PARAM.findall(query)), default=0)
-        try:
-            with self.pg.transaction():  # a savepoint: a failure undoes only this
-                self.pg.execute(statement(f"PREPARE {PREPARED} AS {query}"))
-                args = f"({', '.join(['NULL'] * params)})" if params else ""
-                row = self.pg.execute(statement(f"EXPLAIN (FORMAT JSON) EXECUTE {PREPARED}{args}")).fetchone()
-                self.pg.execute(statement(f"DEALLOCATE {PREPARED}"))
-        except psycopg.Error as exc:
-            raise Unplannable(first_line(exc)) from None
+        types = ["unknown"] * params  # inferred from the context, where it says
+        while True:
+            try:
+                with self.pg.transaction():  # a savepoint: a failure undoes only this
+                    declared = f"({', '.join(types)})" if params else ""
+                    self.pg.execute(statement(f"PREPARE {PREPARED}{declared} AS {query}"))
+                    given = values or {}
+                    literals = [_literal(given.get(n)) for n in range(1, params + 1)]
+                    args = f"({', '.join(literals)})" if params else ""
+                    row = self.pg.execute(statement(f"EXPLAIN ({options}) EXECUTE {PREPARED}{args}")).fetchone()
+                    self.pg.execute(statement(f"DEALLOCATE {PREPARED}"))
+                break
+            except psycopg.Error as exc:
+                # pg_stat_statements turned a constant the context does not type (SELECT 0 AS part,
+                # coalesce(x, '[]')) into a parameter: say it is text, as the constant was
+                untyped = _UNTYPED.search(str(exc))
+                if untyped is None or types[int(untyped.group(1)) - 1] != "unknown":
+                    raise Unplannable(first_line(exc)) from None
+                types[int(untyped.group(1)) - 1] = "text"
         assert row is not None
         document = row[0] if not isinstance(row[0], str) else json.loads(row[0])
-        top = document[0]["Plan"]
+        return dict(document[0])
+
+    def plan(self, query: str) -> Plan:
+        """The generic plan of `query` as things stand (hypothetical indexes included)."""
+        top = self._explain(query, "FORMAT JSON")["Plan"]
         return Plan(float(top["Total Cost"]), tuple(_index_names(top)))
+
+    def run_ms(self, query: str, values: dict[int, str | None], runs: int = 3) -> float:
+        """The best of `runs` executions of the generic plan with `values` for its parameters, '0' for
+        the others, or NULL where '0' is not a value of their type (EXPLAIN ANALYZE, in this rolled-back
+        transaction). Real indexes only: HypoPG's cannot execute."""
+        given = {**{int(n): "0" for n in _PARAM.findall(query)}, **values}
+        try:
+            self._explain(query, "ANALYZE, FORMAT JSON", given)
+        except Unplannable:
+            given = values
+        return min(float(self._explain(query, "ANALYZE, FORMAT JSON", given)["Execution Time"]) for _ in range(runs))
+
+    @contextlib.contextmanager
+    def real(self, definition: str) -> Iterator[None]:
+        """The index built for real inside the transaction (it holds a SHARE lock on the table until the
+        session ends: writes to it wait), dropped again after the block."""
+        with self.pg.transaction():
+            self.pg.execute(
+                statement(definition.replace("CREATE INDEX ON", "CREATE INDEX pgferry_advise_measure ON", 1))
+            )
+            try:
+                yield
+            finally:
+                self.pg.execute("DROP INDEX pgferry_advise_measure")
 
     @contextlib.contextmanager
     def hypothetical(self, definition: str) -> Iterator[str]:
@@ -97,6 +136,11 @@ class HypoSession:
             "SELECT hypopg_relation_size(indexrelid) FROM hypopg_list_indexes WHERE index_name = %s", [name]
         ).fetchone()
         return None if row is None else int(row[0])
+
+
+def _literal(value: str | None) -> str:
+    """A parameter's value as an untyped literal (PostgreSQL casts it to the parameter's type)."""
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
 
 
 def _index_names(node: dict[str, Any]) -> list[str]:
