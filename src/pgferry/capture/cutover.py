@@ -26,7 +26,7 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from psycopg import errors as pgerrors
 from pgferry import killpoints
 from pgferry.capture import changelog, cutover_log, pgstate
 from pgferry.capture.applier import Applier, ApplierBusy
+from pgferry.capture.cutover_log import Attempt
 from pgferry.capture.migration import install_schema
 from pgferry.dsn import redact
 from pgferry.errors import PgferryError, UsageError
@@ -78,17 +79,6 @@ class CutoverOptions:
     dry_run: bool = False
     hook: str | None = None  # maintenance cutover: a shell command run with SQLite's write lock held
     hook_timeout_s: float = 60.0
-
-
-@dataclass
-class Attempt:
-    number: int
-    outcome: str  # "cut_over", "lag", "lock_timeout", "drain_timeout", "flip_timeout", "hook_failed"
-    phases: dict[str, float] = field(default_factory=dict)  # phase -> seconds
-    pause_s: float | None = None  # freeze announced -> route committed or thawed: the most any writer waited
-    frozen_at: float | None = None  # epoch s the freeze was announced (writers that began then waited)
-    drained: int = 0  # changelog entries applied under the lock
-    message: str | None = None
 
 
 @dataclass
