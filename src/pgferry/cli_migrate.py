@@ -47,7 +47,8 @@ def migrate() -> None:
     \b
     start   install change capture, copy with a watermark, then follow
     follow  go on following (after a stop, a kill, or a start that was killed)
-    status  phase, lag, throughput, changelog and WAL size, last error
+    status  phase, lag, throughput, changelog and WAL size, verify state, last error
+    verify  compare both sides while writes run; differences reported once they outlive the lag
     abort   remove capture and the migration's state from both sides
     See docs/migrate.md.
     """
@@ -209,6 +210,60 @@ def status_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_
         render_migration(status, Console())
     if status.phase == "failed":
         sys.exit(1)
+
+
+@migrate.command("verify")
+@_databases
+@schema_option
+@click.option("--full", is_flag=True, help="Compare every row, table by table in chunks, not only the changed keys.")
+@click.option(
+    "--grace",
+    type=click.FloatRange(0),
+    default=5.0,
+    show_default=True,
+    help="Seconds a difference must outlive (besides the applier passing it) before it is reported.",
+)
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the applier to pass the differences seen, before calling them unsettled.",
+)
+@json_option()
+@handle_errors
+def verify_command(
+    sqlite_path: Path, postgres_dsn: str, schema: str | None, full: bool, grace: float, wait_s: float, as_json: bool
+) -> None:
+    """Compare SQLITE_PATH with its copy in POSTGRES_DSN while the application writes.
+
+    \b
+    Compares the keys the applier changed since the last pass (with --full:
+    every row, in chunks, each its own short SQLite read). A difference is
+    reported only once the applier has passed the changes seen with it and
+    --grace seconds went by; one that compares equal again is cleared.
+    Exit 0 when identical, 1 with failures that outlived the lag, 2 on error
+    (or when differences could not be settled: the applier is not following).
+    """
+    from pgferry.capture.liveverify import verify_live
+    from pgferry.capture.migration import install_schema
+
+    report = verify_live(
+        sqlite_path, postgres_dsn, install_schema(sqlite_path, schema), full=full, grace=grace, wait_s=wait_s
+    )
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        from rich.console import Console
+
+        from pgferry.console import render_live_verify
+
+        render_live_verify(report, Console())
+    if report.failures:
+        sys.exit(1)
+    if report.unsettled:
+        sys.exit(2)
 
 
 @migrate.command("abort")

@@ -30,7 +30,7 @@ from pathlib import Path
 import psycopg
 from psycopg import errors as pgerrors
 
-from pgferry.capture import changelog, killpoints, pgstate
+from pgferry.capture import changelog, killpoints, pgstate, verifystate
 from pgferry.capture.changelog import Captured, Entry
 from pgferry.capture.current import ApplyError, CurrentRows, Key, current_rows
 from pgferry.capture.install import schema_drift, schema_version
@@ -109,8 +109,11 @@ def _order(plan: MigrationPlan, names: list[str]) -> list[str]:
 class Applier:
     """Follows the changelog of `path` into the copy in `dsn`; see the module docstring."""
 
-    def __init__(self, path: str | Path, dsn: str, schema: str, batch_entries: int = BATCH_ENTRIES) -> None:
+    def __init__(
+        self, path: str | Path, dsn: str, schema: str, batch_entries: int = BATCH_ENTRIES, record_keys: bool = True
+    ) -> None:
         self.path, self.dsn, self.schema, self.batch_entries = Path(path), dsn, schema, batch_entries
+        self.record_keys = record_keys  # each batch's keys for verification (pgferry.capture.verifystate)
         self.conn = open_readonly(path)
         self.pg = connect(dsn)
         self.writer: sqlite3.Connection | None = None
@@ -158,6 +161,8 @@ class Applier:
         self.mode = self._replica_mode()
         for table in self.order:
             table.target.prepare(self.pg)
+        with self.pg.transaction():
+            verifystate.ensure(self.pg)
         self.behind_since = state.behind_since if state.behind_since is not None else time.time()
         self.observed: collections.deque[tuple[int, float]] = collections.deque()
         self.applied: collections.deque[tuple[float, int]] = collections.deque([(time.time(), 0)])
@@ -246,6 +251,9 @@ class Applier:
                     upserted, conflicts = upserted + done, conflicts + cleared
                 if self.mode != "replica":  # children before parents
                     deleted = sum(self._delete(t, gone) for t, _lines, gone in reversed(staged))
+                if self.record_keys:
+                    for table, _lines, _gone in staged:
+                        verifystate.record_batch(self.pg, table.target, batch[-1].seq)
                 commit_at = time.time()
                 behind_since = self._behind_since(batch[-1].seq)
                 rate = self._rate(commit_at, len(batch))

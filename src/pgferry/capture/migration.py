@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 
-from pgferry.capture import changelog, pgstate
+from pgferry.capture import changelog, pgstate, verifystate
 from pgferry.capture.applier import BATCH_ENTRIES, Applier, Batch
 from pgferry.capture.current import ApplyError
 from pgferry.capture.install import Removed, install, uninstall
@@ -240,6 +240,7 @@ def abort(path: str | Path, dsn: str, schema: str | None = None) -> AbortReport:
     schema = install_schema(path, schema)
     with connect(dsn) as pg, pg.transaction():  # each half is idempotent: abort again finishes a killed one
         found = pgstate.remove(pg, schema)
+        verifystate.remove(pg, schema)
     removed = uninstall(path)
     return AbortReport(str(path), schema, removed, found)
 

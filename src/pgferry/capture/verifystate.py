@@ -1,0 +1,267 @@
+"""Verification's state in PostgreSQL's control schema: the keys the applier changed, the differences
+found, and the last pass.
+
+- `verify_keys` (target schema, table number, key as the target's text forms, seq): the applier adds
+  the distinct keys of every batch in the batch's own transaction (`record_batch`, one INSERT ...
+  SELECT from its staging tables), so a key is listed exactly when its change is in PostgreSQL; the
+  continuous pass takes them and deletes what it took.
+- `verify_failures` (target schema, table, key, kind, columns, first/last seen, due): a difference is
+  a suspect until the applier's position has passed `due_seq` (the changelog head when it was seen)
+  and `due_at` has come; still there then, it is confirmed (reported). Equal again: deleted.
+- `verify_state`: one row per target schema, what the last pass did.
+
+Keys in `verify_failures` are the SQLite values, as JSON that keeps every storage class apart
+(`encode_key`): 1, 1.0, '1' and x'31' are different keys.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from pgferry.capture.target import TargetTable
+from pgferry.migrate.control import CONTROL_SCHEMA, ensure_control_schema
+
+KEYS = sql.Identifier(CONTROL_SCHEMA, "verify_keys")
+FAILURES = sql.Identifier(CONTROL_SCHEMA, "verify_failures")
+STATE = sql.Identifier(CONTROL_SCHEMA, "verify_state")
+KINDS = {"differs": "differs", "missing": "missing in target", "extra": "extra in target"}
+Key = tuple[Any, ...]
+
+
+def encode_key(key: Sequence[Any]) -> str:
+    """JSON of a SQLite key; bytes as {"x": hex}, floats as {"f": repr} (JSON would merge 1 and 1.0)."""
+
+    def one(value: Any) -> Any:
+        if isinstance(value, bytes):
+            return {"x": value.hex()}
+        if isinstance(value, float):
+            return {"f": repr(value)}
+        return value
+
+    return json.dumps([one(v) for v in key], ensure_ascii=False)
+
+
+def decode_key(text: str) -> Key:
+    def one(value: Any) -> Any:
+        if isinstance(value, dict):
+            return bytes.fromhex(value["x"]) if "x" in value else float(value["f"])
+        return value
+
+    return tuple(one(v) for v in json.loads(text))
+
+
+def ensure(pg: psycopg.Connection) -> None:
+    ensure_control_schema(pg)
+    pg.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (target_schema text NOT NULL, tbl integer NOT NULL, key text[] NOT NULL,"
+            " seq bigint NOT NULL, PRIMARY KEY (target_schema, tbl, key))"
+        ).format(KEYS)
+    )
+    pg.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (target_schema text NOT NULL, tbl text NOT NULL, key text NOT NULL,"
+            " kind text NOT NULL, columns text[] NOT NULL DEFAULT '{{}}',"
+            " first_seen timestamptz NOT NULL DEFAULT now(), last_seen timestamptz NOT NULL DEFAULT now(),"
+            " due_seq bigint NOT NULL, due_at double precision NOT NULL,"
+            " confirmed boolean NOT NULL DEFAULT false, PRIMARY KEY (target_schema, tbl, key))"
+        ).format(FAILURES)
+    )
+    pg.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (target_schema text PRIMARY KEY, last_pass timestamptz, mode text,"
+            " keys_checked bigint NOT NULL DEFAULT 0, passes bigint NOT NULL DEFAULT 0, last_full timestamptz)"
+        ).format(STATE)
+    )
+
+
+def exists(pg: psycopg.Connection) -> bool:
+    row = pg.execute("SELECT to_regclass(%s)", [f"{CONTROL_SCHEMA}.verify_failures"]).fetchone()
+    return row is not None and row[0] is not None
+
+
+# --- the applier's side ----------------------------------------------------------------------------
+
+
+def record_batch(pg: psycopg.Connection, target: TargetTable, seq: int) -> None:
+    """Inside the batch's transaction: the keys staged for upsert or delete, as the target's text."""
+    names = sql.SQL(", ").join(sql.Identifier(k) for k in target.keys)
+    texts = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(k)) for k in target.keys)
+    pg.execute(
+        sql.SQL(
+            "INSERT INTO {} (target_schema, tbl, key, seq) SELECT %s, %s, ARRAY[{}], %s"
+            " FROM (SELECT {} FROM {} UNION SELECT {} FROM {}) AS s"
+            " ON CONFLICT (target_schema, tbl, key) DO UPDATE SET seq = EXCLUDED.seq"
+        ).format(KEYS, texts, names, target.stage, names, target.gone),
+        [target.schema, target.number, seq],
+    )
+
+
+# --- the verifier's side ---------------------------------------------------------------------------
+
+
+def recorded(pg: psycopg.Connection, schema: str, number: int, types: Sequence[str], after: int = -1) -> list[Key]:
+    """The keys of table `number` recorded with a seq above `after`, as typed PostgreSQL values
+    (`types`: the key columns' types, as format_type spells them)."""
+    typed = sql.SQL(", ").join(
+        sql.SQL("key[{}]::{}").format(sql.Literal(i + 1), sql.SQL(t)) for i, t in enumerate(types)
+    )
+    query = sql.SQL("SELECT {} FROM {} WHERE target_schema = %s AND tbl = %s AND seq > %s").format(typed, KEYS)
+    return [tuple(row) for row in pg.execute(query, [schema, number, after]).fetchall()]
+
+
+def forget_recorded(pg: psycopg.Connection, schema: str, upto: int) -> int:
+    """Drop the keys recorded up to `upto` (a pass compared them); later ones stay for the next. Rows
+    the applier is updating are skipped, never waited for: it gives them a later seq anyway, and the
+    applier's batch must not meet a deadlock with a verifier."""
+    query = sql.SQL(
+        "DELETE FROM {} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {} WHERE target_schema = %s AND seq <= %s"
+        " FOR UPDATE SKIP LOCKED))"
+    ).format(KEYS, KEYS)
+    return pg.execute(query, [schema, upto]).rowcount
+
+
+@dataclass(frozen=True)
+class Failure:
+    table: str
+    key: Key
+    kind: str  # differs / missing / extra (KINDS says it in words)
+    columns: tuple[str, ...]
+    first_seen: datetime
+    last_seen: datetime
+    due_seq: int
+    due_at: float
+    confirmed: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "key": [v.hex() if isinstance(v, bytes) else v for v in self.key],
+            "kind": KINDS[self.kind],
+            "columns": list(self.columns),
+            "first_seen": self.first_seen.isoformat(),
+            "last_seen": self.last_seen.isoformat(),
+            "confirmed": self.confirmed,
+        }
+
+
+def failures(pg: psycopg.Connection, schema: str, table: str | None = None) -> list[Failure]:
+    if not exists(pg):
+        return []
+    where = sql.SQL(" AND tbl = %s") if table is not None else sql.SQL("")
+    query = sql.SQL(
+        "SELECT tbl, key, kind, columns, first_seen, last_seen, due_seq, due_at, confirmed FROM {}"
+        " WHERE target_schema = %s{} ORDER BY tbl, first_seen, key"
+    ).format(FAILURES, where)
+    params = [schema] if table is None else [schema, table]
+    return [
+        Failure(r[0], decode_key(r[1]), r[2], tuple(r[3]), r[4], r[5], r[6], r[7], r[8])
+        for r in pg.execute(query, params).fetchall()
+    ]
+
+
+def save_failure(pg: psycopg.Connection, schema: str, failure: Failure) -> None:
+    pg.execute(
+        sql.SQL(
+            "INSERT INTO {} (target_schema, tbl, key, kind, columns, due_seq, due_at, confirmed)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (target_schema, tbl, key) DO UPDATE SET"
+            " kind = EXCLUDED.kind, columns = EXCLUDED.columns, last_seen = now(), due_seq = EXCLUDED.due_seq,"
+            " due_at = EXCLUDED.due_at, confirmed = EXCLUDED.confirmed"
+        ).format(FAILURES),
+        [
+            schema,
+            failure.table,
+            encode_key(failure.key),
+            failure.kind,
+            list(failure.columns),
+            failure.due_seq,
+            failure.due_at,
+            failure.confirmed,
+        ],
+    )
+
+
+def clear_failures(pg: psycopg.Connection, schema: str, table: str, keys: Sequence[Key]) -> int:
+    """Delete the failures of `keys` (they compared equal)."""
+    if not keys:
+        return 0
+    query = sql.SQL("DELETE FROM {} WHERE target_schema = %s AND tbl = %s AND key = ANY(%s)").format(FAILURES)
+    return pg.execute(query, [schema, table, [encode_key(k) for k in keys]]).rowcount
+
+
+def clear_table(pg: psycopg.Connection, schema: str, table: str) -> None:
+    """Forget a table's failures (it was copied again)."""
+    if exists(pg):
+        pg.execute(sql.SQL("DELETE FROM {} WHERE target_schema = %s AND tbl = %s").format(FAILURES), [schema, table])
+
+
+@dataclass(frozen=True)
+class VerifyState:
+    last_pass: datetime | None
+    mode: str | None
+    keys_checked: int
+    passes: int
+    last_full: datetime | None
+    open_failures: int  # confirmed: they outlived the lag
+    suspects: int  # seen, waiting for the applier and the grace
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "last_pass": None if self.last_pass is None else self.last_pass.isoformat(),
+            "mode": self.mode,
+            "keys_checked": self.keys_checked,
+            "passes": self.passes,
+            "last_full": None if self.last_full is None else self.last_full.isoformat(),
+            "open_failures": self.open_failures,
+            "suspects": self.suspects,
+        }
+
+
+def note_pass(pg: psycopg.Connection, schema: str, mode: str, keys: int) -> None:
+    pg.execute(
+        sql.SQL(
+            "INSERT INTO {} (target_schema, last_pass, mode, keys_checked, passes, last_full)"
+            " VALUES (%s, now(), %s, %s, 1, CASE WHEN %s THEN now() END) ON CONFLICT (target_schema) DO UPDATE SET"
+            " last_pass = now(), mode = EXCLUDED.mode, keys_checked = {}.keys_checked + EXCLUDED.keys_checked,"
+            " passes = {}.passes + 1, last_full = coalesce(EXCLUDED.last_full, {}.last_full)"
+        ).format(STATE, STATE, STATE, STATE),
+        [schema, mode, keys, mode == "full"],
+    )
+
+
+def read_state(pg: psycopg.Connection, schema: str) -> VerifyState | None:
+    if not exists(pg):
+        return None
+    row = pg.execute(
+        sql.SQL("SELECT last_pass, mode, keys_checked, passes, last_full FROM {} WHERE target_schema = %s").format(
+            STATE
+        ),
+        [schema],
+    ).fetchone()
+    counts = pg.execute(
+        sql.SQL(
+            "SELECT count(*) FILTER (WHERE confirmed), count(*) FILTER (WHERE NOT confirmed) FROM {}"
+            " WHERE target_schema = %s"
+        ).format(FAILURES),
+        [schema],
+    ).fetchone()
+    assert counts is not None
+    if row is None and counts == (0, 0):
+        return None
+    last_pass, mode, keys, passes, full = row if row is not None else (None, None, 0, 0, None)
+    return VerifyState(last_pass, mode, int(keys), int(passes), full, int(counts[0]), int(counts[1]))
+
+
+def remove(pg: psycopg.Connection, schema: str) -> None:
+    """Abort: the schema's verify rows go (the tables stay for other schemas)."""
+    if not exists(pg):
+        return
+    for table in (KEYS, FAILURES, STATE):
+        pg.execute(sql.SQL("DELETE FROM {} WHERE target_schema = %s").format(table), [schema])
