@@ -214,3 +214,27 @@ def test_migrate_verify_command_exit_codes_and_status(tmp_path: Path, pg_dsn: st
     assert "not settled" in " ".join(unsettled.output.split())
     gone = runner.invoke(main, ["migrate", "verify", str(tmp_path / "nope.db"), pg_dsn])
     assert gone.exit_code == 2 and "Traceback" not in gone.output
+
+
+def test_follow_verifies_the_changed_keys_every_n_batches(tmp_path: Path, pg_dsn: str) -> None:
+    path = make_source(tmp_path / "app.db", without_rowid=False)
+    started(path, pg_dsn)
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:  # a trigger on the target that fires even for the applier
+        pg.execute(
+            "CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.n := NEW.n + 1; RETURN NEW; END $$"
+        )
+        pg.execute("CREATE TRIGGER bump BEFORE UPDATE ON item FOR EACH ROW WHEN (NEW.id = 3) EXECUTE FUNCTION bump()")
+        pg.execute("ALTER TABLE item ENABLE ALWAYS TRIGGER bump")
+    write(path, [(f"UPDATE item SET note = 'x{i}' WHERE id = {i}", ()) for i in range(1, 8)])
+    passes: list[PassReport] = []
+    how = Follow(until_caught_up=True, batch_entries=2, verify_every=2, grace=0, on_verify=passes.append)
+    follow(path, pg_dsn, how=how)
+    assert len(passes) == 2  # after batches 2 and 4 (7 entries, batches of 2): then caught up with none since
+    assert [p.upto for p in passes] == [4, 7] and [p.seen for p in passes] == [1, 1]
+    assert passes[0].keys_checked == 4 and passes[1].keys_checked == 4  # keys 5-7, and the suspect again
+    assert not passes[0].failures and passes[0].unsettled  # seen with changes the applier had not passed
+    assert [f.key for f in passes[1].failures] == [(3,)]  # the applier passed them: confirmed
+    report = verified(path, pg_dsn, full=False)
+    assert found(report) == {("item", (3,), "differs")} and report.failures[0].columns == ("n",)
+    state = read_status(path, pg_dsn, "public").verify
+    assert state is not None and state.verified_seq == 7 and state.open_failures == 1

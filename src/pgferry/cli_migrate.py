@@ -19,6 +19,7 @@ from pgferry.clitools import emit_json, handle_errors, json_option
 
 if TYPE_CHECKING:
     from pgferry.capture.applier import Batch
+    from pgferry.capture.liveverify import PassReport
     from pgferry.capture.migration import Follow, FollowReport
     from pgferry.events import Listener
 
@@ -94,15 +95,40 @@ def _progress(as_json: bool, following: Callable[[], None]) -> Callable[[Batch |
 
 
 def _run(
-    as_json: bool, until_caught_up: bool, batch_entries: int, call: Callable[[Listener, Follow], FollowReport]
+    as_json: bool,
+    until_caught_up: bool,
+    batch_entries: int,
+    call: Callable[[Listener, Follow], FollowReport],
+    verify_every: int = 0,
+    grace: float = 5.0,
 ) -> None:
     """`call` (start or follow) with progress bars, signals that stop it, and its report rendered."""
     from pgferry.bars import event_bars
     from pgferry.capture.migration import Follow
 
     with _stopping() as (stop, following), event_bars(not as_json) as bars:
-        report = call(bars, Follow(stop, until_caught_up, _progress(as_json, following), batch_entries))
+        progress = _progress(as_json, following)
+        how = Follow(stop, until_caught_up, progress, batch_entries, verify_every, grace, _verified(as_json))
+        report = call(bars, how)
     _finish(report, as_json)
+
+
+def _verified(as_json: bool) -> Callable[[PassReport], None]:
+    """After each verify pass of `follow --verify-every`: a line when something differs, or every few seconds."""
+    seen = {"at": 0.0, "failures": 0}
+
+    def on_verify(report: PassReport) -> None:
+        now = time.monotonic()
+        failures = len(report.failures)
+        if as_json or (failures == seen["failures"] and now - seen["at"] < PROGRESS_EVERY_S):
+            return
+        click.echo(
+            f"verify: changes up to entry {report.upto} compared ({report.keys_checked:,} keys); "
+            f"{failures} failures outlived the lag, {len(report.unsettled)} waiting"
+        )
+        seen.update(at=now, failures=failures)
+
+    return on_verify
 
 
 def _finish(report: FollowReport, as_json: bool) -> None:
@@ -165,12 +191,36 @@ def start_command(
     )
 
 
+grace_option = click.option(
+    "--grace",
+    type=click.FloatRange(0),
+    default=5.0,
+    show_default=True,
+    help="Seconds a difference must outlive (besides the applier passing it) before it is reported.",
+)
+
+
 @migrate.command("follow")
 @_databases
 @schema_option
+@click.option(
+    "--verify-every",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Compare the changed keys after every N batches and whenever caught up (0: never); see `migrate verify`.",
+)
+@grace_option
 @_following
 def follow_command(
-    sqlite_path: Path, postgres_dsn: str, schema: str | None, until_caught_up: bool, batch_entries: int, as_json: bool
+    sqlite_path: Path,
+    postgres_dsn: str,
+    schema: str | None,
+    verify_every: int,
+    grace: float,
+    until_caught_up: bool,
+    batch_entries: int,
+    as_json: bool,
 ) -> None:
     """Go on applying SQLITE_PATH's changes to POSTGRES_DSN where the migration stands.
 
@@ -183,6 +233,8 @@ def follow_command(
         until_caught_up,
         batch_entries,
         lambda events, how: follow(sqlite_path, postgres_dsn, schema, events, how),
+        verify_every,
+        grace,
     )
 
 
@@ -216,13 +268,7 @@ def status_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_
 @_databases
 @schema_option
 @click.option("--full", is_flag=True, help="Compare every row, table by table in chunks, not only the changed keys.")
-@click.option(
-    "--grace",
-    type=click.FloatRange(0),
-    default=5.0,
-    show_default=True,
-    help="Seconds a difference must outlive (besides the applier passing it) before it is reported.",
-)
+@grace_option
 @click.option(
     "--wait",
     "wait_s",

@@ -68,6 +68,7 @@ class PassReport:
     target: str
     schema: str
     mode: str  # keys or full
+    upto: int = 0  # every change up to this changelog entry was compared
     keys_checked: int = 0
     chunks: int = 0
     seen: int = 0  # differences met (suspects included)
@@ -86,6 +87,7 @@ class PassReport:
             "schema": self.schema,
             "mode": self.mode,
             "identical": self.identical,
+            "verified_upto": self.upto,
             "keys_checked": self.keys_checked,
             "chunks": self.chunks,
             "differences_seen": self.seen,
@@ -184,7 +186,7 @@ class LiveVerifier:
         """Compare the keys the applier changed since the last pass, every confirmed failure and
         every suspect that is due."""
         report = report or self._report("keys")
-        upto = self.position()
+        upto = report.upto = self.position()
         now = time.time()
         for check in self.checks.values():
             keys: dict[str, Key] = {}
@@ -254,7 +256,7 @@ class LiveVerifier:
     def settle(self, report: PassReport, grace: float, wait_s: float) -> PassReport:
         """Re-check suspects as they come due, until none is left or `wait_s` is over; then fill the
         report's failures (confirmed) and unsettled (suspects left) and note the pass."""
-        deadline = time.monotonic() + max(wait_s, grace)
+        deadline = time.monotonic() + wait_s
         while True:
             found = vs.failures(self.pg, self.schema)
             suspects = [f for f in found if not f.confirmed and f.table in self.checks]
@@ -265,7 +267,7 @@ class LiveVerifier:
         report.failures = [f for f in found if f.confirmed]
         report.unsettled = suspects
         with self.pg.transaction():
-            vs.note_pass(self.pg, self.schema, report.mode, report.keys_checked)
+            vs.note_pass(self.pg, self.schema, report.mode, report.keys_checked, report.upto)
         return report
 
     def verify_now(self, conn: sqlite3.Connection, keys: Mapping[str, Sequence[Key]] | None = None) -> list[Difference]:
@@ -303,7 +305,7 @@ def verify_live(
     verifier = LiveVerifier(path, dsn, schema)
     try:
         report = verifier.full_pass(grace, chunk_rows) if full else verifier.keys_pass(grace)
-        return verifier.settle(report, grace, wait_s)
+        return verifier.settle(report, grace, max(wait_s, grace + 2 * SETTLE_POLL_S))
     finally:
         verifier.close()
 

@@ -77,7 +77,8 @@ def ensure(pg: psycopg.Connection) -> None:
     pg.execute(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (target_schema text PRIMARY KEY, last_pass timestamptz, mode text,"
-            " keys_checked bigint NOT NULL DEFAULT 0, passes bigint NOT NULL DEFAULT 0, last_full timestamptz)"
+            " keys_checked bigint NOT NULL DEFAULT 0, passes bigint NOT NULL DEFAULT 0, last_full timestamptz,"
+            " verified_seq bigint)"
         ).format(STATE)
     )
 
@@ -209,6 +210,7 @@ class VerifyState:
     keys_checked: int
     passes: int
     last_full: datetime | None
+    verified_seq: int | None  # every change up to this changelog entry was compared by a pass
     open_failures: int  # confirmed: they outlived the lag
     suspects: int  # seen, waiting for the applier and the grace
 
@@ -219,20 +221,23 @@ class VerifyState:
             "keys_checked": self.keys_checked,
             "passes": self.passes,
             "last_full": None if self.last_full is None else self.last_full.isoformat(),
+            "verified_seq": self.verified_seq,
             "open_failures": self.open_failures,
             "suspects": self.suspects,
         }
 
 
-def note_pass(pg: psycopg.Connection, schema: str, mode: str, keys: int) -> None:
+def note_pass(pg: psycopg.Connection, schema: str, mode: str, keys: int, upto: int) -> None:
+    """A pass is over: every change up to entry `upto` was compared (the failures say what differed)."""
     pg.execute(
         sql.SQL(
-            "INSERT INTO {} (target_schema, last_pass, mode, keys_checked, passes, last_full)"
-            " VALUES (%s, now(), %s, %s, 1, CASE WHEN %s THEN now() END) ON CONFLICT (target_schema) DO UPDATE SET"
-            " last_pass = now(), mode = EXCLUDED.mode, keys_checked = {}.keys_checked + EXCLUDED.keys_checked,"
-            " passes = {}.passes + 1, last_full = coalesce(EXCLUDED.last_full, {}.last_full)"
+            "INSERT INTO {} (target_schema, last_pass, mode, keys_checked, passes, last_full, verified_seq)"
+            " VALUES (%s, now(), %s, %s, 1, CASE WHEN %s THEN now() END, %s) ON CONFLICT (target_schema) DO UPDATE"
+            " SET last_pass = now(), mode = EXCLUDED.mode, keys_checked = {}.keys_checked + EXCLUDED.keys_checked,"
+            " passes = {}.passes + 1, last_full = coalesce(EXCLUDED.last_full, {}.last_full),"
+            " verified_seq = EXCLUDED.verified_seq"
         ).format(STATE, STATE, STATE, STATE),
-        [schema, mode, keys, mode == "full"],
+        [schema, mode, keys, mode == "full", upto],
     )
 
 
@@ -240,9 +245,9 @@ def read_state(pg: psycopg.Connection, schema: str) -> VerifyState | None:
     if not exists(pg):
         return None
     row = pg.execute(
-        sql.SQL("SELECT last_pass, mode, keys_checked, passes, last_full FROM {} WHERE target_schema = %s").format(
-            STATE
-        ),
+        sql.SQL(
+            "SELECT last_pass, mode, keys_checked, passes, last_full, verified_seq FROM {} WHERE target_schema = %s"
+        ).format(STATE),
         [schema],
     ).fetchone()
     counts = pg.execute(
@@ -255,8 +260,8 @@ def read_state(pg: psycopg.Connection, schema: str) -> VerifyState | None:
     assert counts is not None
     if row is None and counts == (0, 0):
         return None
-    last_pass, mode, keys, passes, full = row if row is not None else (None, None, 0, 0, None)
-    return VerifyState(last_pass, mode, int(keys), int(passes), full, int(counts[0]), int(counts[1]))
+    last_pass, mode, keys, passes, full, upto = row if row is not None else (None, None, 0, 0, None, None)
+    return VerifyState(last_pass, mode, int(keys), int(passes), full, upto, int(counts[0]), int(counts[1]))
 
 
 def remove(pg: psycopg.Connection, schema: str) -> None:
