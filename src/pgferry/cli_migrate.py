@@ -18,7 +18,7 @@ from pgferry.cli_copy import shaped_options, shaping_options
 from pgferry.clitools import emit_json, handle_errors, json_option
 
 if TYPE_CHECKING:
-    from pgferry.capture.applier import Batch
+    from pgferry.capture.applier import Batch, Rebuilt
     from pgferry.capture.liveverify import PassReport
     from pgferry.capture.migration import Follow, FollowReport
     from pgferry.events import Listener
@@ -108,9 +108,33 @@ def _run(
 
     with _stopping() as (stop, following), event_bars(not as_json) as bars:
         progress = _progress(as_json, following)
-        how = Follow(stop, until_caught_up, progress, batch_entries, verify_every, grace, _verified(as_json))
+        how = Follow(
+            stop, until_caught_up, progress, batch_entries, verify_every, grace, _verified(as_json), _rebuilt(as_json)
+        )
         report = call(bars, how)
     _finish(report, as_json)
+
+
+def _rebuilt(as_json: bool) -> Callable[[Rebuilt, PassReport], None]:
+    """A table rebuilt in SQLite and taken up again: one line, always (it is rare and it matters)."""
+
+    def on_rebuild(rebuilt: Rebuilt, report: PassReport) -> None:
+        if as_json:
+            return
+        also = (
+            f"; PostgreSQL keeps the copy's definition although {', '.join(rebuilt.changed)}" if rebuilt.changed else ""
+        )
+        verdict = (
+            "identical"
+            if report.identical
+            else f"{len(report.failures)} differences, {len(report.unsettled)} still in flight"
+        )
+        click.echo(
+            f"table {rebuilt.table} was rebuilt in SQLite: capture reinstalled, {rebuilt.rows:,} rows copied "
+            f"again, verified: {verdict}{also}"
+        )
+
+    return on_rebuild
 
 
 def _verified(as_json: bool) -> Callable[[PassReport], None]:

@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 
 from pgferry.capture import changelog, pgstate, verifystate
-from pgferry.capture.applier import BATCH_ENTRIES, Applier, Batch
+from pgferry.capture.applier import BATCH_ENTRIES, Applier, Batch, Rebuilt
 from pgferry.capture.current import ApplyError
 from pgferry.capture.install import Removed, install, uninstall
 from pgferry.capture.keys import CaptureKey, capture_keys
@@ -87,6 +87,7 @@ class Follow:
     verify_every: int = 0
     grace: float = 5.0
     on_verify: Callable[[PassReport], None] | None = None
+    on_rebuild: Callable[[Rebuilt, PassReport], None] | None = None  # a table rebuilt, copied again, verified
 
 
 CAUGHT_UP = Follow(until_caught_up=True)
@@ -202,7 +203,7 @@ def _follow(path: Path, dsn: str, schema: str, how: Follow) -> int:
     """Run the applier; its stop is recorded as `stopped`, an error as `failed` with the message."""
     try:
         with user_errors(dsn):  # a server gone, a file gone: one line, recorded
-            applier = Applier(path, dsn, schema, how.batch_entries)
+            applier = Applier(path, dsn, schema, how.batch_entries, on_rebuild=_reverify(path, dsn, schema, how))
             verifier = LiveVerifier(path, dsn, schema) if how.verify_every else None
             try:
                 with connect(dsn) as pg, pg.transaction():
@@ -218,6 +219,21 @@ def _follow(path: Path, dsn: str, schema: str, how: Follow) -> int:
         raise
     _record(dsn, schema, "stopped")
     return applied
+
+
+def _reverify(path: Path, dsn: str, schema: str, how: Follow) -> Callable[[Rebuilt], None]:
+    """After a table was rebuilt and copied again: a full pass over it, handed to `how.on_rebuild`."""
+
+    def on_rebuild(rebuilt: Rebuilt) -> None:
+        verifier = LiveVerifier(path, dsn, schema)
+        try:
+            report = verifier.verify_table(rebuilt.table, how.grace)
+        finally:
+            verifier.close()
+        if how.on_rebuild is not None:
+            how.on_rebuild(rebuilt, report)
+
+    return on_rebuild
 
 
 def _verifying(verifier: LiveVerifier, how: Follow) -> Callable[[Batch | None], None]:
