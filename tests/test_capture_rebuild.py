@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from apps.runner import run, seeded
 from capture_util import app, assert_same, caught_up, lag, make_source, started, write
@@ -18,6 +19,7 @@ from pgferry.capture.changelog import read_registry
 from pgferry.capture.current import ApplyError
 from pgferry.capture.liveverify import PassReport, verify_live
 from pgferry.capture.migration import Follow, follow, start
+from pgferry.cli import main
 from pgferry.migrate.options import CopyOptions
 
 SHAPES = [pytest.param(False, id="rowid"), pytest.param(True, id="without_rowid")]
@@ -77,6 +79,8 @@ def test_a_table_rebuilt_with_the_same_columns_is_taken_up(tmp_path: Path, pg_ds
     with sqlite3.connect(path) as conn:
         notes = rebuild.notes(conn)
     assert notes["pair"]["state"] == "recopied" and notes["pair"]["rows"] == 21
+    shown = CliRunner().invoke(main, ["migrate", "status", str(path), pg_dsn])
+    assert "table pair rebuilt under capture: recopied, 21 rows copied again" in " ".join(shown.output.split())
 
 
 def test_a_rebuild_while_a_writer_keeps_writing(tmp_path: Path, pg_dsn: str) -> None:
@@ -137,7 +141,10 @@ def test_a_kill_between_reinstall_and_recopy_copies_the_table_at_the_next_start(
         assert rebuild.pending(conn) == ["pair"]
     finally:
         conn.close()
-    caught_up(path, pg_dsn)
+    shown = CliRunner().invoke(main, ["migrate", "follow", str(path), pg_dsn, "--until-caught-up"])
+    assert shown.exit_code == 0, shown.output
+    said = " ".join(shown.output.split())
+    assert "table pair was rebuilt in SQLite: capture reinstalled, 20 rows copied again, verified: identical" in said
     assert full(path, pg_dsn).identical  # 'unlogged' reached PostgreSQL through the re-copy
     with sqlite3.connect(path) as conn:
         assert rebuild.pending(conn) == []

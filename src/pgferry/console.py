@@ -155,5 +155,10 @@ def render_migration(status: MigrationStatus, console: Console) -> None:
             f"verify: last pass {last}, {verify.keys_checked:,} keys checked in {verify.passes} passes; "
             f"{verify.open_failures} open failures, {verify.suspects} waiting out the lag"
         )
+    for table, note in (status.rebuilt or {}).items():
+        rows = f", {note['rows']:,} rows copied again" if "rows" in note else ""
+        console.print(
+            f"table {escape(table)} rebuilt under capture: {escape(str(note.get('state')))}{rows} ({note.get('at')})"
+        )
     if status.last_error:
         console.print(f"[red]last error[/red]: {escape(status.last_error)}")

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pgferry.capture import changelog, pgstate, verifystate
+from pgferry.capture import changelog, pgstate, rebuild, verifystate
 from pgferry.dsn import redact
 from pgferry.pg.connect import connect
 from pgferry.sqlite.connect import check_sqlite_file, open_readonly
@@ -45,6 +45,7 @@ class MigrationStatus:
     last_error: str | None
     last_update_s_ago: float | None
     verify: verifystate.VerifyState | None = None  # the last `migrate verify` pass and open failures
+    rebuilt: dict[str, dict[str, Any]] | None = None  # tables rebuilt under capture and taken up (rebuild.notes)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "verify": None if self.verify is None else self.verify.as_dict()}
@@ -65,6 +66,7 @@ def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
         newest = changelog.head(conn) if installed else 0
         lag = changelog.pending(conn, position or 0) if installed else 0
         entries = changelog.size(conn) if installed else 0
+        rebuilt = rebuild.notes(conn) if installed else {}
         conn.execute("COMMIT")
     finally:
         conn.close()
@@ -95,4 +97,5 @@ def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
         last_error=None if state is None else state.last_error,
         last_update_s_ago=age,
         verify=verify,
+        rebuilt=rebuilt,
     )
