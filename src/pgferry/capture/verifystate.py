@@ -1,10 +1,11 @@
 """Verification's state in PostgreSQL's control schema: the keys the applier changed, the differences
 found, and the last pass.
 
-- `verify_keys` (target schema, table number, key as the target's text forms, seq): the applier adds
-  the distinct keys of every batch in the batch's own transaction (`record_batch`, one INSERT ...
-  SELECT from its staging tables), so a key is listed exactly when its change is in PostgreSQL; the
-  continuous pass takes them and deletes what it took.
+- `verify_batches` (target schema, seq, table number, keys as JSON): the applier adds the distinct
+  keys of every batch in the batch's own transaction (`record_batch`, one INSERT ... SELECT from its
+  staging tables per table), so a key is listed exactly when its change is in PostgreSQL; the
+  continuous pass takes them and deletes what it took. Until a pass does, they add up: a few bytes
+  per change.
 - `verify_failures` (target schema, table, key, kind, columns, first/last seen, due): a difference is
   a suspect until the applier's position has passed `due_seq` (the changelog head when it was seen)
   and `due_at` has come; still there then, it is confirmed (reported). Equal again: deleted.
@@ -28,7 +29,7 @@ from psycopg import sql
 from pgferry.capture.target import TargetTable
 from pgferry.migrate.control import CONTROL_SCHEMA, ensure_control_schema
 
-KEYS = sql.Identifier(CONTROL_SCHEMA, "verify_keys")
+KEYS = sql.Identifier(CONTROL_SCHEMA, "verify_batches")
 FAILURES = sql.Identifier(CONTROL_SCHEMA, "verify_failures")
 STATE = sql.Identifier(CONTROL_SCHEMA, "verify_state")
 KINDS = {"differs": "differs", "missing": "missing in target", "extra": "extra in target"}
@@ -61,8 +62,8 @@ def ensure(pg: psycopg.Connection) -> None:
     ensure_control_schema(pg)
     pg.execute(
         sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} (target_schema text NOT NULL, tbl integer NOT NULL, key text[] NOT NULL,"
-            " seq bigint NOT NULL, PRIMARY KEY (target_schema, tbl, key))"
+            "CREATE TABLE IF NOT EXISTS {} (target_schema text NOT NULL, seq bigint NOT NULL, tbl integer NOT NULL,"
+            " keys jsonb NOT NULL, PRIMARY KEY (target_schema, seq, tbl))"
         ).format(KEYS)
     )
     pg.execute(
@@ -92,16 +93,16 @@ def exists(pg: psycopg.Connection) -> bool:
 
 
 def record_batch(pg: psycopg.Connection, target: TargetTable, seq: int) -> None:
-    """Inside the batch's transaction: the keys staged for upsert or delete, as the target's text."""
+    """Inside the batch's transaction: the keys staged for upsert or delete, one row per table and
+    batch (a JSON array of keys; a row per key cost about as much as the batch's own upsert)."""
     names = sql.SQL(", ").join(sql.Identifier(k) for k in target.keys)
-    texts = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(k)) for k in target.keys)
     pg.execute(
         sql.SQL(
-            "INSERT INTO {} (target_schema, tbl, key, seq) SELECT %s, %s, ARRAY[{}], %s"
-            " FROM (SELECT {} FROM {} UNION SELECT {} FROM {}) AS s"
-            " ON CONFLICT (target_schema, tbl, key) DO UPDATE SET seq = EXCLUDED.seq"
-        ).format(KEYS, texts, names, target.stage, names, target.gone),
-        [target.schema, target.number, seq],
+            "INSERT INTO {} (target_schema, seq, tbl, keys) SELECT %s, %s, %s, jsonb_agg(jsonb_build_array({}))"
+            " FROM (SELECT {} FROM {} UNION SELECT {} FROM {}) AS s HAVING count(*) > 0"
+            " ON CONFLICT (target_schema, seq, tbl) DO UPDATE SET keys = EXCLUDED.keys"
+        ).format(KEYS, names, names, target.stage, names, target.gone),
+        [target.schema, seq, target.number],
     )
 
 
@@ -109,23 +110,21 @@ def record_batch(pg: psycopg.Connection, target: TargetTable, seq: int) -> None:
 
 
 def recorded(pg: psycopg.Connection, schema: str, number: int, types: Sequence[str], after: int = -1) -> list[Key]:
-    """The keys of table `number` recorded with a seq above `after`, as typed PostgreSQL values
-    (`types`: the key columns' types, as format_type spells them)."""
+    """The distinct keys of table `number` recorded by batches above entry `after`, as typed
+    PostgreSQL values (`types`: the key columns' types, as format_type spells them)."""
     typed = sql.SQL(", ").join(
-        sql.SQL("key[{}]::{}").format(sql.Literal(i + 1), sql.SQL(t)) for i, t in enumerate(types)
+        sql.SQL("(e.value ->> {})::{}").format(sql.Literal(i), sql.SQL(t)) for i, t in enumerate(types)
     )
-    query = sql.SQL("SELECT {} FROM {} WHERE target_schema = %s AND tbl = %s AND seq > %s").format(typed, KEYS)
+    query = sql.SQL(
+        "SELECT DISTINCT {} FROM {} AS b CROSS JOIN LATERAL jsonb_array_elements(b.keys) AS e"
+        " WHERE b.target_schema = %s AND b.tbl = %s AND b.seq > %s"
+    ).format(typed, KEYS)
     return [tuple(row) for row in pg.execute(query, [schema, number, after]).fetchall()]
 
 
 def forget_recorded(pg: psycopg.Connection, schema: str, upto: int) -> int:
-    """Drop the keys recorded up to `upto` (a pass compared them); later ones stay for the next. Rows
-    the applier is updating are skipped, never waited for: it gives them a later seq anyway, and the
-    applier's batch must not meet a deadlock with a verifier."""
-    query = sql.SQL(
-        "DELETE FROM {} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {} WHERE target_schema = %s AND seq <= %s"
-        " FOR UPDATE SKIP LOCKED))"
-    ).format(KEYS, KEYS)
+    """Drop the batches recorded up to entry `upto` (a pass compared their keys); later ones stay."""
+    query = sql.SQL("DELETE FROM {} WHERE target_schema = %s AND seq <= %s").format(KEYS)
     return pg.execute(query, [schema, upto]).rowcount
 
 
