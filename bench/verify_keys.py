@@ -5,8 +5,10 @@ synchronous NORMAL) holds `events` (INTEGER PRIMARY KEY) and `counters` (TEXT ke
 copied by `pgferry migrate start`. Then `--rounds` rounds, each draining two backlogs of `--backlog`
 writes (3 of 4 INSERT an event, 1 of 4 UPDATE a counter) with the applier in this process, once with
 key recording (`INSERT ... SELECT` from the staging tables into pgferry.verify_keys, inside each
-batch's transaction) and once without, in alternating order. After each recorded drain a keys pass
-(`pgferry migrate verify` without --full) compares every recorded key, and is timed too.
+batch's transaction) and once without, in alternating order. The recording statement's own time is
+also measured around it (drain rates on this shared machine vary by more than its cost). After each
+recorded drain a keys pass (`pgferry migrate verify` without --full) compares every recorded key, and
+is timed too.
 
     .venv/bin/python bench/verify_keys.py --backlog 50000 --rounds 3
 """
@@ -23,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pgferry.capture import verifystate
 from pgferry.capture.applier import Applier
 from pgferry.capture.liveverify import LiveVerifier
 from pgferry.capture.migration import start
@@ -49,6 +52,19 @@ def backlog(path: Path, count: int) -> None:
     conn.close()
 
 
+RECORDING = [0.0]
+_record = verifystate.record_batch
+
+
+def _timed_record(*args: object) -> None:
+    began = time.perf_counter()
+    _record(*args)  # type: ignore[arg-type]
+    RECORDING[0] += time.perf_counter() - began
+
+
+verifystate.record_batch = _timed_record  # type: ignore[assignment]
+
+
 def drain(path: Path, dsn: str, record: bool, batch: int) -> tuple[int, float]:
     applier = Applier(path, dsn, "public", batch, record_keys=record)
     try:
@@ -66,6 +82,8 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=2000)
     args = parser.parse_args()
     rates: dict[bool, list[float]] = {True: [], False: []}
+    shares: list[float] = []
+    per_change_us: list[float] = []
     passes: list[float] = []
     with tempfile.TemporaryDirectory(prefix="verify-keys-bench-") as tmp, throwaway_cluster() as cluster:
         path = Path(tmp) / "app.db"
@@ -75,9 +93,12 @@ def main() -> int:
         for round_ in range(args.rounds):
             for record in (True, False) if round_ % 2 == 0 else (False, True):
                 backlog(path, args.backlog)
+                RECORDING[0] = 0.0
                 applied, seconds = drain(path, dsn, record, args.batch)
                 rates[record].append(applied / seconds)
                 if record:
+                    shares.append(RECORDING[0] / seconds)
+                    per_change_us.append(RECORDING[0] / applied * 1e6)
                     verifier = LiveVerifier(path, dsn, "public")
                     try:
                         began = time.perf_counter()
@@ -96,6 +117,8 @@ def main() -> int:
         "changes_per_s_recording": [round(r) for r in rates[True]],
         "changes_per_s_not_recording": [round(r) for r in rates[False]],
         "median_ratio_recording_over_not": round(on / off, 3),
+        "recording_share_of_drain": [round(x, 3) for x in shares],
+        "recording_us_per_change": [round(x, 2) for x in per_change_us],
         "keys_pass_keys_per_s": [round(p) for p in passes],
     }
     json.dump(result, sys.stdout, indent=2)

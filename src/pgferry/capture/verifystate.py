@@ -94,12 +94,13 @@ def exists(pg: psycopg.Connection) -> bool:
 
 def record_batch(pg: psycopg.Connection, target: TargetTable, seq: int) -> None:
     """Inside the batch's transaction: the keys staged for upsert or delete, one row per table and
-    batch (a JSON array of keys; a row per key cost about as much as the batch's own upsert)."""
+    batch (a JSON array of keys; a row per key cost about as much as the batch's own upsert). A key
+    staged twice (after a unique conflict) is listed twice: readers take DISTINCT."""
     names = sql.SQL(", ").join(sql.Identifier(k) for k in target.keys)
     pg.execute(
         sql.SQL(
             "INSERT INTO {} (target_schema, seq, tbl, keys) SELECT %s, %s, %s, jsonb_agg(jsonb_build_array({}))"
-            " FROM (SELECT {} FROM {} UNION SELECT {} FROM {}) AS s HAVING count(*) > 0"
+            " FROM (SELECT {} FROM {} UNION ALL SELECT {} FROM {}) AS s HAVING count(*) > 0"
             " ON CONFLICT (target_schema, seq, tbl) DO UPDATE SET keys = EXCLUDED.keys"
         ).format(KEYS, names, names, target.stage, names, target.gone),
         [target.schema, seq, target.number],
