@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgferry.migrate.control import CONTROL_SCHEMA, ensure_control_schema
+from pgferry.migrate.control import CONTROL_SCHEMA, ensure_control_schema, has_control_table
 
 TABLE = sql.Identifier(CONTROL_SCHEMA, "capture_state")
 PHASES = ("installing", "copying", "following", "stopped", "failed")
@@ -53,8 +53,7 @@ def ensure(pg: psycopg.Connection) -> None:
 
 
 def exists(pg: psycopg.Connection) -> bool:
-    row = pg.execute("SELECT to_regclass(%s)", [f"{CONTROL_SCHEMA}.capture_state"]).fetchone()
-    return row is not None and row[0] is not None
+    return has_control_table(pg, "capture_state")
 
 
 COLUMNS = (

@@ -49,11 +49,14 @@ class Change:
     table_sql: str
 
 
-def _old_table(captured: Captured) -> Table:
+def _old_table(captured: Captured) -> Table | None:
+    """The table as capture recorded it, read back from its CREATE TABLE text (None if that fails)."""
     scratch = sqlite3.connect(":memory:")
     try:
         scratch.execute(captured.table_sql)
         return read_schema(scratch).table(captured.table)
+    except (sqlite3.Error, KeyError):
+        return None
     finally:
         scratch.close()
 
@@ -109,7 +112,8 @@ def changes(conn: sqlite3.Connection, registry: list[Captured]) -> list[Change]:
         gone = any(triggers.get(name) != text for name, text in captured.triggers.items())
         if table.sql == captured.table_sql and not gone:
             continue
-        hard, soft = column_changes(_old_table(captured), table)
+        old = _old_table(captured)
+        hard, soft = column_changes(old, table) if old is not None else (["its recorded definition is unreadable"], [])
         out.append(Change(captured, not hard, gone, hard or soft, table.sql))
     return out
 

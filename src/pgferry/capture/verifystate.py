@@ -27,7 +27,7 @@ import psycopg
 from psycopg import sql
 
 from pgferry.capture.target import TargetTable
-from pgferry.migrate.control import CONTROL_SCHEMA, ensure_control_schema
+from pgferry.migrate.control import CONTROL_SCHEMA, ensure_control_schema, has_control_table
 
 KEYS = sql.Identifier(CONTROL_SCHEMA, "verify_batches")
 FAILURES = sql.Identifier(CONTROL_SCHEMA, "verify_failures")
@@ -85,8 +85,7 @@ def ensure(pg: psycopg.Connection) -> None:
 
 
 def exists(pg: psycopg.Connection) -> bool:
-    row = pg.execute("SELECT to_regclass(%s)", [f"{CONTROL_SCHEMA}.verify_failures"]).fetchone()
-    return row is not None and row[0] is not None
+    return has_control_table(pg, "verify_failures")
 
 
 # --- the applier's side ----------------------------------------------------------------------------
