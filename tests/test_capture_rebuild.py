@@ -4,7 +4,11 @@ index changes nothing; a change of columns stops the applier saying exactly what
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -17,6 +21,7 @@ from pgferry.capture import rebuild
 from pgferry.capture.applier import Rebuilt, SchemaChanged
 from pgferry.capture.changelog import read_registry
 from pgferry.capture.current import ApplyError
+from pgferry.capture.killpoints import ENV
 from pgferry.capture.liveverify import PassReport, verify_live
 from pgferry.capture.migration import Follow, follow, start
 from pgferry.cli import main
@@ -126,6 +131,29 @@ def test_a_rebuild_while_a_writer_keeps_writing(tmp_path: Path, pg_dsn: str) -> 
     caught_up(path, pg_dsn)
     assert full(path, pg_dsn).identical
     assert_same(path, pg_dsn)
+
+
+@pytest.mark.parametrize("point", ["rebuild:before_recopy", "rebuild:after_recopy"])
+def test_an_applier_killed_while_taking_up_a_rebuild_finishes_it_when_resumed(
+    tmp_path: Path, pg_dsn: str, point: str
+) -> None:
+    path = make_source(tmp_path / "app.db", without_rowid=True)
+    started(path, pg_dsn)
+    rebuild_pair(path, without_rowid=True)
+    write(path, [("UPDATE pair SET v = 'unlogged' WHERE b = 'b2'", ()), ("DELETE FROM pair WHERE b = 'b9'", ())])
+    command = [sys.executable, "-m", "pgferry", "migrate", "follow", str(path), pg_dsn, "--until-caught-up"]
+    killed = subprocess.run(command, env={**os.environ, ENV: point}, capture_output=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    with sqlite3.connect(path) as conn:
+        assert rebuild.pending(conn) == ["pair"]  # the mark says the re-copy is not recorded as done
+    write(path, [("UPDATE pair SET v = 'logged' WHERE b = 'b3'", ())])  # the triggers are back
+    resumed = subprocess.run(
+        command, env={k: v for k, v in os.environ.items() if k != ENV}, capture_output=True, timeout=120
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert full(path, pg_dsn).identical
+    with sqlite3.connect(path) as conn:
+        assert rebuild.pending(conn) == []
 
 
 def test_a_kill_between_reinstall_and_recopy_copies_the_table_at_the_next_start(tmp_path: Path, pg_dsn: str) -> None:

@@ -259,6 +259,7 @@ class Applier:
                 rebuild.reinstall(writer, change)
         finally:
             writer.close()
+        killpoints.reached("rebuild:before_recopy")
 
     def _recopy(self, table: Table) -> None:
         """Copy a reinstalled table again from a fresh snapshot, in one PostgreSQL transaction."""
@@ -269,6 +270,7 @@ class Applier:
             self._upsert(table, lines)
             table.target.delete_absent(self.pg)
             verifystate.clear_table(self.pg, self.schema, name)
+        killpoints.reached("rebuild:after_recopy")
         writer = open_writable(self.path)
         try:
             changed = rebuild.done(writer, name, len(lines))

@@ -3,7 +3,9 @@ loses nothing: PGFERRY_KILL_AT=NAME (the first time NAME is reached) or NAME@N (
 
 Nothing happens unless that variable is set; the points are `apply:before_commit` (the batch's rows
 and position written, not committed), `apply:after_commit` (committed, changelog not yet pruned)
-and `apply:after_prune`.
+`apply:after_prune`, and for a table rebuilt under capture (pgferry.capture.rebuild)
+`rebuild:before_recopy` (triggers reinstalled, the table not copied again) and `rebuild:after_recopy`
+(copied, the mark not yet updated).
 """
 
 from __future__ import annotations
