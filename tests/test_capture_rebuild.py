@@ -21,10 +21,10 @@ from pgferry.capture import rebuild
 from pgferry.capture.applier import Rebuilt, SchemaChanged
 from pgferry.capture.changelog import read_registry
 from pgferry.capture.current import ApplyError
-from pgferry.capture.killpoints import ENV
 from pgferry.capture.liveverify import PassReport, verify_live
 from pgferry.capture.migration import Follow, follow, start
 from pgferry.cli import main
+from pgferry.killpoints import ENV
 from pgferry.migrate.options import CopyOptions
 
 SHAPES = [pytest.param(False, id="rowid"), pytest.param(True, id="without_rowid")]

@@ -59,6 +59,7 @@ class TrafficOptions:
     seed: int = 42
     think_ms: float = 0.0  # mean of an exponential pause between a user's requests; 0: none
     max_requests: int | None = None
+    timeline: bool = False  # keep every request's time, endpoint, latency and status (TrafficReport.timeline)
 
     def check(self) -> None:
         if not 1 <= self.users <= MAX_USERS:
@@ -210,7 +211,7 @@ async def _user_loop(
     while time.monotonic() < deadline and budget[0] > 0:
         budget[0] -= 1
         name, method, path, kwargs = next_request(user, world, can_write)
-        t0 = time.perf_counter()
+        sent_at, t0 = time.time(), time.perf_counter()
         status: int | str
         queries = None
         try:
@@ -224,7 +225,7 @@ async def _user_loop(
             status = "timeout"
         except httpx.TransportError:
             status = "transport"
-        report.add(name, (time.perf_counter() - t0) * 1000, status, queries)
+        report.add(name, (time.perf_counter() - t0) * 1000, status, queries, sent_at)
         if opts.think_ms > 0:
             await asyncio.sleep(user.rng.expovariate(1 / opts.think_ms) / 1000)
 
@@ -239,7 +240,7 @@ async def run_traffic_async(url: str, opts: TrafficOptions) -> TrafficReport:
         failed = await sign_up(client, users, secrets.token_hex(3))
         if failed:
             log.warning("%d of %d users could not sign up: they only read", failed, opts.users)
-        report = TrafficReport(users=opts.users, duration_s=opts.duration_s)
+        report = TrafficReport(users=opts.users, duration_s=opts.duration_s, timeline=[] if opts.timeline else None)
         budget = [opts.max_requests if opts.max_requests is not None else 10**12]
         start = time.monotonic()
         deadline = start + opts.duration_s

@@ -12,5 +12,5 @@
 | `applier` | batches: read, apply, save the position in the same transaction, prune |
 | `migration` | `pgferry migrate start / follow / abort` |
 | `status` | `pgferry migrate status` |
-| `killpoints` | named points where tests kill the applier with SIGKILL |
+| `cutover`, `cutover_log` | `pgferry migrate cutover`; every attempt kept in the control schema |
 """

@@ -8,6 +8,11 @@ One batch:
    keys gone from SQLite deleted, and the position saved (pgferry.capture.pgstate), then COMMIT;
 3. the applied entries pruned from the changelog, now and then (never the newest one).
 
+One applier per migration: it holds a session advisory lock on its PostgreSQL connection (a second
+one is refused, `ApplierBusy`; a cutover that finds one running waits for it to drain instead). Once
+the route is `postgres` (a cutover committed) it applies nothing more: SQLite's changes after the
+flip are the reverse applier's own writes, already in PostgreSQL.
+
 A kill -9 before the commit leaves the position where it was (the batch is applied again: upserts and
 deletes of current rows are idempotent); after it, the position names the batch. The session runs
 with session_replication_role = replica where allowed (as PostgreSQL's logical replication workers
@@ -30,7 +35,8 @@ from pathlib import Path
 import psycopg
 from psycopg import errors as pgerrors
 
-from pgferry.capture import changelog, killpoints, pgstate, rebuild, verifystate
+from pgferry import killpoints
+from pgferry.capture import changelog, pgstate, rebuild, verifystate
 from pgferry.capture.changelog import Captured, Entry
 from pgferry.capture.current import ApplyError, CurrentRows, Key, current_rows
 from pgferry.capture.install import schema_drift, schema_version
@@ -41,6 +47,7 @@ from pgferry.migrate.converters import converter_for
 from pgferry.migrate.identity import row_identity
 from pgferry.migrate.plan import MigrationPlan
 from pgferry.pg.connect import connect, first_line
+from pgferry.runtime.route import Route, read_route
 from pgferry.sqlite.atomic import atomic
 from pgferry.sqlite.connect import open_readonly, open_writable
 from pgferry.sqlite.schema import read_schema
@@ -48,6 +55,7 @@ from pgferry.sqlite.schema import read_schema
 BATCH_ENTRIES = 2_000
 CONFLICT_ROUNDS = 8  # unique conflicts cleared per table and batch before giving up
 PRUNE_EVERY_S = 1.0
+PRUNE_WAIT_MS = 20  # a prune waits this long for the write lock, then tries again a second later
 HEARTBEAT_S = 1.0
 IDLE_SLEEP_S = 0.02
 RATE_WINDOW_S = 10.0
@@ -55,6 +63,10 @@ GRANT_HINT = (
     "run the applier as a role allowed to SET session_replication_role (a superuser, or on PostgreSQL 15+ "
     "GRANT SET ON PARAMETER session_replication_role TO that role), so each batch is checked as a whole"
 )
+
+
+class ApplierBusy(ApplyError):
+    """Another applier follows this migration (it holds the migration's advisory lock)."""
 
 
 class SchemaChanged(PgferryError):
@@ -177,6 +189,7 @@ class Applier:
         order = _order(plan, [c.table for c in self.registry])
         by_name = {t.captured.table: t for t in self.tables.values()}
         self.order = [by_name[name] for name in order]
+        self._own(pgstate.applier_lock_key(self.schema))
         self.mode = self._replica_mode()
         for table in self.order:
             table.target.prepare(self.pg)
@@ -188,8 +201,20 @@ class Applier:
         self.total = 0
         self.last_prune = 0.0
         self.last_beat = 0.0
+        self.cut_over = False
         for name in rebuild.pending(self.conn):  # reinstalled, not copied again yet (a kill between)
             self._recopy(by_name[name])
+
+    def _own(self, key: int) -> None:
+        """Take the migration's advisory lock (held for the connection's life), or say who has it."""
+        row = self.pg.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
+        if row is not None and row[0]:
+            return
+        holder = pgstate.applier_pid(self.pg, key)
+        raise ApplierBusy(
+            f"another applier follows the migration into schema {self.schema!r} (PostgreSQL backend pid {holder}): "
+            "one `pgferry migrate follow` at a time; stop it first"
+        )
 
     def _replica_mode(self) -> str:
         try:
@@ -208,11 +233,16 @@ class Applier:
 
     # --- one batch ---------------------------------------------------------------------------------
 
-    def step(self) -> Batch | None:
-        """Apply one batch; None when there was nothing to apply (the applier is caught up)."""
+    def step(self, prune: bool = True) -> Batch | None:
+        """Apply one batch; None when there was nothing to apply (the applier is caught up, or the
+        route is `postgres`: then `cut_over` is set). `prune=False` while a cutover holds the write lock."""
         self.conn.execute("BEGIN")
         batch = None
+        rebuilt: list[rebuild.Change] = []
         try:
+            if read_route(self.conn).route is Route.POSTGRES:
+                self.cut_over = True
+                return None
             rebuilt = self._check_schema()
             if not rebuilt:
                 observed_at = time.time()
@@ -225,10 +255,17 @@ class Applier:
         finally:
             self.conn.execute("COMMIT")  # ends the read transaction: checkpoints and writers go on
         if rebuilt:  # capture back on the rebuilt tables, each copied again; then the batch
+            if not prune:  # a cutover holds the write lock the reinstall needs
+                names = ", ".join(repr(c.captured.table) for c in rebuilt)
+                raise SchemaChanged(
+                    f"{self.path}: table(s) {names} were rebuilt in SQLite and not taken up yet; `pgferry migrate "
+                    "follow` reinstalls capture and copies them again: let it, then cut over"
+                )
             self._reinstall(rebuilt)
             self._load()
-            return self.step()
-        self._prune(time.time())  # outside it: in rollback-journal mode a reader blocks the commit
+            return self.step(prune)
+        if prune:
+            self._prune(time.time())  # outside it: in rollback-journal mode a reader blocks the commit
         return batch
 
     def _check_schema(self) -> list[rebuild.Change]:
@@ -405,7 +442,7 @@ class Applier:
             return
         self.last_prune = now
         if self.writer is None:
-            self.writer = open_writable(self.path, busy_timeout_ms=200)
+            self.writer = open_writable(self.path, busy_timeout_ms=PRUNE_WAIT_MS)
         try:
             with atomic(self.writer, what="pruning the changelog"):
                 changelog.prune(self.writer, self.position)
@@ -421,15 +458,15 @@ class Applier:
         until_caught_up: bool = False,
         on_batch: Callable[[Batch | None], None] | None = None,
     ) -> int:
-        """Apply batches until `stop` is set (or, with `until_caught_up`, until nothing is left);
-        returns the entries applied."""
+        """Apply batches until `stop` is set (or, with `until_caught_up`, until nothing is left, or
+        until the route is `postgres`); returns the entries applied."""
         applied = 0
         while stop is None or not stop.is_set():
             batch = self.step()
             if on_batch is not None:
                 on_batch(batch)
             if batch is None:
-                if until_caught_up:
+                if until_caught_up or self.cut_over:
                     break
                 if stop is not None:
                     stop.wait(IDLE_SLEEP_S)

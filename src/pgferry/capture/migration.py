@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 
 from pgferry.capture import changelog, pgstate, verifystate
-from pgferry.capture.applier import BATCH_ENTRIES, Applier, Batch, Rebuilt
+from pgferry.capture.applier import BATCH_ENTRIES, Applier, ApplierBusy, Batch, Rebuilt
 from pgferry.capture.current import ApplyError
 from pgferry.capture.install import Removed, install, uninstall
 from pgferry.capture.keys import CaptureKey, capture_keys
@@ -214,6 +214,8 @@ def _follow(path: Path, dsn: str, schema: str, how: Follow) -> int:
                 applier.close()
                 if verifier is not None:
                     verifier.close()
+    except ApplierBusy:
+        raise  # the applier that holds the lock is fine: nothing to record about it
     except PgferryError as exc:
         _record(dsn, schema, "failed", str(exc))
         raise
