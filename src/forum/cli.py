@@ -219,8 +219,17 @@ def _print_defects(console: Console, defects: list[Any], counts: dict[str, int])
     "replicas",
     multiple=True,
     metavar="DSN",
-    help="PostgreSQL: a streaming replica of DB_OR_DSN for reads within a 5 s lag bound (repeatable); "
+    help="PostgreSQL: a streaming replica of DB_OR_DSN for reads within the --max-lag bound (repeatable); "
     "a client reads its own writes (the db_position cookie).",
+)
+@click.option(
+    "--max-lag",
+    "max_lag_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="S",
+    help="With --replica: a replica further behind than this many seconds (by its heartbeat) serves no reads "
+    "[default: 5].",
 )
 @click.option(
     "--mode",
@@ -260,6 +269,7 @@ def serve(
     pool_size: int | None,
     pgbouncer: bool,
     replicas: tuple[str, ...],
+    max_lag_s: float | None,
     mode: str,
     host: str,
     port: int,
@@ -303,6 +313,7 @@ def serve(
         pool_size=pool_size,
         pgbouncer=pgbouncer,
         replicas=replicas,
+        max_lag_s=max_lag_s,
         postgres=postgres,
         dual={
             "shadow_sample": shadow_sample,
@@ -494,5 +505,31 @@ def demo(scale: str, seed_text: str, database: str, jobs: int, traffic_users: in
         for mode, report in result.traffic.items():
             print_traffic(console, report, title=f"forum serve --mode {mode}")
         print_comparison(console, result.traffic["legacy"], result.traffic["optimized"])
-    if not result.verify.identical:
+    if result.on_postgres:
+        console.rule(f"5. the forum on the PostgreSQL copy: {traffic_users} users, {traffic_seconds:g} s each")
+        for setup, report in result.on_postgres.items():
+            print_traffic(console, report, title=f"forum serve on {setup}")
+    if result.live is not None:
+        console.rule(f"6. a live migration: forum serve --postgres under {traffic_users} users")
+        print_live(console, result.live)
+    if not result.verify.identical or (result.live is not None and result.live.errors):
         sys.exit(1)
+
+
+def print_live(console: Console, run: Any) -> None:
+    """The live migration's steps, what writers waited, and the errors users saw (none, or each)."""
+    from pgferry.cli_migrate import render_attempt
+
+    console.print(f"pgferry migrate start: copied while users wrote in {run.copy_s:.1f} s, then followed")
+    for switch in run.switches:
+        for attempt in switch.attempts:
+            console.print(f"pgferry migrate {switch.step}: {render_attempt(attempt)}")
+    pauses = run.writer_pauses
+    if pauses.get("count"):
+        console.print(
+            f"writers that waited: {pauses['count']}, p50 {pauses['p50_ms']:.1f} ms, p99 {pauses['p99_ms']:.1f} ms, "
+            f"max {pauses['max_ms']:.1f} ms"
+        )
+    console.print(f"{run.traffic.requests:,} requests, {len(run.errors)} errors; the forum's route is now {run.route}")
+    for sample in run.errors[:5]:
+        console.print(f"  error: {sample.endpoint} -> {sample.status} after {sample.ms:.0f} ms")

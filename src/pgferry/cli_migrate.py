@@ -51,6 +51,7 @@ def migrate() -> None:
     status  phase, lag, throughput, changelog and WAL size, verify state, last error
     verify  compare both sides while writes run; differences reported once they outlive the lag
     cutover switch the route to PostgreSQL while the application writes
+    finish  after a cutover: remove capture and state from both sides
     abort   remove capture and the migration's state from both sides
     See docs/migrate.md.
     """
@@ -165,6 +166,8 @@ def _finish(report: FollowReport, as_json: bool) -> None:
     from pgferry.console import render_captured, render_copy
 
     console = Console()
+    if report.journal is not None:
+        console.print(f"journal mode: {report.journal.note}")
     render_captured(report.keys, console)
     if report.copy is not None:
         render_copy(report.copy, console)
@@ -184,12 +187,19 @@ def _following(command: Callable[..., Any]) -> Callable[..., Any]:
 @migrate.command("start")
 @_databases
 @shaping_options
+@click.option(
+    "--keep-journal-mode",
+    is_flag=True,
+    help="Leave a rollback-journal file as it is (by default it is switched to WAL first: in rollback-journal "
+    "mode the copy's snapshot blocks every writer's commit while it reads).",
+)
 @_following
 def start_command(
     sqlite_path: Path,
     postgres_dsn: str,
     jobs: int | None,
     cast_file: str | None,
+    keep_journal_mode: bool,
     until_caught_up: bool,
     batch_entries: int,
     as_json: bool,
@@ -204,6 +214,7 @@ def start_command(
     with the changelog's position, then the applier upserts the current row of
     every changed key into PostgreSQL, until Ctrl-C / SIGTERM (or
     --until-caught-up). Killed at any point, `pgferry migrate follow` goes on.
+    A file in rollback-journal mode is switched to WAL first (reported).
     """
     from pgferry.capture.migration import start
 
@@ -212,7 +223,7 @@ def start_command(
         as_json,
         until_caught_up,
         batch_entries,
-        lambda events, how: start(sqlite_path, postgres_dsn, options, events, how),
+        lambda events, how: start(sqlite_path, postgres_dsn, options, events, how, wal=not keep_journal_mode),
     )
 
 
@@ -464,3 +475,28 @@ def render_attempt(attempt: Any) -> str:
     pause = "" if attempt.pause_s is None else f", writers paused {attempt.pause_s * 1000:.1f} ms"
     tail = f": {attempt.message}" if attempt.message else ""
     return f"attempt {attempt.number}: {attempt.outcome}{pause} ({phases}; {attempt.drained} entries drained){tail}"
+
+
+@migrate.command("finish")
+@_databases
+@schema_option
+@json_option()
+@handle_errors
+def finish_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_json: bool) -> None:
+    """End a migration that was cut over: remove capture from SQLITE_PATH and the migration's state
+    from POSTGRES_DSN.
+
+    The route stays postgres (an application on pgferry.runtime keeps writing to PostgreSQL); the
+    tables and rows on both sides are not touched. After this there is no rollback.
+    """
+    from pgferry.capture.finish import finish
+
+    report = finish(sqlite_path, postgres_dsn, schema)
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    click.echo(
+        f"finished: removed {report.sqlite.triggers} capture triggers and "
+        f"{', '.join(report.sqlite.tables) or 'no tables'} from {report.source}; PostgreSQL state for schema "
+        f"{report.schema!r} " + ("removed" if report.postgres_state else "was not there") + "; the route stays postgres"
+    )

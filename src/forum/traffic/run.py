@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import random
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +85,10 @@ class World:
 
 @dataclass
 class User:
+    """One simulated user: its choices and its session. Each user sends through a client of its own
+    (its own cookie jar, so the read-your-writes cookie of one user's writes never goes with another
+    user's reads; the connection pool is shared)."""
+
     index: int
     rng: random.Random
     headers: dict[str, str] = field(default_factory=dict)
@@ -128,11 +133,11 @@ async def discover(client: httpx.AsyncClient, seed: int) -> World:
     )
 
 
-async def sign_up(client: httpx.AsyncClient, users: list[User], run_id: str) -> int:
+async def sign_up(users: list[tuple[User, httpx.AsyncClient]], run_id: str) -> int:
     """Register every user (a few at a time, retried on 429/503); returns how many failed."""
     slots = asyncio.Semaphore(SIGNUP_CONCURRENCY)
 
-    async def one(user: User) -> bool:
+    async def one(user: User, client: httpx.AsyncClient) -> bool:
         name = f"t{run_id}_{user.index}"
         body = {"username": name, "email": f"{name}@traffic.example", "password": secrets.token_urlsafe(12)}
         async with slots:
@@ -147,7 +152,7 @@ async def sign_up(client: httpx.AsyncClient, users: list[User], run_id: str) -> 
                 await asyncio.sleep(0.05 * 2**attempt * (1 + user.rng.random()))
         return False
 
-    results = await asyncio.gather(*(one(u) for u in users))
+    results = await asyncio.gather(*(one(u, c) for u, c in users))
     return results.count(False)
 
 
@@ -199,16 +204,17 @@ def _request(name: str, user: User, world: World) -> tuple[str, str, dict[str, A
 
 
 async def _user_loop(
-    client: httpx.AsyncClient,
     user: User,
+    client: httpx.AsyncClient,
     world: World,
     report: TrafficReport,
     deadline: float,
     budget: list[int],
     opts: TrafficOptions,
+    stop: threading.Event | None,
 ) -> None:
     can_write = bool(user.headers)
-    while time.monotonic() < deadline and budget[0] > 0:
+    while time.monotonic() < deadline and budget[0] > 0 and (stop is None or not stop.is_set()):
         budget[0] -= 1
         name, method, path, kwargs = next_request(user, world, can_write)
         sent_at, t0 = time.time(), time.perf_counter()
@@ -230,25 +236,30 @@ async def _user_loop(
             await asyncio.sleep(user.rng.expovariate(1 / opts.think_ms) / 1000)
 
 
-async def run_traffic_async(url: str, opts: TrafficOptions) -> TrafficReport:
+async def run_traffic_async(url: str, opts: TrafficOptions, stop: threading.Event | None = None) -> TrafficReport:
     opts.check()
     base = check_loopback(url)
     limits = httpx.Limits(max_connections=opts.users + 4, max_keepalive_connections=opts.users + 4)
-    async with httpx.AsyncClient(base_url=base, timeout=REQUEST_TIMEOUT_S, limits=limits) as client:
-        world = await discover(client, opts.seed)
-        users = [User(i, random.Random(opts.seed * 1_000_003 + i)) for i in range(opts.users)]
-        failed = await sign_up(client, users, secrets.token_hex(3))
+    async with httpx.AsyncHTTPTransport(limits=limits) as pool:  # one pool; closed once, here
+
+        def client() -> httpx.AsyncClient:
+            return httpx.AsyncClient(base_url=base, timeout=REQUEST_TIMEOUT_S, transport=pool)
+
+        world = await discover(client(), opts.seed)
+        users = [(User(i, random.Random(opts.seed * 1_000_003 + i)), client()) for i in range(opts.users)]
+        failed = await sign_up(users, secrets.token_hex(3))
         if failed:
             log.warning("%d of %d users could not sign up: they only read", failed, opts.users)
         report = TrafficReport(users=opts.users, duration_s=opts.duration_s, timeline=[] if opts.timeline else None)
         budget = [opts.max_requests if opts.max_requests is not None else 10**12]
         start = time.monotonic()
         deadline = start + opts.duration_s
-        await asyncio.gather(*(_user_loop(client, u, world, report, deadline, budget, opts) for u in users))
+        await asyncio.gather(*(_user_loop(u, c, world, report, deadline, budget, opts, stop) for u, c in users))
         report.elapsed_s = time.monotonic() - start
     return report
 
 
-def run_traffic(url: str, opts: TrafficOptions) -> TrafficReport:
-    """Run simulated users against the forum at `url` (loopback only) and return what was measured."""
-    return asyncio.run(run_traffic_async(url, opts))
+def run_traffic(url: str, opts: TrafficOptions, stop: threading.Event | None = None) -> TrafficReport:
+    """Run simulated users against the forum at `url` (loopback only) and return what was measured;
+    `stop` (set from another thread) ends the run before its duration, each user after its request."""
+    return asyncio.run(run_traffic_async(url, opts, stop))

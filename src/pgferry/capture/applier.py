@@ -58,6 +58,7 @@ PRUNE_EVERY_S = 1.0
 PRUNE_WAIT_MS = 20  # a prune waits this long for the write lock, then tries again a second later
 HEARTBEAT_S = 1.0
 IDLE_SLEEP_S = 0.02
+FROZEN_SLEEP_S = 0.001  # while a cutover waits on this applier's drain, every millisecond counts
 RATE_WINDOW_S = 10.0
 GRANT_HINT = (
     "run the applier as a role allowed to SET session_replication_role (a superuser, or on PostgreSQL 15+ "
@@ -202,6 +203,7 @@ class Applier:
         self.last_prune = 0.0
         self.last_beat = 0.0
         self.cut_over = False
+        self.frozen = False  # a cutover's freeze is up: it waits for this applier to drain
         for name in rebuild.pending(self.conn):  # reinstalled, not copied again yet (a kill between)
             self._recopy(by_name[name])
 
@@ -240,9 +242,11 @@ class Applier:
         batch = None
         rebuilt: list[rebuild.Change] = []
         try:
-            if read_route(self.conn).route is Route.POSTGRES:
+            route = read_route(self.conn)
+            if route.route is Route.POSTGRES:
                 self.cut_over = True
                 return None
+            self.frozen = route.frozen()
             rebuilt = self._check_schema()
             if not rebuilt:
                 observed_at = time.time()
@@ -264,7 +268,7 @@ class Applier:
             self._reinstall(rebuilt)
             self._load()
             return self.step(prune)
-        if prune:
+        if prune and not self.frozen:  # a cutover holds (or is about to take) the write lock
             self._prune(time.time())  # outside it: in rollback-journal mode a reader blocks the commit
         return batch
 
@@ -468,10 +472,11 @@ class Applier:
             if batch is None:
                 if until_caught_up or self.cut_over:
                     break
+                pause = FROZEN_SLEEP_S if self.frozen else IDLE_SLEEP_S
                 if stop is not None:
-                    stop.wait(IDLE_SLEEP_S)
+                    stop.wait(pause)
                 else:
-                    time.sleep(IDLE_SLEEP_S)
+                    time.sleep(pause)
                 continue
             applied += batch.entries
         return applied

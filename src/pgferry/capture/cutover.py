@@ -36,6 +36,7 @@ from psycopg import errors as pgerrors
 from pgferry import killpoints
 from pgferry.capture import changelog, cutover_log, pgstate
 from pgferry.capture.applier import Applier, ApplierBusy
+from pgferry.capture.migration import install_schema
 from pgferry.dsn import redact
 from pgferry.errors import PgferryError, UsageError
 from pgferry.migrate import control
@@ -341,8 +342,6 @@ def cutover(
 ) -> CutoverReport:
     """Switch the migration's route to postgres as the module docstring says; a CutoverFailed when
     every attempt was undone. Run again after success, it says the route is postgres already."""
-    from pgferry.capture.migration import install_schema
-
     options = options or CutoverOptions()
     path = check_sqlite_file(path)
     schema = install_schema(path, schema)

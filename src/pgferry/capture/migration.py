@@ -28,10 +28,11 @@ from typing import Any
 
 import psycopg
 
-from pgferry.capture import changelog, pgstate, verifystate
+from pgferry.capture import changelog, pgstate
 from pgferry.capture.applier import BATCH_ENTRIES, Applier, ApplierBusy, Batch, Rebuilt
 from pgferry.capture.current import ApplyError
 from pgferry.capture.install import Removed, install, uninstall
+from pgferry.capture.journal import JournalSwitch, switch_to_wal
 from pgferry.capture.keys import CaptureKey, capture_keys
 from pgferry.capture.liveverify import LiveVerifier, PassReport
 from pgferry.dsn import redact
@@ -60,6 +61,7 @@ class FollowReport:
     copy: CopyReport | None  # the copy, when this run made or finished it
     applied: int  # changelog entries applied by this run
     phase: str
+    journal: JournalSwitch | None = None  # what `start` did to the journal mode
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +72,7 @@ class FollowReport:
             "copy": None if self.copy is None else self.copy.as_dict(),
             "applied": self.applied,
             "phase": self.phase,
+            "journal": None if self.journal is None else self.journal.as_dict(),
         }
 
 
@@ -107,8 +110,10 @@ def start(
     options: CopyOptions | None = None,
     events: Listener = no_events,
     how: Follow | None = None,
+    wal: bool = True,
 ) -> FollowReport:
-    """Install capture, copy with its watermark, then follow as `how` says (default: until caught up)."""
+    """Install capture, copy with its watermark, then follow as `how` says (default: until caught up).
+    A file in rollback-journal mode is switched to WAL first unless `wal` is False (capture.journal)."""
     options = options or CopyOptions()
     if options.resume:
         raise UsageError("migrate start makes a new copy; `pgferry migrate follow` resumes an interrupted one")
@@ -128,9 +133,10 @@ def start(
                 "or fill an application's tables with --into-existing"
             )
         _check_keys(path)
+        journal = switch_to_wal(path, wal)
         with pg.transaction():
             pgstate.begin(pg, options.schema, str(path), dataclasses.asdict(options))
-    return _advance(path, dsn, options.schema, events, how or CAUGHT_UP)
+    return dataclasses.replace(_advance(path, dsn, options.schema, events, how or CAUGHT_UP), journal=journal)
 
 
 def follow(
@@ -262,7 +268,9 @@ def _record(dsn: str, schema: str, phase: str, error: str | None = None) -> None
 
 
 @dataclass
-class AbortReport:
+class RemovalReport:
+    """What `abort` (before a cutover) or `finish` (after one) removed."""
+
     source: str
     schema: str
     sqlite: Removed
@@ -278,16 +286,15 @@ class AbortReport:
         }
 
 
-def abort(path: str | Path, dsn: str, schema: str | None = None) -> AbortReport:
+def abort(path: str | Path, dsn: str, schema: str | None = None) -> RemovalReport:
     """Remove capture from SQLite and the migration's control state from PostgreSQL; the source's
     tables and rows, and the copied tables, are left as they are."""
     path = check_sqlite_file(path)
     schema = install_schema(path, schema)
     with connect(dsn) as pg, pg.transaction():  # each half is idempotent: abort again finishes a killed one
         found = pgstate.remove(pg, schema)
-        verifystate.remove(pg, schema)
     removed = uninstall(path)
-    return AbortReport(str(path), schema, removed, found)
+    return RemovalReport(str(path), schema, removed, found)
 
 
 __all__ = ["ApplyError", "Follow", "FollowReport", "abort", "follow", "start"]

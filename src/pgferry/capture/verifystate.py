@@ -261,11 +261,3 @@ def read_state(pg: psycopg.Connection, schema: str) -> VerifyState | None:
         return None
     last_pass, mode, keys, passes, full, upto = row if row is not None else (None, None, 0, 0, None, None)
     return VerifyState(last_pass, mode, int(keys), int(passes), full, upto, int(counts[0]), int(counts[1]))
-
-
-def remove(pg: psycopg.Connection, schema: str) -> None:
-    """Abort: the schema's verify rows go (the tables stay for other schemas)."""
-    if not exists(pg):
-        return
-    for table in (KEYS, FAILURES, STATE):
-        pg.execute(sql.SQL("DELETE FROM {} WHERE target_schema = %s").format(table), [schema])
