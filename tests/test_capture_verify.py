@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from capture_util import app, assert_same, caught_up, make_source, started, write
 from pgferry.capture.liveverify import LiveVerifier, PassReport, verify_live
-from pgferry.capture.migration import Follow, follow
+from pgferry.capture.migration import Follow, abort, follow
 from pgferry.capture.status import read_status
 from pgferry.cli import main
 
@@ -238,3 +238,16 @@ def test_follow_verifies_the_changed_keys_every_n_batches(tmp_path: Path, pg_dsn
     assert found(report) == {("item", (3,), "differs")} and report.failures[0].columns == ("n",)
     state = read_status(path, pg_dsn, "public").verify
     assert state is not None and state.verified_seq == 7 and state.open_failures == 1
+
+
+def test_abort_removes_the_verify_state(tmp_path: Path, pg_dsn: str) -> None:
+    path = make_source(tmp_path / "app.db", without_rowid=False)
+    started(path, pg_dsn)
+    write(path, [("UPDATE item SET n = 5 WHERE id = 1", ())])
+    caught_up(path, pg_dsn)  # a batch recorded
+    rogue(pg_dsn, "UPDATE item SET n = 6 WHERE id = 2")
+    assert verified(path, pg_dsn).failures  # a failure stored
+    abort(path, pg_dsn)
+    with psycopg.connect(pg_dsn) as pg:
+        for table in ("verify_batches", "verify_failures", "verify_state"):
+            assert pg.execute(f"SELECT count(*) FROM pgferry.{table}").fetchone() == (0,), table
