@@ -29,11 +29,12 @@ from typing import Any
 import psycopg
 
 from pgferry.capture import changelog, pgstate
-from pgferry.capture.applier import BATCH_ENTRIES, Applier, ApplierBusy, Batch
+from pgferry.capture.applier import BATCH_ENTRIES, Applier, ApplierBusy, Batch, Rebuilt
 from pgferry.capture.current import ApplyError
 from pgferry.capture.install import Removed, install, uninstall
 from pgferry.capture.journal import JournalSwitch, switch_to_wal
 from pgferry.capture.keys import CaptureKey, capture_keys
+from pgferry.capture.liveverify import LiveVerifier, PassReport
 from pgferry.dsn import redact
 from pgferry.errors import PgferryError, TargetError, UsageError
 from pgferry.events import Listener, no_events
@@ -78,12 +79,18 @@ class FollowReport:
 @dataclass(frozen=True)
 class Follow:
     """How long to follow (until `stop` is set, or once caught up), the batch size, and what to call
-    after each batch (with None when there was nothing to apply)."""
+    after each batch (with None when there was nothing to apply). With `verify_every` N, a verify pass
+    over the changed keys (pgferry.capture.liveverify) runs after every N batches and once caught up,
+    its report handed to `on_verify`."""
 
     stop: threading.Event | None = None
     until_caught_up: bool = False
     on_batch: Callable[[Batch | None], None] | None = None
     batch_entries: int = BATCH_ENTRIES
+    verify_every: int = 0
+    grace: float = 5.0
+    on_verify: Callable[[PassReport], None] | None = None
+    on_rebuild: Callable[[Rebuilt, PassReport], None] | None = None  # a table rebuilt, copied again, verified
 
 
 CAUGHT_UP = Follow(until_caught_up=True)
@@ -202,13 +209,17 @@ def _follow(path: Path, dsn: str, schema: str, how: Follow) -> int:
     """Run the applier; its stop is recorded as `stopped`, an error as `failed` with the message."""
     try:
         with user_errors(dsn):  # a server gone, a file gone: one line, recorded
-            applier = Applier(path, dsn, schema, how.batch_entries)
+            applier = Applier(path, dsn, schema, how.batch_entries, on_rebuild=_reverify(path, dsn, schema, how))
+            verifier = LiveVerifier(path, dsn, schema) if how.verify_every else None
             try:
                 with connect(dsn) as pg, pg.transaction():
                     pgstate.start_following(pg, schema, applier.mode)
-                applied = applier.run(how.stop, how.until_caught_up, how.on_batch)
+                on_batch = how.on_batch if verifier is None else _verifying(verifier, how)
+                applied = applier.run(how.stop, how.until_caught_up, on_batch)
             finally:
                 applier.close()
+                if verifier is not None:
+                    verifier.close()
     except ApplierBusy:
         raise  # the applier that holds the lock is fine: nothing to record about it
     except PgferryError as exc:
@@ -216,6 +227,38 @@ def _follow(path: Path, dsn: str, schema: str, how: Follow) -> int:
         raise
     _record(dsn, schema, "stopped")
     return applied
+
+
+def _reverify(path: Path, dsn: str, schema: str, how: Follow) -> Callable[[Rebuilt], None]:
+    """After a table was rebuilt and copied again: a full pass over it, handed to `how.on_rebuild`."""
+
+    def on_rebuild(rebuilt: Rebuilt) -> None:
+        verifier = LiveVerifier(path, dsn, schema)
+        try:
+            report = verifier.verify_table(rebuilt.table, how.grace)
+        finally:
+            verifier.close()
+        if how.on_rebuild is not None:
+            how.on_rebuild(rebuilt, report)
+
+    return on_rebuild
+
+
+def _verifying(verifier: LiveVerifier, how: Follow) -> Callable[[Batch | None], None]:
+    """`how.on_batch`, then a keys pass every `how.verify_every` batches and when caught up after any."""
+    since = [0]
+
+    def on_batch(batch: Batch | None) -> None:
+        if how.on_batch is not None:
+            how.on_batch(batch)
+        since[0] += batch is not None
+        if since[0] >= how.verify_every or (batch is None and since[0]):
+            since[0] = 0
+            report = verifier.settle(verifier.keys_pass(how.grace), how.grace, 0.0)
+            if how.on_verify is not None:
+                how.on_verify(report)
+
+    return on_batch
 
 
 def _record(dsn: str, schema: str, phase: str, error: str | None = None) -> None:

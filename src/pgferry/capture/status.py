@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pgferry.capture import changelog, pgstate
+from pgferry.capture import changelog, pgstate, rebuild, verifystate
 from pgferry.dsn import redact
 from pgferry.pg.connect import connect
 from pgferry.sqlite.connect import check_sqlite_file, open_readonly
@@ -44,15 +44,18 @@ class MigrationStatus:
     mode: str | None
     last_error: str | None
     last_update_s_ago: float | None
+    verify: verifystate.VerifyState | None = None  # the last `migrate verify` pass and open failures
+    rebuilt: dict[str, dict[str, Any]] | None = None  # tables rebuilt under capture and taken up (rebuild.notes)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "verify": None if self.verify is None else self.verify.as_dict()}
 
 
 def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
     path = check_sqlite_file(path)
     with connect(dsn) as pg:
         state = pgstate.read(pg, schema)
+        verify = verifystate.read_state(pg, schema)
     conn = open_readonly(path)
     try:
         journal = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
@@ -63,6 +66,7 @@ def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
         newest = changelog.head(conn) if installed else 0
         lag = changelog.pending(conn, position or 0) if installed else 0
         entries = changelog.size(conn) if installed else 0
+        rebuilt = rebuild.notes(conn) if installed else {}
         conn.execute("COMMIT")
     finally:
         conn.close()
@@ -92,4 +96,6 @@ def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
         mode=None if state is None else state.mode,
         last_error=None if state is None else state.last_error,
         last_update_s_ago=age,
+        verify=verify,
+        rebuilt=rebuilt,
     )
