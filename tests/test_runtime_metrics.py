@@ -55,3 +55,13 @@ def test_the_forum_serves_the_statement_histogram(api: Api) -> None:
     assert api.client.get("/categories").status_code == 200
     text = api.client.get("/metrics").text
     assert 'db_query_duration_seconds_count{operation="select",table="forum_categories"}' in text
+
+
+@pytest.mark.parametrize("api", ["postgres", "replica"], indirect=True)
+def test_the_forum_on_postgresql_serves_its_pool_and_replica_lag(api: Api) -> None:
+    assert api.client.get("/categories").status_code == 200
+    text = api.client.get("/metrics").text
+    assert 'db_pool_connections{database="primary",state="in_use"}' in text
+    assert 'db_pool_max_connections{database="primary"}' in text
+    if api.pair is not None:  # the replica case: its health and its lag by the heartbeat
+        assert 'pgferry_replica_up{replica="replica-1"} 1.0' in text
