@@ -278,9 +278,28 @@ def follow_command(
 @migrate.command("status")
 @_databases
 @schema_option
+@click.option(
+    "--serve",
+    "serve_port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    metavar="PORT",
+    help="Serve a live dashboard on http://127.0.0.1:PORT/ (phase, route, lag and apply-rate charts, verify "
+    "state, sizes, whether a cutover may start now) until Ctrl-C; /metrics for Prometheus.",
+)
+@click.option(
+    "--max-lag",
+    "max_lag_s",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="With --serve: the lag above which the dashboard says a cutover may not start.",
+)
 @json_option()
 @handle_errors
-def status_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_json: bool) -> None:
+def status_command(
+    sqlite_path: Path, postgres_dsn: str, schema: str | None, serve_port: int | None, max_lag_s: float, as_json: bool
+) -> None:
     """Phase, lag (changes and seconds), changes applied per second, changelog and WAL size, last error.
 
     Exit 0, or 1 when the applier stopped on an error (phase failed).
@@ -288,6 +307,19 @@ def status_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_
     from pgferry.capture.migration import install_schema
     from pgferry.capture.status import read_status
 
+    if serve_port is not None:
+        from pgferry.capture.dashboard import Dashboard
+
+        board = Dashboard(
+            sqlite_path, postgres_dsn, install_schema(sqlite_path, schema), serve_port, max_lag_s=max_lag_s
+        )
+        board.start()
+        click.echo(f"dashboard at {board.url} (metrics at {board.url}metrics); Ctrl-C stops")
+        with _stopping() as (stop, following):
+            following()
+            stop.wait()
+        board.stop()
+        return
     status = read_status(sqlite_path, postgres_dsn, install_schema(sqlite_path, schema))
     if as_json:
         emit_json(status.as_dict())
