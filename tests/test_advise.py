@@ -130,3 +130,14 @@ def test_on_the_migrated_forum_a_planted_missing_index_is_proposed_estimated_and
     assert view.cost_after < view.cost_before  # the planner's estimate with the hypothetical index
     assert view.measured_before_ms is not None and view.measured_after_ms is not None
     assert view.measured_after_ms < view.measured_before_ms  # and the real index, built and timed
+
+
+def test_the_doctors_report_gains_a_postgresql_section(pg_dsn: str, seeded_db: Path, tmp_path: Path) -> None:
+    make_workload(pg_dsn)
+    html = tmp_path / "report.html"
+    done = CliRunner().invoke(main, ["doctor", str(seeded_db), "--postgres", pg_dsn, "--html", str(html), "--json"])
+    assert done.exit_code == 0, done.output
+    advice = json.loads(done.output)["postgres"]
+    assert any(p["table"] == "orders" for p in advice["proposals"])
+    page = html.read_text()
+    assert "<h2>PostgreSQL (pgferry advise)</h2>" in page and "orders" in page and "legacy_a_again" in page

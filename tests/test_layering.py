@@ -9,8 +9,8 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 # import names of the core dependencies (pyproject's `dependencies`) and of the `runtime` extra
-CORE = {"click", "rich", "sqlglot", "psycopg", "psycopg_pool", "numpy"}
-RUNTIME = {"prometheus_client", "cachetools"}
+CORE = {"click", "rich", "sqlglot", "psycopg", "psycopg_pool", "numpy", "prometheus_client"}
+RUNTIME = {"cachetools"}
 MAX_LINES = 500
 
 

@@ -62,9 +62,22 @@ def _workload_option(func: Any) -> Any:
     type=click.Path(path_type=str),
     help="Write each wide table's split plan as DIR/<table>.split.toml (for `pgferry split --plan`).",
 )
+@click.option(
+    "--postgres",
+    "postgres_dsn",
+    metavar="DSN",
+    help="The migrated database: add `pgferry advise` on it to the report (its own section in --html, `postgres` "
+    "in --json), with the statements whose fingerprint both workloads have side by side.",
+)
 @handle_errors
 def doctor_command(
-    db: str, workload: str | None, size_limit: str | None, as_json: bool, html_file: str | None, plans_dir: str | None
+    db: str,
+    workload: str | None,
+    size_limit: str | None,
+    as_json: bool,
+    html_file: str | None,
+    plans_dir: str | None,
+    postgres_dsn: str | None,
 ) -> None:
     """Diagnose the SQLite database DB: indexes, wide tables, N+1 loops, transactions, settings, growth.
 
@@ -81,14 +94,28 @@ def doctor_command(
 
     with event_bars() as bars:
         report = diagnose(db, workload, size_limit=limit, events=bars)
+    advice = _advice(postgres_dsn) if postgres_dsn else None
     if html_file:
-        Path(html_file).write_text(render_html(report), encoding="utf-8")
+        Path(html_file).write_text(render_html(report, advice), encoding="utf-8")
     if plans_dir:
         _write_plans(report, Path(plans_dir))
     if as_json:
-        emit_json(report.to_dict())
+        emit_json({**report.to_dict(), **({"postgres": advice} if advice is not None else {})})
         return
     _print_report(report, html_file)
+    if advice is not None:
+        click.echo(
+            f"PostgreSQL: {len(advice['proposals'])} indexes proposed, {len(advice['existing'])} to drop, "
+            f"{len(advice['not_helped'])} statements no index helps (`pgferry advise` shows them)"
+        )
+
+
+def _advice(dsn: str) -> dict[str, Any]:
+    from pgferry.advise.advisor import advise
+    from pgferry.pg.connect import connect
+
+    with connect(dsn) as pg:
+        return advise(pg).as_dict()
 
 
 def _write_plans(report: Any, directory: Path) -> None:

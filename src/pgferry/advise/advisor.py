@@ -80,6 +80,7 @@ class NotHelped:
 @dataclass
 class AdviceReport:
     statements: int
+    workload: list[Statement] = field(default_factory=list)  # what pg_stat_statements saw, heaviest first
     proposals: list[Proposal] = field(default_factory=list)
     not_helped: list[NotHelped] = field(default_factory=list)
     existing: list[IndexFinding] = field(default_factory=list)
@@ -88,6 +89,7 @@ class AdviceReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "statements": self.statements,
+            "workload": [w.as_dict() for w in self.workload],
             "proposals": [p.as_dict() for p in self.proposals],
             "not_helped": [asdict(n) for n in self.not_helped],
             "existing": [f.as_dict() for f in self.existing],
@@ -102,7 +104,7 @@ def advise(pg: psycopg.Connection[Any], limit: int = 200, min_calls: int = 1, me
     wait meanwhile; everything is rolled back)."""
     statements = read_statements(pg, limit, min_calls)
     catalog = read_catalog(pg)
-    report = AdviceReport(len(statements), existing=redundant_indexes(catalog))
+    report = AdviceReport(len(statements), statements, existing=redundant_indexes(catalog))
     report.notes.append(
         "savings are the planner's cost share times each statement's total time; write costs are each write "
         "statement's time shared among its table's indexes: estimates, to be confirmed by measuring"

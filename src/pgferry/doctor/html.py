@@ -14,6 +14,7 @@ import json
 from html import escape
 from typing import Any
 
+from pgferry.doctor.html_postgres import postgres_section
 from pgferry.doctor.report import Report
 
 LABEL_CHARS = 30  # a column name in the NULL map's label column (the full name is its tooltip)
@@ -155,7 +156,8 @@ def _short(text: str) -> str:
     return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "\u2026"
 
 
-def render_html(report: Report) -> str:
+def render_html(report: Report, postgres: dict[str, Any] | None = None) -> str:
+    """The one-page report; `postgres` (pgferry advise's AdviceReport.as_dict()) adds its section."""
     data = report.to_dict()
     counts = data["counts"]
     rows = []
@@ -213,5 +215,6 @@ def render_html(report: Report) -> str:
 <thead><tr><th>severity</th><th>kind</th><th>subject</th><th>finding</th><th>fix</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
 <h2>Notes</h2><ul>{notes or "<li>none</li>"}</ul>
+{postgres_section(postgres, charts.get("fingerprints") or []) if postgres else ""}
 </body></html>
 """

@@ -1,0 +1,67 @@
+"""The doctor's HTML report's PostgreSQL section: `pgferry advise` on the migrated database, with each
+statement whose fingerprint the SQLite workload also has put side by side (the same fingerprints on
+both sides: pgferry.workload.fingerprint)."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+
+def postgres_section(advice: dict[str, Any], sqlite_fingerprints: list[dict[str, Any]]) -> str:
+    """`advice`: AdviceReport.as_dict(); `sqlite_fingerprints`: the doctor's chart rows (id, text, calls,
+    total_ms)."""
+    rows = []
+    for p in advice["proposals"]:
+        measured = [
+            f"{h['measured_before_ms']:.2f} -> {h['measured_after_ms']:.2f} ms"
+            for h in p["helps"]
+            if h.get("measured_before_ms") is not None and h.get("measured_after_ms") is not None
+        ]
+        costs = "<br>".join(f"{h['cost_before']:,.0f} -> {h['cost_after']:,.0f}" for h in p["helps"])
+        size = "-" if p["estimated_bytes"] is None else f"{p['estimated_bytes'] / 1024:,.0f} KiB"
+        rows.append(
+            f"<tr><td><pre>{escape(p['definition'])}</pre></td><td>{len(p['helps'])}</td><td>{costs}</td>"
+            f"<td>{p['saved_ms']:,.1f}</td><td>{p['write_cost_ms']:,.1f}</td><td>{p['net_ms']:,.1f}</td>"
+            f"<td>{size}</td><td>{escape('; '.join(measured)) or '-'}</td></tr>"
+        )
+    proposals = (
+        "<table><thead><tr><th>index</th><th>statements</th><th>plan cost (HypoPG)</th><th>saved ms</th>"
+        "<th>write cost ms</th><th>net ms</th><th>size</th><th>measured</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+        if rows
+        else '<p class="muted">No index proposed.</p>'
+    )
+    existing = "".join(
+        f"<li>{escape(f['kind'])} index {escape(f['index'])} on {escape(f['table'])}"
+        + (f" (by {escape(f['by'])})" if f["by"] else "")
+        + f": <code>{escape(f['drop_sql'])}</code></li>"
+        for f in advice["existing"]
+    )
+    reasons = "".join(
+        f"<li><code>{escape(n['query'][:160])}</code>: {escape(n['reason'])}</li>" for n in advice["not_helped"]
+    )
+    on_sqlite = {row["id"]: row for row in sqlite_fingerprints}
+    pairs = [
+        f"<tr><td><code>{escape(w['query'][:160])}</code></td><td>{on_sqlite[w['fingerprint']]['calls']:,}</td>"
+        f"<td>{on_sqlite[w['fingerprint']]['total_ms'] / max(1, on_sqlite[w['fingerprint']]['calls']):,.3f}</td>"
+        f"<td>{w['calls']:,}</td><td>{w['mean_ms']:,.3f}</td></tr>"
+        for w in advice["workload"]
+        if w["fingerprint"] in on_sqlite
+    ]
+    side = (
+        "<table><thead><tr><th>statement</th><th>SQLite calls</th><th>SQLite mean ms</th><th>PostgreSQL calls</th>"
+        "<th>PostgreSQL mean ms</th></tr></thead><tbody>" + "".join(pairs) + "</tbody></table>"
+        if pairs
+        else '<p class="muted">No statement of the SQLite workload has the same fingerprint on PostgreSQL.</p>'
+    )
+    notes = "".join(f"<li>{escape(n)}</li>" for n in advice["notes"])
+    return f"""<h2>PostgreSQL (pgferry advise)</h2>
+<p>{advice["statements"]:,} statements from pg_stat_statements.</p>
+<h3>Proposed indexes</h3>{proposals}
+<h3>Existing indexes to drop</h3><ul>{existing or "<li>none</li>"}</ul>
+<h3>Statements no proposal helps</h3><ul>{reasons or "<li>none</li>"}</ul>
+<h3>The same statements on both sides</h3>{side}
+<ul>{notes}</ul>
+"""
