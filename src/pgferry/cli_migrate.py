@@ -20,6 +20,7 @@ from pgferry.clitools import emit_json, handle_errors, json_option
 if TYPE_CHECKING:
     from pgferry.capture.applier import Batch
     from pgferry.capture.migration import Follow, FollowReport
+    from pgferry.capture.reverse import ReverseBatch
     from pgferry.events import Listener
 
 PROGRESS_EVERY_S = 5.0
@@ -73,11 +74,11 @@ def _stopping() -> Iterator[tuple[threading.Event, Callable[[], None]]]:
             signal.signal(sig, handler)
 
 
-def _progress(as_json: bool, following: Callable[[], None]) -> Callable[[Batch | None], None]:
+def _progress(as_json: bool, following: Callable[[], None]) -> Callable[[Batch | ReverseBatch | None], None]:
     """Called after every batch (None: nothing to apply): a line every few seconds in text mode."""
     seen = {"at": time.monotonic(), "entries": 0, "lag": 0.0}
 
-    def on_batch(batch: Batch | None) -> None:
+    def on_batch(batch: Batch | ReverseBatch | None) -> None:
         following()
         if batch is not None:
             seen["entries"] += batch.entries

@@ -166,3 +166,20 @@ def remove(pg: psycopg.Connection, schema: str) -> bool:
     if exists(pg) and pg.execute(sql.SQL("SELECT count(*) FROM {}").format(TABLE)).fetchone() == (0,):
         pg.execute(sql.SQL("DROP TABLE {}").format(TABLE))
     return found
+
+
+def touch(pg: psycopg.Connection, schema: str) -> None:
+    """The reverse applier is alive (it keeps no position here: its entries are deleted as applied)."""
+    pg.execute(sql.SQL("UPDATE {} SET updated_at = now() WHERE target_schema = %s").format(TABLE), [schema])
+
+
+def jump_position(pg: psycopg.Connection, schema: str, seq: int, at: float) -> None:
+    """At a rollback's flip: every forward entry up to `seq` is SQLite holding PostgreSQL's rows, so
+    the forward applier starts after it, with nothing behind since `at`."""
+    pg.execute(
+        sql.SQL(
+            "UPDATE {} SET applied_seq = greatest(coalesce(applied_seq, 0), %s), behind_since = %s,"
+            " updated_at = now() WHERE target_schema = %s"
+        ).format(TABLE),
+        [seq, at, schema],
+    )
