@@ -1,0 +1,92 @@
+"""Reverse capture's test helpers: an application database with converted types beside capture_util's
+tables, a cutover simulated until the real one (`pgferry migrate cutover`) is merged, writes on
+PostgreSQL, the reverse applier run until caught up, and both sides compared."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import psycopg
+
+from capture_util import Statement, assert_same, caught_up, make_source, started
+from pgferry.capture import reverse
+from pgferry.capture.copied import captured_tables
+from pgferry.capture.reverse import ReverseApplier
+from pgferry.runtime.route import Route, read_route, set_route
+
+
+def make_typed_source(path: Path, without_rowid: bool) -> Path:
+    """capture_util's tables, plus `thing` with the declared types a copy converts (BOOLEAN, NUMERIC,
+    REAL, DATETIME, DATE, JSON): PostgreSQL gets boolean, numeric, timestamp, date, jsonb."""
+    make_source(path, without_rowid)
+    tail = " WITHOUT ROWID" if without_rowid else ""
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE thing (id INTEGER PRIMARY KEY, flag BOOLEAN, price NUMERIC, ratio REAL,"
+            f" created DATETIME, day DATE, meta JSON){tail}"
+        )
+        for i in range(1, 6):
+            conn.execute(
+                "INSERT INTO thing VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (i, i % 2, 10 + i, i / 4, f"2024-01-0{i} 03:04:05", f"2024-02-0{i}", f'{{"i": {i}}}'),
+            )
+    return path
+
+
+def simulated_cutover(path: Path, dsn: str, schema: str = "public") -> None:
+    """Stands in for `pgferry migrate cutover` until it is merged: the forward applier caught up, then,
+    with SQLite's write lock held, reverse capture installed in one PostgreSQL transaction and the
+    route set to `postgres` (mirrored), PostgreSQL's transaction committed first."""
+    caught_up(path, dsn)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        with psycopg.connect(dsn) as pg:  # one transaction, committed when the block ends
+            reverse.install(pg, schema, captured_tables(conn, pg, schema).tables)
+            set_route(conn, Route.POSTGRES, pg=pg)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def cut_over(path: Path, dsn: str, without_rowid: bool = False) -> Path:
+    """A typed source started, caught up and cut over."""
+    make_typed_source(path, without_rowid)
+    started(path, dsn)
+    simulated_cutover(path, dsn)
+    return path
+
+
+def pg_write(dsn: str, statements: Sequence[Statement], one_transaction: bool = False) -> None:
+    with psycopg.connect(dsn, autocommit=not one_transaction) as pg:
+        for statement, params in statements:
+            pg.execute(statement, params or None)  # no parameters: % is an operator
+
+
+def reverse_caught_up(path: Path, dsn: str, batch_entries: int = 2_000) -> int:
+    """The reverse applier until nothing is left; the entries applied."""
+    applier = ReverseApplier(path, dsn, "public", batch_entries)
+    try:
+        return applier.run(until_caught_up=True)
+    finally:
+        applier.close()
+
+
+def reverse_entries(dsn: str) -> int:
+    with psycopg.connect(dsn) as pg:
+        row = pg.execute("SELECT count(*) FROM pgferry.reverse_changelog").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def route_of(path: Path) -> Route:
+    conn = sqlite3.connect(path)
+    try:
+        return read_route(conn).route
+    finally:
+        conn.close()
+
+
+__all__ = ["assert_same"]
