@@ -1,4 +1,4 @@
-"""`pgferry migrate start / follow / status / abort`: thin commands over pgferry.capture."""
+"""`pgferry migrate start / follow / status / abort / rollback`: thin commands over pgferry.capture."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ def migrate() -> None:
     follow  go on following (after a stop, a kill, or a start that was killed)
     status  phase, lag, throughput, changelog and WAL size, last error
     abort   remove capture and the migration's state from both sides
+    rollback  after a cutover: back to SQLite, losing nothing written on PostgreSQL
     See docs/migrate.md.
     """
 
@@ -234,3 +235,51 @@ def abort_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_j
         f"from {report.source}; PostgreSQL state for schema {report.schema!r} "
         + ("removed" if report.postgres_state else "was not there")
     )
+
+
+@migrate.command("rollback")
+@_databases
+@schema_option
+@click.option(
+    "--lock-timeout",
+    "lock_timeout_s",
+    type=click.FloatRange(0.001, 60),
+    default=3.0,
+    show_default=True,
+    help="Seconds to wait for PostgreSQL's writers in flight to finish; past it, nothing changes.",
+)
+@json_option()
+@handle_errors
+def rollback_command(
+    sqlite_path: Path, postgres_dsn: str, schema: str | None, lock_timeout_s: float, as_json: bool
+) -> None:
+    """Go back from PostgreSQL to SQLite after a cutover, losing nothing written on PostgreSQL.
+
+    \b
+    Catches up with PostgreSQL's changes, freezes the route (writers wait),
+    waits for the writers in flight on PostgreSQL (--lock-timeout), writes the
+    last changes into SQLite and sets the route to sqlite in one SQLite
+    transaction; writers go on on SQLite. Then reverse capture is removed and
+    `pgferry migrate follow` carries SQLite's changes forward again. On a
+    timeout nothing changes (exit 2); killed, run it again.
+    """
+    from pgferry.capture.rollback import rollback
+
+    report = rollback(sqlite_path, postgres_dsn, schema, lock_timeout_s)
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    done = "finished the rollback killed after its flip" if report.resumed else "rolled back"
+    click.echo(
+        f"{done}: the route is sqlite; {report.applied_before + report.drained:,} PostgreSQL changes written into "
+        f"{report.source} ({report.drained:,} under the lock); writers paused {report.pause_s * 1000:.0f} ms"
+    )
+    if report.late_entries:
+        click.echo(
+            f"warning: {report.late_entries:,} changes were written on PostgreSQL after the flip by something not "
+            "following the route; they are not in SQLite",
+            err=True,
+        )
+    if not report.reverse_removed:
+        click.echo("reverse capture is still installed (its tables were busy): run `pgferry migrate rollback` again")
+    click.echo("`pgferry migrate follow` carries SQLite's changes to PostgreSQL again")

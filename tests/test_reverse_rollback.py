@@ -1,0 +1,197 @@
+"""`pgferry migrate rollback` on real SQLite and PostgreSQL: writers running on PostgreSQL through the
+router keep every acknowledged write and go on on SQLite without an error; a rollback whose lock
+times out changes nothing; afterwards forward following carries SQLite's new writes, and not the
+reverse applier's own."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from capture_util import assert_same, caught_up, started, write
+from pgferry.capture.reverse import log
+from pgferry.capture.rollback import RollbackTimeout, rollback
+from pgferry.errors import UsageError
+from pgferry.runtime import Backend, Dialect, Statements
+from pgferry.runtime.postgres import PostgresDatabase, PostgresPolicy
+from pgferry.runtime.route import Route, RouteReader, read_route
+from pgferry.runtime.routed import Router
+from pgferry.runtime.sqlite import SqliteDatabase, SqlitePolicy
+from reverse_fixtures import pg_write, reverse_entries, route_of, simulated_cutover
+
+
+@dataclass(frozen=True)
+class NoteSql(Statements):
+    NOTE_ADD: str
+    NOTE_COUNT: str
+
+
+HOME = Dialect.load(
+    "sqlite",
+    NoteSql,
+    {"NOTE_ADD": "INSERT INTO note (body) VALUES (?) RETURNING id", "NOTE_COUNT": "SELECT count(*) AS n FROM note"},
+)
+OTHER = Dialect.load(
+    "postgresql",
+    NoteSql,
+    {"NOTE_ADD": "INSERT INTO note (body) VALUES ($1) RETURNING id", "NOTE_COUNT": "SELECT count(*) AS n FROM note"},
+)
+
+
+def make_app(path: Path, dsn: str) -> Path:
+    """A note table (and a child) copied, followed and cut over."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT NOT NULL UNIQUE)")
+        conn.execute("CREATE TABLE mark (note_id INTEGER NOT NULL REFERENCES note (id), tag TEXT, PRIMARY KEY (note_id))")
+        conn.executemany("INSERT INTO note (body) VALUES (?)", [(f"seed {i}",) for i in range(10)])
+    started(path, dsn)
+    simulated_cutover(path, dsn)
+    return path
+
+
+@pytest.fixture
+def router(tmp_path: Path, pg_dsn: str) -> Iterator[tuple[Path, str, Router[Any]]]:
+    path = make_app(tmp_path / "app.db", pg_dsn)
+    home = Backend(SqliteDatabase(path, SqlitePolicy(busy_timeout_ms=5000)), HOME)
+    pg = Backend(PostgresDatabase(pg_dsn, PostgresPolicy(pool_min=0, pool_max=4, pool_wait_s=5)), OTHER)
+    routed = Router(home, pg, RouteReader(path))
+    try:
+        yield path, pg_dsn, routed
+    finally:
+        routed.close()
+
+
+class Writers:
+    """Threads adding notes until `stop`; each body acknowledged (its transaction returned) is kept."""
+
+    def __init__(self, router: Router[Any], n: int = 4) -> None:
+        self.router = router
+        self.acked: list[str] = []
+        self.errors: list[BaseException] = []
+        self.stop = threading.Event()
+        self.written = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(n)]
+
+    def _run(self, i: int) -> None:
+        k = 0
+        try:
+            while not self.stop.is_set():
+                body = f"w{i}-{k}"
+                with self.router.transaction():
+                    self.router.one(HOME.sql.NOTE_ADD, (body,))
+                with self._lock:
+                    self.acked.append(body)
+                self.written.release()
+                k += 1
+        except BaseException as exc:
+            self.errors.append(exc)
+
+    def __enter__(self) -> Writers:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def wait_for(self, n: int) -> None:
+        """Until `n` more writes are acknowledged."""
+        for _ in range(n):
+            assert self.written.acquire(timeout=20), self.errors
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+
+def bodies_in_sqlite(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {b for (b,) in conn.execute("SELECT body FROM note")}
+
+
+def test_a_rollback_under_writers_keeps_every_acknowledged_write_and_they_go_on_on_sqlite(
+    router: tuple[Path, str, Router[Any]],
+) -> None:
+    path, dsn, routed = router
+    with Writers(routed) as writers:
+        writers.wait_for(40)  # on PostgreSQL
+        report = rollback(path, dsn)
+        writers.wait_for(40)  # on SQLite
+    assert writers.errors == []
+    assert report.reverse_removed and report.late_entries == 0 and not report.resumed
+    assert route_of(path) is Route.SQLITE
+    acked = set(writers.acked)
+    assert acked <= bodies_in_sqlite(path)  # every acknowledged write, wherever it was made
+    with psycopg.connect(dsn) as pg:
+        on_postgres = {b for (b,) in pg.execute("SELECT body FROM note")}
+        assert log.installed_tables(pg, "public") == [] and not log.exists(pg)  # reverse capture removed
+    assert len(acked - on_postgres) > 0  # some were made on SQLite after the flip...
+    caught_up(path, dsn)  # ...and forward following carries them over
+    assert_same(path, dsn)
+
+
+def test_after_a_rollback_forward_following_carries_new_writes_not_the_reverse_applier_s_own(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    path = make_app(tmp_path / "app.db", pg_dsn)
+    pg_write(
+        pg_dsn,
+        [
+            ("INSERT INTO note (id, body) VALUES (100, 'on postgres')", ()),
+            ("INSERT INTO mark VALUES (100, 'x')", ()),
+            ("UPDATE note SET body = 'edited' WHERE id = 1", ()),
+            ("DELETE FROM note WHERE id = 2", ()),
+        ],
+    )
+    report = rollback(path, pg_dsn)
+    assert report.applied_before + report.drained == 4
+    assert_same(path, pg_dsn)
+    with psycopg.connect(pg_dsn) as pg:
+        position = pg.execute("SELECT applied_seq FROM pgferry.capture_state").fetchone()
+    with sqlite3.connect(path) as conn:
+        assert position == (conn.execute("SELECT max(seq) FROM _pgferry_changelog").fetchone()[0],)
+    assert caught_up(path, pg_dsn) == 0  # the reverse applier's writes are not carried forward again
+    write(path, [("INSERT INTO note (body) VALUES ('back on sqlite')", ()), ("DELETE FROM mark", ())])
+    assert caught_up(path, pg_dsn) == 2
+    assert_same(path, pg_dsn)
+    with pytest.raises(UsageError, match="nothing to roll back"):
+        rollback(path, pg_dsn)
+
+
+def test_a_rollback_whose_lock_times_out_changes_nothing(router: tuple[Path, str, Router[Any]]) -> None:
+    path, dsn, routed = router
+    inside, release = threading.Event(), threading.Event()
+
+    def in_flight() -> None:
+        with routed.transaction():
+            routed.one(HOME.sql.NOTE_ADD, ("in flight",))
+            inside.set()
+            release.wait(20)
+
+    worker = threading.Thread(target=in_flight)
+    worker.start()
+    try:
+        assert inside.wait(10)
+        pg_write(dsn, [("INSERT INTO note (body) VALUES ('committed on postgres')", ())])
+        with pytest.raises(RollbackTimeout, match="nothing changed"):
+            rollback(path, dsn, lock_timeout_s=0.3)
+        with sqlite3.connect(path) as conn:
+            state = read_route(conn)
+        assert state.route is Route.POSTGRES and not state.frozen()  # writers go on on PostgreSQL
+        with psycopg.connect(dsn) as pg:
+            assert log.installed_tables(pg, "public") == ["mark", "note"]
+    finally:
+        release.set()
+        worker.join(10)
+    routed.one(HOME.sql.NOTE_ADD, ("after the timeout",))  # on PostgreSQL, no error
+    assert reverse_entries(dsn) >= 2
+    rollback(path, dsn)
+    assert {"in flight", "committed on postgres", "after the timeout"} <= bodies_in_sqlite(path)
+    assert_same(path, dsn)
