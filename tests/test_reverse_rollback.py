@@ -50,7 +50,7 @@ def make_app(path: Path, dsn: str) -> Path:
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT NOT NULL UNIQUE)")
-        conn.execute("CREATE TABLE mark (note_id INTEGER NOT NULL REFERENCES note (id), tag TEXT, PRIMARY KEY (note_id))")
+        conn.execute("CREATE TABLE mark (note_id INTEGER PRIMARY KEY REFERENCES note (id), tag TEXT)")
         conn.executemany("INSERT INTO note (body) VALUES (?)", [(f"seed {i}",) for i in range(10)])
     started(path, dsn)
     simulated_cutover(path, dsn)
