@@ -116,11 +116,23 @@ def _rollback(
         return _finish(conn, dsn, schema, flip, lock_timeout_s, report)
     applier = ReverseApplier(path, dsn, schema, batch_entries)
     try:
-        report.applied_before = applier.run(until_caught_up=True)
+        report.applied_before = _catch_up(applier)
+        if applier.routed_away:
+            raise UsageError(f"{path}: another rollback set the route to sqlite meanwhile")
         flip = _flip(applier, conn, lock_timeout_s, report)
     finally:
         applier.close()
     return _finish(conn, dsn, schema, flip, lock_timeout_s, report)
+
+
+def _catch_up(applier: ReverseApplier) -> int:
+    """Step 1: batches until one is not full (writers on PostgreSQL may never let it reach zero)."""
+    applied = 0
+    while (batch := applier.step()) is not None:
+        applied += batch.entries
+        if batch.entries < applier.batch_entries:
+            break
+    return applied
 
 
 def _lock_timeout(pg: psycopg.Connection, seconds: float) -> None:

@@ -129,7 +129,10 @@ def uninstall(pg: psycopg.Connection, schema: str) -> int:
 
 
 def read(pg: psycopg.Connection, schema: str, limit: int) -> list[Entry]:
-    """Up to `limit` entries of `schema` visible to `pg`'s snapshot, oldest first."""
+    """Up to `limit` entries of `schema` visible to `pg`'s snapshot, oldest first (none once a
+    rollback removed the changelog)."""
+    if not exists(pg):
+        return []
     rows = pg.execute(
         sql.SQL(
             "SELECT seq, tbl, key, extract(epoch FROM logged_at) FROM {} WHERE target_schema = %s ORDER BY seq LIMIT %s"
