@@ -31,6 +31,15 @@ CASES: dict[str, tuple[list[Statement], bool]] = {  # (statements, in one transa
     ),
     "delete": ([("DELETE FROM item WHERE id % 3 = 0", ()), ("DELETE FROM pair WHERE a = 'a2'", ())], False),
     "delete without where": ([("DELETE FROM tag", ()), ("DELETE FROM pair", ()), ("DELETE FROM thing", ())], False),
+    "truncate": (
+        [
+            ("TRUNCATE pair", ()),
+            ("INSERT INTO pair VALUES ('after', 'truncate', 'v')", ()),
+            ("TRUNCATE item CASCADE", ()),  # tag too
+            ("INSERT INTO item VALUES (1, 'back', 1, NULL, NULL)", ()),
+        ],
+        False,
+    ),
     "upsert": (
         [
             (

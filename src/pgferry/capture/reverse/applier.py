@@ -109,16 +109,20 @@ class ReverseApplier:
         """Up to `limit` entries and their current rows, in `pg`'s transaction."""
         entries = log.read(pg, self.schema, limit)
         seqs: dict[str, list[int]] = {}
+        truncated: set[str] = set()
         for entry in entries:
             if entry.table not in self.tables:
                 raise ApplyError(f"reverse changelog entry {entry.seq} names table {entry.table!r}, not copied")
             seqs.setdefault(entry.table, []).append(entry.seq)
-        return Pending(entries, [(self.tables[name], self.tables[name].read(pg, s)) for name, s in seqs.items()])
+            if entry.key is None:
+                truncated.add(entry.table)
+        changes = [(self.tables[name], self.tables[name].read(pg, s, name in truncated)) for name, s in seqs.items()]
+        return Pending(entries, changes)
 
     def write(self, conn: sqlite3.Connection, pending: Pending) -> tuple[int, int]:
         """Make SQLite hold `pending`'s rows, in `conn`'s transaction: (rows written, keys deleted)."""
         for table, changes in pending.changes:  # deletes first: they free UNIQUE values
-            table.delete(conn, changes.gone)
+            table.delete(conn, changes)
         for table, changes in pending.changes:
             table.replace(conn, changes.rows)
         changelog.prune(conn, changelog.head(conn))  # our writes, logged by forward capture

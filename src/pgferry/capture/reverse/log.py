@@ -5,6 +5,8 @@ The key is a jsonb array of each key column's text form (`NEW.col::text`): one c
 any width and type, and a type's text output reads back through its input function exactly
 (`(key->>0)::type`), which is how the reverse applier finds the row again. Typed columns would need
 a changelog per key shape. An UPDATE whose key's text changes logs the old key too (it is gone).
+A TRUNCATE fires no row trigger: a statement trigger logs the table with a JSON null key instead,
+and the applier empties the table in SQLite before writing the batch's rows.
 
 `xid` is the writing transaction (pg_current_xact_id(), for diagnosis: which transaction wrote an
 entry); `logged_at` (the transaction's start) bounds the reverse lag in seconds from above.
@@ -29,14 +31,16 @@ from pgferry.migrate.control import CONTROL_SCHEMA
 
 CHANGELOG = sql.Identifier(CONTROL_SCHEMA, "reverse_changelog")
 TRIGGER = "_pgferry_reverse"
+TRUNCATE_TRIGGER = "_pgferry_reverse_truncate"
 FUNCTION_PREFIX = "reverse_log_"
+TRUNCATE_FUNCTION = sql.Identifier(CONTROL_SCHEMA, "reverse_log_truncate")  # one for every table
 
 
 @dataclass(frozen=True)
 class Entry:
     seq: int
     table: str  # the PostgreSQL table
-    key: list[str]  # each key column's text form
+    key: list[str] | None  # each key column's text form; None: the table was truncated
     logged_at: float  # epoch s: its transaction's start
 
 
@@ -82,6 +86,15 @@ def install(pg: psycopg.Connection, schema: str, tables: Sequence[CopiedTable]) 
             " target_schema text NOT NULL, tbl text NOT NULL, key jsonb NOT NULL)"
         ).format(CHANGELOG)
     )
+    truncated = sql.SQL(
+        "BEGIN INSERT INTO {} (target_schema, tbl, key) VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, 'null');"
+        " RETURN NULL; END"
+    ).format(CHANGELOG)
+    pg.execute(
+        sql.SQL("CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}").format(
+            TRUNCATE_FUNCTION, sql.Literal(truncated.as_string(pg))
+        )
+    )
     for table in tables:
         identity = table.identity
         function = function_name(schema, identity.target)
@@ -97,6 +110,16 @@ def install(pg: psycopg.Connection, schema: str, tables: Sequence[CopiedTable]) 
                 " FOR EACH ROW EXECUTE FUNCTION {}()"
             ).format(sql.Identifier(TRIGGER), sql.Identifier(schema), sql.Identifier(identity.target), function)
         )
+        pg.execute(
+            sql.SQL(
+                "CREATE OR REPLACE TRIGGER {} AFTER TRUNCATE ON {}.{} FOR EACH STATEMENT EXECUTE FUNCTION {}()"
+            ).format(
+                sql.Identifier(TRUNCATE_TRIGGER),
+                sql.Identifier(schema),
+                sql.Identifier(identity.target),
+                TRUNCATE_FUNCTION,
+            )
+        )
     return len(tables)
 
 
@@ -111,19 +134,27 @@ def installed_tables(pg: psycopg.Connection, schema: str) -> list[str]:
 
 
 def uninstall(pg: psycopg.Connection, schema: str) -> int:
-    """Drop the triggers and functions of `schema` and its entries (the changelog goes with the last
-    schema's), in `pg`'s transaction. Safe to run twice. Returns the triggers dropped."""
+    """Drop the triggers and functions of `schema` and its entries, in `pg`'s transaction; the
+    changelog and the shared function go once no table of any schema has a reverse trigger. Safe to
+    run twice. Returns the tables whose triggers were dropped."""
     tables = installed_tables(pg, schema)
     for table in tables:
-        pg.execute(
-            sql.SQL("DROP TRIGGER IF EXISTS {} ON {}.{}").format(
-                sql.Identifier(TRIGGER), sql.Identifier(schema), sql.Identifier(table)
+        for trigger in (TRIGGER, TRUNCATE_TRIGGER):
+            pg.execute(
+                sql.SQL("DROP TRIGGER IF EXISTS {} ON {}.{}").format(
+                    sql.Identifier(trigger), sql.Identifier(schema), sql.Identifier(table)
+                )
             )
-        )
         pg.execute(sql.SQL("DROP FUNCTION IF EXISTS {}()").format(function_name(schema, table)))
-    if exists(pg):
-        forget_schema(pg, schema)
-        if pg.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(CHANGELOG)).fetchone() == (True,):
+    forget_schema(pg, schema)
+    others = pg.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname IN (%s, %s))", [TRIGGER, TRUNCATE_TRIGGER]
+    )
+    if others.fetchone() == (False,):
+        pg.execute(sql.SQL("DROP FUNCTION IF EXISTS {}()").format(TRUNCATE_FUNCTION))
+        if exists(pg) and pg.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(CHANGELOG)).fetchone() == (
+            True,
+        ):
             pg.execute(sql.SQL("DROP TABLE {}").format(CHANGELOG))
     return len(tables)
 
@@ -139,7 +170,7 @@ def read(pg: psycopg.Connection, schema: str, limit: int) -> list[Entry]:
         ).format(CHANGELOG),
         [schema, limit],
     ).fetchall()
-    return [Entry(int(seq), str(tbl), list(key), float(at)) for seq, tbl, key, at in rows]
+    return [Entry(int(seq), str(tbl), None if key is None else list(key), float(at)) for seq, tbl, key, at in rows]
 
 
 def forget(pg: psycopg.Connection, seqs: Sequence[int]) -> int:

@@ -6,10 +6,14 @@ back to the column's type, so the primary key's index finds it): a key that find
 one that finds none is deleted. SQLite gets `DELETE` for the keys that are gone and `INSERT OR
 REPLACE` for the rows that exist. REPLACE also clears a stale SQLite row in the way of a UNIQUE value
 (two rows that swapped values in PostgreSQL): that row changed in PostgreSQL before the one taking
-its value could, so its own entry is in this batch or was applied before. The applier's connection
-runs with `foreign_keys = OFF` (PostgreSQL's logical replication workers skip foreign keys the same
-way): every batch makes SQLite equal to one consistent PostgreSQL snapshot, whose foreign keys hold,
-and a REPLACE of a parent must not cascade to its children.
+its value could, so its own entry is in this batch or was applied before (a lower seq: its
+transaction committed first). A table truncated in PostgreSQL is emptied first.
+
+The applier's connection runs with `foreign_keys = OFF`, as PostgreSQL's logical replication workers
+skip foreign keys: a REPLACE of a parent must not cascade to its children, and PostgreSQL already
+checked every row it sends. Every row of a batch is read in one snapshot; a batch cut by its size
+may leave a related row's change to the next one, so a foreign key can dangle in SQLite between two
+batches, and holds again once the changelog is drained (always, at the rollback's flip).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Changes:
 
     rows: list[Row] = field(default_factory=list)
     gone: list[Row] = field(default_factory=list)
+    truncated: bool = False  # TRUNCATE-d in PostgreSQL: emptied before the rows are written
 
 
 def _back(reverse: Sequence[Callable[[Any], Any]], values: Sequence[Any]) -> Row:
@@ -66,7 +71,7 @@ class ReverseTable:
     def target(self) -> str:
         return self.copied.identity.target
 
-    def read(self, pg: psycopg.Connection, seqs: Sequence[int]) -> Changes:
+    def read(self, pg: psycopg.Connection, seqs: Sequence[int], truncated: bool = False) -> Changes:
         """The current row (or its absence) of every key the entries `seqs` name for this table."""
         identity = self.copied.identity
         keys = [sql.SQL("(e.key->>{})::{}").format(sql.Literal(i), statement(t)) for i, t in enumerate(self.key_types)]
@@ -76,7 +81,8 @@ class ReverseTable:
         columns = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c.target)) for c in identity.columns)
         query = sql.SQL(
             "SELECT {keys}, t.ctid IS NOT NULL, {columns} FROM (SELECT DISTINCT key FROM {log}"
-            " WHERE seq = ANY(%s) AND target_schema = %s AND tbl = %s) e LEFT JOIN {schema}.{table} t ON {match}"
+            " WHERE seq = ANY(%s) AND target_schema = %s AND tbl = %s AND jsonb_typeof(key) = 'array') e"
+            " LEFT JOIN {schema}.{table} t ON {match}"
         ).format(
             keys=sql.SQL(", ").join(keys),
             columns=columns,
@@ -88,7 +94,7 @@ class ReverseTable:
         width = len(keys)
         key_reverse = [converter_for(c).reverse for c in identity.key]
         row_reverse = [converter_for(c).reverse for c in identity.columns]
-        changes = Changes()
+        changes = Changes(truncated=truncated)
         for row in pg.execute(query, [list(seqs), self.schema, self.target]):
             if row[width]:
                 changes.rows.append(_back(row_reverse, row[width + 1 :]))
@@ -96,8 +102,11 @@ class ReverseTable:
                 changes.gone.append(_back(key_reverse, row[:width]))
         return changes
 
-    def delete(self, conn: sqlite3.Connection, gone: Sequence[Row]) -> None:
-        if gone:
+    def delete(self, conn: sqlite3.Connection, changes: Changes) -> None:
+        gone = changes.gone
+        if changes.truncated:
+            conn.execute(f"DELETE FROM {q(self.copied.captured.table)}")
+        elif gone:
             where = " AND ".join(f"{q(c.source)} = ?" for c in self.copied.identity.key)
             conn.executemany(f"DELETE FROM {q(self.copied.captured.table)} WHERE {where}", gone)
 
