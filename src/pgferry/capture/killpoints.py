@@ -2,8 +2,10 @@
 loses nothing: PGFERRY_KILL_AT=NAME (the first time NAME is reached) or NAME@N (the Nth time).
 
 Nothing happens unless that variable is set; the points are `apply:before_commit` (the batch's rows
-and position written, not committed), `apply:after_commit` (committed, changelog not yet pruned)
-and `apply:after_prune`.
+and position written, not committed), `apply:after_commit` (committed, changelog not yet pruned),
+`apply:after_prune`; the reverse applier's `reverse:before_commit` (SQLite written, not committed)
+and `reverse:after_commit` (committed, its PostgreSQL entries not yet deleted); and the rollback's
+`rollback:after_flip` (SQLite's route flipped, PostgreSQL's transaction not committed).
 """
 
 from __future__ import annotations
