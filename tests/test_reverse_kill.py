@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from capture_util import Statement, assert_same, caught_up, write
+from capture_util import assert_same, caught_up, changes, write
 from pgferry.capture.killpoints import ENV
 from pgferry.capture.reverse import log
 from pgferry.capture.rollback import read_flip, rollback
@@ -33,19 +33,6 @@ def follow(path: Path, dsn: str, kill_at: str | None = None) -> subprocess.Compl
     return pgferry("migrate", "follow", str(path), dsn, "--until-caught-up", "--batch", str(BATCH), kill_at=kill_at)
 
 
-def changes(n: int) -> list[Statement]:
-    """Inserts, updates and deletes on PostgreSQL, each its own transaction."""
-    out: list[Statement] = []
-    for i in range(n):
-        out.append(("INSERT INTO item VALUES (%s, %s, %s, 'k', NULL)", (1000 + i, f"k{i}", i)))
-        out.append(("INSERT INTO tag VALUES (%s, 'k')", (1000 + i,)))
-        if i % 3 == 0:
-            out.append(("UPDATE pair SET v = %s WHERE a = 'a1'", (f"k{i}",)))
-        if i % 5 == 0:
-            out.append(("DELETE FROM item WHERE id = %s", (1000 + i - 1,)))
-    return out
-
-
 def sqlite_digest(path: Path) -> str:
     with sqlite3.connect(path) as conn:
         rows = [
@@ -60,7 +47,7 @@ def test_a_killed_reverse_applier_resumes_and_resuming_again_changes_nothing(
     tmp_path: Path, pg_dsn: str, point: str, batches_done: int
 ) -> None:
     path = cut_over(tmp_path / "app.db", pg_dsn)
-    pg_write(pg_dsn, changes(60))
+    pg_write(pg_dsn, changes(60, "%s"))
     total = reverse_entries(pg_dsn)
     assert total > 4 * BATCH
 
@@ -81,7 +68,7 @@ def test_a_killed_reverse_applier_resumes_and_resuming_again_changes_nothing(
 
 def test_a_rollback_killed_after_its_flip_is_finished_by_running_it_again(tmp_path: Path, pg_dsn: str) -> None:
     path = cut_over(tmp_path / "app.db", pg_dsn)
-    pg_write(pg_dsn, changes(20))
+    pg_write(pg_dsn, changes(20, "%s"))
     killed = pgferry("migrate", "rollback", str(path), pg_dsn, kill_at="rollback:after_flip")
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
     assert route_of(path) is Route.SQLITE  # the flip committed: writers are on SQLite

@@ -35,6 +35,7 @@ from pgferry.capture.changelog import Captured, Entry
 from pgferry.capture.copied import captured_tables
 from pgferry.capture.current import ApplyError, CurrentRows, Key, current_rows
 from pgferry.capture.install import schema_drift, schema_version
+from pgferry.capture.loop import run_batches
 from pgferry.capture.target import TargetTable
 from pgferry.errors import PgferryError
 from pgferry.migrate.converters import converter_for
@@ -48,7 +49,6 @@ BATCH_ENTRIES = 2_000
 CONFLICT_ROUNDS = 8  # unique conflicts cleared per table and batch before giving up
 PRUNE_EVERY_S = 1.0
 HEARTBEAT_S = 1.0
-IDLE_SLEEP_S = 0.02
 RATE_WINDOW_S = 10.0
 GRANT_HINT = (
     "run the applier as a role allowed to SET session_replication_role (a superuser, or on PostgreSQL 15+ "
@@ -347,18 +347,4 @@ class Applier:
     ) -> int:
         """Apply batches until `stop` is set, the route becomes `postgres` (or, with
         `until_caught_up`, until nothing is left); returns the entries applied."""
-        applied = 0
-        while (stop is None or not stop.is_set()) and not self.routed_away:
-            batch = self.step()
-            if on_batch is not None:
-                on_batch(batch)
-            if batch is None:
-                if until_caught_up:
-                    break
-                if stop is not None:
-                    stop.wait(IDLE_SLEEP_S)
-                else:
-                    time.sleep(IDLE_SLEEP_S)
-                continue
-            applied += batch.entries
-        return applied
+        return run_batches(self.step, lambda: self.routed_away, stop, until_caught_up, on_batch)

@@ -39,6 +39,7 @@ import psycopg
 from pgferry.capture import changelog, killpoints, pgstate
 from pgferry.capture.copied import captured_tables
 from pgferry.capture.current import ApplyError
+from pgferry.capture.loop import run_batches
 from pgferry.capture.reverse import log
 from pgferry.capture.reverse.rows import Changes, ReverseTable
 from pgferry.pg.connect import connect
@@ -48,7 +49,6 @@ from pgferry.sqlite.connect import open_writable
 
 BATCH_ENTRIES = 2_000
 BUSY_TIMEOUT_MS = 5_000
-IDLE_SLEEP_S = 0.02
 HEARTBEAT_S = 1.0
 
 
@@ -183,17 +183,4 @@ class ReverseApplier:
     ) -> int:
         """Apply batches until `stop` is set, the route leaves `postgres`, or (with
         `until_caught_up`) nothing is left; returns the entries applied."""
-        applied = 0
-        while (stop is None or not stop.is_set()) and not self.routed_away:
-            batch = self.step()
-            if on_batch is not None:
-                on_batch(batch)
-            if batch is not None:
-                applied += batch.entries
-            elif until_caught_up:
-                break
-            elif stop is not None:
-                stop.wait(IDLE_SLEEP_S)
-            else:
-                time.sleep(IDLE_SLEEP_S)
-        return applied
+        return run_batches(self.step, lambda: self.routed_away, stop, until_caught_up, on_batch)
