@@ -193,7 +193,11 @@ def rollback_pause(path: Path, dsn: str, writers: int, seconds: float) -> dict[s
         "writes": len(running.samples),
         "errors": len(running.errors),
         "write_p99_ms_before": round(before[int(0.99 * len(before))] * 1000, 2),
+        "write_max_ms_before": round(before[-1] * 1000, 1),
         "write_max_ms": round(max(s for _at, s in running.samples) * 1000, 1),
+        "write_max_ms_around_rollback": round(
+            max(s for at, s in running.samples if began - 0.1 <= at <= began + took) * 1000, 1
+        ),
         "rollback_s": round(took, 3),
         "pause_ms": round(report.pause_s * 1000, 1),
         "lock_wait_ms": round(report.lock_wait_s * 1000, 1),

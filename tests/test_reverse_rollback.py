@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from capture_util import assert_same, caught_up, started, write
+from pgferry.capture.current import ApplyError
 from pgferry.capture.migration import Follow, follow
 from pgferry.capture.reverse import log
 from pgferry.capture.rollback import RollbackTimeout, rollback
@@ -212,3 +213,21 @@ def test_a_rollback_whose_lock_times_out_changes_nothing(router: tuple[Path, str
     rollback(path, dsn)
     assert {"in flight", "committed on postgres", "after the timeout"} <= bodies_in_sqlite(path)
     assert_same(path, dsn)
+
+
+def test_a_row_sqlite_refuses_stops_the_reverse_applier_and_the_rollback_with_a_message(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    path = make_app(tmp_path / "app.db", pg_dsn)
+    pg_write(pg_dsn, [("ALTER TABLE note ALTER COLUMN body DROP NOT NULL", ()), ("INSERT INTO note VALUES (500)", ())])
+    with pytest.raises(ApplyError, match=r"SQLite refused a row PostgreSQL holds .*NOT NULL"):
+        follow(path, pg_dsn)
+    assert read_status(path, pg_dsn, "public").phase == "failed"
+    with pytest.raises(ApplyError, match="SQLite refused a row PostgreSQL holds"):
+        rollback(path, pg_dsn)
+    with sqlite3.connect(path) as conn:
+        state = read_route(conn)
+    assert state.route is Route.POSTGRES and not state.frozen()  # nothing changed
+    pg_write(pg_dsn, [("UPDATE note SET body = 'fixed' WHERE id = 500", ())])
+    rollback(path, pg_dsn)
+    assert "fixed" in bodies_in_sqlite(path)

@@ -27,6 +27,7 @@ import psycopg
 from psycopg import sql
 
 from pgferry.capture.copied import CopiedTable
+from pgferry.capture.current import ApplyError
 from pgferry.capture.reverse.log import CHANGELOG
 from pgferry.migrate.converters import converter_for
 from pgferry.pg.connect import statement
@@ -96,25 +97,38 @@ class ReverseTable:
         row_reverse = [converter_for(c).reverse for c in identity.columns]
         changes = Changes(truncated=truncated)
         for row in pg.execute(query, [list(seqs), self.schema, self.target]):
-            if row[width]:
-                changes.rows.append(_back(row_reverse, row[width + 1 :]))
-            else:
-                changes.gone.append(_back(key_reverse, row[:width]))
+            try:
+                if row[width]:
+                    changes.rows.append(_back(row_reverse, row[width + 1 :]))
+                else:
+                    changes.gone.append(_back(key_reverse, row[:width]))
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise ApplyError(
+                    f"table {self.target!r}: the row with key {list(row[:width])} has a value SQLite's column "
+                    f"cannot take back as the copy converted it ({exc}); fix it in PostgreSQL, then follow again"
+                ) from None
         return changes
 
     def delete(self, conn: sqlite3.Connection, changes: Changes) -> None:
-        gone = changes.gone
+        table = q(self.copied.captured.table)
         if changes.truncated:
-            conn.execute(f"DELETE FROM {q(self.copied.captured.table)}")
-        elif gone:
+            conn.execute(f"DELETE FROM {table}")
+        elif changes.gone:
             where = " AND ".join(f"{q(c.source)} = ?" for c in self.copied.identity.key)
-            conn.executemany(f"DELETE FROM {q(self.copied.captured.table)} WHERE {where}", gone)
+            conn.executemany(f"DELETE FROM {table} WHERE {where}", changes.gone)
 
     def replace(self, conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
-        if rows:
-            names = [c.source for c in self.copied.identity.columns]
-            marks = ", ".join("?" * len(names))
+        if not rows:
+            return
+        names = [c.source for c in self.copied.identity.columns]
+        marks = ", ".join("?" * len(names))
+        try:
             conn.executemany(
                 f"INSERT OR REPLACE INTO {q(self.copied.captured.table)} ({', '.join(map(q, names))}) VALUES ({marks})",
                 rows,
             )
+        except sqlite3.IntegrityError as exc:  # a CHECK or NOT NULL SQLite has and PostgreSQL has not
+            raise ApplyError(
+                f"table {self.copied.captured.table!r}: SQLite refused a row PostgreSQL holds ({exc}); make the "
+                "constraints agree (or fix the row in PostgreSQL), then follow again"
+            ) from None
