@@ -47,7 +47,9 @@ from pgferry.sqlite.atomic import atomic
 from pgferry.sqlite.connect import check_sqlite_file, open_writable
 
 LOCK_TIMEOUT_S = 3.0
-FREEZE_MARGIN_S = 2.0  # the freeze outlasts the lock timeout by this much (it lapses by itself if killed)
+FREEZE_MARGIN_S = 1.5  # the freeze outlasts the lock timeout by this much (it lapses by itself if killed);
+# 3 s + 1.5 s stays under a router's default freeze_wait_s (5 s): past the freeze writers queue on the
+# mirrored row instead, which the rollback holds until its flip, and none gets route_frozen
 RECORD = "rollback"  # the row of the SQLite control table STATE a flipped rollback leaves until finished
 REMOVE_ATTEMPTS = 3
 
