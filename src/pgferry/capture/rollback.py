@@ -39,7 +39,7 @@ from pgferry.capture.migration import install_schema
 from pgferry.capture.reverse import ReverseApplier, log
 from pgferry.capture.reverse.applier import BATCH_ENTRIES
 from pgferry.dsn import redact
-from pgferry.errors import PgferryError, UsageError
+from pgferry.errors import PgferryError, TargetError, UsageError
 from pgferry.migrate.errors import user_errors
 from pgferry.pg.connect import connect, first_line
 from pgferry.runtime.route import Route, freeze, mirror, read_route, set_route, thaw
@@ -170,19 +170,27 @@ def _flip(applier: ReverseApplier, conn: sqlite3.Connection, lock_timeout_s: flo
                 pending = applier.pending(pg, applier.batch_entries)
                 drained_upto = max([drained_upto, *pending.seqs])
                 last = len(pending.entries) < applier.batch_entries
-                flip = Flip(drained_upto, 0) if last else None
+                done: Flip | None = None
                 with atomic(conn, what="rollback: writing PostgreSQL's last changes into SQLite"):
                     applier.write(conn, pending)
-                    if flip is not None:
-                        flip = Flip(drained_upto, changelog.head(conn))
-                        STATE.write(conn, {"name": RECORD, "value": json.dumps(asdict(flip))}, replace=True)
+                    if last:
+                        done = Flip(drained_upto, changelog.head(conn))
+                        STATE.write(conn, {"name": RECORD, "value": json.dumps(asdict(done))}, replace=True)
                         set_route(conn, Route.SQLITE, note="rollback", pg=pg)
-                flipped = flip
+                flipped = done
                 report.pause_s = time.monotonic() - started
                 log.forget(pg, pending.seqs)
                 report.drained += len(pending.entries)
             killpoints.reached("rollback:after_flip")
             pgstate.jump_position(pg, schema, flipped.forward_head, time.time())
+    except psycopg.Error as exc:
+        if flipped is None:
+            thaw(conn, note="rollback gave up")
+            raise
+        raise TargetError(
+            f"rollback: the route is sqlite (the flip committed; writers are on SQLite), but PostgreSQL's half "
+            f"failed ({first_line(exc)}); run `pgferry migrate rollback` again to finish it"
+        ) from None
     except BaseException:
         if flipped is None:
             thaw(conn, note="rollback gave up")
