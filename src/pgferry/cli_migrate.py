@@ -46,10 +46,11 @@ def migrate() -> None:
     """Move a running application's SQLite database to PostgreSQL: capture, copy, catch up.
 
     \b
-    start   install change capture, copy with a watermark, then follow
-    follow  go on following (after a stop, a kill, or a start that was killed)
-    status  phase, lag, throughput, changelog and WAL size, last error
-    abort   remove capture and the migration's state from both sides
+    start     install change capture, copy with a watermark, then follow
+    follow    go on following (after a stop, a kill, or a start that was killed);
+              after a cutover, PostgreSQL's changes back into SQLite
+    status    phase, lag, throughput, changelog and WAL size, last error
+    abort     remove capture and the migration's state from both sides
     rollback  after a cutover: back to SQLite, losing nothing written on PostgreSQL
     See docs/migrate.md.
     """
@@ -175,7 +176,9 @@ def follow_command(
 ) -> None:
     """Go on applying SQLITE_PATH's changes to POSTGRES_DSN where the migration stands.
 
-    Installs capture or finishes the copy first when a `start` was killed before it did.
+    Installs capture or finishes the copy first when a `start` was killed before it did. While the
+    route is postgres (after a cutover) it applies PostgreSQL's changes back into SQLite instead, and
+    switches direction when a cutover or a rollback flips the route.
     """
     from pgferry.capture.migration import follow
 
