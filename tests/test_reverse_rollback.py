@@ -231,3 +231,20 @@ def test_a_row_sqlite_refuses_stops_the_reverse_applier_and_the_rollback_with_a_
     pg_write(pg_dsn, [("UPDATE note SET body = 'fixed' WHERE id = 500", ())])
     rollback(path, pg_dsn)
     assert "fixed" in bodies_in_sqlite(path)
+
+
+def test_a_second_cutover_and_rollback_after_the_first(tmp_path: Path, pg_dsn: str) -> None:
+    path = make_app(tmp_path / "app.db", pg_dsn)
+    pg_write(pg_dsn, [("INSERT INTO note VALUES (100, 'first time on postgres')", ())])
+    rollback(path, pg_dsn)
+    write(path, [("INSERT INTO note VALUES (101, 'back on sqlite')", ())])
+    simulated_cutover(path, pg_dsn)  # forward caught up (101 reaches PostgreSQL), reverse capture again
+    pg_write(
+        pg_dsn,
+        [("INSERT INTO note VALUES (102, 'second time on postgres')", ()), ("DELETE FROM note WHERE id = 100", ())],
+    )
+    report = rollback(path, pg_dsn)
+    assert report.applied_before + report.drained == 2 and report.reverse_removed
+    assert {"back on sqlite", "second time on postgres"} <= bodies_in_sqlite(path)
+    assert "first time on postgres" not in bodies_in_sqlite(path)
+    assert_same(path, pg_dsn)
