@@ -18,6 +18,7 @@ from capture_util import assert_same, caught_up, changes, write
 from pgferry.capture.killpoints import ENV
 from pgferry.capture.reverse import log
 from pgferry.capture.rollback import read_flip, rollback
+from pgferry.capture.status import read_status
 from pgferry.runtime.route import Route
 from reverse_fixtures import cut_over, pg_write, reverse_caught_up, reverse_entries, route_of
 
@@ -74,6 +75,7 @@ def test_a_rollback_killed_after_its_flip_is_finished_by_running_it_again(tmp_pa
     assert route_of(path) is Route.SQLITE  # the flip committed: writers are on SQLite
     with sqlite3.connect(path) as conn:
         assert read_flip(conn) is not None
+    assert read_status(path, pg_dsn, "public").rollback_unfinished
     assert_same(path, pg_dsn)  # with every change made on PostgreSQL
     with psycopg.connect(pg_dsn) as pg:
         assert log.installed_tables(pg, "public") != []  # its PostgreSQL half rolled back
