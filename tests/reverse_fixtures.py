@@ -19,18 +19,28 @@ from pgferry.runtime.route import Route, read_route, set_route
 
 def make_typed_source(path: Path, without_rowid: bool) -> Path:
     """capture_util's tables, plus `thing` with the declared types a copy converts (BOOLEAN, NUMERIC,
-    REAL, DATETIME, DATE, JSON): PostgreSQL gets boolean, numeric, timestamp, date, jsonb."""
+    REAL, DATETIME, DATE, JSON, and epoch seconds in a TIMESTAMP column): PostgreSQL gets boolean,
+    numeric, timestamp, date, jsonb and what the copy makes of the epochs."""
     make_source(path, without_rowid)
     tail = " WITHOUT ROWID" if without_rowid else ""
     with sqlite3.connect(path) as conn:
         conn.execute(
             "CREATE TABLE thing (id INTEGER PRIMARY KEY, flag BOOLEAN, price NUMERIC, ratio REAL,"
-            f" created DATETIME, day DATE, meta JSON){tail}"
+            f" created DATETIME, day DATE, meta JSON, seen_at TIMESTAMP){tail}"
         )
         for i in range(1, 6):
             conn.execute(
-                "INSERT INTO thing VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (i, i % 2, 10 + i, i / 4, f"2024-01-0{i} 03:04:05", f"2024-02-0{i}", f'{{"i": {i}}}'),
+                "INSERT INTO thing VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    i,
+                    i % 2,
+                    10 + i,
+                    i / 4,
+                    f"2024-01-0{i} 03:04:05",
+                    f"2024-02-0{i}",
+                    f'{{"i": {i}}}',
+                    1_700_000_000 + i,
+                ),
             )
     return path
 

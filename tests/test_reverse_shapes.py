@@ -4,6 +4,7 @@ identical). Each case runs on rowid and on WITHOUT ROWID tables."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,12 @@ CASES: dict[str, tuple[list[Statement], bool]] = {  # (statements, in one transa
             ("UPDATE thing SET flag = NOT flag, created = created + interval '1 day 2 hours'", ()),
             ("UPDATE thing SET price = 12.50, ratio = -0.001, day = '1999-12-31' WHERE id = 2", ()),
             ('UPDATE thing SET meta = \'{"b": [1, 2.5, null], "a": "é"}\' WHERE id = 3', ()),
-            ("INSERT INTO thing VALUES (9, false, 1e3, 1e-10, '2030-06-01 00:00:00.25', '2030-06-01', '{}')", ()),
+            ("UPDATE thing SET seen_at = seen_at + interval '90 seconds' WHERE id = 4", ()),  # epoch seconds
+            (
+                "INSERT INTO thing VALUES (9, false, 1e3, 1e-10, '2030-06-01 00:00:00.25', '2030-06-01', '{}',"
+                " '2030-01-01 00:00:00+00')",
+                (),
+            ),
         ],
         False,
     ),
@@ -119,3 +125,25 @@ def test_a_write_shape_on_postgres_comes_back_into_sqlite(
     assert reverse_entries(pg_dsn) == 0  # applied entries are deleted
     assert_same(path, pg_dsn)
     assert reverse_caught_up(path, pg_dsn) == 0  # nothing left: running again changes nothing
+
+
+def test_converted_values_come_back_in_the_form_sqlite_had(tmp_path: Path, pg_dsn: str) -> None:
+    """boolean -> 0/1, timestamp -> its text, timestamptz of epoch seconds -> the integer, jsonb -> text."""
+    path = cut_over(tmp_path / "app.db", pg_dsn)
+    pg_write(
+        pg_dsn,
+        [
+            (
+                "INSERT INTO thing VALUES (9, true, 12.5, 0.25, '2030-06-01 00:00:00.25', '2030-06-01',"
+                " '{\"a\": [1]}', '2030-01-01 00:00:00+00')",
+                (),
+            )
+        ],
+    )
+    reverse_caught_up(path, pg_dsn)
+    with sqlite3.connect(path) as conn:
+        row = conn.execute(
+            "SELECT flag, typeof(flag), created, seen_at, typeof(seen_at), json_extract(meta, '$.a[0]')"
+            " FROM thing WHERE id = 9"
+        ).fetchone()
+    assert row == (1, "integer", "2030-06-01 00:00:00.250000", 1_893_456_000, "integer", 1)  # microseconds, as reversed
