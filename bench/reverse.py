@@ -3,9 +3,8 @@ reverse applier drains a backlog into SQLite, and how long writers pause during 
 
 One throwaway PostgreSQL cluster (pgferry.pg.cluster: loopback, fsync off). The SQLite file (WAL)
 holds `events` (INTEGER PRIMARY KEY, 10,000 rows) and `counters` (TEXT key, WITHOUT ROWID, 1,000
-rows); `pgferry migrate start --until-caught-up` copies it, then a cutover is simulated as
-tests/reverse_fixtures.py does (reverse capture installed and the route set to `postgres` under
-SQLite's write lock) until `pgferry migrate cutover` lands.
+rows); `pgferry migrate start --until-caught-up` copies it, then `pgferry migrate cutover` switches it
+to PostgreSQL (installing reverse capture with the flip).
 
 1. trigger cost: on a second copy of the file (schema `cost`), `--writes` single-row autocommit writes
    on PostgreSQL (3 of 4 INSERT an event, 1 of 4 UPDATE a counter), alternately with the reverse
@@ -42,6 +41,7 @@ import psycopg
 
 from pgferry.capture import reverse
 from pgferry.capture.copied import captured_tables
+from pgferry.capture.cutover import cutover
 from pgferry.capture.migration import follow, start
 from pgferry.capture.reverse import ReverseApplier
 from pgferry.capture.rollback import rollback
@@ -50,7 +50,7 @@ from pgferry.migrate.verify import verify_copy
 from pgferry.pg.cluster import throwaway_cluster
 from pgferry.runtime import Backend, Dialect, Statements
 from pgferry.runtime.postgres import PostgresDatabase, PostgresPolicy
-from pgferry.runtime.route import Route, RouteReader, set_route
+from pgferry.runtime.route import RouteReader
 from pgferry.runtime.routed import Router
 from pgferry.runtime.sqlite import SqliteDatabase, SqlitePolicy
 
@@ -76,20 +76,6 @@ def make_source(path: Path) -> None:
             ((0.0, f"k{i % 7}", "p" * (i % 200)) for i in range(10_000)),
         )
         conn.executemany("INSERT INTO counters VALUES (?, 0)", ((f"c{i}",) for i in range(1000)))
-
-
-def cut_over(path: Path, dsn: str, install: bool = True) -> None:
-    """The simulated cutover (tests/reverse_fixtures.py's simulated_cutover)."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=10)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        with psycopg.connect(dsn) as pg:
-            if install:
-                reverse.install(pg, "public", captured_tables(conn, pg, "public").tables)
-            set_route(conn, Route.POSTGRES, pg=pg)
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
 
 
 def pg_writes(dsn: str, count: int, offset: int = 0, schema: str = "public") -> float:
@@ -229,7 +215,7 @@ def main() -> int:
         make_source(path)
         dsn = cluster.dsn()
         start(path, dsn, CopyOptions(jobs=1))
-        cut_over(path, dsn)
+        cutover(path, dsn)  # reverse capture installed with the flip
         result = {
             "load": round(os.getloadavg()[0], 2),
             "trigger_cost": trigger_cost(Path(tmp), dsn, args.writes, args.rounds),

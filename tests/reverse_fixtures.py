@@ -1,6 +1,5 @@
 """Reverse capture's test helpers: an application database with converted types beside capture_util's
-tables, a cutover simulated until the real one (`pgferry migrate cutover`) is merged, writes on
-PostgreSQL, the reverse applier run until caught up, and both sides compared."""
+tables, the cutover, writes on PostgreSQL, the reverse applier run until caught up."""
 
 from __future__ import annotations
 
@@ -10,11 +9,10 @@ from pathlib import Path
 
 import psycopg
 
-from capture_util import Statement, assert_same, caught_up, make_source, started
-from pgferry.capture import reverse
-from pgferry.capture.copied import captured_tables
+from capture_util import Statement, make_source, started
+from pgferry.capture.cutover import CutoverOptions, cutover
 from pgferry.capture.reverse import ReverseApplier
-from pgferry.runtime.route import Route, read_route, set_route
+from pgferry.runtime.route import Route, read_route
 
 
 def make_typed_source(path: Path, without_rowid: bool) -> Path:
@@ -45,27 +43,16 @@ def make_typed_source(path: Path, without_rowid: bool) -> Path:
     return path
 
 
-def simulated_cutover(path: Path, dsn: str, schema: str = "public") -> None:
-    """Stands in for `pgferry migrate cutover` until it is merged: the forward applier caught up, then,
-    with SQLite's write lock held, reverse capture installed in one PostgreSQL transaction and the
-    route set to `postgres` (mirrored), PostgreSQL's transaction committed first."""
-    caught_up(path, dsn)
-    conn = sqlite3.connect(path, isolation_level=None, timeout=10)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        with psycopg.connect(dsn) as pg:  # one transaction, committed when the block ends
-            reverse.install(pg, schema, captured_tables(conn, pg, schema).tables)
-            set_route(conn, Route.POSTGRES, pg=pg)
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
+def cut_over_now(path: Path, dsn: str) -> None:
+    """`pgferry migrate cutover` (its own applier catches up, then reverse capture and the flip)."""
+    assert cutover(path, dsn, options=CutoverOptions(backoff_s=0.05)).cut_over
 
 
 def cut_over(path: Path, dsn: str, without_rowid: bool = False) -> Path:
     """A typed source started, caught up and cut over."""
     make_typed_source(path, without_rowid)
     started(path, dsn)
-    simulated_cutover(path, dsn)
+    cut_over_now(path, dsn)
     return path
 
 
@@ -97,6 +84,3 @@ def route_of(path: Path) -> Route:
         return read_route(conn).route
     finally:
         conn.close()
-
-
-__all__ = ["assert_same"]

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from capture_util import assert_same, caught_up, changes, digest, make_source, started, write
-from pgferry.capture.killpoints import ENV
+from pgferry.killpoints import ENV
 
 BATCH = 40
 

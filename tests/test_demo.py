@@ -26,7 +26,12 @@ def test_demo_seeds_copies_and_verifies(tmp_path: Path, pg_dsn: str) -> None:
     assert "forum serve --mode legacy" in result.output and "forum serve --mode optimized" in result.output
     assert "statements per topic view" in result.output
     assert not database.with_name(database.name + "-wal").exists()
+    # the live migration: served under traffic, copied, cut over, and no user saw an error
+    assert "a live migration" in result.output and "cut_over" in result.output
+    assert " 0 errors; the forum's route is now postgres" in result.output
     with psycopg.connect(pg_dsn) as conn:
-        (schema,) = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'forum_demo_%'").fetchone()
+        schemas = [n for (n,) in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'forum_demo_%'")]
+        (schema,) = [n for n in schemas if not n.endswith("_live")]
         rows = conn.execute(f'SELECT count(*) FROM "{schema}".forum_replies').fetchone()[0]
-    assert rows == 6000
+        live = conn.execute(f'SELECT count(*) FROM "{schema}_live".forum_replies').fetchone()[0]
+    assert rows == 6000 and live >= 6000  # the live copy has the replies the traffic wrote too

@@ -15,10 +15,10 @@ import psycopg
 import pytest
 
 from capture_util import assert_same, caught_up, changes, write
-from pgferry.capture.killpoints import ENV
 from pgferry.capture.reverse import log
 from pgferry.capture.rollback import read_flip, rollback
 from pgferry.capture.status import read_status
+from pgferry.killpoints import ENV
 from pgferry.runtime.route import Route
 from reverse_fixtures import cut_over, pg_write, reverse_caught_up, reverse_entries, route_of
 

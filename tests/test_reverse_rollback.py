@@ -28,7 +28,7 @@ from pgferry.runtime.postgres import PostgresDatabase, PostgresPolicy
 from pgferry.runtime.route import Route, RouteReader, read_route
 from pgferry.runtime.routed import Router
 from pgferry.runtime.sqlite import SqliteDatabase, SqlitePolicy
-from reverse_fixtures import pg_write, reverse_entries, route_of, simulated_cutover
+from reverse_fixtures import cut_over_now, pg_write, reverse_entries, route_of
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def make_app(path: Path, dsn: str) -> Path:
         conn.execute("CREATE TABLE mark (note_id INTEGER PRIMARY KEY REFERENCES note (id), tag TEXT)")
         conn.executemany("INSERT INTO note (body) VALUES (?)", [(f"seed {i}",) for i in range(10)])
     started(path, dsn)
-    simulated_cutover(path, dsn)
+    cut_over_now(path, dsn)
     return path
 
 
@@ -238,7 +238,7 @@ def test_a_second_cutover_and_rollback_after_the_first(tmp_path: Path, pg_dsn: s
     pg_write(pg_dsn, [("INSERT INTO note VALUES (100, 'first time on postgres')", ())])
     rollback(path, pg_dsn)
     write(path, [("INSERT INTO note VALUES (101, 'back on sqlite')", ())])
-    simulated_cutover(path, pg_dsn)  # forward caught up (101 reaches PostgreSQL), reverse capture again
+    cut_over_now(path, pg_dsn)  # forward caught up (101 reaches PostgreSQL), reverse capture again
     pg_write(
         pg_dsn,
         [("INSERT INTO note VALUES (102, 'second time on postgres')", ()), ("DELETE FROM note WHERE id = 100", ())],

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from forum.store import dialects
 from forum.store.statements import ForumSql
@@ -92,6 +93,19 @@ def test_statement_timeout_is_a_deadline(pg_dsn: str) -> None:
             db.one("SELECT pg_sleep(5)")
         assert refused.value.kind == "statement_timeout" and time.monotonic() - t0 < 2
         assert db.one("SELECT 1 AS x") == {"x": 1}
+    finally:
+        db.close()
+
+
+def test_the_dsns_own_options_are_kept_beside_the_statement_timeout(pg_dsn: str) -> None:
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        pg.execute("CREATE SCHEMA app")
+        pg.execute("CREATE TABLE app.thing (id int)")
+    dsn = make_conninfo(pg_dsn, options="-c search_path=app")
+    db = PostgresDatabase(dsn, PostgresPolicy(pool_min=0, pool_max=1, statement_timeout_ms=1500))
+    try:
+        assert db.one("SELECT count(*) AS n FROM thing") == {"n": 0}  # the DSN's search_path
+        assert db.settings()["statement_timeout"] == "1500ms"
     finally:
         db.close()
 

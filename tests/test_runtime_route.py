@@ -166,6 +166,7 @@ def test_a_freeze_holds_writers_off_the_lock_and_they_follow_the_flip(sides: tup
         on_sqlite, on_postgres = names(path, dsn)
         assert on_sqlite == before and on_postgres == before | after  # dual before the flip, PostgreSQL after
         assert router.discrepancies.recent() == [] and router.stats()["freeze_timeouts"] == 0
+        assert router.stats()["pauses"]["count"] >= 4  # each waiting writer's pause, as it saw it
 
 
 def test_a_freeze_lapses_by_itself_and_one_that_outlasts_a_writer_is_unavailable(sides: tuple[Path, str]) -> None:

@@ -6,8 +6,10 @@ or one JSON object with --json). Library errors become one line, `Error: ...`, a
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import click
@@ -331,10 +333,22 @@ def serve(
     help="Mean pause between a user's requests (exponential); 0 for a closed loop at full speed.",
 )
 @click.option("--max-requests", type=click.IntRange(1), default=None, help="Stop after this many requests in all.")
+@click.option(
+    "--timeline",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every request to FILE as JSON lines (at, endpoint, ms, status): to see a cutover's pause.",
+)
 @json_option()
 @handle_errors
 def traffic(
-    url: str, users: int, duration: float, seed: int, think_ms: float, max_requests: int | None, as_json: bool
+    url: str,
+    users: int,
+    duration: float,
+    seed: int,
+    think_ms: float,
+    max_requests: int | None,
+    timeline: Path | None,
+    as_json: bool,
 ) -> None:
     """Simulate forum users against a running `forum serve` and report throughput and latency.
 
@@ -350,8 +364,11 @@ def traffic(
     """
     from forum.traffic import TrafficOptions, run_traffic
 
-    opts = TrafficOptions(users, duration, seed, think_ms=think_ms, max_requests=max_requests)
-    report = run_traffic(url, opts).to_dict()
+    opts = TrafficOptions(users, duration, seed, think_ms=think_ms, max_requests=max_requests, timeline=bool(timeline))
+    ran = run_traffic(url, opts)
+    if timeline is not None:
+        timeline.write_text("".join(json.dumps(sample.to_dict()) + "\n" for sample in ran.timeline or ()))
+    report = ran.to_dict()
     if as_json:
         emit_json(report)
     else:
@@ -477,5 +494,27 @@ def demo(scale: str, seed_text: str, database: str, jobs: int, traffic_users: in
         for mode, report in result.traffic.items():
             print_traffic(console, report, title=f"forum serve --mode {mode}")
         print_comparison(console, result.traffic["legacy"], result.traffic["optimized"])
-    if not result.verify.identical:
+    if result.live is not None:
+        console.rule(f"5. a live migration: forum serve --postgres under {traffic_users} users")
+        print_live(console, result.live)
+    if not result.verify.identical or (result.live is not None and result.live.errors):
         sys.exit(1)
+
+
+def print_live(console: Console, run: Any) -> None:
+    """The live migration's steps, what writers waited, and the errors users saw (none, or each)."""
+    from pgferry.cli_migrate import render_attempt
+
+    console.print(f"pgferry migrate start: copied while users wrote in {run.copy_s:.1f} s, then followed")
+    for switch in run.switches:
+        for attempt in switch.attempts:
+            console.print(f"pgferry migrate {switch.step}: {render_attempt(attempt)}")
+    pauses = run.writer_pauses
+    if pauses.get("count"):
+        console.print(
+            f"writers that waited: {pauses['count']}, p50 {pauses['p50_ms']:.1f} ms, p99 {pauses['p99_ms']:.1f} ms, "
+            f"max {pauses['max_ms']:.1f} ms"
+        )
+    console.print(f"{run.traffic.requests:,} requests, {len(run.errors)} errors; the forum's route is now {run.route}")
+    for sample in run.errors[:5]:
+        console.print(f"  error: {sample.endpoint} -> {sample.status} after {sample.ms:.0f} ms")

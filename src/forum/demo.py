@@ -1,5 +1,6 @@
 """The demo: seed a legacy forum database, copy it into PostgreSQL with pgferry, verify the copy,
-then serve the forum on the seeded database in both modes under the same short traffic burst.
+then serve the forum on the seeded database in both modes under the same short traffic burst, and
+migrate a copy of it live while the forum serves traffic (forum.live: migrate start, cutover).
 
 It uses PGFERRY_DSN when set (copying into a new schema named after the time, never touching
 existing ones) and otherwise starts a throwaway PostgreSQL cluster on 127.0.0.1 for the run. The
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from forum.live import LiveRun, live_migration
 from forum.seed import SeedReport, generate
 from forum.traffic import TrafficOptions, run_traffic
 from forum.web.process import running_server
@@ -35,6 +37,7 @@ class DemoResult:
     verify: VerifyReport
     target: str  # where the copy went, password redacted
     traffic: dict[str, dict[str, Any]] = field(default_factory=dict)  # mode -> `forum traffic` report
+    live: LiveRun | None = None  # the live migration under traffic (forum.live)
 
 
 @contextlib.contextmanager
@@ -69,8 +72,14 @@ def run_demo(
     seeded = generate(database, scale=scale, seed=seed, force=True)
     with postgres_target() as (dsn, schema):
         job = copy_and_verify(database, dsn, CopyOptions(schema=schema, jobs=jobs))
-    assert job.verify is not None  # verify=True
-    result = DemoResult(seeded, job.copy, job.verify, job.copy.target)
-    if traffic_seconds > 0:
-        result.traffic = traffic_burst(database, traffic_users, traffic_seconds, seed)
+        assert job.verify is not None  # verify=True
+        result = DemoResult(seeded, job.copy, job.verify, job.copy.target)
+        if traffic_seconds > 0:
+            result.traffic = traffic_burst(database, traffic_users, traffic_seconds, seed)
+            with tempfile.TemporaryDirectory(prefix="forum-live-") as tmp:
+                live = Path(tmp) / "live.db"
+                shutil.copy(database, live)
+                result.live = live_migration(
+                    live, dsn, schema=f"{schema}_live", users=traffic_users, seed=seed, gap_s=traffic_seconds
+                )
     return result

@@ -50,6 +50,7 @@ def migrate() -> None:
     follow    go on following (after a stop, a kill, or a start that was killed);
               after a cutover, PostgreSQL's changes back into SQLite
     status    phase, lag, throughput, changelog and WAL size, last error
+    cutover   switch the route to PostgreSQL while the application writes
     abort     remove capture and the migration's state from both sides
     rollback  after a cutover: back to SQLite, losing nothing written on PostgreSQL
     See docs/migrate.md.
@@ -238,6 +239,111 @@ def abort_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_j
         f"from {report.source}; PostgreSQL state for schema {report.schema!r} "
         + ("removed" if report.postgres_state else "was not there")
     )
+
+
+@migrate.command("cutover")
+@_databases
+@schema_option
+@click.option(
+    "--max-lag",
+    "max_lag_s",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Refuse an attempt while the applier is more seconds behind than this.",
+)
+@click.option(
+    "--lock-timeout",
+    "lock_timeout_s",
+    type=click.FloatRange(min=0.05, max=60),
+    default=3.0,
+    show_default=True,
+    help="Seconds from the freeze to the commit: taking the lock, draining and flipping must fit, or the "
+    "attempt is undone and writers go on SQLite.",
+)
+@click.option("--attempts", type=click.IntRange(1, 100), default=5, show_default=True, help="Attempts in all.")
+@click.option(
+    "--backoff",
+    "backoff_s",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds between attempts, doubled after each (at most 30).",
+)
+@click.option(
+    "--postpone-file",
+    type=click.Path(path_type=Path),
+    help="While this file exists no attempt starts (remove it to let the cutover go on).",
+)
+@click.option(
+    "--hook",
+    help="Maintenance cutover for an application that does not use pgferry.runtime: a shell command run "
+    "with SQLite's write lock held after PostgreSQL took the route (it points the application at PostgreSQL; "
+    "PGFERRY_SQLITE, PGFERRY_DSN, PGFERRY_SCHEMA are set). A failing hook undoes the attempt.",
+)
+@click.option(
+    "--hook-timeout",
+    "hook_timeout_s",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="Seconds the hook may run.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the steps an attempt takes; change nothing.")
+@json_option("the report")
+@handle_errors
+def cutover_command(
+    sqlite_path: Path,
+    postgres_dsn: str,
+    schema: str | None,
+    as_json: bool,
+    postpone_file: Path | None,
+    hook: str | None,
+    dry_run: bool,
+    **timing: Any,
+) -> None:
+    """Switch the application from SQLITE_PATH to POSTGRES_DSN while it writes.
+
+    \b
+    The route announces a freeze (writers using pgferry.runtime wait), SQLite's
+    write lock is taken, the changelog drained, sequences set, and the route
+    flipped in both databases: the writers that waited go on PostgreSQL. An
+    attempt that outlives --lock-timeout is undone (writers go on SQLite) and
+    retried. Exit 0 on the route postgres (also when it was already), 1 when
+    every attempt was undone. `pgferry migrate rollback` goes back.
+    """
+    from pgferry.capture.cutover import CutoverOptions, cutover
+
+    options = CutoverOptions(postpone_file=postpone_file, hook=hook, dry_run=dry_run, **timing)
+
+    def told(attempt: Any) -> None:
+        if not as_json:
+            click.echo(render_attempt(attempt))
+
+    report = cutover(
+        sqlite_path, postgres_dsn, schema, options, on_attempt=told, on_wait=None if as_json else click.echo
+    )
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    if report.already:
+        click.echo(f"the route of {report.source} is postgres already: nothing to do")
+    elif report.dry_run:
+        click.echo(f"cutover of {report.source} into {report.target}, schema {report.schema!r} (dry run):")
+        for number, step in enumerate(report.steps, 1):
+            click.echo(f"  {number}. {step}")
+    else:
+        click.echo(
+            f"cut over: the route is postgres; {report.sequences} sequences set; `pgferry migrate rollback` goes back"
+        )
+
+
+def render_attempt(attempt: Any) -> str:
+    """One line per attempt: outcome, pause, the phases' times."""
+    phases = ", ".join(f"{name} {seconds * 1000:.1f} ms" for name, seconds in attempt.phases.items())
+    pause = "" if attempt.pause_s is None else f", writers paused {attempt.pause_s * 1000:.1f} ms"
+    tail = f": {attempt.message}" if attempt.message else ""
+    return f"attempt {attempt.number}: {attempt.outcome}{pause} ({phases}; {attempt.drained} entries drained){tail}"
 
 
 @migrate.command("rollback")

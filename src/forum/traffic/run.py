@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import random
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,7 @@ class TrafficOptions:
     seed: int = 42
     think_ms: float = 0.0  # mean of an exponential pause between a user's requests; 0: none
     max_requests: int | None = None
+    timeline: bool = False  # keep every request's time, endpoint, latency and status (TrafficReport.timeline)
 
     def check(self) -> None:
         if not 1 <= self.users <= MAX_USERS:
@@ -205,12 +207,13 @@ async def _user_loop(
     deadline: float,
     budget: list[int],
     opts: TrafficOptions,
+    stop: threading.Event | None,
 ) -> None:
     can_write = bool(user.headers)
-    while time.monotonic() < deadline and budget[0] > 0:
+    while time.monotonic() < deadline and budget[0] > 0 and (stop is None or not stop.is_set()):
         budget[0] -= 1
         name, method, path, kwargs = next_request(user, world, can_write)
-        t0 = time.perf_counter()
+        sent_at, t0 = time.time(), time.perf_counter()
         status: int | str
         queries = None
         try:
@@ -224,12 +227,12 @@ async def _user_loop(
             status = "timeout"
         except httpx.TransportError:
             status = "transport"
-        report.add(name, (time.perf_counter() - t0) * 1000, status, queries)
+        report.add(name, (time.perf_counter() - t0) * 1000, status, queries, sent_at)
         if opts.think_ms > 0:
             await asyncio.sleep(user.rng.expovariate(1 / opts.think_ms) / 1000)
 
 
-async def run_traffic_async(url: str, opts: TrafficOptions) -> TrafficReport:
+async def run_traffic_async(url: str, opts: TrafficOptions, stop: threading.Event | None = None) -> TrafficReport:
     opts.check()
     base = check_loopback(url)
     limits = httpx.Limits(max_connections=opts.users + 4, max_keepalive_connections=opts.users + 4)
@@ -239,15 +242,16 @@ async def run_traffic_async(url: str, opts: TrafficOptions) -> TrafficReport:
         failed = await sign_up(client, users, secrets.token_hex(3))
         if failed:
             log.warning("%d of %d users could not sign up: they only read", failed, opts.users)
-        report = TrafficReport(users=opts.users, duration_s=opts.duration_s)
+        report = TrafficReport(users=opts.users, duration_s=opts.duration_s, timeline=[] if opts.timeline else None)
         budget = [opts.max_requests if opts.max_requests is not None else 10**12]
         start = time.monotonic()
         deadline = start + opts.duration_s
-        await asyncio.gather(*(_user_loop(client, u, world, report, deadline, budget, opts) for u in users))
+        await asyncio.gather(*(_user_loop(client, u, world, report, deadline, budget, opts, stop) for u in users))
         report.elapsed_s = time.monotonic() - start
     return report
 
 
-def run_traffic(url: str, opts: TrafficOptions) -> TrafficReport:
-    """Run simulated users against the forum at `url` (loopback only) and return what was measured."""
-    return asyncio.run(run_traffic_async(url, opts))
+def run_traffic(url: str, opts: TrafficOptions, stop: threading.Event | None = None) -> TrafficReport:
+    """Run simulated users against the forum at `url` (loopback only) and return what was measured;
+    `stop` (set from another thread) ends the run before its duration, each user after its request."""
+    return asyncio.run(run_traffic_async(url, opts, stop))

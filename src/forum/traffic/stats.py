@@ -55,6 +55,19 @@ class EndpointTally:
         }
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One request of a timeline: when it was sent (epoch s), what, how long it took, its status."""
+
+    at: float
+    endpoint: str
+    ms: float
+    status: int | str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at, "endpoint": self.endpoint, "ms": self.ms, "status": self.status}
+
+
 @dataclass
 class TrafficReport:
     """The result of one run; `to_dict()` is the documented JSON object, exactly."""
@@ -64,12 +77,15 @@ class TrafficReport:
     elapsed_s: float = 0.0
     endpoints: dict[str, EndpointTally] = field(default_factory=dict)
     statuses: Counter[str] = field(default_factory=Counter)
+    timeline: list[Sample] | None = None  # every request, when asked for (--timeline)
 
-    def add(self, endpoint: str, ms: float, status: int | str, queries: int | None) -> None:
+    def add(self, endpoint: str, ms: float, status: int | str, queries: int | None, at: float = 0.0) -> None:
         error = not isinstance(status, int) or status >= 400
         self.endpoints.setdefault(endpoint, EndpointTally()).add(ms, error, queries)
         if error:
             self.statuses[str(status)] += 1
+        if self.timeline is not None:
+            self.timeline.append(Sample(at, endpoint, round(ms, 3), status))
 
     @property
     def requests(self) -> int:

@@ -16,5 +16,5 @@
 | `reverse` | after a cutover: PostgreSQL's changes captured and applied back into SQLite |
 | `rollback` | `pgferry migrate rollback` |
 | `status` | `pgferry migrate status` |
-| `killpoints` | named points where tests kill the applier with SIGKILL |
+| `cutover`, `cutover_log` | `pgferry migrate cutover`; every attempt kept in the control schema |
 """

@@ -8,6 +8,11 @@ One batch:
    keys gone from SQLite deleted, and the position saved (pgferry.capture.pgstate), then COMMIT;
 3. the applied entries pruned from the changelog, now and then (never the newest one).
 
+One applier per migration: it holds a session advisory lock on its PostgreSQL connection (a second
+one is refused, `ApplierBusy`; a cutover that finds one running waits for it to drain instead). Once
+the route is `postgres` (a cutover committed) it applies nothing more: SQLite's changes after the
+flip are the reverse applier's own writes, already in PostgreSQL.
+
 A kill -9 before the commit leaves the position where it was (the batch is applied again: upserts and
 deletes of current rows are idempotent); after it, the position names the batch. The session runs
 with session_replication_role = replica where allowed (as PostgreSQL's logical replication workers
@@ -30,7 +35,8 @@ from pathlib import Path
 import psycopg
 from psycopg import errors as pgerrors
 
-from pgferry.capture import changelog, killpoints, pgstate
+from pgferry import killpoints
+from pgferry.capture import changelog, pgstate
 from pgferry.capture.changelog import Captured, Entry
 from pgferry.capture.copied import captured_tables
 from pgferry.capture.current import ApplyError, CurrentRows, Key, current_rows
@@ -48,12 +54,17 @@ from pgferry.sqlite.connect import open_readonly, open_writable
 BATCH_ENTRIES = 2_000
 CONFLICT_ROUNDS = 8  # unique conflicts cleared per table and batch before giving up
 PRUNE_EVERY_S = 1.0
+PRUNE_WAIT_MS = 20  # a prune waits this long for the write lock, then tries again a second later
 HEARTBEAT_S = 1.0
 RATE_WINDOW_S = 10.0
 GRANT_HINT = (
     "run the applier as a role allowed to SET session_replication_role (a superuser, or on PostgreSQL 15+ "
     "GRANT SET ON PARAMETER session_replication_role TO that role), so each batch is checked as a whole"
 )
+
+
+class ApplierBusy(ApplyError):
+    """Another applier follows this migration (it holds the migration's advisory lock)."""
 
 
 class SchemaChanged(PgferryError):
@@ -113,7 +124,6 @@ class Applier:
         self.conn = open_readonly(path)
         self.pg = connect(dsn)
         self.writer: sqlite3.Connection | None = None
-        self.routed_away = False  # the route became `postgres`: PostgreSQL is the truth now
         try:
             self._load()
         except BaseException:
@@ -145,6 +155,7 @@ class Applier:
         order = _order(plan, [c.table for c in self.registry])
         by_name = {t.captured.table: t for t in self.tables.values()}
         self.order = [by_name[name] for name in order]
+        self._own(pgstate.applier_lock_key(self.schema))
         self.mode = self._replica_mode()
         for table in self.order:
             table.target.prepare(self.pg)
@@ -154,6 +165,18 @@ class Applier:
         self.total = 0
         self.last_prune = 0.0
         self.last_beat = 0.0
+        self.cut_over = False
+
+    def _own(self, key: int) -> None:
+        """Take the migration's advisory lock (held for the connection's life), or say who has it."""
+        row = self.pg.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
+        if row is not None and row[0]:
+            return
+        holder = pgstate.applier_pid(self.pg, key)
+        raise ApplierBusy(
+            f"another applier follows the migration into schema {self.schema!r} (PostgreSQL backend pid {holder}): "
+            "one `pgferry migrate follow` at a time; stop it first"
+        )
 
     def _replica_mode(self) -> str:
         try:
@@ -172,12 +195,13 @@ class Applier:
 
     # --- one batch ---------------------------------------------------------------------------------
 
-    def step(self) -> Batch | None:
-        """Apply one batch; None when there was nothing to apply (the applier is caught up)."""
+    def step(self, prune: bool = True) -> Batch | None:
+        """Apply one batch; None when there was nothing to apply (the applier is caught up, or the
+        route is `postgres`: then `cut_over` is set). `prune=False` while a cutover holds the write lock."""
         self.conn.execute("BEGIN")
         try:
             if read_route(self.conn).route is Route.POSTGRES:  # after a cutover: the reverse applier's turn
-                self.routed_away = True
+                self.cut_over = True
                 return None
             self._check_schema()
             observed_at = time.time()
@@ -189,7 +213,8 @@ class Applier:
                 self._caught_up(observed_at)
         finally:
             self.conn.execute("COMMIT")  # ends the read transaction: checkpoints and writers go on
-        self._prune(time.time())  # outside it: in rollback-journal mode a reader blocks the commit
+        if prune:
+            self._prune(time.time())  # outside it: in rollback-journal mode a reader blocks the commit
         return batch
 
     def _check_schema(self) -> None:
@@ -329,7 +354,7 @@ class Applier:
             return
         self.last_prune = now
         if self.writer is None:
-            self.writer = open_writable(self.path, busy_timeout_ms=200)
+            self.writer = open_writable(self.path, busy_timeout_ms=PRUNE_WAIT_MS)
         try:
             with atomic(self.writer, what="pruning the changelog"):
                 changelog.prune(self.writer, self.position)
@@ -345,6 +370,6 @@ class Applier:
         until_caught_up: bool = False,
         on_batch: Callable[[Batch | None], None] | None = None,
     ) -> int:
-        """Apply batches until `stop` is set, the route becomes `postgres` (or, with
-        `until_caught_up`, until nothing is left); returns the entries applied."""
-        return run_batches(self.step, lambda: self.routed_away, stop, until_caught_up, on_batch)
+        """Apply batches until `stop` is set (or, with `until_caught_up`, until nothing is left, or
+        until the route is `postgres`); returns the entries applied."""
+        return run_batches(self.step, lambda: self.cut_over, stop, until_caught_up, on_batch)

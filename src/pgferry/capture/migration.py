@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 
 from pgferry.capture import changelog, pgstate
-from pgferry.capture.applier import BATCH_ENTRIES, Applier, Batch
+from pgferry.capture.applier import BATCH_ENTRIES, Applier, ApplierBusy, Batch
 from pgferry.capture.current import ApplyError
 from pgferry.capture.install import Removed, install, uninstall
 from pgferry.capture.keys import CaptureKey, capture_keys
@@ -206,6 +206,8 @@ def _follow(path: Path, dsn: str, schema: str, how: Follow) -> int:
                 applied += done
                 if not flipped:
                     break
+    except ApplierBusy:
+        raise  # the applier that holds the lock is fine: nothing to record about it
     except PgferryError as exc:
         _record(dsn, schema, "failed", str(exc))
         raise
@@ -226,7 +228,7 @@ def _run_applier(path: Path, dsn: str, schema: str, how: Follow) -> tuple[int, b
         with connect(dsn) as pg, pg.transaction():
             pgstate.start_following(pg, schema, mode)
         applied = applier.run(how.stop, how.until_caught_up, how.on_batch)
-        return applied, applier.routed_away
+        return applied, applier.cut_over if isinstance(applier, Applier) else applier.routed_away
     finally:
         applier.close()
 

@@ -8,6 +8,7 @@ PostgreSQL: resuming neither applies a batch twice nor skips one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -157,7 +158,7 @@ def remove(pg: psycopg.Connection, schema: str) -> bool:
     found = False
     if exists(pg):
         found = pg.execute(sql.SQL("DELETE FROM {} WHERE target_schema = %s").format(TABLE), [schema]).rowcount > 0
-    for name in ("copy_progress", "copy_state"):
+    for name in ("copy_progress", "copy_state", "cutover_log"):
         if pg.execute("SELECT to_regclass(%s)", [f"{CONTROL_SCHEMA}.{name}"]).fetchone() != (None,):
             pg.execute(
                 sql.SQL("DELETE FROM {} WHERE target_schema = %s").format(sql.Identifier(CONTROL_SCHEMA, name)),
@@ -183,3 +184,20 @@ def jump_position(pg: psycopg.Connection, schema: str, seq: int, at: float) -> N
         ).format(TABLE),
         [seq, at, schema],
     )
+
+
+def applier_lock_key(schema: str) -> int:
+    """The session advisory lock an applier of `schema`'s migration holds: one 64-bit key from the
+    schema's name (stable across processes and versions: a hash of its UTF-8 bytes)."""
+    digest = hashlib.blake2b(f"pgferry.capture:{schema}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def applier_pid(pg: psycopg.Connection, key: int) -> int | None:
+    """The backend pid holding `key` (pg_locks splits a bigint key into classid, objid), if any."""
+    row = pg.execute(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+        " AND classid::bigint = (%s >> 32) & 4294967295 AND objid::bigint = %s & 4294967295",
+        [key, key],
+    ).fetchone()
+    return None if row is None else int(row[0])

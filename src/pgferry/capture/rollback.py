@@ -33,7 +33,8 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
 
-from pgferry.capture import changelog, killpoints, pgstate
+from pgferry import killpoints
+from pgferry.capture import changelog, pgstate
 from pgferry.capture.changelog import STATE
 from pgferry.capture.migration import install_schema
 from pgferry.capture.reverse import ReverseApplier, log

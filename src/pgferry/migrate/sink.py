@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
+from pgferry import killpoints
 from pgferry.migrate import control
 from pgferry.migrate.control import Checkpoint
 from pgferry.migrate.errors import REFUSED_BY_POSTGRES, CopyDataError, copy_error_position
@@ -94,6 +95,9 @@ class Sink:
                         checkpoint.table, checkpoint.part, last, checkpoint.upper_key, checkpoint.rows + scanned, done
                     ),
                 )
+                killpoints.reached("copy:before_chunk_commit")
+        if scanned:
+            killpoints.reached("copy:after_chunk_commit")
         return scanned, last
 
     def write(

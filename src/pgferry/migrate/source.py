@@ -171,7 +171,7 @@ def _census_all(
     return {name: merge_censuses(parts) for name, parts in by_table.items()}
 
 
-def _sequences(conn: sqlite3.Connection) -> dict[str, int]:
+def sqlite_sequences(conn: sqlite3.Connection) -> dict[str, int]:
     """sqlite_sequence (AUTOINCREMENT's high-water marks), read in the snapshot."""
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
         return {}
@@ -235,7 +235,7 @@ def _read(
 ) -> Source:
     conn = snapshot.connections[0]
     schema = without_control(read_schema(conn))  # pgferry's own tables stay in SQLite
-    sequences = _sequences(conn)
+    sequences = sqlite_sequences(conn)
     empty = MigrationPlan(options.schema, [], [], [], [])
     source = Source(Path(path), snapshot, schema, empty, snapshot.journal_mode, sequences=sequences)
     source.watermark = None if watermark is None else watermark(conn)

@@ -45,6 +45,18 @@ from pgferry.runtime.route.state import UNSET, Route, RouteState, from_row
 from pgferry.runtime.translate import StatementMap
 
 WAIT, RETRY = "wait", "retry"
+PAUSES_KEPT = 10_000
+
+
+def pause_summary(ordered: list[float]) -> dict[str, float | int]:
+    """count, p50, p99 and max in milliseconds of sorted pauses in seconds."""
+    if not ordered:
+        return {"count": 0}
+
+    def at(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 3)
+
+    return {"count": len(ordered), "p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": round(ordered[-1] * 1000, 3)}
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,7 @@ class Router(Statements, Generic[S]):
         self._mirror: bool | None = None  # whether PostgreSQL has the mirrored route row's table
         self._counts: collections.Counter[str] = collections.Counter()
         self._counts_lock = threading.Lock()
+        self._pauses: collections.deque[float] = collections.deque(maxlen=PAUSES_KEPT)
 
     @property
     def dialect(self) -> str:
@@ -247,11 +260,14 @@ class Router(Statements, Generic[S]):
         """Open the transaction on the side the route names, waiting out a freeze."""
         deadline: float | None = None
         retries = 0
+        began = time.monotonic()
         while True:
             state = self.routes.peek()
             if not state.frozen():
                 entered = self._enter_postgres(unit) if state.route is Route.POSTGRES else self._enter_sqlite(unit)
                 if isinstance(entered, ExitStack):
+                    if deadline is not None or retries:  # it waited out a freeze, or the route moved under it
+                        self._note_pause(time.monotonic() - began)
                     return entered
                 retries += 1
                 if entered == RETRY and retries <= 3:
@@ -333,10 +349,18 @@ class Router(Statements, Generic[S]):
         out["dual"] = self.experiment.stats()
         return out
 
-    def stats(self) -> dict[str, int]:
-        """Write transactions that waited out a freeze (`freeze_waits`), and those it outlasted."""
+    def _note_pause(self, seconds: float) -> None:
         with self._counts_lock:
-            return {"freeze_waits": 0, "freeze_timeouts": 0, **self._counts}
+            self._pauses.append(seconds)
+
+    def stats(self) -> dict[str, Any]:
+        """Write transactions that waited out a freeze (`freeze_waits`), those it outlasted, and the
+        pauses of the last PAUSES_KEPT that waited (a freeze, or a route that moved under them): the
+        time from asking for the transaction to having it, as the writer saw it."""
+        with self._counts_lock:
+            pauses = sorted(self._pauses)
+            counts = {"freeze_waits": 0, "freeze_timeouts": 0, **self._counts}
+        return {**counts, "pauses": pause_summary(pauses)}
 
     def close(self) -> None:
         """Close both sides, the candidate, the route reader and the discrepancy log."""

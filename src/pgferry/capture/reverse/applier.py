@@ -36,7 +36,8 @@ from pathlib import Path
 
 import psycopg
 
-from pgferry.capture import changelog, killpoints, pgstate
+from pgferry import killpoints
+from pgferry.capture import changelog, pgstate
 from pgferry.capture.copied import captured_tables
 from pgferry.capture.current import ApplyError
 from pgferry.capture.loop import run_batches

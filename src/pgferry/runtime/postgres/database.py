@@ -44,7 +44,7 @@ class PostgresDatabase(Statements):
     def __init__(self, dsn: str, policy: PostgresPolicy | None = None, *, name: str = "pgferry") -> None:
         self.policy = policy or PostgresPolicy()
         self.dsn = dsn
-        kwargs: dict[str, Any] = {**self.policy.connect_kwargs(), "row_factory": dict_row}
+        kwargs: dict[str, Any] = {**self.policy.connect_kwargs(self.dsn), "row_factory": dict_row}
         if self.policy.placeholders == "dollar":
             kwargs["cursor_factory"] = psycopg.RawCursor
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
@@ -68,7 +68,7 @@ class PostgresDatabase(Statements):
         """Open the pool and prove one connection works: a wrong DSN fails here, in one line."""
         try:
             self._pool.open(wait=False)
-            with psycopg.connect(self.dsn, **self.policy.connect_kwargs()) as conn:
+            with psycopg.connect(self.dsn, **self.policy.connect_kwargs(self.dsn)) as conn:
                 conn.execute("SELECT 1")
         except psycopg.Error as exc:
             self._pool.close()

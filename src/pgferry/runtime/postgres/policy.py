@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg.conninfo import conninfo_to_dict
+
 PLACEHOLDERS = ("dollar", "percent")
 SESSION_STATE = ("refuse", "warn")
 
@@ -59,8 +61,10 @@ class PostgresPolicy:
         """psycopg's: None behind PgBouncer 1.18 (no protocol-level prepared statements), else its default 5."""
         return None if self.pgbouncer else 5
 
-    def connect_kwargs(self) -> dict[str, Any]:
-        """libpq and psycopg keyword arguments of every connection (rows and cursors are the database's)."""
+    def connect_kwargs(self, dsn: str = "") -> dict[str, Any]:
+        """libpq and psycopg keyword arguments of every connection to `dsn` (rows and cursors are the
+        database's). A keyword replaces the DSN's own value, so the DSN's `options` (a search_path, say)
+        are kept in front of the statement timeout's."""
         kwargs: dict[str, Any] = {
             "autocommit": True,
             "prepare_threshold": self.prepare_threshold,
@@ -69,7 +73,9 @@ class PostgresPolicy:
             "application_name": self.application_name,
         }
         if not self.pgbouncer and self.statement_timeout_ms is not None:
-            kwargs["options"] = f"-c statement_timeout={int(self.statement_timeout_ms)}"
+            own = conninfo_to_dict(dsn).get("options") if dsn else None
+            timeout = f"-c statement_timeout={int(self.statement_timeout_ms)}"
+            kwargs["options"] = f"{own} {timeout}" if own else timeout
         return kwargs
 
     def describe(self) -> dict[str, Any]:

@@ -40,7 +40,10 @@ class Link:
 
     def __init__(self, db: PostgresDatabase) -> None:
         self.dsn = db.dsn
-        self.kwargs: dict[str, Any] = {**db.policy.connect_kwargs(), "application_name": "pgferry-replica-monitor"}
+        self.kwargs: dict[str, Any] = {
+            **db.policy.connect_kwargs(db.dsn),
+            "application_name": "pgferry-replica-monitor",
+        }
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
 

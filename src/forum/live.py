@@ -1,0 +1,139 @@
+"""A live migration of the forum, as a user runs one: `forum serve FILE --postgres DSN` under `forum
+traffic`, `pgferry migrate start` while the users write (the copy, then following), then the route's
+switches (`pgferry migrate cutover`, ...) while the traffic goes on. The demo shows it and
+bench/cutover_pause.py measures it.
+
+What users saw comes from the traffic's timeline (every request: when, what, how long, its status):
+the requests in flight while a switch's freeze was up against all the others, and every error; and
+from the server's router (`/healthz`: database.router.pauses), the pause each waiting write
+transaction saw, from asking for its transaction to having it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from psycopg.conninfo import make_conninfo
+
+from forum.traffic import TrafficOptions, run_traffic
+from forum.traffic.mix import WRITES
+from forum.traffic.stats import Sample, TrafficReport, latency_summary
+from forum.web.process import running_server
+from pgferry.capture.cutover import Attempt, CutoverOptions, cutover
+from pgferry.capture.migration import Follow, follow, start
+from pgferry.migrate.options import CopyOptions
+
+
+def in_schema(dsn: str, schema: str) -> str:
+    """`dsn` with `schema` first on the search path (the forum's statements name no schema)."""
+    return dsn if schema == "public" else make_conninfo(dsn, options=f"-c search_path={schema}")
+
+
+WARM_UP_S = 2.0  # users sign up and write before the migration starts
+LONGEST_S = 3600.0  # the traffic's duration; it is stopped when the steps are done
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    return {"n": len(values), **latency_summary(values), "max": round(max(values, default=0.0), 2)}
+
+
+@dataclass
+class Switch:
+    """One step of the route (a cutover) and what writers saw of it."""
+
+    step: str
+    attempts: list[Attempt]
+
+    @property
+    def window(self) -> tuple[float, float] | None:
+        last = self.attempts[-1] if self.attempts else None
+        if last is None or last.frozen_at is None or last.pause_s is None:
+            return None
+        return last.frozen_at, last.frozen_at + last.pause_s
+
+
+@dataclass
+class LiveRun:
+    copy_s: float
+    switches: list[Switch]
+    traffic: TrafficReport
+    writer_pauses: dict[str, Any]  # the router's, from /healthz
+    route: str  # at the end
+    errors: list[Sample] = field(default_factory=list)
+
+    def latency_ms(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Writes and reads in flight during a freeze against every other request, in ms."""
+        windows = [w for w in (s.window for s in self.switches) if w is not None]
+        parts: dict[str, dict[str, list[float]]] = {k: {"during": [], "else": []} for k in ("writes", "reads")}
+        for sample in self.traffic.timeline or ():
+            end = sample.at + sample.ms / 1000
+            during = any(sample.at <= last and end >= first for first, last in windows)
+            parts["writes" if sample.endpoint in WRITES else "reads"]["during" if during else "else"].append(sample.ms)
+        return {kind: {part: _summary(v) for part, v in sides.items()} for kind, sides in parts.items()}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "copy_s": round(self.copy_s, 2),
+            "switches": [{"step": s.step, "attempts": [a.__dict__ for a in s.attempts]} for s in self.switches],
+            "requests": self.traffic.requests,
+            "errors": len(self.errors),
+            "error_samples": [e.to_dict() for e in self.errors[:5]],
+            "latency_ms": self.latency_ms(),
+            "writer_pauses": self.writer_pauses,
+            "route": self.route,
+        }
+
+
+def live_migration(
+    path: Path,
+    dsn: str,
+    *,
+    schema: str = "public",
+    users: int = 50,
+    seed: int = 42,
+    steps: tuple[str, ...] = ("cutover",),
+    gap_s: float = 5.0,
+    options: CutoverOptions | None = None,
+) -> LiveRun:
+    """Serve `path` (a forum file) under `users`, migrate it live into `schema` (empty) at `dsn`, then
+    take `steps` `gap_s` apart, and `gap_s` more of traffic after the last."""
+    dsn = in_schema(dsn, schema)
+    with running_server(path, "optimized", extra_args=("--postgres", dsn)) as server:
+        stop_traffic, stop_following = threading.Event(), threading.Event()
+        result: dict[str, TrafficReport] = {}
+        opts = TrafficOptions(users, LONGEST_S, seed, timeline=True)
+        loader = threading.Thread(target=lambda: result.update(report=run_traffic(server.url, opts, stop_traffic)))
+        loader.start()
+        follower: threading.Thread | None = None
+        try:
+            time.sleep(WARM_UP_S)
+            began = time.monotonic()
+            start(path, dsn, CopyOptions(schema=schema, jobs=1))  # the copy while the users write, then caught up
+            copy_s = time.monotonic() - began
+            follower = threading.Thread(target=follow, args=(path, dsn), kwargs={"how": Follow(stop_following)})
+            follower.start()
+            switches = []
+            for step in steps:
+                time.sleep(gap_s)
+                if step != "cutover":
+                    raise ValueError(f"unknown step {step!r}")
+                switches.append(Switch(step, cutover(path, dsn, options=options).attempts))
+            time.sleep(gap_s)
+            health = httpx.get(f"{server.url}/healthz", timeout=10).json()
+        finally:
+            stop_traffic.set()
+            stop_following.set()
+            loader.join(60)
+            if follower is not None:
+                follower.join(60)
+    traffic = result["report"]
+    errors = [s for s in traffic.timeline or () if not isinstance(s.status, int) or s.status >= 400]
+    database = health.get("database", {})
+    return LiveRun(
+        copy_s, switches, traffic, database.get("router", {}).get("pauses", {}), database.get("route"), errors
+    )
