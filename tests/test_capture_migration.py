@@ -322,3 +322,26 @@ def test_a_table_dropped_while_nobody_follows_is_said_when_follow_starts(tmp_pat
     with pytest.raises(SchemaChanged, match="table 'blobkey' was dropped"):
         caught_up(path, pg_dsn)
     assert read_status(path, pg_dsn, "public").phase == "failed"
+
+
+def test_start_switches_a_rollback_journal_file_to_wal_unless_told_not_to(tmp_path: Path, pg_dsn: str) -> None:
+    def journal(path: Path) -> str:
+        with sqlite3.connect(path) as conn:
+            return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+    kept = tmp_path / "kept.db"
+    with sqlite3.connect(kept) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        conn.execute("INSERT INTO t VALUES (1, 'a')")
+    switched = tmp_path / "switched.db"
+    switched.write_bytes(kept.read_bytes())
+    report = start(kept, pg_dsn, CopyOptions(schema="kept", jobs=1), wal=False)
+    assert report.journal is not None and report.journal.after == "delete" and "writers wait" in report.journal.note
+    assert journal(kept) == "delete"
+    result = CliRunner().invoke(
+        main, ["migrate", "start", str(switched), pg_dsn, "--schema", "switched", "--until-caught-up", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)["journal"]
+    assert (found["before"], found["after"]) == ("delete", "wal") and found["took_ms"] is not None
+    assert journal(switched) == "wal"

@@ -16,6 +16,7 @@ from forum.cli import main
 from forum.services import Forum
 from forum.web.app import create_app
 from forum.web.middleware import POSITION_COOKIE
+from forum.web.serve import opener_for
 from forum_fixtures import FAST_AUTH, Api
 from pgferry.pg.cluster import free_port
 from pgferry.runtime.postgres.replicas import ReplicaDatabase, parse_lsn
@@ -106,3 +107,15 @@ def test_a_replica_unreachable_at_start_is_one_error_line_without_its_password(p
     result = CliRunner().invoke(main, ["serve", pair_dsns.primary, "--replica", unreachable])
     assert result.exit_code == 2 and "cannot connect" in result.output
     assert "hunter22" not in result.output and "Traceback" not in result.output
+
+
+def test_max_lag_needs_a_replica_and_a_bound_above_the_heartbeat() -> None:
+    dsn = "postgresql://x@127.0.0.1/forum"
+    alone = CliRunner().invoke(main, ["serve", dsn, "--max-lag", "10"])
+    assert alone.exit_code == 2 and "give --replica too" in alone.output
+    tight = CliRunner().invoke(main, ["serve", dsn, "--replica", dsn, "--max-lag", "0.5"])
+    assert (
+        tight.exit_code == 2 and "must exceed heartbeat_s + check_s" in tight.output and "Traceback" not in tight.output
+    )
+    opener = opener_for(dsn, "optimized", replicas=(dsn,), max_lag_s=12)
+    assert opener.overrides["max_lag_s"] == 12

@@ -219,8 +219,17 @@ def _print_defects(console: Console, defects: list[Any], counts: dict[str, int])
     "replicas",
     multiple=True,
     metavar="DSN",
-    help="PostgreSQL: a streaming replica of DB_OR_DSN for reads within a 5 s lag bound (repeatable); "
+    help="PostgreSQL: a streaming replica of DB_OR_DSN for reads within the --max-lag bound (repeatable); "
     "a client reads its own writes (the db_position cookie).",
+)
+@click.option(
+    "--max-lag",
+    "max_lag_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="S",
+    help="With --replica: a replica further behind than this many seconds (by its heartbeat) serves no reads "
+    "[default: 5].",
 )
 @click.option(
     "--mode",
@@ -260,6 +269,7 @@ def serve(
     pool_size: int | None,
     pgbouncer: bool,
     replicas: tuple[str, ...],
+    max_lag_s: float | None,
     mode: str,
     host: str,
     port: int,
@@ -303,6 +313,7 @@ def serve(
         pool_size=pool_size,
         pgbouncer=pgbouncer,
         replicas=replicas,
+        max_lag_s=max_lag_s,
         postgres=postgres,
         dual={
             "shadow_sample": shadow_sample,

@@ -117,6 +117,8 @@ def _finish(report: FollowReport, as_json: bool) -> None:
     from pgferry.console import render_captured, render_copy
 
     console = Console()
+    if report.journal is not None:
+        console.print(f"journal mode: {report.journal.note}")
     render_captured(report.keys, console)
     if report.copy is not None:
         render_copy(report.copy, console)
@@ -136,12 +138,19 @@ def _following(command: Callable[..., Any]) -> Callable[..., Any]:
 @migrate.command("start")
 @_databases
 @shaping_options
+@click.option(
+    "--keep-journal-mode",
+    is_flag=True,
+    help="Leave a rollback-journal file as it is (by default it is switched to WAL first: in rollback-journal "
+    "mode the copy's snapshot blocks every writer's commit while it reads).",
+)
 @_following
 def start_command(
     sqlite_path: Path,
     postgres_dsn: str,
     jobs: int | None,
     cast_file: str | None,
+    keep_journal_mode: bool,
     until_caught_up: bool,
     batch_entries: int,
     as_json: bool,
@@ -156,6 +165,7 @@ def start_command(
     with the changelog's position, then the applier upserts the current row of
     every changed key into PostgreSQL, until Ctrl-C / SIGTERM (or
     --until-caught-up). Killed at any point, `pgferry migrate follow` goes on.
+    A file in rollback-journal mode is switched to WAL first (reported).
     """
     from pgferry.capture.migration import start
 
@@ -164,7 +174,7 @@ def start_command(
         as_json,
         until_caught_up,
         batch_entries,
-        lambda events, how: start(sqlite_path, postgres_dsn, options, events, how),
+        lambda events, how: start(sqlite_path, postgres_dsn, options, events, how, wal=not keep_journal_mode),
     )
 
 

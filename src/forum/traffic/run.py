@@ -85,6 +85,10 @@ class World:
 
 @dataclass
 class User:
+    """One simulated user: its choices and its session. Each user sends through a client of its own
+    (its own cookie jar, so the read-your-writes cookie of one user's writes never goes with another
+    user's reads; the connection pool is shared)."""
+
     index: int
     rng: random.Random
     headers: dict[str, str] = field(default_factory=dict)
@@ -129,11 +133,11 @@ async def discover(client: httpx.AsyncClient, seed: int) -> World:
     )
 
 
-async def sign_up(client: httpx.AsyncClient, users: list[User], run_id: str) -> int:
+async def sign_up(users: list[tuple[User, httpx.AsyncClient]], run_id: str) -> int:
     """Register every user (a few at a time, retried on 429/503); returns how many failed."""
     slots = asyncio.Semaphore(SIGNUP_CONCURRENCY)
 
-    async def one(user: User) -> bool:
+    async def one(user: User, client: httpx.AsyncClient) -> bool:
         name = f"t{run_id}_{user.index}"
         body = {"username": name, "email": f"{name}@traffic.example", "password": secrets.token_urlsafe(12)}
         async with slots:
@@ -148,7 +152,7 @@ async def sign_up(client: httpx.AsyncClient, users: list[User], run_id: str) -> 
                 await asyncio.sleep(0.05 * 2**attempt * (1 + user.rng.random()))
         return False
 
-    results = await asyncio.gather(*(one(u) for u in users))
+    results = await asyncio.gather(*(one(u, c) for u, c in users))
     return results.count(False)
 
 
@@ -200,8 +204,8 @@ def _request(name: str, user: User, world: World) -> tuple[str, str, dict[str, A
 
 
 async def _user_loop(
-    client: httpx.AsyncClient,
     user: User,
+    client: httpx.AsyncClient,
     world: World,
     report: TrafficReport,
     deadline: float,
@@ -236,17 +240,21 @@ async def run_traffic_async(url: str, opts: TrafficOptions, stop: threading.Even
     opts.check()
     base = check_loopback(url)
     limits = httpx.Limits(max_connections=opts.users + 4, max_keepalive_connections=opts.users + 4)
-    async with httpx.AsyncClient(base_url=base, timeout=REQUEST_TIMEOUT_S, limits=limits) as client:
-        world = await discover(client, opts.seed)
-        users = [User(i, random.Random(opts.seed * 1_000_003 + i)) for i in range(opts.users)]
-        failed = await sign_up(client, users, secrets.token_hex(3))
+    async with httpx.AsyncHTTPTransport(limits=limits) as pool:  # one pool; closed once, here
+
+        def client() -> httpx.AsyncClient:
+            return httpx.AsyncClient(base_url=base, timeout=REQUEST_TIMEOUT_S, transport=pool)
+
+        world = await discover(client(), opts.seed)
+        users = [(User(i, random.Random(opts.seed * 1_000_003 + i)), client()) for i in range(opts.users)]
+        failed = await sign_up(users, secrets.token_hex(3))
         if failed:
             log.warning("%d of %d users could not sign up: they only read", failed, opts.users)
         report = TrafficReport(users=opts.users, duration_s=opts.duration_s, timeline=[] if opts.timeline else None)
         budget = [opts.max_requests if opts.max_requests is not None else 10**12]
         start = time.monotonic()
         deadline = start + opts.duration_s
-        await asyncio.gather(*(_user_loop(client, u, world, report, deadline, budget, opts, stop) for u in users))
+        await asyncio.gather(*(_user_loop(u, c, world, report, deadline, budget, opts, stop) for u, c in users))
         report.elapsed_s = time.monotonic() - start
     return report
 

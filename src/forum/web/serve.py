@@ -29,6 +29,7 @@ from forum.web.app import create_app
 from forum.web.capture import RedactingSink
 from pgferry.dsn import redact
 from pgferry.errors import UsageError
+from pgferry.runtime.postgres.replicas import ReplicaPolicy
 
 log = logging.getLogger("forum.web")
 
@@ -68,6 +69,7 @@ def opener_for(
     pool_size: int | None = None,
     pgbouncer: bool = False,
     replicas: Sequence[str] = (),
+    max_lag_s: float | None = None,
     postgres: str | None = None,
     dual: dict[str, object] | None = None,
 ) -> Opener:
@@ -90,6 +92,14 @@ def opener_for(
         if engine != "postgres":
             raise UsageError("--replica needs PostgreSQL: a SQLite file has no streaming replicas")
         overrides["replicas"] = tuple(replicas)
+    if max_lag_s is not None:
+        if not replicas:
+            raise UsageError("--max-lag bounds the replicas' lag: give --replica too")
+        try:
+            ReplicaPolicy(max_lag_s=max_lag_s)
+        except ValueError as exc:
+            raise UsageError(f"--max-lag: {exc}") from None
+        overrides["max_lag_s"] = max_lag_s
     if postgres is not None:  # follow the file's migration route (forum.store.routed)
         overrides.update(postgres=postgres, **(dual or {}))
     if capture is not None and engine == "postgres":
@@ -110,6 +120,7 @@ def serve(
     pool_size: int | None = None,
     pgbouncer: bool = False,
     replicas: Sequence[str] = (),
+    max_lag_s: float | None = None,
     workers: int = 1,
     postgres: str | None = None,
     dual: dict[str, object] | None = None,
@@ -126,6 +137,7 @@ def serve(
         pool_size=pool_size,
         pgbouncer=pgbouncer,
         replicas=replicas,
+        max_lag_s=max_lag_s,
         postgres=postgres,
         dual=dual,
     )

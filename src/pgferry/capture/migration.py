@@ -32,6 +32,7 @@ from pgferry.capture import changelog, pgstate
 from pgferry.capture.applier import BATCH_ENTRIES, Applier, ApplierBusy, Batch
 from pgferry.capture.current import ApplyError
 from pgferry.capture.install import Removed, install, uninstall
+from pgferry.capture.journal import JournalSwitch, switch_to_wal
 from pgferry.capture.keys import CaptureKey, capture_keys
 from pgferry.capture.reverse import ReverseApplier, ReverseBatch
 from pgferry.dsn import redact
@@ -61,6 +62,7 @@ class FollowReport:
     copy: CopyReport | None  # the copy, when this run made or finished it
     applied: int  # changelog entries applied by this run
     phase: str
+    journal: JournalSwitch | None = None  # what `start` did to the journal mode
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +73,7 @@ class FollowReport:
             "copy": None if self.copy is None else self.copy.as_dict(),
             "applied": self.applied,
             "phase": self.phase,
+            "journal": None if self.journal is None else self.journal.as_dict(),
         }
 
 
@@ -102,8 +105,10 @@ def start(
     options: CopyOptions | None = None,
     events: Listener = no_events,
     how: Follow | None = None,
+    wal: bool = True,
 ) -> FollowReport:
-    """Install capture, copy with its watermark, then follow as `how` says (default: until caught up)."""
+    """Install capture, copy with its watermark, then follow as `how` says (default: until caught up).
+    A file in rollback-journal mode is switched to WAL first unless `wal` is False (capture.journal)."""
     options = options or CopyOptions()
     if options.resume:
         raise UsageError("migrate start makes a new copy; `pgferry migrate follow` resumes an interrupted one")
@@ -123,9 +128,10 @@ def start(
                 "or fill an application's tables with --into-existing"
             )
         _check_keys(path)
+        journal = switch_to_wal(path, wal)
         with pg.transaction():
             pgstate.begin(pg, options.schema, str(path), dataclasses.asdict(options))
-    return _advance(path, dsn, options.schema, events, how or CAUGHT_UP)
+    return dataclasses.replace(_advance(path, dsn, options.schema, events, how or CAUGHT_UP), journal=journal)
 
 
 def follow(
