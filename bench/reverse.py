@@ -39,6 +39,7 @@ from typing import Any
 
 import psycopg
 
+from applier import make_source  # bench/applier.py's file: events and counters
 from pgferry.capture import reverse
 from pgferry.capture.copied import captured_tables
 from pgferry.capture.cutover import cutover
@@ -66,18 +67,6 @@ OTHER = Dialect.load(
 )
 
 
-def make_source(path: Path) -> None:
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, at REAL NOT NULL, kind TEXT, payload TEXT)")
-        conn.execute("CREATE TABLE counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID")
-        conn.executemany(
-            "INSERT INTO events (at, kind, payload) VALUES (?, ?, ?)",
-            ((0.0, f"k{i % 7}", "p" * (i % 200)) for i in range(10_000)),
-        )
-        conn.executemany("INSERT INTO counters VALUES (?, 0)", ((f"c{i}",) for i in range(1000)))
-
-
 def pg_writes(dsn: str, count: int, offset: int = 0, schema: str = "public") -> float:
     """`count` single-row autocommit writes into `schema`; seconds per write."""
     with psycopg.connect(dsn, autocommit=True, options=f"-c search_path={schema}") as pg:
@@ -93,7 +82,7 @@ def pg_writes(dsn: str, count: int, offset: int = 0, schema: str = "public") -> 
 def trigger_cost(tmp: Path, dsn: str, writes: int, rounds: int) -> dict[str, Any]:
     """On a second copy (schema `cost`), so that the rounds without triggers leave the first alone."""
     path = tmp / "cost.db"
-    make_source(path)
+    make_source(path, events=10_000)
     start(path, dsn, CopyOptions(jobs=1, schema="cost"))
     on: list[float] = []
     off: list[float] = []
@@ -212,7 +201,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="reverse-bench-") as tmp, throwaway_cluster() as cluster:
         path = Path(tmp) / "app.db"
-        make_source(path)
+        make_source(path, events=10_000)
         dsn = cluster.dsn()
         start(path, dsn, CopyOptions(jobs=1))
         cutover(path, dsn)  # reverse capture installed with the flip

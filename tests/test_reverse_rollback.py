@@ -9,7 +9,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,43 +16,23 @@ import psycopg
 import pytest
 
 from capture_util import assert_same, caught_up, started, write
+from cutover_app import HOME, make_router
 from pgferry.capture.current import ApplyError
 from pgferry.capture.migration import Follow, follow
 from pgferry.capture.reverse import log
 from pgferry.capture.rollback import RollbackTimeout, rollback
 from pgferry.capture.status import read_status
 from pgferry.errors import UsageError
-from pgferry.runtime import Backend, Dialect, Statements
-from pgferry.runtime.postgres import PostgresDatabase, PostgresPolicy
-from pgferry.runtime.route import Route, RouteReader, read_route
+from pgferry.runtime.route import Route, read_route
 from pgferry.runtime.routed import Router
-from pgferry.runtime.sqlite import SqliteDatabase, SqlitePolicy
 from reverse_fixtures import cut_over_now, pg_write, reverse_entries, route_of
 
 
-@dataclass(frozen=True)
-class NoteSql(Statements):
-    NOTE_ADD: str
-    NOTE_COUNT: str
-
-
-HOME = Dialect.load(
-    "sqlite",
-    NoteSql,
-    {"NOTE_ADD": "INSERT INTO note (body) VALUES (?) RETURNING id", "NOTE_COUNT": "SELECT count(*) AS n FROM note"},
-)
-OTHER = Dialect.load(
-    "postgresql",
-    NoteSql,
-    {"NOTE_ADD": "INSERT INTO note (body) VALUES ($1) RETURNING id", "NOTE_COUNT": "SELECT count(*) AS n FROM note"},
-)
-
-
 def make_app(path: Path, dsn: str) -> Path:
-    """A note table (and a child) copied, followed and cut over."""
+    """cutover_app's note table (and a child) copied, followed and cut over."""
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT NOT NULL UNIQUE)")
+        conn.execute("CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT NOT NULL UNIQUE, n INTEGER)")
         conn.execute("CREATE TABLE mark (note_id INTEGER PRIMARY KEY REFERENCES note (id), tag TEXT)")
         conn.executemany("INSERT INTO note (body) VALUES (?)", [(f"seed {i}",) for i in range(10)])
     started(path, dsn)
@@ -64,9 +43,7 @@ def make_app(path: Path, dsn: str) -> Path:
 @pytest.fixture
 def router(tmp_path: Path, pg_dsn: str) -> Iterator[tuple[Path, str, Router[Any]]]:
     path = make_app(tmp_path / "app.db", pg_dsn)
-    home = Backend(SqliteDatabase(path, SqlitePolicy(busy_timeout_ms=5000)), HOME)
-    pg = Backend(PostgresDatabase(pg_dsn, PostgresPolicy(pool_min=0, pool_max=4, pool_wait_s=5)), OTHER)
-    routed = Router(home, pg, RouteReader(path))
+    routed = make_router(path, pg_dsn)
     try:
         yield path, pg_dsn, routed
     finally:
@@ -91,7 +68,7 @@ class Writers:
             while not self.stop.is_set():
                 body = f"w{i}-{k}"
                 with self.router.transaction():
-                    self.router.one(HOME.sql.NOTE_ADD, (body,))
+                    self.router.one(HOME.sql.NOTE_ADD, (body, k))
                 with self._lock:
                     self.acked.append(body)
                 self.written.release()
@@ -189,7 +166,7 @@ def test_a_rollback_whose_lock_times_out_changes_nothing(router: tuple[Path, str
 
     def in_flight() -> None:
         with routed.transaction():
-            routed.one(HOME.sql.NOTE_ADD, ("in flight",))
+            routed.one(HOME.sql.NOTE_ADD, ("in flight", 0))
             inside.set()
             release.wait(20)
 
@@ -208,7 +185,7 @@ def test_a_rollback_whose_lock_times_out_changes_nothing(router: tuple[Path, str
     finally:
         release.set()
         worker.join(10)
-    routed.one(HOME.sql.NOTE_ADD, ("after the timeout",))  # on PostgreSQL, no error
+    routed.one(HOME.sql.NOTE_ADD, ("after the timeout", 0))  # on PostgreSQL, no error
     assert reverse_entries(dsn) >= 2
     rollback(path, dsn)
     assert {"in flight", "committed on postgres", "after the timeout"} <= bodies_in_sqlite(path)
@@ -219,7 +196,9 @@ def test_a_row_sqlite_refuses_stops_the_reverse_applier_and_the_rollback_with_a_
     tmp_path: Path, pg_dsn: str
 ) -> None:
     path = make_app(tmp_path / "app.db", pg_dsn)
-    pg_write(pg_dsn, [("ALTER TABLE note ALTER COLUMN body DROP NOT NULL", ()), ("INSERT INTO note VALUES (500)", ())])
+    pg_write(
+        pg_dsn, [("ALTER TABLE note ALTER COLUMN body DROP NOT NULL", ()), ("INSERT INTO note (id) VALUES (500)", ())]
+    )
     with pytest.raises(ApplyError, match=r"SQLite refused a row PostgreSQL holds .*NOT NULL"):
         follow(path, pg_dsn)
     assert read_status(path, pg_dsn, "public").phase == "failed"
@@ -235,13 +214,16 @@ def test_a_row_sqlite_refuses_stops_the_reverse_applier_and_the_rollback_with_a_
 
 def test_a_second_cutover_and_rollback_after_the_first(tmp_path: Path, pg_dsn: str) -> None:
     path = make_app(tmp_path / "app.db", pg_dsn)
-    pg_write(pg_dsn, [("INSERT INTO note VALUES (100, 'first time on postgres')", ())])
+    pg_write(pg_dsn, [("INSERT INTO note (id, body) VALUES (100, 'first time on postgres')", ())])
     rollback(path, pg_dsn)
-    write(path, [("INSERT INTO note VALUES (101, 'back on sqlite')", ())])
+    write(path, [("INSERT INTO note (id, body) VALUES (101, 'back on sqlite')", ())])
     cut_over_now(path, pg_dsn)  # forward caught up (101 reaches PostgreSQL), reverse capture again
     pg_write(
         pg_dsn,
-        [("INSERT INTO note VALUES (102, 'second time on postgres')", ()), ("DELETE FROM note WHERE id = 100", ())],
+        [
+            ("INSERT INTO note (id, body) VALUES (102, 'second time on postgres')", ()),
+            ("DELETE FROM note WHERE id = 100", ()),
+        ],
     )
     report = rollback(path, pg_dsn)
     assert report.applied_before + report.drained == 2 and report.reverse_removed
