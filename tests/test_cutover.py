@@ -49,6 +49,17 @@ def attempts(dsn: str) -> list[str]:
         return [a["outcome"] for a in cutover_log.read(pg, "public")]
 
 
+def a_few_writes(path: Path, dsn: str) -> Writers:
+    """Three notes written through a router, on whichever side the route says."""
+    router = make_router(path, dsn)
+    try:
+        with Writers(router, threads=1, per_thread=3) as writers:
+            pass
+    finally:
+        router.close()
+    return writers
+
+
 def test_writers_pause_and_go_on_postgres_with_every_acknowledged_write_there_once(tmp_path: Path, pg_dsn: str) -> None:
     path = make_migrated(tmp_path / "app.db", pg_dsn)
     router = make_router(path, pg_dsn)
@@ -122,12 +133,7 @@ def test_an_attempt_that_outlives_the_lock_timeout_is_undone_and_writers_go_on_s
         hung.close()
     assert attempts(pg_dsn) == ["drain_timeout", "drain_timeout", "lag"]
     assert route_of(path) == (Route.SQLITE, False) and mirrored(pg_dsn) is Route.SQLITE  # thawed, both sides
-    router = make_router(path, pg_dsn)
-    try:
-        with Writers(router, threads=1, per_thread=3) as writers:
-            pass
-    finally:
-        router.close()
+    writers = a_few_writes(path, pg_dsn)
     assert writers.errors == [] and set(writers.acked) <= set(bodies(path, pg_dsn)[0])  # on SQLite
 
 
@@ -225,3 +231,24 @@ def test_a_second_applier_is_refused_without_marking_the_migration_failed(tmp_pa
     finally:
         hung.close()
     follow(path, pg_dsn)  # the lock is free again
+
+
+def test_finish_after_the_cutover_removes_capture_and_state_and_keeps_the_route(tmp_path: Path, pg_dsn: str) -> None:
+    path = make_migrated(tmp_path / "app.db", pg_dsn)
+    runner = CliRunner()
+    early = runner.invoke(main, ["migrate", "finish", str(path), pg_dsn])
+    assert early.exit_code == 2 and "migrate abort" in early.output  # not cut over: abort is the way out
+    cutover(path, pg_dsn, options=QUICK)
+    done = runner.invoke(main, ["migrate", "finish", str(path), pg_dsn, "--json"])
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.output)
+    assert report["triggers_dropped"] == 4 and report["postgres_state_removed"] is True
+    with sqlite3.connect(path) as conn:
+        left = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '\\_pgferry%' ESCAPE '\\'")}
+    assert left == {"_pgferry_route"} and route_of(path)[0] is Route.POSTGRES and mirrored(pg_dsn) is Route.POSTGRES
+    with psycopg.connect(pg_dsn) as pg:
+        assert pgstate.read(pg, "public") is None
+    writers = a_few_writes(path, pg_dsn)
+    assert writers.errors == [] and set(writers.acked) <= set(bodies(path, pg_dsn)[1]) - set(bodies(path, pg_dsn)[0])
+    again = runner.invoke(main, ["migrate", "finish", str(path), pg_dsn, "--json"])
+    assert again.exit_code == 0 and json.loads(again.output)["triggers_dropped"] == 0

@@ -25,6 +25,7 @@ def test_demo_seeds_copies_and_verifies(tmp_path: Path, pg_dsn: str) -> None:
     # the traffic burst ran in both modes and left the seeded file as it was (journal_mode still delete)
     assert "forum serve --mode legacy" in result.output and "forum serve --mode optimized" in result.output
     assert "statements per topic view" in result.output
+    assert "forum serve on postgres" in result.output  # the PostgreSQL copy served (PGFERRY_DSN: direct only)
     assert not database.with_name(database.name + "-wal").exists()
     # the live migration: served under traffic, copied, cut over, and no user saw an error
     assert "a live migration" in result.output and "cut_over" in result.output
@@ -34,4 +35,4 @@ def test_demo_seeds_copies_and_verifies(tmp_path: Path, pg_dsn: str) -> None:
         (schema,) = [n for n in schemas if not n.endswith("_live")]
         rows = conn.execute(f'SELECT count(*) FROM "{schema}".forum_replies').fetchone()[0]
         live = conn.execute(f'SELECT count(*) FROM "{schema}_live".forum_replies').fetchone()[0]
-    assert rows == 6000 and live >= 6000  # the live copy has the replies the traffic wrote too
+    assert rows >= 6000 and live >= 6000  # verified identical (above), then the traffic wrote replies on both

@@ -7,11 +7,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 from click.testing import CliRunner
 
 from capture_util import make_source, started
-from pgferry.capture.migration import abort
+from pgferry.capture.applier import ApplierBusy
+from pgferry.capture.finish import finish
+from pgferry.capture.migration import abort, follow
+from pgferry.capture.reverse import ReverseApplier, log
+from pgferry.capture.rollback import rollback
 from pgferry.capture.status import read_status
 from pgferry.cli import main
 from pgferry.errors import UsageError
@@ -54,3 +59,23 @@ def test_rollback_before_any_cutover_is_refused(tmp_path: Path, pg_dsn: str) -> 
     started(path, pg_dsn)
     result = CliRunner().invoke(main, ["migrate", "rollback", str(path), pg_dsn, "--lock-timeout", "1"])
     assert result.exit_code == 2 and "the route is sqlite, not postgres" in result.output
+
+
+def test_finish_after_a_cutover_removes_reverse_capture(tmp_path: Path, pg_dsn: str) -> None:
+    path = cut_over(tmp_path / "app.db", pg_dsn)
+    pg_write(pg_dsn, [("UPDATE item SET n = 0 WHERE id = 1", ())])
+    finish(path, pg_dsn)
+    with psycopg.connect(pg_dsn) as pg:
+        assert log.installed_tables(pg, "public") == [] and not log.exists(pg)
+    pg_write(pg_dsn, [("UPDATE item SET n = 1 WHERE id = 1", ())])  # PostgreSQL writes go on, not logged
+
+
+def test_one_follow_at_a_time_also_on_the_way_back(tmp_path: Path, pg_dsn: str) -> None:
+    path = cut_over(tmp_path / "app.db", pg_dsn)
+    first = ReverseApplier(path, pg_dsn, "public", own=True)
+    try:
+        with pytest.raises(ApplierBusy, match="one `pgferry migrate follow` at a time"):
+            follow(path, pg_dsn)
+        rollback(path, pg_dsn)  # the rollback's own applier does not need the follower's lock
+    finally:
+        first.close()

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from forum import __version__
+from forum.render import print_comparison, print_live, print_traffic
 from pgferry.bars import event_bars
 from pgferry.clitools import emit_json, handle_errors, json_option
 
@@ -386,60 +387,6 @@ def traffic(
         print_traffic(Console(), report)
 
 
-def print_comparison(console: Console, legacy: dict[str, Any], optimized: dict[str, Any]) -> None:
-    """One line per figure: legacy, optimized, and how they compare."""
-    table = Table(title="legacy vs optimized", title_justify="left")
-    for column in ("", "legacy", "optimized", "optimized vs legacy"):
-        table.add_column(column, justify="left" if not column else "right")
-
-    def ratio(a: float, b: float) -> str:
-        return f"{b / a:.2f}x" if a else "-"
-
-    lv, ov = legacy["by_endpoint"].get("topic_view", {}), optimized["by_endpoint"].get("topic_view", {})
-    rows = [
-        ("requests/s", legacy["throughput_rps"], optimized["throughput_rps"], "{:,.1f}"),
-        ("p95 latency, ms", legacy["latency_ms"]["p95"], optimized["latency_ms"]["p95"], "{:,.1f}"),
-        ("errors", legacy["errors"], optimized["errors"], "{:,}"),
-        ("statements per topic view", lv.get("queries_per_request", 0), ov.get("queries_per_request", 0), "{:.1f}"),
-    ]
-    for name, a, b, fmt in rows:
-        table.add_row(name, fmt.format(a), fmt.format(b), ratio(a, b))
-    console.print(table)
-    errors = ", ".join(f"{k}: {v}" for k, v in legacy["errors_by_status"].items()) or "none"
-    console.print(f"legacy errors by status: {errors}", highlight=False)
-
-
-def print_traffic(console: Console, report: dict[str, Any], title: str | None = None) -> None:
-    """A traffic report as a table: one row per endpoint, then the totals."""
-    table = Table(title=title, title_justify="left")
-    for column in ("endpoint", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "queries/req"):
-        table.add_column(column, justify="left" if column == "endpoint" else "right")
-
-    def row(name: str, part: dict[str, Any], style: str = "") -> None:
-        lat = part["latency_ms"]
-        table.add_row(
-            name,
-            f"{part['requests']:,}",
-            f"{part['errors']:,}",
-            f"{lat['p50']:.1f}",
-            f"{lat['p95']:.1f}",
-            f"{lat['p99']:.1f}",
-            f"{part['queries_per_request']:.1f}",
-            style=style,
-        )
-
-    for name, part in report["by_endpoint"].items():
-        row(name, part)
-    row("all", report, style="bold")
-    console.print(table)
-    errors = ", ".join(f"{k}: {v}" for k, v in report["errors_by_status"].items()) or "none"
-    console.print(
-        f"{report['users']} users, {report['duration_s']:g} s: {report['throughput_rps']:,.1f} requests/s, "
-        f"errors {errors}",
-        highlight=False,
-    )
-
-
 @main.command()
 @click.option("--scale", default="0.1", show_default=True, metavar="S", help="Size of the seeded database.")
 @click.option("--seed", "seed_text", default="42", show_default=True, metavar="N", help="Random seed.")
@@ -505,27 +452,12 @@ def demo(scale: str, seed_text: str, database: str, jobs: int, traffic_users: in
         for mode, report in result.traffic.items():
             print_traffic(console, report, title=f"forum serve --mode {mode}")
         print_comparison(console, result.traffic["legacy"], result.traffic["optimized"])
+    if result.on_postgres:
+        console.rule(f"5. the forum on the PostgreSQL copy: {traffic_users} users, {traffic_seconds:g} s each")
+        for setup, report in result.on_postgres.items():
+            print_traffic(console, report, title=f"forum serve on {setup}")
     if result.live is not None:
-        console.rule(f"5. a live migration: forum serve --postgres under {traffic_users} users")
+        console.rule(f"6. a live migration: forum serve --postgres under {traffic_users} users")
         print_live(console, result.live)
     if not result.verify.identical or (result.live is not None and result.live.errors):
         sys.exit(1)
-
-
-def print_live(console: Console, run: Any) -> None:
-    """The live migration's steps, what writers waited, and the errors users saw (none, or each)."""
-    from pgferry.cli_migrate import render_attempt
-
-    console.print(f"pgferry migrate start: copied while users wrote in {run.copy_s:.1f} s, then followed")
-    for switch in run.switches:
-        for attempt in switch.attempts:
-            console.print(f"pgferry migrate {switch.step}: {render_attempt(attempt)}")
-    pauses = run.writer_pauses
-    if pauses.get("count"):
-        console.print(
-            f"writers that waited: {pauses['count']}, p50 {pauses['p50_ms']:.1f} ms, p99 {pauses['p99_ms']:.1f} ms, "
-            f"max {pauses['max_ms']:.1f} ms"
-        )
-    console.print(f"{run.traffic.requests:,} requests, {len(run.errors)} errors; the forum's route is now {run.route}")
-    for sample in run.errors[:5]:
-        console.print(f"  error: {sample.endpoint} -> {sample.status} after {sample.ms:.0f} ms")

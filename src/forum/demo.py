@@ -1,6 +1,7 @@
 """The demo: seed a legacy forum database, copy it into PostgreSQL with pgferry, verify the copy,
-then serve the forum on the seeded database in both modes under the same short traffic burst, and
-migrate a copy of it live while the forum serves traffic (forum.live: migrate start, cutover).
+then serve the forum on the seeded database in both modes under the same short traffic burst, then on
+the PostgreSQL copy (direct, and through PgBouncer with reads on a streaming replica), and migrate a
+copy of it live while the forum serves traffic (forum.live: migrate start, cutover).
 
 It uses PGFERRY_DSN when set (copying into a new schema named after the time, never touching
 existing ones) and otherwise starts a throwaway PostgreSQL cluster on 127.0.0.1 for the run. The
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from forum.live import LiveRun, live_migration
+from forum.live import LiveRun, in_schema, live_migration
 from forum.seed import SeedReport, generate
 from forum.traffic import TrafficOptions, run_traffic
 from forum.web.process import running_server
@@ -27,7 +28,8 @@ from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.report import CopyReport
 from pgferry.migrate.run import copy_and_verify
 from pgferry.migrate.verify import VerifyReport
-from pgferry.pg.cluster import throwaway_cluster
+from pgferry.pg.cluster import LocalCluster, throwaway_cluster, throwaway_replica
+from pgferry.pg.pgbouncer import throwaway_pgbouncer
 
 
 @dataclass
@@ -37,18 +39,44 @@ class DemoResult:
     verify: VerifyReport
     target: str  # where the copy went, password redacted
     traffic: dict[str, dict[str, Any]] = field(default_factory=dict)  # mode -> `forum traffic` report
+    on_postgres: dict[str, dict[str, Any]] = field(default_factory=dict)  # setup -> `forum traffic` report
     live: LiveRun | None = None  # the live migration under traffic (forum.live)
 
 
 @contextlib.contextmanager
-def postgres_target() -> Iterator[tuple[str, str]]:
-    """(dsn, schema): PGFERRY_DSN with a fresh schema, or a throwaway local cluster."""
+def postgres_target() -> Iterator[tuple[str, str, LocalCluster | None]]:
+    """(dsn, schema, cluster): PGFERRY_DSN with a fresh schema (no cluster of ours), or a throwaway
+    local cluster."""
     dsn = os.environ.get("PGFERRY_DSN")
     if dsn:
-        yield dsn, time.strftime("forum_demo_%Y%m%d_%H%M%S")
+        yield dsn, time.strftime("forum_demo_%Y%m%d_%H%M%S"), None
         return
     with throwaway_cluster() as cluster:
-        yield cluster.dsn(), "public"
+        yield cluster.dsn(), "public", cluster
+
+
+def postgres_burst(
+    dsn: str, schema: str, cluster: LocalCluster | None, users: int, seconds: float, seed: int
+) -> dict[str, dict[str, Any]]:
+    """The same traffic on the PostgreSQL copy: direct, then (on a cluster of ours) through PgBouncer in
+    transaction pooling with reads on a streaming replica (`pg_basebackup -R`) behind a PgBouncer of its
+    own. With PGFERRY_DSN, direct only: the copy is in a schema of its own, and PgBouncer 1.18 does not
+    pass the search_path a client asks for."""
+    reports = {}
+    with running_server(in_schema(dsn, schema), "optimized") as server:
+        reports["postgres"] = run_traffic(server.url, TrafficOptions(users, seconds, seed)).to_dict()
+    if cluster is None:
+        return reports
+    pools = {"default_pool_size": 10, "log_connections": False}
+    with (
+        throwaway_replica(cluster) as replica,
+        throwaway_pgbouncer(dsn, **pools) as to_primary,
+        throwaway_pgbouncer(replica.dsn(), **pools) as to_replica,
+    ):
+        extra = ("--pgbouncer", "--replica", to_replica.dsn())
+        with running_server(to_primary.dsn(), "optimized", extra_args=extra) as server:
+            reports["pgbouncer + replica"] = run_traffic(server.url, TrafficOptions(users, seconds, seed)).to_dict()
+    return reports
 
 
 def traffic_burst(database: Path, users: int, seconds: float, seed: int) -> dict[str, dict[str, Any]]:
@@ -70,12 +98,13 @@ def run_demo(
     per mode (skipped when traffic_seconds is 0)."""
     database.parent.mkdir(parents=True, exist_ok=True)
     seeded = generate(database, scale=scale, seed=seed, force=True)
-    with postgres_target() as (dsn, schema):
+    with postgres_target() as (dsn, schema, cluster):
         job = copy_and_verify(database, dsn, CopyOptions(schema=schema, jobs=jobs))
         assert job.verify is not None  # verify=True
         result = DemoResult(seeded, job.copy, job.verify, job.copy.target)
         if traffic_seconds > 0:
             result.traffic = traffic_burst(database, traffic_users, traffic_seconds, seed)
+            result.on_postgres = postgres_burst(dsn, schema, cluster, traffic_users, traffic_seconds, seed)
             with tempfile.TemporaryDirectory(prefix="forum-live-") as tmp:
                 live = Path(tmp) / "live.db"
                 shutil.copy(database, live)

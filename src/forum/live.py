@@ -24,7 +24,8 @@ from forum.traffic import TrafficOptions, run_traffic
 from forum.traffic.mix import WRITES
 from forum.traffic.stats import Sample, TrafficReport, latency_summary
 from forum.web.process import running_server
-from pgferry.capture.cutover import Attempt, CutoverOptions, cutover
+from pgferry.capture.cutover import CutoverOptions, cutover
+from pgferry.capture.cutover_log import Attempt
 from pgferry.capture.migration import Follow, follow, start
 from pgferry.migrate.options import CopyOptions
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from pgferry.cli_advise import advise_command
 from pgferry.cli_copy import copy_command, restore_rejects_command, verify_command
 from pgferry.cli_doctor import doctor_command, tune_command
 from pgferry.cli_migrate import migrate
@@ -37,5 +38,6 @@ for command in (
     tune_command,
     split_command,
     migrate,
+    advise_command,
 ):
     main.add_command(command)

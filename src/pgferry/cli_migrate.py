@@ -18,7 +18,8 @@ from pgferry.cli_copy import shaped_options, shaping_options
 from pgferry.clitools import emit_json, handle_errors, json_option
 
 if TYPE_CHECKING:
-    from pgferry.capture.applier import Batch
+    from pgferry.capture.applier import Batch, Rebuilt
+    from pgferry.capture.liveverify import PassReport
     from pgferry.capture.migration import Follow, FollowReport
     from pgferry.capture.reverse import ReverseBatch
     from pgferry.events import Listener
@@ -49,10 +50,12 @@ def migrate() -> None:
     start     install change capture, copy with a watermark, then follow
     follow    go on following (after a stop, a kill, or a start that was killed);
               after a cutover, PostgreSQL's changes back into SQLite
-    status    phase, lag, throughput, changelog and WAL size, last error
+    status    phase, lag, throughput, changelog and WAL size, verify state, last error
+    verify    compare both sides while writes run; differences reported once they outlive the lag
     cutover   switch the route to PostgreSQL while the application writes
-    abort     remove capture and the migration's state from both sides
     rollback  after a cutover: back to SQLite, losing nothing written on PostgreSQL
+    finish    after a cutover: remove capture and state from both sides
+    abort     remove capture and the migration's state from both sides
     See docs/migrate.md.
     """
 
@@ -97,15 +100,64 @@ def _progress(as_json: bool, following: Callable[[], None]) -> Callable[[Batch |
 
 
 def _run(
-    as_json: bool, until_caught_up: bool, batch_entries: int, call: Callable[[Listener, Follow], FollowReport]
+    as_json: bool,
+    until_caught_up: bool,
+    batch_entries: int,
+    call: Callable[[Listener, Follow], FollowReport],
+    verify_every: int = 0,
+    grace: float = 5.0,
 ) -> None:
     """`call` (start or follow) with progress bars, signals that stop it, and its report rendered."""
     from pgferry.bars import event_bars
     from pgferry.capture.migration import Follow
 
     with _stopping() as (stop, following), event_bars(not as_json) as bars:
-        report = call(bars, Follow(stop, until_caught_up, _progress(as_json, following), batch_entries))
+        progress = _progress(as_json, following)
+        how = Follow(
+            stop, until_caught_up, progress, batch_entries, verify_every, grace, _verified(as_json), _rebuilt(as_json)
+        )
+        report = call(bars, how)
     _finish(report, as_json)
+
+
+def _rebuilt(as_json: bool) -> Callable[[Rebuilt, PassReport], None]:
+    """A table rebuilt in SQLite and taken up again: one line, always (it is rare and it matters)."""
+
+    def on_rebuild(rebuilt: Rebuilt, report: PassReport) -> None:
+        if as_json:
+            return
+        also = (
+            f"; PostgreSQL keeps the copy's definition although {', '.join(rebuilt.changed)}" if rebuilt.changed else ""
+        )
+        verdict = (
+            "identical"
+            if report.identical
+            else f"{len(report.failures)} differences, {len(report.unsettled)} still in flight"
+        )
+        click.echo(
+            f"table {rebuilt.table} was rebuilt in SQLite: capture reinstalled, {rebuilt.rows:,} rows copied "
+            f"again, verified: {verdict}{also}"
+        )
+
+    return on_rebuild
+
+
+def _verified(as_json: bool) -> Callable[[PassReport], None]:
+    """After each verify pass of `follow --verify-every`: a line when something differs, or every few seconds."""
+    seen = {"at": 0.0, "failures": 0}
+
+    def on_verify(report: PassReport) -> None:
+        now = time.monotonic()
+        failures = len(report.failures)
+        if as_json or (failures == seen["failures"] and now - seen["at"] < PROGRESS_EVERY_S):
+            return
+        click.echo(
+            f"verify: changes up to entry {report.upto} compared ({report.keys_checked:,} keys); "
+            f"{failures} failures outlived the lag, {len(report.unsettled)} waiting"
+        )
+        seen.update(at=now, failures=failures)
+
+    return on_verify
 
 
 def _finish(report: FollowReport, as_json: bool) -> None:
@@ -178,12 +230,36 @@ def start_command(
     )
 
 
+grace_option = click.option(
+    "--grace",
+    type=click.FloatRange(0),
+    default=5.0,
+    show_default=True,
+    help="Seconds a difference must outlive (besides the applier passing it) before it is reported.",
+)
+
+
 @migrate.command("follow")
 @_databases
 @schema_option
+@click.option(
+    "--verify-every",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Compare the changed keys after every N batches and whenever caught up (0: never); see `migrate verify`.",
+)
+@grace_option
 @_following
 def follow_command(
-    sqlite_path: Path, postgres_dsn: str, schema: str | None, until_caught_up: bool, batch_entries: int, as_json: bool
+    sqlite_path: Path,
+    postgres_dsn: str,
+    schema: str | None,
+    verify_every: int,
+    grace: float,
+    until_caught_up: bool,
+    batch_entries: int,
+    as_json: bool,
 ) -> None:
     """Go on applying SQLITE_PATH's changes to POSTGRES_DSN where the migration stands.
 
@@ -198,6 +274,8 @@ def follow_command(
         until_caught_up,
         batch_entries,
         lambda events, how: follow(sqlite_path, postgres_dsn, schema, events, how),
+        verify_every,
+        grace,
     )
 
 
@@ -225,6 +303,54 @@ def status_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_
         render_migration(status, Console())
     if status.phase == "failed":
         sys.exit(1)
+
+
+@migrate.command("verify")
+@_databases
+@schema_option
+@click.option("--full", is_flag=True, help="Compare every row, table by table in chunks, not only the changed keys.")
+@grace_option
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the applier to pass the differences seen, before calling them unsettled.",
+)
+@json_option()
+@handle_errors
+def verify_command(
+    sqlite_path: Path, postgres_dsn: str, schema: str | None, full: bool, grace: float, wait_s: float, as_json: bool
+) -> None:
+    """Compare SQLITE_PATH with its copy in POSTGRES_DSN while the application writes.
+
+    \b
+    Compares the keys the applier changed since the last pass (with --full:
+    every row, in chunks, each its own short SQLite read). A difference is
+    reported only once the applier has passed the changes seen with it and
+    --grace seconds went by; one that compares equal again is cleared.
+    Exit 0 when identical, 1 with failures that outlived the lag, 2 on error
+    (or when differences could not be settled: the applier is not following).
+    """
+    from pgferry.capture.liveverify import verify_live
+    from pgferry.capture.migration import install_schema
+
+    report = verify_live(
+        sqlite_path, postgres_dsn, install_schema(sqlite_path, schema), full=full, grace=grace, wait_s=wait_s
+    )
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        from rich.console import Console
+
+        from pgferry.console import render_live_verify
+
+        render_live_verify(report, Console())
+    if report.failures:
+        sys.exit(1)
+    if report.unsettled:
+        sys.exit(2)
 
 
 @migrate.command("abort")
@@ -354,6 +480,31 @@ def render_attempt(attempt: Any) -> str:
     pause = "" if attempt.pause_s is None else f", writers paused {attempt.pause_s * 1000:.1f} ms"
     tail = f": {attempt.message}" if attempt.message else ""
     return f"attempt {attempt.number}: {attempt.outcome}{pause} ({phases}; {attempt.drained} entries drained){tail}"
+
+
+@migrate.command("finish")
+@_databases
+@schema_option
+@json_option()
+@handle_errors
+def finish_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_json: bool) -> None:
+    """End a migration that was cut over: remove capture from SQLITE_PATH and the migration's state
+    from POSTGRES_DSN.
+
+    The route stays postgres (an application on pgferry.runtime keeps writing to PostgreSQL); the
+    tables and rows on both sides are not touched. After this there is no rollback.
+    """
+    from pgferry.capture.finish import finish
+
+    report = finish(sqlite_path, postgres_dsn, schema)
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    click.echo(
+        f"finished: removed {report.sqlite.triggers} capture triggers and "
+        f"{', '.join(report.sqlite.tables) or 'no tables'} from {report.source}; PostgreSQL state for schema "
+        f"{report.schema!r} " + ("removed" if report.postgres_state else "was not there") + "; the route stays postgres"
+    )
 
 
 @migrate.command("rollback")

@@ -8,7 +8,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from pgferry.capture.keys import CaptureKey
+from pgferry.capture.liveverify import PassReport
 from pgferry.capture.status import MigrationStatus
+from pgferry.capture.verifystate import KINDS
 from pgferry.migrate.fkeys import UnvalidatedKey
 from pgferry.migrate.report import CopyReport
 from pgferry.migrate.restore import RestoreReport
@@ -101,6 +103,28 @@ def render_verify(report: VerifyReport, console: Console) -> None:
     console.print(table)
 
 
+def render_live_verify(report: PassReport, console: Console) -> None:
+    """A `migrate verify` pass: what it compared, then each failure that outlived the lag."""
+    verdict = "[green]identical[/green]" if report.identical else "[red]differences[/red]"
+    console.print(
+        f"migrate verify ({report.mode}) {escape(report.source)} -> {escape(report.target)} "
+        f"(schema {escape(report.schema)}): {verdict}; {report.keys_checked:,} keys compared"
+        + (f" and {report.chunks:,} chunks" if report.chunks else "")
+        + f", {report.seen} differences met, {report.cleared} cleared"
+    )
+    for failure in report.failures:
+        columns = f" (columns {escape(', '.join(failure.columns))})" if failure.columns else ""
+        console.print(
+            f"[red]{escape(failure.table)}[/red] key {escape(str(list(failure.key)))}: "
+            f"{KINDS[failure.kind]}{columns}, first seen {failure.first_seen:%H:%M:%S}"
+        )
+    if report.unsettled:
+        console.print(
+            f"[yellow]{len(report.unsettled)} differences not settled[/yellow]: the applier has not passed the "
+            "changes seen with them; run `pgferry migrate follow` and verify again"
+        )
+
+
 def render_captured(keys: list[CaptureKey], console: Console) -> None:
     """The key change capture logs for each table."""
     for key in keys:
@@ -124,6 +148,18 @@ def render_migration(status: MigrationStatus, console: Console) -> None:
         f"changelog: {status.changelog_entries:,} entries; {status.captured_tables} tables captured; "
         f"journal mode {status.journal_mode}, WAL {status.wal_bytes:,} bytes"
     )
+    verify = status.verify
+    if verify is not None:
+        last = "never" if verify.last_pass is None else f"{verify.last_pass:%Y-%m-%d %H:%M:%S} ({verify.mode})"
+        console.print(
+            f"verify: last pass {last}, {verify.keys_checked:,} keys checked in {verify.passes} passes; "
+            f"{verify.open_failures} open failures, {verify.suspects} waiting out the lag"
+        )
+    for table, note in (status.rebuilt or {}).items():
+        rows = f", {note['rows']:,} rows copied again" if "rows" in note else ""
+        console.print(
+            f"table {escape(table)} rebuilt under capture: {escape(str(note.get('state')))}{rows} ({note.get('at')})"
+        )
     towards = "PostgreSQL -> SQLite" if status.direction == "reverse" else "SQLite -> PostgreSQL"
     console.print(f"route: [bold]{status.route}[/bold], following {towards}")
     if status.reverse_lag_changes is not None:

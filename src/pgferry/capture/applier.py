@@ -36,7 +36,7 @@ import psycopg
 from psycopg import errors as pgerrors
 
 from pgferry import killpoints
-from pgferry.capture import changelog, pgstate
+from pgferry.capture import changelog, pgstate, rebuild, verifystate
 from pgferry.capture.changelog import Captured, Entry
 from pgferry.capture.copied import captured_tables
 from pgferry.capture.current import ApplyError, CurrentRows, Key, current_rows
@@ -56,6 +56,8 @@ CONFLICT_ROUNDS = 8  # unique conflicts cleared per table and batch before givin
 PRUNE_EVERY_S = 1.0
 PRUNE_WAIT_MS = 20  # a prune waits this long for the write lock, then tries again a second later
 HEARTBEAT_S = 1.0
+IDLE_SLEEP_S = 0.02
+FROZEN_SLEEP_S = 0.001  # while a cutover waits on this applier's drain, every millisecond counts
 RATE_WINDOW_S = 10.0
 GRANT_HINT = (
     "run the applier as a role allowed to SET session_replication_role (a superuser, or on PostgreSQL 15+ "
@@ -82,6 +84,15 @@ class Batch:
     deleted: int
     conflicts: int  # rows cleared out of an upsert's way (evicted by REPLACE, or moved)
     lag_s: float  # commit time minus the instant since which its entries were pending (upper bound)
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """A table rebuilt under capture and taken up again (pgferry.capture.rebuild)."""
+
+    table: str
+    rows: int  # rows copied again
+    changed: list[str]  # what else changed, that PostgreSQL keeps as the copy made it
 
 
 @dataclass(frozen=True)
@@ -119,8 +130,18 @@ def _order(plan: MigrationPlan, names: list[str]) -> list[str]:
 class Applier:
     """Follows the changelog of `path` into the copy in `dsn`; see the module docstring."""
 
-    def __init__(self, path: str | Path, dsn: str, schema: str, batch_entries: int = BATCH_ENTRIES) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        dsn: str,
+        schema: str,
+        batch_entries: int = BATCH_ENTRIES,
+        record_keys: bool = True,
+        on_rebuild: Callable[[Rebuilt], None] | None = None,
+    ) -> None:
         self.path, self.dsn, self.schema, self.batch_entries = Path(path), dsn, schema, batch_entries
+        self.record_keys = record_keys  # each batch's keys for verification (pgferry.capture.verifystate)
+        self.on_rebuild = on_rebuild
         self.conn = open_readonly(path)
         self.pg = connect(dsn)
         self.writer: sqlite3.Connection | None = None
@@ -141,7 +162,10 @@ class Applier:
         if state is None:
             raise ApplyError(f"schema {self.schema!r}: no copy to follow (no stored plan or capture state)")
         self.position = state.applied_seq if state.applied_seq is not None else (state.start_seq or 0)
-        self._check_schema()  # a table rebuilt while nobody followed: said before anything reads it
+        rebuilt = self._check_schema()  # a table rebuilt while nobody followed: before anything reads it
+        if rebuilt:
+            self._reinstall(rebuilt)
+            return self._load()
         copied = captured_tables(self.conn, self.pg, self.schema)
         plan = copied.plan
         self.tables: dict[int, Table] = {}
@@ -159,6 +183,8 @@ class Applier:
         self.mode = self._replica_mode()
         for table in self.order:
             table.target.prepare(self.pg)
+        with self.pg.transaction():
+            verifystate.ensure(self.pg)
         self.behind_since = state.behind_since if state.behind_since is not None else time.time()
         self.observed: collections.deque[tuple[int, float]] = collections.deque()
         self.applied: collections.deque[tuple[float, int]] = collections.deque([(time.time(), 0)])
@@ -166,6 +192,9 @@ class Applier:
         self.last_prune = 0.0
         self.last_beat = 0.0
         self.cut_over = False
+        self.frozen = False  # a cutover's freeze is up: it waits for this applier to drain
+        for name in rebuild.pending(self.conn):  # reinstalled, not copied again yet (a kill between)
+            self._recopy(by_name[name])
 
     def _own(self, key: int) -> None:
         """Take the migration's advisory lock (held for the connection's life), or say who has it."""
@@ -199,37 +228,86 @@ class Applier:
         """Apply one batch; None when there was nothing to apply (the applier is caught up, or the
         route is `postgres`: then `cut_over` is set). `prune=False` while a cutover holds the write lock."""
         self.conn.execute("BEGIN")
+        batch = None
+        rebuilt: list[rebuild.Change] = []
         try:
-            if read_route(self.conn).route is Route.POSTGRES:  # after a cutover: the reverse applier's turn
+            route = read_route(self.conn)
+            if route.route is Route.POSTGRES:  # after a cutover: the reverse applier's turn
                 self.cut_over = True
                 return None
-            self._check_schema()
-            observed_at = time.time()
-            head = changelog.head(self.conn)
-            entries = changelog.entries(self.conn, self.position, self.batch_entries, self.width)
-            self.observed.append((head, observed_at))
-            batch = self._apply(entries) if entries else None
-            if batch is None:
-                self._caught_up(observed_at)
+            self.frozen = route.frozen()
+            rebuilt = self._check_schema()
+            if not rebuilt:
+                observed_at = time.time()
+                head = changelog.head(self.conn)
+                entries = changelog.entries(self.conn, self.position, self.batch_entries, self.width)
+                self.observed.append((head, observed_at))
+                batch = self._apply(entries) if entries else None
+                if batch is None:
+                    self._caught_up(observed_at)
         finally:
             self.conn.execute("COMMIT")  # ends the read transaction: checkpoints and writers go on
-        if prune:
+        if rebuilt:  # capture back on the rebuilt tables, each copied again; then the batch
+            if not prune:  # a cutover holds the write lock the reinstall needs
+                names = ", ".join(repr(c.captured.table) for c in rebuilt)
+                raise SchemaChanged(
+                    f"{self.path}: table(s) {names} were rebuilt in SQLite and not taken up yet; `pgferry migrate "
+                    "follow` reinstalls capture and copies them again: let it, then cut over"
+                )
+            self._reinstall(rebuilt)
+            self._load()
+            return self.step(prune)
+        if prune and not self.frozen:  # a cutover holds (or is about to take) the write lock
             self._prune(time.time())  # outside it: in rollback-journal mode a reader blocks the commit
         return batch
 
-    def _check_schema(self) -> None:
+    def _check_schema(self) -> list[rebuild.Change]:
+        """The tables rebuilt with the same columns, to take up; SchemaChanged for anything else."""
         version = schema_version(self.conn)
         if version == self.version:
-            return
-        drift = schema_drift(self.conn, self.registry)
+            return []
+        found = rebuild.changes(self.conn, self.registry)
+        same = [c for c in found if c.same]
+        drift = schema_drift(self.conn, self.registry, skip=frozenset(c.captured.table for c in same))
         if drift:
+            detail = {c.captured.table: c.what for c in found if not c.same}
+            said = [f"table {t!r}: {', '.join(what)}" for t, what in detail.items()]
             raise SchemaChanged(
-                f"{self.path}: the schema changed under change capture: {'; '.join(drift)}. The applier stopped "
-                f"at entry {self.position}; nothing after it was applied. Re-installing capture and re-copying a "
-                "changed table is not automated yet: run `pgferry migrate abort`, drop the copied schema, and "
-                "`pgferry migrate start` again"
+                f"{self.path}: the schema changed under change capture: {'; '.join(said or drift)}. The applier "
+                f"stopped at entry {self.position}; nothing after it was applied. Capture follows a table rebuilt "
+                "with the same columns, not a change of its columns: undo the change, or run `pgferry migrate "
+                "abort`, drop the copied schema, and `pgferry migrate start` again"
             )
-        self.version = version  # ANALYZE, VACUUM: nothing capture depends on changed
+        if not same:
+            self.version = version  # ANALYZE, VACUUM, an index: nothing capture depends on changed
+        return same
+
+    def _reinstall(self, found: list[rebuild.Change]) -> None:
+        writer = open_writable(self.path)
+        try:
+            for change in found:
+                rebuild.reinstall(writer, change)
+        finally:
+            writer.close()
+        killpoints.reached("rebuild:before_recopy")
+
+    def _recopy(self, table: Table) -> None:
+        """Copy a reinstalled table again from a fresh snapshot, in one PostgreSQL transaction."""
+        lines = rebuild.table_lines(self.conn, table.current)
+        name = table.captured.table
+        with self.pg.transaction():
+            self.pg.execute("SET CONSTRAINTS ALL DEFERRED")
+            self._upsert(table, lines)
+            table.target.delete_absent(self.pg)
+            verifystate.clear_table(self.pg, self.schema, name)
+        killpoints.reached("rebuild:after_recopy")
+        writer = open_writable(self.path)
+        try:
+            changed = rebuild.done(writer, name, len(lines))
+        finally:
+            writer.close()
+        if self.on_rebuild is not None:
+            self.on_rebuild(Rebuilt(name, len(lines), changed))
 
     def _apply(self, batch: list[Entry]) -> Batch:
         keys: dict[int, dict[Key, None]] = {}
@@ -264,6 +342,9 @@ class Applier:
                     upserted, conflicts = upserted + done, conflicts + cleared
                 if self.mode != "replica":  # children before parents
                     deleted = sum(self._delete(t, gone) for t, _lines, gone in reversed(staged))
+                if self.record_keys:
+                    for table, _lines, _gone in staged:
+                        verifystate.record_batch(self.pg, table.target, batch[-1].seq)
                 commit_at = time.time()
                 behind_since = self._behind_since(batch[-1].seq)
                 rate = self._rate(commit_at, len(batch))
@@ -372,4 +453,11 @@ class Applier:
     ) -> int:
         """Apply batches until `stop` is set (or, with `until_caught_up`, until nothing is left, or
         until the route is `postgres`); returns the entries applied."""
-        return run_batches(self.step, lambda: self.cut_over, stop, until_caught_up, on_batch)
+        return run_batches(
+            self.step,
+            lambda: self.cut_over,
+            stop,
+            until_caught_up,
+            on_batch,
+            lambda: FROZEN_SLEEP_S if self.frozen else IDLE_SLEEP_S,
+        )

@@ -27,7 +27,7 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ from pgferry import killpoints
 from pgferry.capture import changelog, cutover_log, pgstate, reverse
 from pgferry.capture.applier import Applier, ApplierBusy
 from pgferry.capture.copied import captured_tables
+from pgferry.capture.cutover_log import Attempt
+from pgferry.capture.migration import install_schema
 from pgferry.dsn import redact
 from pgferry.errors import PgferryError, UsageError
 from pgferry.migrate import control
@@ -79,17 +81,6 @@ class CutoverOptions:
     dry_run: bool = False
     hook: str | None = None  # maintenance cutover: a shell command run with SQLite's write lock held
     hook_timeout_s: float = 60.0
-
-
-@dataclass
-class Attempt:
-    number: int
-    outcome: str  # "cut_over", "lag", "lock_timeout", "drain_timeout", "flip_timeout", "hook_failed"
-    phases: dict[str, float] = field(default_factory=dict)  # phase -> seconds
-    pause_s: float | None = None  # freeze announced -> route committed or thawed: the most any writer waited
-    frozen_at: float | None = None  # epoch s the freeze was announced (writers that began then waited)
-    drained: int = 0  # changelog entries applied under the lock
-    message: str | None = None
 
 
 @dataclass
@@ -349,8 +340,6 @@ def cutover(
 ) -> CutoverReport:
     """Switch the migration's route to postgres as the module docstring says; a CutoverFailed when
     every attempt was undone. Run again after success, it says the route is postgres already."""
-    from pgferry.capture.migration import install_schema
-
     options = options or CutoverOptions()
     path = check_sqlite_file(path)
     schema = install_schema(path, schema)

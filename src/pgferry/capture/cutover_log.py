@@ -1,18 +1,28 @@
-"""Every cutover attempt, kept in PostgreSQL's control schema (`pgferry.cutover_log`): its outcome, the
+"""Every cutover attempt (`Attempt`), kept in PostgreSQL's control schema (`pgferry.cutover_log`): its outcome, the
 time each phase took and the pause writers saw, for `migrate status` and the metrics."""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from pgferry.migrate.control import CONTROL_SCHEMA, ensure_control_schema
 
-if TYPE_CHECKING:
-    from pgferry.capture.cutover import Attempt
+
+@dataclass
+class Attempt:
+    number: int
+    outcome: str  # "cut_over", "lag", "lock_timeout", "drain_timeout", "flip_timeout", "hook_failed"
+    phases: dict[str, float] = field(default_factory=dict)  # phase -> seconds
+    pause_s: float | None = None  # freeze announced -> route committed or thawed: the most any writer waited
+    frozen_at: float | None = None  # epoch s the freeze was announced (writers that began then waited)
+    drained: int = 0  # changelog entries applied under the lock
+    message: str | None = None
+
 
 NAME = "cutover_log"
 TABLE = sql.Identifier(CONTROL_SCHEMA, NAME)

@@ -97,8 +97,9 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def schema_drift(conn: sqlite3.Connection, registry: list[Captured]) -> list[str]:
-    """What changed since install, one line per table ([] when nothing that matters did)."""
+def schema_drift(conn: sqlite3.Connection, registry: list[Captured], skip: frozenset[str] = frozenset()) -> list[str]:
+    """What changed since install, one line per table ([] when nothing that matters did); tables in
+    `skip` (taken up by pgferry.capture.rebuild) are not named."""
     rows = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE type IN ('table', 'trigger')")
     tables: dict[str, str] = {}
     triggers: dict[str, str] = {}
@@ -108,6 +109,8 @@ def schema_drift(conn: sqlite3.Connection, registry: list[Captured]) -> list[str
     if CHANGELOG not in tables:
         problems.append(f"the changelog {CHANGELOG} is gone")
     for entry in registry:
+        if entry.table in skip:
+            continue
         if entry.table not in tables:
             problems.append(f"table {entry.table!r} was dropped")
         elif tables[entry.table] != entry.table_sql:

@@ -24,9 +24,11 @@ def run_batches(
     stop: threading.Event | None,
     until_caught_up: bool,
     on_batch: Callable[[B | None], None] | None,
+    idle_s: Callable[[], float] = lambda: IDLE_SLEEP_S,
 ) -> int:
     """Call `step` until `stop` is set, `routed_away()` (the route now calls for the other applier),
-    or, with `until_caught_up`, a step finds nothing; `on_batch` after each. Returns the entries applied."""
+    or, with `until_caught_up`, a step finds nothing; `on_batch` after each, a sleep of `idle_s()`
+    after one that found nothing. Returns the entries applied."""
     applied = 0
     while (stop is None or not stop.is_set()) and not routed_away():
         batch = step()
@@ -37,7 +39,7 @@ def run_batches(
         elif until_caught_up:
             break
         elif stop is not None:
-            stop.wait(IDLE_SLEEP_S)
+            stop.wait(idle_s())
         else:
-            time.sleep(IDLE_SLEEP_S)
+            time.sleep(idle_s())
     return applied

@@ -29,11 +29,12 @@ from typing import Any
 import psycopg
 
 from pgferry.capture import changelog, pgstate
-from pgferry.capture.applier import BATCH_ENTRIES, Applier, ApplierBusy, Batch
+from pgferry.capture.applier import BATCH_ENTRIES, Applier, ApplierBusy, Batch, Rebuilt
 from pgferry.capture.current import ApplyError
 from pgferry.capture.install import Removed, install, uninstall
 from pgferry.capture.journal import JournalSwitch, switch_to_wal
 from pgferry.capture.keys import CaptureKey, capture_keys
+from pgferry.capture.liveverify import LiveVerifier, PassReport
 from pgferry.capture.reverse import ReverseApplier, ReverseBatch
 from pgferry.dsn import redact
 from pgferry.errors import PgferryError, TargetError, UsageError
@@ -80,12 +81,18 @@ class FollowReport:
 @dataclass(frozen=True)
 class Follow:
     """How long to follow (until `stop` is set, or once caught up), the batch size, and what to call
-    after each batch (with None when there was nothing to apply)."""
+    after each batch (with None when there was nothing to apply). With `verify_every` N, a verify pass
+    over the changed keys (pgferry.capture.liveverify) runs after every N batches and once caught up,
+    its report handed to `on_verify`."""
 
     stop: threading.Event | None = None
     until_caught_up: bool = False
     on_batch: Callable[[Batch | ReverseBatch | None], None] | None = None
     batch_entries: int = BATCH_ENTRIES
+    verify_every: int = 0
+    grace: float = 5.0
+    on_verify: Callable[[PassReport], None] | None = None
+    on_rebuild: Callable[[Rebuilt, PassReport], None] | None = None  # a table rebuilt, copied again, verified
 
 
 CAUGHT_UP = Follow(until_caught_up=True)
@@ -223,18 +230,28 @@ def _follow(path: Path, dsn: str, schema: str, how: Follow) -> int:
 
 def _run_applier(path: Path, dsn: str, schema: str, how: Follow) -> tuple[int, bool]:
     """(entries applied, whether the route flipped under it)."""
-    applier: Applier | ReverseApplier
     if _route(path) is Route.POSTGRES:
-        applier = ReverseApplier(path, dsn, schema, how.batch_entries)
-        mode = "reverse"
-    else:
-        applier = Applier(path, dsn, schema, how.batch_entries)
-        mode = applier.mode
+        return _run_reverse(path, dsn, schema, how)
+    applier = Applier(path, dsn, schema, how.batch_entries, on_rebuild=_reverify(path, dsn, schema, how))
+    verifier = LiveVerifier(path, dsn, schema) if how.verify_every else None
     try:
         with connect(dsn) as pg, pg.transaction():
-            pgstate.start_following(pg, schema, mode)
-        applied = applier.run(how.stop, how.until_caught_up, how.on_batch)
-        return applied, applier.cut_over if isinstance(applier, Applier) else applier.routed_away
+            pgstate.start_following(pg, schema, applier.mode)
+        on_batch = how.on_batch if verifier is None else _verifying(verifier, how)
+        return applier.run(how.stop, how.until_caught_up, on_batch), applier.cut_over
+    finally:
+        applier.close()
+        if verifier is not None:
+            verifier.close()
+
+
+def _run_reverse(path: Path, dsn: str, schema: str, how: Follow) -> tuple[int, bool]:
+    """The reverse applier, while the route is postgres (after a cutover): PostgreSQL into SQLite."""
+    applier = ReverseApplier(path, dsn, schema, how.batch_entries, own=True)
+    try:
+        with connect(dsn) as pg, pg.transaction():
+            pgstate.start_following(pg, schema, "reverse")
+        return applier.run(how.stop, how.until_caught_up, how.on_batch), applier.routed_away
     finally:
         applier.close()
 
@@ -247,6 +264,38 @@ def _route(path: Path) -> Route:
         conn.close()
 
 
+def _reverify(path: Path, dsn: str, schema: str, how: Follow) -> Callable[[Rebuilt], None]:
+    """After a table was rebuilt and copied again: a full pass over it, handed to `how.on_rebuild`."""
+
+    def on_rebuild(rebuilt: Rebuilt) -> None:
+        verifier = LiveVerifier(path, dsn, schema)
+        try:
+            report = verifier.verify_table(rebuilt.table, how.grace)
+        finally:
+            verifier.close()
+        if how.on_rebuild is not None:
+            how.on_rebuild(rebuilt, report)
+
+    return on_rebuild
+
+
+def _verifying(verifier: LiveVerifier, how: Follow) -> Callable[[Batch | None], None]:
+    """`how.on_batch`, then a keys pass every `how.verify_every` batches and when caught up after any."""
+    since = [0]
+
+    def on_batch(batch: Batch | None) -> None:
+        if how.on_batch is not None:
+            how.on_batch(batch)
+        since[0] += batch is not None
+        if since[0] >= how.verify_every or (batch is None and since[0]):
+            since[0] = 0
+            report = verifier.settle(verifier.keys_pass(how.grace), how.grace, 0.0)
+            if how.on_verify is not None:
+                how.on_verify(report)
+
+    return on_batch
+
+
 def _record(dsn: str, schema: str, phase: str, error: str | None = None) -> None:
     """Best effort: the error itself is raised to the caller even when PostgreSQL cannot take it."""
     with contextlib.suppress(PgferryError, psycopg.Error), connect(dsn) as pg, pg.transaction():
@@ -254,7 +303,9 @@ def _record(dsn: str, schema: str, phase: str, error: str | None = None) -> None
 
 
 @dataclass
-class AbortReport:
+class RemovalReport:
+    """What `abort` (before a cutover) or `finish` (after one) removed."""
+
     source: str
     schema: str
     sqlite: Removed
@@ -270,7 +321,7 @@ class AbortReport:
         }
 
 
-def abort(path: str | Path, dsn: str, schema: str | None = None) -> AbortReport:
+def abort(path: str | Path, dsn: str, schema: str | None = None) -> RemovalReport:
     """Remove capture from SQLite and the migration's control state from PostgreSQL; the source's
     tables and rows, and the copied tables, are left as they are. Refused after a cutover (the
     application writes to PostgreSQL: SQLite's rows are behind until a rollback)."""
@@ -284,7 +335,7 @@ def abort(path: str | Path, dsn: str, schema: str | None = None) -> AbortReport:
     with connect(dsn) as pg, pg.transaction():  # each half is idempotent: abort again finishes a killed one
         found = pgstate.remove(pg, schema)
     removed = uninstall(path)
-    return AbortReport(str(path), schema, removed, found)
+    return RemovalReport(str(path), schema, removed, found)
 
 
 __all__ = ["ApplyError", "Follow", "FollowReport", "abort", "follow", "start"]

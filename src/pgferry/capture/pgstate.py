@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgferry.migrate.control import CONTROL_SCHEMA, ensure_control_schema
+from pgferry.migrate.control import CONTROL_SCHEMA, ensure_control_schema, has_control_table
 
 TABLE = sql.Identifier(CONTROL_SCHEMA, "capture_state")
 PHASES = ("installing", "copying", "following", "stopped", "failed")
@@ -54,8 +54,7 @@ def ensure(pg: psycopg.Connection) -> None:
 
 
 def exists(pg: psycopg.Connection) -> bool:
-    row = pg.execute("SELECT to_regclass(%s)", [f"{CONTROL_SCHEMA}.capture_state"]).fetchone()
-    return row is not None and row[0] is not None
+    return has_control_table(pg, "capture_state")
 
 
 COLUMNS = (
@@ -152,13 +151,13 @@ def heartbeat(pg: psycopg.Connection, schema: str, behind_since: float, rate: fl
 
 
 def remove(pg: psycopg.Connection, schema: str) -> bool:
-    """Delete the capture state and the copy's checkpoints and stored plan for `schema` (one
-    transaction, the caller's); the control tables go when no other schema uses them. True if a
-    capture state was there."""
+    """Delete the capture state, the copy's checkpoints and stored plan, the cutover's log and the
+    verify state (pgferry.capture.verifystate) for `schema`, in one transaction (the caller's); the
+    capture state's table goes when no other schema uses it. True if a capture state was there."""
     found = False
     if exists(pg):
         found = pg.execute(sql.SQL("DELETE FROM {} WHERE target_schema = %s").format(TABLE), [schema]).rowcount > 0
-    for name in ("copy_progress", "copy_state", "cutover_log"):
+    for name in ("copy_progress", "copy_state", "cutover_log", "verify_batches", "verify_failures", "verify_state"):
         if pg.execute("SELECT to_regclass(%s)", [f"{CONTROL_SCHEMA}.{name}"]).fetchone() != (None,):
             pg.execute(
                 sql.SQL("DELETE FROM {} WHERE target_schema = %s").format(sql.Identifier(CONTROL_SCHEMA, name)),

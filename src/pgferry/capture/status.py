@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pgferry.capture import changelog, pgstate
+from pgferry.capture import changelog, pgstate, rebuild, verifystate
 from pgferry.capture.reverse import log as reverse_log
 from pgferry.capture.rollback import read_flip
 from pgferry.dsn import redact
@@ -53,9 +53,11 @@ class MigrationStatus:
     reverse_lag_seconds: float | None = None  # at most this old, the oldest of them
     reverse_changelog_bytes: int | None = None
     rollback_unfinished: bool = False  # a rollback was killed after its flip: run it again
+    verify: verifystate.VerifyState | None = None  # the last `migrate verify` pass and open failures
+    rebuilt: dict[str, dict[str, Any]] | None = None  # tables rebuilt under capture and taken up (rebuild.notes)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "verify": None if self.verify is None else self.verify.as_dict()}
 
 
 def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
@@ -63,6 +65,7 @@ def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
     with connect(dsn) as pg:
         state = pgstate.read(pg, schema)
         backlog = reverse_log.backlog(pg, schema)
+        verify = verifystate.read_state(pg, schema)
     conn = open_readonly(path)
     try:
         route = read_route(conn).route
@@ -75,6 +78,7 @@ def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
         newest = changelog.head(conn) if installed else 0
         lag = changelog.pending(conn, position or 0) if installed else 0
         entries = changelog.size(conn) if installed else 0
+        rebuilt = rebuild.notes(conn) if installed else {}
         conn.execute("COMMIT")
     finally:
         conn.close()
@@ -113,4 +117,6 @@ def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
         reverse_lag_seconds=None if backlog is None else (backlog.oldest_s or 0.0),
         reverse_changelog_bytes=None if backlog is None else backlog.bytes,
         rollback_unfinished=unfinished,
+        verify=verify,
+        rebuilt=rebuilt,
     )

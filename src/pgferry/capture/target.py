@@ -97,6 +97,14 @@ class TargetTable:
         delete = sql.SQL("DELETE FROM {} AS t USING {} AS g WHERE {}").format(self.qualified, self.gone, match)
         return pg.execute(delete).rowcount
 
+    def delete_absent(self, pg: psycopg.Connection) -> int:
+        """Delete the rows whose keys are not staged (a table copied again whole: its rows are the stage)."""
+        match = sql.SQL(" AND ").join(sql.SQL("t.{0} = s.{0}").format(sql.Identifier(k)) for k in self.keys)
+        delete = sql.SQL("DELETE FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM {} AS s WHERE {})").format(
+            self.qualified, self.stage, match
+        )
+        return pg.execute(delete).rowcount
+
     def clear_conflicts(self, pg: psycopg.Connection, index: str) -> list[tuple[Any, ...]] | None:
         """Delete the rows holding another key's values of unique index `index`, return their keys
         (None: `index` is not a unique index of this table whose expressions the staging table has)."""

@@ -62,10 +62,12 @@ class StatementShape:
         return out
 
 
-def analyze_statement(sql: str, schema: Schema) -> StatementShape | None:
-    """The tables `sql` reads and what its predicates offer an index; None when it cannot be parsed."""
+def analyze_statement(sql: str, schema: Schema, dialect: str = "sqlite") -> StatementShape | None:
+    """The tables `sql` (in sqlglot's `dialect`) reads and what its predicates offer an index; None
+    when it cannot be parsed. `schema` names the tables and their columns (a PostgreSQL catalog can
+    be given in the same shape: pgferry.advise.catalog)."""
     try:
-        tree = parse_one(sql, read="sqlite")
+        tree = parse_one(sql, read=dialect)
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
         return None
     if tree is None:

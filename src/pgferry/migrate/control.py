@@ -103,10 +103,15 @@ def save_plan(conn: psycopg.Connection, schema: str, plan: dict[str, Any]) -> No
     )
 
 
+def has_control_table(conn: psycopg.Connection, name: str) -> bool:
+    """The control schema holds table `name` (a reader before anything made it finds none)."""
+    row = conn.execute("SELECT to_regclass(%s)", [f"{CONTROL_SCHEMA}.{name}"]).fetchone()
+    return row is not None and row[0] is not None
+
+
 def read_plan(conn: psycopg.Connection, schema: str) -> dict[str, Any] | None:
     """The stored plan of the copy into `schema`, or None (no control schema, no copy, or an older copy)."""
-    exists = conn.execute("SELECT to_regclass(%s)", [f"{CONTROL_SCHEMA}.copy_state"]).fetchone()
-    if not exists or exists[0] is None:
+    if not has_control_table(conn, "copy_state"):
         return None
     row = conn.execute(
         sql.SQL("SELECT plan FROM {}.copy_state WHERE target_schema = %s").format(sql.Identifier(CONTROL_SCHEMA)),

@@ -167,7 +167,7 @@ def _exact_chunk(
     verdict: TableVerdict,
 ) -> tuple[ChunkKey | None, int]:
     """Compare the chunk after `low` value by value; returns (its last key, its rows)."""
-    exprs, in_sqlite = canonical_items(plan)
+    exprs, _in_sqlite = canonical_items(plan)
     key = identity.key
     n = len(key)
     rows = sqlite_chunk(conn, identity, exprs, low, chunk)
@@ -177,41 +177,77 @@ def _exact_chunk(
     if not has_lines(plan):
         verdict.chunks += 1
     high = tuple(rows[-1][:n])
+    mine, theirs = canonical_sides(pg, plan, rows, pg_chunk(pg, plan, schema, key, low, high), n)
+    if mine != theirs:
+        _drill_down(mine, theirs, verdict, [c.source for c in plan.columns])
+    return high, len(rows)
+
+
+def canonical_sides(
+    pg: PgConn, plan: TablePlan, rows: list[Row], target: list[Row], n: int
+) -> tuple[dict[ChunkKey, Row], dict[ChunkKey, Row]]:
+    """Both sides' rows in canonical form, keyed by their first `n` values: `rows` read from SQLite
+    with `canonical_items`, `target` from PostgreSQL as `pg_select` reads them."""
+    _exprs, in_sqlite = canonical_items(plan)
     jsonb = [n + i for i, c in enumerate(plan.columns) if c.choice.pg_type == "jsonb" and in_sqlite[i]]
     by_postgres = jsonb_by_postgres(pg, rows, jsonb) if jsonb else None
     as_is = by_postgres is not None
     mine = {tuple(row[:n]): canonical_row(plan, in_sqlite, row[n:], as_is) for row in by_postgres or rows}
-    target = pg_chunk(pg, plan, schema, key, low, high)
     theirs = {
         tuple(r[:n]): tuple(
             canonical(c, t, as_is and sq) for c, t, sq in zip(plan.columns, r[n:], in_sqlite, strict=True)
         )
         for r in target
     }
-    if mine != theirs:
-        _drill_down(mine, theirs, verdict, [c.source for c in plan.columns])
-    return high, len(rows)
+    return mine, theirs
+
+
+@dataclass(frozen=True)
+class RowDifference:
+    """One row that is not the same on both sides: `kind` is differs, missing (in the target) or
+    extra (in the target); `columns` the source columns whose values differ."""
+
+    key: ChunkKey
+    kind: str
+    columns: tuple[str, ...] = ()
+
+
+def row_differences(mine: dict[ChunkKey, Row], theirs: dict[ChunkKey, Row], columns: list[str]) -> list[RowDifference]:
+    """The rows of two canonical sides that differ; keys are matched as verify matches them
+    (`normal_key`), an extra row keeps the target's key."""
+    out = []
+    matched: set[ChunkKey] = set()
+    for key, values in mine.items():
+        found = normal_key(key, theirs)
+        other = theirs.get(found)
+        if other is None:
+            out.append(RowDifference(key, "missing"))
+            continue
+        matched.add(found)
+        if other != values:
+            differing = tuple(c for c, a, b in zip(columns, values, other, strict=True) if a != b)
+            out.append(RowDifference(key, "differs", differing))
+    out += [RowDifference(key, "extra") for key in theirs if key not in matched]
+    return out
 
 
 def _drill_down(
     mine: dict[ChunkKey, Row], theirs: dict[ChunkKey, Row], verdict: TableVerdict, columns: list[str]
 ) -> None:
     """Count the rows missing, extra and differing, and name the columns that differ."""
-    for key, values in mine.items():
-        other = theirs.get(_normal_key(key, theirs))
-        if other is None:
+    for difference in row_differences(mine, theirs, columns):
+        if difference.kind == "extra":
+            verdict.extra_in_target += 1
+            continue
+        _note(verdict, difference.key)
+        if difference.kind == "missing":
             verdict.missing_in_target += 1
-            _note(verdict, key)
-        elif other != values:
-            _note(verdict, key)
-            for column, a, b in zip(columns, values, other, strict=True):
-                if a != b:
-                    verdict.differing_columns[column] = verdict.differing_columns.get(column, 0) + 1
-    mine_keys = {_normal_key(k, theirs) for k in mine}
-    verdict.extra_in_target += sum(1 for k in theirs if k not in mine_keys)
+        for column in difference.columns:
+            verdict.differing_columns[column] = verdict.differing_columns.get(column, 0) + 1
 
 
-def _normal_key(key: ChunkKey, theirs: dict[ChunkKey, Row]) -> ChunkKey:
+def normal_key(key: ChunkKey, theirs: dict[ChunkKey, Row]) -> ChunkKey:
+    """`key` as `theirs` spells it (a SQLite key read as text matches PostgreSQL's by its text)."""
     if key in theirs:
         return key
     as_text = tuple(str(k) for k in key)
@@ -314,14 +350,19 @@ def verify_copy(
     return VerifyReport(str(sqlite_path), redact(dsn), schema, verdicts)
 
 
+def comparing_session(pg: PgConn) -> None:
+    """The session settings PostgreSQL's ::text output is compared under (canonical forms assume them)."""
+    pg.execute("SET TimeZone = 'UTC'")
+    pg.execute("SET extra_float_digits = 1")
+    pg.execute("SET DateStyle = 'ISO, YMD'")
+    pg.execute("SET IntervalStyle = 'postgres'")
+
+
 def _verify_table(source: Source, dsn: str, table: Table, chunk_rows: int, events: Listener) -> TableVerdict:
     plan = source.plan.table(table.name)
     schema = source.plan.schema
     with source.borrow() as conn, connect(dsn) as pg, source.naming(table):
-        pg.execute("SET TimeZone = 'UTC'")
-        pg.execute("SET extra_float_digits = 1")
-        pg.execute("SET DateStyle = 'ISO, YMD'")
-        pg.execute("SET IntervalStyle = 'postgres'")
+        comparing_session(pg)
         source_rows = conn.execute(f"SELECT count(*) FROM {quote_ident(table.name)}").fetchone()[0]
         target_rows = pg_count_after(pg, plan, schema, (), None)
         verdict = TableVerdict(table.name, int(source_rows), target_rows)

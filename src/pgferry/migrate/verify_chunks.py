@@ -162,9 +162,10 @@ def pg_select(plan: TablePlan, schema: str, key: Sequence[ColumnPlan]) -> sql.Co
 
 
 def pg_range(
-    key: Sequence[ColumnPlan], low: ChunkKey | None, high: ChunkKey
+    key: Sequence[ColumnPlan], low: ChunkKey | None, high: ChunkKey | None
 ) -> tuple[sql.Composable, sql.Composable, list[Any]]:
-    """Key list in bytewise order and the WHERE for keys in (low, high], as SQLite orders them."""
+    """Key list in bytewise order and the WHERE for keys in (low, high], as SQLite orders them
+    (no upper bound when `high` is None)."""
 
     def ordered(column: ColumnPlan) -> sql.Composable:
         ident = sql.Identifier(column.target)
@@ -173,8 +174,8 @@ def pg_range(
 
     keys = sql.SQL(", ").join(ordered(c) for c in key)
     marks = sql.SQL(", ").join(sql.Placeholder() * len(key))
-    where: sql.Composable = sql.SQL("({}) <= ({})").format(keys, marks)
-    params = list(high)
+    where: sql.Composable = sql.SQL("TRUE") if high is None else sql.SQL("({}) <= ({})").format(keys, marks)
+    params = [] if high is None else list(high)
     if low is not None:
         where = sql.SQL("({}) > ({}) AND ").format(keys, marks) + where
         params = list(low) + params
@@ -187,10 +188,14 @@ def pg_chunk(
     schema: str,
     key: Sequence[ColumnPlan],
     low: ChunkKey | None,
-    high: ChunkKey,
+    high: ChunkKey | None,
+    limit: int | None = None,
 ) -> list[Row]:
+    """The target's rows for keys in (low, high] in key order, key columns first (`pg_select`)."""
     keys, where, params = pg_range(key, low, high)
     query = pg_select(plan, schema, key) + sql.SQL(" WHERE ") + where + sql.SQL(" ORDER BY ") + keys
+    if limit is not None:
+        query += sql.SQL(" LIMIT {}").format(sql.Literal(int(limit)))
     return pg.execute(query, params).fetchall()
 
 

@@ -2,6 +2,7 @@
 
 seed             create the tables (syncdb, no migrations) and the rows
 remake           what a migration altering a field does on SQLite: rebuild shop_customer and shop_orderline
+allow_null       AlterField(Customer.city, null=True): a rebuild of shop_customer that keeps its column types
 capture          serve a few "requests" through pgferry's capture wrapper, written to PGFERRY_TEST_WORKLOAD; each
                  request is a `request_scope`. Planted: filters on unindexed columns (email, city,
                  status), an N+1 loop (`order.customer` per order, in `order_report`), two writes with
@@ -55,6 +56,19 @@ def remake() -> None:
         new.model = model
         with connection.schema_editor() as editor:
             editor.alter_field(model, old, new)
+    print("ok")
+
+
+def allow_null() -> None:
+    """AlterField(null=True) on SQLite: the table is rebuilt (create, copy, drop, rename), its types kept."""
+    from django.db import connection, models
+
+    old = Customer._meta.get_field("city")
+    new = models.CharField(max_length=old.max_length, null=True)
+    new.set_attributes_from_name("city")
+    new.model = Customer
+    with connection.schema_editor() as editor:
+        editor.alter_field(Customer, old, new)
     print("ok")
 
 
@@ -112,4 +126,9 @@ def serve(log: str) -> None:
 
 
 if __name__ == "__main__":
-    {"seed": seed, "remake": remake, "capture": lambda: serve(os.environ["PGFERRY_TEST_WORKLOAD"])}[sys.argv[1]]()
+    {
+        "seed": seed,
+        "remake": remake,
+        "allow_null": allow_null,
+        "capture": lambda: serve(os.environ["PGFERRY_TEST_WORKLOAD"]),
+    }[sys.argv[1]]()

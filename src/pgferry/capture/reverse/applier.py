@@ -38,6 +38,7 @@ import psycopg
 
 from pgferry import killpoints
 from pgferry.capture import changelog, pgstate
+from pgferry.capture.applier import ApplierBusy
 from pgferry.capture.copied import captured_tables
 from pgferry.capture.current import ApplyError
 from pgferry.capture.loop import run_batches
@@ -84,19 +85,35 @@ class _RoutedAway(Exception):
 class ReverseApplier:
     """Follows PostgreSQL's reverse changelog for `schema` into the SQLite file at `path`."""
 
-    def __init__(self, path: str | Path, dsn: str, schema: str, batch_entries: int = BATCH_ENTRIES) -> None:
+    def __init__(
+        self, path: str | Path, dsn: str, schema: str, batch_entries: int = BATCH_ENTRIES, *, own: bool = False
+    ) -> None:
+        """`own`: hold the migration's applier lock for the connection's life, as `migrate follow`'s
+        appliers do (one at a time; `finish` sees it). The rollback's applier does not: batches of two
+        reverse appliers are kept apart by the per-batch lock anyway."""
         self.path, self.schema, self.batch_entries = Path(path), schema, batch_entries
         self.conn = open_writable(path, busy_timeout_ms=BUSY_TIMEOUT_MS)
         self.pg = connect(dsn)
         self.routed_away = False
         self.last_beat = 0.0
         try:
+            if own:
+                self._own()
             self.conn.execute("PRAGMA foreign_keys = OFF")  # see pgferry.capture.reverse.rows
             copied = captured_tables(self.conn, self.pg, schema)
             self.tables = {t.identity.target: ReverseTable.load(self.pg, schema, t) for t in copied.tables}
         except BaseException:
             self.close()
             raise
+
+    def _own(self) -> None:
+        key = pgstate.applier_lock_key(self.schema)
+        row = self.pg.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
+        if row is None or not row[0]:
+            raise ApplierBusy(
+                f"another applier follows the migration into schema {self.schema!r} (PostgreSQL backend pid "
+                f"{pgstate.applier_pid(self.pg, key)}): one `pgferry migrate follow` at a time; stop it first"
+            )
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):

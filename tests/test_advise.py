@@ -1,0 +1,132 @@
+"""`pgferry advise` on a real PostgreSQL with pg_stat_statements and HypoPG: a missing index proposed
+for the statement that needs it, reasons for the statements none helps, a write-heavy table given
+fewer proposals than the same reads on a read-only table, duplicate / prefix-covered / unused
+indexes found, and the same advice through PgBouncer in transaction pooling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from forum.services import Forum
+from pgferry.advise.advisor import AdviceReport, advise
+from pgferry.cli import main
+from pgferry.migrate.options import CopyOptions
+from pgferry.migrate.run import copy_database
+
+ROWS = 30_000
+
+
+def make_workload(dsn: str, hot_writes: int = 0) -> None:
+    """`orders` (read-only) and `events` (the same shape, written `hot_writes` times) read by customer,
+    and `legacy` with redundant indexes; every statement run with server-side parameters ($1), as an
+    application's driver sends them."""
+    with psycopg.connect(dsn, autocommit=True) as pg:
+        pg.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        for table in ("orders", "events"):
+            pg.execute(
+                f"CREATE TABLE {table} (id bigserial PRIMARY KEY, customer_id int NOT NULL, status text NOT NULL,"
+                " total numeric NOT NULL)"
+            )
+            pg.execute(
+                f"INSERT INTO {table} (customer_id, status, total) SELECT g % 3000, 'open', g FROM"
+                f" generate_series(1, {ROWS}) g"
+            )
+        pg.execute("CREATE TABLE tiny (id int PRIMARY KEY, v int)")
+        pg.execute("INSERT INTO tiny SELECT g, g % 5 FROM generate_series(1, 20) g")
+        pg.execute("CREATE TABLE legacy (id bigserial PRIMARY KEY, a int, b int)")
+        pg.execute("CREATE INDEX legacy_a ON legacy (a)")
+        pg.execute("CREATE INDEX legacy_a_again ON legacy (a)")
+        pg.execute("CREATE INDEX legacy_b ON legacy (b)")
+        pg.execute("CREATE INDEX legacy_b_a ON legacy (b, a)")
+        pg.execute("ANALYZE")
+        pg.execute("SELECT pg_stat_statements_reset()")
+        for i in range(60):
+            for table in ("orders", "events"):
+                pg.execute(f"SELECT id, total FROM {table} WHERE customer_id = %s", [i], prepare=False)
+            pg.execute("SELECT total FROM orders WHERE id = %s", [i + 1])
+            pg.execute("SELECT count(*) FROM orders")
+            pg.execute("SELECT id FROM tiny WHERE v = %s", [i % 5])
+        for i in range(hot_writes):  # moves rows between customers: every index on customer_id is written
+            pg.execute("UPDATE events SET customer_id = (customer_id + 1) %% 3000 WHERE id = %s", [i % ROWS + 1])
+        for i in range(hot_writes // 10):  # an UPDATE of another column may stay HOT: no cost to such an index
+            pg.execute("UPDATE orders SET total = total + 1 WHERE id = %s", [i % ROWS + 1])
+
+
+def proposed(report: AdviceReport) -> set[tuple[str, tuple[str, ...]]]:
+    return {(p.table, p.columns) for p in report.proposals}
+
+
+def test_the_missing_index_is_proposed_and_the_others_are_explained(pg_dsn: str) -> None:
+    make_workload(pg_dsn)
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        report = advise(pg)
+    assert ("orders", ("customer_id",)) in proposed(report)
+    best = next(p for p in report.proposals if p.table == "orders")
+    assert best.saved_ms > 0 and best.estimated_bytes and best.helps[0].saving >= 0.2
+    assert "WHERE customer_id = $1" in best.helps[0].query
+    reasons = {n.query: n.reason for n in report.not_helped}
+    assert any(r == "already served by orders_pkey" for q, r in reasons.items() if "WHERE id = $1" in q)
+    assert any("no candidate indexes" in r for q, r in reasons.items() if "count(*)" in q)
+    assert any(r.startswith("low initial cost") for q, r in reasons.items() if "FROM tiny" in q)
+    assert not any("pg_extension" in q for q in reasons)  # pgferry's own and the catalog's statements left out
+    found = {(f.kind, f.index) for f in report.existing}
+    assert ("duplicate", "legacy_a_again") in found and ("covered", "legacy_b") in found
+    assert all(f.index != "legacy_pkey" for f in report.existing)  # a constraint is never proposed for removal
+    with psycopg.connect(pg_dsn) as pg:  # nothing was left behind: hypothetical indexes only, rolled back
+        assert pg.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 'orders'").fetchone() == (1,)
+
+
+def test_a_write_heavy_table_gets_fewer_proposals_than_the_same_reads_on_a_read_only_one(pg_dsn: str) -> None:
+    make_workload(pg_dsn, hot_writes=20_000)
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        report = advise(pg)
+    tables = [p.table for p in report.proposals]
+    assert tables.count("orders") > tables.count("events")
+    orders = next(p for p in report.proposals if p.table == "orders")
+    assert orders.write_cost_ms == 0  # its updates set another column: they may stay HOT
+    reasons = [n.reason for n in report.not_helped if "FROM events WHERE customer_id" in n.query]
+    assert len(reasons) == 1 and "but cost the writes" in reasons[0]  # it would help; the report says why not
+
+
+@pytest.mark.usefixtures("pgbouncer")
+def test_through_pgbouncer_the_advice_is_the_same(pg_dsn: str, bouncer_dsn: str) -> None:
+    make_workload(pg_dsn)
+    direct = CliRunner().invoke(main, ["advise", pg_dsn, "--json"])
+    pooled = CliRunner().invoke(main, ["advise", bouncer_dsn, "--json"])
+    assert direct.exit_code == 0 and pooled.exit_code == 0, pooled.output
+    shape = lambda out: {(p["table"], tuple(p["columns"])) for p in json.loads(out)["proposals"]}  # noqa: E731
+    assert shape(pooled.output) == shape(direct.output) and ("orders", ("customer_id",)) in shape(direct.output)
+
+
+def test_on_the_migrated_forum_a_planted_missing_index_is_proposed_estimated_and_measured(
+    seeded_db: Path, pg_dsn: str
+) -> None:
+    copy_database(seeded_db, pg_dsn, CopyOptions(jobs=1))  # the default copy a user makes
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        pg.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        leading = pg.execute(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'forum_replies' AND indexdef LIKE '%(topic_id%'"
+        ).fetchone()
+        assert leading == (0,)  # `forum seed` plants it: no index finds a topic's replies, in SQLite or the copy
+        pg.execute("ANALYZE")
+        pg.execute("SELECT pg_stat_statements_reset()")
+        topics = [t for (t,) in pg.execute("SELECT id FROM forum_topics ORDER BY id LIMIT 40")]
+    forum = Forum.open(pg_dsn, "optimized")
+    try:
+        for topic in topics:  # the forum's own topic view, on its PostgreSQL backend
+            forum.topics.view(topic, limit=50, cursor=None)
+    finally:
+        forum.close()
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        report = advise(pg, measure=True)
+    proposal = next(p for p in report.proposals if p.table == "forum_replies")
+    assert proposal.columns[0] == "topic_id" and proposal.estimated_bytes  # HypoPG's estimate of its size
+    view = next(h for h in proposal.helps if "json_agg" in h.query)  # the topic view it speeds up
+    assert view.cost_after < view.cost_before  # the planner's estimate with the hypothetical index
+    assert view.measured_before_ms is not None and view.measured_after_ms is not None
+    assert view.measured_after_ms < view.measured_before_ms  # and the real index, built and timed
