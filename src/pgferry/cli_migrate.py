@@ -1,4 +1,6 @@
-"""`pgferry migrate start / follow / status / abort / rollback`: thin commands over pgferry.capture."""
+"""`pgferry migrate start / follow / status / verify / cutover / finish / abort / rollback`: thin commands
+over pgferry.capture, long because every migrate command's click declaration and rendering lives here,
+one group with one help text; the work is in pgferry.capture."""
 
 from __future__ import annotations
 

@@ -32,7 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 from psycopg import errors as pgerrors
 
 from pgferry import killpoints
@@ -219,8 +218,7 @@ class Applier:
             if conn is not None:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
-        with contextlib.suppress(psycopg.Error):
-            self.pg.close()
+        pgstate.release_and_close(self.pg)
 
     # --- one batch ---------------------------------------------------------------------------------
 

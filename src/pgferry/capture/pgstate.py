@@ -8,6 +8,7 @@ PostgreSQL: resuming neither applies a batch twice nor skips one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -200,3 +201,14 @@ def applier_pid(pg: psycopg.Connection, key: int) -> int | None:
         [key, key],
     ).fetchone()
     return None if row is None else int(row[0])
+
+
+def release_and_close(pg: psycopg.Connection) -> None:
+    """Let the session's advisory locks go, then close. A closed connection's backend releases them
+    only as it exits, a moment later: the next applier (a follow switching direction at a cutover or a
+    rollback) would find the migration's lock still held."""
+    with contextlib.suppress(psycopg.Error):
+        if not pg.closed:
+            pg.execute("SELECT pg_advisory_unlock_all()")
+    with contextlib.suppress(psycopg.Error):
+        pg.close()

@@ -118,8 +118,7 @@ class ReverseApplier:
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self.conn.close()
-        with contextlib.suppress(psycopg.Error):
-            self.pg.close()
+        pgstate.release_and_close(self.pg)
 
     # --- the parts a batch (and the rollback's drain) is made of ------------------------------------
 
