@@ -24,6 +24,7 @@ from cutover_app import Writers, bodies, make_migrated, make_router
 from pgferry.capture import cutover_log, pgstate
 from pgferry.capture.applier import ApplierBusy
 from pgferry.capture.cutover import CutoverFailed, CutoverOptions, cutover
+from pgferry.capture.liveverify import verify_live
 from pgferry.capture.migration import Follow, follow
 from pgferry.cli import main
 from pgferry.killpoints import ENV
@@ -252,3 +253,17 @@ def test_finish_after_the_cutover_removes_capture_and_state_and_keeps_the_route(
     assert writers.errors == [] and set(writers.acked) <= set(bodies(path, pg_dsn)[1]) - set(bodies(path, pg_dsn)[0])
     again = runner.invoke(main, ["migrate", "finish", str(path), pg_dsn, "--json"])
     assert again.exit_code == 0 and json.loads(again.output)["triggers_dropped"] == 0
+
+
+def test_a_difference_under_the_lock_undoes_the_cutover_and_is_not_retried(tmp_path: Path, pg_dsn: str) -> None:
+    path = make_migrated(tmp_path / "app.db", pg_dsn)
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:  # a rogue write to the copy, found by a full pass
+        pg.execute("UPDATE note SET n = 99 WHERE body = 'seed3'")
+    assert verify_live(path, pg_dsn, "public", full=True, grace=0).failures
+    with pytest.raises(CutoverFailed, match="differ on PostgreSQL"):
+        cutover(path, pg_dsn, options=CutoverOptions(backoff_s=0))
+    assert attempts(pg_dsn) == ["verify_failed"] and route_of(path) == (Route.SQLITE, False)
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:  # put right, the next cutover goes through
+        pg.execute("UPDATE note SET n = 0 WHERE body = 'seed3'")
+    report = cutover(path, pg_dsn, options=QUICK)
+    assert report.cut_over and report.attempts[-1].verified >= 1

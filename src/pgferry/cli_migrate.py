@@ -57,6 +57,7 @@ def migrate() -> None:
     cutover   switch the route to PostgreSQL while the application writes
     rollback  after a cutover: back to SQLite, losing nothing written on PostgreSQL
     finish    after a cutover: remove capture and state from both sides
+    metrics   serve the migration's state as Prometheus metrics
     abort     remove capture and the migration's state from both sides
     See docs/migrate.md.
     """
@@ -507,6 +508,28 @@ def finish_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_
         f"{', '.join(report.sqlite.tables) or 'no tables'} from {report.source}; PostgreSQL state for schema "
         f"{report.schema!r} " + ("removed" if report.postgres_state else "was not there") + "; the route stays postgres"
     )
+
+
+@migrate.command("metrics")
+@_databases
+@schema_option
+@click.option("--port", type=click.IntRange(0, 65535), default=9187, show_default=True, help="Port on 127.0.0.1.")
+@handle_errors
+def metrics_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, port: int) -> None:
+    """Serve the migration's state as Prometheus metrics on http://127.0.0.1:PORT/metrics until Ctrl-C.
+
+    Each scrape reads both databases (phase, route, lag, apply rate, changelog and WAL size, verify
+    failures, cutover attempts by outcome and the last one's phases); see docs/migrate.md.
+    """
+    from pgferry.capture.metrics import serve_metrics
+    from pgferry.capture.migration import install_schema
+
+    server = serve_metrics(sqlite_path, postgres_dsn, install_schema(sqlite_path, schema), port)
+    click.echo(f"metrics at {server.url}; Ctrl-C stops")
+    with _stopping() as (stop, following):
+        following()
+        stop.wait()
+    server.stop()
 
 
 @migrate.command("rollback")

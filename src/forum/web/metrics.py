@@ -6,15 +6,23 @@ template (/topics/{topic_id}), never the raw path, so the series count stays bou
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from pgferry.runtime.metrics import process_metrics
+from pgferry.runtime.pool_metrics import DatabaseCollector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 QUERY_BUCKETS = (0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233)
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, db: Any = None) -> None:
+        process_metrics()  # the statements are counted from now on
         self.registry = CollectorRegistry()
+        if db is not None:  # its pool and replicas, read at each scrape (nothing for SQLite)
+            self.registry.register(DatabaseCollector(db))
         self.requests = Counter(
             "forum_http_requests", "HTTP requests served.", ("method", "route", "status"), registry=self.registry
         )
@@ -63,4 +71,5 @@ class Metrics:
         self.db_wait.labels(method, route).observe(wait_seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The app's metrics and the process's statement metrics (pgferry.runtime.metrics)."""
+        return generate_latest(self.registry) + generate_latest(process_metrics().registry)

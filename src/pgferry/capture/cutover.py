@@ -7,6 +7,8 @@ One attempt (issue 16; DESIGN.md, "A migration, end to end"):
                instead of queuing for the lock, whose busy handler is unfair
     lock       BEGIN IMMEDIATE, tried every millisecond until the deadline: writers in flight finish
     drain      every changelog entry up to the head (fixed now: nobody else can write) applied
+    verify     the keys drained and every failure a verify pass found, compared on both sides (no
+               grace needed: nothing is in flight); a difference undoes the attempt, not retried
     flip       one PostgreSQL transaction: identity sequences above SQLite's ids, reverse capture
                installed (pgferry.capture.reverse: from here every PostgreSQL write is logged for a
                rollback), the route's mirror set to postgres; COMMIT; then SQLite's route row set to
@@ -35,10 +37,12 @@ import psycopg
 from psycopg import errors as pgerrors
 
 from pgferry import killpoints
-from pgferry.capture import changelog, cutover_log, pgstate, reverse
+from pgferry.capture import changelog, cutover_log, pgstate, reverse, verifystate
 from pgferry.capture.applier import Applier, ApplierBusy
 from pgferry.capture.copied import captured_tables
+from pgferry.capture.current import Key
 from pgferry.capture.cutover_log import Attempt
+from pgferry.capture.liveverify import LiveVerifier
 from pgferry.capture.migration import install_schema
 from pgferry.dsn import redact
 from pgferry.errors import PgferryError, UsageError
@@ -55,6 +59,7 @@ LOCK_POLL_S = 0.001
 DRAIN_POLL_S = 0.002
 BACKOFF_CAP_S = 30.0
 SEQUENCE_STEPS = ("identity", "sequence")  # the plan's steps that put a sequence above the copied ids
+FINAL = ("hook_failed", "verify_failed")  # outcomes a retry would meet again: the operator's to look at
 
 
 class CutoverFailed(PgferryError):
@@ -236,6 +241,10 @@ class _Cutover:
         self.pg = connect(dsn)  # autocommit: the freeze's mirror, the attempt log
         self.flip_pg = connect(dsn)  # the flip's transaction
         self.catchup = _Catchup(path, dsn, schema)
+        self.verifier = LiveVerifier(path, dsn, schema)
+        self.registry = {c.id: c for c in changelog.read_registry(self.conn)}
+        install = changelog.read_install(self.conn)
+        self.width = install.width if install is not None else 1
         stored = control.read_plan(self.pg, schema)
         if stored is None:
             self.close()
@@ -250,6 +259,7 @@ class _Cutover:
 
     def close(self) -> None:
         self.catchup.close()
+        self.verifier.close()
         for pg in (self.pg, self.flip_pg):
             with contextlib.suppress(psycopg.Error):
                 pg.close()
@@ -286,9 +296,22 @@ class _Cutover:
             _lock(self.conn, deadline)
         killpoints.reached("cutover:locked")
         head = changelog.head(self.conn)
+        start = self.catchup.position()
         with _timed(phases, "drain"):
             result.drained = self.catchup.drain(head, deadline)
         killpoints.reached("cutover:drained")
+        with _timed(phases, "verify"):
+            keys = self._changed_keys(start, head)
+            differences = self.verifier.verify_now(self.conn, keys)
+        result.verified = sum(len(k) for k in keys.values())
+        if differences:
+            shown = "; ".join(
+                f"{d.table} {list(d.key)}: {d.kind} {', '.join(d.columns)}".rstrip() for d in differences[:3]
+            )
+            raise _GiveUp(
+                "verify_failed",
+                f"{len(differences)} changed rows differ on PostgreSQL ({shown}); `pgferry migrate verify` says more",
+            )
         remaining_ms = int((deadline - time.monotonic()) * 1000)
         if remaining_ms <= 0:
             raise _GiveUp("flip_timeout", "no time left for the flip")
@@ -311,6 +334,18 @@ class _Cutover:
         with _timed(phases, "commit"):
             self.conn.execute("COMMIT")
         killpoints.reached("cutover:after_commit")
+
+    def _changed_keys(self, start: int, head: int) -> dict[str, list[Key]]:
+        """The keys of the entries drained under the lock and of every failure a verify pass found:
+        compared under the lock, they need no grace."""
+        keys: dict[str, list[Key]] = {}
+        for entry in changelog.entries(self.conn, start, head - start, self.width) if head > start else []:
+            captured = self.registry.get(entry.table_id)
+            if captured is not None:
+                keys.setdefault(captured.table, []).append(entry.key[: len(captured.key)])
+        for failure in verifystate.failures(self.pg, self.schema):
+            keys.setdefault(failure.table, []).append(failure.key)
+        return keys
 
     def _freeze(self) -> None:
         """Announce the switch (a short write of its own: it queues for the lock like any writer)."""
@@ -368,7 +403,7 @@ def cutover(
             if attempt.outcome == "cut_over":
                 report.route, report.sequences = Route.POSTGRES.value, job.sequences
                 return report
-            if attempt.outcome == "hook_failed" or number == options.attempts:
+            if attempt.outcome in FINAL or number == options.attempts:
                 break
             time.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_CAP_S)

@@ -80,20 +80,43 @@ def statement(since: float) -> None:
 Translate = Callable[[Exception], Exception | None]
 
 
+# Called after every statement with (sql, seconds, the error's kind or None): pgferry.runtime.metrics.
+Observer = Callable[[str, float, str | None], None]
+_observers: list[Observer] = []
+
+
+def observe(observer: Observer) -> Callable[[], None]:
+    """Have `observer` called after every statement of every backend in this process; returns the
+    function that stops it. Without observers a statement pays one list check."""
+    _observers.append(observer)
+    return lambda: _observers.remove(observer) if observer in _observers else None
+
+
+def _kind(exc: BaseException) -> str:
+    return str(getattr(exc, "kind", None) or type(exc).__name__)
+
+
 @contextlib.contextmanager
-def timed(translate: Translate) -> Iterator[None]:
+def timed(translate: Translate, sql: str = "") -> Iterator[None]:
     """One statement (BEGIN and COMMIT count as one each): counted and timed, and a driver error
-    `translate` recognises raised as what it returns. Every backend runs its statements through it."""
+    `translate` recognises raised as what it returns. Every backend runs its statements through it;
+    `sql` (the statement, or BEGIN / COMMIT / ROLLBACK) is what observers are told."""
     t0 = time.perf_counter()
+    error: str | None = None
     try:
         yield
     except Exception as exc:
         refused = translate(exc)
+        error = _kind(refused if refused is not None else exc)
         if refused is not None:
             raise refused from None
         raise
     finally:
         statement(t0)
+        if _observers:
+            seconds = time.perf_counter() - t0
+            for observer in list(_observers):
+                observer(sql, seconds, error)
 
 
 def waited(since: float) -> None:

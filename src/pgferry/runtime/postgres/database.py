@@ -143,7 +143,7 @@ class PostgresDatabase(Statements):
         self._check(sql)
         with self.hold():
             conn = self._current()
-            with querystats.timed(_refusal):
+            with querystats.timed(_refusal, sql):
                 cur = conn.execute(sql, params)
                 return cur.fetchall() if what == "all" else cur.fetchone() if what == "one" else cur.rowcount
 
@@ -152,15 +152,15 @@ class PostgresDatabase(Statements):
         """BEGIN ... COMMIT on one connection, rolled back on any error; nested, a savepoint."""
         with self.hold():
             tx = self._current().transaction()
-            with querystats.timed(_refusal):
+            with querystats.timed(_refusal, "BEGIN"):
                 tx.__enter__()
             try:
                 yield
             except BaseException as exc:
-                with querystats.timed(_refusal), contextlib.suppress(psycopg.Error):
+                with querystats.timed(_refusal, "ROLLBACK"), contextlib.suppress(psycopg.Error):
                     tx.__exit__(type(exc), exc, exc.__traceback__)  # a dead connection cannot roll back
                 raise
-            with querystats.timed(_refusal):
+            with querystats.timed(_refusal, "COMMIT"):
                 tx.__exit__(None, None, None)
 
     # --- what is in force ----------------------------------------------------------------------------

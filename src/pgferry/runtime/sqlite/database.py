@@ -53,7 +53,7 @@ class SqliteDatabase(Statements):
 
     def fetch(self, sql: str, params: Params, what: Fetch) -> Any:
         conn = self._conns.current()
-        with querystats.timed(_refusal):
+        with querystats.timed(_refusal, sql):
             cur = conn.execute(sql, params)
             try:
                 return cur.fetchall() if what == "all" else cur.fetchone() if what == "one" else cur.rowcount
@@ -102,12 +102,13 @@ class _Counted:
         self._inner = inner
 
     def __enter__(self) -> None:
-        with querystats.timed(_refusal):
+        with querystats.timed(_refusal, "BEGIN"):
             self._inner.__enter__()
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool | None:
         # The COMMIT meeting a lock is undone by atomic and refused here; the block's own error passes.
-        with querystats.timed(lambda err: None if err is exc else _refusal(err)):
+        ending = "COMMIT" if kind is None else "ROLLBACK"
+        with querystats.timed(lambda err: None if err is exc else _refusal(err), ending):
             return self._inner.__exit__(kind, exc, tb)

@@ -1,0 +1,64 @@
+"""Prometheus metrics of a runtime database's connections and replicas, read at each scrape:
+
+    db_pool_connections{database, state}        in_use / idle connections of the pool
+    db_pool_max_connections{database}           the pool's ceiling (usage = in_use / max)
+    db_pool_waiting{database}                   requests waiting for a connection now
+    db_pool_wait_seconds_total{database}        time requests waited for a connection (counter)
+    pgferry_replica_up{replica}                 1 while a replica is reachable
+    pgferry_replica_lag_seconds{replica}        how far behind it is by the heartbeat (an idle primary
+                                                still beats, so it does not look like lag)
+
+`database` is "primary" or a replica's name. A database that is not PostgreSQL adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from pgferry.runtime.postgres import PostgresDatabase
+from pgferry.runtime.postgres.replicas import ReplicaDatabase
+
+
+class DatabaseCollector(Collector):
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+    def _pools(self) -> list[tuple[str, dict[str, int]]]:
+        if isinstance(self.db, ReplicaDatabase):
+            stats = self.db.replica_stats()
+            return [("primary", self.db.primary.pool_stats())] + [(r["name"], r["pool"]) for r in stats["replicas"]]
+        if isinstance(self.db, PostgresDatabase):
+            return [("primary", self.db.pool_stats())]
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        pools = self._pools()
+        connections = GaugeMetricFamily(
+            "db_pool_connections", "Pool connections by state.", labels=["database", "state"]
+        )
+        ceiling = GaugeMetricFamily("db_pool_max_connections", "The pool's ceiling.", labels=["database"])
+        waiting = GaugeMetricFamily("db_pool_waiting", "Requests waiting for a connection.", labels=["database"])
+        waited = CounterMetricFamily(
+            "db_pool_wait_seconds", "Time requests waited for a connection.", labels=["database"]
+        )
+        for name, stats in pools:
+            size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
+            connections.add_metric([name, "in_use"], max(0, size - idle))
+            connections.add_metric([name, "idle"], idle)
+            ceiling.add_metric([name], stats.get("pool_max", 0))
+            waiting.add_metric([name], stats.get("requests_waiting", 0))
+            waited.add_metric([name], stats.get("requests_wait_ms", 0) / 1000)
+        yield from (connections, ceiling, waiting, waited)
+        if isinstance(self.db, ReplicaDatabase):
+            up = GaugeMetricFamily("pgferry_replica_up", "1 while a replica is reachable.", labels=["replica"])
+            lag = GaugeMetricFamily("pgferry_replica_lag_seconds", "Replica lag by the heartbeat.", labels=["replica"])
+            for replica in self.db.replica_stats()["replicas"]:
+                up.add_metric([replica["name"]], 1.0 if replica["up"] else 0.0)
+                if replica["lag_s"] is not None:
+                    lag.add_metric([replica["name"]], replica["lag_s"])
+            yield up
+            yield lag
