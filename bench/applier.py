@@ -40,14 +40,14 @@ from pgferry.pg.cluster import throwaway_cluster
 PGFERRY = [sys.executable, "-m", "pgferry"]
 
 
-def make_source(path: Path) -> None:
+def make_source(path: Path, events: int = 50_000) -> None:
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, at REAL NOT NULL, kind TEXT, payload TEXT)")
         conn.execute("CREATE TABLE counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID")
         conn.executemany(
             "INSERT INTO events (at, kind, payload) VALUES (?, ?, ?)",
-            ((0.0, f"k{i % 7}", "p" * (i % 200)) for i in range(50_000)),
+            ((0.0, f"k{i % 7}", "p" * (i % 200)) for i in range(events)),
         )
         conn.executemany("INSERT INTO counters VALUES (?, 0)", ((f"c{i}",) for i in range(1000)))
 

@@ -42,6 +42,20 @@ def make_source(path: Path, without_rowid: bool) -> Path:
     return path
 
 
+def changes(n: int, mark: str = "?") -> list[Statement]:
+    """Inserts, updates and deletes over three tables, children after their parents; `mark` is the
+    placeholder (`%s` for PostgreSQL)."""
+    out: list[Statement] = []
+    for i in range(n):
+        out.append((f"INSERT INTO item VALUES ({mark}, {mark}, {mark}, 'k', NULL)", (1000 + i, f"k{i}", i)))
+        out.append((f"INSERT INTO tag VALUES ({mark}, 'k')", (1000 + i,)))
+        if i % 3 == 0:
+            out.append((f"UPDATE pair SET v = {mark} WHERE a = 'a1'", (f"k{i}",)))
+        if i % 5 == 0:
+            out.append((f"DELETE FROM item WHERE id = {mark}", (1000 + i - 1,)))
+    return out
+
+
 def app(path: Path, *pragmas: str) -> sqlite3.Connection:
     """The application's connection: autocommit, each statement its own transaction."""
     conn = sqlite3.connect(path, isolation_level=None, timeout=10, check_same_thread=False)

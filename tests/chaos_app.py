@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -198,3 +199,18 @@ def board_counters_hold(dsn: str) -> bool:
             "SELECT b.id, b.posts, (SELECT count(*) FROM post p WHERE p.board_id = b.id) FROM board b"
         ).fetchall()
     return all(posts == count for _, posts, count in rows)
+
+
+def ok(done: subprocess.CompletedProcess[bytes]) -> subprocess.CompletedProcess[bytes]:
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    return done
+
+
+def killed(done: subprocess.CompletedProcess[bytes]) -> None:
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
+
+
+def ended(process: subprocess.Popen[bytes], timeout_s: float) -> subprocess.CompletedProcess[bytes]:
+    """A background process's end, as `subprocess.run` would report it."""
+    out, err = process.communicate(timeout=timeout_s)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)

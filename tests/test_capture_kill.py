@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from capture_util import assert_same, caught_up, digest, make_source, started, write
+from capture_util import assert_same, caught_up, changes, digest, make_source, started, write
 from pgferry.killpoints import ENV
 
 BATCH = 40
@@ -31,19 +31,6 @@ def applied_seq(dsn: str) -> int:
         row = pg.execute("SELECT applied_seq FROM pgferry.capture_state WHERE target_schema = 'public'").fetchone()
     assert row is not None
     return int(row[0])
-
-
-def changes(n: int) -> list[tuple[str, tuple[object, ...]]]:
-    """Inserts, updates and deletes over three tables, children after their parents."""
-    out: list[tuple[str, tuple[object, ...]]] = []
-    for i in range(n):
-        out.append(("INSERT INTO item VALUES (?, ?, ?, 'k', NULL)", (1000 + i, f"k{i}", i)))
-        out.append(("INSERT INTO tag VALUES (?, 'k')", (1000 + i,)))
-        if i % 3 == 0:
-            out.append(("UPDATE pair SET v = ? WHERE a = 'a1'", (f"k{i}",)))
-        if i % 5 == 0:
-            out.append(("DELETE FROM item WHERE id = ?", (1000 + i - 1,)))
-    return out
 
 
 @pytest.mark.parametrize(

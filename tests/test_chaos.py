@@ -17,7 +17,18 @@ import psycopg
 import pytest
 
 from capture_util import assert_same, digest
-from chaos_app import Writers, background, board_counters_hold, ledger, make_router, make_source, pgferry
+from chaos_app import (
+    Writers,
+    background,
+    board_counters_hold,
+    ended,
+    killed,
+    ledger,
+    make_router,
+    make_source,
+    ok,
+    pgferry,
+)
 from pgferry.capture import pgstate
 from pgferry.runtime.route import Route, read_route
 
@@ -29,21 +40,6 @@ SCENARIOS = {  # phase -> kill point (about ten in all); "follow": a `migrate fo
     "d": {"copy": "copy:after_chunk_commit@4", "apply": "apply:before_commit@1", "cutover": "cutover:after_pg_commit",
           "follow": "yes"},
 }  # fmt: skip
-
-
-def ok(done: subprocess.CompletedProcess[bytes]) -> subprocess.CompletedProcess[bytes]:
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
-    return done
-
-
-def killed(done: subprocess.CompletedProcess[bytes]) -> None:
-    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
-
-
-def ended(process: subprocess.Popen[bytes], timeout_s: float) -> subprocess.CompletedProcess[bytes]:
-    """A background process's end, as `subprocess.run` would report it."""
-    out, err = process.communicate(timeout=timeout_s)
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 def following(dsn: str, follower: subprocess.Popen[bytes]) -> None:
@@ -95,8 +91,9 @@ def test_writers_lose_nothing_while_every_step_is_killed_and_resumed(tmp_path: P
                 report = json.loads(ok(pgferry("migrate", "cutover", *db, "--json")).stdout)
                 assert report["cut_over"] is True
                 assert report["applier"] == ("follower" if follower else "own")
-                if follower is not None:
-                    ok(ended(follower, 30))  # the route is postgres: it stops by itself
+                if follower is not None:  # the route is postgres: it follows PostgreSQL back into SQLite now
+                    follower.send_signal(signal.SIGTERM)
+                    ok(ended(follower, 30))
             finally:
                 if follower is not None and follower.poll() is None:
                     follower.kill()

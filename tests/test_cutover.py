@@ -86,7 +86,7 @@ def test_writers_pause_and_go_on_postgres_with_every_acknowledged_write_there_on
     assert again.already and again.cut_over and attempts(pg_dsn) == ["cut_over"]
 
 
-def test_a_running_follow_drains_for_the_cutover_and_stops_after_the_flip(tmp_path: Path, pg_dsn: str) -> None:
+def test_a_running_follow_drains_for_the_cutover_and_follows_back_after_the_flip(tmp_path: Path, pg_dsn: str) -> None:
     path = make_migrated(tmp_path / "app.db", pg_dsn)
     stop = threading.Event()
     following = threading.Thread(target=follow, args=(path, pg_dsn), kwargs={"how": Follow(stop)})
@@ -98,8 +98,10 @@ def test_a_running_follow_drains_for_the_cutover_and_stops_after_the_flip(tmp_pa
             assert time.monotonic() < deadline
             time.sleep(0.01)
         report = cutover(path, pg_dsn, options=QUICK)
-        following.join(10)
-        assert not following.is_alive() and not stop.is_set()  # it ended by itself: the route is postgres
+        deadline = time.monotonic() + 10  # the route is postgres: it follows PostgreSQL back into SQLite now
+        while pgstate.read(psycopg.connect(pg_dsn, autocommit=True), "public").mode != "reverse":  # type: ignore[union-attr]
+            assert time.monotonic() < deadline and following.is_alive()
+            time.sleep(0.01)
     finally:
         stop.set()
         following.join(10)

@@ -1,4 +1,6 @@
-"""`pgferry migrate start / follow / status / abort`: thin commands over pgferry.capture."""
+"""`pgferry migrate start / follow / status / verify / cutover / finish / abort / rollback`: thin commands
+over pgferry.capture, long because every migrate command's click declaration and rendering lives here,
+one group with one help text; the work is in pgferry.capture."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from pgferry.capture.applier import Batch, Rebuilt
     from pgferry.capture.liveverify import PassReport
     from pgferry.capture.migration import Follow, FollowReport
+    from pgferry.capture.reverse import ReverseBatch
     from pgferry.events import Listener
 
 PROGRESS_EVERY_S = 5.0
@@ -46,14 +49,16 @@ def migrate() -> None:
     """Move a running application's SQLite database to PostgreSQL: capture, copy, catch up.
 
     \b
-    start   install change capture, copy with a watermark, then follow
-    follow  go on following (after a stop, a kill, or a start that was killed)
-    status  phase, lag, throughput, changelog and WAL size, verify state, last error
-    verify  compare both sides while writes run; differences reported once they outlive the lag
-    cutover switch the route to PostgreSQL while the application writes
-    finish  after a cutover: remove capture and state from both sides
-    metrics serve the migration's state as Prometheus metrics
-    abort   remove capture and the migration's state from both sides
+    start     install change capture, copy with a watermark, then follow
+    follow    go on following (after a stop, a kill, or a start that was killed);
+              after a cutover, PostgreSQL's changes back into SQLite
+    status    phase, lag, throughput, changelog and WAL size, verify state, last error
+    verify    compare both sides while writes run; differences reported once they outlive the lag
+    cutover   switch the route to PostgreSQL while the application writes
+    rollback  after a cutover: back to SQLite, losing nothing written on PostgreSQL
+    finish    after a cutover: remove capture and state from both sides
+    metrics   serve the migration's state as Prometheus metrics
+    abort     remove capture and the migration's state from both sides
     See docs/migrate.md.
     """
 
@@ -78,11 +83,11 @@ def _stopping() -> Iterator[tuple[threading.Event, Callable[[], None]]]:
             signal.signal(sig, handler)
 
 
-def _progress(as_json: bool, following: Callable[[], None]) -> Callable[[Batch | None], None]:
+def _progress(as_json: bool, following: Callable[[], None]) -> Callable[[Batch | ReverseBatch | None], None]:
     """Called after every batch (None: nothing to apply): a line every few seconds in text mode."""
     seen = {"at": time.monotonic(), "entries": 0, "lag": 0.0}
 
-    def on_batch(batch: Batch | None) -> None:
+    def on_batch(batch: Batch | ReverseBatch | None) -> None:
         following()
         if batch is not None:
             seen["entries"] += batch.entries
@@ -261,7 +266,9 @@ def follow_command(
 ) -> None:
     """Go on applying SQLITE_PATH's changes to POSTGRES_DSN where the migration stands.
 
-    Installs capture or finishes the copy first when a `start` was killed before it did.
+    Installs capture or finishes the copy first when a `start` was killed before it did. While the
+    route is postgres (after a cutover) it applies PostgreSQL's changes back into SQLite instead, and
+    switches direction when a cutover or a rollback flips the route.
     """
     from pgferry.capture.migration import follow
 
@@ -555,3 +562,51 @@ def metrics_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, po
         following()
         stop.wait()
     server.stop()
+
+
+@migrate.command("rollback")
+@_databases
+@schema_option
+@click.option(
+    "--lock-timeout",
+    "lock_timeout_s",
+    type=click.FloatRange(0.001, 60),
+    default=3.0,
+    show_default=True,
+    help="Seconds to wait for PostgreSQL's writers in flight to finish; past it, nothing changes.",
+)
+@json_option()
+@handle_errors
+def rollback_command(
+    sqlite_path: Path, postgres_dsn: str, schema: str | None, lock_timeout_s: float, as_json: bool
+) -> None:
+    """Go back from PostgreSQL to SQLite after a cutover, losing nothing written on PostgreSQL.
+
+    \b
+    Catches up with PostgreSQL's changes, freezes the route (writers wait),
+    waits for the writers in flight on PostgreSQL (--lock-timeout), writes the
+    last changes into SQLite and sets the route to sqlite in one SQLite
+    transaction; writers go on on SQLite. Then reverse capture is removed and
+    `pgferry migrate follow` carries SQLite's changes forward again. On a
+    timeout nothing changes (exit 2); killed, run it again.
+    """
+    from pgferry.capture.rollback import rollback
+
+    report = rollback(sqlite_path, postgres_dsn, schema, lock_timeout_s)
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    done = "finished the rollback killed after its flip" if report.resumed else "rolled back"
+    click.echo(
+        f"{done}: the route is sqlite; {report.applied_before + report.drained:,} PostgreSQL changes written into "
+        f"{report.source} ({report.drained:,} under the lock); writers paused {report.pause_s * 1000:.0f} ms"
+    )
+    if report.late_entries:
+        click.echo(
+            f"warning: {report.late_entries:,} changes were written on PostgreSQL after the flip by something not "
+            "following the route; they are not in SQLite",
+            err=True,
+        )
+    if not report.reverse_removed:
+        click.echo("reverse capture is still installed (its tables were busy): run `pgferry migrate rollback` again")
+    click.echo("`pgferry migrate follow` carries SQLite's changes to PostgreSQL again")

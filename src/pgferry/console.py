@@ -160,5 +160,15 @@ def render_migration(status: MigrationStatus, console: Console) -> None:
         console.print(
             f"table {escape(table)} rebuilt under capture: {escape(str(note.get('state')))}{rows} ({note.get('at')})"
         )
+    towards = "PostgreSQL -> SQLite" if status.direction == "reverse" else "SQLite -> PostgreSQL"
+    console.print(f"route: [bold]{status.route}[/bold], following {towards}")
+    if status.reverse_lag_changes is not None:
+        reverse_s = "-" if status.reverse_lag_seconds is None else f"{status.reverse_lag_seconds:.1f} s"
+        console.print(
+            f"reverse: {status.reverse_lag_changes:,} changes not yet in SQLite, at most {reverse_s}; "
+            f"reverse changelog {status.reverse_changelog_bytes or 0:,} bytes"
+        )
+    if status.rollback_unfinished:
+        console.print("[red]a rollback was killed after its flip[/red]: run `pgferry migrate rollback` again")
     if status.last_error:
         console.print(f"[red]last error[/red]: {escape(status.last_error)}")

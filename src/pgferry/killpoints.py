@@ -8,7 +8,9 @@ chunk's rows and checkpoint written, not committed) and `copy:after_chunk_commit
 `rebuild:before_recopy` (triggers reinstalled, not copied again) and `rebuild:after_recopy` (copied, the
 mark not yet updated); the cutover's are `cutover:locked`, `cutover:drained`,
 `cutover:before_pg_commit`, `cutover:after_pg_commit` (PostgreSQL committed, SQLite not) and
-`cutover:after_commit`.
+`cutover:after_commit`; the reverse applier's `reverse:before_commit` (SQLite written, not committed)
+and `reverse:after_commit` (committed, its PostgreSQL entries not yet deleted); the rollback's
+`rollback:after_flip` (SQLite's route flipped, PostgreSQL's transaction not committed).
 """
 
 from __future__ import annotations

@@ -10,7 +10,11 @@
 | `target` | one table on the PostgreSQL side: staging, upsert, delete, conflicting rows |
 | `pgstate` | the migration's phase and the applier's position in PostgreSQL's control schema |
 | `applier` | batches: read, apply, save the position in the same transaction, prune |
-| `migration` | `pgferry migrate start / follow / abort` |
+| `loop` | the loop both appliers run their batches in |
+| `copied` | the captured tables with their plans and row identities (both directions read them here) |
+| `migration` | `pgferry migrate start / follow / abort`; follow runs the applier the route calls for |
+| `reverse` | after a cutover: PostgreSQL's changes captured and applied back into SQLite |
+| `rollback` | `pgferry migrate rollback` |
 | `status` | `pgferry migrate status` |
 | `cutover`, `cutover_log` | `pgferry migrate cutover`; every attempt kept in the control schema |
 """

@@ -32,25 +32,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 from psycopg import errors as pgerrors
 
 from pgferry import killpoints
 from pgferry.capture import changelog, pgstate, rebuild, verifystate
 from pgferry.capture.changelog import Captured, Entry
+from pgferry.capture.copied import captured_tables
 from pgferry.capture.current import ApplyError, CurrentRows, Key, current_rows
 from pgferry.capture.install import schema_drift, schema_version
+from pgferry.capture.loop import run_batches
 from pgferry.capture.target import TargetTable
 from pgferry.errors import PgferryError
-from pgferry.migrate import control
 from pgferry.migrate.converters import converter_for
-from pgferry.migrate.identity import row_identity
 from pgferry.migrate.plan import MigrationPlan
 from pgferry.pg.connect import connect, first_line
 from pgferry.runtime.route import Route, read_route
 from pgferry.sqlite.atomic import atomic
 from pgferry.sqlite.connect import open_readonly, open_writable
-from pgferry.sqlite.schema import read_schema
 
 BATCH_ENTRIES = 2_000
 CONFLICT_ROUNDS = 8  # unique conflicts cleared per table and batch before giving up
@@ -159,33 +157,23 @@ class Applier:
         self.width = install.width
         self.version = install.schema_version
         self.registry = changelog.read_registry(self.conn)
-        stored = control.read_plan(self.pg, self.schema)
         state = pgstate.read(self.pg, self.schema)
-        if stored is None or state is None:
+        if state is None:
             raise ApplyError(f"schema {self.schema!r}: no copy to follow (no stored plan or capture state)")
         self.position = state.applied_seq if state.applied_seq is not None else (state.start_seq or 0)
         rebuilt = self._check_schema()  # a table rebuilt while nobody followed: before anything reads it
         if rebuilt:
             self._reinstall(rebuilt)
             return self._load()
-        plan = MigrationPlan.from_dict(stored)
-        sqlite_schema = read_schema(self.conn)
+        copied = captured_tables(self.conn, self.pg, self.schema)
+        plan = copied.plan
         self.tables: dict[int, Table] = {}
-        for captured in self.registry:
-            try:
-                table_plan = plan.table(captured.table)
-            except KeyError:
-                raise ApplyError(f"table {captured.table!r} is captured but not in the copy's plan") from None
-            identity = row_identity(sqlite_schema.table(captured.table), table_plan)
-            if tuple(c.source for c in identity.key) != captured.key:
-                raise ApplyError(
-                    f"table {captured.table!r}: the copy finds rows by {[c.source for c in identity.key]}, "
-                    f"capture logs {list(captured.key)}"
-                )
+        for copied_table in copied.tables:
+            captured, identity = copied_table.captured, copied_table.identity
             target = TargetTable(captured.id, self.schema, identity)
             reverse = tuple(converter_for(c).reverse for c in identity.key)
             self.tables[captured.id] = Table(
-                captured, current_rows(captured.table, captured.key, table_plan), target, reverse
+                captured, current_rows(captured.table, captured.key, copied_table.plan), target, reverse
             )
         order = _order(plan, [c.table for c in self.registry])
         by_name = {t.captured.table: t for t in self.tables.values()}
@@ -230,8 +218,7 @@ class Applier:
             if conn is not None:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
-        with contextlib.suppress(psycopg.Error):
-            self.pg.close()
+        pgstate.release_and_close(self.pg)
 
     # --- one batch ---------------------------------------------------------------------------------
 
@@ -243,7 +230,7 @@ class Applier:
         rebuilt: list[rebuild.Change] = []
         try:
             route = read_route(self.conn)
-            if route.route is Route.POSTGRES:
+            if route.route is Route.POSTGRES:  # after a cutover: the reverse applier's turn
                 self.cut_over = True
                 return None
             self.frozen = route.frozen()
@@ -464,19 +451,11 @@ class Applier:
     ) -> int:
         """Apply batches until `stop` is set (or, with `until_caught_up`, until nothing is left, or
         until the route is `postgres`); returns the entries applied."""
-        applied = 0
-        while stop is None or not stop.is_set():
-            batch = self.step()
-            if on_batch is not None:
-                on_batch(batch)
-            if batch is None:
-                if until_caught_up or self.cut_over:
-                    break
-                pause = FROZEN_SLEEP_S if self.frozen else IDLE_SLEEP_S
-                if stop is not None:
-                    stop.wait(pause)
-                else:
-                    time.sleep(pause)
-                continue
-            applied += batch.entries
-        return applied
+        return run_batches(
+            self.step,
+            lambda: self.cut_over,
+            stop,
+            until_caught_up,
+            on_batch,
+            lambda: FROZEN_SLEEP_S if self.frozen else IDLE_SLEEP_S,
+        )

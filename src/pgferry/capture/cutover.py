@@ -9,9 +9,10 @@ One attempt (issue 16; DESIGN.md, "A migration, end to end"):
     drain      every changelog entry up to the head (fixed now: nobody else can write) applied
     verify     the keys drained and every failure a verify pass found, compared on both sides (no
                grace needed: nothing is in flight); a difference undoes the attempt, not retried
-    flip       one PostgreSQL transaction: identity sequences above SQLite's ids, the route's mirror
-               set to postgres; COMMIT; then SQLite's route row set to postgres, COMMIT: the writers
-               that waited go on PostgreSQL
+    flip       one PostgreSQL transaction: identity sequences above SQLite's ids, reverse capture
+               installed (pgferry.capture.reverse: from here every PostgreSQL write is logged for a
+               rollback), the route's mirror set to postgres; COMMIT; then SQLite's route row set to
+               postgres, COMMIT: the writers that waited go on PostgreSQL
 
 From `lock` to the end the attempt must fit in --lock-timeout; when it does not, it is undone (both
 transactions rolled back, the freeze lifted, writers go on SQLite) and tried again after a backoff.
@@ -36,8 +37,9 @@ import psycopg
 from psycopg import errors as pgerrors
 
 from pgferry import killpoints
-from pgferry.capture import changelog, cutover_log, pgstate, verifystate
+from pgferry.capture import changelog, cutover_log, pgstate, reverse, verifystate
 from pgferry.capture.applier import Applier, ApplierBusy
+from pgferry.capture.copied import captured_tables
 from pgferry.capture.current import Key
 from pgferry.capture.cutover_log import Attempt
 from pgferry.capture.liveverify import LiveVerifier
@@ -117,8 +119,8 @@ def plan_steps(options: CutoverOptions, applier: str, tables: int) -> list[str]:
         f"freeze the route for {options.lock_timeout_s + FREEZE_MARGIN_S:g} s: writers that begin wait",
         f"take SQLite's write lock (BEGIN IMMEDIATE), within {options.lock_timeout_s:g} s of the freeze",
         "apply every changelog entry up to the head",
-        f"in PostgreSQL: set the identity sequences of {tables} tables above SQLite's ids, route mirror to postgres; "
-        "COMMIT",
+        f"in PostgreSQL: set the identity sequences of {tables} tables above SQLite's ids, install reverse capture "
+        "(for a rollback), route mirror to postgres; COMMIT",
     ]
     if options.hook:
         steps.append(f"run the hook with the write lock held (at most {options.hook_timeout_s:g} s)")
@@ -248,6 +250,11 @@ class _Cutover:
             self.close()
             raise UsageError(f"schema {schema!r}: no stored copy plan; the copy did not finish")
         self.stored = stored
+        try:
+            self.copied = captured_tables(self.conn, self.pg, schema).tables  # reverse capture's tables
+        except BaseException:
+            self.close()
+            raise
         self.sequences = 0
 
     def close(self) -> None:
@@ -314,6 +321,7 @@ class _Cutover:
                 sequences = _sequence_sql(self.stored, self.conn)
                 if sequences:  # one round trip
                     self.flip_pg.execute(statement("; ".join(sequences)))
+                reverse.install(self.flip_pg, self.schema, self.copied)  # committed before any writer gets here
                 set_route(self.conn, Route.POSTGRES, note="cutover", pg=self.flip_pg)
                 killpoints.reached("cutover:before_pg_commit")
         except pgerrors.LockNotAvailable as exc:

@@ -1,7 +1,8 @@
 """`pgferry migrate finish`: the end of a migration that was cut over. The capture triggers, the
 changelog and the install record leave the SQLite file, and the migration's state (capture state,
-the copy's checkpoints and plan, the cutover log) leaves PostgreSQL's control schema; the
-application's tables and rows on both sides stay as they are.
+the copy's checkpoints and plan, the cutover log) and reverse capture (its triggers and changelog,
+pgferry.capture.reverse) leave PostgreSQL; the application's tables and rows on both sides stay as
+they are.
 
 The route stays: SQLite's row and its mirror in PostgreSQL both say `postgres`, and an application
 still running on `pgferry.runtime`'s router keeps writing to PostgreSQL (without the row it would
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pgferry.capture import pgstate
+from pgferry.capture import pgstate, reverse
 from pgferry.capture.install import uninstall
 from pgferry.capture.migration import RemovalReport, install_schema
 from pgferry.errors import UsageError
@@ -42,4 +43,5 @@ def finish(path: str | Path, dsn: str, schema: str | None = None) -> RemovalRepo
             raise UsageError(f"a `pgferry migrate follow` is running (PostgreSQL backend pid {holder}); stop it first")
         with pg.transaction():
             found = pgstate.remove(pg, schema)
+            reverse.uninstall(pg, schema)  # no rollback from here: PostgreSQL's changes are no longer kept
     return RemovalReport(str(path), schema, uninstall(path), found)

@@ -35,6 +35,7 @@ from pgferry.capture.install import Removed, install, uninstall
 from pgferry.capture.journal import JournalSwitch, switch_to_wal
 from pgferry.capture.keys import CaptureKey, capture_keys
 from pgferry.capture.liveverify import LiveVerifier, PassReport
+from pgferry.capture.reverse import ReverseApplier, ReverseBatch
 from pgferry.dsn import redact
 from pgferry.errors import PgferryError, TargetError, UsageError
 from pgferry.events import Listener, no_events
@@ -45,6 +46,7 @@ from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.report import CopyReport
 from pgferry.migrate.run import copy_database
 from pgferry.pg.connect import connect
+from pgferry.runtime.route import Route, read_route
 from pgferry.sqlite.connect import check_sqlite_file, open_readonly
 from pgferry.sqlite.control import without_control
 from pgferry.sqlite.schema import read_schema
@@ -85,7 +87,7 @@ class Follow:
 
     stop: threading.Event | None = None
     until_caught_up: bool = False
-    on_batch: Callable[[Batch | None], None] | None = None
+    on_batch: Callable[[Batch | ReverseBatch | None], None] | None = None
     batch_entries: int = BATCH_ENTRIES
     verify_every: int = 0
     grace: float = 5.0
@@ -206,20 +208,17 @@ def _copy(path: Path, dsn: str, options: CopyOptions, events: Listener) -> CopyR
 
 
 def _follow(path: Path, dsn: str, schema: str, how: Follow) -> int:
-    """Run the applier; its stop is recorded as `stopped`, an error as `failed` with the message."""
+    """Run the applier the route calls for (forward on sqlite and dual, reverse on postgres), and
+    the other one when a cutover or a rollback flips it meanwhile; a stop is recorded as
+    `stopped`, an error as `failed` with the message."""
+    applied = 0
     try:
         with user_errors(dsn):  # a server gone, a file gone: one line, recorded
-            applier = Applier(path, dsn, schema, how.batch_entries, on_rebuild=_reverify(path, dsn, schema, how))
-            verifier = LiveVerifier(path, dsn, schema) if how.verify_every else None
-            try:
-                with connect(dsn) as pg, pg.transaction():
-                    pgstate.start_following(pg, schema, applier.mode)
-                on_batch = how.on_batch if verifier is None else _verifying(verifier, how)
-                applied = applier.run(how.stop, how.until_caught_up, on_batch)
-            finally:
-                applier.close()
-                if verifier is not None:
-                    verifier.close()
+            while True:
+                done, flipped = _run_applier(path, dsn, schema, how)
+                applied += done
+                if not flipped:
+                    break
     except ApplierBusy:
         raise  # the applier that holds the lock is fine: nothing to record about it
     except PgferryError as exc:
@@ -227,6 +226,42 @@ def _follow(path: Path, dsn: str, schema: str, how: Follow) -> int:
         raise
     _record(dsn, schema, "stopped")
     return applied
+
+
+def _run_applier(path: Path, dsn: str, schema: str, how: Follow) -> tuple[int, bool]:
+    """(entries applied, whether the route flipped under it)."""
+    if _route(path) is Route.POSTGRES:
+        return _run_reverse(path, dsn, schema, how)
+    applier = Applier(path, dsn, schema, how.batch_entries, on_rebuild=_reverify(path, dsn, schema, how))
+    verifier = LiveVerifier(path, dsn, schema) if how.verify_every else None
+    try:
+        with connect(dsn) as pg, pg.transaction():
+            pgstate.start_following(pg, schema, applier.mode)
+        on_batch = how.on_batch if verifier is None else _verifying(verifier, how)
+        return applier.run(how.stop, how.until_caught_up, on_batch), applier.cut_over
+    finally:
+        applier.close()
+        if verifier is not None:
+            verifier.close()
+
+
+def _run_reverse(path: Path, dsn: str, schema: str, how: Follow) -> tuple[int, bool]:
+    """The reverse applier, while the route is postgres (after a cutover): PostgreSQL into SQLite."""
+    applier = ReverseApplier(path, dsn, schema, how.batch_entries, own=True)
+    try:
+        with connect(dsn) as pg, pg.transaction():
+            pgstate.start_following(pg, schema, "reverse")
+        return applier.run(how.stop, how.until_caught_up, how.on_batch), applier.routed_away
+    finally:
+        applier.close()
+
+
+def _route(path: Path) -> Route:
+    conn = open_readonly(path)
+    try:
+        return read_route(conn).route
+    finally:
+        conn.close()
 
 
 def _reverify(path: Path, dsn: str, schema: str, how: Follow) -> Callable[[Rebuilt], None]:
@@ -288,8 +323,14 @@ class RemovalReport:
 
 def abort(path: str | Path, dsn: str, schema: str | None = None) -> RemovalReport:
     """Remove capture from SQLite and the migration's control state from PostgreSQL; the source's
-    tables and rows, and the copied tables, are left as they are."""
+    tables and rows, and the copied tables, are left as they are. Refused after a cutover (the
+    application writes to PostgreSQL: SQLite's rows are behind until a rollback)."""
     path = check_sqlite_file(path)
+    if _route(path) is Route.POSTGRES:
+        raise UsageError(
+            f"{path}: the route is postgres (after a cutover the application writes to PostgreSQL, and SQLite "
+            "only follows it); `pgferry migrate rollback` goes back to SQLite first, then abort"
+        )
     schema = install_schema(path, schema)
     with connect(dsn) as pg, pg.transaction():  # each half is idempotent: abort again finishes a killed one
         found = pgstate.remove(pg, schema)

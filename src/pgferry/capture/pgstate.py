@@ -8,6 +8,7 @@ PostgreSQL: resuming neither applies a batch twice nor skips one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -168,6 +169,23 @@ def remove(pg: psycopg.Connection, schema: str) -> bool:
     return found
 
 
+def touch(pg: psycopg.Connection, schema: str) -> None:
+    """The reverse applier is alive (it keeps no position here: its entries are deleted as applied)."""
+    pg.execute(sql.SQL("UPDATE {} SET updated_at = now() WHERE target_schema = %s").format(TABLE), [schema])
+
+
+def jump_position(pg: psycopg.Connection, schema: str, seq: int, at: float) -> None:
+    """At a rollback's flip: every forward entry up to `seq` is SQLite holding PostgreSQL's rows, so
+    the forward applier starts after it, with nothing behind since `at`."""
+    pg.execute(
+        sql.SQL(
+            "UPDATE {} SET applied_seq = greatest(coalesce(applied_seq, 0), %s), behind_since = %s,"
+            " updated_at = now() WHERE target_schema = %s"
+        ).format(TABLE),
+        [seq, at, schema],
+    )
+
+
 def applier_lock_key(schema: str) -> int:
     """The session advisory lock an applier of `schema`'s migration holds: one 64-bit key from the
     schema's name (stable across processes and versions: a hash of its UTF-8 bytes)."""
@@ -183,3 +201,14 @@ def applier_pid(pg: psycopg.Connection, key: int) -> int | None:
         [key, key],
     ).fetchone()
     return None if row is None else int(row[0])
+
+
+def release_and_close(pg: psycopg.Connection) -> None:
+    """Let the session's advisory locks go, then close. A closed connection's backend releases them
+    only as it exits, a moment later: the next applier (a follow switching direction at a cutover or a
+    rollback) would find the migration's lock still held."""
+    with contextlib.suppress(psycopg.Error):
+        if not pg.closed:
+            pg.execute("SELECT pg_advisory_unlock_all()")
+    with contextlib.suppress(psycopg.Error):
+        pg.close()

@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from pgferry.capture import changelog, pgstate, rebuild, verifystate
+from pgferry.capture.reverse import log as reverse_log
+from pgferry.capture.rollback import read_flip
 from pgferry.dsn import redact
 from pgferry.pg.connect import connect
+from pgferry.runtime.route import Route, read_route
 from pgferry.sqlite.connect import check_sqlite_file, open_readonly
 
 ALIVE_S = 5.0  # an applier writes at least every second (heartbeat); silent longer: not running
@@ -44,6 +47,12 @@ class MigrationStatus:
     mode: str | None
     last_error: str | None
     last_update_s_ago: float | None
+    route: str = "sqlite"  # where the application writes (pgferry.runtime.route)
+    direction: str = "forward"  # forward: SQLite -> PostgreSQL; reverse (route postgres): PostgreSQL -> SQLite
+    reverse_lag_changes: int | None = None  # reverse changelog entries not yet in SQLite (None: no reverse capture)
+    reverse_lag_seconds: float | None = None  # at most this old, the oldest of them
+    reverse_changelog_bytes: int | None = None
+    rollback_unfinished: bool = False  # a rollback was killed after its flip: run it again
     verify: verifystate.VerifyState | None = None  # the last `migrate verify` pass and open failures
     rebuilt: dict[str, dict[str, Any]] | None = None  # tables rebuilt under capture and taken up (rebuild.notes)
 
@@ -55,9 +64,12 @@ def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
     path = check_sqlite_file(path)
     with connect(dsn) as pg:
         state = pgstate.read(pg, schema)
+        backlog = reverse_log.backlog(pg, schema)
         verify = verifystate.read_state(pg, schema)
     conn = open_readonly(path)
     try:
+        route = read_route(conn).route
+        unfinished = read_flip(conn) is not None
         journal = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
         conn.execute("BEGIN")  # one snapshot for the counts
         installed = changelog.read_install(conn) is not None and changelog.has_changelog(conn)
@@ -73,6 +85,9 @@ def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
     wal = Path(f"{path}-wal")
     now = time.time()
     since = None if state is None else state.behind_since
+    reverse = route is Route.POSTGRES
+    if reverse:  # the forward changelog holds the reverse applier's own writes only: nothing to carry
+        lag = 0
     lag_s = 0.0 if lag == 0 else (None if since is None else max(0.0, now - since))
     age = None if state is None else max(0.0, now - state.updated_at)
     phase = state.phase if state is not None else ("installed" if installed else "not started")
@@ -96,6 +111,12 @@ def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
         mode=None if state is None else state.mode,
         last_error=None if state is None else state.last_error,
         last_update_s_ago=age,
+        route=route.value,
+        direction="reverse" if reverse else "forward",
+        reverse_lag_changes=None if backlog is None else backlog.entries,
+        reverse_lag_seconds=None if backlog is None else (backlog.oldest_s or 0.0),
+        reverse_changelog_bytes=None if backlog is None else backlog.bytes,
+        rollback_unfinished=unfinished,
         verify=verify,
         rebuilt=rebuilt,
     )

@@ -2,9 +2,10 @@
 `postgres`, where SQLite no longer sees the writes.
 
 On route `postgres` the router's write transactions begin with `SELECT ... FOR SHARE` of this row:
-a rollback (issue 16) freezes the row (writers that begin then wait), takes it `FOR UPDATE` (which
-waits for the writers in flight, as BEGIN IMMEDIATE does on SQLite), drains, sets SQLite's route to
-`sqlite`, then this row; writers that waited re-read the route and go back to SQLite. The row is
+a rollback (pgferry.capture.rollback) freezes SQLite's row (writers that begin then wait), takes this
+one `FOR UPDATE` (which waits for the writers in flight, as BEGIN IMMEDIATE does on SQLite), drains,
+sets SQLite's route to `sqlite`, then this row; writers that waited re-read the route and go back to
+SQLite. The row is
 only consulted while SQLite's row says `postgres`: SQLite's row is the route, this is its echo.
 """
 
