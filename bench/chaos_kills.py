@@ -1,10 +1,11 @@
 """Chaos at scale: rounds of a live migration under writers (tests/chaos_app.py: a list-append writer
 whose every acknowledged value is recorded, and a forum-like mix), each round killing `pgferry migrate`
 with SIGKILL again and again: at named points with a random count (PGFERRY_KILL_AT=point@N) and at
-random instants (a SIGKILL after a random delay), in the copy, the applier and the cutover, and resuming
-after each kill. A round ends with the cutover done and checks what tests/test_chaos.py checks: every
-acknowledged value on PostgreSQL exactly once with SQLite's id, no writer error, both sides equal
-(digests) before the cutover, the board counters consistent.
+random instants (a SIGKILL after a random delay), in the copy, the applier, the cutover, the reverse
+applier and the rollback, and resuming after each kill, while the writers go through the cutover and
+the rollback. Each round checks: every acknowledged value on PostgreSQL exactly once with SQLite's id
+after the cutover, and in SQLite after the rollback; no unacknowledged one; no writer error; both sides
+equal (pgferry verify) before the cutover and after the rollback; the board counters consistent.
 
     .venv/bin/python bench/chaos_kills.py                    # 12 rounds, about 110 kills, a few minutes
     .venv/bin/python bench/chaos_kills.py --rounds 2 --json bench/out/chaos.json
@@ -38,15 +39,31 @@ NAMED = {
     "copy": ["copy:before_chunk_commit", "copy:after_chunk_commit"],
     "apply": ["apply:before_commit", "apply:after_commit", "apply:after_prune"],
     "cutover": ["cutover:locked", "cutover:drained", "cutover:before_pg_commit", "cutover:after_pg_commit"],
+    "reverse": ["reverse:before_commit", "reverse:after_commit"],
+    "rollback": ["rollback:after_flip"],
 }
 NAMED_WAIT_S = 15.0
-REACHED = {"copy": 6, "apply": 3, "cutover": 1}  # a point's count is drawn up to this (a cutover passes each once)
-INSTANTS = {"copy": (0.5, 2.0), "apply": (0.6, 2.5), "cutover": (0.5, 1.2)}  # start-up takes about 0.5 s
+REACHED = {
+    "copy": 6,
+    "apply": 3,
+    "cutover": 1,
+    "reverse": 3,
+    "rollback": 1,
+}  # a point's count is drawn up to this (a cutover passes each once)
+INSTANTS = {
+    "copy": (0.5, 2.0),
+    "apply": (0.6, 2.5),
+    "cutover": (0.5, 1.2),
+    "reverse": (0.6, 2.5),
+    "rollback": (0.5, 1.2),
+}  # start-up takes about 0.5 s
 COMMANDS = {
     "copy": ("migrate", "start", "--until-caught-up", "--chunk-rows", "100", "--jobs", "1"),
     "resume": ("migrate", "follow", "--until-caught-up"),
     "apply": ("migrate", "follow", "--batch", "20"),
     "cutover": ("migrate", "cutover", "--json"),
+    "reverse": ("migrate", "follow", "--batch", "20"),  # on route postgres, follow runs the reverse applier
+    "rollback": ("migrate", "rollback", "--json"),
 }
 
 
@@ -105,19 +122,34 @@ def one_round(number: int, seed: int, dsn: str) -> dict[str, Any]:
                 writers.stop()
                 assert job.run("apply", "resume", kill=False) == 0
                 assert_same(job.path, dsn)
-            first = set(writers.acked)
-            with Writers(router, seed=seed + 1, writer=2) as writers:
+            acked = set(writers.acked)
+            with Writers(router, seed=seed + 1, writer=2) as writers:  # through the cutover, then on PostgreSQL
                 writers.wrote_more(20)
                 job.until_done("cutover", "cutover", kills=4)
                 writers.wrote_more(20)
+                for _ in range(3):  # the reverse applier carries PostgreSQL's writes back, killed
+                    job.run("reverse", "reverse", kill=True)
+                    writers.wrote_more(10)
                 writers.stop()
             assert writers.errors == [], writers.errors
+            acked |= set(writers.acked)
+            on_sqlite, on_postgres = ledger(job.path, dsn)
+            assert set(on_postgres) == acked, "an acknowledged write is missing or an unacknowledged one is present"
+            assert on_sqlite.items() <= on_postgres.items()
+            with Writers(router, seed=seed + 2, writer=3) as writers:  # through the rollback, then on SQLite
+                writers.wrote_more(20)
+                job.until_done("rollback", "rollback", kills=3)
+                writers.wrote_more(20)
+                writers.stop()
+            assert writers.errors == [], writers.errors
+            acked |= set(writers.acked)
         finally:
             router.close()
+        assert job.run("apply", "resume", kill=False) == 0  # forward again: PostgreSQL catches up with SQLite
         on_sqlite, on_postgres = ledger(job.path, dsn)
-        acked = first | set(writers.acked)
-        assert set(on_postgres) == acked, "an acknowledged write is missing or an unacknowledged one is present"
-        assert on_sqlite.items() <= on_postgres.items()
+        assert set(on_sqlite) == acked, "an acknowledged write is missing from SQLite after the rollback"
+        assert on_sqlite == on_postgres
+        assert_same(job.path, dsn)
         assert board_counters_hold(dsn)
     return {"round": number, "kills": dict(job.kills), "acknowledged": len(acked)}
 

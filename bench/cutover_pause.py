@@ -12,6 +12,7 @@ PostgreSQL is a throwaway cluster on 127.0.0.1 (LocalCluster: fsync off, as in t
 
     .venv/bin/python bench/cutover_pause.py                      # about half a minute
     .venv/bin/python bench/cutover_pause.py --runs 3 --json bench/out/cutover.json
+    .venv/bin/python bench/cutover_pause.py --cycles 5 --gap 3      # cutover and rollback 5 times, then cutover
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from forum.seed import generate
 from pgferry.pg.cluster import throwaway_cluster
 
 
-def one_run(scale: float, users: int, gap_s: float, seed: int) -> dict[str, Any]:
+def one_run(scale: float, users: int, gap_s: float, seed: int, cycles: int) -> dict[str, Any]:
     with throwaway_cluster() as cluster, tempfile.TemporaryDirectory(prefix="cutover-bench-") as tmp:
         path = Path(tmp) / "forum.db"
         generate(path, scale=scale, seed=seed, force=True)
-        run = live_migration(path, cluster.dsn(), users=users, seed=seed, gap_s=gap_s)
+        steps = ("cutover", "rollback") * cycles + ("cutover",)
+        run = live_migration(path, cluster.dsn(), users=users, seed=seed, gap_s=gap_s, steps=steps)
         return {"scale": scale, "users": users, **run.as_dict()}
 
 
@@ -41,10 +43,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--gap", type=float, default=5.0, help="seconds of traffic before and after the cutover")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--cycles", type=int, default=0, help="cutover + rollback pairs before the last cutover")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    runs = [one_run(args.scale, args.users, args.gap, args.seed + i) for i in range(args.runs)]
+    runs = [one_run(args.scale, args.users, args.gap, args.seed + i, args.cycles) for i in range(args.runs)]
     for run in runs:
         last = run["switches"][-1]["attempts"][-1]
         phases = ", ".join(f"{k} {v * 1000:.1f}" for k, v in last["phases"].items())
@@ -52,6 +55,9 @@ def main() -> None:
             f"scale {run['scale']}, {run['users']} users: {run['requests']} requests, {run['errors']} errors; "
             f"cutover {last['outcome']}, freeze to commit {last['pause_s'] * 1000:.1f} ms (phases {phases} ms)"
         )
+        for switch in run["switches"]:
+            pause = switch["pause_s"]
+            print(f"  {switch['step']}: freeze to commit {'-' if pause is None else f'{pause * 1000:.1f} ms'}")
         print(f"  writers that waited (the router's pauses), ms: {run['writer_pauses']}")
         print(f"  writes in flight during the freeze: {run['latency_ms']['writes']['during']}")
         print(f"  other writes: {run['latency_ms']['writes']['else']}")

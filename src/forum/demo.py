@@ -1,7 +1,7 @@
 """The demo: seed a legacy forum database, copy it into PostgreSQL with pgferry, verify the copy,
 then serve the forum on the seeded database in both modes under the same short traffic burst, then on
 the PostgreSQL copy (direct, and through PgBouncer with reads on a streaming replica), and migrate a
-copy of it live while the forum serves traffic (forum.live: migrate start, cutover).
+copy of it live while the forum serves traffic (forum.live: migrate start, cutover, rollback, cutover).
 
 It uses PGFERRY_DSN when set (copying into a new schema named after the time, never touching
 existing ones) and otherwise starts a throwaway PostgreSQL cluster on 127.0.0.1 for the run. The
@@ -108,7 +108,14 @@ def run_demo(
             with tempfile.TemporaryDirectory(prefix="forum-live-") as tmp:
                 live = Path(tmp) / "live.db"
                 shutil.copy(database, live)
+                steps = ("cutover", "rollback", "cutover")
                 result.live = live_migration(
-                    live, dsn, schema=f"{schema}_live", users=traffic_users, seed=seed, gap_s=traffic_seconds
+                    live,
+                    dsn,
+                    schema=f"{schema}_live",
+                    users=traffic_users,
+                    seed=seed,
+                    gap_s=traffic_seconds,
+                    steps=steps,
                 )
     return result

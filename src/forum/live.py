@@ -1,6 +1,6 @@
 """A live migration of the forum, as a user runs one: `forum serve FILE --postgres DSN` under `forum
 traffic`, `pgferry migrate start` while the users write (the copy, then following), then the route's
-switches (`pgferry migrate cutover`, ...) while the traffic goes on. The demo shows it and
+switches (`pgferry migrate cutover`, `rollback`, `cutover` again) while the traffic goes on. The demo shows it and
 bench/cutover_pause.py measures it.
 
 What users saw comes from the traffic's timeline (every request: when, what, how long, its status):
@@ -27,6 +27,7 @@ from forum.web.process import running_server
 from pgferry.capture.cutover import CutoverOptions, cutover
 from pgferry.capture.cutover_log import Attempt
 from pgferry.capture.migration import Follow, follow, start
+from pgferry.capture.rollback import rollback
 from pgferry.migrate.options import CopyOptions
 
 
@@ -45,17 +46,40 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 @dataclass
 class Switch:
-    """One step of the route (a cutover) and what writers saw of it."""
+    """One step of the route (a cutover or a rollback) and what writers saw of it."""
 
     step: str
-    attempts: list[Attempt]
+    started_at: float  # epoch s: the command began
+    ended_at: float
+    pause_s: float | None  # the freeze to the flip's commit, as the command measured it
+    attempts: list[Attempt] = field(default_factory=list)  # a cutover's
+    detail: dict[str, Any] = field(default_factory=dict)  # a rollback's report
 
     @property
-    def window(self) -> tuple[float, float] | None:
+    def window(self) -> tuple[float, float]:
+        """When writers could have waited: the last attempt's freeze to its commit for a cutover, the
+        whole command for a rollback (its report has the pause, not when it began)."""
         last = self.attempts[-1] if self.attempts else None
-        if last is None or last.frozen_at is None or last.pause_s is None:
-            return None
-        return last.frozen_at, last.frozen_at + last.pause_s
+        if last is not None and last.frozen_at is not None and last.pause_s is not None:
+            return last.frozen_at, last.frozen_at + last.pause_s
+        return self.started_at, self.ended_at
+
+    def as_dict(self) -> dict[str, Any]:
+        attempts = [a.__dict__ for a in self.attempts]
+        return {"step": self.step, "pause_s": self.pause_s, "attempts": attempts, "detail": self.detail}
+
+
+def run_step(step: str, path: Path, dsn: str, options: CutoverOptions | None) -> Switch:
+    """`pgferry migrate cutover` or `rollback` as a library call, timed."""
+    began = time.time()
+    if step == "cutover":
+        report = cutover(path, dsn, options=options)
+        last = report.attempts[-1] if report.attempts else None
+        return Switch(step, began, time.time(), None if last is None else last.pause_s, report.attempts)
+    if step == "rollback":
+        back = rollback(path, dsn)
+        return Switch(step, began, time.time(), back.pause_s, detail=back.as_dict())
+    raise ValueError(f"unknown step {step!r}: cutover or rollback")
 
 
 @dataclass
@@ -69,7 +93,7 @@ class LiveRun:
 
     def latency_ms(self) -> dict[str, dict[str, dict[str, float]]]:
         """Writes and reads in flight during a freeze against every other request, in ms."""
-        windows = [w for w in (s.window for s in self.switches) if w is not None]
+        windows = [s.window for s in self.switches]
         parts: dict[str, dict[str, list[float]]] = {k: {"during": [], "else": []} for k in ("writes", "reads")}
         for sample in self.traffic.timeline or ():
             end = sample.at + sample.ms / 1000
@@ -80,7 +104,7 @@ class LiveRun:
     def as_dict(self) -> dict[str, Any]:
         return {
             "copy_s": round(self.copy_s, 2),
-            "switches": [{"step": s.step, "attempts": [a.__dict__ for a in s.attempts]} for s in self.switches],
+            "switches": [s.as_dict() for s in self.switches],
             "requests": self.traffic.requests,
             "errors": len(self.errors),
             "error_samples": [e.to_dict() for e in self.errors[:5]],
@@ -121,9 +145,7 @@ def live_migration(
             switches = []
             for step in steps:
                 time.sleep(gap_s)
-                if step != "cutover":
-                    raise ValueError(f"unknown step {step!r}")
-                switches.append(Switch(step, cutover(path, dsn, options=options).attempts))
+                switches.append(run_step(step, path, dsn, options))
             time.sleep(gap_s)
             health = httpx.get(f"{server.url}/healthz", timeout=10).json()
         finally:

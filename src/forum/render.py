@@ -71,6 +71,12 @@ def print_live(console: Console, run: Any) -> None:
     for switch in run.switches:
         for attempt in switch.attempts:
             console.print(f"pgferry migrate {switch.step}: {render_attempt(attempt)}")
+        if switch.step == "rollback":
+            detail = switch.detail
+            console.print(
+                f"pgferry migrate rollback: writers paused {detail['pause_s'] * 1000:.1f} ms; "
+                f"{detail['drained']:,} changes drained under the lock, {detail['applied_before']:,} before it"
+            )
     pauses = run.writer_pauses
     if pauses.get("count"):
         console.print(
