@@ -45,5 +45,6 @@ def test_the_metrics_follow_the_migration_through_its_cutover(tmp_path: Path, pg
         assert value(after, "pgferry_cutover_attempts_total", outcome="cut_over") == 1
         assert value(after, "pgferry_cutover_last_pause_seconds") > 0
         assert value(after, "pgferry_cutover_last_phase_seconds", phase="drain") >= 0
+        assert value(after, "pgferry_migration_reverse_lag_changes") == 0  # reverse capture installed, nothing yet
     finally:
         server.stop()

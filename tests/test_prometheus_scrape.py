@@ -91,4 +91,4 @@ def test_prometheus_scrapes_the_forum_and_evaluates_pgferrys_rules(
     assert any(r["metric"].get("table") == "forum_categories" for r in result)
     rules = httpx.get(f"{url}/api/v1/rules", timeout=5).json()["data"]["groups"]
     evaluated = [rule for group in rules for rule in group["rules"]]
-    assert len(evaluated) == 8 and all(rule["health"] == "ok" for rule in evaluated)
+    assert len(evaluated) == 9 and all(rule["health"] == "ok" for rule in evaluated)
