@@ -44,6 +44,25 @@ batch_option = click.option(
 )
 
 
+def max_lag_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--max-lag S (seconds the applier may be behind), as `cutover` and `status --serve` take it."""
+    return click.option(
+        "--max-lag", "max_lag_s", type=click.FloatRange(min=0), default=1.0, show_default=True, help=help_text
+    )
+
+
+def lock_timeout_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--lock-timeout S (at most a minute), as `cutover` and `rollback` take it."""
+    return click.option(
+        "--lock-timeout",
+        "lock_timeout_s",
+        type=click.FloatRange(min=0.05, max=60),
+        default=3.0,
+        show_default=True,
+        help=help_text,
+    )
+
+
 @click.group("migrate")
 def migrate() -> None:
     """Move a running application's SQLite database to PostgreSQL: capture, copy, catch up.
@@ -294,14 +313,7 @@ def follow_command(
     help="Serve a live dashboard on http://127.0.0.1:PORT/ (phase, route, lag and apply-rate charts, verify "
     "state, sizes, whether a cutover may start now) until Ctrl-C; /metrics for Prometheus.",
 )
-@click.option(
-    "--max-lag",
-    "max_lag_s",
-    type=click.FloatRange(min=0),
-    default=1.0,
-    show_default=True,
-    help="With --serve: the lag above which the dashboard says a cutover may not start.",
-)
+@max_lag_option("With --serve: the lag above which the dashboard says a cutover may not start.")
 @json_option()
 @handle_errors
 def status_command(
@@ -415,22 +427,10 @@ def abort_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_j
 @migrate.command("cutover")
 @_databases
 @schema_option
-@click.option(
-    "--max-lag",
-    "max_lag_s",
-    type=click.FloatRange(min=0),
-    default=1.0,
-    show_default=True,
-    help="Refuse an attempt while the applier is more seconds behind than this.",
-)
-@click.option(
-    "--lock-timeout",
-    "lock_timeout_s",
-    type=click.FloatRange(min=0.05, max=60),
-    default=3.0,
-    show_default=True,
-    help="Seconds from the freeze to the commit: taking the lock, draining and flipping must fit, or the "
-    "attempt is undone and writers go on SQLite.",
+@max_lag_option("Refuse an attempt while the applier is more seconds behind than this.")
+@lock_timeout_option(
+    "Seconds from the freeze to the commit: taking the lock, draining and flipping must fit, or the "
+    "attempt is undone and writers go on SQLite."
 )
 @click.option("--attempts", type=click.IntRange(1, 100), default=5, show_default=True, help="Attempts in all.")
 @click.option(
@@ -567,14 +567,7 @@ def metrics_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, po
 @migrate.command("rollback")
 @_databases
 @schema_option
-@click.option(
-    "--lock-timeout",
-    "lock_timeout_s",
-    type=click.FloatRange(0.001, 60),
-    default=3.0,
-    show_default=True,
-    help="Seconds to wait for PostgreSQL's writers in flight to finish; past it, nothing changes.",
-)
+@lock_timeout_option("Seconds to wait for PostgreSQL's writers in flight to finish; past it, nothing changes.")
 @json_option()
 @handle_errors
 def rollback_command(
