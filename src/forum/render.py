@@ -65,7 +65,7 @@ def print_traffic(console: Console, report: dict[str, Any], title: str | None = 
 
 def print_live(console: Console, run: Any) -> None:
     """The live migration's steps, what writers waited, and the errors users saw (none, or each)."""
-    from pgferry.cli_migrate import render_attempt
+    from pgferry.cli_switch import render_attempt
 
     console.print(f"pgferry migrate start: copied while users wrote in {run.copy_s:.1f} s, then followed")
     for switch in run.switches:

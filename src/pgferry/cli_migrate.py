@@ -1,22 +1,20 @@
-"""`pgferry migrate start / follow / status / verify / cutover / finish / abort / rollback`: thin commands
-over pgferry.capture, long because every migrate command's click declaration and rendering lives here,
-one group with one help text; the work is in pgferry.capture."""
+"""`pgferry migrate` and its `start / follow / status / verify / abort` commands: thin over pgferry.capture.
+The commands that switch the route and end a migration (cutover, rollback, finish, metrics) are in
+pgferry.cli_switch; what they all declare the same way in pgferry.cli_migrate_common."""
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from pgferry.cli_copy import shaped_options, shaping_options
+from pgferry.cli_migrate_common import databases, max_lag_option, schema_option, stopping
+from pgferry.cli_switch import cutover_command, finish_command, metrics_command, rollback_command
 from pgferry.clitools import emit_json, handle_errors, json_option
 
 if TYPE_CHECKING:
@@ -28,9 +26,6 @@ if TYPE_CHECKING:
 
 PROGRESS_EVERY_S = 5.0
 
-schema_option = click.option(
-    "--schema", help="Target schema of the migration [default: the one `start` recorded in the SQLite file]."
-)
 until_option = click.option(
     "--until-caught-up", is_flag=True, help="Stop once every change is applied, instead of following on."
 )
@@ -42,25 +37,6 @@ batch_option = click.option(
     show_default=True,
     help="Changelog entries per batch: each batch commits with the applier's position.",
 )
-
-
-def max_lag_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """--max-lag S (seconds the applier may be behind), as `cutover` and `status --serve` take it."""
-    return click.option(
-        "--max-lag", "max_lag_s", type=click.FloatRange(min=0), default=1.0, show_default=True, help=help_text
-    )
-
-
-def lock_timeout_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """--lock-timeout S (at most a minute), as `cutover` and `rollback` take it."""
-    return click.option(
-        "--lock-timeout",
-        "lock_timeout_s",
-        type=click.FloatRange(min=0.05, max=60),
-        default=3.0,
-        show_default=True,
-        help=help_text,
-    )
 
 
 @click.group("migrate")
@@ -80,26 +56,6 @@ def migrate() -> None:
     abort     remove capture and the migration's state from both sides
     See docs/migrate.md.
     """
-
-
-@contextmanager
-def _stopping() -> Iterator[tuple[threading.Event, Callable[[], None]]]:
-    """A stop event set by SIGINT or SIGTERM once following; before that (during the copy) they stop
-    at once, and `follow` resumes the copy from its checkpoints."""
-    stop = threading.Event()
-    following = threading.Event()
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        if not following.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop, following.set
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _progress(as_json: bool, following: Callable[[], None]) -> Callable[[Batch | ReverseBatch | None], None]:
@@ -133,7 +89,7 @@ def _run(
     from pgferry.bars import event_bars
     from pgferry.capture.migration import Follow
 
-    with _stopping() as (stop, following), event_bars(not as_json) as bars:
+    with stopping() as (stop, following), event_bars(not as_json) as bars:
         progress = _progress(as_json, following)
         how = Follow(
             stop, until_caught_up, progress, batch_entries, verify_every, grace, _verified(as_json), _rebuilt(as_json)
@@ -199,18 +155,13 @@ def _finish(report: FollowReport, as_json: bool) -> None:
     console.print(f"stopped after applying {report.applied:,} changes; `pgferry migrate follow` goes on")
 
 
-def _databases(command: Callable[..., Any]) -> Callable[..., Any]:
-    """SQLITE_PATH and POSTGRES_DSN, the arguments of every migrate command."""
-    return click.argument("sqlite_path", type=click.Path(path_type=Path))(click.argument("postgres_dsn")(command))
-
-
 def _following(command: Callable[..., Any]) -> Callable[..., Any]:
     """--until-caught-up, --batch and --json of the commands that follow (start, follow)."""
     return until_option(batch_option(json_option("the report, when it stops")(handle_errors(command))))
 
 
 @migrate.command("start")
-@_databases
+@databases
 @shaping_options
 @click.option(
     "--keep-journal-mode",
@@ -262,7 +213,7 @@ grace_option = click.option(
 
 
 @migrate.command("follow")
-@_databases
+@databases
 @schema_option
 @click.option(
     "--verify-every",
@@ -302,7 +253,7 @@ def follow_command(
 
 
 @migrate.command("status")
-@_databases
+@databases
 @schema_option
 @click.option(
     "--serve",
@@ -334,7 +285,7 @@ def status_command(
         )
         board.start()
         click.echo(f"dashboard at {board.url} (metrics at {board.url}metrics); Ctrl-C stops")
-        with _stopping() as (stop, following):
+        with stopping() as (stop, following):
             following()
             stop.wait()
         board.stop()
@@ -353,7 +304,7 @@ def status_command(
 
 
 @migrate.command("verify")
-@_databases
+@databases
 @schema_option
 @click.option("--full", is_flag=True, help="Compare every row, table by table in chunks, not only the changed keys.")
 @grace_option
@@ -401,7 +352,7 @@ def verify_command(
 
 
 @migrate.command("abort")
-@_databases
+@databases
 @schema_option
 @json_option()
 @handle_errors
@@ -424,182 +375,5 @@ def abort_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_j
     )
 
 
-@migrate.command("cutover")
-@_databases
-@schema_option
-@max_lag_option("Refuse an attempt while the applier is more seconds behind than this.")
-@lock_timeout_option(
-    "Seconds from the freeze to the commit: taking the lock, draining and flipping must fit, or the "
-    "attempt is undone and writers go on SQLite."
-)
-@click.option("--attempts", type=click.IntRange(1, 100), default=5, show_default=True, help="Attempts in all.")
-@click.option(
-    "--backoff",
-    "backoff_s",
-    type=click.FloatRange(min=0),
-    default=1.0,
-    show_default=True,
-    help="Seconds between attempts, doubled after each (at most 30).",
-)
-@click.option(
-    "--postpone-file",
-    type=click.Path(path_type=Path),
-    help="While this file exists no attempt starts (remove it to let the cutover go on).",
-)
-@click.option(
-    "--hook",
-    help="Maintenance cutover for an application that does not use pgferry.runtime: a shell command run "
-    "with SQLite's write lock held after PostgreSQL took the route (it points the application at PostgreSQL; "
-    "PGFERRY_SQLITE, PGFERRY_DSN, PGFERRY_SCHEMA are set). A failing hook undoes the attempt.",
-)
-@click.option(
-    "--hook-timeout",
-    "hook_timeout_s",
-    type=click.FloatRange(min=1),
-    default=60.0,
-    show_default=True,
-    help="Seconds the hook may run.",
-)
-@click.option("--dry-run", is_flag=True, help="Print the steps an attempt takes; change nothing.")
-@json_option("the report")
-@handle_errors
-def cutover_command(
-    sqlite_path: Path,
-    postgres_dsn: str,
-    schema: str | None,
-    as_json: bool,
-    postpone_file: Path | None,
-    hook: str | None,
-    dry_run: bool,
-    **timing: Any,
-) -> None:
-    """Switch the application from SQLITE_PATH to POSTGRES_DSN while it writes.
-
-    \b
-    The route announces a freeze (writers using pgferry.runtime wait), SQLite's
-    write lock is taken, the changelog drained, sequences set, and the route
-    flipped in both databases: the writers that waited go on PostgreSQL. An
-    attempt that outlives --lock-timeout is undone (writers go on SQLite) and
-    retried. Exit 0 on the route postgres (also when it was already), 1 when
-    every attempt was undone. `pgferry migrate rollback` goes back.
-    """
-    from pgferry.capture.cutover import CutoverOptions, cutover
-
-    options = CutoverOptions(postpone_file=postpone_file, hook=hook, dry_run=dry_run, **timing)
-
-    def told(attempt: Any) -> None:
-        if not as_json:
-            click.echo(render_attempt(attempt))
-
-    report = cutover(
-        sqlite_path, postgres_dsn, schema, options, on_attempt=told, on_wait=None if as_json else click.echo
-    )
-    if as_json:
-        emit_json(report.as_dict())
-        return
-    if report.already:
-        click.echo(f"the route of {report.source} is postgres already: nothing to do")
-    elif report.dry_run:
-        click.echo(f"cutover of {report.source} into {report.target}, schema {report.schema!r} (dry run):")
-        for number, step in enumerate(report.steps, 1):
-            click.echo(f"  {number}. {step}")
-    else:
-        click.echo(
-            f"cut over: the route is postgres; {report.sequences} sequences set; `pgferry migrate rollback` goes back"
-        )
-
-
-def render_attempt(attempt: Any) -> str:
-    """One line per attempt: outcome, pause, the phases' times."""
-    phases = ", ".join(f"{name} {seconds * 1000:.1f} ms" for name, seconds in attempt.phases.items())
-    pause = "" if attempt.pause_s is None else f", writers paused {attempt.pause_s * 1000:.1f} ms"
-    tail = f": {attempt.message}" if attempt.message else ""
-    return f"attempt {attempt.number}: {attempt.outcome}{pause} ({phases}; {attempt.drained} entries drained){tail}"
-
-
-@migrate.command("finish")
-@_databases
-@schema_option
-@json_option()
-@handle_errors
-def finish_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_json: bool) -> None:
-    """End a migration that was cut over: remove capture from SQLITE_PATH and the migration's state
-    from POSTGRES_DSN.
-
-    The route stays postgres (an application on pgferry.runtime keeps writing to PostgreSQL); the
-    tables and rows on both sides are not touched. After this there is no rollback.
-    """
-    from pgferry.capture.finish import finish
-
-    report = finish(sqlite_path, postgres_dsn, schema)
-    if as_json:
-        emit_json(report.as_dict())
-        return
-    click.echo(
-        f"finished: removed {report.sqlite.triggers} capture triggers and "
-        f"{', '.join(report.sqlite.tables) or 'no tables'} from {report.source}; PostgreSQL state for schema "
-        f"{report.schema!r} " + ("removed" if report.postgres_state else "was not there") + "; the route stays postgres"
-    )
-
-
-@migrate.command("metrics")
-@_databases
-@schema_option
-@click.option("--port", type=click.IntRange(0, 65535), default=9187, show_default=True, help="Port on 127.0.0.1.")
-@handle_errors
-def metrics_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, port: int) -> None:
-    """Serve the migration's state as Prometheus metrics on http://127.0.0.1:PORT/metrics until Ctrl-C.
-
-    Each scrape reads both databases (phase, route, lag, apply rate, changelog and WAL size, verify
-    failures, cutover attempts by outcome and the last one's phases); see docs/migrate.md.
-    """
-    from pgferry.capture.metrics import serve_metrics
-    from pgferry.capture.migration import install_schema
-
-    server = serve_metrics(sqlite_path, postgres_dsn, install_schema(sqlite_path, schema), port)
-    click.echo(f"metrics at {server.url}; Ctrl-C stops")
-    with _stopping() as (stop, following):
-        following()
-        stop.wait()
-    server.stop()
-
-
-@migrate.command("rollback")
-@_databases
-@schema_option
-@lock_timeout_option("Seconds to wait for PostgreSQL's writers in flight to finish; past it, nothing changes.")
-@json_option()
-@handle_errors
-def rollback_command(
-    sqlite_path: Path, postgres_dsn: str, schema: str | None, lock_timeout_s: float, as_json: bool
-) -> None:
-    """Go back from PostgreSQL to SQLite after a cutover, losing nothing written on PostgreSQL.
-
-    \b
-    Catches up with PostgreSQL's changes, freezes the route (writers wait),
-    waits for the writers in flight on PostgreSQL (--lock-timeout), writes the
-    last changes into SQLite and sets the route to sqlite in one SQLite
-    transaction; writers go on on SQLite. Then reverse capture is removed and
-    `pgferry migrate follow` carries SQLite's changes forward again. On a
-    timeout nothing changes (exit 2); killed, run it again.
-    """
-    from pgferry.capture.rollback import rollback
-
-    report = rollback(sqlite_path, postgres_dsn, schema, lock_timeout_s)
-    if as_json:
-        emit_json(report.as_dict())
-        return
-    done = "finished the rollback killed after its flip" if report.resumed else "rolled back"
-    click.echo(
-        f"{done}: the route is sqlite; {report.applied_before + report.drained:,} PostgreSQL changes written into "
-        f"{report.source} ({report.drained:,} under the lock); writers paused {report.pause_s * 1000:.0f} ms"
-    )
-    if report.late_entries:
-        click.echo(
-            f"warning: {report.late_entries:,} changes were written on PostgreSQL after the flip by something not "
-            "following the route; they are not in SQLite",
-            err=True,
-        )
-    if not report.reverse_removed:
-        click.echo("reverse capture is still installed (its tables were busy): run `pgferry migrate rollback` again")
-    click.echo("`pgferry migrate follow` carries SQLite's changes to PostgreSQL again")
+for command in (cutover_command, rollback_command, finish_command, metrics_command):
+    migrate.add_command(command)
