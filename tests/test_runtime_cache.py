@@ -10,7 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,12 +19,6 @@ from pgferry.runtime.cache import Cache, CachePolicy
 from pgferry.runtime.cache.server import LocalRedis, throwaway_redis
 
 WORKER = Path(__file__).with_name("cache_worker.py")
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[LocalRedis]:
-    with throwaway_redis() as server:
-        yield server
 
 
 @pytest.fixture

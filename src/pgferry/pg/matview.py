@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pgferry.migrate.control import CONTROL_SCHEMA
@@ -99,10 +100,13 @@ class Refresher:
     """A daemon thread refreshing `view` every `every_s` seconds until `stop()`; a failed refresh is
     logged and counted, and the next round tries again."""
 
-    def __init__(self, db: Database, view: MaterializedView, every_s: float) -> None:
+    def __init__(
+        self, db: Database, view: MaterializedView, every_s: float, on_refresh: Callable[[], None] | None = None
+    ) -> None:
+        """`on_refresh` runs after each refresh this refresher made (a cache invalidating what it read)."""
         if every_s <= 0:
             raise ValueError("every_s must be above 0")
-        self.db, self.view, self.every_s = db, view, every_s
+        self.db, self.view, self.every_s, self.on_refresh = db, view, every_s, on_refresh
         self.refreshes = 0
         self.skipped = 0
         self.failures = 0
@@ -129,6 +133,8 @@ class Refresher:
             return False
         if done:
             self.refreshes += 1
+            if self.on_refresh is not None:
+                self.on_refresh()
         else:
             self.skipped += 1
         return done
