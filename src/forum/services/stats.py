@@ -4,9 +4,13 @@ cached stats (tag `category_stats`) so L1 and L2 never serve what the view no lo
 
 from __future__ import annotations
 
+import psycopg
+
+from forum.store.errors import StoreError
 from forum.store.postgres.stats_view import FORUM_STATS, READ
 from forum.store.records import CategoryStatsList
 from forum.store.repository import category_stats
+from pgferry.pg.connect import first_line
 from pgferry.pg.matview import Refresher, age_s, ensure
 from pgferry.runtime import Database
 from pgferry.runtime.cache import Cache
@@ -14,7 +18,10 @@ from pgferry.runtime.cache import Cache
 
 class StatsView:
     def __init__(self, db: Database, cache: Cache | None, every_s: float) -> None:
-        ensure(db, FORUM_STATS)
+        try:
+            ensure(db, FORUM_STATS)
+        except psycopg.Error as exc:  # a role that may not create it: one line at start-up
+            raise StoreError(f"the forum_stats view (the caches' L3) could not be made: {first_line(exc)}") from None
         self.db = db
         self.cache = cache
         self.refresher = Refresher(db, FORUM_STATS, every_s, on_refresh=self._refreshed)

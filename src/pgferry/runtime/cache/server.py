@@ -25,6 +25,7 @@ from pathlib import Path
 import redis
 
 from pgferry.errors import ServerError
+from pgferry.pg.account import end_process
 from pgferry.pg.cluster import free_port
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
@@ -113,14 +114,7 @@ class LocalRedis:
 
     def _end(self, how: signal.Signals) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(how)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        end_process(proc, how)
 
     def __enter__(self) -> LocalRedis:
         return self.start()
