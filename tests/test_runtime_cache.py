@@ -45,7 +45,7 @@ def test_a_cold_key_is_loaded_once_per_process_at_l1_and_once_in_all_at_l2(redis
     client = redis.Redis.from_url(redis_server.url)
     assert int(client.get(f"test:{ns}:loads") or 0) == 1  # the loader ran once in all four processes
     for r in results:
-        assert r["errors"] == []
+        assert r["errors"] == [] and r["stats"]["l2"]["errors"] == 0
         assert r["seen"] == ["the value"] * threads
         l1 = r["stats"]["l1"]
         assert l1["misses"] + l1["hits"] == threads
@@ -135,7 +135,8 @@ def test_redis_killed_and_restarted_under_traffic_no_error_and_the_cache_comes_b
             conn.execute("UPDATE item SET value = ? WHERE id = 1", (value,))
             tags.add("item:1")
 
-    policy = CachePolicy(namespace="kill", retry_min_s=0.01, retry_max_s=0.05, redis_timeout_s=0.5)
+    # a generous command timeout: on a loaded machine a slow answer would count as Redis down again
+    policy = CachePolicy(namespace="kill", retry_min_s=0.01, retry_max_s=0.05, redis_timeout_s=2.0)
     with throwaway_redis() as server:
         cache = Cache(server.url, policy)
         errors: list[BaseException] = []
@@ -168,7 +169,10 @@ def test_redis_killed_and_restarted_under_traffic_no_error_and_the_cache_comes_b
             if cache.stats()["redis"]["up"]:
                 break
         hits_before = cache.stats()["levels"]["l1"]["hits"]
-        traffic(50)
+        for _ in range(400):  # bounded: L1 serves again once Redis answers (its stamps can be read)
+            traffic(5)
+            if cache.stats()["levels"]["l1"]["hits"] > hits_before:
+                break
         cache.close()
     assert errors == [] and stale == []
     assert cache.stats()["redis"]["up"] is True
