@@ -6,7 +6,8 @@ TEMPLATE: a file copy, about a third of the time the copy takes); and "replica":
 primary of its own, with the forum's reads on its streaming replica (read-your-writes through the
 db_position cookie, which the TestClient keeps like a browser); and the router on the migration route
 `dual` over the file and that copy (SQLite answers, PostgreSQL runs every statement in shadow; each
-test ends with an empty discrepancy log).
+test ends with an empty discrepancy log); and "cached": that copy direct with the caches on (L1, L2 on
+the session's Redis in a namespace of the test's own, L3 the forum_stats view).
 
 Imported by the test modules that use them (not a conftest: the forum's fixtures stay beside its tests).
 Passwords are hashed with a cheap argon2 cost here; the server default is argon2-cffi's.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import secrets
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -36,6 +38,8 @@ from pgdatabases import dbname, fresh_database
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
 from pgferry.pg.cluster import LocalCluster
+from pgferry.runtime.cache import Cache, CachePolicy
+from pgferry.runtime.cache.server import LocalRedis
 from pgferry.runtime.route import set_route
 from replica_fixtures import PairDsns, ReplicaPair, settle, usable
 
@@ -43,7 +47,8 @@ FAST_AUTH = AuthPolicy(passwords=PasswordPolicy(time_cost=1, memory_cost_kib=102
 MODES = ("legacy", "optimized")
 # the API suite's cases: SQLite in each mode, then PostgreSQL direct, through PgBouncer (transaction pooling),
 # with reads on a streaming replica, and the router on the dual route
-BACKENDS = ("legacy", "optimized", "postgres", "pgbouncer", "replica", "dual")
+# and PostgreSQL with the caches on (L1, L2 on the session's Redis, L3 the forum_stats view)
+BACKENDS = ("legacy", "optimized", "postgres", "pgbouncer", "replica", "dual", "cached")
 _TIMING = re.compile(r'^db;desc="queries=(\d+)";dur=(\d+(?:\.\d+)?)$')
 
 
@@ -173,7 +178,7 @@ def api(request: pytest.FixtureRequest, db_copy: Path) -> Iterator[Api]:
             forum = Forum.open(
                 db_copy, "optimized", policy=FAST_AUTH, postgres=mirror, pool_max=8, candidate_budget_ms=5000
             )
-        else:  # PostgreSQL direct or through the session's PgBouncer
+        else:  # PostgreSQL direct or through the session's PgBouncer, or direct with the caches on
             dsn = _template_copy(request, stack)
             forum = Forum.open(
                 _pg_target(request, dsn),
@@ -182,6 +187,7 @@ def api(request: pytest.FixtureRequest, db_copy: Path) -> Iterator[Api]:
                 backend="postgres",
                 pool_max=8,
                 pgbouncer=request.param == "pgbouncer",
+                cache=_cache(request),
             )
         stack.callback(forum.close)
         with TestClient(create_app(forum)) as client:
@@ -190,6 +196,14 @@ def api(request: pytest.FixtureRequest, db_copy: Path) -> Iterator[Api]:
         if mirror is not None:
             found = [e.to_json() for e in forum.store.db.discrepancies.recent()]  # type: ignore[attr-defined]
             assert not found, f"the dialects disagree on the dual route: {found}"
+
+
+def _cache(request: pytest.FixtureRequest) -> Cache | None:
+    """The `cached` case's cache: the session's Redis, a namespace of the test's own."""
+    if request.param != "cached":
+        return None
+    server: LocalRedis = request.getfixturevalue("redis_server")
+    return Cache(server.url, CachePolicy(namespace=f"api{secrets.token_hex(4)}"))
 
 
 def _template_copy(request: pytest.FixtureRequest, stack: contextlib.ExitStack) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src"
 # import names of the core dependencies (pyproject's `dependencies`) and of the `runtime` extra
 CORE = {"click", "rich", "sqlglot", "psycopg", "psycopg_pool", "numpy", "prometheus_client"}
-RUNTIME = {"cachetools"}
+RUNTIME = {"cachetools", "redis"}
 MAX_LINES = 500
 
 

@@ -263,6 +263,28 @@ def _print_defects(console: Console, defects: list[Any], counts: dict[str, int])
     default=None,
     help="Override the mode's busy timeout (legacy: 0, optimized: 10000), to measure what it alone changes.",
 )
+@click.option(
+    "--cache",
+    "cache",
+    is_flag=True,
+    help="Cache the topic list, topic view, category stats and wiki pages in each process (L1; with one worker: "
+    "its invalidations reach only its own process). On PostgreSQL the category stats come from the forum_stats "
+    "materialized view (L3).",
+)
+@click.option(
+    "--redis",
+    metavar="URL",
+    default=None,
+    help="Redis for the shared cache level (L2) and invalidations across processes (implies --cache): "
+    "redis://127.0.0.1:6379/0. Redis down: served from the database.",
+)
+@click.option(
+    "--stats-refresh-s",
+    type=click.FloatRange(0.1, 86_400),
+    default=30.0,
+    show_default=True,
+    help="With the caches on PostgreSQL: how often each process refreshes the forum_stats view.",
+)
 @handle_errors
 def serve(
     database: str,
@@ -282,6 +304,9 @@ def serve(
     shadow_sample: float,
     candidate_budget_ms: int,
     discrepancies: str | None,
+    cache: bool,
+    redis: str | None,
+    stats_refresh_s: float,
 ) -> None:
     """Serve the forum's HTTP API on a database made by `forum seed`, or on the PostgreSQL
     database `pgferry copy` made of it.
@@ -299,6 +324,7 @@ def serve(
       forum serve postgresql://forum@db1/forum --replica postgresql://forum@db2/forum
       forum serve forum.db --postgres postgresql://forum@127.0.0.1/forum --discrepancies dual.jsonl
       forum serve forum.db --workers 2                     two processes (/healthz names its pid)
+      forum serve postgresql://forum@127.0.0.1/forum --workers 2 --redis redis://127.0.0.1:6379/0
     """
     from forum.web.serve import serve as run
 
@@ -322,6 +348,9 @@ def serve(
             "discrepancy_log": discrepancies,
         },
         workers=workers,
+        cache=cache,
+        redis=redis,
+        stats_every_s=stats_refresh_s,
     )
 
 

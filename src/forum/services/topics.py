@@ -8,11 +8,13 @@ OFFSET (legacy) or keyset (optimized) behind the same opaque cursor. Multi-step 
 
 from __future__ import annotations
 
+from forum.services.stats import StatsView
 from forum.services.units import Units, now_text
 from forum.store import cursors
 from forum.store.errors import Conflict, Forbidden, NotFound
 from forum.store.records import (
     Category,
+    CategoryStatsList,
     Reply,
     SessionInfo,
     Tag,
@@ -32,15 +34,35 @@ def check_owner(actor: SessionInfo, owner_id: int, what: str) -> None:
 
 
 class TopicService:
-    def __init__(self, units: Units) -> None:
+    def __init__(self, units: Units, stats_view: StatsView | None = None) -> None:
         self.units = units
         self.repo = units.repo
+        self.stats_view = stats_view
 
     # --- reads ---------------------------------------------------------------------------------------
 
     def categories(self) -> list[Category]:
+        return self.units.cache.read("categories", ["categories"], self._categories)
+
+    def _categories(self) -> list[Category]:
         with self.units.read():
             return self.repo.categories()
+
+    def category_stats(self) -> CategoryStatsList:
+        """Live, or from the forum_stats view (L3) when the stats are given one."""
+        if self.stats_view is not None:
+            return self.units.cache.read("category_stats", ["category_stats"], self.stats_view.read)
+        return self.units.cache.read("category_stats", ["category_stats"], self._live_stats)
+
+    def refresh_stats(self, actor: SessionInfo) -> bool:
+        """Refresh the forum_stats view now (admins only); False when there is none or another process was at it."""
+        if not actor.is_admin:
+            raise Forbidden("only an admin can refresh the category stats")
+        return self.stats_view.refresh() if self.stats_view is not None else False
+
+    def _live_stats(self) -> CategoryStatsList:
+        with self.units.read():
+            return CategoryStatsList(self.repo.category_stats(), "live", None)
 
     def popular_tags(self, limit: int) -> list[Tag]:
         with self.units.read():
@@ -51,6 +73,13 @@ class TopicService:
             return self.repo.topics_of_tag(tag, limit)
 
     def list_topics(self, category_id: int, status: str, limit: int, cursor: str | None) -> TopicPage:
+        return self.units.cache.read(
+            f"topics:{category_id}:{status}:{limit}:{cursor}",
+            [f"category:{category_id}"],
+            lambda: self._list_topics(category_id, status, limit, cursor),
+        )
+
+    def _list_topics(self, category_id: int, status: str, limit: int, cursor: str | None) -> TopicPage:
         with self.units.read():
             if not self.repo.category_exists(category_id):
                 raise NotFound(f"no category {category_id}")
@@ -65,6 +94,11 @@ class TopicService:
         return TopicPage(topics, nxt)
 
     def view(self, topic_id: int, limit: int, cursor: str | None) -> TopicView:
+        return self.units.cache.read(
+            f"topic:{topic_id}:{limit}:{cursor}", [f"topic:{topic_id}"], lambda: self._view(topic_id, limit, cursor)
+        )
+
+    def _view(self, topic_id: int, limit: int, cursor: str | None) -> TopicView:
         with self.units.read():
             if self.units.optimized:
                 found = self.repo.topic_view(topic_id, limit, cursors.keyset_of(cursor))
@@ -102,10 +136,11 @@ class TopicService:
     ) -> Topic:
         """Topic, tags (created as needed), tag links, category and user counters, activity: all or nothing."""
         now = now_text()
-        with self.units.write():
+        with self.units.write() as changed:
             if not self.repo.category_exists(category_id):
                 raise NotFound(f"no category {category_id}")
             topic_id = self.repo.insert_topic(category_id, actor.user_id, title, content, now)
+            changed.update({f"topic:{topic_id}", f"category:{category_id}", "categories", "category_stats"})
             for name in tags:
                 self.repo.link_tag(topic_id, self.repo.upsert_tag(name, now), now)
             self.repo.bump_category(category_id, 1, now)
@@ -124,8 +159,9 @@ class TopicService:
 
     def edit_topic(self, actor: SessionInfo, topic_id: int, title: str | None, content: str | None) -> Topic:
         now = now_text()
-        with self.units.write():
-            self._owned_topic(actor, topic_id)
+        with self.units.write() as changed:
+            owner = self._owned_topic(actor, topic_id)
+            changed.update({f"topic:{topic_id}", f"category:{owner.parent_id}"})
             current = self.repo.topic(topic_id)
             assert current is not None
             self.repo.update_topic(topic_id, title or current.title, content or current.content, now)
@@ -136,8 +172,9 @@ class TopicService:
     def delete_topic(self, actor: SessionInfo, topic_id: int, ip: str | None) -> None:
         """Tag counts, tag links, replies, the topic, the category count, activity."""
         now = now_text()
-        with self.units.write():
+        with self.units.write() as changed:
             owner = self._owned_topic(actor, topic_id)
+            changed.update({f"topic:{topic_id}", f"category:{owner.parent_id}", "categories", "category_stats"})
             self.repo.untag_topic(topic_id)
             self.repo.delete_replies_of(topic_id)
             self.repo.delete_topic(topic_id)
@@ -148,10 +185,11 @@ class TopicService:
     def create_reply(self, actor: SessionInfo, topic_id: int, content: str, ip: str | None) -> Reply:
         """The reply, the topic's counters, a notification to the topic's author, user stats, activity."""
         now = now_text()
-        with self.units.write():
+        with self.units.write() as changed:
             topic = self.repo.topic_owner(topic_id)
             if topic is None:
                 raise NotFound(f"no topic {topic_id}")
+            changed.update({f"topic:{topic_id}", f"category:{topic.parent_id}", "category_stats"})
             if topic.locked or topic.status != "open":
                 raise Conflict(f"topic {topic_id} is {'locked' if topic.locked else topic.status}: no new replies")
             reply_id = self.repo.insert_reply(topic_id, actor.user_id, content, now)
@@ -179,8 +217,9 @@ class TopicService:
 
     def edit_reply(self, actor: SessionInfo, reply_id: int, content: str) -> Reply:
         now = now_text()
-        with self.units.write():
-            self._owned_reply(actor, reply_id)
+        with self.units.write() as changed:
+            owner = self._owned_reply(actor, reply_id)
+            changed.add(f"topic:{owner.parent_id}")
             self.repo.update_reply(reply_id, content, now)
             reply = self.repo.reply(reply_id)
         assert reply is not None
@@ -188,8 +227,12 @@ class TopicService:
 
     def delete_reply(self, actor: SessionInfo, reply_id: int) -> None:
         now = now_text()
-        with self.units.write():
+        with self.units.write() as changed:
             owner = self._owned_reply(actor, reply_id)
             self.repo.soft_delete_reply(reply_id, now)
             if owner.parent_id is not None:
                 self.repo.topic_reply_removed(owner.parent_id)
+                changed.update({f"topic:{owner.parent_id}", "category_stats"})
+                topic = self.repo.topic_owner(owner.parent_id) if self.units.cache.on else None
+                if topic is not None:  # its list shows the reply count
+                    changed.add(f"category:{topic.parent_id}")

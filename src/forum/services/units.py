@@ -11,6 +11,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 
+from forum.services.caching import ForumCache
 from forum.store import Mode, Store
 from pgferry.runtime.postgres.replicas import on_primary
 
@@ -21,8 +22,9 @@ def now_text() -> str:
 
 
 class Units:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, cache: ForumCache | None = None) -> None:
         self.store = store
+        self.cache = cache or ForumCache(None)
         self.repo = store.repo
         self.optimized = store.mode is Mode.OPTIMIZED
 
@@ -32,12 +34,13 @@ class Units:
             yield
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[None]:
-        """A write unit reads on the primary (with replicas): its checks must see what it is about to change."""
-        with on_primary():
+    def write(self) -> Iterator[set[str]]:
+        """A write unit reads on the primary (with replicas): its checks must see what it is about to change.
+        It yields the set of cache tags the write changes, invalidated after the commit (outside it)."""
+        with self.cache.writing() as tags, on_primary():
             if self.optimized:
                 with self.store.db.transaction():
-                    yield
+                    yield tags
             else:
                 with self.store.db.hold():
-                    yield
+                    yield tags

@@ -19,6 +19,9 @@ class WikiService:
         self.repo = units.repo
 
     def list_pages(self, limit: int, cursor: str | None) -> WikiPageList:
+        return self.units.cache.read(f"wiki_list:{limit}:{cursor}", ["wiki"], lambda: self._list(limit, cursor))
+
+    def _list(self, limit: int, cursor: str | None) -> WikiPageList:
         with self.units.read():
             if self.units.optimized:
                 pages = self.repo.wiki_keyset(limit, cursors.keyset_of(cursor))
@@ -35,6 +38,9 @@ class WikiService:
         return page
 
     def page(self, slug: str) -> WikiPage:
+        return self.units.cache.read(f"wiki:{slug}", [f"wiki:{slug}"], lambda: self._read_page(slug))
+
+    def _read_page(self, slug: str) -> WikiPage:
         with self.units.read():
             return self._page(slug)
 
@@ -43,7 +49,8 @@ class WikiService:
     ) -> WikiPage:
         """Page, first revision, the author's edit count, activity."""
         now = now_text()
-        with self.units.write():
+        with self.units.write() as changed:
+            changed.update({f"wiki:{slug}", "wiki"})
             if self.repo.wiki_slug_taken(slug):
                 raise Conflict(f"a wiki page {slug!r} already exists")
             page_id = self.repo.insert_wiki(slug, title, content, actor.user_id, now)
@@ -64,7 +71,8 @@ class WikiService:
     ) -> WikiPage:
         """Update the page and write its revision, the editor's stats and activity."""
         now = now_text()
-        with self.units.write():
+        with self.units.write() as changed:
+            changed.update({f"wiki:{slug}", "wiki"})
             page = self._page(slug)
             if page.is_locked or page.is_protected:
                 check_owner(actor, page.author.id, "locked wiki page")
@@ -76,7 +84,8 @@ class WikiService:
 
     def archive(self, actor: SessionInfo, slug: str) -> None:
         now = now_text()
-        with self.units.write():
+        with self.units.write() as changed:
+            changed.update({f"wiki:{slug}", "wiki"})
             page = self._page(slug)
             check_owner(actor, page.author.id, "wiki page")
             self.repo.archive_wiki(page.id, now)

@@ -75,6 +75,24 @@ class Category(_Dict):
 
 
 @dataclass
+class CategoryStats(_Dict):
+    category_id: int
+    topics: int
+    unique_posters: int
+    last_activity_at: str | None
+
+
+@dataclass
+class CategoryStatsList(_Dict):
+    """Per-category stats; `source` says where they came from: `view` (the forum_stats materialized
+    view, `age_s` seconds old) or `live` (computed for this request)."""
+
+    stats: list[CategoryStats]
+    source: str
+    age_s: float | None
+
+
+@dataclass
 class TopicSummary(_Dict):
     """A topic in a list: no content."""
 

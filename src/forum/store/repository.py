@@ -16,6 +16,7 @@ from typing import Any
 from forum.store.records import (
     Activity,
     Category,
+    CategoryStats,
     Credentials,
     Notification,
     Reply,
@@ -87,6 +88,13 @@ def _summary(row: Any) -> TopicSummary:
         created_at=_text(row["created_at"]),
         updated_at=_text(row["updated_at"]),
         last_reply_at=_text(row["last_reply_at"]),
+    )
+
+
+def category_stats(row: Any) -> CategoryStats:
+    """A row of CATEGORY_STATS, or of the forum_stats view (the same columns)."""
+    return CategoryStats(
+        row["category_id"], int(row["topics"]), int(row["unique_posters"]), _text(row["last_activity_at"])
     )
 
 
@@ -268,6 +276,9 @@ class Repository:
             Category(r["id"], r["parent_id"], r["name"], r["slug"], r["description"], r["position"], r["topic_count"])
             for r in self.db.all(self.sql.CATEGORIES)
         ]
+
+    def category_stats(self) -> list[CategoryStats]:
+        return [category_stats(r) for r in self.db.all(self.sql.CATEGORY_STATS)]
 
     def category_exists(self, category_id: int) -> bool:
         return self.db.one(self.sql.CATEGORY_EXISTS, (category_id,)) is not None

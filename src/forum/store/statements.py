@@ -44,6 +44,7 @@ class ForumSql(Statements):
     CATEGORIES: str
     CATEGORY_EXISTS: str
     CATEGORY_BUMP: str
+    CATEGORY_STATS: str
     TOPIC_LIST_OFFSET: str
     TOPIC_LIST_FIRST: str
     TOPIC_LIST_AFTER: str

@@ -28,6 +28,19 @@ MIX: dict[str, int] = {
     "notification_read": 2,
 }
 WRITES = frozenset({"reply_create", "wiki_edit", "topic_create", "notification_read"})
+# a read-heavy day (about 6% writes): what caches are for (bench/forum_cache.py)
+READ_HEAVY: dict[str, int] = {
+    "topic_view": 55,
+    "topic_list": 20,
+    "wiki_view": 12,
+    "notifications": 3,
+    "reply_create": 3,
+    "user_stats": 2,
+    "wiki_edit": 2,
+    "topic_create": 1,
+    "wiki_history": 1,
+    "notification_read": 1,
+}
 
 
 class Zipf:
@@ -63,9 +76,11 @@ _NAMES = list(MIX)
 _CUMULATIVE = list(itertools.accumulate(MIX.values()))
 
 
-def next_action(rng: random.Random, can_write: bool) -> str:
-    """The next endpoint to call; a user without a session only reads."""
+def next_action(rng: random.Random, can_write: bool, mix: dict[str, int] | None = None) -> str:
+    """The next endpoint to call (from MIX, or `mix`: the same names, other weights); a user without a
+    session only reads."""
+    names, cumulative = (_NAMES, _CUMULATIVE) if mix is None else (list(mix), list(itertools.accumulate(mix.values())))
     while True:
-        name = _NAMES[bisect.bisect_right(_CUMULATIVE, rng.random() * _CUMULATIVE[-1])]
+        name = names[bisect.bisect_right(cumulative, rng.random() * cumulative[-1])]
         if can_write or (name not in WRITES and name != "notifications"):
             return name

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from forum.traffic.mix import Popular, next_action
+from forum.traffic.mix import MIX, Popular, next_action
 from forum.traffic.stats import TrafficReport, parse_server_timing
 from pgferry.errors import UsageError
 
@@ -61,6 +61,7 @@ class TrafficOptions:
     think_ms: float = 0.0  # mean of an exponential pause between a user's requests; 0: none
     max_requests: int | None = None
     timeline: bool = False  # keep every request's time, endpoint, latency and status (TrafficReport.timeline)
+    mix: dict[str, int] | None = None  # endpoint weights (forum.traffic.mix.MIX's names); None: MIX
 
     def check(self) -> None:
         if not 1 <= self.users <= MAX_USERS:
@@ -69,6 +70,8 @@ class TrafficOptions:
             raise TrafficError(f"--duration must be more than 0 and at most {MAX_DURATION_S:g} seconds")
         if self.max_requests is not None and self.max_requests < 1:
             raise TrafficError("--max-requests must be at least 1")
+        if self.mix is not None and (not self.mix or set(self.mix) - set(MIX) or min(self.mix.values()) < 0):
+            raise TrafficError(f"a traffic mix weighs some of {', '.join(MIX)} (0 or more each)")
 
 
 @dataclass
@@ -156,10 +159,12 @@ async def sign_up(users: list[tuple[User, httpx.AsyncClient]], run_id: str) -> i
     return results.count(False)
 
 
-def next_request(user: User, world: World, can_write: bool) -> tuple[str, str, str, dict[str, Any]]:
+def next_request(
+    user: User, world: World, can_write: bool, mix: dict[str, int] | None = None
+) -> tuple[str, str, str, dict[str, Any]]:
     """The user's next action: (endpoint name, method, path, httpx keyword arguments). Also what
     bench/forum_journey.py writes out for wrk, so both generators send the same mix."""
-    name = next_action(user.rng, can_write)
+    name = next_action(user.rng, can_write, mix)
     if name == "notification_read" and not user.unread:
         name = "notifications"
     if name == "wiki_edit" and not world.editable:
@@ -216,7 +221,7 @@ async def _user_loop(
     can_write = bool(user.headers)
     while time.monotonic() < deadline and budget[0] > 0 and (stop is None or not stop.is_set()):
         budget[0] -= 1
-        name, method, path, kwargs = next_request(user, world, can_write)
+        name, method, path, kwargs = next_request(user, world, can_write, opts.mix)
         sent_at, t0 = time.time(), time.perf_counter()
         status: int | str
         queries = None

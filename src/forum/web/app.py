@@ -41,7 +41,13 @@ def create_app(forum: Forum, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI
     @app.get("/healthz", response_model=Health, tags=["ops"])
     def healthz(forum: ForumDep) -> Health:
         """The mode, the process that answered and the database settings in force (read back from SQLite)."""
-        return Health(status="ok", mode=str(forum.mode), pid=os.getpid(), database=forum.store.db.settings())
+        return Health(
+            status="ok",
+            mode=str(forum.mode),
+            pid=os.getpid(),
+            database=forum.store.db.settings(),
+            cache=forum.cache.stats(),
+        )
 
     @app.get("/metrics", tags=["ops"], response_class=Response, responses={200: {"content": {"text/plain": {}}}})
     def prometheus() -> Response:

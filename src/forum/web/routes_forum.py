@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from forum.store.records import Category, Reply, Tag, Topic, TopicPage, TopicSummary, TopicView
+from forum.store.records import Category, CategoryStatsList, Reply, Tag, Topic, TopicPage, TopicSummary, TopicView
 from forum.web.deps import Actor, ClientIp, ForumDep, errors
 from forum.web.schemas import Cursor, Id, Limit, ReplyIn, Status, TagPath, TopicEdit, TopicIn
 
@@ -16,6 +16,20 @@ router = APIRouter(tags=["forum"])
 @router.get("/categories", response_model=list[Category], responses=errors())
 def categories(forum: ForumDep) -> list[Category]:
     return forum.topics.categories()
+
+
+@router.get("/categories/stats", response_model=CategoryStatsList, responses=errors())
+def category_stats(forum: ForumDep) -> CategoryStatsList:
+    """Topics, unique posters and last activity per category: live, or (PostgreSQL with the caches on)
+    from the forum_stats materialized view, with its age."""
+    return forum.topics.category_stats()
+
+
+@router.post("/categories/stats/refresh", response_model=CategoryStatsList, responses=errors(401, 403))
+def refresh_category_stats(actor: Actor, forum: ForumDep) -> CategoryStatsList:
+    """Refresh the forum_stats view now (admins); live stats have nothing to refresh."""
+    forum.topics.refresh_stats(actor)
+    return forum.topics.category_stats()
 
 
 @router.get("/categories/{category_id}/topics", response_model=TopicPage, responses=errors(400, 404))

@@ -122,3 +122,4 @@ class Health(BaseModel):
     mode: str
     pid: int  # the server process that answered (one of several with `forum serve --workers N`)
     database: dict[str, object]
+    cache: dict[str, object] | None = None  # pgferry.runtime.cache's stats() when the caches are on

@@ -29,6 +29,7 @@ from forum.web.app import create_app
 from forum.web.capture import RedactingSink
 from pgferry.dsn import redact
 from pgferry.errors import UsageError
+from pgferry.runtime.cache import Cache, CachePolicy
 from pgferry.runtime.postgres.replicas import ReplicaPolicy
 
 log = logging.getLogger("forum.web")
@@ -46,16 +47,31 @@ class Opener:
     backend: str = "auto"  # as asked: `auto` lets a routed file follow its migration route
     capture: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    cache: bool = False  # L1 in each process (and L3 on PostgreSQL)
+    redis: str | None = None  # L2, and invalidations across processes
+    stats_every_s: float = 30.0
 
     def open(self) -> tuple[Forum, RedactingSink | None]:
         """The forum and its capture sink; several processes may append to one capture file (one
         write(2) per line on an O_APPEND descriptor: lines never interleave)."""
         sink = RedactingSink(self.capture) if self.capture is not None else None
+        cache = Cache(self.redis, CachePolicy(namespace="forum")) if self.cache or self.redis else None
         try:
-            return Forum.open(self.database, self.mode, capture=sink, backend=self.backend, **self.overrides), sink
+            forum = Forum.open(
+                self.database,
+                self.mode,
+                capture=sink,
+                backend=self.backend,
+                cache=cache,
+                stats_every_s=self.stats_every_s,
+                **self.overrides,
+            )
+            return forum, sink
         except BaseException:
             if sink is not None:
                 sink.close()
+            if cache is not None:
+                cache.close()
             raise
 
 
@@ -72,6 +88,9 @@ def opener_for(
     max_lag_s: float | None = None,
     postgres: str | None = None,
     dual: dict[str, object] | None = None,
+    cache: bool = False,
+    redis: str | None = None,
+    stats_every_s: float = 30.0,
 ) -> Opener:
     """The CLI's options as an Opener, refusing the combinations that make no sense."""
     engine = backend_of(database, backend)
@@ -105,7 +124,9 @@ def opener_for(
     if capture is not None and engine == "postgres":
         raise UsageError("--capture records SQLite statements (pgferry's workload log); not on PostgreSQL")
     capture_path = str(capture) if capture is not None else None
-    return Opener(str(database), str(Mode(mode)), engine, backend, capture_path, overrides)
+    if redis is not None and not redis.startswith(("redis://", "rediss://", "unix://")):
+        raise UsageError(f"--redis takes a redis://, rediss:// or unix:// URL, not {redact(redis)!r}")
+    return Opener(str(database), str(Mode(mode)), engine, backend, capture_path, overrides, cache, redis, stats_every_s)
 
 
 def serve(
@@ -124,6 +145,9 @@ def serve(
     workers: int = 1,
     postgres: str | None = None,
     dual: dict[str, object] | None = None,
+    cache: bool = False,
+    redis: str | None = None,
+    stats_every_s: float = 30.0,
 ) -> None:
     """Serve until SIGINT/SIGTERM; the database and the capture file are closed on the way out (in
     every worker: the parent passes the signal on and waits for them)."""
@@ -140,9 +164,17 @@ def serve(
         max_lag_s=max_lag_s,
         postgres=postgres,
         dual=dual,
+        cache=cache,
+        redis=redis,
+        stats_every_s=stats_every_s,
     )
     if workers < 1:
         raise UsageError("--workers must be at least 1")
+    if cache and redis is None and workers > 1:
+        raise UsageError(
+            "--cache without --redis keeps each worker's invalidations to itself: with --workers above 1 one "
+            "process would serve what another changed; give --redis URL"
+        )
     forum, sink = opener.open()  # with several workers: the check that fails here, once, as one line
     try:
         settings = forum.store.db.settings()

@@ -1,5 +1,5 @@
 """Who runs a local server process (PostgreSQL, PgBouncer): the caller, or an unprivileged account
-when the caller is root, since both servers refuse to run as root.
+when the caller is root, since both servers refuse to run as root; and how such a process is ended.
 
 LocalCluster and LocalPgBouncer share this: the account, the subprocess arguments that switch to
 it, and a directory that account owns and can reach through its parents.
@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,18 @@ def as_server_account() -> dict[str, Any]:
     if account is None:
         return {}
     return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+
+
+def end_process(proc: subprocess.Popen[bytes] | None, how: signal.Signals = signal.SIGTERM) -> None:
+    """Send `how` to a local server process we started, wait, and SIGKILL it if it has not ended in 10 s."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(how)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def give_to_server_account(*paths: Path) -> None:

@@ -18,7 +18,6 @@ import contextlib
 import re
 import resource
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -32,7 +31,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
 from pgferry.errors import ServerError
-from pgferry.pg.account import as_server_account, give_to_server_account
+from pgferry.pg.account import as_server_account, end_process, give_to_server_account
 from pgferry.pg.cluster import free_port
 from pgferry.pg.connect import connect, first_line, statement
 
@@ -317,14 +316,7 @@ class LocalPgBouncer:
     def stop(self) -> None:
         """Stop PgBouncer at once (SIGTERM: its immediate shutdown); a stopped one stays stopped."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        end_process(proc)
 
     def __enter__(self) -> LocalPgBouncer:
         return self.start()

@@ -95,6 +95,21 @@ CATEGORIES = (
 CATEGORY_EXISTS = "SELECT 1 AS found FROM forum_categories WHERE id = $1 AND is_active"
 CATEGORY_BUMP = "UPDATE forum_categories SET topic_count = topic_count + $1, updated_at = $2 WHERE id = $3"
 
+# topics, unique posters and last activity per active category: computed live here, and on PostgreSQL
+# also the forum_stats materialized view's definition (forum.store.postgres.stats_view)
+CATEGORY_STATS = (
+    "WITH posts AS ("
+    " SELECT category_id, user_id, created_at AS at FROM forum_topics"
+    " UNION ALL SELECT t.category_id, r.user_id, r.created_at FROM forum_replies r"
+    " JOIN forum_topics t ON t.id = r.topic_id WHERE NOT r.is_deleted),"
+    " per AS (SELECT category_id, count(DISTINCT user_id) AS unique_posters, max(at) AS last_activity_at"
+    " FROM posts GROUP BY category_id),"
+    " topics AS (SELECT category_id, count(*) AS topics FROM forum_topics GROUP BY category_id)"
+    " SELECT c.id AS category_id, coalesce(tp.topics, 0) AS topics, coalesce(per.unique_posters, 0) AS unique_posters,"
+    " per.last_activity_at FROM forum_categories c LEFT JOIN topics tp ON tp.category_id = c.id"
+    " LEFT JOIN per ON per.category_id = c.id WHERE c.is_active ORDER BY c.id"
+)
+
 _TOPIC_ROW = (
     "t.id, t.category_id, t.title, t.status, t.is_locked, t.user_id, u.username, u.display_name, u.avatar_url,"
     " t.reply_count, t.view_count, t.created_at, t.updated_at, t.last_reply_at"

@@ -1,0 +1,182 @@
+"""`Cache`: L1 (this process) in front of L2 (Redis), tag invalidation after commit, one recompute per
+key across processes, and the database as the answer whenever Redis is not there.
+
+    cache = Cache("redis://127.0.0.1:6379/0", CachePolicy(namespace="shop"))
+    item = cache.get(f"item:{sku}", lambda: load_item(sku), tags=[f"item:{sku}"], version="2")
+    with cache.invalidating() as tags:     # wraps the transaction: invalidates after it committed
+        with db.transaction():
+            db.run(TAKE, (sku, 1))
+            tags.add(f"item:{sku}")
+
+A value is served only under the stamp it was computed with (the epoch and its tags' generations,
+read before the load), so a load that raced a write is stored under the old stamp and never served
+once the write's invalidation has returned. Without a Redis URL the cache is L1 only and its
+invalidations reach this process alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from pgferry.dsn import redact
+from pgferry.runtime.cache.codec import Stamp, Stored, decode, encode
+from pgferry.runtime.cache.counters import Counters, hit_rate
+from pgferry.runtime.cache.local import LocalCache, LocalGenerations
+from pgferry.runtime.cache.policy import CachePolicy
+from pgferry.runtime.cache.remote import RedisError, RemoteCache
+
+T = TypeVar("T")
+
+
+class Cache:
+    def __init__(self, redis_url: str | None = None, policy: CachePolicy | None = None) -> None:
+        self.policy = policy or CachePolicy()
+        self.counters = Counters()
+        self._l1 = LocalCache(self.policy.l1_size, self.policy.l1_ttl_s, self.counters)
+        self._gens = LocalGenerations()
+        self._remote = RemoteCache(redis_url, self.policy, self.counters) if redis_url else None
+
+    def get(self, key: str, load: Callable[[], T], *, tags: Sequence[str] = (), version: str = "1") -> T:
+        """The value of `key` (computed by `load()` when no level has it under the current stamp).
+
+        `tags` name what the value shows ("topic:42"); `version` is the shape of the value: change it
+        when the code that makes or reads the value changes."""
+        full = f"{version}:{key}"
+        tags = tuple(tags)
+        remote = self._remote
+        if remote is None:
+            return self._l1.get_or_load(full, self._gens.stamp(tags), load, self.policy.wait_s)
+        if not remote.available():
+            return self._bypass(load)
+        try:
+            stamp = remote.stamp(tags)
+        except RedisError as exc:
+            remote.failed(exc)
+            return self._bypass(load)
+        return self._l1.get_or_load(
+            full, stamp, lambda: self._from_l2(remote, full, stamp, version, load), self.policy.wait_s
+        )
+
+    def _bypass(self, load: Callable[[], T]) -> T:
+        self.counters.add("l2", "bypass")
+        return load()
+
+    def _from_l2(self, remote: RemoteCache, full: str, stamp: Stamp, version: str, load: Callable[[], T]) -> T:
+        key = remote.value_key(full)
+        try:
+            stored = self._usable(remote, key, stamp, version)
+            if stored is not None and time.time() < stored.fresh_until:
+                self.counters.add("l2", "hits")
+                return stored.value  # type: ignore[no-any-return]
+            token = remote.lock(key)
+            if token is None and stored is not None:  # another caller recomputes: the previous value meanwhile
+                self.counters.add("l2", "stale")
+                return stored.value  # type: ignore[no-any-return]
+            self.counters.add("l2", "misses" if stored is None else "stale")
+            if token is None:
+                return self._wait(remote, key, stamp, version, load)
+        except RedisError as exc:
+            remote.failed(exc)
+            return self._bypass(load)
+        return self._recompute(remote, key, stamp, version, load, token)
+
+    def _usable(self, remote: RemoteCache, key: str, stamp: Stamp, version: str) -> Stored | None:
+        blob = remote.get(key)
+        stored = decode(blob, version) if blob is not None else None
+        return stored if stored is not None and stored.stamp == stamp else None
+
+    def _wait(self, remote: RemoteCache, key: str, stamp: Stamp, version: str, load: Callable[[], T]) -> T:
+        """Another caller holds the lock and there is nothing to serve: wait (bounded) for its value, or
+        take the lock when it frees it without one (its load failed, or its deadline passed)."""
+        self.counters.add("l2", "waits")
+        deadline = time.monotonic() + self.policy.wait_s
+        while time.monotonic() < deadline:
+            time.sleep(self.policy.poll_s)
+            stored = self._usable(remote, key, stamp, version)
+            if stored is not None:
+                return stored.value  # type: ignore[no-any-return]
+            token = remote.lock(key)
+            if token is not None:
+                return self._recompute(remote, key, stamp, version, load, token)
+        self.counters.add("l2", "wait_timeouts")
+        return self._recompute(remote, key, stamp, version, load, None)
+
+    def _recompute(
+        self, remote: RemoteCache, key: str, stamp: Stamp, version: str, load: Callable[[], T], token: str | None
+    ) -> T:
+        """load(), stored under the stamp read before it, then the lock freed (in that order: a waiter
+        that takes the freed lock must find the value, not load it again)."""
+        try:
+            if token is not None:  # the holder before us may have stored it between our look and our lock
+                try:
+                    stored = self._usable(remote, key, stamp, version)
+                except RedisError as exc:
+                    remote.failed(exc)
+                    stored = None
+                if stored is not None and time.time() < stored.fresh_until:
+                    self.counters.add("l2", "hits")
+                    return stored.value  # type: ignore[no-any-return]
+            self.counters.add("l2", "recomputes")
+            value = load()
+            try:
+                remote.put(key, encode(Stored(version, stamp, time.time() + self.policy.fresh_s, value)))
+            except RedisError as exc:
+                remote.failed(exc)
+        finally:
+            if token is not None:
+                with contextlib.suppress(RedisError):
+                    remote.unlock(key, token)
+        return value
+
+    # --- invalidation ------------------------------------------------------------------------------------
+
+    def invalidate(self, tags: Iterable[str]) -> None:
+        """Every value carrying one of `tags` is gone, in every process: call it after the commit."""
+        unique = sorted(set(tags))
+        if not unique:
+            return
+        self.counters.add("l1", "invalidations", len(unique))
+        self._gens.bump(unique)
+        if self._remote is None:
+            return
+        self.counters.add("l2", "invalidations", len(unique))
+        try:
+            self._remote.bump(unique)
+        except RedisError as exc:
+            self._remote.failed(exc)
+            self._remote.missed_invalidation()
+
+    @contextlib.contextmanager
+    def invalidating(self) -> Iterator[set[str]]:
+        """Collect tags in the block, invalidate them when it ends. Put the block around the transaction:
+        invalidating inside it would let a reader refill the old value before the commit. It invalidates
+        after an error too (a unit that wrote some statements before failing; an extra miss is harmless)."""
+        tags: set[str] = set()
+        try:
+            yield tags
+        finally:
+            self.invalidate(tags)
+
+    # --- state ---------------------------------------------------------------------------------------
+
+    @property
+    def remote(self) -> RemoteCache | None:
+        """L2's Redis side (None without Redis): its keys, lock and health, for tools and tests."""
+        return self._remote
+
+    def stats(self) -> dict[str, Any]:
+        """Counts per level (l1, l2, l3), hit rates, L1's size and Redis's state: for a metrics exporter."""
+        levels = self.counters.snapshot()
+        return {
+            "levels": levels,
+            "hit_rate": {level: hit_rate(counts) for level, counts in levels.items()},
+            "l1_entries": len(self._l1),
+            "redis": None if self._remote is None else {"url": redact(self._remote.url), "up": self._remote.up},
+        }
+
+    def close(self) -> None:
+        if self._remote is not None:
+            self._remote.close()
