@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -48,3 +52,15 @@ def test_the_metrics_follow_the_migration_through_its_cutover(tmp_path: Path, pg
         assert value(after, "pgferry_migration_reverse_lag_changes") == 0  # reverse capture installed, nothing yet
     finally:
         server.stop()
+
+
+def test_status_watch_prints_a_json_object_per_line_until_stopped(tmp_path: Path, pg_dsn: str) -> None:
+    path = make_migrated(tmp_path / "app.db", pg_dsn)
+    command = [sys.executable, "-m", "pgferry", "migrate", "status", str(path), pg_dsn, "--watch", "0.2", "--json"]
+    watching = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = watching.stdout.readline() if watching.stdout else ""
+    second = watching.stdout.readline() if watching.stdout else ""
+    watching.send_signal(signal.SIGTERM)
+    _out, err = watching.communicate(timeout=30)
+    assert watching.returncode == 0, err
+    assert json.loads(first)["route"] == "sqlite" and json.loads(second)["phase"] == "stopped"

@@ -4,6 +4,7 @@ pgferry.cli_switch; what they all declare the same way in pgferry.cli_migrate_co
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -265,12 +266,27 @@ def follow_command(
     "state, sizes, whether a cutover may start now) until Ctrl-C; /metrics for Prometheus.",
 )
 @max_lag_option("With --serve: the lag above which the dashboard says a cutover may not start.")
+@click.option(
+    "--watch",
+    "watch_s",
+    type=click.FloatRange(min=0.2),
+    default=None,
+    metavar="S",
+    help="Print the status again every S seconds until Ctrl-C (with --json: one object per line).",
+)
 @json_option()
 @handle_errors
 def status_command(
-    sqlite_path: Path, postgres_dsn: str, schema: str | None, serve_port: int | None, max_lag_s: float, as_json: bool
+    sqlite_path: Path,
+    postgres_dsn: str,
+    schema: str | None,
+    serve_port: int | None,
+    max_lag_s: float,
+    watch_s: float | None,
+    as_json: bool,
 ) -> None:
-    """Phase, lag (changes and seconds), changes applied per second, changelog and WAL size, last error.
+    """Phase, route, lag (changes and seconds), changes applied per second, changelog and WAL size,
+    verify state, last error.
 
     Exit 0, or 1 when the applier stopped on an error (phase failed).
     """
@@ -290,17 +306,33 @@ def status_command(
             stop.wait()
         board.stop()
         return
-    status = read_status(sqlite_path, postgres_dsn, install_schema(sqlite_path, schema))
-    if as_json:
-        emit_json(status.as_dict())
-    else:
-        from rich.console import Console
-
-        from pgferry.console import render_migration
-
-        render_migration(status, Console())
+    target = install_schema(sqlite_path, schema)
+    if watch_s is not None:
+        with stopping() as (stop, following):
+            following()
+            while not stop.is_set():
+                status = read_status(sqlite_path, postgres_dsn, target)
+                if as_json:
+                    click.echo(json.dumps(status.as_dict(), default=str))  # one object per line
+                else:
+                    _print_status(status, as_json)
+                stop.wait(watch_s)
+        return
+    status = read_status(sqlite_path, postgres_dsn, target)
+    _print_status(status, as_json)
     if status.phase == "failed":
         sys.exit(1)
+
+
+def _print_status(status: Any, as_json: bool) -> None:
+    if as_json:
+        emit_json(status.as_dict())
+        return
+    from rich.console import Console
+
+    from pgferry.console import render_migration
+
+    render_migration(status, Console())
 
 
 @migrate.command("verify")
