@@ -33,7 +33,8 @@ def server(request: pytest.FixtureRequest, db_copy: Path, tmp_path: Path) -> Ite
     with running_server(db_copy, request.param, capture=capture) as srv:
         yield srv.url, request.param, capture
     assert srv.process.returncode == 0, srv.log()
-    assert "Traceback" not in srv.log() and "stopped" in srv.log()
+    log = srv.log()
+    assert "Traceback" not in log and "stopped" in log, log[max(0, log.find("Traceback") - 1500) :][:4000]
 
 
 @pytest.mark.slow

@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 PROGRESS_EVERY_S = 5.0
 
 until_option = click.option(
-    "--until-caught-up", is_flag=True, help="Stop once every change is applied, instead of following on."
+    "--until-caught-up",
+    is_flag=True,
+    help="Stop once caught up (a batch applied every change there was when it began; writes may go on),"
+    " instead of following on.",
 )
 batch_option = click.option(
     "--batch",

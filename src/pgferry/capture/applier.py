@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import sqlite3
 import threading
 import time
@@ -83,6 +84,7 @@ class Batch:
     deleted: int
     conflicts: int  # rows cleared out of an upsert's way (evicted by REPLACE, or moved)
     lag_s: float  # commit time minus the instant since which its entries were pending (upper bound)
+    drained: bool = False  # it applied every entry there was when it began (the applier was caught up)
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,8 @@ class Applier:
                 entries = changelog.entries(self.conn, self.position, self.batch_entries, self.width)
                 self.observed.append((head, observed_at))
                 batch = self._apply(entries) if entries else None
+                if batch is not None and batch.last_seq >= head:
+                    batch = dataclasses.replace(batch, drained=True)
                 if batch is None:
                     self._caught_up(observed_at)
         finally:

@@ -14,6 +14,9 @@ class Applied(Protocol):
     @property
     def entries(self) -> int: ...
 
+    @property
+    def drained(self) -> bool: ...
+
 
 B = TypeVar("B", bound=Applied)
 
@@ -27,8 +30,9 @@ def run_batches(
     idle_s: Callable[[], float] = lambda: IDLE_SLEEP_S,
 ) -> int:
     """Call `step` until `stop` is set, `routed_away()` (the route now calls for the other applier),
-    or, with `until_caught_up`, a step finds nothing; `on_batch` after each, a sleep of `idle_s()`
-    after one that found nothing. Returns the entries applied."""
+    or, with `until_caught_up`, a step finds nothing or applies everything there was when it began
+    (so it ends while writes go on, as soon as the applier has been caught up once); `on_batch` after
+    each, a sleep of `idle_s()` after one that found nothing. Returns the entries applied."""
     applied = 0
     while (stop is None or not stop.is_set()) and not routed_away():
         batch = step()
@@ -36,6 +40,8 @@ def run_batches(
             on_batch(batch)
         if batch is not None:
             applied += batch.entries
+            if until_caught_up and batch.drained:
+                break
         elif until_caught_up:
             break
         elif stop is not None:

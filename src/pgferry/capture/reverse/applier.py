@@ -64,6 +64,7 @@ class ReverseBatch:
     upserted: int
     deleted: int
     lag_s: float  # commit time minus the oldest applied entry's transaction start (an upper bound)
+    drained: bool  # it applied every entry there was when it began (the applier was caught up)
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,8 @@ class ReverseApplier:
         log.forget(self.pg, pending.seqs)
         entries = pending.entries
         lag = time.time() - min(e.logged_at for e in entries)
-        return ReverseBatch(entries[0].seq, entries[-1].seq, len(entries), upserted, deleted, lag)
+        drained = len(entries) < self.batch_entries
+        return ReverseBatch(entries[0].seq, entries[-1].seq, len(entries), upserted, deleted, lag, drained)
 
     def _beat(self) -> None:
         """Say the applier is alive, now and then (status tells a running applier by it)."""
