@@ -230,3 +230,36 @@ def test_a_second_cutover_and_rollback_after_the_first(tmp_path: Path, pg_dsn: s
     assert {"back on sqlite", "second time on postgres"} <= bodies_in_sqlite(path)
     assert "first time on postgres" not in bodies_in_sqlite(path)
     assert_same(path, pg_dsn)
+
+
+def test_an_id_postgres_gave_and_deleted_is_given_again_on_neither_side(tmp_path: Path, pg_dsn: str) -> None:
+    """AUTOINCREMENT's promise across switches: PostgreSQL hands out ids and deletes the rows (so
+    they never reach SQLite); after the rollback SQLite goes on above them, and after a second
+    cutover PostgreSQL goes on above everything either side gave."""
+    path = tmp_path / "ids.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE item (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)")
+        conn.execute("CREATE TABLE plain (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        for table in ("item", "plain"):
+            conn.executemany(f"INSERT INTO {table} (body) VALUES (?)", [(f"seed {i}",) for i in range(5)])
+    started(path, pg_dsn)
+    cut_over_now(path, pg_dsn)
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        given = [
+            pg.execute("INSERT INTO item (body) VALUES ('on postgres') RETURNING id").fetchone()[0] for _ in range(3)
+        ]
+        pg.execute("DELETE FROM item WHERE id = ANY(%s)", [given[1:]])
+        plain = pg.execute("INSERT INTO plain (body) VALUES ('on postgres') RETURNING id").fetchone()[0]
+        pg.execute("DELETE FROM plain WHERE id = %s", [plain])
+    assert given == [6, 7, 8]
+    assert rollback(path, pg_dsn).marks_raised == {"item": 8}  # `plain` is no AUTOINCREMENT table
+    with sqlite3.connect(path) as conn:
+        back_on_sqlite = conn.execute("INSERT INTO item (body) VALUES ('back') RETURNING id").fetchone()[0]
+    assert back_on_sqlite == 9  # above 8, which PostgreSQL gave and deleted
+    cut_over_now(path, pg_dsn)
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        again = pg.execute("INSERT INTO item (body) VALUES ('postgres again') RETURNING id").fetchone()[0]
+        plain_again = pg.execute("INSERT INTO plain (body) VALUES ('postgres again') RETURNING id").fetchone()[0]
+    assert again == 10
+    assert plain_again > plain  # an identity never goes back below what it gave, AUTOINCREMENT or not

@@ -182,6 +182,9 @@ def rollback_command(
         f"{done}: the route is sqlite; {report.applied_before + report.drained:,} PostgreSQL changes written into "
         f"{report.source} ({report.drained:,} under the lock); writers paused {report.pause_s * 1000:.0f} ms"
     )
+    if report.marks_raised:
+        raised = ", ".join(f"{name} to {mark:,}" for name, mark in report.marks_raised.items())
+        click.echo(f"AUTOINCREMENT marks raised to the ids PostgreSQL gave (SQLite never gives them again): {raised}")
     if report.late_entries:
         click.echo(
             f"warning: {report.late_entries:,} changes were written on PostgreSQL after the flip by something not "

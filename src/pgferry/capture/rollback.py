@@ -6,9 +6,10 @@ on PostgreSQL.
     3. one PostgreSQL transaction, with lock_timeout: the reverse applier's advisory lock, then the
        mirrored route row FOR UPDATE, which waits for every writer in flight on PostgreSQL (they hold
        it FOR SHARE) and keeps new ones out
-    4. drain the reverse changelog into SQLite; the last batch, the route set to `sqlite` (mirrored
-       in step 3's transaction), the forward changelog's head and a record of the rollback commit in
-       one SQLite transaction: writers that waited go to SQLite from here
+    4. drain the reverse changelog into SQLite; the last batch, the AUTOINCREMENT marks raised to the
+       ids PostgreSQL gave (pgferry.capture.idmarks), the route set to `sqlite` (mirrored in step 3's
+       transaction), the forward changelog's head and a record of the rollback commit in one SQLite
+       transaction: writers that waited go to SQLite from here
     5. step 3's transaction deletes the drained entries, moves the forward applier's position to that
        head (every forward entry below it is PostgreSQL's rows coming back), and commits
     6. reverse capture removed (triggers, functions, entries), then the record
@@ -25,7 +26,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,13 @@ from psycopg import sql
 from pgferry import killpoints
 from pgferry.capture import changelog, pgstate
 from pgferry.capture.changelog import STATE
+from pgferry.capture.idmarks import given_on_postgres, raise_autoincrement_marks
 from pgferry.capture.migration import install_schema
 from pgferry.capture.reverse import ReverseApplier, log
 from pgferry.capture.reverse.applier import BATCH_ENTRIES
 from pgferry.dsn import redact
 from pgferry.errors import PgferryError, TargetError, UsageError
+from pgferry.migrate import control
 from pgferry.migrate.errors import user_errors
 from pgferry.pg.connect import connect, first_line
 from pgferry.runtime.route import Route, freeze, mirror, read_route, set_route, thaw
@@ -80,6 +83,7 @@ class RollbackReport:
     reverse_removed: bool  # False: `rollback` again removes it
     late_entries: int  # entries written on PostgreSQL after the flip (not by a router), not carried back
     resumed: bool  # this run finished a rollback killed after its flip
+    marks_raised: dict[str, int] = field(default_factory=dict)  # AUTOINCREMENT marks set to PostgreSQL's ids
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,6 +149,7 @@ def _lock_timeout(pg: psycopg.Connection, seconds: float) -> None:
 def _flip(applier: ReverseApplier, conn: sqlite3.Connection, lock_timeout_s: float, report: RollbackReport) -> Flip:
     """Steps 2 to 5."""
     pg, schema = applier.pg, applier.schema
+    stored_plan = control.read_plan(pg, schema) or {}
     started = time.monotonic()
     freeze(conn, lock_timeout_s + FREEZE_MARGIN_S, note="rollback")
     flipped = None
@@ -166,6 +171,7 @@ def _flip(applier: ReverseApplier, conn: sqlite3.Connection, lock_timeout_s: flo
                     "cannot be waited for; the cutover writes it (set_route with pg=)"
                 )
             report.lock_wait_s = time.monotonic() - started
+            given = given_on_postgres(pg, stored_plan) if stored_plan else {}
             drained_upto = 0
             while flipped is None:
                 pending = applier.pending(pg, applier.batch_entries)
@@ -175,6 +181,7 @@ def _flip(applier: ReverseApplier, conn: sqlite3.Connection, lock_timeout_s: flo
                 with atomic(conn, what="rollback: writing PostgreSQL's last changes into SQLite"):
                     applier.write(conn, pending)
                     if last:
+                        report.marks_raised = raise_autoincrement_marks(conn, given)
                         done = Flip(drained_upto, changelog.head(conn))
                         STATE.write(conn, {"name": RECORD, "value": json.dumps(asdict(done))}, replace=True)
                         set_route(conn, Route.SQLITE, note="rollback", pg=pg)
