@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import psycopg
@@ -31,6 +32,8 @@ def test_demo_seeds_copies_and_verifies(tmp_path: Path, pg_dsn: str) -> None:
     assert "a live migration" in result.output and result.output.count("cut_over") >= 2
     assert "pgferry migrate rollback: writers paused" in result.output  # cutover, rollback, cutover again
     assert " 0 errors; the forum's route is now postgres" in result.output
+    assert re.search(r"[1-9][\d,]* acknowledged writes read back: every one as acknowledged", result.output)
+    assert "SQLite and PostgreSQL once the traffic stopped: identical" in result.output
     with psycopg.connect(pg_dsn) as conn:
         schemas = [n for (n,) in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'forum_demo_%'")]
         (schema,) = [n for n in schemas if not n.endswith("_live")]

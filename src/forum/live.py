@@ -3,6 +3,10 @@ traffic`, `pgferry migrate start` while the users write (the copy, then followin
 switches (`pgferry migrate cutover`, `rollback`, `cutover` again) while the traffic goes on. The demo shows it and
 bench/cutover_pause.py measures it.
 
+What was written: every write the users were answered 2xx for is read back through the API once
+the steps are done (forum.traffic.acks), and SQLite, kept up by the reverse applier while the route
+is `postgres`, is compared with PostgreSQL (`pgferry verify`) once the traffic stopped.
+
 What users saw comes from the traffic's timeline (every request: when, what, how long, its status):
 the requests in flight while a switch's freeze was up against all the others, and every error; and
 from the server's router (`/healthz`: database.router.pauses), the pause each waiting write
@@ -21,14 +25,16 @@ import httpx
 from psycopg.conninfo import make_conninfo
 
 from forum.traffic import TrafficOptions, run_traffic
+from forum.traffic.acks import Acknowledged, read_back_sync
 from forum.traffic.mix import WRITES
 from forum.traffic.stats import Sample, TrafficReport, latency_summary
 from forum.web.process import running_server
 from pgferry.capture.cutover import CutoverOptions, cutover
 from pgferry.capture.cutover_log import Attempt
-from pgferry.capture.migration import Follow, follow, start
+from pgferry.capture.migration import CAUGHT_UP, Follow, follow, start
 from pgferry.capture.rollback import rollback
 from pgferry.migrate.options import CopyOptions
+from pgferry.migrate.verify import verify_copy
 
 
 def in_schema(dsn: str, schema: str) -> str:
@@ -90,6 +96,9 @@ class LiveRun:
     writer_pauses: dict[str, Any]  # the router's, from /healthz
     route: str  # at the end
     errors: list[Sample] = field(default_factory=list)
+    acknowledged: int = 0  # writes answered 2xx, each read back
+    not_as_acknowledged: list[str] = field(default_factory=list)  # those that did not read back as written
+    identical: bool | None = None  # SQLite and PostgreSQL once the traffic stopped (None: not compared)
 
     def latency_ms(self) -> dict[str, dict[str, dict[str, float]]]:
         """Writes and reads in flight during a freeze against every other request, in ms."""
@@ -111,6 +120,9 @@ class LiveRun:
             "latency_ms": self.latency_ms(),
             "writer_pauses": self.writer_pauses,
             "route": self.route,
+            "acknowledged_writes": self.acknowledged,
+            "not_as_acknowledged": self.not_as_acknowledged[:20],
+            "sides_identical": self.identical,
         }
 
 
@@ -131,7 +143,7 @@ def live_migration(
     with running_server(path, "optimized", extra_args=("--postgres", dsn)) as server:
         stop_traffic, stop_following = threading.Event(), threading.Event()
         result: dict[str, TrafficReport] = {}
-        opts = TrafficOptions(users, LONGEST_S, seed, timeline=True)
+        opts = TrafficOptions(users, LONGEST_S, seed, timeline=True, acknowledge=True)
         loader = threading.Thread(target=lambda: result.update(report=run_traffic(server.url, opts, stop_traffic)))
         loader.start()
         follower: threading.Thread | None = None
@@ -148,15 +160,20 @@ def live_migration(
                 switches.append(run_step(step, path, dsn, options))
             time.sleep(gap_s)
             health = httpx.get(f"{server.url}/healthz", timeout=10).json()
+            stop_traffic.set()
+            loader.join(60)
+            acknowledged = result["report"].acknowledged or Acknowledged()
+            problems = read_back_sync(server.url, acknowledged)
         finally:
             stop_traffic.set()
             stop_following.set()
             loader.join(60)
             if follower is not None:
                 follower.join(60)
+    follow(path, dsn, how=CAUGHT_UP)  # whichever direction the route calls for, caught up
+    identical = verify_copy(path, dsn, schema).identical
     traffic = result["report"]
     errors = [s for s in traffic.timeline or () if not isinstance(s.status, int) or s.status >= 400]
     database = health.get("database", {})
-    return LiveRun(
-        copy_s, switches, traffic, database.get("router", {}).get("pauses", {}), database.get("route"), errors
-    )
+    pauses, route = database.get("router", {}).get("pauses", {}), database.get("route")
+    return LiveRun(copy_s, switches, traffic, pauses, route, errors, acknowledged.writes, problems, identical)

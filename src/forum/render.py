@@ -86,3 +86,12 @@ def print_live(console: Console, run: Any) -> None:
     console.print(f"{run.traffic.requests:,} requests, {len(run.errors)} errors; the forum's route is now {run.route}")
     for sample in run.errors[:5]:
         console.print(f"  error: {sample.endpoint} -> {sample.status} after {sample.ms:.0f} ms")
+    lost = run.not_as_acknowledged
+    console.print(
+        f"{run.acknowledged:,} acknowledged writes read back: "
+        + ("every one as acknowledged" if not lost else f"{len(lost):,} not as acknowledged")
+    )
+    for problem in lost[:5]:
+        console.print(f"  [red]{problem}[/red]")
+    sides = {True: "identical", False: "[red]different[/red]", None: "not compared"}[run.identical]
+    console.print(f"SQLite and PostgreSQL once the traffic stopped: {sides}")

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from forum.traffic.acks import Acknowledged
 from forum.traffic.mix import MIX, Popular, next_action
 from forum.traffic.stats import TrafficReport, parse_server_timing
 from pgferry.errors import UsageError
@@ -62,6 +63,7 @@ class TrafficOptions:
     max_requests: int | None = None
     timeline: bool = False  # keep every request's time, endpoint, latency and status (TrafficReport.timeline)
     mix: dict[str, int] | None = None  # endpoint weights (forum.traffic.mix.MIX's names); None: MIX
+    acknowledge: bool = False  # note every write answered 2xx (TrafficReport.acknowledged, forum.traffic.acks)
 
     def check(self) -> None:
         if not 1 <= self.users <= MAX_USERS:
@@ -232,6 +234,8 @@ async def _user_loop(
             queries = timing[0] if timing else None
             if name == "notifications" and status == 200:
                 user.unread = [n["id"] for n in response.json()["notifications"] if not n["is_read"]][:5]
+            if report.acknowledged is not None and 200 <= status < 300 and "json" in kwargs:
+                report.acknowledged.record(name, path, kwargs["json"], response.json())
         except httpx.TimeoutException:
             status = "timeout"
         except httpx.TransportError:
@@ -256,6 +260,7 @@ async def run_traffic_async(url: str, opts: TrafficOptions, stop: threading.Even
         if failed:
             log.warning("%d of %d users could not sign up: they only read", failed, opts.users)
         report = TrafficReport(users=opts.users, duration_s=opts.duration_s, timeline=[] if opts.timeline else None)
+        report.acknowledged = Acknowledged() if opts.acknowledge else None
         budget = [opts.max_requests if opts.max_requests is not None else 10**12]
         start = time.monotonic()
         deadline = start + opts.duration_s

@@ -8,6 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from forum.traffic.acks import Acknowledged
+
 _SERVER_TIMING = re.compile(r'(?:^|,)\s*db\s*;\s*desc="queries=(\d+)"\s*;\s*dur=(\d+(?:\.\d+)?)')
 
 
@@ -78,6 +80,7 @@ class TrafficReport:
     endpoints: dict[str, EndpointTally] = field(default_factory=dict)
     statuses: Counter[str] = field(default_factory=Counter)
     timeline: list[Sample] | None = None  # every request, when asked for (--timeline)
+    acknowledged: Acknowledged | None = None  # the writes answered 2xx, when asked for (forum.traffic.acks)
 
     def add(self, endpoint: str, ms: float, status: int | str, queries: int | None, at: float = 0.0) -> None:
         error = not isinstance(status, int) or status >= 400
