@@ -174,7 +174,7 @@ def _flip(applier: ReverseApplier, conn: sqlite3.Connection, lock_timeout_s: flo
             given = given_on_postgres(pg, stored_plan) if stored_plan else {}
             drained_upto = 0
             while flipped is None:
-                pending = applier.pending(pg, applier.batch_entries)
+                pending = applier.pending(pg, applier.batch_entries, check_schema=True)
                 drained_upto = max([drained_upto, *pending.seqs])
                 last = len(pending.entries) < applier.batch_entries
                 done: Flip | None = None

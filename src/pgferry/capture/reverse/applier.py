@@ -43,6 +43,7 @@ from pgferry.capture.copied import captured_tables
 from pgferry.capture.current import ApplyError
 from pgferry.capture.loop import run_batches
 from pgferry.capture.reverse import log
+from pgferry.capture.reverse.drift import check_drift
 from pgferry.capture.reverse.rows import Changes, ReverseTable
 from pgferry.pg.connect import connect
 from pgferry.runtime.route import Route, read_route
@@ -123,9 +124,12 @@ class ReverseApplier:
 
     # --- the parts a batch (and the rollback's drain) is made of ------------------------------------
 
-    def pending(self, pg: psycopg.Connection, limit: int) -> Pending:
-        """Up to `limit` entries and their current rows, in `pg`'s transaction."""
+    def pending(self, pg: psycopg.Connection, limit: int, check_schema: bool = False) -> Pending:
+        """Up to `limit` entries and their current rows, in `pg`'s transaction; SchemaDrift when there
+        are entries (or `check_schema`) and PostgreSQL's tables changed their columns (reverse.drift)."""
         entries = log.read(pg, self.schema, limit)
+        if entries or check_schema:
+            check_drift(pg, self.schema, self.tables.values())
         seqs: dict[str, list[int]] = {}
         truncated: set[str] = set()
         for entry in entries:
