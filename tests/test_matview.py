@@ -79,6 +79,22 @@ def test_a_refresh_in_another_process_means_this_one_skips(db: PostgresDatabase,
     assert refresh(db, VIEW) is True
 
 
+def test_an_on_demand_refresh_waits_for_the_one_in_flight_then_refreshes(db: PostgresDatabase, pg_dsn: str) -> None:
+    ensure(db, VIEW)
+    db.run("INSERT INTO orders (sku, qty) VALUES ('sku-late', 1)")
+    refresher = Refresher(db, VIEW, every_s=3600)  # not started: on demand only
+    result: list[bool] = []
+    with psycopg.connect(pg_dsn) as other:  # another process's refresh, in flight
+        other.execute("SELECT pg_advisory_xact_lock(hashtext('pgferry.matview:order_stats'))")
+        asker = threading.Thread(target=lambda: result.append(refresher.now()))
+        asker.start()
+        asker.join(0.3)
+        other.rollback()
+    asker.join(30)
+    assert result == [True] and refresher.skipped == 0
+    assert db.one("""SELECT orders FROM "order_stats" WHERE sku = 'sku-late'""")["orders"] == 1
+
+
 def test_the_refresher_refreshes_on_its_schedule_and_on_demand(db: PostgresDatabase) -> None:
     ensure(db, VIEW)
     db.run("INSERT INTO orders (sku, qty) VALUES ('sku-new', 1)")

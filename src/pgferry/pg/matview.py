@@ -78,13 +78,17 @@ def ensure(db: Database, view: MaterializedView) -> None:
             db.run(_STAMP, (view.key,))
 
 
-def refresh(db: Database, view: MaterializedView) -> bool:
+def refresh(db: Database, view: MaterializedView, wait: bool = False) -> bool:
     """REFRESH ... CONCURRENTLY and its new age, in one transaction; False (nothing done) when another
-    process holds this view's refresh."""
+    refresh of this view (any process) is running, unless `wait`: then after it, so the view holds
+    everything committed before the call (an on-demand refresh)."""
     with db.transaction():
-        got = db.one("SELECT pg_try_advisory_xact_lock(hashtext($1)) AS got", (f"pgferry.matview:{view.key}",))
-        if not got["got"]:
-            return False
+        if wait:
+            db.one("SELECT pg_advisory_xact_lock(hashtext($1)) AS got", (f"pgferry.matview:{view.key}",))
+        else:
+            got = db.one("SELECT pg_try_advisory_xact_lock(hashtext($1)) AS got", (f"pgferry.matview:{view.key}",))
+            if not got["got"]:
+                return False
         db.run(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {view.qualified}")
         db.run(_STAMP, (view.key,))
     return True
@@ -120,12 +124,13 @@ class Refresher:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
-            self.now()
+            self.now(wait=False)  # on schedule: skipped when another process is refreshing it already
 
-    def now(self) -> bool:
-        """Refresh now (on demand); True when this call refreshed it."""
+    def now(self, wait: bool = True) -> bool:
+        """Refresh now (on demand: after a refresh in flight, if any, unless not `wait`); True when
+        this call refreshed it."""
         try:
-            done = refresh(self.db, self.view)
+            done = refresh(self.db, self.view, wait)
         except Exception as exc:  # the database down, a timeout: the next round tries again
             self.failures += 1
             self.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
