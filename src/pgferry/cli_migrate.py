@@ -148,7 +148,7 @@ def _finish(report: FollowReport, as_json: bool) -> None:
         return
     from rich.console import Console
 
-    from pgferry.console import render_captured, render_copy
+    from pgferry.console import render_captured, render_copy, render_held_back
 
     console = Console()
     if report.journal is not None:
@@ -156,6 +156,8 @@ def _finish(report: FollowReport, as_json: bool) -> None:
     render_captured(report.keys, console)
     if report.copy is not None:
         render_copy(report.copy, console)
+    if report.constraints is not None:
+        render_held_back(report.constraints, console)
     console.print(f"stopped after applying {report.applied:,} changes; `pgferry migrate follow` goes on")
 
 

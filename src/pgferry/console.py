@@ -11,6 +11,7 @@ from pgferry.capture.keys import CaptureKey
 from pgferry.capture.liveverify import PassReport
 from pgferry.capture.status import MigrationStatus
 from pgferry.capture.verifystate import KINDS
+from pgferry.migrate.chunked import HeldBack
 from pgferry.migrate.fkeys import UnvalidatedKey
 from pgferry.migrate.report import CopyReport
 from pgferry.migrate.restore import RestoreReport
@@ -56,6 +57,17 @@ def render_copy(report: CopyReport, console: Console) -> None:
             "`pgferry restore-rejects FILE DSN`): the copy is not identical"
         )
     render_unvalidated(report.unvalidated, console)
+
+
+def render_held_back(held: HeldBack, console: Console) -> None:
+    """The UNIQUE indexes and foreign keys a chunked copy left for catch-up, built once it caught up."""
+    console.print(
+        f"caught up: built the {held.built} UNIQUE indexes and foreign keys the copy held back "
+        "(rows read at different instants may break them until catch-up)"
+    )
+    for item in held.skipped:
+        console.print(f"[yellow]not carried[/yellow] {item.kind} {escape(item.name)}: {escape(item.reason)}")
+    render_unvalidated(held.unvalidated, console)
 
 
 def render_unvalidated(keys: list[UnvalidatedKey], console: Console) -> None:
@@ -167,6 +179,11 @@ def render_migration(status: MigrationStatus, console: Console) -> None:
         console.print(
             f"reverse: {status.reverse_lag_changes:,} changes not yet in SQLite, at most {reverse_s}; "
             f"reverse changelog {status.reverse_changelog_bytes or 0:,} bytes"
+        )
+    if status.constraints == "pending":
+        console.print(
+            "constraints: the copy's UNIQUE indexes and foreign keys are built once following has caught up "
+            "(`pgferry migrate follow` does it); a cutover waits for them"
         )
     if status.rollback_unfinished:
         console.print("[red]a rollback was killed after its flip[/red]: run `pgferry migrate rollback` again")

@@ -44,6 +44,7 @@ from pgferry.capture.install import schema_drift, schema_version
 from pgferry.capture.loop import run_batches
 from pgferry.capture.target import TargetTable
 from pgferry.errors import PgferryError
+from pgferry.migrate.chunked import HeldBack, build_held_back
 from pgferry.migrate.converters import converter_for
 from pgferry.migrate.plan import MigrationPlan
 from pgferry.pg.connect import connect, first_line
@@ -139,10 +140,12 @@ class Applier:
         batch_entries: int = BATCH_ENTRIES,
         record_keys: bool = True,
         on_rebuild: Callable[[Rebuilt], None] | None = None,
+        on_constraints: Callable[[HeldBack], None] | None = None,
     ) -> None:
+        """`on_constraints`: called once the constraints the chunked copy held back are built."""
         self.path, self.dsn, self.schema, self.batch_entries = Path(path), dsn, schema, batch_entries
         self.record_keys = record_keys  # each batch's keys for verification (pgferry.capture.verifystate)
-        self.on_rebuild = on_rebuild
+        self.on_rebuild, self.on_constraints = on_rebuild, on_constraints
         self.conn = open_readonly(path)
         self.pg = connect(dsn)
         self.writer: sqlite3.Connection | None = None
@@ -168,7 +171,8 @@ class Applier:
             self._reinstall(rebuilt)
             return self._load()
         copied = captured_tables(self.conn, self.pg, self.schema)
-        plan = copied.plan
+        plan = self.plan = copied.plan
+        self.constraints_pending = state.constraints == "pending"  # held back by the chunked copy
         self.tables: dict[int, Table] = {}
         for copied_table in copied.tables:
             captured, identity = copied_table.captured, copied_table.identity
@@ -447,6 +451,25 @@ class Applier:
 
     # --- the loop ----------------------------------------------------------------------------------
 
+    def _step_then_constraints(self) -> Batch | None:
+        """A batch; the first time one finds the applier caught up, the constraints the chunked copy
+        held back are built (PostgreSQL then holds one SQLite instant's rows, which keep them)."""
+        batch = self.step()
+        if self.constraints_pending and not self.cut_over and (batch is None or batch.drained):
+            self.build_constraints()
+        return batch
+
+    def build_constraints(self) -> HeldBack:
+        """Build the held-back UNIQUE indexes and foreign keys now (the caller has just caught up)."""
+        killpoints.reached("apply:before_constraints")
+        built = build_held_back(self.dsn, self.plan)
+        with self.pg.transaction():
+            pgstate.constraints_built(self.pg, self.schema)
+        self.constraints_pending = False
+        if self.on_constraints is not None:
+            self.on_constraints(built)
+        return built
+
     def run(
         self,
         stop: threading.Event | None = None,
@@ -456,7 +479,7 @@ class Applier:
         """Apply batches until `stop` is set (or, with `until_caught_up`, until nothing is left, or
         until the route is `postgres`); returns the entries applied."""
         return run_batches(
-            self.step,
+            self._step_then_constraints,
             lambda: self.cut_over,
             stop,
             until_caught_up,

@@ -426,6 +426,11 @@ def _check_ready(path: Path, dsn: str, schema: str) -> None:
         raise UsageError(f"the copy into schema {schema!r} has not finished; `pgferry migrate follow` finishes it")
     if state.phase == "failed":
         raise UsageError(f"the applier stopped on an error: {state.last_error}; fix it and `migrate follow` first")
+    if state.constraints == "pending":
+        raise UsageError(
+            f"schema {schema!r}: the UNIQUE indexes and foreign keys the copy held back are not built yet; "
+            "`pgferry migrate follow --until-caught-up` builds them once it has caught up"
+        )
 
 
 def _postponed(flag: Path | None, on_wait: Callable[[str], None] | None) -> None:

@@ -47,6 +47,8 @@ def cutover_readiness(status: MigrationStatus, route: str, max_lag_s: float) -> 
         reasons.append(f"{status.lag_changes:,} changes wait and the applier has not reported when it last caught up")
     elif status.lag_seconds is not None and status.lag_seconds > max_lag_s:
         reasons.append(f"the applier is {status.lag_seconds:.1f} s behind (--max-lag {max_lag_s:g})")
+    if status.constraints == "pending":
+        reasons.append("the UNIQUE indexes and foreign keys the copy held back are built once following caught up")
     if status.verify is not None and status.verify.open_failures:
         reasons.append(f"{status.verify.open_failures} rows differ (pgferry migrate verify)")
     return Readiness(not reasons, reasons)

@@ -5,8 +5,11 @@ The phases, in PostgreSQL's `pgferry.capture_state` (pgferry.capture.pgstate):
 
     installing   the row is written first; then capture is installed in SQLite (one transaction)
     copying      the copy runs (pgferry.migrate.run); its watermark, the changelog's newest seq read in
-                 the copy's own snapshot, is saved from inside that snapshot, the lowest one kept
-    following    the applier (pgferry.capture.applier) from the watermark on
+                 the copy's own snapshot, is saved from inside that snapshot, the lowest one kept;
+                 each chunk is then read in a read transaction of its own, and UNIQUE indexes and
+                 foreign keys are held back (pgferry.migrate.chunked)
+    following    the applier (pgferry.capture.applier) from the watermark on; once it has caught
+                 up, it builds what the copy held back
     stopped      follow ended on request; `follow` goes on
     failed       the applier stopped on an error (last_error); `follow` tries again
 
@@ -40,6 +43,7 @@ from pgferry.dsn import redact
 from pgferry.errors import PgferryError, TargetError, UsageError
 from pgferry.events import Listener, no_events
 from pgferry.migrate import control
+from pgferry.migrate.chunked import HeldBack
 from pgferry.migrate.ddl import schema_has_tables
 from pgferry.migrate.errors import user_errors
 from pgferry.migrate.options import CopyOptions
@@ -64,6 +68,7 @@ class FollowReport:
     applied: int  # changelog entries applied by this run
     phase: str
     journal: JournalSwitch | None = None  # what `start` did to the journal mode
+    constraints: HeldBack | None = None  # the UNIQUE indexes and foreign keys the copy held back, built by this run
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +80,7 @@ class FollowReport:
             "applied": self.applied,
             "phase": self.phase,
             "journal": None if self.journal is None else self.journal.as_dict(),
+            "constraints": None if self.constraints is None else self.constraints.as_dict(),
         }
 
 
@@ -93,6 +99,7 @@ class Follow:
     grace: float = 5.0
     on_verify: Callable[[PassReport], None] | None = None
     on_rebuild: Callable[[Rebuilt, PassReport], None] | None = None  # a table rebuilt, copied again, verified
+    on_constraints: Callable[[HeldBack], None] | None = None  # the chunked copy's held-back constraints built
 
 
 CAUGHT_UP = Follow(until_caught_up=True)
@@ -163,8 +170,17 @@ def _advance(path: Path, dsn: str, schema: str, events: Listener, how: Follow) -
     if state.phase in ("installing", "copying"):
         options = CopyOptions(**{**state.options, "resume": state.phase == "copying"})
         report = _copy(path, dsn, options, events)
-    applied = _follow(path, dsn, schema, how)
-    return FollowReport(str(path), redact(dsn), schema, keys, report, applied, "stopped")
+    built: list[HeldBack] = []
+    told = how.on_constraints
+
+    def on_constraints(held: HeldBack) -> None:
+        built.append(held)
+        if told is not None:
+            told(held)
+
+    applied = _follow(path, dsn, schema, dataclasses.replace(how, on_constraints=on_constraints))
+    constraints = built[-1] if built else None
+    return FollowReport(str(path), redact(dsn), schema, keys, report, applied, "stopped", constraints=constraints)
 
 
 def _install(path: Path, dsn: str, schema: str) -> list[CaptureKey]:
@@ -198,13 +214,17 @@ def _copy(path: Path, dsn: str, options: CopyOptions, events: Listener) -> CopyR
         if options.resume and control.read_phase(pg, options.schema) == "done":
             return None  # killed after the copy, before following
 
+    chunked = not options.into_existing  # an application's tables have their constraints already
+
     def watermark(conn: sqlite3.Connection) -> int:
         seq = changelog.head(conn)
         with connect(dsn) as pg, pg.transaction():
             pgstate.note_watermark(pg, options.schema, seq, time.time())
+            if chunked:
+                pgstate.hold_back_constraints(pg, options.schema)
         return seq
 
-    return copy_database(path, dsn, options, events, watermark=watermark)
+    return copy_database(path, dsn, options, events, watermark=watermark, chunked=chunked)
 
 
 def _follow(path: Path, dsn: str, schema: str, how: Follow) -> int:
@@ -232,7 +252,14 @@ def _run_applier(path: Path, dsn: str, schema: str, how: Follow) -> tuple[int, b
     """(entries applied, whether the route flipped under it)."""
     if _route(path) is Route.POSTGRES:
         return _run_reverse(path, dsn, schema, how)
-    applier = Applier(path, dsn, schema, how.batch_entries, on_rebuild=_reverify(path, dsn, schema, how))
+    applier = Applier(
+        path,
+        dsn,
+        schema,
+        how.batch_entries,
+        on_rebuild=_reverify(path, dsn, schema, how),
+        on_constraints=how.on_constraints,
+    )
     verifier = LiveVerifier(path, dsn, schema) if how.verify_every else None
     try:
         with connect(dsn) as pg, pg.transaction():

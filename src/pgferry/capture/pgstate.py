@@ -39,6 +39,7 @@ class CaptureState:
     mode: str | None  # "replica" (session_replication_role) or "ordered"
     last_error: str | None
     updated_at: float  # epoch s of the applier's last write (its heartbeat while it follows)
+    constraints: str | None = None  # "pending": held back by the chunked copy until caught up; "built"
 
 
 def ensure(pg: psycopg.Connection) -> None:
@@ -49,7 +50,7 @@ def ensure(pg: psycopg.Connection) -> None:
             " phase text NOT NULL, options jsonb NOT NULL DEFAULT '{{}}', start_seq bigint, applied_seq bigint,"
             " applied_changes bigint NOT NULL DEFAULT 0, batches bigint NOT NULL DEFAULT 0,"
             " rate double precision, behind_since double precision, last_lag_s double precision, mode text,"
-            " last_error text, updated_at timestamptz NOT NULL DEFAULT now())"
+            " last_error text, updated_at timestamptz NOT NULL DEFAULT now(), constraints text)"
         ).format(TABLE)
     )
 
@@ -60,7 +61,7 @@ def exists(pg: psycopg.Connection) -> bool:
 
 COLUMNS = (
     "target_schema, source, phase, options, start_seq, applied_seq, applied_changes, batches, rate,"
-    " behind_since, last_lag_s, mode, last_error, extract(epoch FROM updated_at)"
+    " behind_since, last_lag_s, mode, last_error, extract(epoch FROM updated_at), constraints"
 )
 
 
@@ -72,7 +73,7 @@ def read(pg: psycopg.Connection, schema: str) -> CaptureState | None:
     if row is None:
         return None
     values = list(row)
-    values[-1] = float(values[-1])
+    values[-2] = float(values[-2])
     return CaptureState(*values)
 
 
@@ -108,6 +109,15 @@ def note_watermark(pg: psycopg.Connection, schema: str, seq: int, at: float) -> 
         ).format(TABLE),
         [seq, seq, at, at, schema],
     )
+
+
+def hold_back_constraints(pg: psycopg.Connection, schema: str) -> None:
+    """The chunked copy left UNIQUE indexes and foreign keys for catch-up (pgferry.migrate.chunked)."""
+    pg.execute(sql.SQL("UPDATE {} SET constraints = 'pending' WHERE target_schema = %s").format(TABLE), [schema])
+
+
+def constraints_built(pg: psycopg.Connection, schema: str) -> None:
+    pg.execute(sql.SQL("UPDATE {} SET constraints = 'built' WHERE target_schema = %s").format(TABLE), [schema])
 
 
 def start_following(pg: psycopg.Connection, schema: str, mode: str) -> None:

@@ -55,6 +55,7 @@ class MigrationStatus:
     rollback_unfinished: bool = False  # a rollback was killed after its flip: run it again
     verify: verifystate.VerifyState | None = None  # the last `migrate verify` pass and open failures
     rebuilt: dict[str, dict[str, Any]] | None = None  # tables rebuilt under capture and taken up (rebuild.notes)
+    constraints: str | None = None  # "pending": UNIQUE indexes and foreign keys the copy held back; "built"
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "verify": None if self.verify is None else self.verify.as_dict()}
@@ -119,4 +120,5 @@ def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
         rollback_unfinished=unfinished,
         verify=verify,
         rebuilt=rebuilt,
+        constraints=None if state is None else state.constraints,
     )

@@ -141,7 +141,13 @@ class Copier:
         chunk_rows = self.options.chunk_rows
         self._advance(table.name, 0)  # the table shows up (and its rate's clock starts) now
         redo: list[tuple[Checkpoint, int]] = []
-        with self.source.borrow() as conn, connect(self.dsn) as pg, self.source.naming(table):
+        whole = self.source.read_whole(table)  # chunked, and its key is not the chunk key: one read
+        with (
+            self.source.borrow() as conn,
+            connect(self.dsn) as pg,
+            self.source.naming(table),
+            self.source.reading(conn) if whole else contextlib.nullcontext(),
+        ):
             cursor = conn.cursor()
             while True:
                 refused: Exception | None = None
@@ -150,18 +156,20 @@ class Copier:
                         last, rows, generation = self._restart_point(table.name, checkpoint.part).last_key, 0, current
                     render = self._render(table)
                     at = replace(checkpoint, last_key=last, rows=rows)
-                    try:
-                        with text_as(conn, bytes if render.grouped else str):
-                            batches = render.batches(cursor, last, checkpoint.upper_key, chunk_rows)
-                            scanned, last_seen = self.sink.stream(pg, render.target, batches, chunk_rows, at)
-                        copied = scanned
-                    except REFUSALS as exc:
-                        if isinstance(exc, sqlite3.OperationalError) and not is_decode_error(exc):
-                            raise
-                        if render.guarded:
-                            refused = exc
-                        else:
-                            scanned, copied, last_seen = self._careful_chunk(cursor, pg, render, at)
+                    # chunked: this chunk in a read transaction of its own (the snapshot's otherwise)
+                    with contextlib.nullcontext() if whole else self.source.reading(conn):
+                        try:
+                            with text_as(conn, bytes if render.grouped else str):
+                                batches = render.batches(cursor, last, checkpoint.upper_key, chunk_rows)
+                                scanned, last_seen = self.sink.stream(pg, render.target, batches, chunk_rows, at)
+                            copied = scanned
+                        except REFUSALS as exc:
+                            if isinstance(exc, sqlite3.OperationalError) and not is_decode_error(exc):
+                                raise
+                            if render.guarded:
+                                refused = exc
+                            else:
+                                scanned, copied, last_seen = self._careful_chunk(cursor, pg, render, at)
                     if refused is None:
                         if scanned:
                             last = last_seen

@@ -27,6 +27,7 @@ from pgferry.dsn import redact
 from pgferry.errors import TargetError, UsageError
 from pgferry.events import Listener, no_events
 from pgferry.migrate import control
+from pgferry.migrate.chunked import held_back, whole_tables
 from pgferry.migrate.control import Checkpoint
 from pgferry.migrate.copier import Copier
 from pgferry.migrate.ddl import (
@@ -171,7 +172,11 @@ def _run_pipeline(
         return task
 
     def steps_of(table: str, kinds: tuple[str, ...], exclude: bool = False) -> list[Step]:
-        return [s for s in source.plan.steps if s.table == table and (s.kind in kinds) != exclude]
+        return [
+            s
+            for s in source.plan.steps
+            if s.table == table and (s.kind in kinds) != exclude and not (source.chunked and held_back(s))
+        ]
 
     def finish(table: str, analyze: Step) -> list[Step]:
         return [*steps_of(table, ("unique",)), analyze]
@@ -222,7 +227,8 @@ def _run_pipeline(
             elif found is not None:
                 unvalidated.append(found)
 
-    for i, step in enumerate(s for s in source.plan.steps if s.kind == "foreign_key"):
+    foreign_keys = [s for s in source.plan.steps if s.kind == "foreign_key" and not source.chunked]
+    for i, step in enumerate(foreign_keys):
         after = {f"done:{step.table}"} | ({f"done:{step.references}"} if step.references in tables else set())
         scheduler.add(Task(f"fk:{i}", functools.partial(foreign_key, step), "ddl", after, -size.get(step.table, 0)))
     try:
@@ -240,14 +246,17 @@ def copy_database(
     options: CopyOptions | None = None,
     events: Listener = no_events,
     watermark: SnapshotRead | None = None,
+    chunked: bool = False,
 ) -> CopyReport:
     """Copy every user table of `sqlite_path` into `dsn`; see this module's docstring. `watermark` is
     read in the copy's snapshot and returned as CopyReport.watermark (change capture's starting point).
+    `chunked` (under change capture only): each chunk read in a read transaction of its own, the
+    constraints that span rows held back for catch-up to build (pgferry.migrate.chunked).
 
     Driver errors that escape (a corrupt page met mid-copy, the server gone) become one-line pgferry
     errors; the checkpoints already committed stay, so `--resume` can finish once the cause is fixed."""
     with user_errors(dsn):
-        return _copy_database(sqlite_path, dsn, options, events, watermark)
+        return _copy_database(sqlite_path, dsn, options, events, watermark, chunked)
 
 
 def _copy_database(
@@ -256,6 +265,7 @@ def _copy_database(
     options: CopyOptions | None,
     events: Listener,
     watermark: SnapshotRead | None,
+    chunked: bool,
 ) -> CopyReport:
     options = options or CopyOptions()
     started = time.perf_counter()
@@ -284,6 +294,7 @@ def _copy_database(
             sample=True,
             watermark=watermark,
             target=target,
+            chunked=chunked and watermark is not None and not options.into_existing,
         )
         phases["snapshot_and_census"] = time.perf_counter() - started
         skipped: list[Skipped] = list(source.plan.skipped)
@@ -324,11 +335,7 @@ def _copy_database(
         for t in source.plan.tables
         for c in t.columns
     ]
-    snapshot = f"one snapshot for all tables ({source.snapshot.how})" + (
-        "; rollback-journal mode: writers were blocked while it ran (WAL avoids that)"
-        if source.journal_mode.lower() != "wal"
-        else ""
-    )
+    snapshot = _how_read(source)
     return CopyReport(
         source=str(sqlite_path),
         target=redact(dsn),
@@ -347,6 +354,22 @@ def _copy_database(
         watermark=source.watermark,
         unvalidated=unvalidated,
         notes=source.plan.notes + notes,
+    )
+
+
+def _how_read(source: Source) -> str:
+    if source.chunked:
+        whole = whole_tables(source.schema)
+        held = [s for s in source.plan.steps if held_back(s) and s.kind != "unique"]
+        return (
+            "a read transaction per chunk"
+            + (f"; read whole, each in one: {', '.join(whole)} (primary key not the chunk key)" if whole else "")
+            + (f"; {len(held)} UNIQUE indexes and foreign keys are built once following has caught up" if held else "")
+        )
+    return f"one snapshot for all tables ({source.snapshot.how})" + (
+        "; rollback-journal mode: writers were blocked while it ran (WAL avoids that)"
+        if source.journal_mode.lower() != "wal"
+        else ""
     )
 
 

@@ -2,6 +2,8 @@
 
 Everything a run reads comes from this snapshot: the schema, sqlite_sequence, the census and every
 chunk, so all tables are copied (and verified) as of one instant while the application writes on.
+Under change capture (`chunked`) only the schema, census and watermark are read in it; each chunk
+is then read in a read transaction of its own (pgferry.migrate.chunked).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from pgferry.errors import SourceError
 from pgferry.events import Event, Listener, no_events
 from pgferry.migrate.choices import load_casts
+from pgferry.migrate.chunked import read_whole
 from pgferry.migrate.control import Checkpoint
 from pgferry.migrate.errors import is_decode_error
 from pgferry.migrate.existing import Target, existing_plan, match
@@ -57,6 +60,7 @@ class Source:
     censuses: dict[str, TableCensus] = field(default_factory=dict)
     sequences: dict[str, int] = field(default_factory=dict)
     watermark: Any = None  # what the SnapshotRead given to open_source returned
+    chunked: bool = False  # each chunk in its own read transaction (pgferry.migrate.chunked)
 
     def __post_init__(self) -> None:
         for conn in self.snapshot.connections:
@@ -77,6 +81,30 @@ class Source:
 
     def close(self) -> None:
         self.snapshot.close()
+
+    @contextlib.contextmanager
+    def reading(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """A read transaction of its own on `conn` when the copy is chunked (else the snapshot's goes on)."""
+        if not self.chunked:
+            yield
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(sqlite3.Error):  # a read transaction: nothing to lose
+                conn.execute("COMMIT")
+
+    def read_whole(self, table: Table) -> bool:
+        """Whether `table`'s part is read in one read transaction (chunked: pgferry.migrate.chunked)."""
+        return self.chunked and read_whole(table)
+
+    def end_snapshot(self) -> None:
+        """Chunked: what needed one instant was read; end the snapshot's read transactions (each chunk
+        begins its own), so WAL checkpoints and writers go on."""
+        self.chunked = True
+        for conn in self.snapshot.connections:
+            conn.execute("COMMIT")
 
     def plan_with(self, census: TableCensus, options: CopyOptions) -> MigrationPlan:
         """A plan whose table `census.table` is planned from `census`; take only that table's part.
@@ -109,7 +137,7 @@ class Source:
     def parts(self, table: Table, jobs: int, rows: int) -> list[Checkpoint]:
         """The first checkpoints of `table`: a big rowid table in consecutive rowid ranges, one per
         worker (each at least ROWS_PER_PART rows), any other table in one part."""
-        if jobs <= 1:
+        if jobs <= 1 or self.read_whole(table):
             return [Checkpoint(table.name, 0, None, None, 0, False)]
         ranges = rowid_ranges(self.conn, table, jobs, ROWS_PER_PART, rows)
         return [Checkpoint(table.name, i, after, upto, 0, False) for i, (after, upto) in enumerate(ranges)]
@@ -203,6 +231,7 @@ def open_source(
     sample: bool = False,
     watermark: SnapshotRead | None = None,
     target: Target | None = None,
+    chunked: bool = False,
 ) -> Source:
     """Open `jobs` connections in one snapshot, read the schema, take the census, build the plan
     (or use `plan`, made by an earlier open_source of the same file, and skip the census).
@@ -213,11 +242,15 @@ def open_source(
     snapshot as everything else (Source.watermark). The connections stay inside their read
     transactions until `Source.close()`. With `target` (--into-existing), the plan fills the tables
     the target has (pgferry.migrate.existing), typed from a census of every row: a value a sample
-    missed could not re-plan a table the copy did not make.
+    missed could not re-plan a table the copy did not make. `chunked` (change capture): the snapshot
+    ends once that is read, each chunk then reads in a transaction of its own (Source.reading).
     """
     snapshot = open_snapshot(path, max(1, options.jobs))
     try:
-        return _read(path, snapshot, options, plan, events, sample, watermark, target)
+        source = _read(path, snapshot, options, plan, events, sample, watermark, target)
+        if chunked:
+            source.end_snapshot()
+        return source
     except BaseException:
         snapshot.close()
         raise

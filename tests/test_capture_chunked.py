@@ -1,0 +1,168 @@
+"""The copy under change capture reads each chunk in a read transaction of its own
+(pgferry.migrate.chunked): WAL checkpoints go on while it runs, rows changed between two chunks may
+break UNIQUE and foreign keys in PostgreSQL until catch-up (so those are held back and built once it
+has caught up), a table whose primary key is not the chunk key is read whole, and a kill before the
+held-back constraints are built is taken up by `follow`."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from capture_util import assert_same
+from chaos_app import killed, ok, pgferry
+from pgferry.capture.cutover import cutover
+from pgferry.capture.migration import start
+from pgferry.capture.status import read_status
+from pgferry.cli import main
+from pgferry.errors import UsageError
+from pgferry.events import Event
+from pgferry.migrate.options import CopyOptions
+from pgferry.migrate.run import copy_database
+
+ROWS = 300
+CHUNK = CopyOptions(jobs=1, chunk_rows=100)
+
+
+def make_app(path: Path) -> Path:
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE account (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE)")
+        conn.execute(
+            "CREATE TABLE post (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES account (id), body TEXT)"
+        )
+        conn.execute("CREATE TABLE tag (name TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+        conn.executemany("INSERT INTO account VALUES (?, ?)", [(i, f"a{i}@x") for i in range(1, ROWS + 1)])
+        conn.executemany("INSERT INTO post VALUES (?, ?, 'hi')", [(i, i) for i in range(1, ROWS + 1)])
+        conn.executemany("INSERT INTO tag VALUES (?, 0)", [(f"tag-{i:04}",) for i in range(1, ROWS + 1)])
+    return path
+
+
+def write(path: Path, *statements: str) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        for text in statements:
+            conn.execute(text)
+    finally:
+        conn.close()
+
+
+def between_chunks(path: Path) -> Callable[[Event], None]:
+    """A listener that, after the first chunk of each table, writes what a chunked read sees torn: an
+    email moved from an early row to a late one, a parent deleted with its children and a parent
+    added with a child (whichever table is read first, one of them dangles), a TEXT key REPLACE-d to
+    a new rowid."""
+    done: set[str] = set()
+    seen: list[str] = []
+
+    def on_event(event: Event) -> None:
+        if event.phase != "copy" or event.done != 100 or event.task in done:
+            return
+        done.add(event.task)
+        seen.append(event.task)
+        if event.task == "account":
+            write(
+                path,
+                "UPDATE account SET email = 'moved' WHERE id = 1",
+                "UPDATE account SET email = 'a1@x' WHERE id = 250",
+            )
+        if {"account", "post"} <= set(seen) and event.task in ("account", "post"):
+            write(
+                path,
+                "DELETE FROM post WHERE account_id = 260",
+                "DELETE FROM account WHERE id = 260",
+                "INSERT INTO account VALUES (1000, 'new@x')",
+                "INSERT INTO post VALUES (1000, 1000, 'late')",
+            )
+        if event.task == "tag":
+            write(path, "INSERT OR REPLACE INTO tag VALUES ('tag-0001', 99)")
+
+    return on_event
+
+
+def test_a_chunked_copy_leaves_what_spans_rows_to_catch_up(tmp_path: Path, pg_dsn: str) -> None:
+    path = make_app(tmp_path / "app.db")
+    report = copy_database(path, pg_dsn, CHUNK, between_chunks(path), watermark=lambda conn: 0, chunked=True)
+    assert "a read transaction per chunk" in report.snapshot and "read whole, each in one: tag" in report.snapshot
+    assert not report.skipped and not report.unvalidated
+    with psycopg.connect(pg_dsn) as pg:
+        # torn as the chunks read it: constraints built now would have failed
+        assert pg.execute("SELECT count(*) FROM account WHERE email = 'a1@x'").fetchone() == (2,)
+        dangling = pg.execute(
+            "SELECT count(*) FROM post p WHERE NOT EXISTS (SELECT 1 FROM account a WHERE a.id = p.account_id)"
+        ).fetchone()
+        assert dangling is not None and dangling[0] >= 1
+        kinds = {c for (c,) in pg.execute("SELECT contype FROM pg_constraint WHERE conrelid = 'account'::regclass")}
+        assert kinds == {"p"}  # the primary key (the chunk key) only: UNIQUE held back
+        assert pg.execute(
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace"
+        ).fetchone() == (0,)
+        # the table read whole: the REPLACE-d row once, as of that read
+        assert pg.execute("SELECT count(*), max(n) FROM tag WHERE name = 'tag-0001'").fetchone() == (1, 0)
+
+
+def test_catch_up_makes_the_torn_copy_whole_then_builds_its_constraints(tmp_path: Path, pg_dsn: str) -> None:
+    path = make_app(tmp_path / "app.db")
+    report = start(path, pg_dsn, CHUNK, between_chunks(path))
+    assert report.constraints is not None and report.constraints.built >= 2
+    assert not report.constraints.skipped and not report.constraints.unvalidated
+    assert_same(path, pg_dsn)
+    with psycopg.connect(pg_dsn) as pg:
+        constraints = dict(
+            pg.execute(
+                "SELECT contype, convalidated FROM pg_constraint"
+                " WHERE conrelid = 'account'::regclass OR conrelid = 'post'::regclass AND contype = 'f'"
+            ).fetchall()
+        )
+        assert constraints == {"p": True, "u": True, "f": True}
+        assert pg.execute("SELECT n FROM tag WHERE name = 'tag-0001'").fetchone() == (99,)
+    assert read_status(path, pg_dsn, "public").constraints == "built"
+
+
+def test_the_wal_is_checkpointed_while_a_chunked_copy_reads(tmp_path: Path, pg_dsn: str) -> None:
+    """Between two chunks no reader holds a snapshot: a checkpoint takes every frame, as it cannot
+    while the one-snapshot copy (`pgferry copy`) reads."""
+    path = make_app(tmp_path / "app.db")
+    frames: dict[str, list[tuple[int, int]]] = {"chunked": [], "one snapshot": []}
+
+    def checkpointing(kind: str) -> Callable[[Event], None]:
+        def on_event(event: Event) -> None:
+            if event.phase == "copy" and event.task == "post" and event.done in (100, 200):
+                write(path, f"INSERT INTO account (email) VALUES ('{kind} {event.done}')")
+                conn = sqlite3.connect(path)
+                _busy, log, checkpointed = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                conn.close()
+                frames[kind].append((log, checkpointed))
+
+        return on_event
+
+    copy_database(path, pg_dsn, CHUNK, checkpointing("chunked"), watermark=lambda conn: 0, chunked=True)
+    copy_database(path, pg_dsn, CopyOptions(jobs=1, chunk_rows=100, schema="plain"), checkpointing("one snapshot"))
+    assert len(frames["chunked"]) == 2 and all(log == done for log, done in frames["chunked"])
+    assert len(frames["one snapshot"]) == 2 and all(log > done for log, done in frames["one snapshot"])
+
+
+@pytest.mark.slow
+def test_a_kill_before_the_constraints_are_built_is_taken_up_by_follow(tmp_path: Path, pg_dsn: str) -> None:
+    path = make_app(tmp_path / "app.db")
+    db = [str(path), pg_dsn]
+    killed(pgferry("migrate", "start", *db, "--until-caught-up", kill_at="apply:before_constraints"))
+    assert read_status(path, pg_dsn, "public").constraints == "pending"
+    shown = CliRunner().invoke(main, ["migrate", "status", *db])
+    assert "a cutover waits for them" in shown.output
+    with pytest.raises(UsageError, match="held back are not built yet"):
+        cutover(path, pg_dsn)
+    followed = ok(pgferry("migrate", "follow", *db, "--until-caught-up")).stdout.decode()
+    assert "built the" in followed and "UNIQUE indexes and foreign keys the copy held back" in followed
+    assert read_status(path, pg_dsn, "public").constraints == "built"
+    with psycopg.connect(pg_dsn) as pg:
+        assert pg.execute(
+            "SELECT count(*) FROM pg_constraint WHERE contype IN ('u', 'f') AND connamespace = 'public'::regnamespace"
+        ).fetchone() == (2,)
+    assert_same(path, pg_dsn)
