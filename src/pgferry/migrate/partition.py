@@ -124,6 +124,13 @@ def lay_out(
                 f"--partition: {spec.table}.{spec.column} becomes {column.choice.pg_type} ({column.choice.reason}), "
                 f"not a date or time type ({', '.join(TIME_TYPES)}); --cast can make it one"
             )
+        nulls = census.column(spec.column).nulls if (census := censuses.get(spec.table)) is not None else 0
+        if widen and nulls and schema.table(spec.table).primary_key and column.choice.pg_type in TIME_TYPES:
+            raise UsageError(
+                f"--partition: {spec.table}.{spec.column} holds NULLs ({nulls} in the census), and "
+                f"--partition-widen-keys would put it in the primary key, whose columns PostgreSQL makes NOT NULL; "
+                "give those rows a time first, or partition a table whose key needs no widening"
+            )
         span = span_of(spec.table, column)
         upto = floor(spec.unit, now)
         for _ in range(ahead):
