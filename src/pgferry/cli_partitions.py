@@ -68,6 +68,9 @@ def render(report: Any) -> None:
         head = f"{table.schema}.{table.table} by {table.unit} on {table.column}: {table.partitions} partitions"
         console.print(escape(f"{head}; created {made}"))
         for blocked in table.blocked:
+            if not blocked.partition:
+                console.print(escape(f"  NOT CHECKED: {blocked.reason}"))
+                continue
             rows = f": {blocked.rows} rows, {blocked.lowest} to {blocked.highest}" if blocked.rows else ""
             line = f"  NOT CREATED {blocked.partition} [{blocked.low}, {blocked.high}){rows}: {blocked.reason}"
             console.print(escape(line))

@@ -137,7 +137,6 @@ def _ensure_table(
     pg_type: str,
     ahead: int,
     now: datetime,
-    lock_timeout_s: float,
 ) -> None:
     unit = upkeep.unit
     ranges, default = _ranges(pg, oid)
@@ -152,15 +151,15 @@ def _ensure_table(
             continue  # there already, or covered by a partition made otherwise
         name = partition_name(upkeep.table, unit, start)
         part = Partition(name, literal(pg_type, start), literal(pg_type, end))
-        if default is not None:
-            rows, lowest, highest = _in_default(pg, upkeep.schema, default, upkeep.column, pg_type, start, end)
-            if rows:
-                why = f"{default} holds {rows} rows in this range: PostgreSQL cannot create the partition over them"
-                upkeep.blocked.append(Blocked(name, part.low, part.high, rows, lowest, highest, why))
-                continue
         try:
             with pg.transaction():
-                pg.execute(statement(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'"))
+                found = _in_default(pg, upkeep.schema, default, upkeep.column, pg_type, start, end) if default else None
+                if found is not None and found[0]:
+                    why = (
+                        f"{default} holds {found[0]} rows in this range: PostgreSQL cannot make the partition over them"
+                    )
+                    upkeep.blocked.append(Blocked(name, part.low, part.high, found[0], found[1], found[2], why))
+                    continue
                 pg.execute(statement(partition_sql(upkeep.schema, upkeep.table, part)))
         except (pgerrors.LockNotAvailable, pgerrors.DuplicateTable, pgerrors.CheckViolation) as exc:
             upkeep.blocked.append(Blocked(name, part.low, part.high, 0, None, None, first_line(exc)))
@@ -179,12 +178,17 @@ def ensure_partitions(
     tables = []
     with connect(dsn) as pg:
         pg.execute("SET TimeZone = 'UTC'")  # pg_get_expr renders timestamptz bounds in the session's zone
+        # Every read of the catalog's bounds, of DEFAULT and every CREATE waits at most this long for a lock.
+        pg.execute("SELECT set_config('lock_timeout', %s, false)", [f"{int(lock_timeout_s * 1000)}ms"])
         for oid, nspname, relname, column, type_name, comment in pg.execute(MARKED, {"schema": schema}).fetchall():
             unit = marked_unit(comment)
             pg_type = SHORT_TYPES.get(type_name)
             if unit is None or pg_type is None:
                 continue
             upkeep = TableUpkeep(nspname, relname, column, unit, 0)
-            _ensure_table(pg, oid, upkeep, pg_type, ahead, now, lock_timeout_s)
+            try:
+                _ensure_table(pg, oid, upkeep, pg_type, ahead, now)
+            except pgerrors.LockNotAvailable as exc:  # reading the bounds opens the partitions
+                upkeep.blocked.append(Blocked("", "", "", 0, None, None, f"partitions not read: {first_line(exc)}"))
             tables.append(upkeep)
     return EnsureReport(ahead, now.isoformat(sep=" "), tables)
