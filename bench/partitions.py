@@ -153,6 +153,29 @@ def main() -> int:
             out["brin_only_plan"] = plan_lines(pg, QUERIES["count_last_7_days"], params)
         for label in QUERIES:
             results[label]["plain_brin_only_ms"] = brin[label]
+        # no index on created_at at all: the plain table is scanned whole, the partitioned one by partition
+        for name, drops in (
+            ("plain", "events_created_at, events_created_at_brin"),
+            ("partitioned", "events_created_at"),
+        ):
+            pg = conns[name]
+            with pg.transaction(force_rollback=True):
+                pg.execute(f"DROP INDEX {drops}")
+                for label, query in QUERIES.items():
+                    timed(pg, query, params)
+                    median = statistics.median(timed(pg, query, params) for _ in range(args.repeat))
+                    results[label][f"{name}_no_index_ms"] = round(median * 1000, 3)
+                if name == "partitioned":
+                    out["explain_partitioned_no_index"] = plan_lines(pg, QUERIES["count_last_7_days"], params)
+        for r in results.values():
+            r["no_index_ratio"] = round(r["partitioned_no_index_ms"] / r["plain_no_index_ms"], 3)
+        # run-time pruning: a bound PostgreSQL knows only when the query runs
+        out["explain_runtime_pruning"] = plan_lines(
+            conns["partitioned"],
+            "SELECT count(*) FROM events WHERE created_at >= %(week)s::timestamp + interval '0 s'"
+            " AND created_at < statement_timestamp()::timestamp",
+            params,
+        )
         out["queries"] = results
         out["explain_partitioned"] = plan_lines(conns["partitioned"], QUERIES["count_last_7_days"], params)
         out["explain_plain"] = plan_lines(conns["plain"], QUERIES["count_last_7_days"], params)
@@ -170,12 +193,17 @@ def main() -> int:
     )
     for name, sizes in out["sizes"].items():
         print(f"sizes {name}: " + ", ".join(f"{k} {v / 1024 / 1024:.2f} MiB" for k, v in sizes.items()))
-    print("query                 plain ms  partitioned ms  ratio  plain(BRIN only) ms")
+    print("query                 plain ms  partitioned ms  ratio  plain(BRIN only) ms  no index: plain  part.  ratio")
     for label, r in results.items():
-        figures = f"{r['plain_ms']:8.3f} {r['partitioned_ms']:14.3f} {r['ratio']:6.2f}"
-        print(f"{label:22} {figures} {r['plain_brin_only_ms']:10.3f}")
+        figures = f"{r['plain_ms']:8.3f} {r['partitioned_ms']:14.3f} {r['ratio']:6.2f} {r['plain_brin_only_ms']:10.3f}"
+        bare = f"{r['plain_no_index_ms']:10.3f} {r['partitioned_no_index_ms']:8.3f} {r['no_index_ratio']:6.3f}"
+        print(f"{label:22} {figures}          {bare}")
     print("EXPLAIN partitioned (count_last_7_days):")
     print("\n".join("  " + line for line in out["explain_partitioned"]))
+    print("EXPLAIN partitioned, no index:")
+    print("\n".join("  " + line for line in out["explain_partitioned_no_index"]))
+    print("EXPLAIN partitioned, bound known at run time:")
+    print("\n".join("  " + line for line in out["explain_runtime_pruning"]))
     print("EXPLAIN plain:")
     print("\n".join("  " + line for line in out["explain_plain"]))
     print("EXPLAIN plain, BRIN only:")
