@@ -85,10 +85,7 @@ def test_partitioned_copy_routes_rows_by_converted_time_and_verifies(tmp_path: P
     job = copy_and_verify(source, pg_dsn, options)
     assert job.verify is not None and job.verify.identical, job.verify
     notes = "\n".join(job.copy.notes)
-    assert (
-        "zoned: PARTITION BY RANGE (at)" in notes
-        and "rows whose at is NULL (1 in the census)" in notes.split("logs:")[1]
-    )
+    assert "zoned: PARTITION BY RANGE (at)" in notes and "rows whose at is NULL (1 now)" in notes.split("logs:")[1]
     assert "--partition-widen-keys added at to PRIMARY KEY (id)" in notes
     assert "keyed: --partition-widen-keys" not in notes  # its key holds `day` already
     assert any(s.kind == "foreign_key" and "reads(zoned_id) -> zoned" in s.name for s in job.copy.skipped)
@@ -167,7 +164,7 @@ def test_verify_sees_a_changed_value_in_a_partition(tmp_path: Path, pg_dsn: str)
         (["--partition", "zoned=at:month"], "these lack it: PRIMARY KEY (id). Add --partition-widen-keys"),
         (["--partition", "plain=at:month"], "PRIMARY KEY (id); UNIQUE (slug)"),
         (["--partition-widen-keys"], "--partition-widen-keys goes with --partition"),
-        (["--partition", "nulls=at:day", "--partition-widen-keys"], "nulls.at holds NULLs (1 in the census)"),
+        (["--partition", "nulls=at:day", "--partition-widen-keys"], "nulls.at holds NULLs (1 rows)"),
     ],
 )
 def test_bad_partition_input_is_one_line_and_exit_2(tmp_path: Path, pg_dsn: str, args: list[str], message: str) -> None:

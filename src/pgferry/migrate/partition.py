@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pgferry.errors import UsageError
@@ -22,7 +23,6 @@ from pgferry.migrate.converters import converter_for
 from pgferry.migrate.options import PartitionSpec
 from pgferry.migrate.plan_model import ColumnPlan, MigrationPlan, PartitionLayout, TablePlan
 from pgferry.pg.partition_ranges import TIME_TYPES, count_between, default_name, floor, following, partitions
-from pgferry.sqlite.census import TableCensus
 from pgferry.sqlite.schema import Schema, Table
 from pgferry.sqltext import quote_ident
 
@@ -30,8 +30,17 @@ from pgferry.sqltext import quote_ident
 # table): refused, naming the span, rather than thousands of tables.
 MAX_PARTITIONS = 1000
 
-Span = tuple[datetime, datetime]
-SpanReader = Callable[[str, ColumnPlan], Span | None]  # (source table, its partition column) -> lowest, highest
+
+@dataclass(frozen=True)
+class Span:
+    """A partition column's lowest and highest value (None: it holds none) and its NULLs, read whole."""
+
+    low: datetime | None
+    high: datetime | None
+    nulls: int
+
+
+SpanReader = Callable[[str, ColumnPlan], Span]  # (source table, its partition column) -> its Span
 
 
 def _lacking(table: Table, column: str) -> list[str]:
@@ -88,20 +97,20 @@ def _instant(column: ColumnPlan, text: str) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def read_span(conn: sqlite3.Connection, table: str, column: ColumnPlan) -> Span | None:
+def read_span(conn: sqlite3.Connection, table: str, column: ColumnPlan) -> Span:
     """The lowest and highest value of `column` as the copy renders it, ordered as instants by SQLite's
-    julianday() (zone offsets applied), parsed as verify parses them; None when it holds none."""
+    julianday() (zone offsets applied), parsed as verify parses them; and its NULLs (one scan each)."""
     rendered = f"({_rendered(column)})"
     # The copy's renderings mark UTC with '+00', which julianday() reads only as '+00:00'.
     zoned = "CASE WHEN length(r) > 19 AND r GLOB '*[+-][0-9][0-9]' THEN r || ':00' ELSE r END"
-    inner = f"SELECT {rendered} AS r FROM {quote_ident(table)} WHERE {quote_ident(column.source)} IS NOT NULL"
-    found = []
+    inner = f"SELECT {rendered} AS r, {quote_ident(column.source)} IS NULL AS missing FROM {quote_ident(table)}"
+    edges: list[datetime | None] = []
+    nulls = 0
     for edge in ("min", "max"):  # a bare column beside min()/max() is read from that row (SQLite)
-        row = conn.execute(f"SELECT r, {edge}(julianday({zoned})) FROM ({inner})").fetchone()
-        if row is None or row[1] is None:
-            return None
-        found.append(_instant(column, str(row[0])))
-    return found[0], found[1]
+        row = conn.execute(f"SELECT r, {edge}(julianday({zoned})), sum(missing) FROM ({inner})").fetchone()
+        edges.append(None if row is None or row[1] is None else _instant(column, str(row[0])))
+        nulls = int(row[2] or 0) if row is not None else 0
+    return Span(edges[0], edges[1], nulls)
 
 
 def lay_out(
@@ -109,7 +118,6 @@ def lay_out(
     schema: Schema,
     specs: tuple[PartitionSpec, ...],
     span_of: SpanReader,
-    censuses: dict[str, TableCensus],
     ahead: int,
     widen: bool,
     now: datetime | None = None,
@@ -124,19 +132,18 @@ def lay_out(
                 f"--partition: {spec.table}.{spec.column} becomes {column.choice.pg_type} ({column.choice.reason}), "
                 f"not a date or time type ({', '.join(TIME_TYPES)}); --cast can make it one"
             )
-        nulls = census.column(spec.column).nulls if (census := censuses.get(spec.table)) is not None else 0
-        if widen and nulls and schema.table(spec.table).primary_key and column.choice.pg_type in TIME_TYPES:
+        span = span_of(spec.table, column)
+        if widen and span.nulls and schema.table(spec.table).primary_key:
             raise UsageError(
-                f"--partition: {spec.table}.{spec.column} holds NULLs ({nulls} in the census), and "
+                f"--partition: {spec.table}.{spec.column} holds NULLs ({span.nulls} rows), and "
                 f"--partition-widen-keys would put it in the primary key, whose columns PostgreSQL makes NOT NULL; "
                 "give those rows a time first, or partition a table whose key needs no widening"
             )
-        span = span_of(spec.table, column)
         upto = floor(spec.unit, now)
         for _ in range(ahead):
             upto = following(spec.unit, upto)
-        first = span[0] if span else now
-        upto = max(upto, span[1]) if span else upto
+        first = span.low or now
+        upto = max(upto, span.high) if span.high else upto
         count = count_between(spec.unit, first, upto)
         if count > MAX_PARTITIONS:
             raise UsageError(
@@ -147,7 +154,7 @@ def lay_out(
             column.target, spec.unit, partitions(table.target, spec.unit, column.choice.pg_type, first, upto)
         )
         _check_names(plan, table)
-        plan.notes.append(_note(table, spec, span, censuses.get(spec.table), ahead))
+        plan.notes.append(_note(table, spec, span, ahead))
         lacking = _lacking(schema.table(spec.table), spec.column)
         if widen and lacking:
             plan.notes.append(
@@ -156,15 +163,14 @@ def lay_out(
             )
 
 
-def _note(table: TablePlan, spec: PartitionSpec, span: Span | None, census: TableCensus | None, ahead: int) -> str:
+def _note(table: TablePlan, spec: PartitionSpec, span: Span, ahead: int) -> str:
     assert table.partition is not None
     parts = table.partition.partitions
-    nulls = census.column(spec.column).nulls if census is not None else 0
-    data = f"the data spans {span[0]:%Y-%m-%d} to {span[1]:%Y-%m-%d}; " if span else "no values yet; "
+    data = f"the data spans {span.low:%Y-%m-%d} to {span.high:%Y-%m-%d}; " if span.low and span.high else "no values; "
     return (
         f"{spec.table}: PARTITION BY RANGE ({spec.column}), {len(parts)} partitions by {spec.unit} "
         f"({parts[0].name} to {parts[-1].name}: {data}{ahead} past the one holding now) and "
-        f"{default_name(table.target)} for the rest: rows whose {spec.column} is NULL ({nulls} in the census) "
+        f"{default_name(table.target)} for the rest: rows whose {spec.column} is NULL ({span.nulls} now) "
         "or outside the ranges land there; `pgferry partitions ensure` creates the next partitions"
     )
 

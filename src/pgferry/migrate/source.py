@@ -58,7 +58,7 @@ class Source:
     censuses: dict[str, TableCensus] = field(default_factory=dict)
     sequences: dict[str, int] = field(default_factory=dict)
     watermark: Any = None  # what the SnapshotRead given to open_source returned
-    spans: dict[str, Span | None] = field(default_factory=dict)  # --partition: Source.span
+    spans: dict[str, Span] = field(default_factory=dict)  # --partition: Source.span
 
     def __post_init__(self) -> None:
         for conn in self.snapshot.connections:
@@ -93,7 +93,7 @@ class Source:
         }
         return build(self.schema, {**stand_in, **self.censuses}, self.sequences, options)
 
-    def span(self, table: str, column: ColumnPlan) -> Span | None:
+    def span(self, table: str, column: ColumnPlan) -> Span:
         """A partition column's span (pgferry.migrate.partition.read_span), read once in the snapshot
         while the plan is made (a re-plan keeps the table's partitions: Copier)."""
         if table not in self.spans:
@@ -148,7 +148,7 @@ def build(
         widen_keys=options.partition_widen_keys,
     )
     if specs and span_of is not None:
-        lay_out(plan, schema, specs, span_of, censuses, options.partition_ahead, options.partition_widen_keys)
+        lay_out(plan, schema, specs, span_of, options.partition_ahead, options.partition_widen_keys)
     return plan
 
 
