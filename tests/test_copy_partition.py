@@ -4,7 +4,11 @@ identity and verify as without partitions; bad input refused in one line with ex
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -189,3 +193,22 @@ def test_dry_run_shows_the_partitions(tmp_path: Path) -> None:
     ) in out
     assert 'CREATE TABLE "public"."zoned_default" PARTITION OF "public"."zoned" DEFAULT;' in out
     assert "-- NOT CARRIED foreign_key reads(zoned_id) -> zoned: zoned is partitioned by at" in out
+
+
+def test_a_killed_partitioned_copy_resumes_with_its_partitions(tmp_path: Path, pg_dsn: str) -> None:
+    source = build(tmp_path / "app.db")
+    pgferry = str(Path(sys.executable).with_name("pgferry"))
+    args = [pgferry, "copy", str(source), pg_dsn, "--jobs", "1", "--chunk-rows", "5"]
+    env = {**os.environ, "PGFERRY_KILL_AT": "copy:after_chunk_commit@3"}
+    first = subprocess.run(
+        [*args, "--partition", "epochs=at:week", "--partition-widen-keys"], env=env, capture_output=True, timeout=120
+    )
+    assert first.returncode == -signal.SIGKILL, first.stderr
+    with psycopg.connect(pg_dsn) as pg:
+        made = partitions_of(pg, "epochs")
+        assert made  # the partitions came with the table, before the first chunk
+    resumed = subprocess.run([*args, "--resume", "--json"], capture_output=True, timeout=120, text=True)
+    assert resumed.returncode == 0, resumed.stderr  # copied and verified identical
+    with psycopg.connect(pg_dsn) as pg:
+        assert partitions_of(pg, "epochs") == made
+        assert pg.execute("SELECT count(*) FROM epochs").fetchone() == (40,)
