@@ -108,7 +108,10 @@ def read_span(conn: sqlite3.Connection, table: str, column: ColumnPlan) -> Span:
     nulls = 0
     for edge in ("min", "max"):  # a bare column beside min()/max() is read from that row (SQLite)
         row = conn.execute(f"SELECT r, {edge}(julianday({zoned})), sum(missing) FROM ({inner})").fetchone()
-        edges.append(None if row is None or row[1] is None else _instant(column, str(row[0])))
+        try:
+            edges.append(None if row is None or row[1] is None else _instant(column, str(row[0])))
+        except ValueError:
+            raise UsageError(f"--partition: {table}.{column.source}: {row[0]!r} does not read as a time") from None
         nulls = int(row[2] or 0) if row is not None else 0
     return Span(edges[0], edges[1], nulls)
 
@@ -133,7 +136,8 @@ def lay_out(
                 f"not a date or time type ({', '.join(TIME_TYPES)}); --cast can make it one"
             )
         span = span_of(spec.table, column)
-        if widen and span.nulls and schema.table(spec.table).primary_key:
+        primary_key = schema.table(spec.table).primary_key
+        if widen and span.nulls and primary_key and spec.column not in primary_key:
             raise UsageError(
                 f"--partition: {spec.table}.{spec.column} holds NULLs ({span.nulls} rows), and "
                 f"--partition-widen-keys would put it in the primary key, whose columns PostgreSQL makes NOT NULL; "
