@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 
 from bouncer_fixtures import bouncer_dsn, pgbouncer  # noqa: F401  (PgBouncer in front of the cluster)
 from cache_fixtures import redis_server  # noqa: F401  (a Redis for the session)
-from forum_fixtures import api, db_copy, forum_template, seeded_db  # noqa: F401  (the forum API's fixtures)
+from forum_fixtures import api, db_copy, forum_partitioned_template, forum_template, seeded_db  # noqa: F401  (the forum API's fixtures)
 from pgdatabases import fresh_database
 from pgferry.pg.cluster import LocalCluster, throwaway_cluster
 from proxy import Proxy

@@ -47,8 +47,10 @@ FAST_AUTH = AuthPolicy(passwords=PasswordPolicy(time_cost=1, memory_cost_kib=102
 MODES = ("legacy", "optimized")
 # the API suite's cases: SQLite in each mode, then PostgreSQL direct, through PgBouncer (transaction pooling),
 # with reads on a streaming replica, and the router on the dual route
-# and PostgreSQL with the caches on (L1, L2 on the session's Redis, L3 the forum_stats view)
-BACKENDS = ("legacy", "optimized", "postgres", "pgbouncer", "replica", "dual", "cached")
+# and PostgreSQL with the caches on (L1, L2 on the session's Redis, L3 the forum_stats view), and PostgreSQL
+# with the append-only tables partitioned by month (copy --partition, keys widened)
+BACKENDS = ("legacy", "optimized", "postgres", "pgbouncer", "replica", "dual", "cached", "partitioned")
+PARTITIONED = ("notifications=created_at:month", "user_sessions=created_at:month", "activity_log=created_at:month")
 _TIMING = re.compile(r'^db;desc="queries=(\d+)";dur=(\d+(?:\.\d+)?)$')
 
 
@@ -72,6 +74,14 @@ def forum_template(pg_cluster: LocalCluster, seeded_db: Path) -> Iterator[str]:
     """The name of a database holding the default `pgferry copy` of `seeded_db`, made once per session."""
     with fresh_database(pg_cluster.dsn()) as dsn:
         copy_database(seeded_db, dsn, CopyOptions(jobs=2))  # the default copy, as a user runs it
+        yield dbname(dsn)
+
+
+@pytest.fixture(scope="session")
+def forum_partitioned_template(pg_cluster: LocalCluster, seeded_db: Path) -> Iterator[str]:
+    """As forum_template, with notifications, user_sessions and activity_log partitioned by month."""
+    with fresh_database(pg_cluster.dsn()) as dsn:
+        copy_database(seeded_db, dsn, CopyOptions(jobs=2, partitions=PARTITIONED, partition_widen_keys=True))
         yield dbname(dsn)
 
 
@@ -207,9 +217,11 @@ def _cache(request: pytest.FixtureRequest) -> Cache | None:
 
 
 def _template_copy(request: pytest.FixtureRequest, stack: contextlib.ExitStack) -> str:
-    """A fresh database on the session's cluster, a copy of the forum template; dropped with `stack`."""
+    """A fresh database on the session's cluster, a copy of the forum template (the partitioned one for the
+    `partitioned` case); dropped with `stack`."""
     cluster: LocalCluster = request.getfixturevalue("pg_cluster")
-    return stack.enter_context(fresh_database(cluster.dsn(), request.getfixturevalue("forum_template")))
+    template = "forum_partitioned_template" if request.param == "partitioned" else "forum_template"
+    return stack.enter_context(fresh_database(cluster.dsn(), request.getfixturevalue(template)))
 
 
 def _pg_target(request: pytest.FixtureRequest, dsn: str) -> str:

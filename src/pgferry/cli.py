@@ -13,6 +13,7 @@ from pgferry.cli_advise import advise_command
 from pgferry.cli_copy import copy_command, restore_rejects_command, verify_command
 from pgferry.cli_doctor import doctor_command, tune_command
 from pgferry.cli_migrate import migrate
+from pgferry.cli_partitions import partitions
 from pgferry.cli_split import split_command
 from pgferry.cli_workload import workload
 
@@ -39,5 +40,6 @@ for command in (
     split_command,
     migrate,
     advise_command,
+    partitions,
 ):
     main.add_command(command)

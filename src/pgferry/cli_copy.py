@@ -100,6 +100,29 @@ def shaped_options(jobs: int | None, cast_file: str | None, **shape: Any) -> Cop
     type=click.Path(dir_okay=False),
     help="Where --on-error reject writes whole rows (JSONL; put back with restore-rejects).",
 )
+@click.option(
+    "--partition",
+    "partitions",
+    multiple=True,
+    metavar="TABLE=COLUMN:UNIT",
+    help="Make TABLE PARTITION BY RANGE (COLUMN), a date or time column, one partition per month, week or day "
+    "for the data's span and --partition-ahead past now, and a DEFAULT partition for NULLs and the rest. "
+    "Repeatable. Refused when a primary key or unique constraint lacks COLUMN (see --partition-widen-keys).",
+)
+@click.option(
+    "--partition-widen-keys",
+    is_flag=True,
+    help="Add the partition column to the partitioned tables' primary key and unique constraints instead of "
+    "refusing (reported: each then enforces uniqueness together with the column only; foreign keys to the "
+    "old key are not carried).",
+)
+@click.option(
+    "--partition-ahead",
+    type=click.IntRange(0, 1000),
+    default=3,
+    show_default=True,
+    help="Partitions made past the one holding now.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the DDL with a comment on every choice; copy nothing.")
 @click.option("--no-verify", is_flag=True, help="Skip the verification that runs after the copy.")
 @json_option("the report")
@@ -119,6 +142,9 @@ def copy_command(
     framework: str,
     into_existing: bool,
     truncate_existing: bool,
+    partitions: tuple[str, ...],
+    partition_widen_keys: bool,
+    partition_ahead: int,
     dry_run: bool,
     no_verify: bool,
     as_json: bool,
@@ -154,6 +180,9 @@ def copy_command(
         framework=framework,
         into_existing=into_existing,
         truncate_existing=truncate_existing,
+        partitions=partitions,
+        partition_widen_keys=partition_widen_keys,
+        partition_ahead=partition_ahead,
     )
     if dry_run and into_existing:
         from pgferry.migrate.existing import mapping_text

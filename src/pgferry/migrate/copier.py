@@ -223,6 +223,7 @@ class Copier:
                 census = take_census(conn, table)
             fresh = self.source.plan_with(census, self.options)
             new = fresh.table(table.name)
+            new.partition = old.partition  # the same partitions (laid out from the snapshot's span)
             changes = [
                 f"{o.source}: {o.choice.pg_type} -> {n.choice.pg_type}"
                 for o, n in zip(old.columns, new.columns, strict=True)

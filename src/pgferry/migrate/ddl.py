@@ -19,6 +19,7 @@ from pgferry.migrate.expressions import Untranslatable, translate_view
 from pgferry.migrate.names import identifier
 from pgferry.migrate.plan import MigrationPlan, Skipped, Step, TablePlan, create_table_sql
 from pgferry.pg.connect import first_line, statement
+from pgferry.pg.partition_ranges import default_sql, marker_sql, partition_sql
 from pgferry.sqlite.schema import Schema
 from pgferry.sqltext import quote_ident
 from pgferry.steps import script
@@ -63,6 +64,16 @@ def default_fallback_sql(table: TablePlan, schema: str) -> tuple[str, list[tuple
     return create_table_sql(plain, schema), defaults
 
 
+def partition_statements(table: TablePlan, schema: str) -> list[str]:
+    """After a partitioned table's CREATE TABLE: its partitions, the DEFAULT one, the COMMENT that marks it
+    for `pgferry partitions ensure`."""
+    layout = table.partition
+    if layout is None:
+        return []
+    statements = [partition_sql(schema, table.target, p) for p in layout.partitions]
+    return [*statements, default_sql(schema, table.target), marker_sql(schema, table.target, layout.unit)]
+
+
 def has_expressions(table: TablePlan) -> bool:
     return any(c.default is not None or c.generated for c in table.columns)
 
@@ -73,6 +84,7 @@ def create_table(pg: psycopg.Connection, table: TablePlan, schema: str) -> list[
     try:
         with pg.transaction():
             pg.execute(statement(create_table_sql(table, schema)))
+            _partitions(pg, table, schema)
         return []
     except psycopg.errors.Error as exc:
         refused = first_line(exc)
@@ -85,6 +97,7 @@ def create_table(pg: psycopg.Connection, table: TablePlan, schema: str) -> list[
     try:
         with pg.transaction():
             pg.execute(statement(plain))
+            _partitions(pg, table, schema)
     except psycopg.errors.Error as exc:
         raise TargetError(f"cannot create table {table.target!r}: {first_line(exc)}") from None
     by_source = {c.source: c for c in table.columns}
@@ -102,6 +115,11 @@ def create_table(pg: psycopg.Connection, table: TablePlan, schema: str) -> list[
             )
     table.columns[:] = [replace(c, generated=None) for c in table.columns]  # generated values are now copied
     return notes
+
+
+def _partitions(pg: psycopg.Connection, table: TablePlan, schema: str) -> None:
+    for text in partition_statements(table, schema):
+        pg.execute(statement(text))
 
 
 def analyze_step(table: TablePlan, schema: str) -> Step:
@@ -216,6 +234,7 @@ def dry_run_sql(plan: MigrationPlan, schema: Schema) -> str:
     out = [f"-- pgferry copy plan: {len(plan.tables)} tables into schema {plan.schema}"]
     if plan.framework:
         out.append(f"-- framework: {plan.framework['name']} ({plan.framework['evidence']}): the types it uses")
+    out += [f"-- {note}" for note in plan.notes]  # --partition: the layouts and widened keys
     out += [composed.as_string() + ";" for composed in preamble_sql(plan)]
     for rename in plan.renamed:  # names PostgreSQL gets other than the source's (63 bytes, system names)
         owner = f" of table {rename.table!r}" if rename.table else ""  # repr: one line, whatever the name holds
@@ -227,6 +246,7 @@ def dry_run_sql(plan: MigrationPlan, schema: Schema) -> str:
             note = f"  [{column.choice.note}]" if column.choice.note else ""
             out.append(f"--   {column.target} {column.choice.pg_type}: {column.choice.reason}{note}")
         out.append(create_table_sql(table, plan.schema) + ";")
+        out += [text + ";" for text in partition_statements(table, plan.schema)]
         if has_expressions(table):
             _plain, defaults = default_fallback_sql(table, plan.schema)
             out.append("-- if PostgreSQL refuses a default or generated expression above: the same table without")

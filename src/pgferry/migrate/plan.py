@@ -9,14 +9,13 @@ refuses are reported with its reason: nothing is dropped silently.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Any
 
 from pgferry.migrate.choices import cast_override, choose_column_type
 from pgferry.migrate.constraint_names import TableNames, check_list, name_constraints
 from pgferry.migrate.expressions import Untranslatable, translate_default, translate_expression
 from pgferry.migrate.frameworks import Framework
-from pgferry.migrate.names import SYSTEM_COLUMNS, Renamed, fitted_names, identifier, map_names, renames
+from pgferry.migrate.names import SYSTEM_COLUMNS, fitted_names, identifier, map_names, renames
+from pgferry.migrate.plan_model import ColumnPlan, MigrationPlan, PartitionLayout, Skipped, Step, TablePlan
 from pgferry.migrate.restart import restart_identity_sql
 from pgferry.migrate.types import TypeChoice
 from pgferry.sqlite.census import TableCensus, json_declaration
@@ -24,134 +23,9 @@ from pgferry.sqlite.declared import json_validated
 from pgferry.sqlite.schema import Index, Schema, Table
 from pgferry.sqltext import quote_ident
 
+__all__ = ["ColumnPlan", "MigrationPlan", "PartitionLayout", "Skipped", "Step", "TablePlan", "build_plan"]
+
 FK_ACTIONS = {"CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION"}
-
-
-@dataclass(frozen=True)
-class ColumnPlan:
-    source: str
-    target: str
-    choice: TypeChoice
-    notnull: bool
-    default: str | None
-    identity: bool = False
-    generated: str | None = None  # PostgreSQL expression of a STORED generated column
-    default_note: str | None = None
-
-    @property
-    def copied(self) -> bool:
-        """Generated columns are computed by PostgreSQL, not copied."""
-        return self.generated is None
-
-
-@dataclass(frozen=True)
-class Step:
-    """One statement run after the data is in; `kind` groups them in the report."""
-
-    kind: str
-    table: str
-    name: str
-    sql: str
-    required: bool = False  # a failing required step stops the copy (primary keys)
-    references: str | None = None  # a foreign key's referenced table (source name)
-
-    # pgferry.steps.PlanStep: undone with the target schema, never alone.
-    @property
-    def forward(self) -> list[str]:
-        return [self.sql]
-
-    @property
-    def reverse(self) -> list[str]:
-        return []
-
-    @property
-    def transactional(self) -> bool:
-        return True
-
-    def describe(self) -> str:
-        return f"{self.kind} {self.name}"
-
-
-@dataclass(frozen=True)
-class Skipped:
-    kind: str
-    name: str
-    reason: str
-
-
-@dataclass
-class TablePlan:
-    source: str
-    target: str
-    columns: list[ColumnPlan]
-    key: tuple[str, ...]  # source columns the copy pages by (rowid when empty)
-    rows: int
-    identity_start: int | None = None
-    notes: list[str] = field(default_factory=list)
-    # Types chosen from a sample of this many rows: the copy checks every value against them (guarded
-    # rendering) and re-plans the table from a full census when one does not fit.
-    sampled_rows: int | None = None
-    # Primary-key columns holding NULLs (SQLite allows them in a key that is not the rowid): the key
-    # is then a UNIQUE index on nullable columns, and rows have no key to be found by.
-    key_nulls: tuple[str, ...] = ()
-    after: list[str] = field(default_factory=list)  # --into-existing: tables copied first (foreign keys)
-    serial: bool = False  # --into-existing: parts one after another (the table references itself)
-
-    @property
-    def copied_columns(self) -> list[ColumnPlan]:
-        return [column for column in self.columns if column.copied]
-
-
-@dataclass
-class MigrationPlan:
-    schema: str
-    tables: list[TablePlan]
-    steps: list[Step]
-    skipped: list[Skipped]
-    extensions: list[str]
-    framework: dict[str, str] | None = None  # the framework whose types were used (frameworks.Framework)
-    views: dict[str, str] = field(default_factory=dict)  # source view -> target name
-    # Every name that is more than folded (shortened to 63 bytes, hashed, freed from a system name, a
-    # constraint name taken): the report lists them, and verify and --resume read them from the stored plan.
-    renamed: list[Renamed] = field(default_factory=list)
-    into_existing: bool = False  # fills tables the target has (pgferry.migrate.existing): no DDL
-    notes: list[str] = field(default_factory=list)  # what --into-existing found and does
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MigrationPlan:
-        """Inverse of to_dict (a plan stored in the control schema)."""
-        tables = [
-            TablePlan(
-                **{
-                    **t,
-                    "key": tuple(t["key"]),
-                    "key_nulls": tuple(t.get("key_nulls", ())),
-                    "columns": [ColumnPlan(**{**c, "choice": TypeChoice(**c["choice"])}) for c in t["columns"]],
-                }
-            )
-            for t in data["tables"]
-        ]
-        return cls(
-            schema=data["schema"],
-            tables=tables,
-            steps=[Step(**step) for step in data["steps"]],
-            skipped=[Skipped(**item) for item in data["skipped"]],
-            extensions=list(data["extensions"]),
-            framework=data.get("framework"),
-            views=dict(data.get("views", {})),
-            renamed=[Renamed(**item) for item in data.get("renamed", [])],
-            into_existing=bool(data.get("into_existing")),
-            notes=list(data.get("notes", [])),
-        )
-
-    def table(self, source: str) -> TablePlan:
-        for table in self.tables:
-            if table.source == source:
-                return table
-        raise KeyError(source)
 
 
 def _keys_of(table: Table) -> set[str]:
@@ -169,9 +43,17 @@ def build_plan(
     keep_case: bool = False,
     casts: dict[str, str] | None = None,
     framework: Framework | None = None,
+    partition_keys: dict[str, str] | None = None,
+    widen_keys: bool = False,
 ) -> MigrationPlan:
-    """Translate `schema` using the data facts in `censuses`; raises on name collisions."""
+    """Translate `schema` using the data facts in `censuses`; raises on name collisions.
+
+    `partition_keys` (table -> column, checked by pgferry.migrate.partition) are the tables made
+    PARTITION BY RANGE: their UNIQUE constraints are added as such (PostgreSQL has no USING INDEX on a
+    partitioned table); `widen_keys` adds the column to their keys; a foreign key referencing one of
+    them without its column is not carried (no unique key matches it)."""
     casts = casts or {}
+    partition_keys = partition_keys or {}
     table_names = map_names(
         [t.name for t in schema.tables] + [v.name for v in schema.views], "table or view", keep_case
     )
@@ -204,7 +86,9 @@ def build_plan(
     named, renamed = name_constraints(schema, table_names, column_maps, index_names, keep_case)
     for table, plan in zip(schema.tables, plans, strict=True):
         names = named[table.name]
-        steps += _constraint_steps(table, plan, qualified, column_maps, booleans[table.name], skipped, names)
+        key = partition_keys.get(table.name)
+        widen = (key,) if key is not None and widen_keys else ()
+        steps += _constraint_steps(table, plan, qualified, column_maps, booleans[table.name], skipped, names, widen)
         steps += _index_steps(
             table,
             plan,
@@ -214,9 +98,11 @@ def build_plan(
             booleans[table.name],
             names,
             skipped,
+            key,
+            widen,
         )
     for table in schema.tables:
-        steps += _foreign_key_steps(table, named[table.name], qualified, column_maps, skipped, schema)
+        steps += _foreign_key_steps(table, named[table.name], qualified, column_maps, skipped, schema, partition_keys)
     skipped += [Skipped("table definition", t.name, w) for t in schema.tables for w in t.parse_warnings]
     renamed += renames(schema, table_names, column_maps, index_names, keep_case)
     steps = fitted_names(steps, renamed)
@@ -334,7 +220,10 @@ def create_table_sql(plan: TablePlan, schema: str) -> str:
         if column.notnull and not column.identity:
             parts.append("NOT NULL")
         lines.append("    " + " ".join(parts))
-    return f"CREATE TABLE {quote_ident(schema)}.{quote_ident(plan.target)} (\n" + ",\n".join(lines) + "\n)"
+    partitioned = f" PARTITION BY RANGE ({quote_ident(plan.partition.column)})" if plan.partition else ""
+    return (
+        f"CREATE TABLE {quote_ident(schema)}.{quote_ident(plan.target)} (\n" + ",\n".join(lines) + "\n)" + partitioned
+    )
 
 
 def _key_list(names: tuple[str, ...] | tuple[str | None, ...], columns: dict[str, str]) -> str:
@@ -349,17 +238,21 @@ def _constraint_steps(
     booleans: frozenset[str],
     skipped: list[Skipped],
     names: TableNames,
+    widen: tuple[str, ...] = (),
 ) -> list[Step]:
+    """The primary key (widened by `widen`, the partition key of --partition-widen-keys), the identity
+    restart and the CHECKs."""
     columns = column_maps[table.name]
     target = qualified[table.name]
     steps = []
+    primary_key = table.primary_key + tuple(c for c in widen if table.primary_key and c not in table.primary_key)
     if plan.key_nulls:  # NULLs are distinct in a UNIQUE index, as in SQLite's key
-        keys = _key_list(table.primary_key, columns)
+        keys = _key_list(primary_key, columns)
         sql = f"CREATE UNIQUE INDEX {quote_ident(names.primary_key)} ON {target} ({keys})"
         steps.append(Step("primary_key", table.name, names.primary_key, sql, required=True))
     elif table.primary_key:
         name = names.primary_key
-        keys = _key_list(table.primary_key, columns)
+        keys = _key_list(primary_key, columns)
         sql = f"ALTER TABLE {target} ADD CONSTRAINT {quote_ident(name)} PRIMARY KEY ({keys})"
         steps.append(Step("primary_key", table.name, name, sql, required=True))
     if plan.identity_start is not None:
@@ -421,27 +314,41 @@ def _index_steps(
     booleans: frozenset[str],
     names: TableNames,
     skipped: list[Skipped],
+    partition_key: str | None = None,
+    widen: tuple[str, ...] = (),
 ) -> list[Step]:
     """CREATE INDEX for each index; a UNIQUE constraint's index is then made the constraint (a
-    "unique" step, after the table's index builds: ALTER TABLE locks out the parallel builds)."""
+    "unique" step, after the table's index builds: ALTER TABLE locks out the parallel builds). On a
+    partitioned table (`partition_key`) a UNIQUE constraint is added whole (no USING INDEX there), and
+    `widen` is added to every unique key."""
     steps = []
     for index in table.indexes:
         if index.origin == "pk":
             continue
+        plain_columns = [c.name or "" for c in index.columns]
+        extra = [c for c in widen if index.unique and c not in plain_columns]
         try:
-            keys = ", ".join(_index_key(index, i, columns, booleans, plan) for i in range(len(index.columns)))
+            keys = ", ".join(
+                [_index_key(index, i, columns, booleans, plan) for i in range(len(index.columns))]
+                + [quote_ident(columns[c]) for c in extra]
+            )
             where = f" WHERE {translate_expression(index.where, columns, {}, booleans)}" if index.where else ""
         except Untranslatable as exc:
             skipped.append(Skipped("index", index.name, str(exc)))
             continue
         name = names.uniques[index.name] if index.origin == "u" else index_names[index.name]
+        plain = keys == ", ".join(quote_ident(columns.get(c, "")) for c in plain_columns + extra)
+        if partition_key is not None and index.origin == "u" and plain:
+            sql = f"ALTER TABLE {target} ADD CONSTRAINT {quote_ident(name)} UNIQUE ({keys})"
+            steps.append(Step("unique", table.name, name, sql))
+            continue
         unique = "UNIQUE " if index.unique else ""
         steps.append(
             Step("index", table.name, name, f"CREATE {unique}INDEX {quote_ident(name)} ON {target} ({keys}){where}")
         )
         if index.origin != "u":
             continue
-        if keys == ", ".join(quote_ident(columns.get(c.name or "", "")) for c in index.columns):
+        if plain:
             sql = f"ALTER TABLE {target} ADD CONSTRAINT {quote_ident(name)} UNIQUE USING INDEX {quote_ident(name)}"
             steps.append(Step("unique", table.name, name, sql))
         else:
@@ -457,6 +364,7 @@ def _foreign_key_steps(
     column_maps: dict[str, dict[str, str]],
     skipped: list[Skipped],
     schema: Schema,
+    partition_keys: dict[str, str],
 ) -> list[Step]:
     steps = []
     for fk, name in zip(table.foreign_keys, names.foreign_keys, strict=True):
@@ -470,6 +378,15 @@ def _foreign_key_steps(
         ref_map = column_maps[fk.ref_table]
         if any(c not in ref_map for c in ref_columns if c):
             skipped.append(Skipped("foreign_key", label, "referenced columns do not exist"))
+            continue
+        key = partition_keys.get(fk.ref_table)
+        if key is not None and key not in ref_columns:
+            why = (
+                f"{fk.ref_table} is partitioned by {key} and its keys hold {key} (--partition-widen-keys): no "
+                f"unique key of it matches ({', '.join(c or '' for c in ref_columns)}), which PostgreSQL's "
+                "foreign key needs"
+            )
+            skipped.append(Skipped("foreign_key", label, why))
             continue
         actions = ""
         if fk.on_delete.upper() in FK_ACTIONS and fk.on_delete.upper() != "NO ACTION":

@@ -27,7 +27,8 @@ from pgferry.migrate.errors import is_decode_error
 from pgferry.migrate.existing import Target, existing_plan, match
 from pgferry.migrate.frameworks import framework_named
 from pgferry.migrate.options import CopyOptions
-from pgferry.migrate.plan import MigrationPlan, build_plan
+from pgferry.migrate.partition import Span, SpanReader, lay_out, partition_keys, read_span
+from pgferry.migrate.plan import ColumnPlan, MigrationPlan, build_plan
 from pgferry.migrate.restart import restart_identity_sql
 from pgferry.sqlite.busy import is_busy
 from pgferry.sqlite.census import ColumnCensus, TableCensus, merge_censuses, take_census, take_sample_census
@@ -61,6 +62,7 @@ class Source:
     sequences: dict[str, int] = field(default_factory=dict)
     watermark: Any = None  # what the SnapshotRead given to open_source returned
     chunked: bool = False  # each chunk in its own read transaction (pgferry.migrate.chunked)
+    spans: dict[str, Span] = field(default_factory=dict)  # --partition: Source.span
 
     def __post_init__(self) -> None:
         for conn in self.snapshot.connections:
@@ -119,6 +121,14 @@ class Source:
         }
         return build(self.schema, {**stand_in, **self.censuses}, self.sequences, options)
 
+    def span(self, table: str, column: ColumnPlan) -> Span:
+        """A partition column's span (pgferry.migrate.partition.read_span), read once in the snapshot
+        while the plan is made (a re-plan keeps the table's partitions: Copier)."""
+        if table not in self.spans:
+            with self.naming(self.schema.table(table)):
+                self.spans[table] = read_span(self.conn, table, column)
+        return self.spans[table]
+
     @contextlib.contextmanager
     def naming(self, table: Table) -> Iterator[None]:
         """A corrupt page met while reading `table` becomes one line that names the table."""
@@ -144,10 +154,17 @@ class Source:
 
 
 def build(
-    schema: Schema, censuses: dict[str, TableCensus], sequences: dict[str, int], options: CopyOptions
+    schema: Schema,
+    censuses: dict[str, TableCensus],
+    sequences: dict[str, int],
+    options: CopyOptions,
+    span_of: SpanReader | None = None,
 ) -> MigrationPlan:
-    """The plan of `schema` from its censuses, under the options that shape it."""
-    return build_plan(
+    """The plan of `schema` from its censuses, under the options that shape it; `span_of` reads the
+    partition columns' spans (--partition), in the snapshot."""
+    specs = options.partition_specs
+    keys = partition_keys(schema, specs, options.partition_widen_keys)
+    plan = build_plan(
         schema,
         censuses,
         sequences,
@@ -155,7 +172,12 @@ def build(
         keep_case=options.keep_case,
         casts=load_casts(options.casts_file),
         framework=framework_named(options.framework, schema),
+        partition_keys=keys,
+        widen_keys=options.partition_widen_keys,
     )
+    if specs and span_of is not None:
+        lay_out(plan, schema, specs, span_of, options.partition_ahead, options.partition_widen_keys)
+    return plan
 
 
 def _census_all(
@@ -283,11 +305,11 @@ def _read(
         return source
     sample_above = SAMPLE_ABOVE_ROWS if sample and not options.full_census else None
     source.censuses = _census_all(source, options.jobs, events, sample_above)
-    source.plan = build(schema, source.censuses, sequences, options)
+    source.plan = build(schema, source.censuses, sequences, options, source.span)
     noted = [schema.table(t.source) for t in source.plan.tables if t.sampled_rows is not None and t.notes]
     for table in noted:
         with source.borrow() as borrowed, source.naming(table):
             source.censuses[table.name] = take_census(borrowed, table)
     if noted:
-        source.plan = build(schema, source.censuses, sequences, options)
+        source.plan = build(schema, source.censuses, sequences, options, source.span)
     return source
