@@ -51,7 +51,7 @@ def running_server(
     *,
     capture: str | Path | None = None,
     extra_args: tuple[str, ...] = (),
-    start_timeout_s: float = 30.0,
+    start_timeout_s: float = 90.0,
     workers: int = 1,
 ) -> Iterator[RunningServer]:
     """`forum serve` until the block ends; with `workers` above 1, ready once every worker has answered."""

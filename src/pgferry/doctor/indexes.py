@@ -28,6 +28,7 @@ from pgferry.doctor.indexes_missing import (
     StatementCase,
     build_cases,
     choose_indexes,
+    indexable_weight,
 )
 from pgferry.doctor.indexes_redundant import (
     STRUCTURAL,
@@ -133,7 +134,7 @@ def _with_workload(
         out.notes.extend(notes)
         out.cases = cases
         progress.start("choosing indexes", None)
-        chosen = choose_indexes(planner, schema, statistics, cases, view.total_weight)
+        chosen = choose_indexes(planner, schema, statistics, cases, indexable_weight(cases))
         out.chosen = chosen
         taken = {i.name for t in schema.tables for i in t.indexes}
         missing = [_missing_finding(pick, statistics, view, taken) for pick in chosen]

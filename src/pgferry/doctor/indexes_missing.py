@@ -159,6 +159,17 @@ def _gain(case: StatementCase, before: float, after: float) -> float:
     return case.info.weight * (before - after) / before if before > 0 else 0.0
 
 
+def indexable_weight(cases: list[StatementCase]) -> float:
+    """The weight of the statements an index could serve (a predicate, a join, an order or a group):
+    MIN_SHARE is of this, not of the whole workload, whose commits (an INSERT's fsync on a slow or busy
+    disk) no index shortens and which would otherwise drown a hot lookup."""
+    return sum(
+        case.info.weight
+        for case in cases
+        if any(use.eq or use.join_eq or use.ranges or use.order or use.group for use in case.shape.uses)
+    )
+
+
 def _helped(before: float, after: float) -> bool:
     return after <= before * HELPED_RATIO and before - after >= MIN_ROWS_SAVED
 
