@@ -51,6 +51,11 @@ Cursor = Annotated[
     str | None,
     Query(max_length=400, pattern=r"^[A-Za-z0-9_-]+$", description="The next_cursor of the previous page."),
 ]
+SearchText = Annotated[
+    str,
+    Query(min_length=1, max_length=100, description="Text to find in titles, any case; % and _ are literal."),
+    AfterValidator(_storable),
+]
 Status = Literal["open", "closed", "archived"]
 
 
