@@ -47,7 +47,7 @@ class ColumnFacts:
 @dataclass
 class TableFacts:
     name: str
-    rows: int  # n_live_tup
+    rows: int  # pg_class.reltuples (ANALYZE's count), or n_live_tup before the first ANALYZE
     pages: int  # relpages
     inserts: int  # n_tup_ins since the statistics were reset
     updates: int
@@ -63,7 +63,9 @@ def read_facts(pg: psycopg.Connection[Any], catalog: Catalog) -> dict[str, Table
     """The facts of every table in `catalog`, by name."""
     facts: dict[str, TableFacts] = {}
     for name, oid, rows, pages, ins, upd, dele, partitioned in pg.execute(
-        "SELECT c.relname, c.oid, coalesce(s.n_live_tup, 0), c.relpages, coalesce(s.n_tup_ins, 0),"
+        "SELECT c.relname, c.oid,"
+        " CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint ELSE coalesce(s.n_live_tup, 0) END,"
+        " c.relpages, coalesce(s.n_tup_ins, 0),"
         " coalesce(s.n_tup_upd, 0), coalesce(s.n_tup_del, 0), c.relkind = 'p' OR c.relispartition"
         " FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = ANY(%s::regclass[])",
         [list(catalog.qualified.values())],
@@ -103,21 +105,20 @@ def _columns(pg: psycopg.Connection[Any], oid: int) -> dict[str, ColumnFacts]:
         " a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid), '') LIKE 'nextval(%%',"
         " s.correlation, s.n_distinct, coalesce(s.null_frac, 0), s.avg_width,"
         " s.most_common_vals::text::text[], s.most_common_freqs::float8[],"
-        " CASE WHEN format_type(a.atttypid, NULL) = ANY(%s) THEN s.histogram_bounds::text::text[] END"
+        " CASE WHEN format_type(a.atttypid, NULL) = ANY(%s) THEN s.histogram_bounds::text::text[] END,"
+        " CASE WHEN format_type(a.atttypid, NULL) = ANY(%s) THEN extract(epoch FROM"
+        " (s.histogram_bounds::text::text[])[cardinality(s.histogram_bounds::text::text[])]::timestamptz"
+        " - (s.histogram_bounds::text::text[])[1]::timestamptz) END"
         " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
         " LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
         " LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname AND s.attname = a.attname"
         " AND s.inherited = (c.relkind = 'p')"
         " WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-        [list(TIME_TYPES), oid],
+        [list(TIME_TYPES), list(TIME_TYPES), oid],
     ).fetchall():
-        name, type_, notnull, identity, corr, ndistinct, nullfrac, width, values, freqs, bounds = row
-        low = high = None
-        span = None
-        if bounds:
-            low, high = bounds[0], bounds[-1]
-            found = pg.execute("SELECT extract(epoch FROM %s::timestamptz - %s::timestamptz)", [high, low]).fetchone()
-            span = float(found[0]) if found else None
+        name, type_, notnull, identity, corr, ndistinct, nullfrac, width, values, freqs, bounds, seconds = row
+        low, high = (bounds[0], bounds[-1]) if bounds else (None, None)
+        span = None if seconds is None else float(seconds)
         out[name] = ColumnFacts(
             name, str(type_), bool(notnull), bool(identity), checked[name],
             None if corr is None else float(corr), None if ndistinct is None else float(ndistinct),

@@ -46,7 +46,7 @@ def _scope_tables(node: exp.Expr, catalog: Catalog) -> dict[str, str]:
     if block is None:
         return {}
     found: dict[str, str] = {}
-    sources = [block.args.get("from"), *(block.args.get("joins") or [])]
+    sources = [block.args.get("from_") or block.args.get("from"), *(block.args.get("joins") or [])]
     if isinstance(block, exp.Update | exp.Delete):
         sources.append(block.this)
     for source in sources:

@@ -310,7 +310,8 @@ def _value_lists(
 
 def _distinct_values(pg: psycopg.Connection[Any], qualified: str, column: str, limit: int) -> list[str]:
     rows = pg.execute(
-        f"SELECT DISTINCT {quote_ident(column)}::text FROM {qualified} WHERE {quote_ident(column)} IS NOT NULL"
+        f"/* pgferry.advise: a value list */ SELECT DISTINCT {quote_ident(column)}::text FROM {qualified}"
+        f" WHERE {quote_ident(column)} IS NOT NULL"
         " ORDER BY 1 LIMIT %s",
         [limit],
     ).fetchall()
