@@ -56,6 +56,7 @@ class Proposal:
     saved_ms: float
     write_cost_ms: float
     estimated_bytes: int | None
+    where: str = ""  # a partial index's predicate
 
     @property
     def net_ms(self) -> float:
@@ -198,7 +199,8 @@ def _try(session: HypoSession, stmt: Statement, catalog: Catalog, options: dict[
 
 def write_cost(candidate: Candidate, loads: list[WriteLoad], catalog: Catalog) -> float:
     """What one more index like `candidate` costs the workload's writes (pgferry.advise.writes)."""
-    return index_write_ms(candidate.table, set(candidate.columns) | set(candidate.include), loads, catalog)
+    columns = set(candidate.columns) | set(candidate.include) | set(candidate.where_columns)
+    return index_write_ms(candidate.table, columns, loads, catalog)
 
 
 def _choose(
@@ -217,7 +219,15 @@ def _choose(
             cost = write_cost(candidate, loads, catalog)
             definition = candidate.definition(catalog.qualified[candidate.table])
             proposal = Proposal(
-                candidate.table, candidate.columns, candidate.include, definition, left, saved, cost, None
+                candidate.table,
+                candidate.columns,
+                candidate.include,
+                definition,
+                left,
+                saved,
+                cost,
+                None,
+                candidate.where,
             )
             if proposal.net_ms > 0 and (best is None or proposal.net_ms > best.net_ms):
                 best = proposal

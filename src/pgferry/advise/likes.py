@@ -15,6 +15,7 @@ import sqlglot
 from sqlglot import exp
 
 from pgferry.advise.catalog import Catalog
+from pgferry.advise.scopes import enclosing_tables, owner
 from pgferry.advise.workload import Statement
 from pgferry.sqlparse import parse_one
 
@@ -40,29 +41,6 @@ def _pattern(node: exp.Expr) -> str | None:
     return None
 
 
-def _scope_tables(node: exp.Expr, catalog: Catalog) -> dict[str, str]:
-    """alias -> table for the tables in the FROM and JOINs of the query block around `node`."""
-    block: exp.Expr | None = node.find_ancestor(exp.Select, exp.Update, exp.Delete)
-    if block is None:
-        return {}
-    found: dict[str, str] = {}
-    sources = [block.args.get("from_") or block.args.get("from"), *(block.args.get("joins") or [])]
-    if isinstance(block, exp.Update | exp.Delete):
-        sources.append(block.this)
-    for source in sources:
-        table = source if isinstance(source, exp.Table) else source.this if source is not None else None
-        if isinstance(table, exp.Table) and table.name in catalog.qualified:
-            found[table.alias_or_name] = table.name
-    return found
-
-
-def _owner(column: exp.Column, scope: dict[str, str], catalog: Catalog) -> str | None:
-    if column.table:
-        return scope.get(column.table)
-    having = {t for t in scope.values() if any(c.name == column.name for c in catalog.schema.table(t).columns)}
-    return next(iter(having)) if len(having) == 1 else None
-
-
 def like_uses(statements: list[Statement], catalog: Catalog) -> list[LikeUse]:
     out: list[LikeUse] = []
     for stmt in statements:
@@ -80,7 +58,7 @@ def like_uses(statements: list[Statement], catalog: Catalog) -> list[LikeUse]:
                 subject, lowered = subject.this, True
             if not isinstance(subject, exp.Column):
                 continue
-            table = _owner(subject, _scope_tables(node, catalog), catalog)
+            table = owner(subject, enclosing_tables(node, catalog), catalog)
             if table is None:
                 continue
             use = LikeUse(table, subject.name, lowered, "ILIKE" if ilike else "LIKE", pattern, stmt)
