@@ -8,6 +8,8 @@ import click
 
 from pgferry.clitools import emit_json, handle_errors, json_option
 
+MIN_ROWS_HELP = "Native schema: propose partitions only for tables of this many rows or more."
+
 
 @click.command("advise")
 @click.argument("postgres_dsn")
@@ -25,13 +27,7 @@ from pgferry.clitools import emit_json, handle_errors, json_option
     help="Also build each proposed index for real (in the same rolled-back transaction) and time the statements "
     "it helps without and with it; writes to its table wait while it builds: use a copy or a quiet hour.",
 )
-@click.option(
-    "--min-rows",
-    type=click.IntRange(1),
-    default=10_000,
-    show_default=True,
-    help="Native schema: propose partitions only for tables of this many rows or more.",
-)
+@click.option("--min-rows", type=click.IntRange(1), default=10_000, show_default=True, help=MIN_ROWS_HELP)
 @json_option("the advice")
 @handle_errors
 def advise_command(postgres_dsn: str, limit: int, min_calls: int, measure: bool, min_rows: int, as_json: bool) -> None:
