@@ -360,6 +360,8 @@ def test_search_pages_cover_every_match_once(api: Api) -> None:
         ("get", "/search?q=", None, 422),
         ("get", "/search?q=" + "x" * 101, None, 422),
         ("get", "/search?q=a&cursor=bm90LWpzb24", None, 400),
+        ("get", "/search?q=a%00b", None, 422),  # PostgreSQL's text cannot hold NUL
+        ("post", "/topics", b'{"category_id": 1, "title": "a\\u0000b", "content": "c"}', 422),
         ("get", "/no/such/route", None, 404),
         ("post", "/topics", b"{" + b'"x": "' + b"a" * (2 << 20) + b'"}', 413),
     ],

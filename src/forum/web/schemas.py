@@ -18,11 +18,14 @@ MAX_WIKI = 100_000
 
 
 def _storable(text: str) -> str:
-    """Refuse text SQLite cannot store: lone surrogates (valid in JSON escapes, not in UTF-8)."""
+    """Refuse text a backend cannot store: lone surrogates (valid in JSON escapes, not in UTF-8) and
+    NUL (PostgreSQL's text cannot hold U+0000)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL (U+0000)")
     return text
 
 

@@ -17,6 +17,7 @@ trigram index is on the text (`col::text`) and their value list is a CHECK, neve
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -217,7 +218,8 @@ def _trigrams(
         grouped.setdefault((use.table, use.column, use.lowered), []).append(use)
     out = []
     for (table, column, lowered), found in grouped.items():
-        if any("gin_trgm_ops" in i.definition and column in i.definition for i in catalog.indexes_of(table)):
+        named = re.compile(rf"\b{re.escape(column)}\b")
+        if any("gin_trgm_ops" in i.definition and named.search(i.definition) for i in catalog.indexes_of(table)):
             continue
         facts_of = facts[table].columns[column]
         key = quote_ident(column) + ("::text" if _citext(facts_of) else "")
