@@ -122,7 +122,7 @@ async def discover(client: httpx.AsyncClient, seed: int) -> World:
         page = await _get(client, f"/categories/{category}/topics", limit=100)
         topics += [t["id"] for t in page["topics"] if not t["is_locked"]]
         authors.update(t["author"]["id"] for t in page["topics"])
-        words.update(w for t in page["topics"] for w in _WORD.findall(t["title"].lower()))
+        words.update(w for t in page["topics"] for w in _WORD.findall(str(t.get("title", "")).lower()))
     listing = await _get(client, "/wiki", limit=100)
     slugs = [p["slug"] for p in listing["pages"]]
     editable = []
