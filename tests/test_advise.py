@@ -141,3 +141,41 @@ def test_the_doctors_report_gains_a_postgresql_section(pg_dsn: str, seeded_db: P
     assert any(p["table"] == "orders" for p in advice["proposals"])
     page = html.read_text()
     assert "<h2>PostgreSQL (pgferry advise)</h2>" in page and "orders" in page and "legacy_a_again" in page
+
+
+def test_a_filter_every_lookup_repeats_makes_the_proposal_a_partial_index(pg_dsn: str) -> None:
+    """`deleted_at IS NULL` and `NOT done` have no value for pg_stat_statements to hide: the candidates
+    include the partial index, HypoPG plans it, and it wins where most rows are filtered out."""
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        pg.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        for table, flag in (("posts", "deleted_at timestamptz"), ("tasks", "done boolean NOT NULL")):
+            pg.execute(
+                f"CREATE TABLE {table} (id bigserial PRIMARY KEY, author_id int NOT NULL, {flag}, body text NOT NULL)"
+            )
+        # 95% of the posts deleted, 90% of the tasks done
+        pg.execute(
+            "INSERT INTO posts (author_id, deleted_at, body) SELECT g % 500,"
+            " CASE WHEN g % 20 = 0 THEN NULL ELSE now() END, repeat('x', 80)"
+            f" FROM generate_series(1, {ROWS}) g"
+        )
+        pg.execute(
+            "INSERT INTO tasks (author_id, done, body) SELECT g % 500, g % 10 <> 0, repeat('x', 80)"
+            f" FROM generate_series(1, {ROWS}) g"
+        )
+        pg.execute("ANALYZE")
+        pg.execute("SELECT pg_stat_statements_reset()")
+        for i in range(40):
+            pg.execute("SELECT id, body FROM posts WHERE author_id = %s AND deleted_at IS NULL", [i])
+            pg.execute("SELECT count(*) FROM tasks t WHERE t.author_id = %s AND NOT t.done", [i])
+        report = advise(pg)
+    wheres = {p.table: p.where for p in report.proposals}
+    assert wheres == {"posts": '"deleted_at" IS NULL', "tasks": 'NOT "done"'}, [p.definition for p in report.proposals]
+    posts = next(p for p in report.proposals if p.table == "posts")
+    assert posts.columns[0] == "author_id" and posts.definition.endswith('WHERE "deleted_at" IS NULL')
+    assert "deleted_at IS NULL" in posts.helps[0].query
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        pg.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+        full = pg.execute(
+            "SELECT hypopg_relation_size(indexrelid) FROM hypopg_create_index('CREATE INDEX ON posts (author_id)')"
+        ).fetchone()
+    assert full is not None and posts.estimated_bytes is not None and posts.estimated_bytes < full[0] / 5

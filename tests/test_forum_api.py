@@ -280,6 +280,57 @@ def test_wiki_list_pages_cover_every_published_page(api: Api) -> None:
     assert seen == expected
 
 
+# --- search -----------------------------------------------------------------------------------------
+
+
+def _search_all(api: Api, q: str, limit: int) -> list[tuple[str, int]]:
+    seen: list[tuple[str, int]] = []
+    cursor = None
+    for _ in range(1000):
+        page = api.client.get("/search", params={"q": q, "limit": limit, **({"cursor": cursor} if cursor else {})})
+        assert page.status_code == 200, page.text
+        seen += [(h["kind"], h["id"]) for h in page.json()["hits"]]
+        if (cursor := page.json()["next_cursor"]) is None:
+            return seen
+    raise AssertionError("search pages never ended")
+
+
+def test_search_finds_titles_in_any_case_and_wildcards_are_literal(api: Api) -> None:
+    c = api.client
+    alice = api.register("alice")
+    titles = ["Zqx vacuum at 100% CPU", "Zqx vacuum at 1000 CPU", "zqx snake_case names", "ZQX snakeXcase names"]
+    topics = [c.post("/topics", json={"category_id": 1, "title": t, "content": "c"}, headers=alice) for t in titles]
+    assert all(t.status_code == 201 for t in topics)
+    ids = [t.json()["id"] for t in topics]
+    page = c.post(
+        "/wiki", json={"slug": "zqx-guide", "title": "The ZQX guide to C:\\temp", "content": "v1"}, headers=alice
+    )
+    assert page.status_code == 201
+    wiki_id = page.json()["id"]
+
+    assert _search_all(api, "zqx", 2) == [("topic", i) for i in ids] + [("wiki", wiki_id)]  # any case, paged
+    assert _search_all(api, "100%", 10) == [("topic", ids[0])]  # % matches itself only
+    assert _search_all(api, "snake_case", 10) == [("topic", ids[2])]  # and _ too
+    assert _search_all(api, "C:\\t", 10) == [("wiki", wiki_id)]  # a backslash is a character like any other
+    assert _search_all(api, "%", 10) == [("topic", ids[0])]
+    hit = c.get("/search", params={"q": "ZQX GUIDE"}).json()["hits"]
+    assert hit == [
+        {"kind": "wiki", "id": wiki_id, "title": "The ZQX guide to C:\\temp", "slug": "zqx-guide",
+         "updated_at": hit[0]["updated_at"]}
+    ]  # fmt: skip
+    assert c.delete("/wiki/zqx-guide", headers=alice).status_code == 204
+    assert _search_all(api, "zqx guide", 10) == []  # an archived page is not found
+
+
+def test_search_pages_cover_every_match_once(api: Api) -> None:
+    topics = api.sql("SELECT id, title FROM forum_topics ORDER BY id")
+    pages = api.sql("SELECT id, title FROM wiki_pages WHERE status = 'published' ORDER BY id")
+    q = "an"
+    expected = [("topic", i) for i, t in topics if q in t.lower()] + [("wiki", i) for i, t in pages if q in t.lower()]
+    assert len(expected) > 14 and any(k == "wiki" for k, _ in expected)
+    assert _search_all(api, q, 7) == expected
+
+
 # --- bad input: 4xx with a clear message, never a 500 -------------------------------------------------
 
 
@@ -305,6 +356,12 @@ def test_wiki_list_pages_cover_every_published_page(api: Api) -> None:
         ("get", "/categories/1/topics?limit=100000", None, 422),
         ("get", "/users/abc", None, 422),
         ("get", "/wiki/Not A Slug", None, 422),
+        ("get", "/search", None, 422),
+        ("get", "/search?q=", None, 422),
+        ("get", "/search?q=" + "x" * 101, None, 422),
+        ("get", "/search?q=a&cursor=bm90LWpzb24", None, 400),
+        ("get", "/search?q=a%00b", None, 422),  # PostgreSQL's text cannot hold NUL
+        ("post", "/topics", b'{"category_id": 1, "title": "a\\u0000b", "content": "c"}', 422),
         ("get", "/no/such/route", None, 404),
         ("post", "/topics", b"{" + b'"x": "' + b"a" * (2 << 20) + b'"}', 413),
     ],

@@ -99,3 +99,15 @@ def test_cli_refuses_in_one_line() -> None:
     assert "not a loopback address" in result.output
     result = runner.invoke(main, ["traffic", "--url", "http://127.0.0.1:9", "--users", "2", "--duration", "1"])
     assert result.exit_code == 2 and result.output.startswith("Error: cannot reach")
+
+
+def test_searches_are_a_small_share_of_the_mix_and_look_for_words_of_titles() -> None:
+    from forum.traffic.mix import READ_HEAVY, Popular
+    from forum.traffic.run import User, World, next_request
+
+    assert sum(MIX.values()) == 100 and 0 < MIX["search"] <= 5 and READ_HEAVY["search"] <= MIX["search"]
+    world = World(*(Popular([1], 0) for _ in range(2)), Popular(["a"], 0), Popular(["a"], 0), [], Popular([1], 0),
+                  Popular(["vacuum", "locks"], 3))  # fmt: skip
+    requests = [next_request(User(0, random.Random(i)), world, True, {"search": 1}) for i in range(20)]
+    assert {(name, method, path) for name, method, path, _ in requests} == {("search", "GET", "/search")}
+    assert {r[3]["params"]["q"] for r in requests} == {"vacuum", "locks"}

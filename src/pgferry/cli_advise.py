@@ -8,6 +8,8 @@ import click
 
 from pgferry.clitools import emit_json, handle_errors, json_option
 
+MIN_ROWS_HELP = "Native schema: propose partitions only for tables of this many rows or more."
+
 
 @click.command("advise")
 @click.argument("postgres_dsn")
@@ -25,9 +27,10 @@ from pgferry.clitools import emit_json, handle_errors, json_option
     help="Also build each proposed index for real (in the same rolled-back transaction) and time the statements "
     "it helps without and with it; writes to its table wait while it builds: use a copy or a quiet hour.",
 )
+@click.option("--min-rows", type=click.IntRange(1), default=10_000, show_default=True, help=MIN_ROWS_HELP)
 @json_option("the advice")
 @handle_errors
-def advise_command(postgres_dsn: str, limit: int, min_calls: int, measure: bool, as_json: bool) -> None:
+def advise_command(postgres_dsn: str, limit: int, min_calls: int, measure: bool, min_rows: int, as_json: bool) -> None:
     """Index advice for the PostgreSQL database at POSTGRES_DSN, from its own workload.
 
     \b
@@ -36,14 +39,17 @@ def advise_command(postgres_dsn: str, limit: int, min_calls: int, measure: bool,
     (hypothetical indexes: nothing is built), and proposes the indexes that
     save the most time net of what they cost the workload's writes, with the
     reason for every statement none helps. Also duplicate, prefix-covered and
-    unused indexes. Everything runs in one transaction that is rolled back, so
+    unused indexes, and PostgreSQL-native schema proposals from pg_stats and
+    the workload: range partitions by time, BRIN, pg_trgm indexes, CHECK or
+    enum value lists, each with its evidence and cost. Everything runs in one transaction that is rolled back, so
     a DSN through PgBouncer works too. Exit 0; 2 on an error.
     """
     from pgferry.advise.advisor import advise
+    from pgferry.advise.native import NativeOptions
     from pgferry.pg.connect import connect
 
     with connect(postgres_dsn) as pg:
-        report = advise(pg, limit, min_calls, measure)
+        report = advise(pg, limit, min_calls, measure, NativeOptions(min_rows=min_rows))
     if as_json:
         emit_json(report.as_dict())
         return
@@ -86,3 +92,25 @@ def render(report: Any) -> None:
         console.print(f"not helped: {escape(item.query[:100])}: {escape(item.reason)}")
     for note in report.notes:
         console.print(f"note: {note}")
+    render_native(console, report.native)
+
+
+REFUSED = {"partition": "not partitioned", "check": "no value list"}
+
+
+def render_native(console: Any, native: Any) -> None:
+    """The native-schema section: each proposal with what carries it out and its cost, then the refusals."""
+    from rich.markup import escape
+
+    console.print("[bold]PostgreSQL-native schema[/bold]")
+    if not native.proposals:
+        console.print("  nothing proposed")
+    for p in native.proposals:
+        console.print(f"  {p.kind} {escape(p.table)}.{escape(p.column)}: {escape(p.summary)}")
+        for line in p.sql:
+            console.print(f"    {escape(line)}", soft_wrap=True)
+        for cost in p.cost:
+            console.print(f"    cost: {escape(cost)}")
+    for r in native.refused:
+        column = f" ({escape(r.column)})" if r.column else ""
+        console.print(f"  {REFUSED.get(r.kind, r.kind)}: {escape(r.table)}{column}: {escape('; '.join(r.reasons))}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from forum.services.auth import AuthPolicy, AuthService, SessionGrant
 from forum.services.caching import ForumCache
 from forum.services.people import PeopleService
+from forum.services.search import SearchService
 from forum.services.stats import StatsView
 from forum.services.topics import TopicService
 from forum.services.units import Units
@@ -29,6 +30,7 @@ class Forum:
     topics: TopicService
     wiki: WikiService
     people: PeopleService
+    search: SearchService
     cache: ForumCache = field(default_factory=lambda: ForumCache(None))
     stats_view: StatsView | None = None
 
@@ -57,6 +59,7 @@ class Forum:
             TopicService(units, view),
             WikiService(units),
             PeopleService(units),
+            SearchService(units),
             forum_cache,
             view,
         )

@@ -188,6 +188,23 @@ class WikiPageList(_Dict):
 
 
 @dataclass
+class SearchHit(_Dict):
+    """A topic or a published wiki page whose title holds the searched text."""
+
+    kind: str  # "topic" or "wiki"
+    id: int
+    title: str
+    slug: str | None  # a wiki page's; None for a topic
+    updated_at: str
+
+
+@dataclass
+class SearchResults(_Dict):
+    hits: list[SearchHit]
+    next_cursor: str | None
+
+
+@dataclass
 class WikiRevision(_Dict):
     id: int
     page_id: int

@@ -21,6 +21,7 @@ from forum.store.records import (
     Notification,
     Reply,
     RevisionSummary,
+    SearchHit,
     SessionInfo,
     Tag,
     Topic,
@@ -69,6 +70,17 @@ def _json_or_text(value: Any) -> Any:
     except ValueError:
         return value
     return parsed if isinstance(parsed, dict) else value
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern matching titles that hold `text`: its %, _ and backslash escaped (backslash is
+    the escape character in both dialects), so they match themselves."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _hit(row: Any) -> SearchHit:
+    return SearchHit(row["kind"], row["id"], row["title"], row["slug"], _text(row["updated_at"]))
 
 
 def _brief(row: Any, id_key: str = "user_id") -> UserBrief:
@@ -457,3 +469,16 @@ class Repository:
         return WikiRevision(
             r["id"], r["page_id"], r["content"], r["comment"], bool(r["is_minor"]), _brief(r), _text(r["created_at"])
         )
+
+    # --- search -------------------------------------------------------------------------------------------
+
+    def search_offset(self, text: str, limit: int, offset: int) -> list[SearchHit]:
+        return [_hit(r) for r in self.db.all(self.sql.SEARCH_OFFSET, (contains_pattern(text), limit, offset))]
+
+    def search_keyset(self, text: str, limit: int, after: tuple[str, int] | None) -> list[SearchHit]:
+        pattern = contains_pattern(text)
+        if after is None:
+            rows = self.db.all(self.sql.SEARCH_FIRST, (pattern, limit))
+        else:
+            rows = self.db.all(self.sql.SEARCH_AFTER, (pattern, after[0], after[1], limit))
+        return [_hit(r) for r in rows]

@@ -93,3 +93,8 @@ class ForumSql(Statements):
     REVISION_INSERT: str
     REVISIONS_OF_PAGE: str
     REVISION_GET: str
+
+    # search: topic and wiki titles holding a text
+    SEARCH_OFFSET: str
+    SEARCH_FIRST: str
+    SEARCH_AFTER: str

@@ -12,6 +12,7 @@ import asyncio
 import ipaddress
 import logging
 import random
+import re
 import secrets
 import threading
 import time
@@ -33,6 +34,7 @@ MAX_DURATION_S = 3600.0
 REQUEST_TIMEOUT_S = 30.0
 SIGNUP_CONCURRENCY = 4
 SIGNUP_TRIES = 6
+_WORD = re.compile(r"[a-z]{4,}")  # a word of a title worth searching for
 
 
 class TrafficError(UsageError):
@@ -86,6 +88,7 @@ class World:
     editable: Popular[str]
     tags: list[str]
     users: Popular[int]
+    words: Popular[str]  # words of the topics' titles, for searches
 
 
 @dataclass
@@ -114,10 +117,12 @@ async def discover(client: httpx.AsyncClient, seed: int) -> World:
         raise TrafficError(f"cannot reach {client.base_url}: {exc}") from None
     topics: list[int] = []
     authors: set[int] = set()
+    words: set[str] = set()
     for category in categories:
         page = await _get(client, f"/categories/{category}/topics", limit=100)
         topics += [t["id"] for t in page["topics"] if not t["is_locked"]]
         authors.update(t["author"]["id"] for t in page["topics"])
+        words.update(w for t in page["topics"] for w in _WORD.findall(str(t.get("title", "")).lower()))
     listing = await _get(client, "/wiki", limit=100)
     slugs = [p["slug"] for p in listing["pages"]]
     editable = []
@@ -135,6 +140,7 @@ async def discover(client: httpx.AsyncClient, seed: int) -> World:
         Popular(editable, seed + 3),
         tags,
         Popular(sorted(authors), seed + 4),
+        Popular(sorted(words) or ["sqlite"], seed + 5),
     )
 
 
@@ -189,6 +195,8 @@ def _request(name: str, user: User, world: World) -> tuple[str, str, dict[str, A
         return "GET", f"/users/{world.users.draw(rng)}/stats", {}
     if name == "notifications":
         return "GET", "/notifications", {"params": {"limit": 20}}
+    if name == "search":
+        return "GET", "/search", {"params": {"q": world.words.draw(rng), "limit": 20}}
     if name == "notification_read":
         return "POST", f"/notifications/{user.unread.pop()}/read", {}
     if name == "reply_create":

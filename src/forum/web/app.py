@@ -12,7 +12,7 @@ from fastapi import FastAPI, Response
 
 from forum import __version__
 from forum.services import Forum
-from forum.web import errors, routes_auth, routes_forum, routes_people, routes_wiki
+from forum.web import errors, routes_auth, routes_forum, routes_people, routes_search, routes_wiki
 from forum.web.deps import ForumDep
 from forum.web.metrics import Metrics
 from forum.web.middleware import ForumMiddleware
@@ -35,7 +35,7 @@ def create_app(forum: Forum, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI
     app.state.forum = forum
     app.state.metrics = metrics
     errors.install(app, metrics)
-    for module in (routes_auth, routes_forum, routes_wiki, routes_people):
+    for module in (routes_auth, routes_forum, routes_wiki, routes_people, routes_search):
         app.include_router(module.router)
 
     @app.get("/healthz", response_model=Health, tags=["ops"])

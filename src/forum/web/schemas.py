@@ -18,11 +18,14 @@ MAX_WIKI = 100_000
 
 
 def _storable(text: str) -> str:
-    """Refuse text SQLite cannot store: lone surrogates (valid in JSON escapes, not in UTF-8)."""
+    """Refuse text a backend cannot store: lone surrogates (valid in JSON escapes, not in UTF-8) and
+    NUL (PostgreSQL's text cannot hold U+0000)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL (U+0000)")
     return text
 
 
@@ -50,6 +53,11 @@ Limit = Annotated[int, Query(ge=1, le=100, description="Items per page.")]
 Cursor = Annotated[
     str | None,
     Query(max_length=400, pattern=r"^[A-Za-z0-9_-]+$", description="The next_cursor of the previous page."),
+]
+SearchText = Annotated[
+    str,
+    Query(min_length=1, max_length=100, description="Text to find in titles, any case; % and _ are literal."),
+    AfterValidator(_storable),
 ]
 Status = Literal["open", "closed", "archived"]
 

@@ -16,16 +16,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
-import sqlglot
-from sqlglot import exp
 
 from pgferry.advise.candidates import Candidate, candidates_of
 from pgferry.advise.catalog import Catalog, read_catalog
 from pgferry.advise.existing import IndexFinding, redundant_indexes
 from pgferry.advise.hypo import HypoSession, Unplannable
+from pgferry.advise.native import NativeOptions, NativeReport, native_advice
 from pgferry.advise.parameters import parameter_values
 from pgferry.advise.workload import Statement, read_statements
-from pgferry.sqlparse import parse_one
+from pgferry.advise.writes import WriteLoad, index_write_ms, write_loads
 
 LOW_COST = 50.0  # a plan cheaper than this has nothing worth an index (Dexter: "low initial cost")
 MIN_SAVING = 0.2  # an index must cut a statement's cost by a fifth to count for it
@@ -57,6 +56,7 @@ class Proposal:
     saved_ms: float
     write_cost_ms: float
     estimated_bytes: int | None
+    where: str = ""  # a partial index's predicate
 
     @property
     def net_ms(self) -> float:
@@ -85,6 +85,7 @@ class AdviceReport:
     not_helped: list[NotHelped] = field(default_factory=list)
     existing: list[IndexFinding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    native: NativeReport = field(default_factory=NativeReport)  # partitions, BRIN, trigram, value lists
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -94,14 +95,22 @@ class AdviceReport:
             "not_helped": [asdict(n) for n in self.not_helped],
             "existing": [f.as_dict() for f in self.existing],
             "notes": self.notes,
+            "native": self.native.as_dict(),
         }
 
 
-def advise(pg: psycopg.Connection[Any], limit: int = 200, min_calls: int = 1, measure: bool = False) -> AdviceReport:
+def advise(
+    pg: psycopg.Connection[Any],
+    limit: int = 200,
+    min_calls: int = 1,
+    measure: bool = False,
+    native: NativeOptions | None = None,
+) -> AdviceReport:
     """Advice for the database `pg` is connected to (a direct or a PgBouncer connection: one
     transaction holds the backend HypoPG's indexes live in). `measure` builds each proposal for real
     in that transaction and times the statements it helps without and with it (writes to its table
-    wait meanwhile; everything is rolled back)."""
+    wait meanwhile; everything is rolled back). `native`: the thresholds of the native-schema
+    proposals (pgferry.advise.native)."""
     statements = read_statements(pg, limit, min_calls)
     catalog = read_catalog(pg)
     report = AdviceReport(len(statements), statements, existing=redundant_indexes(catalog))
@@ -117,11 +126,12 @@ def advise(pg: psycopg.Connection[Any], limit: int = 200, min_calls: int = 1, me
             reason = _try(session, stmt, catalog, options)
             if reason is not None:
                 report.not_helped.append(NotHelped(stmt.fingerprint, stmt.query, reason))
-        loads = _write_loads(statements, catalog)
+        loads = write_loads(statements, catalog)
         report.proposals = _choose(session, options, loads, catalog)
         if measure:
             for proposal in report.proposals:
                 _measure(session, proposal, pg, catalog)
+        report.native = native_advice(pg, session, catalog, statements, native)
     report.not_helped += _outweighed(options, report.proposals, loads, catalog)
     return report
 
@@ -187,48 +197,10 @@ def _try(session: HypoSession, stmt: Statement, catalog: Catalog, options: dict[
     return None
 
 
-@dataclass(frozen=True)
-class WriteLoad:
-    """A write statement's table, its total time, and the columns it sets (None: an INSERT or DELETE,
-    which maintains every index)."""
-
-    table: str
-    total_ms: float
-    sets: frozenset[str] | None
-
-
-def _write_loads(statements: list[Statement], catalog: Catalog) -> list[WriteLoad]:
-    out = []
-    for stmt in statements:
-        if not stmt.writes:
-            continue
-        try:
-            tree = parse_one(stmt.query, read="postgres")
-        except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
-            continue
-        target = tree.find(exp.Table)
-        if target is None or target.name not in catalog.qualified:
-            continue
-        sets = None
-        if isinstance(tree, exp.Update):
-            sets = frozenset(
-                e.this.name for e in tree.expressions if isinstance(e, exp.EQ) and isinstance(e.this, exp.Column)
-            )
-        out.append(WriteLoad(target.name, stmt.total_ms, sets))
-    return out
-
-
 def write_cost(candidate: Candidate, loads: list[WriteLoad], catalog: Catalog) -> float:
-    """What one more index on its table costs the workload's writes: each INSERT, DELETE, and UPDATE
-    that sets one of its columns (an UPDATE of other columns may stay HOT and touch no index) pays
-    one index's share of its time."""
-    share = 1 / (len(catalog.indexes_of(candidate.table)) + 1)
-    columns = set(candidate.columns) | set(candidate.include)
-    return sum(
-        load.total_ms * share
-        for load in loads
-        if load.table == candidate.table and (load.sets is None or load.sets & columns)
-    )
+    """What one more index like `candidate` costs the workload's writes (pgferry.advise.writes)."""
+    columns = set(candidate.columns) | set(candidate.include) | set(candidate.where_columns)
+    return index_write_ms(candidate.table, columns, loads, catalog)
 
 
 def _choose(
@@ -247,7 +219,15 @@ def _choose(
             cost = write_cost(candidate, loads, catalog)
             definition = candidate.definition(catalog.qualified[candidate.table])
             proposal = Proposal(
-                candidate.table, candidate.columns, candidate.include, definition, left, saved, cost, None
+                candidate.table,
+                candidate.columns,
+                candidate.include,
+                definition,
+                left,
+                saved,
+                cost,
+                None,
+                candidate.where,
             )
             if proposal.net_ms > 0 and (best is None or proposal.net_ms > best.net_ms):
                 best = proposal

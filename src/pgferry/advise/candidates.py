@@ -1,6 +1,8 @@
 """The indexes a statement's predicates could use, per table it reads: each column compared with a
 value or another table's column alone, the equality columns together followed by a range or the
-ORDER BY, and that index covering the other columns the statement reads (INCLUDE) when they are few.
+ORDER BY, and that index covering the other columns the statement reads (INCLUDE) when they are few;
+each also as a partial index on the filters the statement always applies (`deleted_at IS NULL`,
+`NOT is_deleted`: pgferry.advise.partial).
 
 What a statement asks of each table comes from the SQLite doctor's predicate reader run on
 PostgreSQL's SQL (pgferry.doctor.predicates); expression keys are left out here. An index whose
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pgferry.advise.catalog import Catalog
+from pgferry.advise.partial import RowFilter, row_filters
 from pgferry.doctor.predicates import TableUse, analyze_statement
 from pgferry.sqltext import quote_ident
 
@@ -24,15 +27,25 @@ class Candidate:
     table: str
     columns: tuple[str, ...]
     include: tuple[str, ...] = ()
+    where: str = ""  # a partial index's predicate (pgferry.advise.partial), its columns quoted
+    where_columns: tuple[str, ...] = ()
 
     def definition(self, qualified: str) -> str:
         keys = ", ".join(quote_ident(c) for c in self.columns)
         tail = f" INCLUDE ({', '.join(quote_ident(c) for c in self.include)})" if self.include else ""
-        return f"CREATE INDEX ON {qualified} ({keys}){tail}"
+        return f"CREATE INDEX ON {qualified} ({keys}){tail}" + (f" WHERE {self.where}" if self.where else "")
 
     def label(self) -> str:
         inc = f" INCLUDE ({', '.join(self.include)})" if self.include else ""
-        return f"{self.table} ({', '.join(self.columns)}){inc}"
+        return f"{self.table} ({', '.join(self.columns)}){inc}" + (f" WHERE {self.where}" if self.where else "")
+
+    def partial(self, filters: list[RowFilter]) -> Candidate | None:
+        """This index made partial on the filters its statement always applies to its table, or None."""
+        own = [f for f in filters if f.table == self.table and f.column not in self.columns]
+        if not own:
+            return None
+        where = " AND ".join(f.sql for f in own)
+        return Candidate(self.table, self.columns, self.include, where, tuple(f.column for f in own))
 
 
 def _plain(parts: list) -> list[str]:  # type: ignore[type-arg]
@@ -86,7 +99,9 @@ def candidates_of(query: str, catalog: Catalog) -> StatementCandidates:
     served: set[str] = set()
     for use in shape.uses:
         out += [c for c in candidates_of_use(use, catalog, served) if c not in out]
-    return StatementCandidates(out, shape.tables, served)
+    filters = row_filters(query, catalog)
+    partials = [p for p in (c.partial(filters) for c in out) if p is not None]
+    return StatementCandidates(out + [p for p in partials if p not in out], shape.tables, served)
 
 
 def _served_by(catalog: Catalog, table: str, keys: tuple[str, ...]) -> str | None:

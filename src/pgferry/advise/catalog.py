@@ -62,14 +62,15 @@ def read_catalog(pg: psycopg.Connection[Any]) -> Catalog:
         chosen.setdefault(name, (schema, int(oid)))
     oids = [oid for _, oid in chosen.values()]
     columns: dict[int, list[Column]] = defaultdict(list)
+    # indkey is an int2vector, whose array starts at 0: the position is made 1-based
     for oid, name, type_, notnull, pk in pg.execute(
         "SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,"
-        " coalesce(array_position(i.indkey::int2[], a.attnum), 0)"
+        " coalesce(array_position(i.indkey::int2[], a.attnum) + 1 - array_lower(i.indkey::int2[], 1), 0)"
         " FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary"
         " WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attrelid, a.attnum",
         [oids],
     ).fetchall():
-        columns[int(oid)].append(Column(name, type_, bool(notnull), None, int(pk) + 1 if pk else 0))
+        columns[int(oid)].append(Column(name, type_, bool(notnull), None, int(pk)))  # pk: 1-based, 0 if not
     built = []
     for name, (_, oid) in chosen.items():
         cols = tuple(columns[oid])

@@ -262,3 +262,18 @@ REVISION_GET = (
     " u.avatar_url, w.created_at FROM wiki_revisions w LEFT JOIN users u ON u.id = w.user_id"
     " WHERE w.id = $1 AND w.page_id = $2"
 )
+
+# --- search --------------------------------------------------------------------------------------
+
+# Topics (any status) and published wiki pages whose title holds $1, a LIKE pattern the repository
+# escapes (backslash, PostgreSQL's default LIKE escape). ILIKE ignores case as SQLite's LIKE does (it
+# folds all of Unicode, SQLite ASCII only); a pg_trgm GIN index on title serves it (`pgferry advise`).
+_SEARCH = (
+    "SELECT kind, id, title, slug, updated_at FROM ("
+    "SELECT 'topic' AS kind, id, title, NULL AS slug, updated_at FROM forum_topics WHERE title ILIKE $1"
+    " UNION ALL SELECT 'wiki' AS kind, id, title, slug, updated_at FROM wiki_pages"
+    " WHERE status = 'published' AND title ILIKE $1) AS found"
+)
+SEARCH_OFFSET = f"{_SEARCH} ORDER BY kind, id LIMIT $2 OFFSET $3"
+SEARCH_FIRST = f"{_SEARCH} ORDER BY kind, id LIMIT $2"
+SEARCH_AFTER = f"{_SEARCH} WHERE (kind, id) > ($2, $3) ORDER BY kind, id LIMIT $4"

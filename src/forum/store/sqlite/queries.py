@@ -254,3 +254,18 @@ REVISION_GET = (
     " u.avatar_url, w.created_at FROM wiki_revisions w LEFT JOIN users u ON u.id = w.user_id"
     " WHERE w.id = ? AND w.page_id = ?"
 )
+
+# --- search --------------------------------------------------------------------------------------
+
+# Topics (any status) and published wiki pages whose title holds ?1, a LIKE pattern the repository
+# escapes (a % or _ in the text is literal; backslash escapes). SQLite's LIKE ignores case (ASCII only).
+# Ordered by kind, then id: the keyset is (kind, id).
+_SEARCH = (
+    "SELECT kind, id, title, slug, updated_at FROM ("
+    "SELECT 'topic' AS kind, id, title, NULL AS slug, updated_at FROM forum_topics WHERE title LIKE ?1 ESCAPE '\\'"
+    " UNION ALL SELECT 'wiki' AS kind, id, title, slug, updated_at FROM wiki_pages"
+    " WHERE status = 'published' AND title LIKE ?1 ESCAPE '\\') AS found"
+)
+SEARCH_OFFSET = f"{_SEARCH} ORDER BY kind, id LIMIT ?2 OFFSET ?3"
+SEARCH_FIRST = f"{_SEARCH} ORDER BY kind, id LIMIT ?2"
+SEARCH_AFTER = f"{_SEARCH} WHERE (kind, id) > (?2, ?3) ORDER BY kind, id LIMIT ?4"
