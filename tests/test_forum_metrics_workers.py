@@ -1,7 +1,7 @@
 """`forum serve --workers 2`, for real: /metrics in whichever worker answers shows the sum of both
 workers' requests, statements and cache events (prometheus_client's multiprocess mode); a worker that
-dies keeps its counts but its live gauges stop counting; the pool gauges add up over the workers; the
-metrics directory is gone when serve stops."""
+dies keeps its counts but its live gauges stop counting; the pool gauges add up over the workers and a
+replica is down once one worker cannot reach it; the metrics directory is gone when serve stops."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,8 @@ from forum.web.process import RunningServer, answering_pids, running_server
 from forum_fixtures import queries_of
 from pgferry.migrate.run import copy_database
 from pgferry.runtime.cache.server import throwaway_redis
+from proxy import Proxy
+from replica_fixtures import PairDsns
 
 ROUNDS = 200  # bounds every loop below
 
@@ -95,20 +98,43 @@ def test_metrics_are_summed_over_the_workers_and_a_dead_workers_counts_stay(db_c
     assert not path.exists()  # the throwaway directory went with the server
 
 
-def test_pool_gauges_add_up_over_the_workers(db_copy: Path, pg_dsn: str) -> None:
-    """Each worker samples its own pool into the shared files: two pools of 3 are a ceiling of 6."""
-    copy_database(db_copy, pg_dsn)
-    with running_server(pg_dsn, "optimized", extra_args=("--pool-size", "3"), workers=2) as srv:
+def settled(server: RunningServer, holds: Callable[[str], bool]) -> str:
+    """/metrics once `holds` (bounded): each worker samples its pools and replicas every second."""
+    text = server.metrics()
+    for _ in range(ROUNDS):
+        if holds(text):
+            break
+        time.sleep(0.1)
+        text = server.metrics()
+    return text
+
+
+def test_pool_and_replica_gauges_combine_over_the_workers(
+    db_copy: Path, pair_dsns: PairDsns, replica_proxy: Proxy
+) -> None:
+    """Each worker samples its own pools and replica into the shared files: two pools of 3 are a
+    ceiling of 6; the replica is up while both reach it, down once one cannot; no series has a pid."""
+    copy_database(db_copy, pair_dsns.primary)
+    pair_dsns.pair.caught_up()
+    args = ("--pool-size", "3", "--replica", replica_proxy.dsn(pair_dsns.replica))
+    with running_server(pair_dsns.primary, "optimized", extra_args=args, workers=2) as srv:
         assert len(answering_pids(srv.url, 2)) == 2
-        text = srv.metrics()
-        for _ in range(ROUNDS):  # each worker publishes its first sample as it starts, then every second
-            if total(text, "db_pool_max_connections", database="primary") == 6:
-                break
-            time.sleep(0.1)
-            text = srv.metrics()
+        text = settled(srv, lambda t: total(t, "db_pool_max_connections", database="primary") == 6)
         assert total(text, "db_pool_max_connections", database="primary") == 6
         families = {f.name: f for f in text_string_to_metric_families(text)}
-        samples = families["db_pool_connections"].samples
-        assert {s.labels["state"] for s in samples} == {"in_use", "idle"}
-        assert all("pid" not in s.labels for s in samples)  # one series per state, summed over the workers
-        assert 2 <= sum(s.value for s in samples) <= 6  # each worker keeps its minimum of 1 open
+        connections = families["db_pool_connections"].samples
+        assert {(s.labels["database"], s.labels["state"]) for s in connections} >= {("primary", "in_use")}
+        assert 2 <= total(text, "db_pool_connections", database="primary") <= 6  # a minimum of 1 open each
+        (up,) = families["pgferry_replica_up"].samples
+        assert up.value == 1
+        (lag,) = families["pgferry_replica_lag_seconds"].samples  # the larger of the two workers' readings
+        assert lag.value >= 0
+        samples = [s for name in ("db_pool_connections", "pgferry_replica_up") for s in families[name].samples]
+        assert all("pid" not in s.labels for s in samples)
+        replica_proxy.cut()
+        try:
+            text = settled(srv, lambda t: total(t, "pgferry_replica_up") == 0)
+            assert total(text, "pgferry_replica_up") == 0  # the minimum: one worker seeing it gone is enough
+        finally:
+            replica_proxy.restore()
+    assert srv.process.returncode == 0 and "Traceback" not in srv.log()

@@ -313,7 +313,8 @@ def serve(
 
     \b
     OpenAPI at /openapi.json (docs at /docs), health at /healthz, Prometheus metrics at
-    /metrics. Every response carries Server-Timing: db;desc="queries=N";dur=MS.
+    /metrics (with --workers: the sum of all the workers, whichever answers). Every response
+    carries Server-Timing: db;desc="queries=N";dur=MS.
 
     \b
     Examples:
