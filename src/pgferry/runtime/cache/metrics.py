@@ -13,6 +13,7 @@ PgferryCacheHitRateLow alert compute it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -28,6 +29,7 @@ class CacheMetrics:
             ("level", "event"),
             registry=registry,
         )
+        self._children: dict[tuple[str, str], Any] = {}  # labels() takes a lock and builds a key: once each
 
     def watch(self, cache: Cache) -> Callable[[], None]:
         """Count `cache`'s events from now on (its levels' series start at 0, so a rate has a first
@@ -38,4 +40,7 @@ class CacheMetrics:
         return cache.counters.listen(self.record)
 
     def record(self, level: str, event: str, n: int) -> None:
-        self.events.labels(level, event).inc(n)
+        child = self._children.get((level, event))
+        if child is None:
+            child = self._children.setdefault((level, event), self.events.labels(level, event))
+        child.inc(n)
