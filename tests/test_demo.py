@@ -1,24 +1,48 @@
-"""`forum demo`: seed, copy and verify, end to end, into the DSN given by PGFERRY_DSN."""
+"""`forum demo`: seed, copy and verify, end to end, into the DSN given by PGFERRY_DSN; every /metrics and
+the migration dashboard it prints answered while it was printed."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
+import httpx
 import psycopg
+import pytest
 from click.testing import CliRunner
 
+import forum.demo
 from forum.cli import main
 
 
-def test_demo_seeds_copies_and_verifies(tmp_path: Path, pg_dsn: str) -> None:
+def test_demo_seeds_copies_and_verifies(tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    answered: dict[str, httpx.Response] = {}
+    run_demo = forum.demo.run_demo
+
+    def fetching_each_url(*args: Any, on_up: Any, **kwargs: Any) -> forum.demo.DemoResult:
+        def up(what: str, url: str) -> None:  # the CLI prints it, then, while the step still runs, we fetch it
+            on_up(what, url)
+            answered[url] = httpx.get(url, timeout=10)
+
+        return run_demo(*args, on_up=up, **kwargs)
+
+    monkeypatch.setattr(forum.demo, "run_demo", fetching_each_url)
     database = tmp_path / "demo" / "legacy.db"
     result = CliRunner().invoke(
         main,
         ["demo", "--scale", "0.01", "--db", str(database), "--traffic-users", "3", "--traffic-seconds", "1"],
         env={"PGFERRY_DSN": pg_dsn},
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, (result.output[-6000:], result.exception)
+    metrics = [url for url in answered if url.endswith("/metrics")]
+    assert len(metrics) == 4  # legacy, optimized, postgres (PGFERRY_DSN: direct only), the live migration's
+    (board,) = [url for url in answered if not url.endswith("/metrics")]
+    for url, response in answered.items():
+        assert f" at {url} (while this step runs)" in result.output
+        assert response.status_code == 200, url
+    assert all("forum_http_requests_total" in answered[url].text for url in metrics)
+    assert "pgferry migrate" in answered[board].text and "lagchart" in answered[board].text
     assert database.exists()
     assert "pgferry verify" in result.output and "differs" not in result.output
     assert result.output.count("identical") >= 12  # every table of the forum

@@ -1,6 +1,7 @@
 """A real Prometheus (Debian's package) on loopback scrapes a running `forum serve` with pgferry's rules
 loaded: the target is up, every rule evaluates without error, and the slow-query rule's expression
-(histogram_quantile over db_query_duration_seconds) gives a value for the statements the forum ran."""
+(histogram_quantile over db_query_duration_seconds) gives a value for the statements the forum ran; and
+`forum serve --workers 2 --redis` (multiprocess metrics), whose cache hit ratio it computes per level."""
 
 from __future__ import annotations
 
@@ -14,9 +15,15 @@ from typing import Any
 import httpx
 import pytest
 
-from forum.web.process import free_port, running_server
+from forum.web.process import answering_pids, free_port, running_server
+from pgferry.runtime.cache.server import LocalRedis
 
 RULES = Path(__file__).resolve().parent.parent / "src" / "pgferry" / "prometheus" / "pgferry.rules.yml"
+ALERTS = sum(1 for line in RULES.read_text().splitlines() if "- alert:" in line)
+HIT_RATIO = (
+    'sum without (event) (rate(cache_events_total{event=~"hits|stale"}[1m]))'
+    ' / sum without (event) (rate(cache_events_total{event=~"hits|stale|misses"}[1m]))'
+)
 SLOW = "histogram_quantile(0.95, sum by (le, operation, table) (rate(db_query_duration_seconds_bucket[1m])))"
 
 
@@ -91,4 +98,33 @@ def test_prometheus_scrapes_the_forum_and_evaluates_pgferrys_rules(
     assert any(r["metric"].get("table") == "forum_categories" for r in result)
     rules = httpx.get(f"{url}/api/v1/rules", timeout=5).json()["data"]["groups"]
     evaluated = [rule for group in rules for rule in group["rules"]]
-    assert len(evaluated) == 9 and all(rule["health"] == "ok" for rule in evaluated)
+    assert len(evaluated) == ALERTS and all(rule["health"] == "ok" for rule in evaluated)
+
+
+def ratio_per_level(url: str) -> list[dict[str, Any]]:
+    """The hit ratios, once there is one per level with lookups in its window (0/0 is NaN before)."""
+    found = query(url, HIT_RATIO)
+    return found if len(found) == 2 and all(0 < float(r["value"][1]) <= 1 for r in found) else []
+
+
+def test_prometheus_computes_the_cache_hit_ratio_of_two_workers(
+    prometheus: tuple[str, Path], seeded_db: Path, tmp_path: Path, redis_server: LocalRedis
+) -> None:
+    """The ratio PgferryCacheHitRateLow watches, over the summed metrics of both workers of one target."""
+    url, targets = prometheus
+    database = tmp_path / "forum.db"
+    shutil.copy(seeded_db, database)
+    args = ("--redis", redis_server.url)
+    with running_server(database, "optimized", workers=2, extra_args=args) as server:
+        assert len(answering_pids(server.url, 2)) == 2
+        targets.write_text(f'[{{"targets": ["{server.url.removeprefix("http://")}"]}}]')
+        wait_for(lambda: query(url, 'up{job="forum"} == 1'), "the forum scraped")
+        for _ in range(40):  # the same cached reads on new connections: both workers serve them
+            assert httpx.get(f"{server.url}/categories", timeout=10).status_code == 200
+            time.sleep(0.05)
+        ratios = wait_for(lambda: ratio_per_level(url), "a hit ratio per level")
+        requests = wait_for(
+            lambda: query(url, 'sum(forum_http_requests_total{route="/categories"}) == 40'), "all 40 requests"
+        )
+    assert {r["metric"]["level"] for r in ratios} == {"l1", "l2"}
+    assert requests and all("pid" not in r["metric"] for r in ratios)

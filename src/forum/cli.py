@@ -313,7 +313,8 @@ def serve(
 
     \b
     OpenAPI at /openapi.json (docs at /docs), health at /healthz, Prometheus metrics at
-    /metrics. Every response carries Server-Timing: db;desc="queries=N";dur=MS.
+    /metrics (with --workers: the sum of all the workers, whichever answers). Every response
+    carries Server-Timing: db;desc="queries=N";dur=MS.
 
     \b
     Examples:
@@ -459,6 +460,10 @@ def demo(scale: str, seed_text: str, database: str, jobs: int, traffic_users: in
     from pgferry.console import render_copy, render_verify
 
     console = Console()
+
+    def up(what: str, url: str) -> None:  # printed while it is up: open it, or point Prometheus at it
+        console.print(f"{what} at {url} (while this step runs)", soft_wrap=True, highlight=False, markup=False)
+
     result = run_demo(
         Path(database),
         lib.parse_scale(scale),
@@ -466,6 +471,7 @@ def demo(scale: str, seed_text: str, database: str, jobs: int, traffic_users: in
         jobs=jobs,
         traffic_users=traffic_users,
         traffic_seconds=traffic_seconds,
+        on_up=up,
     )
     console.rule("1. the legacy database")
     _print_report(console, result.seed)

@@ -3,6 +3,9 @@ then serve the forum on the seeded database in both modes under the same short t
 the PostgreSQL copy (direct, and through PgBouncer with reads on a streaming replica), and migrate a
 copy of it live while the forum serves traffic (forum.live: migrate start, cutover, rollback, cutover).
 
+Each step tells `on_up` where its pages are while they are up (every forum server's /metrics, and
+during the live migration the migration dashboard): the CLI prints them.
+
 It uses PGFERRY_DSN when set (copying into a new schema named after the time, never touching
 existing ones) and otherwise starts a throwaway PostgreSQL cluster on 127.0.0.1 for the run. The
 traffic runs on throwaway copies of the seeded file, so the file itself stays as seeded.
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from forum.live import LiveRun, in_schema, live_migration
+from forum.live import LiveRun, OnUp, in_schema, live_migration
 from forum.seed import SeedReport, generate
 from forum.traffic import TrafficOptions, run_traffic
 from forum.web.process import running_server
@@ -55,8 +58,19 @@ def postgres_target() -> Iterator[tuple[str, str, LocalCluster | None]]:
         yield cluster.dsn(), "public", cluster
 
 
+def _announce(on_up: OnUp | None, what: str, url: str) -> None:
+    if on_up is not None:
+        on_up(what, f"{url}/metrics")
+
+
 def postgres_burst(
-    dsn: str, schema: str, cluster: LocalCluster | None, users: int, seconds: float, seed: int
+    dsn: str,
+    schema: str,
+    cluster: LocalCluster | None,
+    users: int,
+    seconds: float,
+    seed: int,
+    on_up: OnUp | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The same traffic on the PostgreSQL copy: direct, then (on a cluster of ours) through PgBouncer in
     transaction pooling with reads on a streaming replica (`pg_basebackup -R`) behind a PgBouncer of its
@@ -64,6 +78,7 @@ def postgres_burst(
     pass the search_path a client asks for."""
     reports = {}
     with running_server(in_schema(dsn, schema), "optimized") as server:
+        _announce(on_up, "forum serve on postgres: metrics", server.url)
         reports["postgres"] = run_traffic(server.url, TrafficOptions(users, seconds, seed)).to_dict()
     if cluster is None:
         return reports
@@ -75,11 +90,14 @@ def postgres_burst(
     ):
         extra = ("--pgbouncer", "--replica", to_replica.dsn())
         with running_server(to_primary.dsn(), "optimized", extra_args=extra) as server:
+            _announce(on_up, "forum serve on pgbouncer + replica: metrics", server.url)
             reports["pgbouncer + replica"] = run_traffic(server.url, TrafficOptions(users, seconds, seed)).to_dict()
     return reports
 
 
-def traffic_burst(database: Path, users: int, seconds: float, seed: int) -> dict[str, dict[str, Any]]:
+def traffic_burst(
+    database: Path, users: int, seconds: float, seed: int, on_up: OnUp | None = None
+) -> dict[str, dict[str, Any]]:
     """The same traffic against the forum in each mode, each on its own copy of `database`."""
     reports = {}
     with tempfile.TemporaryDirectory(prefix="forum-demo-") as tmp:
@@ -87,15 +105,22 @@ def traffic_burst(database: Path, users: int, seconds: float, seed: int) -> dict
             copy = Path(tmp) / f"{mode}.db"
             shutil.copy(database, copy)
             with running_server(copy, mode) as server:
+                _announce(on_up, f"forum serve --mode {mode}: metrics", server.url)
                 reports[mode] = run_traffic(server.url, TrafficOptions(users, seconds, seed)).to_dict()
     return reports
 
 
 def run_demo(
-    database: Path, scale: float, seed: int, jobs: int = 2, traffic_users: int = 20, traffic_seconds: float = 4.0
+    database: Path,
+    scale: float,
+    seed: int,
+    jobs: int = 2,
+    traffic_users: int = 20,
+    traffic_seconds: float = 4.0,
+    on_up: OnUp | None = None,
 ) -> DemoResult:
     """Seed `database` (overwriting it), copy it to PostgreSQL, verify the copy, then a traffic burst
-    per mode (skipped when traffic_seconds is 0)."""
+    per mode (skipped when traffic_seconds is 0); `on_up` is told where each step's pages are."""
     database.parent.mkdir(parents=True, exist_ok=True)
     seeded = generate(database, scale=scale, seed=seed, force=True)
     with postgres_target() as (dsn, schema, cluster):
@@ -103,8 +128,8 @@ def run_demo(
         assert job.verify is not None  # verify=True
         result = DemoResult(seeded, job.copy, job.verify, job.copy.target)
         if traffic_seconds > 0:
-            result.traffic = traffic_burst(database, traffic_users, traffic_seconds, seed)
-            result.on_postgres = postgres_burst(dsn, schema, cluster, traffic_users, traffic_seconds, seed)
+            result.traffic = traffic_burst(database, traffic_users, traffic_seconds, seed, on_up)
+            result.on_postgres = postgres_burst(dsn, schema, cluster, traffic_users, traffic_seconds, seed, on_up)
             with tempfile.TemporaryDirectory(prefix="forum-live-") as tmp:
                 live = Path(tmp) / "live.db"
                 shutil.copy(database, live)
@@ -117,5 +142,6 @@ def run_demo(
                     seed=seed,
                     gap_s=traffic_seconds,
                     steps=steps,
+                    on_up=on_up,
                 )
     return result

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,14 @@ from forum.traffic.stats import Sample, TrafficReport, latency_summary
 from forum.web.process import running_server
 from pgferry.capture.cutover import CutoverOptions, cutover
 from pgferry.capture.cutover_log import Attempt
+from pgferry.capture.dashboard import Dashboard
 from pgferry.capture.migration import CAUGHT_UP, Follow, follow, start
 from pgferry.capture.rollback import rollback
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.verify import verify_copy
+
+# Told (what, url) of each web page a step serves, while it is up: the demo prints where they are.
+OnUp = Callable[[str, str], None]
 
 
 def in_schema(dsn: str, schema: str) -> str:
@@ -136,22 +141,31 @@ def live_migration(
     steps: tuple[str, ...] = ("cutover",),
     gap_s: float = 5.0,
     options: CutoverOptions | None = None,
+    on_up: OnUp | None = None,
 ) -> LiveRun:
     """Serve `path` (a forum file) under `users`, migrate it live into `schema` (empty) at `dsn`, then
-    take `steps` `gap_s` apart, and `gap_s` more of traffic after the last."""
+    take `steps` `gap_s` apart, and `gap_s` more of traffic after the last. With `on_up`, the migration
+    dashboard (`pgferry migrate status --serve`) runs on a free loopback port from the end of the copy
+    to the end, and `on_up` is told where it and the forum's /metrics are."""
     dsn = in_schema(dsn, schema)
     with running_server(path, "optimized", extra_args=("--postgres", dsn)) as server:
+        if on_up is not None:
+            on_up("forum serve --postgres: metrics", f"{server.url}/metrics")
         stop_traffic, stop_following = threading.Event(), threading.Event()
         result: dict[str, TrafficReport] = {}
         opts = TrafficOptions(users, LONGEST_S, seed, timeline=True, acknowledge=True)
         loader = threading.Thread(target=lambda: result.update(report=run_traffic(server.url, opts, stop_traffic)))
         loader.start()
         follower: threading.Thread | None = None
+        board: Dashboard | None = None
         try:
             time.sleep(WARM_UP_S)
             began = time.monotonic()
             start(path, dsn, CopyOptions(schema=schema, jobs=1))  # the copy while the users write, then caught up
             copy_s = time.monotonic() - began
+            if on_up is not None:
+                board = Dashboard(path, dsn, schema).start()
+                on_up("pgferry migrate status --serve: dashboard", board.url)
             follower = threading.Thread(target=follow, args=(path, dsn), kwargs={"how": Follow(stop_following)})
             follower.start()
             switches = []
@@ -170,6 +184,8 @@ def live_migration(
             loader.join(60)
             if follower is not None:
                 follower.join(60)
+            if board is not None:
+                board.stop()
     follow(path, dsn, how=CAUGHT_UP)  # whichever direction the route calls for, caught up
     identical = verify_copy(path, dsn, schema).identical
     traffic = result["report"]

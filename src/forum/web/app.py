@@ -31,7 +31,7 @@ def create_app(forum: Forum, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI
             '`Server-Timing: db;desc="queries=N";dur=MS`.'
         ),
     )
-    metrics = Metrics(forum.store.db)
+    metrics = Metrics(forum.store.db, forum.cache.cache)
     app.state.forum = forum
     app.state.metrics = metrics
     errors.install(app, metrics)

@@ -90,7 +90,12 @@ class ForumMiddleware:
         started = False
 
         given_position = position_of(headers)
-        with querystats.counting() as stats, request_scope(rid), replicas.session(given_position) as db_session:
+        with (
+            self.metrics.in_flight.track_inprogress(),
+            querystats.counting() as stats,
+            request_scope(rid),
+            replicas.session(given_position) as db_session,
+        ):
 
             async def send_wrapper(message: dict[str, Any]) -> None:
                 nonlocal status, started

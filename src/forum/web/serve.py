@@ -3,7 +3,9 @@
 With `workers` above 1, uvicorn's own supervisor runs that many server processes on one listening
 socket: one Python process is CPU-bound near 180 requests/s here. Each worker builds its app with
 `worker_app` (uvicorn's app factory, pickled to it with the options the parent checked) and opens
-its own store: SQLite connections or a PostgreSQL pool per process.
+its own store: SQLite connections or a PostgreSQL pool per process. Their metrics go to a throwaway
+directory the parent makes (prometheus_client's multiprocess mode), so /metrics in any worker shows
+the sum of all of them.
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.supervisors import Multiprocess
 
 from forum.services import Forum
 from forum.store import Mode, backend_of
 from forum.web.app import create_app
 from forum.web.capture import RedactingSink
+from forum.web.supervisor import Supervisor
 from pgferry.dsn import redact
 from pgferry.errors import UsageError
 from pgferry.runtime.cache import Cache, CachePolicy
+from pgferry.runtime.multiprocess import metrics_dir
 from pgferry.runtime.postgres.replicas import ReplicaPolicy
 
 log = logging.getLogger("forum.web")
@@ -236,7 +239,9 @@ def _run_workers(opener: Opener, host: str, port: int, access_log: bool, workers
     )
     sock = listening_socket(config)
     try:
-        Multiprocess(config, sockets=[sock]).run()
+        with metrics_dir() as path:  # before the first worker starts: prometheus_client reads it at import
+            log.info("the workers' metrics are summed from %s (removed at exit)", path)
+            Supervisor(config, [sock], path).run()
     finally:
         sock.close()
     log.info("stopped")
@@ -264,6 +269,7 @@ def worker_app(opener: Opener) -> FastAPI:
         try:
             yield
         finally:
+            app.state.metrics.close()
             forum.close()
             if sink is not None:
                 sink.close()

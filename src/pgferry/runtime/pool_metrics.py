@@ -9,12 +9,18 @@
                                                 still beats, so it does not look like lag)
 
 `database` is "primary" or a replica's name. A database that is not PostgreSQL adds nothing.
+
+With several processes (prometheus_client's multiprocess mode) each process samples its own pools
+into the shared files (pgferry.runtime.multiprocess.LiveGauges) and a scrape combines them as
+`multiprocess_modes` says: the pool gauges summed over the live processes (N workers with a pool of
+P each: db_pool_max_connections is N x P, so in_use / max is the usage of all of them), a replica
+up only if every process reaches it, its lag the largest any process measured.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -24,6 +30,14 @@ from pgferry.runtime.postgres.replicas import ReplicaDatabase
 
 
 class DatabaseCollector(Collector):
+    multiprocess_modes: ClassVar[Mapping[str, str]] = {
+        "db_pool_connections": "livesum",
+        "db_pool_max_connections": "livesum",
+        "db_pool_waiting": "livesum",
+        "pgferry_replica_up": "livemin",
+        "pgferry_replica_lag_seconds": "livemax",
+    }
+
     def __init__(self, db: Any) -> None:
         self.db = db
 

@@ -163,6 +163,11 @@ class Cache:
     # --- state ---------------------------------------------------------------------------------------
 
     @property
+    def levels(self) -> tuple[str, ...]:
+        """The levels this cache has: l1, and l2 with Redis (l3, a materialized view, is the caller's)."""
+        return ("l1",) if self._remote is None else ("l1", "l2")
+
+    @property
     def remote(self) -> RemoteCache | None:
         """L2's Redis side (None without Redis): its keys, lock and health, for tools and tests."""
         return self._remote

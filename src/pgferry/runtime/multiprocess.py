@@ -1,0 +1,123 @@
+"""prometheus_client's multiprocess mode, for an application served by several processes on one port
+(a scrape is answered by any one of them): every metric is written to a file per process in one
+directory, and a scrape sums the files of all processes, those that exited included (their counters
+and histograms keep counting towards the totals).
+
+    with metrics_dir() as path:        # the parent, before it starts the workers
+        ...                            # mark_dead(pid, path) for each worker that exits
+    scrape_registry()                  # a worker's /metrics
+
+prometheus_client chooses where values live when it is first imported, from PROMETHEUS_MULTIPROC_DIR:
+the variable must be in a worker's environment when it starts, so the parent sets it (and serves
+nothing itself) and spawned workers inherit it.
+
+A collector that reads live state at a scrape (a pool's connections, a replica's lag) would show only
+the process that answered. `LiveGauges` samples such a collector in each process instead, into
+multiprocess gauges combined as the collector's `multiprocess_modes` say (livesum: the processes'
+total; livemax, livemin), and its counters as increments; a dead process's live gauges are dropped by
+`mark_dead`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def enabled() -> bool:
+    """Whether this process writes its metrics to the multiprocess directory."""
+    return bool(os.environ.get(ENV))
+
+
+@contextlib.contextmanager
+def metrics_dir() -> Iterator[Path]:
+    """A throwaway directory for the workers' metric files, named in the environment the workers will
+    inherit; removed, and the environment restored, when the block ends."""
+    previous = os.environ.get(ENV)
+    with tempfile.TemporaryDirectory(prefix="pgferry-metrics-") as tmp:
+        os.environ[ENV] = tmp
+        try:
+            yield Path(tmp)
+        finally:
+            if previous is None:
+                os.environ.pop(ENV, None)
+            else:
+                os.environ[ENV] = previous
+
+
+def mark_dead(pid: int, path: Path) -> None:
+    """Process `pid` has exited: its live gauges no longer count (its counters still do)."""
+    mark_process_dead(pid, str(path))  # type: ignore[no-untyped-call]
+
+
+def scrape_registry() -> CollectorRegistry:
+    """A registry holding the sum of every process's metrics, for one scrape."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
+class LiveGauges:
+    """`collector`'s samples written into this process's multiprocess files now and every `every_s`,
+    in a daemon thread: gauges combined by `modes` (metric name -> multiprocess mode, `livesum` when not
+    named), counters as the increase since the last sample."""
+
+    def __init__(self, collector: Collector, modes: Mapping[str, str], every_s: float = 1.0) -> None:
+        self.collector, self.modes, self.every_s = collector, dict(modes), every_s
+        self._gauges: dict[str, Gauge] = {}
+        self._counters: dict[str, Counter] = {}
+        self._last: dict[tuple[str, tuple[str, ...]], float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="live-gauges", daemon=True)
+
+    def start(self) -> LiveGauges:
+        self.publish()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.publish()
+
+    def publish(self) -> None:
+        for family in self.collector.collect():
+            for sample in family.samples:
+                names, values = tuple(sample.labels), tuple(sample.labels.values())
+                if family.type == "gauge":
+                    gauge = self._gauge(family.name, family.documentation, names)
+                    (gauge.labels(*values) if names else gauge).set(sample.value)
+                elif family.type == "counter" and sample.name == family.name + "_total":
+                    key = (family.name, values)
+                    increase = sample.value - self._last.get(key, 0.0)
+                    self._last[key] = sample.value
+                    if increase < 0:  # the source restarted from zero
+                        increase = sample.value
+                    if increase:
+                        counter = self._counter(family.name, family.documentation, names)
+                        (counter.labels(*values) if names else counter).inc(increase)
+
+    def _gauge(self, name: str, documentation: str, labels: tuple[str, ...]) -> Gauge:
+        if name not in self._gauges:
+            mode = self.modes.get(name, "livesum")
+            self._gauges[name] = Gauge(name, documentation, labels, registry=None, multiprocess_mode=mode)  # type: ignore[arg-type]
+        return self._gauges[name]
+
+    def _counter(self, name: str, documentation: str, labels: tuple[str, ...]) -> Counter:
+        if name not in self._counters:
+            self._counters[name] = Counter(name, documentation, labels, registry=None)
+        return self._counters[name]
