@@ -61,6 +61,10 @@ def main() -> None:
         print(f"  writers that waited (the router's pauses), ms: {run['writer_pauses']}")
         print(f"  writes in flight during the freeze: {run['latency_ms']['writes']['during']}")
         print(f"  other writes: {run['latency_ms']['writes']['else']}")
+        print(
+            f"  acknowledged writes read back: {run['acknowledged_writes']}, not as acknowledged: "
+            f"{len(run['not_as_acknowledged'])}; SQLite and PostgreSQL identical at the end: {run['sides_identical']}"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(runs, indent=2))
