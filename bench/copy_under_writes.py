@@ -1,6 +1,8 @@
 """What `pgferry migrate start`'s copy does to an application that keeps writing: the writers' worst wait
 and the WAL file's size while it copies, with the file kept in rollback-journal mode
-(`--keep-journal-mode`) and switched to WAL first (the default).
+(`--keep-journal-mode`) and switched to WAL first (the default); and, as the baseline of the same run,
+the one-snapshot copy (`pgferry copy`, no capture) of the same file in WAL mode, whose reader holds back
+every checkpoint while it reads (migrate start reads a chunk per read transaction instead).
 
 The file is a seeded forum (`forum seed`) plus a table the writers write: 4 threads, one single-row
 write transaction each every 4 ms (BEGIN IMMEDIATE, busy_timeout 30 s), timed from asking for the
@@ -26,6 +28,7 @@ from typing import Any
 from forum.seed import generate
 from pgferry.capture.migration import start
 from pgferry.migrate.options import CopyOptions
+from pgferry.migrate.run import copy_database
 from pgferry.pg.cluster import throwaway_cluster
 
 WRITERS = 4
@@ -67,12 +70,16 @@ class Writes:
         }
 
 
-def one_mode(seeded: Path, dsn: str, schema: str, wal: bool) -> dict[str, Any]:
+def one_mode(seeded: Path, dsn: str, schema: str, mode: str) -> dict[str, Any]:
+    """`mode`: keep (migrate start --keep-journal-mode), wal (migrate start), snapshot (pgferry copy, WAL)."""
+    wal = mode != "keep"
     with tempfile.TemporaryDirectory(prefix="copy-writes-") as tmp:
         path = Path(tmp) / "forum.db"
         shutil.copy(seeded, path)
         with sqlite3.connect(path) as conn:
             conn.execute("CREATE TABLE bench_writes (id INTEGER PRIMARY KEY, writer INTEGER, n INTEGER)")
+            if mode == "snapshot":
+                conn.execute("PRAGMA journal_mode = WAL")
         writes = Writes(path)
         wal_bytes = [0]
         sampling = threading.Event()
@@ -92,7 +99,12 @@ def one_mode(seeded: Path, dsn: str, schema: str, wal: bool) -> dict[str, Any]:
             base_from = time.monotonic()
             time.sleep(2.0)
             copy_from = time.monotonic()
-            report = start(path, dsn, CopyOptions(schema=schema, jobs=1), wal=wal)
+            options = CopyOptions(schema=schema, jobs=1)
+            journal = None
+            if mode == "snapshot":
+                copy_database(path, dsn, options)
+            else:
+                journal = start(path, dsn, options, wal=wal).journal
             copy_to = time.monotonic()
         finally:
             writes.stop.set()
@@ -103,8 +115,8 @@ def one_mode(seeded: Path, dsn: str, schema: str, wal: bool) -> dict[str, Any]:
         baseline = writes.between(base_from, copy_from)
         during = writes.between(copy_from, copy_to)
         return {
-            "mode": "wal" if wal else "keep",
-            "journal": None if report.journal is None else report.journal.as_dict(),
+            "mode": mode,
+            "journal": None if journal is None else journal.as_dict(),
             "copy_s": round(copy_to - copy_from, 2),
             "writers_baseline": baseline,
             "writers_during_copy": during,
@@ -121,10 +133,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="copy-writes-seed-") as tmp, throwaway_cluster() as cluster:
         seeded = Path(tmp) / "seed.db"
         generate(seeded, scale=args.scale, seed=42, force=True)
-        runs = [one_mode(seeded, cluster.dsn(), f"bench_{mode}", mode == "wal") for mode in ("keep", "wal")]
+        runs = [one_mode(seeded, cluster.dsn(), f"bench_{mode}", mode) for mode in ("keep", "wal", "snapshot")]
     for run in runs:
         print(
-            f"{run['mode']:>4}: copy {run['copy_s']} s; writers' wait during the copy {run['writers_during_copy']} "
+            f"{run['mode']:>8}: copy {run['copy_s']} s; writers' wait during the copy {run['writers_during_copy']} "
             f"vs alone {run['writers_baseline']} (worst {run['worst_wait_ratio']}x); WAL at most "
             f"{run['wal_max_bytes'] / 2**20:.1f} MiB; {run['journal']['note'] if run['journal'] else ''}"
         )

@@ -24,6 +24,7 @@ from pgferry.errors import UsageError
 from pgferry.events import Event
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
+from pgferry.migrate.source import Source
 
 ROWS = 300
 CHUNK = CopyOptions(jobs=1, chunk_rows=100)
@@ -166,3 +167,35 @@ def test_a_kill_before_the_constraints_are_built_is_taken_up_by_follow(tmp_path:
             "SELECT count(*) FROM pg_constraint WHERE contype IN ('u', 'f') AND connamespace = 'public'::regnamespace"
         ).fetchone() == (2,)
     assert_same(path, pg_dsn)
+
+
+@pytest.mark.parametrize("checkpointing", [True, False])
+def test_between_chunks_the_wal_is_checkpointed_so_it_starts_over(
+    tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch, checkpointing: bool
+) -> None:
+    """Writers commit between every two chunks. With the copy's checkpoint after each chunk every
+    round starts the WAL over and the file stays at one round's size; without it (the check that this
+    test can fail) nothing lets the WAL start over and it grows round after round."""
+    if not checkpointing:
+        monkeypatch.setattr(Source, "after_chunk", lambda self: None)
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE item (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        conn.executemany("INSERT INTO item (body) VALUES (?)", [("x" * 100,) for _ in range(3000)])
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # used by the copy's thread
+
+    def on_event(event: Event) -> None:
+        if event.phase == "copy" and event.task == "item":
+            for _ in range(20):
+                writer.execute("INSERT INTO item (body) VALUES (?)", ("y" * 2000,))
+
+    try:
+        copy_database(path, pg_dsn, CHUNK, on_event, watermark=lambda conn: 0, chunked=True)
+    finally:
+        writer.close()
+    size = Path(f"{path}-wal").stat().st_size
+    if checkpointing:
+        assert size < 512 * 1024, size  # about one round: 20 rows of 2 KB, a few pages each
+    else:
+        assert size > 2 * 1024 * 1024, size  # 30 rounds piled up

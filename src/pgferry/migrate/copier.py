@@ -170,6 +170,8 @@ class Copier:
                                 refused = exc
                             else:
                                 scanned, copied, last_seen = self._careful_chunk(cursor, pg, render, at)
+                    if not whole:
+                        self.source.after_chunk()
                     if refused is None:
                         if scanned:
                             last = last_seen

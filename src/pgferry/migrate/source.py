@@ -32,6 +32,7 @@ from pgferry.migrate.plan import ColumnPlan, MigrationPlan, build_plan
 from pgferry.migrate.restart import restart_identity_sql
 from pgferry.sqlite.busy import is_busy
 from pgferry.sqlite.census import ColumnCensus, TableCensus, merge_censuses, take_census, take_sample_census
+from pgferry.sqlite.connect import open_writable
 from pgferry.sqlite.control import without_control
 from pgferry.sqlite.keyset import rowid_ranges, table_keyset
 from pgferry.sqlite.schema import Schema, Table, read_schema
@@ -62,6 +63,9 @@ class Source:
     sequences: dict[str, int] = field(default_factory=dict)
     watermark: Any = None  # what the SnapshotRead given to open_source returned
     chunked: bool = False  # each chunk in its own read transaction (pgferry.migrate.chunked)
+    checkpoints: bool = False  # chunked, WAL and writable: a checkpoint after each chunk (after_chunk)
+    _checkpointers: list[sqlite3.Connection] = field(default_factory=list)
+    _local: threading.local = field(default_factory=threading.local)
     spans: dict[str, Span] = field(default_factory=dict)  # --partition: Source.span
 
     def __post_init__(self) -> None:
@@ -83,6 +87,9 @@ class Source:
 
     def close(self) -> None:
         self.snapshot.close()
+        for conn in self._checkpointers:
+            conn.close()
+        self._checkpointers.clear()
 
     @contextlib.contextmanager
     def reading(self, conn: sqlite3.Connection) -> Iterator[None]:
@@ -107,6 +114,25 @@ class Source:
         self.chunked = True
         for conn in self.snapshot.connections:
             conn.execute("COMMIT")
+        self.checkpoints = self.journal_mode == "wal"
+
+    def after_chunk(self) -> None:
+        """Chunked, WAL: checkpoint the WAL (PASSIVE: it waits for no reader or writer) while this
+        thread has no chunk open. A WAL starts over only once it was wholly checkpointed and no reader
+        still reads from it; back-to-back chunks under steady writers almost never leave that moment
+        by themselves, and the file would grow all along the copy (bench/copy_under_writes.py)."""
+        if not self.checkpoints:
+            return
+        conn = getattr(self._local, "checkpointer", None)
+        try:
+            if conn is None:
+                conn = self._local.checkpointer = open_writable(self.path, busy_timeout_ms=0)
+                self._checkpointers.append(conn)
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except SourceError:  # a file this process may not write: no checkpoints from the copy
+            self.checkpoints = False
+        except sqlite3.OperationalError:  # busy: the application's own checkpoints go on
+            pass
 
     def plan_with(self, census: TableCensus, options: CopyOptions) -> MigrationPlan:
         """A plan whose table `census.table` is planned from `census`; take only that table's part.
