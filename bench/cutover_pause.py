@@ -65,6 +65,10 @@ def main() -> None:
             f"  acknowledged writes read back: {run['acknowledged_writes']}, not as acknowledged: "
             f"{len(run['not_as_acknowledged'])}; SQLite and PostgreSQL identical at the end: {run['sides_identical']}"
         )
+        for sample in run["error_samples"]:
+            print(f"  error a user saw: {sample}")
+        for text in run["server_errors"]:
+            print(f"  server log: {text}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(runs, indent=2))

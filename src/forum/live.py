@@ -104,6 +104,7 @@ class LiveRun:
     acknowledged: int = 0  # writes answered 2xx, each read back
     not_as_acknowledged: list[str] = field(default_factory=list)  # those that did not read back as written
     identical: bool | None = None  # SQLite and PostgreSQL once the traffic stopped (None: not compared)
+    server_errors: list[str] = field(default_factory=list)  # the server log's tracebacks and error lines
 
     def latency_ms(self) -> dict[str, dict[str, dict[str, float]]]:
         """Writes and reads in flight during a freeze against every other request, in ms."""
@@ -128,7 +129,20 @@ class LiveRun:
             "acknowledged_writes": self.acknowledged,
             "not_as_acknowledged": self.not_as_acknowledged[:20],
             "sides_identical": self.identical,
+            "server_errors": self.server_errors[:20],
         }
+
+
+def log_errors(log: str, context: int = 12) -> list[str]:
+    """The server log's tracebacks (each with the lines after it) and ERROR lines, for the report."""
+    lines = log.splitlines()
+    found: list[str] = []
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback"):
+            found.append("\n".join(lines[i : i + context]))
+        elif "ERROR" in line and not line.startswith(" "):
+            found.append(line)
+    return found
 
 
 def live_migration(
@@ -186,10 +200,13 @@ def live_migration(
                 follower.join(60)
             if board is not None:
                 board.stop()
+    server_errors = log_errors(server.log())
     follow(path, dsn, how=CAUGHT_UP)  # whichever direction the route calls for, caught up
     identical = verify_copy(path, dsn, schema).identical
     traffic = result["report"]
     errors = [s for s in traffic.timeline or () if not isinstance(s.status, int) or s.status >= 400]
     database = health.get("database", {})
     pauses, route = database.get("router", {}).get("pauses", {}), database.get("route")
-    return LiveRun(copy_s, switches, traffic, pauses, route, errors, acknowledged.writes, problems, identical)
+    return LiveRun(
+        copy_s, switches, traffic, pauses, route, errors, acknowledged.writes, problems, identical, server_errors
+    )

@@ -246,8 +246,8 @@ async def _user_loop(
                 report.acknowledged.record(name, path, kwargs["json"], response.json())
         except httpx.TimeoutException:
             status = "timeout"
-        except httpx.TransportError:
-            status = "transport"
+        except httpx.TransportError as exc:  # named: a reset keep-alive reads apart from a server gone
+            status = f"transport:{type(exc).__name__}"
         report.add(name, (time.perf_counter() - t0) * 1000, status, queries, sent_at)
         if opts.think_ms > 0:
             await asyncio.sleep(user.rng.expovariate(1 / opts.think_ms) / 1000)

@@ -77,20 +77,21 @@ def _function_body(keys: Sequence[str]) -> sql.Composed:
 
 def install(pg: psycopg.Connection, schema: str, tables: Sequence[CopiedTable]) -> int:
     """The changelog and a trigger on every table of `tables` (copied into `schema`), in `pg`'s
-    transaction. Returns the tables given a trigger."""
-    pg.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(CONTROL_SCHEMA)))
-    pg.execute(
+    transaction, sent as one batch (it runs inside the cutover's pause: one round trip, not three per
+    table). Returns the tables given a trigger."""
+    parts = [
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(CONTROL_SCHEMA)),
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (seq bigserial PRIMARY KEY,"
             " xid xid8 NOT NULL DEFAULT pg_current_xact_id(), logged_at timestamptz NOT NULL DEFAULT now(),"
             " target_schema text NOT NULL, tbl text NOT NULL, key jsonb NOT NULL)"
-        ).format(CHANGELOG)
-    )
+        ).format(CHANGELOG),
+    ]
     truncated = sql.SQL(
         "BEGIN INSERT INTO {} (target_schema, tbl, key) VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, 'null');"
         " RETURN NULL; END"
     ).format(CHANGELOG)
-    pg.execute(
+    parts.append(
         sql.SQL("CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}").format(
             TRUNCATE_FUNCTION, sql.Literal(truncated.as_string(pg))
         )
@@ -98,28 +99,20 @@ def install(pg: psycopg.Connection, schema: str, tables: Sequence[CopiedTable]) 
     for table in tables:
         identity = table.identity
         function = function_name(schema, identity.target)
+        target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(identity.target))
         body = _function_body(identity.target_keys).as_string(pg)
-        pg.execute(
+        parts += [
             sql.SQL("CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}").format(
                 function, sql.Literal(body)
-            )
-        )
-        pg.execute(
+            ),
             sql.SQL(
-                "CREATE OR REPLACE TRIGGER {} AFTER INSERT OR UPDATE OR DELETE ON {}.{}"
-                " FOR EACH ROW EXECUTE FUNCTION {}()"
-            ).format(sql.Identifier(TRIGGER), sql.Identifier(schema), sql.Identifier(identity.target), function)
-        )
-        pg.execute(
+                "CREATE OR REPLACE TRIGGER {} AFTER INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {}()"
+            ).format(sql.Identifier(TRIGGER), target, function),
             sql.SQL(
-                "CREATE OR REPLACE TRIGGER {} AFTER TRUNCATE ON {}.{} FOR EACH STATEMENT EXECUTE FUNCTION {}()"
-            ).format(
-                sql.Identifier(TRUNCATE_TRIGGER),
-                sql.Identifier(schema),
-                sql.Identifier(identity.target),
-                TRUNCATE_FUNCTION,
-            )
-        )
+                "CREATE OR REPLACE TRIGGER {} AFTER TRUNCATE ON {} FOR EACH STATEMENT EXECUTE FUNCTION {}()"
+            ).format(sql.Identifier(TRUNCATE_TRIGGER), target, TRUNCATE_FUNCTION),
+        ]
+    pg.execute(sql.SQL("; ").join(parts))
     return len(tables)
 
 
