@@ -217,6 +217,26 @@ def test_an_invalidated_value_is_never_served_stale(redis_server: LocalRedis, ns
     assert token is not None
 
 
+def test_an_invalidation_waits_out_a_redis_that_stopped_answering_for_a_moment(ns: str) -> None:
+    """Redis paused (SIGSTOP) as a write invalidates: its first tries time out, and it tries again
+    until Redis answers, so another process that reaches Redis never serves the old value (given up
+    at once, the other process's L1 and L2 would go on serving it under the old generation)."""
+    with throwaway_redis() as server:
+        policy = CachePolicy(namespace=ns, redis_timeout_s=0.1, retry_min_s=0.05)
+        writer, reader = Cache(server.url, policy), Cache(server.url, policy)
+        assert reader.get("k", lambda: "old", tags=["a"]) == "old"
+        server.pause()
+        waking = threading.Timer(0.5, server.resume)
+        waking.start()
+        try:
+            writer.invalidate(["a"])
+        finally:
+            waking.join()
+            server.resume()
+        assert writer.stats()["levels"]["l2"]["errors"] >= 1  # it did time out first
+        assert reader.get("k", lambda: "new", tags=["a"]) == "new"
+
+
 def test_without_redis_the_cache_is_l1_and_invalidates_this_process() -> None:
     cache = Cache(None, CachePolicy(namespace="local"))
     assert cache.get("k", lambda: 1, tags=["x"]) == 1

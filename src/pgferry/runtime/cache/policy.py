@@ -18,6 +18,7 @@ class CachePolicy:
     redis_timeout_s: float = 0.25  # per Redis command: past it Redis counts as down
     retry_min_s: float = 0.25  # down: the first retry after this, doubling up to retry_max_s
     retry_max_s: float = 4.0
+    invalidate_s: float = 5.0  # how long a write's invalidation keeps trying Redis before it gives up on it
 
     def __post_init__(self) -> None:
         if self.l1_size < 1:

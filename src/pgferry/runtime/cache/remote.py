@@ -7,7 +7,8 @@ epoch (a flush of everything) at this process's next contact, before it reads an
 
 Redis down: a command that fails or times out (`redis_timeout_s`) marks it down; until the retry
 time (doubling from `retry_min_s` to `retry_max_s`) callers go to the database without trying, then
-the next caller tries again. No command is retried inside a request.
+the next caller tries again. No read is retried inside a request; a write's invalidation is, for up
+to `invalidate_s` (pgferry.runtime.cache.tiered).
 """
 
 from __future__ import annotations

@@ -108,6 +108,15 @@ class LocalRedis:
         """SIGKILL: a crash (the data, never persisted, is gone)."""
         self._end(signal.SIGKILL)
 
+    def pause(self) -> None:
+        """SIGSTOP: Redis keeps its data and its connections but answers nothing until `resume()`."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it does not stop in time; a stopped one stays stopped."""
         self._end(signal.SIGTERM)

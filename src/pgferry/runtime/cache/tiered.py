@@ -29,6 +29,7 @@ from pgferry.runtime.cache.policy import CachePolicy
 from pgferry.runtime.cache.remote import RedisError, RemoteCache
 
 T = TypeVar("T")
+RETRY_BUMP_S = 0.05  # between two tries of an invalidation that did not reach Redis
 
 
 class Cache:
@@ -143,11 +144,24 @@ class Cache:
         if self._remote is None:
             return
         self.counters.add("l2", "invalidations", len(unique))
-        try:
-            self._remote.bump(unique)
-        except RedisError as exc:
-            self._remote.failed(exc)
-            self._remote.missed_invalidation()
+        self._bump_patiently(self._remote, unique)
+
+    def _bump_patiently(self, remote: RemoteCache, tags: list[str]) -> None:
+        """The new generations in Redis, tried again for up to `policy.invalidate_s`: other processes
+        that still reach Redis would serve the old values until this one's next contact, so a write is
+        not acknowledged on one slow or failed command (Redis paused, a core starved for a moment). Only
+        past the deadline is it a missed invalidation (everything dropped at the next contact)."""
+        deadline = time.monotonic() + self.policy.invalidate_s
+        while True:
+            try:
+                remote.bump(tags)
+                return
+            except RedisError as exc:
+                remote.failed(exc)
+                if time.monotonic() + RETRY_BUMP_S >= deadline:
+                    remote.missed_invalidation()
+                    return
+            time.sleep(RETRY_BUMP_S)
 
     @contextlib.contextmanager
     def invalidating(self) -> Iterator[set[str]]:
