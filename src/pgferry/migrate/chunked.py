@@ -70,10 +70,10 @@ def build_held_back(dsn: str, plan: MigrationPlan) -> HeldBack:
     steps = [s for s in plan.steps if held_back(s)]
     report = HeldBack()
     with ConnectionPool(dsn, min_size=1, max_size=1, kwargs={"autocommit": True}) as pool:
-        for kind in ("index", "unique"):
+        for kind in ("index", "unique"):  # a UNIQUE constraint takes over its index: counted once
             chosen = [s for s in steps if s.kind == kind]
             report.skipped += run_steps_in_order(pool, chosen)
-            report.built += len(chosen)
+            report.built += len(chosen) if kind == "index" else 0
         for step in (s for s in steps if s.kind == "foreign_key"):
             found = add_foreign_key(pool, step, plan.schema, plan.table(step.table).target)
             if isinstance(found, Skipped):
@@ -81,5 +81,5 @@ def build_held_back(dsn: str, plan: MigrationPlan) -> HeldBack:
             elif found is not None:
                 report.unvalidated.append(found)
             report.built += 1
-    report.built -= len(report.skipped)
+    report.built -= len([s for s in report.skipped if s.kind != "unique"])
     return report
