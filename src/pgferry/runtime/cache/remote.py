@@ -34,6 +34,7 @@ log = logging.getLogger("pgferry.runtime.cache")
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 RedisError = redis.RedisError
+RedisTimeout = redis.TimeoutError  # a Redis that answers late (paused, starved), not one that is gone
 
 
 class RemoteCache:

@@ -26,7 +26,7 @@ from pgferry.runtime.cache.codec import Stamp, Stored, decode, encode
 from pgferry.runtime.cache.counters import Counters, hit_rate
 from pgferry.runtime.cache.local import LocalCache, LocalGenerations
 from pgferry.runtime.cache.policy import CachePolicy
-from pgferry.runtime.cache.remote import RedisError, RemoteCache
+from pgferry.runtime.cache.remote import RedisError, RedisTimeout, RemoteCache
 
 T = TypeVar("T")
 RETRY_BUMP_S = 0.05  # between two tries of an invalidation that did not reach Redis
@@ -147,18 +147,22 @@ class Cache:
         self._bump_patiently(self._remote, unique)
 
     def _bump_patiently(self, remote: RemoteCache, tags: list[str]) -> None:
-        """The new generations in Redis, tried again for up to `policy.invalidate_s`: other processes
-        that still reach Redis would serve the old values until this one's next contact, so a write is
-        not acknowledged on one slow or failed command (Redis paused, a core starved for a moment). Only
-        past the deadline is it a missed invalidation (everything dropped at the next contact)."""
+        """The new generations in Redis. Other processes that still reach Redis would serve the old
+        values until this one's next contact, so a write is not acknowledged on one failed command: a
+        timeout (Redis paused, a core starved: it answers late, to others too) is tried again for up to
+        `policy.invalidate_s`; a refused or broken connection (Redis gone: others cannot reach it
+        either, and read from the database) once more, on a fresh connection. Then it is a missed
+        invalidation: everything is dropped at this process's next contact."""
         deadline = time.monotonic() + self.policy.invalidate_s
+        refused = 0
         while True:
             try:
                 remote.bump(tags)
                 return
             except RedisError as exc:
                 remote.failed(exc)
-                if time.monotonic() + RETRY_BUMP_S >= deadline:
+                refused += not isinstance(exc, RedisTimeout)
+                if refused > 1 or time.monotonic() + RETRY_BUMP_S >= deadline:
                     remote.missed_invalidation()
                     return
             time.sleep(RETRY_BUMP_S)
