@@ -10,27 +10,30 @@ is given meanwhile). The way forward again, a restart never moves a sequence bac
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from typing import Any
+from collections.abc import Collection
 
 import psycopg
 
 from pgferry.migrate.plan import MigrationPlan
 from pgferry.migrate.restart import last_given_sql
 from pgferry.pg.connect import statement
+from pgferry.sqlite.schema import read_schema
 from pgferry.sqltext import quote_ident
 
-AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.IGNORECASE)
+
+def autoincrement_tables(conn: sqlite3.Connection) -> set[str]:
+    """The file's AUTOINCREMENT tables (other tables reuse max(rowid) + 1 by SQLite's own rule): read
+    before the rollback's freeze, so the pause holds none of it."""
+    return {t.name for t in read_schema(conn).tables if t.autoincrement}
 
 
-def given_on_postgres(pg: psycopg.Connection, stored_plan: dict[str, Any]) -> dict[str, int]:
-    """{SQLite table: the last id its PostgreSQL identity gave} for the tables with one that gave any."""
-    plan = MigrationPlan.from_dict(stored_plan)
+def given_on_postgres(pg: psycopg.Connection, plan: MigrationPlan, tables: Collection[str]) -> dict[str, int]:
+    """{SQLite table: the last id its PostgreSQL identity gave} for those of `tables` whose identity gave any."""
     given: dict[str, int] = {}
     for table in plan.tables:
         column = next((c.target for c in table.columns if c.identity), None)
-        if table.identity_start is None or column is None:
+        if table.source not in tables or table.identity_start is None or column is None:
             continue
         qualified = f"{quote_ident(plan.schema)}.{quote_ident(table.target)}"
         row = pg.execute(statement(last_given_sql(qualified, column))).fetchone()
@@ -40,18 +43,13 @@ def given_on_postgres(pg: psycopg.Connection, stored_plan: dict[str, Any]) -> di
 
 
 def raise_autoincrement_marks(conn: sqlite3.Connection, given: dict[str, int]) -> dict[str, int]:
-    """In `conn`'s transaction, raise sqlite_sequence to `given` for the AUTOINCREMENT tables among
-    them (other tables reuse max(rowid) + 1 by SQLite's own rule); returns the marks raised."""
-    tables = {
-        name
-        for name, create in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
-        if name in given and create and AUTOINCREMENT.search(create)
-    }
-    if not tables:
+    """In `conn`'s transaction, raise sqlite_sequence to `given` (AUTOINCREMENT tables only) where it is
+    below; returns the marks raised."""
+    if not given:
         return {}
     marks = {str(name): int(seq) for name, seq in conn.execute("SELECT name, seq FROM sqlite_sequence")}
     raised: dict[str, int] = {}
-    for name in sorted(tables):
+    for name in sorted(given):
         if marks.get(name, 0) >= given[name]:
             continue
         if name in marks:

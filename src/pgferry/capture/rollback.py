@@ -37,13 +37,12 @@ from psycopg import sql
 from pgferry import killpoints
 from pgferry.capture import changelog, pgstate
 from pgferry.capture.changelog import STATE
-from pgferry.capture.idmarks import given_on_postgres, raise_autoincrement_marks
+from pgferry.capture.idmarks import autoincrement_tables, given_on_postgres, raise_autoincrement_marks
 from pgferry.capture.migration import install_schema
 from pgferry.capture.reverse import ReverseApplier, log
 from pgferry.capture.reverse.applier import BATCH_ENTRIES
 from pgferry.dsn import redact
 from pgferry.errors import PgferryError, TargetError, UsageError
-from pgferry.migrate import control
 from pgferry.migrate.errors import user_errors
 from pgferry.pg.connect import connect, first_line
 from pgferry.runtime.route import Route, freeze, mirror, read_route, set_route, thaw
@@ -149,7 +148,7 @@ def _lock_timeout(pg: psycopg.Connection, seconds: float) -> None:
 def _flip(applier: ReverseApplier, conn: sqlite3.Connection, lock_timeout_s: float, report: RollbackReport) -> Flip:
     """Steps 2 to 5."""
     pg, schema = applier.pg, applier.schema
-    stored_plan = control.read_plan(pg, schema) or {}
+    autoincrement = autoincrement_tables(conn)
     started = time.monotonic()
     freeze(conn, lock_timeout_s + FREEZE_MARGIN_S, note="rollback")
     flipped = None
@@ -171,7 +170,7 @@ def _flip(applier: ReverseApplier, conn: sqlite3.Connection, lock_timeout_s: flo
                     "cannot be waited for; the cutover writes it (set_route with pg=)"
                 )
             report.lock_wait_s = time.monotonic() - started
-            given = given_on_postgres(pg, stored_plan) if stored_plan else {}
+            given = given_on_postgres(pg, applier.plan, autoincrement)
             drained_upto = 0
             while flipped is None:
                 pending = applier.pending(pg, applier.batch_entries, check_schema=True)

@@ -36,6 +36,16 @@ def held_back(step: Step) -> bool:
     return step.kind == "index" and step.sql.startswith("CREATE UNIQUE INDEX")
 
 
+def counted(kind: str) -> bool:
+    """Whether a held-back step of `kind` counts as one constraint: a UNIQUE constraint takes over its index."""
+    return kind != "unique"
+
+
+def held_back_count(plan: MigrationPlan) -> int:
+    """The UNIQUE indexes and foreign keys of `plan` a chunked copy leaves for catch-up."""
+    return sum(1 for s in plan.steps if held_back(s) and counted(s.kind))
+
+
 def read_whole(table: Table) -> bool:
     """Whether `table` is read in one read transaction: its primary key is not the chunk key."""
     if table.without_rowid or not table.primary_key:
@@ -70,16 +80,13 @@ def build_held_back(dsn: str, plan: MigrationPlan) -> HeldBack:
     steps = [s for s in plan.steps if held_back(s)]
     report = HeldBack()
     with ConnectionPool(dsn, min_size=1, max_size=1, kwargs={"autocommit": True}) as pool:
-        for kind in ("index", "unique"):  # a UNIQUE constraint takes over its index: counted once
-            chosen = [s for s in steps if s.kind == kind]
-            report.skipped += run_steps_in_order(pool, chosen)
-            report.built += len(chosen) if kind == "index" else 0
+        for kind in ("index", "unique"):
+            report.skipped += run_steps_in_order(pool, [s for s in steps if s.kind == kind])
         for step in (s for s in steps if s.kind == "foreign_key"):
             found = add_foreign_key(pool, step, plan.schema, plan.table(step.table).target)
             if isinstance(found, Skipped):
                 report.skipped.append(found)
             elif found is not None:
                 report.unvalidated.append(found)
-            report.built += 1
-    report.built -= len([s for s in report.skipped if s.kind != "unique"])
+    report.built = held_back_count(plan) - sum(1 for s in report.skipped if counted(s.kind))
     return report

@@ -103,6 +103,7 @@ class ReverseApplier:
                 self._own()
             self.conn.execute("PRAGMA foreign_keys = OFF")  # see pgferry.capture.reverse.rows
             copied = captured_tables(self.conn, self.pg, schema)
+            self.plan = copied.plan  # the copy's, as stored
             self.tables = {t.identity.target: ReverseTable.load(self.pg, schema, t) for t in copied.tables}
         except BaseException:
             self.close()
