@@ -3,16 +3,20 @@
 One attempt (issue 16; DESIGN.md, "A migration, end to end"):
 
     catch up   the applier (this process's own, or a `migrate follow` that is running) within --max-lag
+    install    reverse capture (pgferry.capture.reverse) on every copied table, unarmed: its triggers
+               log nothing until the mirrored route says postgres. Before the freeze, so its catalog
+               writes and table locks are not in the writers' pause (once per command)
     freeze     the route announces the switch: writers that begin now wait (pgferry.runtime.routed)
                instead of queuing for the lock, whose busy handler is unfair
     lock       BEGIN IMMEDIATE, tried every millisecond until the deadline: writers in flight finish
     drain      every changelog entry up to the head (fixed now: nobody else can write) applied
     verify     the keys drained and every failure a verify pass found, compared on both sides (no
                grace needed: nothing is in flight); a difference undoes the attempt, not retried
-    flip       one PostgreSQL transaction: identity sequences above SQLite's ids, reverse capture
-               installed (pgferry.capture.reverse: from here every PostgreSQL write is logged for a
-               rollback), the route's mirror set to postgres; COMMIT; then SQLite's route row set to
-               postgres, COMMIT: the writers that waited go on PostgreSQL
+    flip       one PostgreSQL transaction: identity sequences above SQLite's ids, the route's mirror
+               set to postgres, which arms reverse capture (from its commit every PostgreSQL write is
+               logged for a rollback; a table a rebuild re-created since the install gets its trigger
+               here); COMMIT; then SQLite's route row set to postgres, COMMIT: the writers that waited
+               go on PostgreSQL
 
 From `lock` to the end the attempt must fit in --lock-timeout; when it does not, it is undone (both
 transactions rolled back, the freeze lifted, writers go on SQLite) and tried again after a backoff.
@@ -116,11 +120,13 @@ def plan_steps(options: CutoverOptions, applier: str, tables: int) -> list[str]:
     who = "this command's applier" if applier == "own" else "the running `migrate follow`"
     steps = [
         f"wait until {who} is at most {options.max_lag_s:g} s behind",
+        f"in PostgreSQL, before the freeze: install reverse capture on {tables} tables, unarmed until the route "
+        "says postgres (once)",
         f"freeze the route for {options.lock_timeout_s + FREEZE_MARGIN_S:g} s: writers that begin wait",
         f"take SQLite's write lock (BEGIN IMMEDIATE), within {options.lock_timeout_s:g} s of the freeze",
         "apply every changelog entry up to the head",
-        f"in PostgreSQL: set the identity sequences of {tables} tables above SQLite's ids, install reverse capture "
-        "(for a rollback), route mirror to postgres; COMMIT",
+        f"in PostgreSQL: set the identity sequences of {tables} tables above SQLite's ids, route mirror to "
+        "postgres (which arms reverse capture, for a rollback); COMMIT",
     ]
     if options.hook:
         steps.append(f"run the hook with the write lock held (at most {options.hook_timeout_s:g} s)")
@@ -256,6 +262,7 @@ class _Cutover:
             self.close()
             raise
         self.sequences = 0
+        self.installed = False  # reverse capture, unarmed, before the first freeze
 
     def close(self) -> None:
         self.catchup.close()
@@ -274,6 +281,9 @@ class _Cutover:
                 lag = self.catchup.lag_s(self.conn)
             if lag > self.options.max_lag_s:
                 raise _GiveUp("lag", f"the applier is {lag:.2f} s behind (--max-lag {self.options.max_lag_s:g})")
+            if not self.installed:
+                with _timed(phases, "install"):
+                    self._install_reverse()
             with _timed(phases, "freeze"):
                 self._freeze()
             frozen_at = time.monotonic()  # writers that begin from now on wait
@@ -321,7 +331,9 @@ class _Cutover:
                 sequences = _sequence_sql(self.stored, self.conn)
                 if sequences:  # one round trip
                     self.flip_pg.execute(statement("; ".join(sequences)))
-                reverse.install(self.flip_pg, self.schema, self.copied)  # committed before any writer gets here
+                rebuilt = reverse.missing(self.flip_pg, self.schema, self.copied)
+                if rebuilt:  # re-created by a rebuild since the install: triggers before any writer gets here
+                    reverse.install(self.flip_pg, self.schema, rebuilt)
                 set_route(self.conn, Route.POSTGRES, note="cutover", pg=self.flip_pg)
                 killpoints.reached("cutover:before_pg_commit")
         except pgerrors.LockNotAvailable as exc:
@@ -346,6 +358,17 @@ class _Cutover:
         for failure in verifystate.failures(self.pg, self.schema):
             keys.setdefault(failure.table, []).append(failure.key)
         return keys
+
+    def _install_reverse(self) -> None:
+        """Reverse capture, unarmed, in a transaction of its own (its triggers wait for the forward
+        applier's transactions on each table, never past --lock-timeout)."""
+        try:
+            with self.pg.transaction():
+                self.pg.execute(statement(f"SET LOCAL lock_timeout = {int(self.options.lock_timeout_s * 1000)}"))
+                reverse.install(self.pg, self.schema, self.copied)
+        except pgerrors.LockNotAvailable as exc:
+            raise _GiveUp("install_timeout", f"installing reverse capture: {first_line(exc)}") from None
+        self.installed = True
 
     def _freeze(self) -> None:
         """Announce the switch (a short write of its own: it queues for the lock like any writer)."""

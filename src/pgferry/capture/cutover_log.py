@@ -16,7 +16,9 @@ from pgferry.migrate.control import CONTROL_SCHEMA, ensure_control_schema
 @dataclass
 class Attempt:
     number: int
-    outcome: str  # "cut_over", "lag", "lock_timeout", "drain_timeout", "verify_failed", "flip_timeout", "hook_failed"
+    # "cut_over", "lag", "install_timeout", "lock_timeout", "drain_timeout", "verify_failed", "flip_timeout",
+    # "hook_failed"
+    outcome: str
     phases: dict[str, float] = field(default_factory=dict)  # phase -> seconds
     pause_s: float | None = None  # freeze announced -> route committed or thawed: the most any writer waited
     frozen_at: float | None = None  # epoch s the freeze was announced (writers that began then waited)

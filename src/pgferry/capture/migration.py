@@ -31,7 +31,7 @@ from typing import Any
 
 import psycopg
 
-from pgferry.capture import changelog, pgstate
+from pgferry.capture import changelog, pgstate, reverse
 from pgferry.capture.applier import BATCH_ENTRIES, Applier, ApplierBusy, Batch, Rebuilt
 from pgferry.capture.current import ApplyError
 from pgferry.capture.install import Removed, install, uninstall
@@ -361,6 +361,7 @@ def abort(path: str | Path, dsn: str, schema: str | None = None) -> RemovalRepor
     schema = install_schema(path, schema)
     with connect(dsn) as pg, pg.transaction():  # each half is idempotent: abort again finishes a killed one
         found = pgstate.remove(pg, schema)
+        reverse.uninstall(pg, schema)  # a cutover that did not happen leaves it installed, unarmed
     removed = uninstall(path)
     return RemovalReport(str(path), schema, removed, found)
 

@@ -14,6 +14,6 @@ while the route is `postgres`.
 from __future__ import annotations
 
 from pgferry.capture.reverse.applier import ReverseApplier, ReverseBatch
-from pgferry.capture.reverse.log import install, uninstall
+from pgferry.capture.reverse.log import install, missing, uninstall
 
-__all__ = ["ReverseApplier", "ReverseBatch", "install", "uninstall"]
+__all__ = ["ReverseApplier", "ReverseBatch", "install", "missing", "uninstall"]

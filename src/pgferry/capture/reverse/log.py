@@ -11,9 +11,15 @@ and the applier empties the table in SQLite before writing the batch's rows.
 `xid` is the writing transaction (pg_current_xact_id(), for diagnosis: which transaction wrote an
 entry); `logged_at` (the transaction's start) bounds the reverse lag in seconds from above.
 
-`install` and `uninstall` run in the caller's transaction and never commit: the cutover installs
-inside its critical section, so install is a handful of catalog writes, idempotent (a cutover
-retried after a kill installs again: CREATE ... IF NOT EXISTS, CREATE OR REPLACE).
+The triggers are armed by the route: each one logs only while the route mirrored in PostgreSQL
+(`pgferry.route`, runtime/route/mirror.py) says `postgres`. So the cutover installs them before its
+freeze, where their catalog writes and table locks cost writers nothing, and its flip (one mirror
+row, in the transaction that commits the switch) is what arms them: a write on PostgreSQL is logged
+exactly when it happens on the route `postgres`. Before that (the forward applier's upserts, a `dual`
+route's candidate writes) they return at once; a rollback's flip disarms them in the same way.
+
+`install` and `uninstall` run in the caller's transaction and never commit; install is idempotent
+(a cutover retried after a kill installs again: CREATE ... IF NOT EXISTS, CREATE OR REPLACE).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from psycopg import sql
 
 from pgferry.capture.copied import CopiedTable
 from pgferry.migrate.control import CONTROL_SCHEMA
+from pgferry.runtime.route import mirror
 
 CHANGELOG = sql.Identifier(CONTROL_SCHEMA, "reverse_changelog")
 TRIGGER = "_pgferry_reverse"
@@ -60,15 +67,22 @@ def _key_array(record: sql.SQL, keys: Sequence[str]) -> sql.Composed:
     return sql.SQL("jsonb_build_array({})").format(values)
 
 
+# the first statement of every trigger: nothing is logged unless the mirrored route is postgres
+UNARMED = sql.SQL(
+    "IF NOT EXISTS (SELECT 1 FROM {} WHERE id = 1 AND route = 'postgres') THEN RETURN NULL; END IF;"
+).format(mirror.TABLE)
+
+
 def _function_body(keys: Sequence[str]) -> sql.Composed:
     log = sql.SQL("INSERT INTO {} (target_schema, tbl, key) VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, {});")
     moved = sql.SQL(" OR ").join(
         sql.SQL("OLD.{0}::text IS DISTINCT FROM NEW.{0}::text").format(sql.Identifier(k)) for k in keys
     )
     return sql.SQL(
-        "BEGIN IF TG_OP = 'DELETE' THEN {old}"
+        "BEGIN {unarmed} IF TG_OP = 'DELETE' THEN {old}"
         " ELSE {new} IF TG_OP = 'UPDATE' AND ({moved}) THEN {old} END IF; END IF; RETURN NULL; END"
     ).format(
+        unarmed=UNARMED,
         old=log.format(CHANGELOG, _key_array(sql.SQL("OLD"), keys)),
         new=log.format(CHANGELOG, _key_array(sql.SQL("NEW"), keys)),
         moved=moved,
@@ -77,8 +91,9 @@ def _function_body(keys: Sequence[str]) -> sql.Composed:
 
 def install(pg: psycopg.Connection, schema: str, tables: Sequence[CopiedTable]) -> int:
     """The changelog and a trigger on every table of `tables` (copied into `schema`), in `pg`'s
-    transaction, sent as one batch (it runs inside the cutover's pause: one round trip, not three per
-    table). Returns the tables given a trigger."""
+    transaction, sent as one batch (one round trip, not three per table). They log nothing until the
+    mirrored route says postgres (module docstring). Returns the tables given a trigger."""
+    mirror.ensure(pg)  # the triggers read it
     parts = [
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(CONTROL_SCHEMA)),
         sql.SQL(
@@ -88,9 +103,9 @@ def install(pg: psycopg.Connection, schema: str, tables: Sequence[CopiedTable]) 
         ).format(CHANGELOG),
     ]
     truncated = sql.SQL(
-        "BEGIN INSERT INTO {} (target_schema, tbl, key) VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, 'null');"
+        "BEGIN {} INSERT INTO {} (target_schema, tbl, key) VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, 'null');"
         " RETURN NULL; END"
-    ).format(CHANGELOG)
+    ).format(UNARMED, CHANGELOG)
     parts.append(
         sql.SQL("CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}").format(
             TRUNCATE_FUNCTION, sql.Literal(truncated.as_string(pg))
@@ -124,6 +139,13 @@ def installed_tables(pg: psycopg.Connection, schema: str) -> list[str]:
         [TRIGGER, schema],
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def missing(pg: psycopg.Connection, schema: str, tables: Sequence[CopiedTable]) -> list[CopiedTable]:
+    """The tables of `tables` without the reverse trigger (one catalog query: the cutover's flip asks
+    it to find a table a rebuild re-created since the install before the freeze)."""
+    installed = set(installed_tables(pg, schema))
+    return [t for t in tables if t.identity.target not in installed]
 
 
 def uninstall(pg: psycopg.Connection, schema: str) -> int:
