@@ -4,10 +4,11 @@ pgferry.cli_switch; what they all declare the same way in pgferry.cli_migrate_co
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,12 @@ until_option = click.option(
     is_flag=True,
     help="Stop once caught up (a batch applied every change there was when it began; writes may go on),"
     " instead of following on.",
+)
+metrics_option = click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="Serve the migration's Prometheus metrics on http://127.0.0.1:PORT/metrics while it follows "
+    "(0: a free port; the URL is printed on stderr). The same metrics as `migrate metrics`.",
 )
 batch_option = click.option(
     "--batch",
@@ -88,18 +95,36 @@ def _run(
     call: Callable[[Listener, Follow], FollowReport],
     verify_every: int = 0,
     grace: float = 5.0,
+    metrics: tuple[Path, str, str | None, int | None] = (Path(), "", None, None),
 ) -> None:
-    """`call` (start or follow) with progress bars, signals that stop it, and its report rendered."""
+    """`call` (start or follow) with progress bars, signals that stop it, and its report rendered;
+    `metrics` (file, DSN, schema, --metrics-port) served meanwhile when a port is given."""
     from pgferry.bars import event_bars
     from pgferry.capture.migration import Follow
 
-    with stopping() as (stop, following), event_bars(not as_json) as bars:
+    with stopping() as (stop, following), _serving_metrics(*metrics), event_bars(not as_json) as bars:
         progress = _progress(as_json, following)
         how = Follow(
             stop, until_caught_up, progress, batch_entries, verify_every, grace, _verified(as_json), _rebuilt(as_json)
         )
         report = call(bars, how)
     _finish(report, as_json)
+
+
+@contextlib.contextmanager
+def _serving_metrics(path: Path, dsn: str, schema: str | None, port: int | None) -> Iterator[None]:
+    if port is None:
+        yield
+        return
+    from pgferry.capture.metrics import serve_metrics
+    from pgferry.capture.migration import install_schema
+
+    server = serve_metrics(path, dsn, install_schema(path, schema), port)
+    click.echo(f"metrics at {server.url}", err=True)
+    try:
+        yield
+    finally:
+        server.stop()
 
 
 def _rebuilt(as_json: bool) -> Callable[[Rebuilt, PassReport], None]:
@@ -162,8 +187,8 @@ def _finish(report: FollowReport, as_json: bool) -> None:
 
 
 def _following(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--until-caught-up, --batch and --json of the commands that follow (start, follow)."""
-    return until_option(batch_option(json_option("the report, when it stops")(handle_errors(command))))
+    """--until-caught-up, --batch, --metrics-port and --json of the commands that follow (start, follow)."""
+    return until_option(batch_option(metrics_option(json_option("the report, when it stops")(handle_errors(command)))))
 
 
 @migrate.command("start")
@@ -184,6 +209,7 @@ def start_command(
     keep_journal_mode: bool,
     until_caught_up: bool,
     batch_entries: int,
+    metrics_port: int | None,
     as_json: bool,
     **shape: Any,
 ) -> None:
@@ -206,6 +232,7 @@ def start_command(
         until_caught_up,
         batch_entries,
         lambda events, how: start(sqlite_path, postgres_dsn, options, events, how, wal=not keep_journal_mode),
+        metrics=(sqlite_path, postgres_dsn, options.schema, metrics_port),
     )
 
 
@@ -238,6 +265,7 @@ def follow_command(
     grace: float,
     until_caught_up: bool,
     batch_entries: int,
+    metrics_port: int | None,
     as_json: bool,
 ) -> None:
     """Go on applying SQLITE_PATH's changes to POSTGRES_DSN where the migration stands.
@@ -255,6 +283,7 @@ def follow_command(
         lambda events, how: follow(sqlite_path, postgres_dsn, schema, events, how),
         verify_every,
         grace,
+        metrics=(sqlite_path, postgres_dsn, schema, metrics_port),
     )
 
 

@@ -1,0 +1,60 @@
+"""`pgferry migrate follow --metrics-port`: the migration's metrics served by the process that follows,
+scraped for real while it follows and gone when it stops."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from capture_util import changes, make_source, started, write
+
+DEADLINE_S = 60.0
+
+
+def metric(text: str, name: str) -> float:
+    found = re.search(rf"^{name}\{{[^}}]*\}} (\S+)$", text, re.MULTILINE)
+    assert found is not None, f"{name} not in the scrape"
+    return float(found.group(1))
+
+
+def test_follow_serves_the_migration_metrics_while_it_follows(tmp_path: Path, pg_dsn: str) -> None:
+    path = make_source(tmp_path / "app.db", without_rowid=False)
+    started(path, pg_dsn)
+    write(path, changes(30))
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "pgferry", "migrate", "follow", str(path), pg_dsn, "--metrics-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        assert follower.stderr is not None
+        line = follower.stderr.readline()
+        url = re.search(r"metrics at (http://127\.0\.0\.1:\d+/metrics)", line)
+        assert url is not None, line
+        deadline = time.monotonic() + DEADLINE_S
+        while True:  # until the follower has applied the 30 changes' entries
+            text = httpx.get(url.group(1), timeout=10).text
+            if metric(text, "pgferry_migration_lag_changes") == 0 and metric(
+                text, "pgferry_migration_applied_changes_total"
+            ):
+                break
+            assert time.monotonic() < deadline, text
+            time.sleep(0.1)
+        assert metric(text, "pgferry_migration_applier_running") == 1
+        assert 'pgferry_migration_route{route="sqlite",schema="public"} 1.0' in text
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        _, err = follower.communicate(timeout=DEADLINE_S)
+    assert follower.returncode == 0, err
+    with pytest.raises(httpx.TransportError):  # stopped with the follower
+        httpx.get(url.group(1), timeout=2)
