@@ -16,6 +16,7 @@ from pgdatabases import fresh_database
 from pgferry.advise.advisor import advise
 from pgferry.advise.native import NativeOptions, NativeProposal, NativeReport
 from pgferry.cli import main
+from pgferry.doctor.html_postgres import postgres_section
 from pgferry.pg.cluster import LocalCluster
 
 LOOSE = NativeOptions(min_rows=1_000, brin_min_pages=128)  # the schema is small: so are the thresholds
@@ -194,3 +195,16 @@ def test_the_cli_reports_the_native_proposals_in_text_and_json(native_dsn: str) 
     assert text.exit_code == 0, text.output
     assert "PostgreSQL-native schema" in text.output and "--partition events=happened_at:month" in text.output
     assert "not partitioned: accounts" in text.output
+
+
+def test_the_doctors_html_lists_the_native_proposals_with_evidence_and_the_refusals(native_dsn: str) -> None:
+    with psycopg.connect(native_dsn) as pg:
+        advice = advise(pg, native=LOOSE).as_dict()
+    page = postgres_section(advice, [])
+    native_part = page[page.index("<h3>PostgreSQL-native schema</h3>") :]
+    assert "--partition events=happened_at:month" in native_part
+    assert "rows_per_day: " in native_part and "primary key (id) becomes (id, happened_at)" in native_part
+    assert "gin_trgm_ops" in native_part  # the trigram proposal's statement
+    refusals = native_part[native_part.index("<h4>Not proposed, and why</h4>") :]
+    assert "partition of accounts" in refusals
+    assert "unique key (handle) does not include created_at" in refusals

@@ -57,11 +57,43 @@ def postgres_section(advice: dict[str, Any], sqlite_fingerprints: list[dict[str,
         else '<p class="muted">No statement of the SQLite workload has the same fingerprint on PostgreSQL.</p>'
     )
     notes = "".join(f"<li>{escape(n)}</li>" for n in advice["notes"])
+    native = native_section(advice.get("native", {"proposals": [], "refused": []}))
     return f"""<h2>PostgreSQL (pgferry advise)</h2>
 <p>{advice["statements"]:,} statements from pg_stat_statements.</p>
 <h3>Proposed indexes</h3>{proposals}
 <h3>Existing indexes to drop</h3><ul>{existing or "<li>none</li>"}</ul>
 <h3>Statements no proposal helps</h3><ul>{reasons or "<li>none</li>"}</ul>
+{native}
 <h3>The same statements on both sides</h3>{side}
 <ul>{notes}</ul>
 """
+
+
+def native_section(native: dict[str, Any]) -> str:
+    """advise's PostgreSQL-native proposals (NativeReport.as_dict(): partitions, BRIN, trigram, value
+    lists), each with its evidence, its cost and what carries it out; then what was refused and why."""
+    rows = [
+        f"<tr><td>{escape(p['kind'])}</td><td>{escape(p['table'])}.{escape(p['column'])}</td>"
+        f"<td>{escape(p['summary'])}</td><td>{_evidence(p['evidence'])}</td>"
+        f"<td>{'<br>'.join(escape(c) for c in p['cost']) or '-'}</td>"
+        f"<td><pre>{escape(chr(10).join(p['sql']))}</pre></td></tr>"
+        for p in native["proposals"]
+    ]
+    proposals = (
+        "<table><thead><tr><th>kind</th><th>column</th><th>proposal</th><th>evidence</th><th>cost</th>"
+        "<th>how</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        if rows
+        else '<p class="muted">No PostgreSQL-native change proposed.</p>'
+    )
+    refused = "".join(
+        f"<li>{escape(r['kind'])} of {escape(r['table'])}"
+        + (f".{escape(r['column'])}" if r["column"] else "")
+        + f": {escape('; '.join(r['reasons']))}</li>"
+        for r in native["refused"]
+    )
+    return f"""<h3>PostgreSQL-native schema</h3>{proposals}
+<h4>Not proposed, and why</h4><ul>{refused or "<li>none</li>"}</ul>"""
+
+
+def _evidence(evidence: dict[str, Any]) -> str:
+    return "<br>".join(f"{escape(str(name))}: {escape(str(value))}" for name, value in evidence.items()) or "-"
