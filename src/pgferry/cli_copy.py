@@ -83,6 +83,40 @@ def shaped_options(jobs: int | None, cast_file: str | None, **shape: Any) -> Cop
     return CopyOptions(jobs=jobs or default_jobs(), casts_file=cast_file, **shape)
 
 
+PARTITION_OPTIONS = (
+    click.option(
+        "--partition",
+        "partitions",
+        multiple=True,
+        metavar="TABLE=COLUMN:UNIT",
+        help="Make TABLE PARTITION BY RANGE (COLUMN), a date or time column, one partition per month, week or day "
+        "for the data's span and --partition-ahead past now, and a DEFAULT partition for NULLs and the rest. "
+        "Repeatable. Refused when a primary key or unique constraint lacks COLUMN (see --partition-widen-keys).",
+    ),
+    click.option(
+        "--partition-widen-keys",
+        is_flag=True,
+        help="Add the partition column to the partitioned tables' primary key and unique constraints instead of "
+        "refusing (reported: each then enforces uniqueness together with the column only; foreign keys to the "
+        "old key are not carried).",
+    ),
+    click.option(
+        "--partition-ahead",
+        type=click.IntRange(0, 1000),
+        default=3,
+        show_default=True,
+        help="Partitions made past the one holding now.",
+    ),
+)
+
+
+def partition_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --partition, --partition-widen-keys and --partition-ahead (copy and migrate start)."""
+    for option in reversed(PARTITION_OPTIONS):
+        command = option(command)
+    return command
+
+
 @click.command("copy")
 @click.argument("sqlite_path", type=click.Path(path_type=Path))
 @click.argument("postgres_dsn", required=False)
@@ -100,29 +134,7 @@ def shaped_options(jobs: int | None, cast_file: str | None, **shape: Any) -> Cop
     type=click.Path(dir_okay=False),
     help="Where --on-error reject writes whole rows (JSONL; put back with restore-rejects).",
 )
-@click.option(
-    "--partition",
-    "partitions",
-    multiple=True,
-    metavar="TABLE=COLUMN:UNIT",
-    help="Make TABLE PARTITION BY RANGE (COLUMN), a date or time column, one partition per month, week or day "
-    "for the data's span and --partition-ahead past now, and a DEFAULT partition for NULLs and the rest. "
-    "Repeatable. Refused when a primary key or unique constraint lacks COLUMN (see --partition-widen-keys).",
-)
-@click.option(
-    "--partition-widen-keys",
-    is_flag=True,
-    help="Add the partition column to the partitioned tables' primary key and unique constraints instead of "
-    "refusing (reported: each then enforces uniqueness together with the column only; foreign keys to the "
-    "old key are not carried).",
-)
-@click.option(
-    "--partition-ahead",
-    type=click.IntRange(0, 1000),
-    default=3,
-    show_default=True,
-    help="Partitions made past the one holding now.",
-)
+@partition_options
 @click.option("--dry-run", is_flag=True, help="Print the DDL with a comment on every choice; copy nothing.")
 @click.option("--no-verify", is_flag=True, help="Skip the verification that runs after the copy.")
 @json_option("the report")

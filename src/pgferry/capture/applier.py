@@ -176,7 +176,7 @@ class Applier:
         self.tables: dict[int, Table] = {}
         for copied_table in copied.tables:
             captured, identity = copied_table.captured, copied_table.identity
-            target = TargetTable(captured.id, self.schema, identity)
+            target = TargetTable(captured.id, self.schema, identity, copied_table.plan.partition is not None)
             reverse = tuple(converter_for(c).reverse for c in identity.key)
             self.tables[captured.id] = Table(
                 captured, current_rows(captured.table, captured.key, copied_table.plan), target, reverse

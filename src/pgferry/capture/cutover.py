@@ -426,6 +426,13 @@ def _check_ready(path: Path, dsn: str, schema: str) -> None:
         raise UsageError(f"the copy into schema {schema!r} has not finished; `pgferry migrate follow` finishes it")
     if state.phase == "failed":
         raise UsageError(f"the applier stopped on an error: {state.last_error}; fix it and `migrate follow` first")
+    if state.options.get("partition_widen_keys"):
+        raise UsageError(
+            f"schema {schema!r}: the copy widened the partitioned tables' keys with the partition column "
+            "(--partition-widen-keys); reverse capture and rollback replay PostgreSQL changes into SQLite by that "
+            "key, which an UPDATE of the partition column changes, so a cutover is refused. Copy without "
+            "--partition-widen-keys (partition only tables whose keys hold the column) to cut over"
+        )
     if state.constraints == "pending":
         raise UsageError(
             f"schema {schema!r}: the UNIQUE indexes and foreign keys the copy held back are not built yet; "
