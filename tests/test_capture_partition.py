@@ -16,10 +16,12 @@ from click.testing import CliRunner
 from capture_util import app, assert_same, caught_up, write
 from pgferry.capture.cutover import cutover
 from pgferry.capture.migration import start
+from pgferry.capture.rollback import rollback
 from pgferry.cli import main
 from pgferry.errors import UsageError
 from pgferry.events import Event
 from pgferry.migrate.options import CopyOptions
+from reverse_fixtures import cut_over_now, pg_write
 
 SPECS = ("ev=at:month", "daily=day:month")
 
@@ -136,3 +138,23 @@ def test_migrate_start_takes_the_partition_options(tmp_path: Path, pg_dsn: str) 
     write(path, moves()[-3:])
     caught_up(path, pg_dsn)
     assert_same(path, pg_dsn)
+
+
+def test_a_partitioned_table_whose_key_holds_the_column_cuts_over_and_rolls_back(tmp_path: Path, pg_dsn: str) -> None:
+    path = build(tmp_path / "app.db")
+    start(path, pg_dsn, CopyOptions(jobs=1, partitions=("daily=day:month",)))
+    cut_over_now(path, pg_dsn)
+    pg_write(
+        pg_dsn,
+        [
+            ("INSERT INTO daily VALUES ('2024-03-03', 500, 'on postgres')", ()),
+            ("UPDATE daily SET day = '2024-06-06' WHERE k = 5", ()),  # another partition, another key
+            ("UPDATE daily SET v = 'edited' WHERE k = 6", ()),
+            ("DELETE FROM daily WHERE k = 7", ()),
+        ],
+    )
+    rollback(path, pg_dsn)
+    assert_same(path, pg_dsn)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT day FROM daily WHERE k = 5").fetchall() == [("2024-06-06",)]
+        assert conn.execute("SELECT count(*) FROM daily WHERE k IN (7, 500)").fetchone() == (1,)

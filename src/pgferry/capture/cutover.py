@@ -429,9 +429,10 @@ def _check_ready(path: Path, dsn: str, schema: str) -> None:
     if state.options.get("partition_widen_keys"):
         raise UsageError(
             f"schema {schema!r}: the copy widened the partitioned tables' keys with the partition column "
-            "(--partition-widen-keys); reverse capture and rollback replay PostgreSQL changes into SQLite by that "
-            "key, which an UPDATE of the partition column changes, so a cutover is refused. Copy without "
-            "--partition-widen-keys (partition only tables whose keys hold the column) to cut over"
+            "(--partition-widen-keys): PostgreSQL then enforces them only together with that column, so writes "
+            "there could make rows SQLite's own keys refuse, and a rollback could not carry them back; a cutover "
+            "is refused. Copy without --partition-widen-keys (partition only tables whose keys hold the column) "
+            "to cut over"
         )
     if state.constraints == "pending":
         raise UsageError(
