@@ -118,6 +118,12 @@ def test_writes_during_and_after_the_copy_reach_partitioned_tables(tmp_path: Pat
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(main, ["migrate", "verify", "--full", str(path), pg_dsn])
     assert result.exit_code == 0, result.output
+    with psycopg.connect(pg_dsn) as pg:  # the held-back UNIQUE (slug), built widened on the partitioned table
+        defs = [
+            r[0]
+            for r in pg.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'ev'::regclass")
+        ]
+    assert "UNIQUE (slug, at)" in defs and "PRIMARY KEY (id, at)" in defs, defs
     with pytest.raises(UsageError, match="partition-widen-keys"):
         cutover(path, pg_dsn)
 
