@@ -65,25 +65,6 @@ SHAPING_OPTIONS = [
         help="With --into-existing: empty target tables that already hold rows (Django's migrate fills "
         "django_migrations, django_content_type, auth_permission) in one TRUNCATE first, instead of refusing.",
     ),
-]
-
-
-def shaping_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add SHAPING_OPTIONS to a command (passed as schema, jobs, cast_file, keep_case, chunk_rows,
-    full_census, framework, into_existing, truncate_existing)."""
-    for option in reversed(SHAPING_OPTIONS):
-        command = option(command)
-    return command
-
-
-def shaped_options(jobs: int | None, cast_file: str | None, **shape: Any) -> CopyOptions:
-    """The CopyOptions of SHAPING_OPTIONS' values (and any other CopyOptions field given)."""
-    from pgferry.migrate.options import CopyOptions, default_jobs
-
-    return CopyOptions(jobs=jobs or default_jobs(), casts_file=cast_file, **shape)
-
-
-PARTITION_OPTIONS = (
     click.option(
         "--partition",
         "partitions",
@@ -107,14 +88,23 @@ PARTITION_OPTIONS = (
         show_default=True,
         help="Partitions made past the one holding now.",
     ),
-)
+]
 
 
-def partition_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --partition, --partition-widen-keys and --partition-ahead (copy and migrate start)."""
-    for option in reversed(PARTITION_OPTIONS):
+def shaping_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add SHAPING_OPTIONS to a command (passed as schema, jobs, cast_file, keep_case, chunk_rows,
+    full_census, framework, into_existing, truncate_existing, partitions, partition_widen_keys,
+    partition_ahead)."""
+    for option in reversed(SHAPING_OPTIONS):
         command = option(command)
     return command
+
+
+def shaped_options(jobs: int | None, cast_file: str | None, **shape: Any) -> CopyOptions:
+    """The CopyOptions of SHAPING_OPTIONS' values (and any other CopyOptions field given)."""
+    from pgferry.migrate.options import CopyOptions, default_jobs
+
+    return CopyOptions(jobs=jobs or default_jobs(), casts_file=cast_file, **shape)
 
 
 @click.command("copy")
@@ -134,7 +124,6 @@ def partition_options(command: Callable[..., Any]) -> Callable[..., Any]:
     type=click.Path(dir_okay=False),
     help="Where --on-error reject writes whole rows (JSONL; put back with restore-rejects).",
 )
-@partition_options
 @click.option("--dry-run", is_flag=True, help="Print the DDL with a comment on every choice; copy nothing.")
 @click.option("--no-verify", is_flag=True, help="Skip the verification that runs after the copy.")
 @json_option("the report")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pgferry.cli_copy import partition_options, shaped_options, shaping_options
+from pgferry.cli_copy import shaped_options, shaping_options
 from pgferry.cli_migrate_common import databases, max_lag_option, schema_option, stopping
 from pgferry.cli_switch import cutover_command, finish_command, metrics_command, rollback_command
 from pgferry.clitools import emit_json, handle_errors, json_option
@@ -169,7 +169,6 @@ def _following(command: Callable[..., Any]) -> Callable[..., Any]:
 @migrate.command("start")
 @databases
 @shaping_options
-@partition_options
 @click.option(
     "--keep-journal-mode",
     is_flag=True,
