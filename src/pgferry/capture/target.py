@@ -30,7 +30,7 @@ class TargetTable:
     number: int  # the registry's table number: names the staging tables
     schema: str
     identity: RowIdentity
-    replace: bool = False  # partitioned: delete by source key, then insert (no unique index on that key alone)
+    replace: bool = False  # key widened by the partition column: delete by source key, then insert
 
     @property
     def qualified(self) -> sql.Composed:
