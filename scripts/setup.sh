@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-hypopg redis-server pgbouncer sqlite3 prometheus chromium-headless-shell wrk)
+APT_PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-hypopg postgresql-15-partman redis-server pgbouncer sqlite3 prometheus chromium-headless-shell wrk)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -65,12 +65,36 @@ SHAPING_OPTIONS = [
         help="With --into-existing: empty target tables that already hold rows (Django's migrate fills "
         "django_migrations, django_content_type, auth_permission) in one TRUNCATE first, instead of refusing.",
     ),
+    click.option(
+        "--partition",
+        "partitions",
+        multiple=True,
+        metavar="TABLE=COLUMN:UNIT",
+        help="Make TABLE PARTITION BY RANGE (COLUMN), a date or time column, one partition per month, week or day "
+        "for the data's span and --partition-ahead past now, and a DEFAULT partition for NULLs and the rest. "
+        "Repeatable. Refused when a primary key or unique constraint lacks COLUMN (see --partition-widen-keys).",
+    ),
+    click.option(
+        "--partition-widen-keys",
+        is_flag=True,
+        help="Add the partition column to the partitioned tables' primary key and unique constraints instead of "
+        "refusing (reported: each then enforces uniqueness together with the column only; foreign keys to the "
+        "old key are not carried).",
+    ),
+    click.option(
+        "--partition-ahead",
+        type=click.IntRange(0, 1000),
+        default=3,
+        show_default=True,
+        help="Partitions made past the one holding now.",
+    ),
 ]
 
 
 def shaping_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add SHAPING_OPTIONS to a command (passed as schema, jobs, cast_file, keep_case, chunk_rows,
-    full_census, framework, into_existing, truncate_existing)."""
+    full_census, framework, into_existing, truncate_existing, partitions, partition_widen_keys,
+    partition_ahead)."""
     for option in reversed(SHAPING_OPTIONS):
         command = option(command)
     return command
@@ -99,29 +123,6 @@ def shaped_options(jobs: int | None, cast_file: str | None, **shape: Any) -> Cop
     "--reject-file",
     type=click.Path(dir_okay=False),
     help="Where --on-error reject writes whole rows (JSONL; put back with restore-rejects).",
-)
-@click.option(
-    "--partition",
-    "partitions",
-    multiple=True,
-    metavar="TABLE=COLUMN:UNIT",
-    help="Make TABLE PARTITION BY RANGE (COLUMN), a date or time column, one partition per month, week or day "
-    "for the data's span and --partition-ahead past now, and a DEFAULT partition for NULLs and the rest. "
-    "Repeatable. Refused when a primary key or unique constraint lacks COLUMN (see --partition-widen-keys).",
-)
-@click.option(
-    "--partition-widen-keys",
-    is_flag=True,
-    help="Add the partition column to the partitioned tables' primary key and unique constraints instead of "
-    "refusing (reported: each then enforces uniqueness together with the column only; foreign keys to the "
-    "old key are not carried).",
-)
-@click.option(
-    "--partition-ahead",
-    type=click.IntRange(0, 1000),
-    default=3,
-    show_default=True,
-    help="Partitions made past the one holding now.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the DDL with a comment on every choice; copy nothing.")
 @click.option("--no-verify", is_flag=True, help="Skip the verification that runs after the copy.")

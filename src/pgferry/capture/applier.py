@@ -176,7 +176,9 @@ class Applier:
         self.tables: dict[int, Table] = {}
         for copied_table in copied.tables:
             captured, identity = copied_table.captured, copied_table.identity
-            target = TargetTable(captured.id, self.schema, identity)
+            layout = copied_table.plan.partition  # widened key: no unique index on the source key alone
+            widened = layout is not None and layout.column not in identity.target_keys
+            target = TargetTable(captured.id, self.schema, identity, widened)
             reverse = tuple(converter_for(c).reverse for c in identity.key)
             self.tables[captured.id] = Table(
                 captured, current_rows(captured.table, captured.key, copied_table.plan), target, reverse

@@ -449,6 +449,14 @@ def _check_ready(path: Path, dsn: str, schema: str) -> None:
         raise UsageError(f"the copy into schema {schema!r} has not finished; `pgferry migrate follow` finishes it")
     if state.phase == "failed":
         raise UsageError(f"the applier stopped on an error: {state.last_error}; fix it and `migrate follow` first")
+    if state.options.get("partition_widen_keys"):
+        raise UsageError(
+            f"schema {schema!r}: the copy widened the partitioned tables' keys with the partition column "
+            "(--partition-widen-keys): PostgreSQL then enforces them only together with that column, so writes "
+            "there could make rows SQLite's own keys refuse, and a rollback could not carry them back; a cutover "
+            "is refused. Copy without --partition-widen-keys (partition only tables whose keys hold the column) "
+            "to cut over"
+        )
     if state.constraints == "pending":
         raise UsageError(
             f"schema {schema!r}: the UNIQUE indexes and foreign keys the copy held back are not built yet; "

@@ -47,6 +47,7 @@ from pgferry.migrate.chunked import HeldBack
 from pgferry.migrate.ddl import schema_has_tables
 from pgferry.migrate.errors import user_errors
 from pgferry.migrate.options import CopyOptions
+from pgferry.migrate.partition import partition_keys
 from pgferry.migrate.report import CopyReport
 from pgferry.migrate.run import copy_database
 from pgferry.pg.connect import connect
@@ -141,7 +142,7 @@ def start(
                 f"schema {options.schema!r} in the target is not empty; drop it, choose another with --schema, "
                 "or fill an application's tables with --into-existing"
             )
-        _check_keys(path)
+        _check_keys(path, options)
         journal = switch_to_wal(path, wal)
         with pg.transaction():
             pgstate.begin(pg, options.schema, str(path), dataclasses.asdict(options))
@@ -199,11 +200,14 @@ def _installed(path: str | Path) -> changelog.Install | None:
         conn.close()
 
 
-def _check_keys(path: Path) -> None:
-    """Refuse keyless tables before anything is written (install checks again, in its transaction)."""
+def _check_keys(path: Path, options: CopyOptions) -> None:
+    """Refuse keyless tables, and --partition specs the copy would refuse, before anything is written
+    (install checks the keys again, in its transaction)."""
     conn = open_readonly(path)
     try:
-        capture_keys(conn, without_control(read_schema(conn)))
+        schema = without_control(read_schema(conn))
+        capture_keys(conn, schema)
+        partition_keys(schema, options.partition_specs, options.partition_widen_keys)
     finally:
         conn.close()
 

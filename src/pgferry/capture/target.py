@@ -30,6 +30,7 @@ class TargetTable:
     number: int  # the registry's table number: names the staging tables
     schema: str
     identity: RowIdentity
+    replace: bool = False  # key widened by the partition column: delete by source key, then insert
 
     @property
     def qualified(self) -> sql.Composed:
@@ -86,11 +87,23 @@ class TargetTable:
             else sql.SQL("NOTHING")
         )
         pick = sql.SQL("DISTINCT ON ({}) ").format(self._names(self.keys)) if distinct else sql.SQL("")
+        if self.replace:
+            return self._replace(pg, pick)
         insert = sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {}{} FROM {} ON CONFLICT ({}) DO {}")
         names = self._names(self.columns)
         return pg.execute(
             insert.format(self.qualified, names, pick, names, self.stage, self._names(self.keys), action)
         ).rowcount
+
+    def _replace(self, pg: psycopg.Connection, pick: sql.Composable) -> int:
+        """Delete the rows with the staged source keys, then insert the staged rows: a partitioned table's
+        key may be widened with the partition column, and an UPDATE of that column moves the row to
+        another partition under another PostgreSQL key, which ON CONFLICT (source key) cannot follow."""
+        match = sql.SQL(" AND ").join(sql.SQL("t.{0} = s.{0}").format(sql.Identifier(k)) for k in self.keys)
+        pg.execute(sql.SQL("DELETE FROM {} AS t USING {} AS s WHERE {}").format(self.qualified, self.stage, match))
+        names = self._names(self.columns)
+        insert = sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {}{} FROM {}")
+        return pg.execute(insert.format(self.qualified, names, pick, names, self.stage)).rowcount
 
     def delete_gone(self, pg: psycopg.Connection) -> int:
         match = sql.SQL(" AND ").join(sql.SQL("t.{0} = g.{0}").format(sql.Identifier(k)) for k in self.keys)

@@ -73,8 +73,10 @@ UNARMED = sql.SQL(
 ).format(mirror.TABLE)
 
 
-def _function_body(keys: Sequence[str]) -> sql.Composed:
-    log = sql.SQL("INSERT INTO {} (target_schema, tbl, key) VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, {});")
+def _function_body(table: str, keys: Sequence[str]) -> sql.Composed:
+    """The row trigger's body; the table named as a literal, since on a partitioned table TG_TABLE_NAME
+    is the partition the row lives in."""
+    log = sql.SQL("INSERT INTO {} (target_schema, tbl, key) VALUES (TG_TABLE_SCHEMA, {}, {});")
     moved = sql.SQL(" OR ").join(
         sql.SQL("OLD.{0}::text IS DISTINCT FROM NEW.{0}::text").format(sql.Identifier(k)) for k in keys
     )
@@ -83,8 +85,8 @@ def _function_body(keys: Sequence[str]) -> sql.Composed:
         " ELSE {new} IF TG_OP = 'UPDATE' AND ({moved}) THEN {old} END IF; END IF; RETURN NULL; END"
     ).format(
         unarmed=UNARMED,
-        old=log.format(CHANGELOG, _key_array(sql.SQL("OLD"), keys)),
-        new=log.format(CHANGELOG, _key_array(sql.SQL("NEW"), keys)),
+        old=log.format(CHANGELOG, sql.Literal(table), _key_array(sql.SQL("OLD"), keys)),
+        new=log.format(CHANGELOG, sql.Literal(table), _key_array(sql.SQL("NEW"), keys)),
         moved=moved,
     )
 
@@ -115,7 +117,7 @@ def install(pg: psycopg.Connection, schema: str, tables: Sequence[CopiedTable]) 
         identity = table.identity
         function = function_name(schema, identity.target)
         target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(identity.target))
-        body = _function_body(identity.target_keys).as_string(pg)
+        body = _function_body(identity.target, identity.target_keys).as_string(pg)
         parts += [
             sql.SQL("CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}").format(
                 function, sql.Literal(body)
