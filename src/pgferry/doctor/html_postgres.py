@@ -25,13 +25,10 @@ def postgres_section(advice: dict[str, Any], sqlite_fingerprints: list[dict[str,
             f"<td>{p['saved_ms']:,.1f}</td><td>{p['write_cost_ms']:,.1f}</td><td>{p['net_ms']:,.1f}</td>"
             f"<td>{size}</td><td>{escape('; '.join(measured)) or '-'}</td></tr>"
         )
-    proposals = (
-        "<table><thead><tr><th>index</th><th>statements</th><th>plan cost (HypoPG)</th><th>saved ms</th>"
-        "<th>write cost ms</th><th>net ms</th><th>size</th><th>measured</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
-        if rows
-        else '<p class="muted">No index proposed.</p>'
+    proposals = _table(
+        ["index", "statements", "plan cost (HypoPG)", "saved ms", "write cost ms", "net ms", "size", "measured"],
+        rows,
+        "No index proposed.",
     )
     existing = "".join(
         f"<li>{escape(f['kind'])} index {escape(f['index'])} on {escape(f['table'])}"
@@ -79,11 +76,8 @@ def native_section(native: dict[str, Any]) -> str:
         f"<td><pre>{escape(chr(10).join(p['sql']))}</pre></td></tr>"
         for p in native["proposals"]
     ]
-    proposals = (
-        "<table><thead><tr><th>kind</th><th>column</th><th>proposal</th><th>evidence</th><th>cost</th>"
-        "<th>how</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
-        if rows
-        else '<p class="muted">No PostgreSQL-native change proposed.</p>'
+    proposals = _table(
+        ["kind", "column", "proposal", "evidence", "cost", "how"], rows, "No PostgreSQL-native change proposed."
     )
     refused = "".join(
         f"<li>{escape(r['kind'])} of {escape(r['table'])}"
@@ -97,3 +91,11 @@ def native_section(native: dict[str, Any]) -> str:
 
 def _evidence(evidence: dict[str, Any]) -> str:
     return "<br>".join(f"{escape(str(name))}: {escape(str(value))}" for name, value in evidence.items()) or "-"
+
+
+def _table(headers: list[str], rows: list[str], empty: str) -> str:
+    """`rows` (each a <tr>) under `headers`, or the `empty` sentence when there are none."""
+    if not rows:
+        return f'<p class="muted">{escape(empty)}</p>'
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
