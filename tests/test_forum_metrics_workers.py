@@ -125,6 +125,11 @@ def test_pool_and_replica_gauges_combine_over_the_workers(
         connections = families["db_pool_connections"].samples
         assert {(s.labels["database"], s.labels["state"]) for s in connections} >= {("primary", "in_use")}
         assert 2 <= total(text, "db_pool_connections", database="primary") <= 6  # a minimum of 1 open each
+        (usage,) = [  # the most used worker's pool: not a sum
+            s for s in families["db_pool_usage_ratio"].samples if s.labels["database"] == "primary"
+        ]
+        in_use = total(text, "db_pool_connections", database="primary", state="in_use")
+        assert in_use / 6 <= usage.value <= 1  # at least the mean of the two pools' usage, at most one pool's
         (up,) = families["pgferry_replica_up"].samples
         assert up.value == 1
         (lag,) = families["pgferry_replica_lag_seconds"].samples  # the larger of the two workers' readings

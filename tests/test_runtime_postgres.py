@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from prometheus_client import CollectorRegistry
 from psycopg.conninfo import make_conninfo
 
 from forum.store import dialects
@@ -18,6 +19,7 @@ from forum.store.statements import ForumSql
 from pgferry.errors import TargetError
 from pgferry.migrate.run import copy_database
 from pgferry.runtime import Backend, Unavailable, querystats
+from pgferry.runtime.pool_metrics import DatabaseCollector
 from pgferry.runtime.postgres import PostgresDatabase, PostgresPolicy, SessionStateError
 from proxy import Proxy
 from threads import held_elsewhere
@@ -199,3 +201,18 @@ def test_held_connection_is_shared_by_nested_holds(db: PostgresDatabase) -> None
             assert db.one("SELECT pg_backend_pid() AS pid")["pid"] == pid
         with held_elsewhere(db.hold):  # the second connection goes to another thread
             assert db.one("SELECT pg_backend_pid() AS pid")["pid"] == pid
+
+
+def test_pool_usage_ratio_is_the_connections_in_use_over_the_ceiling(db: PostgresDatabase) -> None:
+    registry = CollectorRegistry()
+    registry.register(DatabaseCollector(db))
+
+    def usage() -> float | None:
+        return registry.get_sample_value("db_pool_usage_ratio", {"database": "primary"})
+
+    db.one("SELECT 1 AS x")
+    assert usage() == 0
+    with db.hold():
+        db.one("SELECT 1 AS x")
+        assert usage() == 0.5  # one of pool_max=2
+    assert usage() == 0

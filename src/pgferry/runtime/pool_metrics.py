@@ -2,6 +2,8 @@
 
     db_pool_connections{database, state}        in_use / idle connections of the pool
     db_pool_max_connections{database}           the pool's ceiling (usage = in_use / max)
+    db_pool_usage_ratio{database}               in_use / max of the pool; with several processes the
+                                                most used process's pool (what the alert reads)
     db_pool_waiting{database}                   requests waiting for a connection now
     db_pool_wait_seconds_total{database}        time requests waited for a connection (counter)
     pgferry_replica_up{replica}                 1 while a replica is reachable
@@ -13,7 +15,9 @@
 With several processes (prometheus_client's multiprocess mode) each process samples its own pools
 into the shared files (pgferry.runtime.multiprocess.LiveGauges) and a scrape combines them as
 `multiprocess_modes` says: the pool gauges summed over the live processes (N workers with a pool of
-P each: db_pool_max_connections is N x P, so in_use / max is the usage of all of them), a replica
+P each: db_pool_max_connections is N x P, so in_use / max is the usage of all of them) except
+db_pool_usage_ratio, the largest of the processes' own (one full pool beside an idle one is a full
+pool to the requests of its process, not half of one), a replica
 up only if every process reaches it, its lag the largest any process measured.
 """
 
@@ -34,6 +38,7 @@ class DatabaseCollector(Collector):
         "db_pool_connections": "livesum",
         "db_pool_max_connections": "livesum",
         "db_pool_waiting": "livesum",
+        "db_pool_usage_ratio": "livemax",
         "pgferry_replica_up": "livemin",
         "pgferry_replica_lag_seconds": "livemax",
     }
@@ -55,6 +60,9 @@ class DatabaseCollector(Collector):
             "db_pool_connections", "Pool connections by state.", labels=["database", "state"]
         )
         ceiling = GaugeMetricFamily("db_pool_max_connections", "The pool's ceiling.", labels=["database"])
+        usage = GaugeMetricFamily(
+            "db_pool_usage_ratio", "Connections in use over the pool's ceiling.", labels=["database"]
+        )
         waiting = GaugeMetricFamily("db_pool_waiting", "Requests waiting for a connection.", labels=["database"])
         waited = CounterMetricFamily(
             "db_pool_wait_seconds", "Time requests waited for a connection.", labels=["database"]
@@ -64,9 +72,11 @@ class DatabaseCollector(Collector):
             connections.add_metric([name, "in_use"], max(0, size - idle))
             connections.add_metric([name, "idle"], idle)
             ceiling.add_metric([name], stats.get("pool_max", 0))
+            if stats.get("pool_max"):
+                usage.add_metric([name], max(0, size - idle) / stats["pool_max"])
             waiting.add_metric([name], stats.get("requests_waiting", 0))
             waited.add_metric([name], stats.get("requests_wait_ms", 0) / 1000)
-        yield from (connections, ceiling, waiting, waited)
+        yield from (connections, ceiling, usage, waiting, waited)
         if isinstance(self.db, ReplicaDatabase):
             up = GaugeMetricFamily("pgferry_replica_up", "1 while a replica is reachable.", labels=["replica"])
             lag = GaugeMetricFamily("pgferry_replica_lag_seconds", "Replica lag by the heartbeat.", labels=["replica"])
