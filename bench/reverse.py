@@ -204,7 +204,7 @@ def main() -> int:
         make_source(path, events=10_000)
         dsn = cluster.dsn()
         start(path, dsn, CopyOptions(jobs=1))
-        cutover(path, dsn)  # reverse capture installed with the flip
+        cutover(path, dsn)  # reverse capture armed by the flip
         result = {
             "load": round(os.getloadavg()[0], 2),
             "trigger_cost": trigger_cost(Path(tmp), dsn, args.writes, args.rounds),
