@@ -6,6 +6,8 @@ between the install and the flip (a rebuild re-creates the table) gets it in the
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -80,3 +82,32 @@ def test_a_table_that_lost_its_trigger_before_the_freeze_gets_it_in_the_flip(
         assert log.installed_tables(pg, "public") == TABLES
     pg_write(pg_dsn, [("DELETE FROM tag WHERE name = 'u' AND item_id <= 4", ())])
     assert reverse_entries(pg_dsn) == 4
+
+
+def test_the_install_gives_way_to_a_writer_that_holds_one_table_and_wants_another(tmp_path: Path, pg_dsn: str) -> None:
+    """A transaction (the forward applier, a dual write) holds the last table the install wants and then
+    asks for the first, which the install took: a lock cycle. The install waits briefly, starts again,
+    and the writer goes on without PostgreSQL's deadlock error; the cutover then succeeds."""
+    path = make_source(tmp_path / "app.db", without_rowid=False)
+    started(path, pg_dsn)
+    first, last = TABLES[0], TABLES[-1]
+    result: list[object] = []
+    with psycopg.connect(pg_dsn) as writer:
+        writer.execute(f"LOCK TABLE {last} IN ROW EXCLUSIVE MODE")
+        job = threading.Thread(
+            target=lambda: result.append(cutover(path, pg_dsn, options=CutoverOptions(lock_timeout_s=10, backoff_s=0)))
+        )
+        job.start()
+        try:
+            with psycopg.connect(pg_dsn, autocommit=True) as watcher:
+                deadline = time.monotonic() + 10
+                while not watcher.execute(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass", [last]
+                ).fetchone()[0]:  # type: ignore[index]
+                    assert time.monotonic() < deadline, "the install never waited for the held table"
+                    time.sleep(0.001)
+            writer.execute(f"LOCK TABLE {first} IN ROW EXCLUSIVE MODE")  # a deadlock here without the retry
+            writer.commit()
+        finally:
+            job.join(30)
+    assert len(result) == 1 and result[0].cut_over  # type: ignore[attr-defined]

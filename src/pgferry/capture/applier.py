@@ -54,6 +54,7 @@ from pgferry.sqlite.connect import open_readonly, open_writable
 
 BATCH_ENTRIES = 2_000
 CONFLICT_ROUNDS = 8  # unique conflicts cleared per table and batch before giving up
+DEADLOCK_RETRIES = 3  # a batch PostgreSQL chose as a deadlock's victim is run again this often
 PRUNE_EVERY_S = 1.0
 PRUNE_WAIT_MS = 20  # a prune waits this long for the write lock, then tries again a second later
 HEARTBEAT_S = 1.0
@@ -331,7 +332,6 @@ class Applier:
                     "it. Give the row a key in SQLite, then follow again"
                 )
             keys.setdefault(entry.table_id, {})[key] = None
-        upserted = deleted = conflicts = 0
         staged: list[tuple[Table, list[str], list[str]]] = []
         for table in self.order:
             wanted = list(keys.get(table.captured.id, {}))
@@ -340,6 +340,25 @@ class Applier:
             lines, found = table.current.read(self.conn, wanted)
             gone = table.current.gone(self.conn, [k for k in wanted if k not in found])
             staged.append((table, lines, gone))
+        behind_since = self._behind_since(batch[-1].seq)  # once per batch, however many attempts
+        rate = self._rate(time.time(), len(batch))
+        for attempt in range(DEADLOCK_RETRIES + 1):
+            try:
+                return self._commit(batch, staged, behind_since, rate)
+            except pgerrors.DeadlockDetected:  # rolled back, nothing applied: the batch is run again
+                if attempt == DEADLOCK_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _commit(
+        self,
+        batch: list[Entry],
+        staged: list[tuple[Table, list[str], list[str]]],
+        behind_since: float,
+        rate: float | None,
+    ) -> Batch:
+        """The batch's one PostgreSQL transaction (module docstring, step 2)."""
+        upserted = deleted = conflicts = 0
         try:
             with self.pg.transaction():
                 self.pg.execute("SET CONSTRAINTS ALL DEFERRED")
@@ -353,10 +372,7 @@ class Applier:
                 if self.record_keys:
                     for table, _lines, _gone in staged:
                         verifystate.record_batch(self.pg, table.target, batch[-1].seq)
-                commit_at = time.time()
-                behind_since = self._behind_since(batch[-1].seq)
-                rate = self._rate(commit_at, len(batch))
-                lag = commit_at - self.behind_since
+                lag = time.time() - self.behind_since
                 pgstate.save_position(self.pg, self.schema, batch[-1].seq, len(batch), rate, behind_since, lag)
                 killpoints.reached("apply:before_commit")
         except pgerrors.ForeignKeyViolation as exc:

@@ -5,7 +5,8 @@ One attempt (issue 16; DESIGN.md, "A migration, end to end"):
     catch up   the applier (this process's own, or a `migrate follow` that is running) within --max-lag
     install    reverse capture (pgferry.capture.reverse) on every copied table, unarmed: its triggers
                log nothing until the mirrored route says postgres. Before the freeze, so its catalog
-               writes and table locks are not in the writers' pause (once per command)
+               writes and table locks are not in the writers' pause (once per command; short lock
+               waits, retried, so it neither stalls writers nor deadlocks with them)
     freeze     the route announces the switch: writers that begin now wait (pgferry.runtime.routed)
                instead of queuing for the lock, whose busy handler is unfair
     lock       BEGIN IMMEDIATE, tried every millisecond until the deadline: writers in flight finish
@@ -60,6 +61,8 @@ from pgferry.sqlite.connect import check_sqlite_file, open_writable
 
 FREEZE_MARGIN_S = 1.0  # the freeze outlives the lock timeout by this much, then lapses by itself
 LOCK_POLL_S = 0.001
+INSTALL_LOCK_WAIT_S = 0.05  # the reverse install waits this long for one table's lock, then starts again
+INSTALL_RETRY_S = 0.01
 DRAIN_POLL_S = 0.002
 BACKOFF_CAP_S = 30.0
 SEQUENCE_STEPS = ("identity", "sequence")  # the plan's steps that put a sequence above the copied ids
@@ -360,14 +363,23 @@ class _Cutover:
         return keys
 
     def _install_reverse(self) -> None:
-        """Reverse capture, unarmed, in a transaction of its own (its triggers wait for the forward
-        applier's transactions on each table, never past --lock-timeout)."""
-        try:
-            with self.pg.transaction():
-                self.pg.execute(statement(f"SET LOCAL lock_timeout = {int(self.options.lock_timeout_s * 1000)}"))
-                reverse.install(self.pg, self.schema, self.copied)
-        except pgerrors.LockNotAvailable as exc:
-            raise _GiveUp("install_timeout", f"installing reverse capture: {first_line(exc)}") from None
+        """Reverse capture, unarmed, in a transaction of its own, tried until --lock-timeout. Each
+        table's lock is waited for INSTALL_LOCK_WAIT_S at most, then the whole install is rolled back
+        and tried again: a writer or the forward applier that holds one table and wants another is
+        never held up long, and no wait lasts long enough to meet PostgreSQL's deadlock detector (a
+        deadlock found anyway is one more retry)."""
+        deadline = time.monotonic() + self.options.lock_timeout_s
+        wait_ms = int(INSTALL_LOCK_WAIT_S * 1000)
+        while True:
+            try:
+                with self.pg.transaction():
+                    self.pg.execute(statement(f"SET LOCAL lock_timeout = {wait_ms}"))
+                    reverse.install(self.pg, self.schema, self.copied)
+                break
+            except (pgerrors.LockNotAvailable, pgerrors.DeadlockDetected) as exc:
+                if time.monotonic() >= deadline:
+                    raise _GiveUp("install_timeout", f"installing reverse capture: {first_line(exc)}") from None
+                time.sleep(INSTALL_RETRY_S)
         self.installed = True
 
     def _freeze(self) -> None:
