@@ -1,46 +1,60 @@
-"""Forum traffic on PostgreSQL with and without the caches (L1 per process, L2 Redis), at 50, 200 and
-500 users: throughput, p95, hit rate per level, database statements per request, and a stale-read
-checker that writes and reads back.
+"""The forum on PostgreSQL with and without the caches (L1 per process, L2 Redis) under the read-heavy
+mix at 50, 200 and 500 users: throughput, p95, hit rate per level, database statements per request,
+and a stale-read checker that writes and reads back.
 
-One throwaway PostgreSQL cluster and one throwaway Redis; a seeded forum copied with a default
-`pgferry copy`; for each user count, `forum serve --workers W` twice, uncached and with `--redis`
-(Redis flushed first: both start cold), each given an unmeasured warm-up and then a measured phase
-of the read-heavy mix (forum.traffic.mix.READ_HEAVY, about 6% writes). Hit rates are the workers'
-counter deltas over the measured phase (/healthz, every worker); statements per request come from
+The machinery of bench/forum_journey.py: the scale-1 forum, tuned (the plan's Week 1) and copied with a
+default `pgferry copy` into a throwaway cluster (fsync on); a plan of requests drawn from the read-heavy
+mix (forum.traffic.mix.READ_HEAVY, about 6% writes) that `wrk` replays with bench/forum_journey.lua, so
+the Python servers get the CPU. Two setups, the same plan and the same signed-in users:
+
+  postgres   `forum serve --workers W` on PostgreSQL direct (the journey's setup (c))
+  cached     the same with `--redis URL`: L1 in each worker, L2 in a throwaway redis-server
+
+Each point is one wrk run of warm-up + measured seconds at U connections. Hit rates are the workers'
+counter deltas over the whole wrk run (/healthz of every worker); statements per request come from
 Server-Timing. The topic view's share served without the database is 1 - its statements per request
 cached over uncached.
 
-The checker, beside the traffic: its own topic and wiki page; each round it replies (or edits the
-page), and once the write's response is back reads it three times over fresh connections (any
-worker): each read must show the write. A read that does not is a stale read.
+The checker, beside wrk: its own topic and wiki page; each round it replies (or edits the page), and
+once the write's response is back reads it three times over fresh connections (any worker): each read
+must show the write. A read that does not is a stale read.
 
-    .venv/bin/python bench/forum_cache.py --duration 15 --warmup 5
+    .venv/bin/python bench/forum_cache.py                    # 50, 200, 500 users, 20 s each
+    .venv/bin/python bench/forum_cache.py --users 50 --duration 5 --capture-s 3    # smoke
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 
-from forum.seed import generate
-from forum.traffic import TrafficOptions, run_traffic
 from forum.traffic.mix import READ_HEAVY
-from forum.web.process import answering_pids, running_server
-from pgferry.dsn import with_database
-from pgferry.migrate.options import CopyOptions
-from pgferry.migrate.run import copy_database
-from pgferry.pg.cluster import throwaway_cluster
+from forum.web.process import answering_pids
+from forum_journey import (
+    SETUPS,
+    Journey,
+    Target,
+    add_arguments,
+    prepare_base,
+    run_point,
+    serving,
+    table,
+    write_plan,
+)
 from pgferry.runtime.cache import hit_rate
 from pgferry.runtime.cache.server import throwaway_redis
+from proctree import postmaster_pid, tree_cpu_s
 
 READS_PER_WRITE = 3
 
@@ -57,11 +71,11 @@ class Checker(threading.Thread):
         self.errors = 0
 
     def _client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30, limits=httpx.Limits(max_keepalive_connections=0))
+        return httpx.Client(base_url=self.url, timeout=60, limits=httpx.Limits(max_keepalive_connections=0))
 
     def run(self) -> None:
         with self._client() as c:
-            name = f"checker{os.getpid()}{time.monotonic_ns() % 10**6}"
+            name = f"checker{os.getpid()}{time.monotonic_ns() % 10**9}"
             body = {"username": name, "email": f"{name}@example.org", "password": "correct horse"}
             me = {"Authorization": f"Bearer {c.post('/auth/register', json=body).json()['token']}"}
             category = c.get("/categories").json()[0]["id"]
@@ -102,9 +116,9 @@ class Checker(threading.Thread):
 
 def older(read: dict[str, Any], want: int | str) -> bool:
     """Whether a read shows a state from before the checker's returned write. The traffic's users may
-    find the checker's topic and page too (they discover the forum as the checker starts), so a reply
-    count above the checker's own is not stale, nor is a page another user edited since: stale is a
-    count below it, or one of the checker's own earlier versions of the page."""
+    find the checker's topic and page too, so a reply count above the checker's own is not stale, nor
+    is a page another user edited since: stale is a count below it, or one of the checker's own earlier
+    versions of the page."""
     if isinstance(want, int):  # the topic's reply count, not its page of replies: a page holds 200 at most
         return int(read["topic"]["reply_count"]) < want
     content = str(read["content"])
@@ -127,82 +141,100 @@ def level_deltas(before: dict[int, Any], after: dict[int, Any]) -> dict[str, dic
     return total
 
 
-def phase(url: str, users: int, duration: float, seed: int) -> dict[str, Any]:
-    opts = TrafficOptions(users=users, duration_s=duration, seed=seed, mix=READ_HEAVY)
-    return run_traffic(url, opts).to_dict()
+@contextlib.contextmanager
+def setup_cached(j: Journey) -> Iterator[Target]:
+    """PostgreSQL direct, as the journey's `postgres` setup, with L1 in each worker and L2 in Redis."""
+    dsn = j.postgres_copy()
+    datadir = j.cluster().datadir
+    with throwaway_redis() as redis_server:
+        redis_pid = redis_server.pid or 0
+        parts = {
+            "postgres": lambda: tree_cpu_s(postmaster_pid(datadir)),
+            "redis": lambda: tree_cpu_s(redis_pid),
+        }
+        with serving(j, dsn, "optimized", ("--redis", redis_server.url), parts) as target:
+            target.roots += [postmaster_pid(datadir), redis_pid]
+            yield target
 
 
-def one_run(dsn: str, redis_url: str | None, args: argparse.Namespace, users: int) -> dict[str, Any]:
-    extra = ("--pool-size", str(args.pool_size), *(("--redis", redis_url) if redis_url else ()))
-    with running_server(dsn, "optimized", extra_args=extra, workers=args.workers) as srv:
-        phase(srv.url, users, args.warmup, args.seed)
-        before = cache_levels(srv.url, args.workers) if redis_url else {}
-        checker = Checker(srv.url)
-        checker.start()
-        load_before = os.getloadavg()[0]
-        report = phase(srv.url, users, args.duration, args.seed + 1)
-        checker.stop.set()
-        checker.join(timeout=60)
-        after = cache_levels(srv.url, args.workers) if redis_url else {}
-    levels = level_deltas(before, after) if redis_url else {}
-    view = report["by_endpoint"].get("topic_view", {})
-    return {
-        "users": users,
-        "cached": redis_url is not None,
-        "requests": report["requests"],
-        "errors": report["errors"],
-        "throughput_rps": report["throughput_rps"],
-        "p50_ms": report["latency_ms"]["p50"],
-        "p95_ms": report["latency_ms"]["p95"],
-        "statements_per_request": report["queries_per_request"],
-        "topic_view_statements_per_request": view.get("queries_per_request"),
-        "hit_rate": {lv: (round(r, 3) if r is not None else None) for lv, c in levels.items() if (r := hit_rate(c))}
-        if levels
-        else {},
-        "levels": levels,
-        "checker": {"checks": checker.checks, "stale": checker.stale, "errors": checker.errors},
-        "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        "server_errors": "Traceback" in srv.log(),
-    }
+def measure(j: Journey, setup: str, users: list[int]) -> list[dict[str, Any]]:
+    """Every user count against one running setup, the checker beside wrk."""
+    points = []
+    with (setup_cached if setup == "cached" else SETUPS[setup])(j) as target:
+        for count in users:
+            checker = Checker(target.url)
+
+            @contextlib.contextmanager
+            def checking(checker: Checker = checker) -> Iterator[None]:
+                checker.start()
+                try:
+                    yield
+                finally:
+                    checker.stop.set()
+                    checker.join(timeout=120)
+
+            before = cache_levels(target.url, target.workers)
+            point = run_point(j, setup, target, count, during=checking)
+            levels = level_deltas(before, cache_levels(target.url, target.workers))
+            point.update(
+                levels=levels,
+                hit_rate={lv: round(r, 3) for lv, c in levels.items() if (r := hit_rate(c)) is not None},
+                checker={"checks": checker.checks, "stale": checker.stale, "errors": checker.errors},
+                server_errors="Traceback" in target.log(),
+            )
+            print(json.dumps(point), flush=True)
+            points.append(point)
+    return points
+
+
+def ratios(points: list[dict[str, Any]]) -> dict[int, dict[str, float | None]]:
+    at = {(p["setup"], p["users"]): p for p in points}
+    out: dict[int, dict[str, float | None]] = {}
+    for (setup, users), cached in at.items():
+        plain = at.get(("postgres", users))
+        if setup != "cached" or plain is None:
+            continue
+        view, view_plain = cached["statements_per_topic_view"], plain["statements_per_topic_view"]
+        out[users] = {
+            "throughput_x": round(cached["throughput_rps"] / plain["throughput_rps"], 2),
+            "p95_ratio": round(cached["latency_ms"]["p95"] / plain["latency_ms"]["p95"], 2),
+            "topic_view_served_without_db": round(1 - view / view_plain, 3)
+            if view is not None and view_plain
+            else None,
+        }
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--users", type=int, nargs="+", default=[50, 200, 500])
-    parser.add_argument("--duration", type=float, default=15.0, help="seconds measured per run")
-    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of unmeasured traffic first")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--pool-size", type=int, default=10, help="per worker")
-    parser.add_argument("--scale", type=float, default=0.05)
-    parser.add_argument("--seed", type=int, default=42)
+    add_arguments(parser, warm=10.0)
     args = parser.parse_args()
-    started = time.monotonic()
-    runs: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="forum-cache-") as tmp, throwaway_cluster() as cluster:
-        seeded = Path(tmp) / "forum.db"
-        generate(seeded, scale=args.scale, seed=args.seed)
-        with psycopg.connect(cluster.dsn(), autocommit=True) as admin:
-            admin.execute("CREATE DATABASE forum")
-        dsn = with_database(cluster.dsn(), "forum")
-        copy_database(seeded, dsn, CopyOptions(jobs=2))
-        with throwaway_redis() as redis_server:
-            client = __import__("redis").Redis.from_url(redis_server.url)
-            for users in args.users:
-                for cached in (False, True):
-                    client.flushall()
-                    runs.append(one_run(dsn, redis_server.url if cached else None, args, users))
-                    print(json.dumps(runs[-1]), flush=True)
-    ratios = {}
-    for users in args.users:
-        plain, cached_run = (next(r for r in runs if r["users"] == users and r["cached"] is c) for c in (False, True))
-        ratios[users] = {
-            "throughput_x": round(cached_run["throughput_rps"] / plain["throughput_rps"], 2),
-            "p95_ratio": round(cached_run["p95_ms"] / plain["p95_ms"], 2),
-            "topic_view_served_without_db": round(
-                1 - cached_run["topic_view_statements_per_request"] / plain["topic_view_statements_per_request"], 3
-            ),
-        }
-    print(json.dumps({"ratios": ratios, "cpus": os.cpu_count(), "elapsed_s": round(time.monotonic() - started, 1)}))
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk (scripts/setup.sh lists it)")
+    users = [int(u) for u in args.users.split(",")]
+    started = time.perf_counter()
+    result: dict[str, Any] = {"options": vars(args), "load_1m_before": os.getloadavg()[0]}
+    points: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="forum-cache-") as tmp:
+        work = Path(tmp)
+        base, tokens = prepare_base(args, work)
+        journey = Journey(args, work, base, work / "plan.tsv")
+        result["mix"] = write_plan(base, tokens, args.seed, journey.plan, weights=READ_HEAVY)
+        with journey:
+            for setup in ("postgres", "cached"):
+                points += measure(journey, setup, users)
+    result.update(points=points, ratios=ratios(points), prepared=journey.prepared)
+    result["total_s"] = round(time.perf_counter() - started, 1)
+    print()
+    print(table(points))
+    print()
+    for point in points:
+        if point["setup"] == "cached":
+            rates = " / ".join(f"{lv} {r:.2f}" for lv, r in point["hit_rate"].items())
+            print(f"cached at {point['users']} users: hit rate {rates}; checker {point['checker']}")
+    print(json.dumps({"ratios": result["ratios"], "total_s": result["total_s"]}))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

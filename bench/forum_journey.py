@@ -284,15 +284,18 @@ async def _discover(base: Path, seed: int) -> World:
         forum.close()
 
 
-def write_plan(base: Path, tokens: list[str], seed: int, path: Path) -> dict[str, int]:
-    """The requests wrk replays: the traffic mix of `forum traffic`, user after user; the mix written."""
+def write_plan(
+    base: Path, tokens: list[str], seed: int, path: Path, weights: dict[str, int] | None = None
+) -> dict[str, int]:
+    """The requests wrk replays: the traffic mix of `forum traffic` (or `weights`), user after user; the
+    mix written."""
     world = asyncio.run(_discover(base, seed))
     users = [User(i, random.Random(seed * 1_000_003 + i)) for i in range(len(tokens))]
     mix: dict[str, int] = {}
     with path.open("w") as out:
         for n in range(PLAN_REQUESTS):
             user = users[n % len(users)]
-            name, method, where, kwargs = next_request(user, world, can_write=True)
+            name, method, where, kwargs = next_request(user, world, can_write=True, mix=weights)
             if kwargs.get("params"):
                 where += "?" + urlencode(kwargs["params"])
             body = json.dumps(kwargs["json"]) if "json" in kwargs else ""
@@ -320,7 +323,14 @@ def settle(target: Target, limit_s: float = 90.0) -> float:
     return round(time.perf_counter() - started, 1)
 
 
-def run_point(j: Journey, setup: str, target: Target, users: int) -> dict[str, Any]:
+def run_point(
+    j: Journey,
+    setup: str,
+    target: Target,
+    users: int,
+    during: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+) -> dict[str, Any]:
+    """One wrk run against `target`; `during` is entered while wrk runs (a checker beside the traffic)."""
     args = j.args
     drained_s = settle(target)
     samples = j.work / f"samples-{setup}-{users}.txt"
@@ -332,15 +342,16 @@ def run_point(j: Journey, setup: str, target: Target, users: int) -> dict[str, A
     before = {part: counter() for part, counter in target.cpu.items()}
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(
-        command,
-        env={**os.environ, "JOURNEY_SAMPLES": str(samples)},
-        capture_output=True,
-        text=True,
-        timeout=seconds + 120,
-        preexec_fn=(lambda: os.sched_setaffinity(0, generator_cpus)) if generator_cpus else None,
-        check=False,
-    )
+    with during():
+        done = subprocess.run(
+            command,
+            env={**os.environ, "JOURNEY_SAMPLES": str(samples)},
+            capture_output=True,
+            text=True,
+            timeout=seconds + 120,
+            preexec_fn=(lambda: os.sched_setaffinity(0, generator_cpus)) if generator_cpus else None,
+            check=False,
+        )
     wall = time.perf_counter() - started
     if done.returncode != 0 or not samples.exists():
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()[-500:]}")
@@ -519,15 +530,13 @@ def claims(points: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser, users: str = "50,200,500", warm: float = 3.0) -> None:
+    """The options every wrk-driven forum bench shares (this one, bench/forum_cache.py)."""
     parser.add_argument("--db", default="/tmp/forum1.db", help="the seeded file (made with --scale when missing)")
     parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--setups", default=",".join(SETUPS))
-    parser.add_argument("--users", default="50,200,500", help="comma-separated wrk connections (users)")
+    parser.add_argument("--users", default=users, help="comma-separated wrk connections (users)")
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds per point")
-    parser.add_argument("--warm", type=float, default=3.0, help="seconds of warm-up before each point's measure")
-    parser.add_argument("--capture-s", type=float, default=20.0, help="seconds of legacy traffic captured for tune")
+    parser.add_argument("--warm", type=float, default=warm, help="seconds of warm-up before each point's measure")
     parser.add_argument("--workers", type=int, default=2, help="forum serve --workers")
     parser.add_argument("--accounts", type=int, default=24, help="signed-in users the plan's writes come from")
     parser.add_argument("--think-ms", type=float, default=0.0, help="mean pause between a user's requests")
@@ -535,8 +544,15 @@ def main() -> None:
     parser.add_argument("--generator-cpus", help="pin wrk to these CPUs (e.g. 1)")
     parser.add_argument("--server-cpus", help="pin the forum's processes and PostgreSQL to these CPUs (e.g. 0)")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--quick", action="store_true", help="smoke run: 3 s points, 1 s warm-up, 3 s capture")
+    parser.add_argument("--capture-s", type=float, default=20.0, help="seconds of legacy traffic captured for tune")
     parser.add_argument("--json", dest="json_out", help="write the whole result to this file")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    parser.add_argument("--setups", default=",".join(SETUPS))
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3 s points, 1 s warm-up, 3 s capture")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.warm, args.capture_s = (

@@ -76,7 +76,8 @@ class LocalCache:
 
 
 class LocalGenerations:
-    """Tag generations for a cache without Redis: this process's only (one process, or one worker)."""
+    """Tag generations in this process: a cache's own writes bump them, and with Redis the
+    invalidation stream bumps them for every other process's writes (pgferry.runtime.cache.follower)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -84,10 +85,18 @@ class LocalGenerations:
         self.epoch = secrets.token_hex(8)
 
     def stamp(self, tags: Sequence[str]) -> Stamp:
-        with self._lock:
-            return (self.epoch, *(str(self._gens.get(tag, 0)) for tag in tags))
+        """Without the lock (every lookup takes a stamp): a bump or reset that runs meanwhile leaves a
+        stamp of some old and some new parts, which the current stamp never equals (a miss, not stale)."""
+        gens = self._gens
+        return (self.epoch, *[str(gens.get(tag, 0)) for tag in tags])
 
     def bump(self, tags: Sequence[str]) -> None:
         with self._lock:
             for tag in tags:
                 self._gens[tag] = self._gens.get(tag, 0) + 1
+
+    def reset(self) -> None:
+        """A new epoch: every entry stamped before is a miss (what was invalidated is not known)."""
+        with self._lock:
+            self._gens.clear()
+            self.epoch = secrets.token_hex(8)

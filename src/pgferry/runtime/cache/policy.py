@@ -19,12 +19,18 @@ class CachePolicy:
     retry_min_s: float = 0.25  # down: the first retry after this, doubling up to retry_max_s
     retry_max_s: float = 4.0
     invalidate_s: float = 5.0  # how long a write's invalidation keeps trying Redis before it gives up on it
+    follow_s: float = (
+        0.005  # a read of the invalidation stream waits this long for an entry (pgferry.runtime.cache.follower)
+    )
+    confirm_s: float = 0.05  # L1 serves while the stream was read to its end this recently; a write waits this long
 
     def __post_init__(self) -> None:
         if self.l1_size < 1:
             raise ValueError("l1_size must be at least 1")
         if min(self.l1_ttl_s, self.fresh_s, self.lock_s, self.wait_s, self.poll_s, self.redis_timeout_s) <= 0:
             raise ValueError("cache durations must be above 0")
+        if not 0 < self.follow_s < self.confirm_s:
+            raise ValueError("follow_s must be above 0 and below confirm_s (a read of the stream must confirm in time)")
         if self.keep_s < self.fresh_s:
             raise ValueError("keep_s must be at least fresh_s")
         if not 0 < self.retry_min_s <= self.retry_max_s:

@@ -51,6 +51,11 @@ class LocalRedis:
         return self.directory / "redis.log"
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (a bench counts its CPU time)."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

@@ -10,8 +10,11 @@ key across processes, and the database as the answer whenever Redis is not there
 
 A value is served only under the stamp it was computed with (the epoch and its tags' generations,
 read before the load), so a load that raced a write is stored under the old stamp and never served
-once the write's invalidation has returned. Without a Redis URL the cache is L1 only and its
-invalidations reach this process alone.
+once the write's invalidation has returned. L1's stamps are this process's generations, which the
+invalidation stream keeps current (pgferry.runtime.cache.follower): an L1 hit asks Redis nothing, and
+a write waits `policy.confirm_s` after publishing its invalidation, by which time every process that
+serves from L1 has applied it. L2's stamps are read from Redis (one MGET) on an L1 miss. Without a
+Redis URL the cache is L1 only and its invalidations reach this process alone.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, TypeVar
 from pgferry.dsn import redact
 from pgferry.runtime.cache.codec import Stamp, Stored, decode, encode
 from pgferry.runtime.cache.counters import Counters, hit_rate
+from pgferry.runtime.cache.follower import Follower
 from pgferry.runtime.cache.local import LocalCache, LocalGenerations
 from pgferry.runtime.cache.policy import CachePolicy
 from pgferry.runtime.cache.remote import RedisError, RedisTimeout, RemoteCache
@@ -39,6 +43,9 @@ class Cache:
         self._l1 = LocalCache(self.policy.l1_size, self.policy.l1_ttl_s, self.counters)
         self._gens = LocalGenerations()
         self._remote = RemoteCache(redis_url, self.policy, self.counters) if redis_url else None
+        self._follower = (
+            Follower(self._remote, self.policy, self._gens.bump, self._gens.reset) if self._remote is not None else None
+        )
 
     def get(self, key: str, load: Callable[[], T], *, tags: Sequence[str] = (), version: str = "1") -> T:
         """The value of `key` (computed by `load()` when no level has it under the current stamp).
@@ -52,14 +59,26 @@ class Cache:
             return self._l1.get_or_load(full, self._gens.stamp(tags), load, self.policy.wait_s)
         if not remote.available():
             return self._bypass(load)
+        assert self._follower is not None
+        if self._follower.confirmed(self.policy.redis_timeout_s):
+            return self._l1.get_or_load(
+                full,
+                self._gens.stamp(tags),
+                lambda: self._through_l2(remote, full, tags, version, load),
+                self.policy.wait_s,
+            )
+        self.counters.add("l1", "bypass")  # invalidations not confirmed: L1 might hold what a write replaced
+        return self._through_l2(remote, full, tags, version, load)
+
+    def _through_l2(
+        self, remote: RemoteCache, full: str, tags: Sequence[str], version: str, load: Callable[[], T]
+    ) -> T:
         try:
             stamp = remote.stamp(tags)
         except RedisError as exc:
             remote.failed(exc)
             return self._bypass(load)
-        return self._l1.get_or_load(
-            full, stamp, lambda: self._from_l2(remote, full, stamp, version, load), self.policy.wait_s
-        )
+        return self._from_l2(remote, full, stamp, version, load)
 
     def _bypass(self, load: Callable[[], T]) -> T:
         self.counters.add("l2", "bypass")
@@ -144,11 +163,13 @@ class Cache:
         if self._remote is None:
             return
         self.counters.add("l2", "invalidations", len(unique))
-        self._bump_patiently(self._remote, unique)
+        if self._publish_patiently(self._remote, unique):
+            time.sleep(self.policy.confirm_s)  # every process that serves from L1 has applied it now
 
-    def _bump_patiently(self, remote: RemoteCache, tags: list[str]) -> None:
-        """The new generations in Redis. Other processes that still reach Redis would serve the old
-        values until this one's next contact, so a write is not acknowledged on one failed command: a
+    def _publish_patiently(self, remote: RemoteCache, tags: list[str]) -> bool:
+        """The new generations in Redis and on its invalidation stream; whether they got there. Other
+        processes that still reach Redis would serve the old values until this one's next contact, so
+        a write is not acknowledged on one failed command: a
         timeout (Redis paused, a core starved: it answers late, to others too) is tried again for up to
         `policy.invalidate_s`; a refused or broken connection (Redis gone: others cannot reach it
         either, and read from the database) once more, on a fresh connection. Then it is a missed
@@ -157,14 +178,14 @@ class Cache:
         refused = 0
         while True:
             try:
-                remote.bump(tags)
-                return
+                remote.publish(tags)
+                return True
             except RedisError as exc:
                 remote.failed(exc)
                 refused += not isinstance(exc, RedisTimeout)
                 if refused > 1 or time.monotonic() + RETRY_BUMP_S >= deadline:
                     remote.missed_invalidation()
-                    return
+                    return False
             time.sleep(RETRY_BUMP_S)
 
     @contextlib.contextmanager
@@ -197,9 +218,13 @@ class Cache:
             "levels": levels,
             "hit_rate": {level: hit_rate(counts) for level, counts in levels.items()},
             "l1_entries": len(self._l1),
-            "redis": None if self._remote is None else {"url": redact(self._remote.url), "up": self._remote.up},
+            "redis": None
+            if self._remote is None or self._follower is None
+            else {"url": redact(self._remote.url), "up": self._remote.up, "following": self._follower.following},
         }
 
     def close(self) -> None:
+        if self._follower is not None:
+            self._follower.close()
         if self._remote is not None:
             self._remote.close()
