@@ -19,7 +19,8 @@ into the shared files (pgferry.runtime.multiprocess.LiveGauges) and a scrape com
 P each: db_pool_max_connections is N x P, so in_use / max is the usage of all of them) except
 db_pool_usage_ratio, the largest of the processes' own (one full pool beside an idle one is a full
 pool to the requests of its process, not half of one), a replica
-up only if every process reaches it, its lag the largest any process measured.
+up only if every process reaches it, its lag the largest any process that reaches it measured (absent
+when none does: LiveGauges writes a series it no longer has as "no value", not its last reading).
 """
 
 from __future__ import annotations
