@@ -14,6 +14,9 @@ from click.testing import CliRunner
 
 from forum.services import Forum
 from pgferry.advise.advisor import AdviceReport, advise
+from pgferry.advise.catalog import read_catalog
+from pgferry.advise.parameters import parameter_values
+from pgferry.advise.workload import read_statements
 from pgferry.cli import main
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
@@ -179,3 +182,16 @@ def test_a_filter_every_lookup_repeats_makes_the_proposal_a_partial_index(pg_dsn
             "SELECT hypopg_relation_size(indexrelid) FROM hypopg_create_index('CREATE INDEX ON posts (author_id)')"
         ).fetchone()
     assert full is not None and posts.estimated_bytes is not None and posts.estimated_bytes < full[0] / 5
+
+
+def test_the_parameter_lookups_of_measure_are_not_counted_as_workload(pg_dsn: str) -> None:
+    """`advise --measure` looks up a real value for each parameter with a SELECT on the application's
+    table; tagged as advise's own, a later advise does not read it as the application's statement."""
+    make_workload(pg_dsn)
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        query = "SELECT id, total FROM orders WHERE customer_id = $1"
+        assert parameter_values(pg, query, read_catalog(pg)) == {1: "0"}  # the most frequent customer_id
+        texts = [s.query for s in read_statements(pg, limit=1000)]
+        assert any("FROM orders WHERE customer_id" in t for t in texts)  # the application's own
+        assert not [t for t in texts if "GROUP BY" in t], texts  # the lookup: advise's, not the workload's
+        assert not any("GROUP BY" in h.query for p in advise(pg).proposals for h in p.helps)

@@ -20,7 +20,9 @@ from click.testing import CliRunner
 from capture_util import app, assert_same, caught_up, write
 from pgferry.capture.cutover import cutover
 from pgferry.capture.migration import start
+from pgferry.capture.readiness import cutover_readiness
 from pgferry.capture.rollback import rollback
+from pgferry.capture.status import read_status
 from pgferry.cli import main
 from pgferry.errors import UsageError
 from pgferry.events import Event
@@ -132,6 +134,8 @@ def test_writes_during_and_after_the_copy_reach_partitioned_tables(tmp_path: Pat
     assert "UNIQUE (slug, at)" in defs and "PRIMARY KEY (id, at)" in defs, defs
     with pytest.raises(UsageError, match="partition-widen-keys"):
         cutover(path, pg_dsn)
+    shown = cutover_readiness(read_status(path, pg_dsn, "public"), "sqlite", max_lag_s=3600)
+    assert not shown.ready and any("--partition-widen-keys" in r for r in shown.reasons)  # the dashboard agrees
 
 
 def test_migrate_start_takes_the_partition_options(tmp_path: Path, pg_dsn: str) -> None:

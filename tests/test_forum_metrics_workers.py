@@ -109,11 +109,21 @@ def settled(server: RunningServer, holds: Callable[[str], bool]) -> str:
     return text
 
 
+def lags(text: str) -> list[float]:
+    return [
+        s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "pgferry_replica_lag_seconds"
+    ]
+
+
 def test_pool_and_replica_gauges_combine_over_the_workers(
     db_copy: Path, pair_dsns: PairDsns, replica_proxy: Proxy
 ) -> None:
     """Each worker samples its own pools and replica into the shared files: two pools of 3 are a
-    ceiling of 6; the replica is up while both reach it, down once one cannot; no series has a pid."""
+    ceiling of 6; the replica is up while both reach it, down once one cannot, and its lag is absent
+    (not the last reading) once neither can; no series has a pid."""
     copy_database(db_copy, pair_dsns.primary)
     pair_dsns.pair.caught_up()
     args = ("--pool-size", "3", "--replica", replica_proxy.dsn(pair_dsns.replica))
@@ -138,8 +148,9 @@ def test_pool_and_replica_gauges_combine_over_the_workers(
         assert all("pid" not in s.labels for s in samples)
         replica_proxy.cut()
         try:
-            text = settled(srv, lambda t: total(t, "pgferry_replica_up") == 0)
+            text = settled(srv, lambda t: total(t, "pgferry_replica_up") == 0 and not lags(t))
             assert total(text, "pgferry_replica_up") == 0  # the minimum: one worker seeing it gone is enough
+            assert lags(text) == []  # unknown while unreachable: no stale last reading from either worker
         finally:
             replica_proxy.restore()
     assert srv.process.returncode == 0 and "Traceback" not in srv.log()

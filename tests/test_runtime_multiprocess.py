@@ -61,3 +61,41 @@ def test_live_samples_of_two_processes_are_combined_by_their_modes() -> None:
         assert combined(path) == {"total": 3, "worst": 3, "best": 3, "waited_seconds_total": 9}
     assert not path.exists()
     assert os.environ.get(multiprocess.ENV) == outside
+
+
+GOING = """
+import sys
+from prometheus_client.core import GaugeMetricFamily
+from pgferry.runtime.multiprocess import LiveGauges
+
+readings = [None if v == "-" else float(v) for v in sys.argv[1:]]  # "-": the replica cannot be reached
+
+class Replica:
+    def collect(self):
+        for name in ("lag", "up", "total"):
+            gauge = GaugeMetricFamily(name, name, labels=["replica"])
+            if readings[0] is not None:
+                gauge.add_metric(["r"], readings[0])
+            yield gauge
+
+live = LiveGauges(Replica(), {"lag": "livemax", "up": "livemin", "total": "livesum"})
+while readings:
+    live.publish()
+    readings.pop(0)
+"""
+
+
+def scraped(*runs: tuple[str, ...]) -> dict[str, float]:
+    """The combined samples of one process per run, each publishing its readings in turn."""
+    with multiprocess.metrics_dir():
+        for readings in runs:
+            child = subprocess.run([sys.executable, "-c", GOING, *readings], capture_output=True, text=True, timeout=60)
+            assert child.returncode == 0, child.stderr
+        return {s.name: s.value for family in multiprocess.scrape_registry().collect() for s in family.samples}
+
+
+def test_a_series_a_process_stops_giving_is_no_value_not_its_last_one() -> None:
+    assert scraped(("0.3",)) == {"lag": 0.3, "up": 0.3, "total": 0.3}
+    assert scraped(("0.3", "-")) == {"total": 0}  # gone: not a stale 0.3 (a sum without it is 0)
+    assert scraped(("0.3", "-"), ("0.2",)) == {"lag": 0.2, "up": 0.2, "total": 0.2}  # the other's reading
+    assert scraped(("0.3", "-", "0.5"), ("0.25",)) == {"lag": 0.5, "up": 0.25, "total": 0.75}  # back again

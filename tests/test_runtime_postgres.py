@@ -203,26 +203,43 @@ def test_held_connection_is_shared_by_nested_holds(db: PostgresDatabase) -> None
             assert db.one("SELECT pg_backend_pid() AS pid")["pid"] == pid
 
 
-def test_pool_usage_ratio_is_the_connections_in_use_over_the_ceiling(db: PostgresDatabase) -> None:
-    """Read from one collection (the pool may be opening or resetting a connection in the background,
-    which counts as in use): the ratio is in_use / max of the same scrape, and a held connection shows."""
+def pool_gauges(db: PostgresDatabase) -> dict[tuple[str, str | None], float]:
+    """The primary's pool samples of one collection, by (name, state)."""
     registry = CollectorRegistry()
     registry.register(DatabaseCollector(db))
+    return {
+        (s.name, s.labels.get("state")): s.value
+        for family in registry.collect()
+        for s in family.samples
+        if s.labels.get("database") == "primary"
+    }
 
-    def scrape() -> tuple[float, float]:
-        samples = {
-            (s.name, s.labels.get("state")): s.value
-            for family in registry.collect()
-            for s in family.samples
-            if s.labels.get("database") == "primary"
-        }
-        in_use = samples[("db_pool_connections", "in_use")] / samples[("db_pool_max_connections", None)]
-        return samples[("db_pool_usage_ratio", None)], in_use
 
+def test_pool_usage_ratio_is_the_connections_checked_out_over_the_ceiling(db: PostgresDatabase) -> None:
     db.one("SELECT 1 AS x")
-    usage, expected = scrape()
-    assert usage == expected and 0 <= usage <= 1
+    idle = pool_gauges(db)
+    assert idle[("db_pool_usage_ratio", None)] == 0 and idle[("db_pool_connections", "in_use")] == 0
     with db.hold():
         db.one("SELECT 1 AS x")
-        usage, expected = scrape()
-        assert usage == expected and usage >= 0.5  # at least the held one of pool_max=2
+        held = pool_gauges(db)
+        assert held[("db_pool_usage_ratio", None)] == 0.5  # the held one of pool_max=2
+        assert held[("db_pool_connections", "in_use")] == 1
+    assert pool_gauges(db)[("db_pool_usage_ratio", None)] == 0
+
+
+def test_a_connection_the_pool_opens_in_the_background_is_not_in_use(pg_dsn: str, proxy: Proxy) -> None:
+    """psycopg_pool's pool_size counts a connection it is still opening: a pool reconnecting through
+    a cut link counts more connections than it has available, yet no caller holds one."""
+    db = PostgresDatabase(proxy.dsn(pg_dsn), PostgresPolicy(pool_min=1, pool_max=2, pool_wait_s=0.3))
+    try:
+        db.one("SELECT 1 AS x")
+        proxy.cut()
+        with pytest.raises(Unavailable):
+            db.one("SELECT 1 AS x")  # the broken connection goes back; the pool replaces it, failing
+        stats = db.pool_stats()
+        assert stats["pool_size"] > stats["pool_available"]  # counted, not available: being opened
+        gauges = pool_gauges(db)
+        assert gauges[("db_pool_connections", "in_use")] == 0 and gauges[("db_pool_usage_ratio", None)] == 0
+    finally:
+        proxy.restore()
+        db.close()

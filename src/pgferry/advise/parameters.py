@@ -5,7 +5,8 @@ returns at once, with or without an index). So each `$n` compared with a column 
 ($n)`, a range) gets that column's most frequent value (the heaviest lookup, and the same value every
 run); `LIMIT $n` gets 50 and `OFFSET $n` 0. Any other parameter was most likely a constant of the
 statement's own (`SELECT 0 AS part`, a JSON key): it gets '0' (HypoSession.run_ms falls back to NULL
-where '0' is not a value of its type).
+where '0' is not a value of its type). The lookups are tagged as advise's own (workload.own), so that
+pg_stat_statements' record of them is not read back as the application's workload.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from psycopg import sql
 from sqlglot import exp
 
 from pgferry.advise.catalog import Catalog
+from pgferry.advise.workload import own
 from pgferry.sqlparse import parse_one
 
 LIMIT_VALUE = "50"
@@ -66,7 +68,8 @@ def parameter_values(pg: psycopg.Connection[Any], query: str, catalog: Catalog) 
 def _most_frequent(pg: psycopg.Connection[Any], qualified: str, column: str) -> str | None:
     row = pg.execute(
         sql.SQL(
-            "SELECT {c}::text FROM {t} WHERE {c} IS NOT NULL GROUP BY {c} ORDER BY count(*) DESC, {c} LIMIT 1"
+            own("a parameter value")
+            + "SELECT {c}::text FROM {t} WHERE {c} IS NOT NULL GROUP BY {c} ORDER BY count(*) DESC, {c} LIMIT 1"
         ).format(c=sql.Identifier(column), t=sql.SQL(qualified))
     ).fetchone()
     return None if row is None else str(row[0])

@@ -23,6 +23,12 @@ _OURS = re.compile(
 )
 
 
+def own(what: str) -> str:
+    """The comment that marks a statement advise runs on the application's tables as its own (pg_stat_statements
+    keeps it in the statement's text, and `read_statements` leaves such statements out of the workload)."""
+    return f"/* pgferry.advise: {what} */ "
+
+
 @dataclass(frozen=True)
 class Statement:
     queryid: int

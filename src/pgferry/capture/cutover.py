@@ -42,13 +42,14 @@ import psycopg
 from psycopg import errors as pgerrors
 
 from pgferry import killpoints
-from pgferry.capture import changelog, cutover_log, pgstate, reverse, verifystate
+from pgferry.capture import changelog, cutover_log, pgstate, readiness, reverse, verifystate
 from pgferry.capture.applier import Applier, ApplierBusy
 from pgferry.capture.copied import captured_tables
 from pgferry.capture.current import Key
 from pgferry.capture.cutover_log import Attempt
 from pgferry.capture.liveverify import LiveVerifier
 from pgferry.capture.migration import install_schema
+from pgferry.capture.status import read_status
 from pgferry.dsn import redact
 from pgferry.errors import PgferryError, UsageError
 from pgferry.migrate import control
@@ -452,28 +453,30 @@ def cutover(
 
 
 def _check_ready(path: Path, dsn: str, schema: str) -> None:
-    with connect(dsn) as pg:
-        state = pgstate.read(pg, schema)
-        copied = control.read_phase(pg, schema) == "done"
-    if state is None:
-        raise UsageError(f"no migration into schema {schema!r} in {redact(dsn)}; `pgferry migrate start` first")
-    if not copied or state.start_seq is None:
-        raise UsageError(f"the copy into schema {schema!r} has not finished; `pgferry migrate follow` finishes it")
-    if state.phase == "failed":
-        raise UsageError(f"the applier stopped on an error: {state.last_error}; fix it and `migrate follow` first")
-    if state.options.get("partition_widen_keys"):
-        raise UsageError(
+    """Refuse, in one line, what `readiness.start_blockers` finds (the dashboard shows the same)."""
+    status = read_status(path, dsn, schema)
+    found = readiness.start_blockers(status)
+    if not found:
+        return
+    messages = {
+        readiness.NO_MIGRATION: f"no migration into schema {schema!r} in {redact(dsn)}; `pgferry migrate start` first",
+        readiness.COPY_UNFINISHED: (
+            f"the copy into schema {schema!r} has not finished; `pgferry migrate follow` finishes it"
+        ),
+        readiness.FAILED: f"the applier stopped on an error: {status.last_error}; fix it and `migrate follow` first",
+        readiness.WIDENED_KEYS: (
             f"schema {schema!r}: the copy widened the partitioned tables' keys with the partition column "
             "(--partition-widen-keys): PostgreSQL then enforces them only together with that column, so writes "
             "there could make rows SQLite's own keys refuse, and a rollback could not carry them back; a cutover "
             "is refused. Copy without --partition-widen-keys (partition only tables whose keys hold the column) "
             "to cut over"
-        )
-    if state.constraints == "pending":
-        raise UsageError(
+        ),
+        readiness.CONSTRAINTS_PENDING: (
             f"schema {schema!r}: the UNIQUE indexes and foreign keys the copy held back are not built yet; "
             "`pgferry migrate follow --until-caught-up` builds them once it has caught up"
-        )
+        ),
+    }
+    raise UsageError(messages[found[0]])
 
 
 def _postponed(flag: Path | None, on_wait: Callable[[str], None] | None) -> None:

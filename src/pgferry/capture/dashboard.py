@@ -12,7 +12,6 @@ import contextlib
 import json
 import threading
 import time
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,38 +19,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 
 from pgferry.capture.metrics import MigrationCollector
-from pgferry.capture.status import MigrationStatus, read_status
+from pgferry.capture.readiness import cutover_readiness
+from pgferry.capture.status import read_status
 from pgferry.errors import PgferryError
 from pgferry.runtime.route import read_route
 from pgferry.sqlite.connect import open_readonly
 
 HISTORY = 600  # samples kept (ten minutes at one a second)
-
-
-@dataclass(frozen=True)
-class Readiness:
-    ready: bool
-    reasons: list[str]  # why not (empty when ready)
-
-
-def cutover_readiness(status: MigrationStatus, route: str, max_lag_s: float) -> Readiness:
-    """Whether `pgferry migrate cutover` would start an attempt now, and what holds it back."""
-    reasons = []
-    if route != "sqlite":
-        reasons.append(f"the route is {route} already")
-    if status.phase in ("not started", "installing", "copying", "installed"):
-        reasons.append(f"the copy has not finished (phase {status.phase})")
-    if status.phase == "failed":
-        reasons.append(f"the applier stopped on an error: {status.last_error}")
-    if status.lag_seconds is None and status.lag_changes:
-        reasons.append(f"{status.lag_changes:,} changes wait and the applier has not reported when it last caught up")
-    elif status.lag_seconds is not None and status.lag_seconds > max_lag_s:
-        reasons.append(f"the applier is {status.lag_seconds:.1f} s behind (--max-lag {max_lag_s:g})")
-    if status.constraints == "pending":
-        reasons.append("the UNIQUE indexes and foreign keys the copy held back are built once following caught up")
-    if status.verify is not None and status.verify.open_failures:
-        reasons.append(f"{status.verify.open_failures} rows differ (pgferry migrate verify)")
-    return Readiness(not reasons, reasons)
 
 
 class Dashboard:

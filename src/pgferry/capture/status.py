@@ -19,6 +19,7 @@ from pgferry.capture import changelog, pgstate, rebuild, verifystate
 from pgferry.capture.reverse import log as reverse_log
 from pgferry.capture.rollback import read_flip
 from pgferry.dsn import redact
+from pgferry.migrate import control
 from pgferry.pg.connect import connect
 from pgferry.runtime.route import Route, read_route
 from pgferry.sqlite.connect import check_sqlite_file, open_readonly
@@ -56,6 +57,8 @@ class MigrationStatus:
     verify: verifystate.VerifyState | None = None  # the last `migrate verify` pass and open failures
     rebuilt: dict[str, dict[str, Any]] | None = None  # tables rebuilt under capture and taken up (rebuild.notes)
     constraints: str | None = None  # "pending": UNIQUE indexes and foreign keys the copy held back; "built"
+    copied: bool = False  # the copy has finished (its own control row says done)
+    widened_keys: bool = False  # the copy widened partitioned tables' keys (--partition-widen-keys)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "verify": None if self.verify is None else self.verify.as_dict()}
@@ -67,6 +70,7 @@ def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
         state = pgstate.read(pg, schema)
         backlog = reverse_log.backlog(pg, schema)
         verify = verifystate.read_state(pg, schema)
+        copied = control.read_phase(pg, schema) == "done"
     conn = open_readonly(path)
     try:
         route = read_route(conn).route
@@ -121,4 +125,6 @@ def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
         verify=verify,
         rebuilt=rebuilt,
         constraints=None if state is None else state.constraints,
+        copied=copied,
+        widened_keys=state is not None and bool(state.options.get("partition_widen_keys")),
     )

@@ -48,6 +48,12 @@ class TargetTable:
         prefix = sql.SQL(f"{alias}.") if alias else sql.SQL("")
         return sql.SQL(", ").join(prefix + sql.Identifier(n) for n in names)
 
+    def _key_match(self, alias: str) -> sql.Composable:
+        """`t.k1 = alias.k1 AND ...`: the target row `t` with the keys of the row `alias`."""
+        return sql.SQL(" AND ").join(
+            sql.SQL("t.{0} = {1}.{0}").format(sql.Identifier(k), sql.Identifier(alias)) for k in self.keys
+        )
+
     @property
     def columns(self) -> list[str]:
         return [c.target for c in self.identity.columns]
@@ -99,20 +105,20 @@ class TargetTable:
         """Delete the rows with the staged source keys, then insert the staged rows: a partitioned table's
         key may be widened with the partition column, and an UPDATE of that column moves the row to
         another partition under another PostgreSQL key, which ON CONFLICT (source key) cannot follow."""
-        match = sql.SQL(" AND ").join(sql.SQL("t.{0} = s.{0}").format(sql.Identifier(k)) for k in self.keys)
+        match = self._key_match("s")
         pg.execute(sql.SQL("DELETE FROM {} AS t USING {} AS s WHERE {}").format(self.qualified, self.stage, match))
         names = self._names(self.columns)
         insert = sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {}{} FROM {}")
         return pg.execute(insert.format(self.qualified, names, pick, names, self.stage)).rowcount
 
     def delete_gone(self, pg: psycopg.Connection) -> int:
-        match = sql.SQL(" AND ").join(sql.SQL("t.{0} = g.{0}").format(sql.Identifier(k)) for k in self.keys)
+        match = self._key_match("g")
         delete = sql.SQL("DELETE FROM {} AS t USING {} AS g WHERE {}").format(self.qualified, self.gone, match)
         return pg.execute(delete).rowcount
 
     def delete_absent(self, pg: psycopg.Connection) -> int:
         """Delete the rows whose keys are not staged (a table copied again whole: its rows are the stage)."""
-        match = sql.SQL(" AND ").join(sql.SQL("t.{0} = s.{0}").format(sql.Identifier(k)) for k in self.keys)
+        match = self._key_match("s")
         delete = sql.SQL("DELETE FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM {} AS s WHERE {})").format(
             self.qualified, self.stage, match
         )
@@ -149,7 +155,7 @@ class TargetTable:
         other_key = sql.SQL("({}) IS DISTINCT FROM ({})").format(
             self._names(self.keys, "a"), self._names(self.keys, "b")
         )
-        match = sql.SQL(" AND ").join(sql.SQL("t.{0} = c.{0}").format(sql.Identifier(k)) for k in self.keys)
+        match = self._key_match("c")
         delete = sql.SQL(
             "DELETE FROM {} AS t USING (SELECT DISTINCT {} FROM ({}) a JOIN ({}) b ON {} WHERE {}) AS c"
             " WHERE {} RETURNING {}"

@@ -15,23 +15,32 @@ A collector that reads live state at a scrape (a pool's connections, a replica's
 the process that answered. `LiveGauges` samples such a collector in each process instead, into
 multiprocess gauges combined as the collector's `multiprocess_modes` say (livesum: the processes'
 total; livemax, livemin), and its counters as increments; a dead process's live gauges are dropped by
-`mark_dead`.
+`mark_dead`. prometheus_client cannot remove a series in this mode, so a series the collector stops
+giving (a replica's lag while it is unreachable) is written as "no value": the value that loses under
+its mode (-Inf under livemax, +Inf under livemin, 0 under livesum), and `scrape_registry` leaves out a
+gauge whose combined value is infinite or NaN. Another process's real value still wins; when no
+process has one the series is absent, as it is with one process.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# what a process writes for a series it no longer has, by mode: a value every real one beats
+NO_VALUE = {"livemax": -math.inf, "max": -math.inf, "livemin": math.inf, "min": math.inf, "livesum": 0.0, "sum": 0.0}
 
 
 def enabled() -> bool:
@@ -63,8 +72,21 @@ def mark_dead(pid: int, path: Path) -> None:
 def scrape_registry() -> CollectorRegistry:
     """A registry holding the sum of every process's metrics, for one scrape."""
     registry = CollectorRegistry()
-    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(_Valued(MultiProcessCollector(None)))  # type: ignore[no-untyped-call]
     return registry
+
+
+class _Valued(Collector):
+    """`source`'s metrics without the gauge samples no process had a value for (see NO_VALUE)."""
+
+    def __init__(self, source: Collector) -> None:
+        self.source = source
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self.source.collect():
+            if family.type == "gauge":
+                family.samples = [s for s in family.samples if math.isfinite(s.value)]
+            yield family
 
 
 class LiveGauges:
@@ -77,6 +99,7 @@ class LiveGauges:
         self._gauges: dict[str, Gauge] = {}
         self._counters: dict[str, Counter] = {}
         self._last: dict[tuple[str, tuple[str, ...]], float] = {}
+        self._given: set[tuple[str, tuple[str, ...]]] = set()  # the gauge series of the last sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="live-gauges", daemon=True)
 
@@ -95,12 +118,14 @@ class LiveGauges:
             self.publish()
 
     def publish(self) -> None:
+        given: set[tuple[str, tuple[str, ...]]] = set()
         for family in self.collector.collect():
             for sample in family.samples:
                 names, values = tuple(sample.labels), tuple(sample.labels.values())
                 if family.type == "gauge":
                     gauge = self._gauge(family.name, family.documentation, names)
                     (gauge.labels(*values) if names else gauge).set(sample.value)
+                    given.add((family.name, values))
                 elif family.type == "counter" and sample.name == family.name + "_total":
                     key = (family.name, values)
                     increase = sample.value - self._last.get(key, 0.0)
@@ -110,6 +135,10 @@ class LiveGauges:
                     if increase:
                         counter = self._counter(family.name, family.documentation, names)
                         (counter.labels(*values) if names else counter).inc(increase)
+        for name, values in self._given - given:  # no longer given: "no value" (it cannot be removed)
+            gauge = self._gauges[name]
+            (gauge.labels(*values) if values else gauge).set(NO_VALUE.get(self.modes.get(name, "livesum"), math.nan))
+        self._given = given
 
     def _gauge(self, name: str, documentation: str, labels: tuple[str, ...]) -> Gauge:
         if name not in self._gauges:

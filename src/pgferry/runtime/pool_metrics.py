@@ -1,6 +1,7 @@
 """Prometheus metrics of a runtime database's connections and replicas, read at each scrape:
 
-    db_pool_connections{database, state}        in_use / idle connections of the pool
+    db_pool_connections{database, state}        in_use (checked out by a caller) / idle connections of
+                                                the pool; those it is opening or resetting are neither
     db_pool_max_connections{database}           the pool's ceiling (usage = in_use / max)
     db_pool_usage_ratio{database}               in_use / max of the pool; with several processes the
                                                 most used process's pool (what the alert reads)
@@ -18,7 +19,8 @@ into the shared files (pgferry.runtime.multiprocess.LiveGauges) and a scrape com
 P each: db_pool_max_connections is N x P, so in_use / max is the usage of all of them) except
 db_pool_usage_ratio, the largest of the processes' own (one full pool beside an idle one is a full
 pool to the requests of its process, not half of one), a replica
-up only if every process reaches it, its lag the largest any process measured.
+up only if every process reaches it, its lag the largest any process that reaches it measured (absent
+when none does: LiveGauges writes a series it no longer has as "no value", not its last reading).
 """
 
 from __future__ import annotations
@@ -68,12 +70,12 @@ class DatabaseCollector(Collector):
             "db_pool_wait_seconds", "Time requests waited for a connection.", labels=["database"]
         )
         for name, stats in pools:
-            size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
-            connections.add_metric([name, "in_use"], max(0, size - idle))
-            connections.add_metric([name, "idle"], idle)
+            in_use = stats.get("in_use", 0)
+            connections.add_metric([name, "in_use"], in_use)
+            connections.add_metric([name, "idle"], stats.get("pool_available", 0))
             ceiling.add_metric([name], stats.get("pool_max", 0))
             if stats.get("pool_max"):
-                usage.add_metric([name], max(0, size - idle) / stats["pool_max"])
+                usage.add_metric([name], in_use / stats["pool_max"])
             waiting.add_metric([name], stats.get("requests_waiting", 0))
             waited.add_metric([name], stats.get("requests_wait_ms", 0) / 1000)
         yield from (connections, ceiling, usage, waiting, waited)

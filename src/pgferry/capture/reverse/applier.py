@@ -43,7 +43,7 @@ from pgferry.capture.copied import captured_tables
 from pgferry.capture.current import ApplyError
 from pgferry.capture.loop import run_batches
 from pgferry.capture.reverse import log
-from pgferry.capture.reverse.drift import check_drift
+from pgferry.capture.reverse.drift import check_drift, column_drift, stop_on_drift
 from pgferry.capture.reverse.rows import Changes, ReverseTable
 from pgferry.pg.connect import connect
 from pgferry.runtime.route import Route, read_route
@@ -126,10 +126,10 @@ class ReverseApplier:
     # --- the parts a batch (and the rollback's drain) is made of ------------------------------------
 
     def pending(self, pg: psycopg.Connection, limit: int, check_schema: bool = False) -> Pending:
-        """Up to `limit` entries and their current rows, in `pg`'s transaction; SchemaDrift when there
-        are entries (or `check_schema`) and PostgreSQL's tables changed their columns (reverse.drift)."""
+        """Up to `limit` entries and their current rows, in `pg`'s transaction; SchemaDrift when the
+        entries' tables (or with `check_schema` any captured table) changed their columns (reverse.drift)."""
         entries = log.read(pg, self.schema, limit)
-        if entries or check_schema:
+        if check_schema:
             check_drift(pg, self.schema, self.tables.values())
         seqs: dict[str, list[int]] = {}
         truncated: set[str] = set()
@@ -140,6 +140,7 @@ class ReverseApplier:
             if entry.key is None:
                 truncated.add(entry.table)
         changes = [(self.tables[name], self.tables[name].read(pg, s, name in truncated)) for name, s in seqs.items()]
+        stop_on_drift([d for t, c in changes if (d := column_drift(t.target, t.planned_columns, c.columns))])
         return Pending(entries, changes)
 
     def write(self, conn: sqlite3.Connection, pending: Pending) -> tuple[int, int]:

@@ -1,8 +1,9 @@
 """A schema change on PostgreSQL while the route is `postgres`, found before it loses data on the way
 back: the reverse applier reads and writes the columns the copy made, so a column the application
-added on PostgreSQL would silently not reach SQLite, and a rollback would drop its values. Every
-batch with entries, and the rollback's flip, compare the captured tables' columns in PostgreSQL's
-catalog with the copy's plan (one catalog query); a difference stops them with what to do.
+added on PostgreSQL would silently not reach SQLite, and a rollback would drop its values. A batch
+reads each of its tables' live columns with its rows (`SELECT t.*`: no query of its own on every
+batch) and compares them with the copy's plan before it writes anything; the rollback's flip compares
+every captured table in PostgreSQL's catalog (one query). A difference stops them with what to do.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class Drift:
 
 def find_drift(pg: psycopg.Connection, schema: str, tables: Iterable[ReverseTable]) -> list[Drift]:
     """Each table whose live columns differ from the ones its copy made."""
-    planned = {t.target: {c.target for c in t.copied.plan.columns} for t in tables}
+    planned = {t.target: t.planned_columns for t in tables}
     if not planned:
         return []
     qualified = [sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(n)).as_string(pg) for n in planned]
@@ -47,16 +48,22 @@ def find_drift(pg: psycopg.Connection, schema: str, tables: Iterable[ReverseTabl
     )
     for table, column in rows:
         live[table].add(column)
-    return [
-        Drift(name, sorted(live[name] - columns), sorted(columns - live[name]))
-        for name, columns in planned.items()
-        if live[name] != columns
-    ]
+    return [d for d in (column_drift(name, columns, live[name]) for name, columns in planned.items()) if d]
+
+
+def column_drift(table: str, planned: Iterable[str], live: Iterable[str]) -> Drift | None:
+    """How `table`'s live columns differ from the copy's (None: they do not)."""
+    planned, live = set(planned), set(live)
+    return None if live == planned else Drift(table, sorted(live - planned), sorted(planned - live))
 
 
 def check_drift(pg: psycopg.Connection, schema: str, tables: Iterable[ReverseTable]) -> None:
     """SchemaDrift when PostgreSQL's captured tables changed their columns since the copy."""
-    drifts = find_drift(pg, schema, tables)
+    stop_on_drift(find_drift(pg, schema, tables))
+
+
+def stop_on_drift(drifts: list[Drift]) -> None:
+    """SchemaDrift naming `drifts`, if any."""
     if drifts:
         raise SchemaDrift(
             "the schema changed on PostgreSQL while the route is postgres: "

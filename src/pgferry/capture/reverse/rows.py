@@ -43,6 +43,7 @@ class Changes:
     rows: list[Row] = field(default_factory=list)
     gone: list[Row] = field(default_factory=list)
     truncated: bool = False  # TRUNCATE-d in PostgreSQL: emptied before the rows are written
+    columns: list[str] = field(default_factory=list)  # the table's live columns, as the read found them
 
 
 def _back(reverse: Sequence[Callable[[Any], Any]], values: Sequence[Any]) -> Row:
@@ -72,21 +73,26 @@ class ReverseTable:
     def target(self) -> str:
         return self.copied.identity.target
 
+    @property
+    def planned_columns(self) -> set[str]:
+        """The columns the copy made (generated ones too, which it does not copy)."""
+        return {c.target for c in self.copied.plan.columns}
+
     def read(self, pg: psycopg.Connection, seqs: Sequence[int], truncated: bool = False) -> Changes:
-        """The current row (or its absence) of every key the entries `seqs` name for this table."""
+        """The current row (or its absence) of every key the entries `seqs` name for this table, and the
+        table's live columns (`t.*`: a schema change shows in the same query, no catalog query); when
+        a copied column is missing, no rows (the caller stops on the drift)."""
         identity = self.copied.identity
         keys = [sql.SQL("(e.key->>{})::{}").format(sql.Literal(i), statement(t)) for i, t in enumerate(self.key_types)]
         match = sql.SQL(" AND ").join(
             sql.SQL("t.{} = {}").format(sql.Identifier(c), k) for c, k in zip(identity.target_keys, keys, strict=True)
         )
-        columns = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c.target)) for c in identity.columns)
         query = sql.SQL(
-            "SELECT {keys}, t.ctid IS NOT NULL, {columns} FROM (SELECT DISTINCT key FROM {log}"
+            "SELECT {keys}, t.ctid IS NOT NULL, t.* FROM (SELECT DISTINCT key FROM {log}"
             " WHERE seq = ANY(%s) AND target_schema = %s AND tbl = %s AND jsonb_typeof(key) = 'array') e"
             " LEFT JOIN {schema}.{table} t ON {match}"
         ).format(
             keys=sql.SQL(", ").join(keys),
-            columns=columns,
             log=CHANGELOG,
             schema=sql.Identifier(self.schema),
             table=sql.Identifier(self.target),
@@ -95,11 +101,16 @@ class ReverseTable:
         width = len(keys)
         key_reverse = [converter_for(c).reverse for c in identity.key]
         row_reverse = [converter_for(c).reverse for c in identity.columns]
-        changes = Changes(truncated=truncated)
-        for row in pg.execute(query, [list(seqs), self.schema, self.target]):
+        cur = pg.execute(query, [list(seqs), self.schema, self.target])
+        live = [d.name for d in (cur.description or [])[width + 1 :]]
+        changes = Changes(truncated=truncated, columns=live)
+        if not {c.target for c in identity.columns} <= set(live):
+            return changes  # a copied column is gone (reverse.drift stops the batch): nothing to convert
+        at = [width + 1 + live.index(c.target) for c in identity.columns]
+        for row in cur:
             try:
                 if row[width]:
-                    changes.rows.append(_back(row_reverse, row[width + 1 :]))
+                    changes.rows.append(_back(row_reverse, [row[i] for i in at]))
                 else:
                     changes.gone.append(_back(key_reverse, row[:width]))
             except (ValueError, TypeError, OverflowError) as exc:

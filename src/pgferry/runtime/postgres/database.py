@@ -60,6 +60,8 @@ class PostgresDatabase(Statements):
             open=False,
         )
         self._local = threading.local()
+        self._checked_out = 0  # connections callers hold now (psycopg_pool's pool_size also counts
+        self._checked_out_lock = threading.Lock()  # those it is opening or resetting)
         self._warned: set[str] = set()
         self._closed = False
         self._open()
@@ -88,12 +90,20 @@ class PostgresDatabase(Statements):
             yield
             return
         conn = self._checkout()
+        self._count_checked_out(1)
         self._local.conn = conn
         try:
             yield
         finally:
             self._local.conn = None
-            self._pool.putconn(conn)
+            try:
+                self._pool.putconn(conn)
+            finally:
+                self._count_checked_out(-1)
+
+    def _count_checked_out(self, change: int) -> None:
+        with self._checked_out_lock:
+            self._checked_out += change
 
     def _checkout(self) -> psycopg.Connection[Any]:
         wait = self.policy.pool_wait_s
@@ -171,8 +181,12 @@ class PostgresDatabase(Statements):
         self._pool.check()
 
     def pool_stats(self) -> dict[str, int]:
-        """psycopg_pool's counters (pool_size, pool_available, requests_waiting, requests_errors...)."""
-        return dict(self._pool.get_stats())
+        """psycopg_pool's counters (pool_size, pool_available, requests_waiting, requests_errors...) and
+        `in_use`: the connections callers hold now. pool_size - pool_available is not that: it also
+        counts the connections the pool is opening, resetting or checking in the background."""
+        with self._checked_out_lock:
+            in_use = self._checked_out
+        return {**self._pool.get_stats(), "in_use": in_use}
 
     def settings(self) -> dict[str, Any]:
         """The policy and what the server says is in force (read back, not what was asked for)."""
