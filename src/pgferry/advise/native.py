@@ -31,7 +31,8 @@ from pgferry.advise.partitioning import PartitionRule, PartitionVerdict, TimeRea
 from pgferry.advise.workload import Statement
 from pgferry.advise.writes import index_write_ms, write_loads
 from pgferry.doctor.predicates import analyze_statement
-from pgferry.sqltext import quote_ident, quote_literal
+from pgferry.pg.native_sql import brin_sql, check_sql, enum_sql, trigram_sql
+from pgferry.sqltext import quote_ident
 
 BRIN_TYPES = frozenset(
     {"smallint", "integer", "bigint", "numeric", "real", "double precision", "date", "timestamp without time zone",
@@ -62,6 +63,7 @@ class NativeProposal:
     sql: list[str]  # what carries it out (or the copy option that does)
     evidence: dict[str, Any]
     cost: list[str]
+    entry: dict[str, Any] = field(default_factory=dict)  # its entry in a plan file (pgferry.migrate.native_plan)
 
 
 @dataclass(frozen=True)
@@ -138,14 +140,17 @@ def _time_reads(statements: list[Statement], catalog: Catalog) -> dict[tuple[str
 
 def _partition(table: TableFacts, verdict: PartitionVerdict) -> NativeProposal:
     column, granularity = verdict.column or "", verdict.granularity or "month"
+    widen = bool(table.primary_key) and column not in table.primary_key  # a surrogate key: judge() checked it
+    option = f"pgferry copy SQLITE_FILE DSN --partition {table.name}={column}:{granularity}"
     return NativeProposal(
         "partition",
         table.name,
         column,
         f"PARTITION BY RANGE ({column}), one partition a {granularity}",
-        [f"pgferry copy SQLITE_FILE DSN --partition {table.name}={column}:{granularity}"],
+        [option + (" --partition-widen-keys" if widen else "")],
         verdict.evidence,
         verdict.cost,
+        {"kind": "partition", "table": table.name, "column": column, "unit": granularity, "widen_keys": widen},
     )
 
 
@@ -161,7 +166,7 @@ def _brins(session: HypoSession, catalog: Catalog, table: TableFacts, opts: Nati
         if column.name in leading_unique:
             continue  # its btree enforces a key: it stays
         qualified = catalog.qualified[table.name]
-        brin = f"CREATE INDEX ON {qualified} USING brin ({quote_ident(column.name)})"
+        brin = brin_sql(qualified, column.name)
         existing = [
             i for i in catalog.indexes_of(table.name) if i.columns[:1] == (column.name,) and "btree" in i.definition
         ]
@@ -193,9 +198,10 @@ def _brins(session: HypoSession, catalog: Catalog, table: TableFacts, opts: Nati
                 table.name,
                 column.name,
                 f"BRIN on {column.name}: {brin_bytes / 1024:,.0f} KiB against {against}: {btree_bytes / 1024:,.0f} KiB",
-                [brin.replace("CREATE INDEX ON", "CREATE INDEX CONCURRENTLY ON", 1)],
+                [brin_sql(qualified, column.name, concurrently=True)],
                 evidence,
                 cost,
+                {"kind": "brin", "table": table.name, "column": column.name},
             )
         )
     return out
@@ -222,10 +228,8 @@ def _trigrams(
         if any("gin_trgm_ops" in i.definition and named.search(i.definition) for i in catalog.indexes_of(table)):
             continue
         facts_of = facts[table].columns[column]
-        key = quote_ident(column) + ("::text" if _citext(facts_of) else "")
-        key = f"lower({key})" if lowered else f"({key})" if _citext(facts_of) else key
         sql = [] if installed else ["CREATE EXTENSION IF NOT EXISTS pg_trgm"]
-        sql.append(f"CREATE INDEX CONCURRENTLY ON {catalog.qualified[table]} USING gin ({key} gin_trgm_ops)")
+        sql.append(trigram_sql(catalog.qualified[table], column, _citext(facts_of), lowered, concurrently=True))
         rows = facts[table].rows
         text_bytes = rows * (facts_of.avg_width or 0)
         statements_seen = list({u.statement.fingerprint: u.statement for u in found}.values())
@@ -263,6 +267,7 @@ def _trigrams(
                 sql,
                 evidence,
                 cost,
+                {"kind": "trigram", "table": table, "column": column, "lower": lowered},
             )
         )
     return out
@@ -324,11 +329,10 @@ def _value_list(
     catalog: Catalog, table: TableFacts, column: ColumnFacts, values: list[str], source: str
 ) -> NativeProposal:
     qualified, col = catalog.qualified[table.name], quote_ident(column.name)
-    listed = ", ".join(quote_literal(v) for v in values)
-    constraint = quote_ident(f"{table.name}_{column.name}_check")
+    constraint = f"{table.name}_{column.name}_check"
     sql = [
-        f"ALTER TABLE {qualified} ADD CONSTRAINT {constraint} CHECK ({col} IN ({listed})) NOT VALID",
-        f"ALTER TABLE {qualified} VALIDATE CONSTRAINT {constraint}",
+        check_sql(qualified, constraint, column.name, values, not_valid=True),
+        f"ALTER TABLE {qualified} VALIDATE CONSTRAINT {quote_ident(constraint)}",
     ]
     cost = [
         "a write of any other value fails: the application may use values these rows do not have yet (read its code)",
@@ -342,7 +346,7 @@ def _value_list(
     else:
         enum = quote_ident(f"{table.name}_{column.name}")
         evidence["enum"] = [
-            f"CREATE TYPE {enum} AS ENUM ({listed})",
+            enum_sql(enum, values),
             f"ALTER TABLE {qualified} ALTER COLUMN {col} TYPE {enum} USING {col}::{enum}",
         ]
         cost.append(
@@ -358,4 +362,5 @@ def _value_list(
         sql,
         evidence,
         cost,
+        {"kind": "check", "table": table.name, "column": column.name, "values": values},
     )
