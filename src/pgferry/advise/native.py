@@ -41,6 +41,7 @@ BRIN_TYPES = frozenset(
 PAGES_PER_RANGE = 128
 PAGE = 8192
 ROWS_PER_VALUE = 10  # a value list is for a column whose values repeat: on average this many rows each
+ENUM_LABEL_BYTES = 63  # PostgreSQL's longest enum label (NAMEDATALEN - 1)
 
 
 @dataclass(frozen=True)
@@ -311,6 +312,8 @@ def _value_lists(
                 )
             )
             continue
+        if any(len(v.encode()) > ENUM_LABEL_BYTES for v in values):
+            continue  # values this long are text, not labels (and an enum label holds 63 bytes at most)
         proposals.append(_value_list(catalog, table, column, values, source))
     return proposals, refused
 

@@ -30,6 +30,7 @@ from pgferry.sqltext import quote_ident
 OutsideReader = Callable[[str, str, tuple[str, ...]], list[str]]
 
 TEXT_TYPES = ("text", "citext", "varchar")
+ENUM_LABEL_BYTES = 63  # NAMEDATALEN - 1
 # Types with a BRIN minmax operator class.
 BRIN_TYPES = (
     "smallint", "integer", "bigint", "numeric", "real", "double precision", "date", "timestamp", "timestamptz",
@@ -93,6 +94,9 @@ def apply_native(
                 )
                 plan.notes.append(f"{source}: CHECK {name}: {column.target} holds one of {len(entry.values)} values")
             else:
+                long = [v for v in entry.values if len(v.encode()) > ENUM_LABEL_BYTES]
+                if long:
+                    raise UsageError(f"{where}: an enum label holds {ENUM_LABEL_BYTES} bytes at most: {long[0]!r}")
                 if pg_type == "citext":
                     raise UsageError(
                         f"{where}: the column is citext (COLLATE NOCASE): an enum would compare with case; "
