@@ -82,21 +82,25 @@ def sizes(dsn: str) -> dict[str, Any]:
     with psycopg.connect(dsn) as pg:
         database = pg.execute("SELECT pg_database_size(current_database())").fetchone()
         native = pg.execute(
-            "SELECT c.relname, am.amname, sum(pg_relation_size(t.relid))::bigint FROM pg_class c"
-            " JOIN pg_am am ON am.oid = c.relam JOIN pg_namespace n ON n.oid = c.relnamespace,"
-            " LATERAL pg_partition_tree(c.oid) t WHERE n.nspname = 'public' AND c.relkind IN ('i', 'I')"
-            " AND NOT c.relispartition AND am.amname IN ('brin', 'gin') GROUP BY 1, 2 ORDER BY 1"
+            "SELECT c.relname, am.amname, coalesce(sum(pg_relation_size(t.relid)), pg_relation_size(c.oid))::bigint"
+            " FROM pg_class c JOIN pg_am am ON am.oid = c.relam JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " LEFT JOIN LATERAL pg_partition_tree(c.oid) t ON true WHERE n.nspname = 'public'"
+            " AND c.relkind IN ('i', 'I') AND NOT c.relispartition AND am.amname IN ('brin', 'gin')"
+            " GROUP BY c.oid, 1, 2 ORDER BY 1"
         ).fetchall()
     return {"database_bytes": database[0] if database else None, "indexes": {r[0]: [r[1], r[2]] for r in native}}
 
 
-def btree_bytes(dsn: str, table: str, column: str) -> int:
-    """The size of a btree on `column` of the plain copy, built and rolled back (what a BRIN replaces)."""
+def index_bytes(dsn: str, table: str, column: str, method: str) -> int:
+    """The size of an index on `column` of the plain copy, built and rolled back: the btree a BRIN
+    replaces, and the BRIN on the unpartitioned table."""
     with psycopg.connect(dsn) as pg:
         pg.execute(
-            sql.SQL("CREATE INDEX pgferry_bench_btree ON {} ({})").format(sql.Identifier(table), sql.Identifier(column))
+            sql.SQL("CREATE INDEX pgferry_bench_index ON {} USING {} ({})").format(
+                sql.Identifier(table), sql.Identifier(method), sql.Identifier(column)
+            )
         )
-        row = pg.execute("SELECT pg_relation_size('pgferry_bench_btree')").fetchone()
+        row = pg.execute("SELECT pg_relation_size('pgferry_bench_index')").fetchone()
         pg.rollback()
     return int(row[0]) if row else 0
 
@@ -189,8 +193,8 @@ def main() -> None:
         seconds, rc, _ = timed([*PGFERRY, "verify", str(args.db), native], args.out / "verify-native.log")
         result["verify_native"] = {"seconds": round(seconds, 1), "exit": rc}
         result["sizes"] = {"plain": sizes(plain), "native": sizes(native)}
-        result["btree_bytes"] = {
-            f"{e['table']}.{e['column']}": btree_bytes(plain, e["table"], e["column"])
+        result["plain_btree_brin_bytes"] = {
+            f"{e['table']}.{e['column']}": [index_bytes(plain, e["table"], e["column"], m) for m in ("btree", "brin")]
             for e in entries
             if e["kind"] == "brin"
         }
