@@ -33,7 +33,9 @@ CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_a
 """
 
 
-def build(path: Path) -> Path:
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("native_plan") / "app.db"
     conn = sqlite3.connect(path)
     conn.executescript(SCHEMA)
     kinds, statuses = ("click", "view", "buy"), ("draft", "live", "gone")
@@ -52,11 +54,6 @@ def build(path: Path) -> Path:
     conn.commit()
     conn.close()
     return path
-
-
-@pytest.fixture(scope="module")
-def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(tmp_path_factory.mktemp("native_plan") / "app.db")
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +125,7 @@ def test_advise_writes_each_proposal_with_its_evidence_and_the_refusals(written_
     partition = next(e for e in plan.entries if e.kind == "partition")
     assert partition.widen_keys  # its surrogate key (id) gets the time column
     assert "# evidence: rows 3,000" in text and "correlation 1" in text
+    assert "partitioned as proposed, each of its about" in text  # the BRIN on events, partitioned too
     assert next(e for e in plan.entries if (e.kind, e.column) == ("check", "status")).values == (
         "draft",
         "gone",
