@@ -215,3 +215,36 @@ def test_the_cli_writes_the_plan(pg_cluster: LocalCluster, source: Path, tmp_pat
     plan = load_native_plan(out)  # events is partitioned already: no partition proposed
     assert ("check", "docs", "status") in {(e.kind, e.table, e.column) for e in plan.entries}
     assert not any(e.kind == "partition" for e in plan.entries)
+
+
+def test_an_enum_type_the_target_has_already_is_one_line_and_exit_2(pg_dsn: str, source: Path, tmp_path: Path) -> None:
+    plan = tmp_path / "enum.toml"
+    NativePlan.from_dict(
+        {"proposal": [{"kind": "enum", "table": "docs", "column": "status", "values": ["draft", "gone", "live"]}]}
+    ).dump(plan)
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        pg.execute("CREATE TYPE docs_status_enum AS ENUM ('x')")
+    result = CliRunner().invoke(main, ["copy", str(source), pg_dsn, "--native-plan", str(plan)])
+    assert result.exit_code == 2, result.output
+    assert 'type "docs_status_enum" already exists' in result.output and "Traceback" not in result.output
+
+
+def test_an_enum_on_a_sampled_table_is_checked_row_by_row_and_verifies(pg_dsn: str, tmp_path: Path) -> None:
+    """Above 10,000 rows the copy types from a sample and checks every value as it goes: the enum's
+    column too (its values were all checked against the list before the copy)."""
+    path = tmp_path / "big.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE big (id INTEGER PRIMARY KEY, kind TEXT NOT NULL)")
+    conn.executemany("INSERT INTO big VALUES (?, ?)", [(i, ("a", "b", "c")[i % 3]) for i in range(1, 12_001)])
+    conn.commit()
+    conn.close()
+    plan = tmp_path / "big.toml"
+    NativePlan.from_dict(
+        {"proposal": [{"kind": "enum", "table": "big", "column": "kind", "values": ["a", "b", "c"]}]}
+    ).dump(plan)
+    result = CliRunner().invoke(main, ["copy", str(path), pg_dsn, "--native-plan", str(plan), "--json"])
+    assert result.exit_code == 0, result.output
+    with psycopg.connect(pg_dsn) as pg:
+        counts = pg.execute("SELECT kind, count(*) FROM big GROUP BY kind ORDER BY kind").fetchall()
+        kind_type = pg.execute("SELECT pg_typeof(kind)::text FROM big LIMIT 1").fetchone()
+    assert counts == [("a", 4000), ("b", 4000), ("c", 4000)] and kind_type == ("big_kind_enum",)
