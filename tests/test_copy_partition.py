@@ -212,3 +212,27 @@ def test_a_killed_partitioned_copy_resumes_with_its_partitions(tmp_path: Path, p
     with psycopg.connect(pg_dsn) as pg:
         assert partitions_of(pg, "epochs") == made
         assert pg.execute("SELECT count(*) FROM epochs").fetchone() == (40,)
+
+
+def test_indexes_on_the_same_columns_of_a_partitioned_table_are_all_built(tmp_path: Path, pg_dsn: str) -> None:
+    """PostgreSQL names each partition's index after its columns: built at once, two indexes on the same
+    columns race for one name and one is refused; the copy builds a partitioned table's indexes in turn."""
+    path = tmp_path / "dups.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE dups (id INTEGER PRIMARY KEY, at TEXT NOT NULL, v INTEGER)")
+    rows = [(i, f"2024-{i % 12 + 1:02d}-03 10:00:00", i % 7) for i in range(1, 241)]
+    conn.executemany("INSERT INTO dups VALUES (?, ?, ?)", rows)
+    for i in range(6):
+        conn.execute(f"CREATE INDEX dup_{i} ON dups ({'v, at' if i % 2 else 'at'})")
+    conn.commit()
+    conn.close()
+    options = CopyOptions(partitions=("dups=at:month",), partition_widen_keys=True, jobs=4)
+    job = copy_and_verify(path, pg_dsn, options)
+    assert job.verify is not None and job.verify.identical
+    assert not [s for s in job.copy.skipped if s.kind == "index"], job.copy.skipped
+    with psycopg.connect(pg_dsn) as pg:
+        partitions = len(partitions_of(pg, "dups"))
+        children = pg.execute(
+            "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhparent WHERE c.relname LIKE 'dup\\_%'"
+        ).fetchone()
+    assert children == (6 * partitions,)  # every index on every partition

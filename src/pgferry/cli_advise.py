@@ -28,9 +28,22 @@ MIN_ROWS_HELP = "Native schema: propose partitions only for tables of this many 
     "it helps without and with it; writes to its table wait while it builds: use a copy or a quiet hour.",
 )
 @click.option("--min-rows", type=click.IntRange(1), default=10_000, show_default=True, help=MIN_ROWS_HELP)
+@click.option(
+    "--native-plan-out",
+    type=click.Path(dir_okay=False),
+    help="Write the native-schema proposals to FILE (TOML) to edit, then `pgferry copy --native-plan FILE`.",
+)
 @json_option("the advice")
 @handle_errors
-def advise_command(postgres_dsn: str, limit: int, min_calls: int, measure: bool, min_rows: int, as_json: bool) -> None:
+def advise_command(
+    postgres_dsn: str,
+    limit: int,
+    min_calls: int,
+    measure: bool,
+    min_rows: int,
+    native_plan_out: str | None,
+    as_json: bool,
+) -> None:
     """Index advice for the PostgreSQL database at POSTGRES_DSN, from its own workload.
 
     \b
@@ -50,6 +63,10 @@ def advise_command(postgres_dsn: str, limit: int, min_calls: int, measure: bool,
 
     with connect(postgres_dsn) as pg:
         report = advise(pg, limit, min_calls, measure, NativeOptions(min_rows=min_rows))
+    if native_plan_out:
+        from pgferry.advise.native_plan_out import native_plan
+
+        native_plan(report.native).dump(native_plan_out)
     if as_json:
         emit_json(report.as_dict())
         return
@@ -95,12 +112,11 @@ def render(report: Any) -> None:
     render_native(console, report.native)
 
 
-REFUSED = {"partition": "not partitioned", "check": "no value list"}
-
-
 def render_native(console: Any, native: Any) -> None:
     """The native-schema section: each proposal with what carries it out and its cost, then the refusals."""
     from rich.markup import escape
+
+    from pgferry.advise.native_plan_out import REFUSED
 
     console.print("[bold]PostgreSQL-native schema[/bold]")
     if not native.proposals:

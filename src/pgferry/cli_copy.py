@@ -124,6 +124,12 @@ def shaped_options(jobs: int | None, cast_file: str | None, **shape: Any) -> Cop
     type=click.Path(dir_okay=False),
     help="Where --on-error reject writes whole rows (JSONL; put back with restore-rejects).",
 )
+@click.option(
+    "--native-plan",
+    type=click.Path(dir_okay=False),
+    help="Carry out a native-schema plan (written by `pgferry advise --native-plan-out`, edited): its partitions "
+    "as --partition does, BRIN and pg_trgm indexes built after the data, CHECK value lists, enum types.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the DDL with a comment on every choice; copy nothing.")
 @click.option("--no-verify", is_flag=True, help="Skip the verification that runs after the copy.")
 @json_option("the report")
@@ -146,6 +152,7 @@ def copy_command(
     partitions: tuple[str, ...],
     partition_widen_keys: bool,
     partition_ahead: int,
+    native_plan: str | None,
     dry_run: bool,
     no_verify: bool,
     as_json: bool,
@@ -184,6 +191,7 @@ def copy_command(
         partitions=partitions,
         partition_widen_keys=partition_widen_keys,
         partition_ahead=partition_ahead,
+        native_plan=native_plan,
     )
     if dry_run and into_existing:
         from pgferry.migrate.existing import mapping_text

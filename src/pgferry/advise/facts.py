@@ -57,6 +57,9 @@ class TableFacts:
     unique_keys: list[tuple[str | None, ...]]  # other unique indexes' keys (None: an expression)
     referenced_by: list[str]  # "table (columns)" of the foreign keys pointing at this table
     columns: dict[str, ColumnFacts] = field(default_factory=dict)
+    references: list[tuple[tuple[str, ...], str]] = field(
+        default_factory=list
+    )  # its own foreign keys: (columns, table)
 
 
 def read_facts(pg: psycopg.Connection[Any], catalog: Catalog) -> dict[str, TableFacts]:
@@ -83,11 +86,14 @@ def read_facts(pg: psycopg.Connection[Any], catalog: Catalog) -> dict[str, Table
         "SELECT t.relname, s.relname, array(SELECT a.attname FROM unnest(f.conkey) k(n)"
         " JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = k.n)"
         " FROM pg_constraint f JOIN pg_class t ON t.oid = f.confrelid JOIN pg_class s ON s.oid = f.conrelid"
-        " WHERE f.contype = 'f' AND f.confrelid = ANY(%s::regclass[]) ORDER BY s.relname, f.conname",
-        [list(catalog.qualified.values())],
+        " WHERE f.contype = 'f' AND (f.confrelid = ANY(%s::regclass[]) OR f.conrelid = ANY(%s::regclass[]))"
+        " ORDER BY s.relname, f.conname",
+        [list(catalog.qualified.values())] * 2,
     ).fetchall():
         if target in facts:
             facts[target].referenced_by.append(f"{source} ({', '.join(columns)})")
+        if source in facts:
+            facts[source].references.append((tuple(columns), target))
     return facts
 
 

@@ -31,7 +31,8 @@ from pgferry.advise.partitioning import PartitionRule, PartitionVerdict, TimeRea
 from pgferry.advise.workload import Statement
 from pgferry.advise.writes import index_write_ms, write_loads
 from pgferry.doctor.predicates import analyze_statement
-from pgferry.sqltext import quote_ident, quote_literal
+from pgferry.pg.native_sql import brin_sql, check_sql, enum_sql, trigram_sql
+from pgferry.sqltext import quote_ident
 
 BRIN_TYPES = frozenset(
     {"smallint", "integer", "bigint", "numeric", "real", "double precision", "date", "timestamp without time zone",
@@ -40,6 +41,7 @@ BRIN_TYPES = frozenset(
 PAGES_PER_RANGE = 128
 PAGE = 8192
 ROWS_PER_VALUE = 10  # a value list is for a column whose values repeat: on average this many rows each
+ENUM_LABEL_BYTES = 63  # PostgreSQL's longest enum label (NAMEDATALEN - 1)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class NativeProposal:
     sql: list[str]  # what carries it out (or the copy option that does)
     evidence: dict[str, Any]
     cost: list[str]
+    entry: dict[str, Any] = field(default_factory=dict)  # its entry in a plan file (pgferry.migrate.native_plan)
 
 
 @dataclass(frozen=True)
@@ -104,8 +107,12 @@ def native_advice(
             report.refused.append(NativeRefusal("partition", table.name, verdict.column, verdict.reasons))
         else:
             report.proposals.append(_partition(table, verdict))
+    partitioned = {p.table: p for p in report.proposals if p.kind == "partition"}
     for table in facts.values():
-        report.proposals += _brins(session, catalog, table, opts)
+        for brin in _brins(session, catalog, table, opts):
+            if table.name in partitioned:
+                brin.cost.append(_brin_per_partition(partitioned[table.name]))
+            report.proposals.append(brin)
     report.proposals += _trigrams(pg, catalog, facts, statements)
     for table in facts.values():
         found, refused = _value_lists(pg, catalog, table, opts)
@@ -138,14 +145,17 @@ def _time_reads(statements: list[Statement], catalog: Catalog) -> dict[tuple[str
 
 def _partition(table: TableFacts, verdict: PartitionVerdict) -> NativeProposal:
     column, granularity = verdict.column or "", verdict.granularity or "month"
+    widen = bool(table.primary_key) and column not in table.primary_key  # a surrogate key: judge() checked it
+    option = f"pgferry copy SQLITE_FILE DSN --partition {table.name}={column}:{granularity}"
     return NativeProposal(
         "partition",
         table.name,
         column,
         f"PARTITION BY RANGE ({column}), one partition a {granularity}",
-        [f"pgferry copy SQLITE_FILE DSN --partition {table.name}={column}:{granularity}"],
+        [option + (" --partition-widen-keys" if widen else "")],
         verdict.evidence,
         verdict.cost,
+        {"kind": "partition", "table": table.name, "column": column, "unit": granularity, "widen_keys": widen},
     )
 
 
@@ -161,7 +171,7 @@ def _brins(session: HypoSession, catalog: Catalog, table: TableFacts, opts: Nati
         if column.name in leading_unique:
             continue  # its btree enforces a key: it stays
         qualified = catalog.qualified[table.name]
-        brin = f"CREATE INDEX ON {qualified} USING brin ({quote_ident(column.name)})"
+        brin = brin_sql(qualified, column.name)
         existing = [
             i for i in catalog.indexes_of(table.name) if i.columns[:1] == (column.name,) and "btree" in i.definition
         ]
@@ -193,12 +203,23 @@ def _brins(session: HypoSession, catalog: Catalog, table: TableFacts, opts: Nati
                 table.name,
                 column.name,
                 f"BRIN on {column.name}: {brin_bytes / 1024:,.0f} KiB against {against}: {btree_bytes / 1024:,.0f} KiB",
-                [brin.replace("CREATE INDEX ON", "CREATE INDEX CONCURRENTLY ON", 1)],
+                [brin_sql(qualified, column.name, concurrently=True)],
                 evidence,
                 cost,
+                {"kind": "brin", "table": table.name, "column": column.name},
             )
         )
     return out
+
+
+def _brin_per_partition(partition: NativeProposal) -> str:
+    """What a BRIN weighs on a table that is partitioned too: one per partition, at least 3 pages each."""
+    count = int(partition.evidence.get("partitions_now", 1)) + 4  # 3 ahead (the copy's default) and DEFAULT
+    return (
+        f"partitioned as proposed, each of its about {count} partitions gets its own BRIN of at least "
+        f"{3 * PAGE // 1024} KiB ({count * 3 * PAGE / 1024:,.0f} KiB in all): on small partitions that is near a "
+        "btree's size, and a partition's scan needs no index to skip the others"
+    )
 
 
 def _brin_bytes(pages: int) -> int:
@@ -222,10 +243,8 @@ def _trigrams(
         if any("gin_trgm_ops" in i.definition and named.search(i.definition) for i in catalog.indexes_of(table)):
             continue
         facts_of = facts[table].columns[column]
-        key = quote_ident(column) + ("::text" if _citext(facts_of) else "")
-        key = f"lower({key})" if lowered else f"({key})" if _citext(facts_of) else key
         sql = [] if installed else ["CREATE EXTENSION IF NOT EXISTS pg_trgm"]
-        sql.append(f"CREATE INDEX CONCURRENTLY ON {catalog.qualified[table]} USING gin ({key} gin_trgm_ops)")
+        sql.append(trigram_sql(catalog.qualified[table], column, _citext(facts_of), lowered, concurrently=True))
         rows = facts[table].rows
         text_bytes = rows * (facts_of.avg_width or 0)
         statements_seen = list({u.statement.fingerprint: u.statement for u in found}.values())
@@ -263,6 +282,7 @@ def _trigrams(
                 sql,
                 evidence,
                 cost,
+                {"kind": "trigram", "table": table, "column": column, "lower": lowered},
             )
         )
     return out
@@ -306,6 +326,8 @@ def _value_lists(
                 )
             )
             continue
+        if any(len(v.encode()) > ENUM_LABEL_BYTES for v in values):
+            continue  # values this long are text, not labels (and an enum label holds 63 bytes at most)
         proposals.append(_value_list(catalog, table, column, values, source))
     return proposals, refused
 
@@ -324,11 +346,10 @@ def _value_list(
     catalog: Catalog, table: TableFacts, column: ColumnFacts, values: list[str], source: str
 ) -> NativeProposal:
     qualified, col = catalog.qualified[table.name], quote_ident(column.name)
-    listed = ", ".join(quote_literal(v) for v in values)
-    constraint = quote_ident(f"{table.name}_{column.name}_check")
+    constraint = f"{table.name}_{column.name}_check"
     sql = [
-        f"ALTER TABLE {qualified} ADD CONSTRAINT {constraint} CHECK ({col} IN ({listed})) NOT VALID",
-        f"ALTER TABLE {qualified} VALIDATE CONSTRAINT {constraint}",
+        check_sql(qualified, constraint, column.name, values, not_valid=True),
+        f"ALTER TABLE {qualified} VALIDATE CONSTRAINT {quote_ident(constraint)}",
     ]
     cost = [
         "a write of any other value fails: the application may use values these rows do not have yet (read its code)",
@@ -342,7 +363,7 @@ def _value_list(
     else:
         enum = quote_ident(f"{table.name}_{column.name}")
         evidence["enum"] = [
-            f"CREATE TYPE {enum} AS ENUM ({listed})",
+            enum_sql(enum, values),
             f"ALTER TABLE {qualified} ALTER COLUMN {col} TYPE {enum} USING {col}::{enum}",
         ]
         cost.append(
@@ -358,4 +379,5 @@ def _value_list(
         sql,
         evidence,
         cost,
+        {"kind": "check", "table": table.name, "column": column.name, "values": values},
     )

@@ -5,8 +5,10 @@ A table qualifies when (1) its rows are inserted and hardly ever updated or dele
 near 1: rows arrive in time order), and (3) PostgreSQL can partition it without changing what its
 keys mean: every unique constraint of a partitioned table must include the partition key, so a
 surrogate primary key (an identity or sequence column) is widened to (id, time) and stays unique by
-its sequence, but another unique key (a username, a natural composite key) would stop being unique
-and a foreign key pointing at the table would need the time column too: such tables are refused.
+its sequence, but another unique key (a username, a natural composite key) would stop being unique,
+an identity key that is also a foreign key (one row per parent: SQLite's INTEGER PRIMARY KEY of a
+side table) holds the parent's ids, not its sequence's, and a foreign key pointing at the table would
+need the time column too: such tables are refused.
 The partition size is the finest of day, week and month that holds `partition_rows` rows at the
 growth rate (rows per day over the column's span in pg_stats' histogram).
 """
@@ -78,8 +80,15 @@ def judge(table: TableFacts, rule: PartitionRule, reads: TimeReads | None) -> Pa
                 f"{_key(key)} unique"
             )
     pk = table.primary_key
-    surrogate = len(pk) == 1 and table.columns[pk[0]].identity
-    if pk and name not in pk and not surrogate:
+    generated = len(pk) == 1 and table.columns[pk[0]].identity
+    parents = [target for columns, target in table.references if generated and columns == pk]
+    surrogate = generated and not parents
+    if parents and name not in pk:
+        reasons.append(
+            f"primary key {_key(pk)} is also a foreign key to {', '.join(parents)}: its values come from there, not "
+            f"from a sequence, so widened to {_key((*pk, name))} it would no longer keep one row per {_key(pk)}"
+        )
+    elif pk and name not in pk and not surrogate:
         reasons.append(
             f"primary key {_key(pk)} does not include {name} and is not a generated surrogate key: widened to "
             f"{_key((*pk, name))} it would no longer keep {_key(pk)} unique"

@@ -37,13 +37,15 @@ def schema_has_tables(pg: psycopg.Connection, schema: str) -> bool:
     return bool(row and row[0])
 
 
-def preamble_sql(plan: MigrationPlan) -> list[sql.Composed]:
-    """The schema and the extensions the plan's types need."""
-    statements = [sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(plan.schema))]
+def preamble_sql(plan: MigrationPlan) -> list[sql.SQL | sql.Composed]:
+    """The schema, the extensions the plan's types and indexes need, its enum types (--native-plan)."""
+    statements: list[sql.SQL | sql.Composed] = [
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(plan.schema))
+    ]
     statements += [
         sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(extension)) for extension in plan.extensions
     ]
-    return statements
+    return statements + [statement(text) for text in plan.types]
 
 
 def default_fallback_sql(table: TablePlan, schema: str) -> tuple[str, list[tuple[str, sql.Composed]]]:

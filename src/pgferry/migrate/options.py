@@ -26,6 +26,7 @@ class PartitionSpec:
     table: str
     column: str
     unit: str
+    widen: bool = False  # add the column to the table's keys (a --native-plan entry's widen_keys)
 
     @classmethod
     def parse(cls, text: str) -> PartitionSpec:
@@ -56,6 +57,7 @@ class CopyOptions:
     partitions: tuple[str, ...] = ()  # --partition TABLE=COLUMN:UNIT (PartitionSpec), one per table
     partition_widen_keys: bool = False  # add the partition key to the partitioned tables' unique keys
     partition_ahead: int = 3  # partitions made past the one holding now
+    native_plan: str | None = None  # --native-plan FILE (pgferry.migrate.native_plan): partitions, BRIN, ...
 
     @property
     def partition_specs(self) -> tuple[PartitionSpec, ...]:
@@ -75,6 +77,8 @@ class CopyOptions:
             raise UsageError("--partition names a table twice")
         if self.partitions and self.into_existing:
             raise UsageError("--partition does not go with --into-existing: the target's tables are already made")
+        if self.native_plan and self.into_existing:
+            raise UsageError("--native-plan does not go with --into-existing: the target's tables are already made")
         if self.partition_widen_keys and not self.partitions:
             raise UsageError("--partition-widen-keys goes with --partition")
         if self.partition_ahead < 0:

@@ -69,12 +69,13 @@ def partition_keys(schema: Schema, specs: tuple[PartitionSpec, ...], widen: bool
             known = ", ".join(c.name for c in table.columns)
             raise UsageError(f"--partition: table {spec.table!r} has no column {spec.column!r} (columns: {known})")
         lacking = _lacking(table, spec.column)
-        if lacking and not widen:
+        if lacking and not (widen or spec.widen):
             raise UsageError(
                 f"--partition: table {spec.table!r} cannot be partitioned by {spec.column!r}: PostgreSQL requires "
                 f"every primary key and unique constraint of a partitioned table to hold the partition key; these "
-                f"lack it: {'; '.join(lacking)}. Add --partition-widen-keys to add {spec.column} to them (each then "
-                f"enforces uniqueness together with {spec.column} only), or partition another table"
+                f"lack it: {'; '.join(lacking)}. Add --partition-widen-keys (a --native-plan entry: widen_keys = "
+                f"true) to add {spec.column} to them (each then enforces uniqueness together with {spec.column} "
+                "only), or partition another table"
             )
         keys[spec.table] = spec.column
     return keys
@@ -137,7 +138,8 @@ def lay_out(
             )
         span = span_of(spec.table, column)
         primary_key = schema.table(spec.table).primary_key
-        if widen and span.nulls and primary_key and spec.column not in primary_key:
+        widened = widen or spec.widen
+        if widened and span.nulls and primary_key and spec.column not in primary_key:
             raise UsageError(
                 f"--partition: {spec.table}.{spec.column} holds NULLs ({span.nulls} rows), and "
                 f"--partition-widen-keys would put it in the primary key, whose columns PostgreSQL makes NOT NULL; "
@@ -160,9 +162,10 @@ def lay_out(
         _check_names(plan, table)
         plan.notes.append(_note(table, spec, span, ahead))
         lacking = _lacking(schema.table(spec.table), spec.column)
-        if widen and lacking:
+        if widened and lacking:
             plan.notes.append(
-                f"{spec.table}: --partition-widen-keys added {spec.column} to {'; '.join(lacking)}: each now "
+                f"{spec.table}: {'--partition-widen-keys' if widen else 'widen_keys'} added {spec.column} to "
+                f"{'; '.join(lacking)}: each now "
                 f"enforces uniqueness of its columns together with {spec.column} only"
             )
 

@@ -45,13 +45,14 @@ def build_plan(
     framework: Framework | None = None,
     partition_keys: dict[str, str] | None = None,
     widen_keys: bool = False,
+    widen_tables: frozenset[str] = frozenset(),
 ) -> MigrationPlan:
     """Translate `schema` using the data facts in `censuses`; raises on name collisions.
 
     `partition_keys` (table -> column, checked by pgferry.migrate.partition) are the tables made
     PARTITION BY RANGE: their UNIQUE constraints are added as such (PostgreSQL has no USING INDEX on a
-    partitioned table); `widen_keys` adds the column to their keys; a foreign key referencing one of
-    them without its column is not carried (no unique key matches it)."""
+    partitioned table); `widen_keys` adds the column to their keys (`widen_tables`: to those tables'); a
+    foreign key referencing one of them without its column is not carried (no unique key matches it)."""
     casts = casts or {}
     partition_keys = partition_keys or {}
     table_names = map_names(
@@ -87,7 +88,7 @@ def build_plan(
     for table, plan in zip(schema.tables, plans, strict=True):
         names = named[table.name]
         key = partition_keys.get(table.name)
-        widen = (key,) if key is not None and widen_keys else ()
+        widen = (key,) if key is not None and (widen_keys or table.name in widen_tables) else ()
         steps += _constraint_steps(table, plan, qualified, column_maps, booleans[table.name], skipped, names, widen)
         steps += _index_steps(
             table,

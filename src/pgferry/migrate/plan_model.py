@@ -114,6 +114,7 @@ class MigrationPlan:
     renamed: list[Renamed] = field(default_factory=list)
     into_existing: bool = False  # fills tables the target has (pgferry.migrate.existing): no DDL
     notes: list[str] = field(default_factory=list)  # what --into-existing found and does
+    types: list[str] = field(default_factory=list)  # CREATE TYPE statements run before the tables (--native-plan)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -144,6 +145,7 @@ class MigrationPlan:
             renamed=[Renamed(**item) for item in data.get("renamed", [])],
             into_existing=bool(data.get("into_existing")),
             notes=list(data.get("notes", [])),
+            types=list(data.get("types", [])),
         )
 
     def table(self, source: str) -> TablePlan:

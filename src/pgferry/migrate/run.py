@@ -193,8 +193,11 @@ def _run_pipeline(
             )
         )
         # One task per index, built in parallel; task i builds indexes i, i+n, ... of the plan of the
-        # moment (a re-plan keeps the indexes, it may change their SQL).
-        count = max(1, len(steps_of(table.source, ("index",))))
+        # moment (a re-plan keeps the indexes, it may change their SQL). A partitioned table's indexes are
+        # built one after the other: PostgreSQL names each partition's index `{partition}_{columns}_idx`,
+        # and two builds of indexes on the same columns at once pick the same name and one fails
+        # (pg_class_relname_nsp_index; seen on the scale-1 forum's planted duplicate indexes).
+        count = 1 if table.partition else max(1, len(steps_of(table.source, ("index",))))
         indexes = []
         for i in range(count):
             indexes.append(f"index:{table.source}:{i}")

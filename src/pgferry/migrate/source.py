@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pgferry.errors import SourceError
+from pgferry.errors import SourceError, UsageError
 from pgferry.events import Event, Listener, no_events
 from pgferry.migrate.choices import load_casts
 from pgferry.migrate.chunked import read_whole
@@ -26,6 +26,8 @@ from pgferry.migrate.control import Checkpoint
 from pgferry.migrate.errors import is_decode_error
 from pgferry.migrate.existing import Target, existing_plan, match
 from pgferry.migrate.frameworks import framework_named
+from pgferry.migrate.native_apply import OutsideReader, apply_native
+from pgferry.migrate.native_plan import load_native_plan, partition_specs, resolve
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.partition import Span, SpanReader, lay_out, partition_keys, read_span
 from pgferry.migrate.plan import ColumnPlan, MigrationPlan, build_plan
@@ -67,6 +69,7 @@ class Source:
     _checkpointers: list[sqlite3.Connection] = field(default_factory=list)
     _local: threading.local = field(default_factory=threading.local)
     spans: dict[str, Span] = field(default_factory=dict)  # --partition: Source.span
+    outsides: dict[tuple[str, str, tuple[str, ...]], list[str]] = field(default_factory=dict)  # Source.outside
 
     def __post_init__(self) -> None:
         for conn in self.snapshot.connections:
@@ -155,6 +158,21 @@ class Source:
                 self.spans[table] = read_span(self.conn, table, column)
         return self.spans[table]
 
+    def outside(self, table: str, column: str, values: tuple[str, ...]) -> list[str]:
+        """Up to five values of `column` that `values` does not list (--native-plan's value lists), read
+        in the snapshot, each as SQLite's quote() shows it."""
+        if (table, column, values) in self.outsides:
+            return self.outsides[table, column, values]
+        marks = ", ".join("?" * len(values))
+        col = quote_ident(column)
+        query = (
+            f"SELECT DISTINCT quote({col}) FROM {quote_ident(table)} WHERE {col} IS NOT NULL AND {col} NOT IN ({marks})"
+            " LIMIT 5"
+        )
+        with self.naming(self.schema.table(table)):
+            found = self.outsides[table, column, values] = [str(row[0]) for row in self.conn.execute(query, values)]
+        return found
+
     @contextlib.contextmanager
     def naming(self, table: Table) -> Iterator[None]:
         """A corrupt page met while reading `table` becomes one line that names the table."""
@@ -185,10 +203,17 @@ def build(
     sequences: dict[str, int],
     options: CopyOptions,
     span_of: SpanReader | None = None,
+    outside: OutsideReader | None = None,
 ) -> MigrationPlan:
     """The plan of `schema` from its censuses, under the options that shape it; `span_of` reads the
-    partition columns' spans (--partition), in the snapshot."""
-    specs = options.partition_specs
+    partition columns' spans (--partition), `outside` the values a --native-plan value list lacks, in
+    the snapshot."""
+    native = resolve(load_native_plan(options.native_plan), schema, options.keep_case) if options.native_plan else []
+    specs = options.partition_specs + partition_specs(native)
+    tables = [spec.table for spec in specs]
+    if len(set(tables)) < len(tables):
+        twice = sorted({t for t in tables if tables.count(t) > 1})
+        raise UsageError(f"--partition and --native-plan both partition {', '.join(twice)}: keep one of them")
     keys = partition_keys(schema, specs, options.partition_widen_keys)
     plan = build_plan(
         schema,
@@ -200,9 +225,12 @@ def build(
         framework=framework_named(options.framework, schema),
         partition_keys=keys,
         widen_keys=options.partition_widen_keys,
+        widen_tables=frozenset(spec.table for spec in specs if spec.widen),
     )
     if specs and span_of is not None:
         lay_out(plan, schema, specs, span_of, options.partition_ahead, options.partition_widen_keys)
+    if native:
+        apply_native(plan, schema, censuses, native, outside)
     return plan
 
 
@@ -331,11 +359,11 @@ def _read(
         return source
     sample_above = SAMPLE_ABOVE_ROWS if sample and not options.full_census else None
     source.censuses = _census_all(source, options.jobs, events, sample_above)
-    source.plan = build(schema, source.censuses, sequences, options, source.span)
+    source.plan = build(schema, source.censuses, sequences, options, source.span, source.outside)
     noted = [schema.table(t.source) for t in source.plan.tables if t.sampled_rows is not None and t.notes]
     for table in noted:
         with source.borrow() as borrowed, source.naming(table):
             source.censuses[table.name] = take_census(borrowed, table)
     if noted:
-        source.plan = build(schema, source.censuses, sequences, options, source.span)
+        source.plan = build(schema, source.censuses, sequences, options, source.span, source.outside)
     return source

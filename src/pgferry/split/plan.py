@@ -9,12 +9,12 @@ against the database itself (does the column exist, is the key the primary key) 
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pgferry.errors import UsageError
+from pgferry.planfile import parse_plan_text, read_plan_file, toml_list, toml_str, write_plan_file
 from pgferry.split.sqltext import fold
 
 FORMAT = 1
@@ -112,10 +112,7 @@ class SplitPlan:
             fmt = "json" if path is not None and str(path).lower().endswith(".json") else "toml"
         text = to_json(self) if fmt == "json" else to_toml(self)
         if path is not None:
-            try:
-                Path(path).write_text(text, encoding="utf-8")
-            except OSError as exc:
-                raise UsageError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
+            write_plan_file(path, text)
         return text
 
     @classmethod
@@ -130,17 +127,6 @@ def to_json(plan: SplitPlan) -> str:
     return json.dumps(plan.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
 
-def _toml_str(value: str) -> str:
-    # A JSON string without ASCII escaping is a valid TOML basic string (same escapes).
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _toml_list(values: list[str], indent: str = "", short: int = 3) -> str:
-    if len(values) <= short:
-        return "[" + ", ".join(_toml_str(v) for v in values) + "]"
-    return "[\n" + "".join(f"{indent}    {_toml_str(v)},\n" for v in values) + f"{indent}]"
-
-
 def to_toml(plan: SplitPlan) -> str:
     """Hand-written TOML (the standard library reads TOML but does not write it)."""
     lines = [
@@ -148,23 +134,23 @@ def to_toml(plan: SplitPlan) -> str:
         f"#   pgferry split DB {plan.table} --plan THIS_FILE --apply",
         "# Every column of the table appears exactly once: in core_columns or in one family.",
         f"format = {FORMAT}",
-        f"table = {_toml_str(plan.table)}",
-        f"key = {_toml_list(plan.key)}",
-        f"core_table = {_toml_str(plan.core_table)}",
-        f"core_columns = {_toml_list(plan.core_columns)}",
+        f"table = {toml_str(plan.table)}",
+        f"key = {toml_list(plan.key)}",
+        f"core_table = {toml_str(plan.core_table)}",
+        f"core_columns = {toml_list(plan.core_columns)}",
     ]
     if plan.notes:
-        lines.append(f"notes = {_toml_list(plan.notes, short=0)}")
+        lines.append(f"notes = {toml_list(plan.notes, short=0)}")
     for family in plan.families:
         lines.append("")
         lines.append("[[side]]" if family.kind == "side" else "[[key_value]]")
         if family.note:
-            lines.append(f"note = {_toml_str(family.note)}")
-        lines.append(f"table = {_toml_str(family.table)}")
+            lines.append(f"note = {toml_str(family.note)}")
+        lines.append(f"table = {toml_str(family.table)}")
         if family.kind == "key_value":
-            lines.append(f"name_column = {_toml_str(family.name_column)}")
-            lines.append(f"value_column = {_toml_str(family.value_column)}")
-        lines.append(f"columns = {_toml_list(family.columns)}")
+            lines.append(f"name_column = {toml_str(family.name_column)}")
+            lines.append(f"value_column = {toml_str(family.value_column)}")
+        lines.append(f"columns = {toml_list(family.columns)}")
     return "\n".join(lines) + "\n"
 
 
@@ -173,24 +159,12 @@ def to_toml(plan: SplitPlan) -> str:
 
 def load_plan(path: str | Path) -> SplitPlan:
     """Read a plan file (.json as JSON, anything else as TOML); UsageError naming file and field."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"plan file not found: {file}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read plan file {file}: {exc}") from None
-    return parse_plan(text, source=str(file), fmt="json" if file.suffix.lower() == ".json" else "toml")
+    data, source = read_plan_file(path)
+    return _from_dict(data, source)
 
 
 def parse_plan(text: str, source: str = "plan", fmt: str = "toml") -> SplitPlan:
-    try:
-        data = json.loads(text) if fmt == "json" else tomllib.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{source}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{source}: not valid TOML ({exc})") from None
-    return _from_dict(data, source)
+    return _from_dict(parse_plan_text(text, source, fmt), source)
 
 
 def _str(data: dict[str, Any], key: str, where: str, default: str | None = None) -> str:
