@@ -2,8 +2,10 @@
 
 Tags (what a write names, after its commit): `topic:ID` (its view), `category:ID` (its topic list),
 `categories` (the category list and its counts), `category_stats`, `wiki:SLUG` (a page), `wiki` (the
-page list). Values are the records themselves (pickled); their version is a digest of every record
-dataclass's fields, so a changed record never reads a value cached in the old shape.
+page list). Values are the records themselves (pickled), or for the hottest reads their JSON
+(`read_json`: a hit then costs no serialisation, and the HTTP layer can serve it without routing,
+forum.web.shortcut); their version is a digest of every record dataclass's fields, so a changed record
+never reads a value cached in the old shape.
 """
 
 from __future__ import annotations
@@ -18,6 +20,16 @@ from forum.store import records
 from pgferry.runtime.cache import Cache
 
 T = TypeVar("T")
+Render = Callable[[T], bytes]  # a record to the JSON the API answers with
+
+
+@dataclasses.dataclass(frozen=True)
+class Rendered:
+    """A read's JSON with the key and tags it is cached under (to find it again: `peek_json`)."""
+
+    body: bytes
+    key: str
+    tags: tuple[str, ...]
 
 
 def records_version() -> str:
@@ -47,6 +59,22 @@ class ForumCache:
         if self.cache is None:
             return load()
         return self.cache.get(key, load, tags=tags, version=VERSION)
+
+    def read_json(self, key: str, tags: Sequence[str], load: Callable[[], T], render: Render[T]) -> Rendered:
+        """The JSON of `load()`'s value, cached as JSON (under a key of its own: `read` caches records)."""
+        json_key = f"json:{key}"
+        if self.cache is None:
+            return Rendered(render(load()), json_key, tuple(tags))
+        body = self.cache.get(json_key, lambda: render(load()), tags=tags, version=VERSION)
+        return Rendered(body, json_key, tuple(tags))
+
+    def peek_json(self, key: str, tags: Sequence[str]) -> bytes | None:
+        """What read_json cached under `key` (as Rendered.key names it), if this process's L1 has it
+        current; never loads or waits."""
+        if self.cache is None:
+            return None
+        found = self.cache.peek(key, tags=tags, version=VERSION)
+        return found if isinstance(found, bytes) else None
 
     @contextmanager
     def writing(self) -> Iterator[set[str]]:

@@ -8,6 +8,9 @@ OFFSET (legacy) or keyset (optimized) behind the same opaque cursor. Multi-step 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from forum.services.caching import Render, Rendered
 from forum.services.stats import StatsView
 from forum.services.units import Units, now_text
 from forum.store import cursors
@@ -73,7 +76,17 @@ class TopicService:
             return self.repo.topics_of_tag(tag, limit)
 
     def list_topics(self, category_id: int, status: str, limit: int, cursor: str | None) -> TopicPage:
-        return self.units.cache.read(
+        return self.units.cache.read(*self._list_entry(category_id, status, limit, cursor))
+
+    def list_topics_json(
+        self, category_id: int, status: str, limit: int, cursor: str | None, render: Render[TopicPage]
+    ) -> Rendered:
+        return self.units.cache.read_json(*self._list_entry(category_id, status, limit, cursor), render)
+
+    def _list_entry(
+        self, category_id: int, status: str, limit: int, cursor: str | None
+    ) -> tuple[str, list[str], Callable[[], TopicPage]]:
+        return (
             f"topics:{category_id}:{status}:{limit}:{cursor}",
             [f"category:{category_id}"],
             lambda: self._list_topics(category_id, status, limit, cursor),
@@ -94,9 +107,15 @@ class TopicService:
         return TopicPage(topics, nxt)
 
     def view(self, topic_id: int, limit: int, cursor: str | None) -> TopicView:
-        return self.units.cache.read(
-            f"topic:{topic_id}:{limit}:{cursor}", [f"topic:{topic_id}"], lambda: self._view(topic_id, limit, cursor)
-        )
+        return self.units.cache.read(*self._view_entry(topic_id, limit, cursor))
+
+    def view_json(self, topic_id: int, limit: int, cursor: str | None, render: Render[TopicView]) -> Rendered:
+        return self.units.cache.read_json(*self._view_entry(topic_id, limit, cursor), render)
+
+    def _view_entry(
+        self, topic_id: int, limit: int, cursor: str | None
+    ) -> tuple[str, list[str], Callable[[], TopicView]]:
+        return f"topic:{topic_id}:{limit}:{cursor}", [f"topic:{topic_id}"], lambda: self._view(topic_id, limit, cursor)
 
     def _view(self, topic_id: int, limit: int, cursor: str | None) -> TopicView:
         with self.units.read():

@@ -6,6 +6,9 @@ only its author or an admin. Deleting (archiving) a page is for its author or an
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from forum.services.caching import Render, Rendered
 from forum.services.topics import check_owner
 from forum.services.units import Units, now_text
 from forum.store import cursors
@@ -38,7 +41,13 @@ class WikiService:
         return page
 
     def page(self, slug: str) -> WikiPage:
-        return self.units.cache.read(f"wiki:{slug}", [f"wiki:{slug}"], lambda: self._read_page(slug))
+        return self.units.cache.read(*self._page_entry(slug))
+
+    def page_json(self, slug: str, render: Render[WikiPage]) -> Rendered:
+        return self.units.cache.read_json(*self._page_entry(slug), render)
+
+    def _page_entry(self, slug: str) -> tuple[str, list[str], Callable[[], WikiPage]]:
+        return f"wiki:{slug}", [f"wiki:{slug}"], lambda: self._read_page(slug)
 
     def _read_page(self, slug: str) -> WikiPage:
         with self.units.read():

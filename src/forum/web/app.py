@@ -17,6 +17,7 @@ from forum.web.deps import ForumDep
 from forum.web.metrics import Metrics
 from forum.web.middleware import ForumMiddleware
 from forum.web.schemas import Health
+from forum.web.shortcut import Shortcut
 
 MAX_BODY_BYTES = 1 << 20
 
@@ -34,6 +35,7 @@ def create_app(forum: Forum, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI
     metrics = Metrics(forum.store.db, forum.cache.cache)
     app.state.forum = forum
     app.state.metrics = metrics
+    app.state.shortcut = shortcut = Shortcut(forum.cache)
     errors.install(app, metrics)
     for module in (routes_auth, routes_forum, routes_wiki, routes_people, routes_search):
         app.include_router(module.router)
@@ -54,5 +56,5 @@ def create_app(forum: Forum, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI
         """Prometheus text format."""
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    app.add_middleware(ForumMiddleware, metrics=metrics, max_body_bytes=max_body_bytes)
+    app.add_middleware(ForumMiddleware, metrics=metrics, max_body_bytes=max_body_bytes, shortcut=shortcut)
     return app

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from forum.services import Forum
 from forum.store.records import SessionInfo
 from forum.web.schemas import ErrorOut
+from forum.web.shortcut import Shortcut
 
 _bearer = HTTPBearer(auto_error=False, description="The token from /auth/register or /auth/login.")
 
@@ -31,7 +32,12 @@ async def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+async def get_shortcut(request: Request) -> Shortcut:
+    return request.app.state.shortcut  # type: ignore[no-any-return]
+
+
 ForumDep = Annotated[Forum, Depends(get_forum)]
+ShortcutDep = Annotated[Shortcut, Depends(get_shortcut)]
 Actor = Annotated[SessionInfo, Depends(current_session)]
 ClientIp = Annotated[str | None, Depends(client_ip)]
 

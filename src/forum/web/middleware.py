@@ -22,6 +22,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from forum.web.metrics import Metrics
+from forum.web.shortcut import JSON, Shortcut
 from pgferry.runtime import querystats
 from pgferry.runtime.postgres import replicas
 from pgferry.workload.capture import new_request_id, request_scope
@@ -52,10 +53,11 @@ def error_body(status: int, code: str, message: str) -> bytes:
 
 
 class ForumMiddleware:
-    def __init__(self, app: Any, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(self, app: Any, metrics: Metrics, max_body_bytes: int, shortcut: Shortcut) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body_bytes
+        self.shortcut = shortcut
 
     async def _buffered(self, receive: Any) -> tuple[Any, bool]:
         """Read a body of unknown length up to the limit; (a receive that replays it, whether it was too big)."""
@@ -133,8 +135,20 @@ class ForumMiddleware:
             if length is None and scope.get("method") in ("POST", "PUT", "PATCH"):
                 # No Content-Length (chunked): read the body here, up to the limit, and replay it.
                 body_receive, too_large = await self._buffered(receive)
+            cached = self.shortcut.lookup(scope)
             if too_large:
                 await plain(413, "too_large", f"request body over {self.max_body} bytes")
+            elif cached is not None:  # L1 holds this public read's JSON: answered without routing
+                body, template = cached
+                length = str(len(body)).encode()
+                await send_wrapper(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [(b"content-type", JSON.encode()), (b"content-length", length)],
+                    }
+                )
+                await send_wrapper({"type": "http.response.body", "body": body})
             else:
                 try:
                     await self.app(scope, body_receive, send_wrapper)
@@ -146,7 +160,7 @@ class ForumMiddleware:
                         raise
 
         route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+        template = cached[1] if cached is not None else getattr(route, "path", None) or "unmatched"
         self.metrics.observe(
             scope.get("method", "?"),
             template,

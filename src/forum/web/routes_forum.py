@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from forum.store.records import Category, CategoryStatsList, Reply, Tag, Topic, TopicPage, TopicSummary, TopicView
-from forum.web.deps import Actor, ClientIp, ForumDep, errors
+from forum.web.deps import Actor, ClientIp, ForumDep, ShortcutDep, errors
 from forum.web.schemas import Cursor, Id, Limit, ReplyIn, Status, TagPath, TopicEdit, TopicIn
+from forum.web.shortcut import renderer
 
 router = APIRouter(tags=["forum"])
+TOPIC_PAGE = renderer(TopicPage)
+TOPIC_VIEW = renderer(TopicView)
 
 
 @router.get("/categories", response_model=list[Category], responses=errors())
@@ -34,10 +37,16 @@ def refresh_category_stats(actor: Actor, forum: ForumDep) -> CategoryStatsList:
 
 @router.get("/categories/{category_id}/topics", response_model=TopicPage, responses=errors(400, 404))
 def topics(
-    category_id: Id, forum: ForumDep, status: Status = "open", limit: Limit = 20, cursor: Cursor = None
-) -> TopicPage:
+    request: Request,
+    category_id: Id,
+    forum: ForumDep,
+    shortcut: ShortcutDep,
+    status: Status = "open",
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Response:
     """Topics of a category, newest activity first; pass next_cursor back for the next page."""
-    return forum.topics.list_topics(category_id, status, limit, cursor)
+    return shortcut.remember(request, forum.topics.list_topics_json(category_id, status, limit, cursor, TOPIC_PAGE))
 
 
 @router.get("/tags", response_model=list[Tag], responses=errors())
@@ -59,13 +68,15 @@ def create_topic(body: TopicIn, actor: Actor, forum: ForumDep, ip: ClientIp) -> 
 
 @router.get("/topics/{topic_id}", response_model=TopicView, responses=errors(400, 404))
 def view_topic(
+    request: Request,
     topic_id: Id,
     forum: ForumDep,
+    shortcut: ShortcutDep,
     limit: Annotated[int, Query(ge=1, le=200, description="Replies per page.")] = 50,
     cursor: Cursor = None,
-) -> TopicView:
+) -> Response:
     """A topic with a page of its replies and their authors."""
-    return forum.topics.view(topic_id, limit, cursor)
+    return shortcut.remember(request, forum.topics.view_json(topic_id, limit, cursor, TOPIC_VIEW))
 
 
 @router.patch("/topics/{topic_id}", response_model=Topic, responses=errors(401, 403, 404))

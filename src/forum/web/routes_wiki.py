@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from forum.store.records import RevisionSummary, WikiPage, WikiPageList, WikiRevision
-from forum.web.deps import Actor, ClientIp, ForumDep, errors
+from forum.web.deps import Actor, ClientIp, ForumDep, ShortcutDep, errors
 from forum.web.schemas import Cursor, Id, Limit, SlugPath, WikiEdit, WikiIn
+from forum.web.shortcut import renderer
 
 router = APIRouter(tags=["wiki"])
+WIKI_PAGE = renderer(WikiPage)
 
 
 @router.get("/wiki", response_model=WikiPageList, responses=errors(400))
@@ -23,8 +25,8 @@ def create_page(body: WikiIn, actor: Actor, forum: ForumDep, ip: ClientIp) -> Wi
 
 
 @router.get("/wiki/{slug}", response_model=WikiPage, responses=errors(404))
-def page(slug: SlugPath, forum: ForumDep) -> WikiPage:
-    return forum.wiki.page(slug)
+def page(request: Request, slug: SlugPath, forum: ForumDep, shortcut: ShortcutDep) -> Response:
+    return shortcut.remember(request, forum.wiki.page_json(slug, WIKI_PAGE))
 
 
 @router.put("/wiki/{slug}", response_model=WikiPage, responses=errors(401, 403, 404))

@@ -29,7 +29,10 @@ def _storable(text: str) -> str:
     return text
 
 
-def _text(min_length: int, max_length: int, pattern: str | None = None) -> object:
+NO_NUL = r"^[^\x00]*$"  # said in the schema too, so a client (or schemathesis) knows NUL is refused
+
+
+def _text(min_length: int, max_length: int, pattern: str = NO_NUL) -> object:
     return Annotated[
         str, Field(min_length=min_length, max_length=max_length, pattern=pattern), AfterValidator(_storable)
     ]
@@ -56,7 +59,12 @@ Cursor = Annotated[
 ]
 SearchText = Annotated[
     str,
-    Query(min_length=1, max_length=100, description="Text to find in titles, any case; % and _ are literal."),
+    Query(
+        min_length=1,
+        max_length=100,
+        pattern=NO_NUL,
+        description="Text to find in titles, any case; % and _ are literal.",
+    ),
     AfterValidator(_storable),
 ]
 Status = Literal["open", "closed", "archived"]

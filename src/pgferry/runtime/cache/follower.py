@@ -52,6 +52,8 @@ class Follower:
     def confirmed(self, wait_s: float) -> bool:
         """Whether L1 may serve now; when its confirmation is too old, wait up to `wait_s` for the next
         (a reader thread waiting here gives the follower its turn on a busy interpreter)."""
+        if time.monotonic() - self._confirmed_at < self._policy.confirm_s:
+            return True  # without the lock: every lookup asks, and a contended lock convoys the threads
         deadline = time.monotonic() + wait_s
         with self._changed:
             while True:

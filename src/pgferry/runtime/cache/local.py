@@ -34,6 +34,15 @@ class LocalCache:
         entry = self._entries.get(key)
         return entry[1] if entry is not None and entry[0] == stamp else _MISSING
 
+    def peek(self, key: str, stamp: Stamp, default: Any) -> Any:
+        """The value of `key` under `stamp` if L1 has it (a hit), else `default` (nothing counted)."""
+        with self._lock:
+            found = self._get(key, stamp)
+            if found is _MISSING:
+                return default
+            self._counters.add("l1", "hits")
+            return found
+
     def get_or_load(self, key: str, stamp: Stamp, load: Callable[[], T], wait_s: float) -> T:
         """The value of `key` under `stamp`: from L1, or from one `load()` per process at a time."""
         with self._lock:

@@ -70,6 +70,13 @@ class Cache:
         self.counters.add("l1", "bypass")  # invalidations not confirmed: L1 might hold what a write replaced
         return self._through_l2(remote, full, tags, version, load)
 
+    def peek(self, key: str, *, tags: Sequence[str] = (), version: str = "1", default: Any = None) -> Any:
+        """The value of `key` if this process's L1 holds it under the current stamp, else `default`;
+        never loads, waits or asks Redis (a caller's fast path: on `default`, it calls get())."""
+        if self._follower is not None and not self._follower.confirmed(0):
+            return default
+        return self._l1.peek(f"{version}:{key}", self._gens.stamp(tuple(tags)), default)
+
     def _through_l2(
         self, remote: RemoteCache, full: str, tags: Sequence[str], version: str, load: Callable[[], T]
     ) -> T:
