@@ -409,6 +409,7 @@ def summarize(samples: Path, users: int, warm_s: float) -> dict[str, Any]:
     window_s = max(wrk_s - warm_s, 1e-3)
     report = TrafficReport(users=users, duration_s=round(window_s, 1), elapsed_s=window_s)
     ok_ms, db = [], []
+    db_by_endpoint: dict[str, float] = {}
     unmatched = 0
     for name, status, sent, answered, queries, db_ms in kept:
         if sent is None:  # no X-Request-ID echoed back: cannot be timed
@@ -421,6 +422,7 @@ def summarize(samples: Path, users: int, warm_s: float) -> dict[str, Any]:
             ok_ms.append(ms)
         if db_ms != "-":
             db.append(float(db_ms))
+            db_by_endpoint[name] = db_by_endpoint.get(name, 0.0) + float(db_ms)
     out = report.to_dict()
     ends = out["by_endpoint"]
     return {
@@ -438,7 +440,10 @@ def summarize(samples: Path, users: int, warm_s: float) -> dict[str, Any]:
         "statements_per_request": out["queries_per_request"],
         "statements_per_topic_view": ends.get("topic_view", {}).get("queries_per_request"),
         "by_endpoint": {
-            name: {k: e[k] for k in ("requests", "errors", "latency_ms", "queries_per_request")}
+            name: {
+                **{k: e[k] for k in ("requests", "errors", "latency_ms", "queries_per_request")},
+                "db_s": round(db_by_endpoint.get(name, 0.0) / 1000, 2),
+            }
             for name, e in ends.items()
         },
     }

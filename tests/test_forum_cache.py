@@ -50,6 +50,32 @@ def test_cached_reads_run_no_statement_and_writes_invalidate_them(api: Api) -> N
 
 
 @CACHED
+def test_a_known_public_read_is_answered_before_routing_and_never_after_a_write_replaced_it(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c, me = api.client, api.register()
+    ((topic,),) = api.sql(OPEN_TOPIC)
+    first = c.get(f"/topics/{topic}", params={"limit": 20})
+    rendering = api.forum.topics.view_json
+    calls: list[int] = []
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return rendering(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(api.forum.topics, "view_json", counted)
+    again = c.get(f"/topics/{topic}", params={"limit": 20})
+    assert again.content == first.content and calls == []  # the route did not run: L1 answered
+    assert queries_of(again) == 0 and again.headers["content-type"] == "application/json"
+    assert c.get(f"/topics/{topic}", params={"limit": 21}).status_code == 200 and calls == [1]  # another target
+    assert c.post(f"/topics/{topic}/replies", json={"content": "after"}, headers=me).status_code == 201
+    after = c.get(f"/topics/{topic}", params={"limit": 20})
+    assert calls == [1, 1]  # the write's invalidation made L1 miss: through the route again
+    assert after.json()["topic"]["reply_count"] == first.json()["topic"]["reply_count"] + 1
+    assert c.get(f"/topics/{topic}", params={"limit": 0}).status_code == 422  # validation is still the route's
+
+
+@CACHED
 def test_category_stats_come_from_the_view_and_a_refresh_updates_them(api: Api) -> None:
     c, me = api.client, api.register("admin1")
     live = {r.category_id: r.to_dict() for r in api.forum.store.repo.category_stats()}

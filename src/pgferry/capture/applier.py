@@ -42,11 +42,11 @@ from pgferry.capture.copied import captured_tables
 from pgferry.capture.current import ApplyError, CurrentRows, Key, current_rows
 from pgferry.capture.install import schema_drift, schema_version
 from pgferry.capture.loop import run_batches
+from pgferry.capture.order import parents_first
 from pgferry.capture.target import TargetTable
 from pgferry.errors import PgferryError
 from pgferry.migrate.chunked import HeldBack, build_held_back
 from pgferry.migrate.converters import converter_for
-from pgferry.migrate.plan import MigrationPlan
 from pgferry.pg.connect import connect, first_line
 from pgferry.runtime.route import Route, read_route
 from pgferry.sqlite.atomic import atomic
@@ -106,30 +106,6 @@ class Table:
     reverse: tuple[Callable[[object], object], ...]  # PostgreSQL key values -> SQLite ones
 
 
-def _order(plan: MigrationPlan, names: list[str]) -> list[str]:
-    """Parents before children (foreign keys of the plan); a cycle is broken where it closes."""
-    parents: dict[str, set[str]] = {n: set() for n in names}
-    for step in plan.steps:
-        parent = step.references
-        if step.kind == "foreign_key" and step.table in parents and parent in parents and parent != step.table:
-            parents[step.table].add(parent)
-    done: list[str] = []
-    visiting: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in done or name in visiting:
-            return
-        visiting.add(name)
-        for parent in sorted(parents[name]):
-            visit(parent)
-        visiting.discard(name)
-        done.append(name)
-
-    for name in names:
-        visit(name)
-    return done
-
-
 class Applier:
     """Follows the changelog of `path` into the copy in `dsn`; see the module docstring."""
 
@@ -184,7 +160,7 @@ class Applier:
             self.tables[captured.id] = Table(
                 captured, current_rows(captured.table, captured.key, copied_table.plan), target, reverse
             )
-        order = _order(plan, [c.table for c in self.registry])
+        order = parents_first(plan, [c.table for c in self.registry])
         by_name = {t.captured.table: t for t in self.tables.values()}
         self.order = [by_name[name] for name in order]
         self._own(pgstate.applier_lock_key(self.schema))

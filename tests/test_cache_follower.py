@@ -1,0 +1,125 @@
+"""L1 confirmed by the invalidation stream (pgferry.runtime.cache.follower), on a real redis-server: a hit
+asks Redis nothing; another process's write reaches this process's L1 through the stream; a reader
+whose follower stalls stops serving L1 before the write that it missed returns; a gap in the stream's
+numbers or a new epoch drops L1 whole."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from pgferry.runtime.cache import Cache, CachePolicy
+from pgferry.runtime.cache.remote import RedisError, RemoteCache
+from pgferry.runtime.cache.server import LocalRedis
+
+
+@pytest.fixture
+def caches(redis_server: LocalRedis) -> Iterator[tuple[Cache, Cache, str]]:
+    """A reader and a writer (two processes' caches) on one namespace."""
+    ns = f"f{secrets.token_hex(4)}"
+    policy = CachePolicy(namespace=ns, redis_timeout_s=2.0)
+    reader, writer = Cache(redis_server.url, policy), Cache(redis_server.url, policy)
+    try:
+        yield reader, writer, ns
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_an_l1_hit_asks_redis_nothing(caches: tuple[Cache, Cache, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    reader, _writer, _ns = caches
+    assert reader.get("k", lambda: "v", tags=["t"]) == "v"
+
+    def no_redis(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an L1 hit asked Redis")
+
+    for name in ("stamp", "get", "lock"):
+        monkeypatch.setattr(RemoteCache, name, no_redis)
+    assert [reader.get("k", lambda: "loaded again", tags=["t"]) for _ in range(50)] == ["v"] * 50
+    assert reader.peek("k", tags=["t"]) == "v"
+    assert reader.stats()["levels"]["l1"]["hits"] == 51
+
+
+def test_another_processs_write_reaches_l1_through_the_stream(caches: tuple[Cache, Cache, str]) -> None:
+    reader, writer, _ns = caches
+    assert reader.get("k", lambda: "old", tags=["t"]) == "old"
+    assert reader.get("other", lambda: "kept", tags=["u"]) == "kept"
+    writer.invalidate(["t"])  # returns confirm_s after publishing: the reader's follower has applied it
+    assert reader.peek("k", tags=["t"]) is None
+    assert reader.get("k", lambda: "new", tags=["t"]) == "new"
+    assert reader.peek("other", tags=["u"]) == "kept"  # a tag nobody wrote keeps its values
+
+
+def test_a_reader_whose_follower_stalls_stops_serving_l1_before_the_write_returns(
+    caches: tuple[Cache, Cache, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader, writer, _ns = caches
+    assert reader.get("k", lambda: "old", tags=["t"]) == "old"
+    stalled, release = threading.Event(), threading.Event()
+    reading = RemoteCache.read_stream
+
+    def stall(self: RemoteCache, after: str, count: int) -> object:
+        if self is reader.remote:  # the reader's follower reads nothing new until released
+            stalled.set()
+            release.wait(30)
+        return reading(self, after, count)
+
+    monkeypatch.setattr(RemoteCache, "read_stream", stall)
+    try:
+        assert stalled.wait(10)
+        writer.invalidate(["t"])  # the reader's follower never saw it: it confirmed before the publish
+        assert reader.peek("k", tags=["t"]) is None  # its confirmation is older than confirm_s now
+        assert reader.get("k", lambda: "new", tags=["t"]) == "new"  # L2's stamp, read from Redis
+        assert reader.stats()["levels"]["l1"]["bypass"] >= 1
+    finally:
+        release.set()
+
+
+def test_entries_trimmed_unread_drop_l1_whole(caches: tuple[Cache, Cache, str], redis_server: LocalRedis) -> None:
+    reader, _writer, ns = caches
+    assert reader.get("k", lambda: "old", tags=["t"]) == "old"
+    client = redis.Redis.from_url(redis_server.url)
+    seq = int(client.incrby(f"{ns}:seq", 5))  # four entries the reader will never read (trimmed, say)
+    client.xadd(f"{ns}:invalidations", {"n": seq, "t": "unrelated"})
+    deadline = threading.Event()
+    for _ in range(400):  # bounded: the follower reads every few milliseconds
+        if reader.peek("k", tags=["t"]) is None:
+            break
+        deadline.wait(0.005)
+    assert reader.peek("k", tags=["t"]) is None  # what the missing entries invalidated is unknown: all gone
+    assert reader.get("k", lambda: "reloaded", tags=["t"]) == "old"  # L2 still holds it under its stamp
+
+
+def test_a_new_epoch_drops_l1_whole(caches: tuple[Cache, Cache, str], redis_server: LocalRedis) -> None:
+    reader, _writer, ns = caches
+    assert reader.get("k", lambda: "old", tags=["t"]) == "old"
+    redis.Redis.from_url(redis_server.url).delete(f"{ns}:epoch")  # a Redis restarted empty looks like this
+    waiting = threading.Event()
+    for _ in range(400):
+        if reader.peek("k", tags=["t"]) is None:
+            break
+        waiting.wait(0.005)
+    assert reader.peek("k", tags=["t"]) is None
+    assert reader.get("k", lambda: "new", tags=["t"]) == "new"  # and L2's old stamp is gone with the epoch
+
+
+def test_redis_errors_leave_l1_unconfirmed_not_served(
+    caches: tuple[Cache, Cache, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader, _writer, _ns = caches
+    assert reader.get("k", lambda: "old", tags=["t"]) == "old"
+
+    def down(self: RemoteCache, after: str, count: int) -> object:
+        raise RedisError("down")
+
+    monkeypatch.setattr(RemoteCache, "read_stream", down)
+    waiting = threading.Event()
+    for _ in range(400):
+        if reader.peek("k", tags=["t"]) is None:
+            break
+        waiting.wait(0.005)
+    assert reader.peek("k", tags=["t"]) is None
