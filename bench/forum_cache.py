@@ -20,6 +20,7 @@ once the write's response is back reads it three times over fresh connections (a
 must show the write. A read that does not is a stale read.
 
     .venv/bin/python bench/forum_cache.py                    # 50, 200, 500 users, 20 s each
+    .venv/bin/python bench/forum_cache.py --trigram          # with the search's trigram indexes (both setups)
     .venv/bin/python bench/forum_cache.py --users 50 --duration 5 --capture-s 3    # smoke
 """
 
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 from forum.traffic.mix import READ_HEAVY
 from forum.web.process import answering_pids
@@ -205,9 +207,33 @@ def ratios(points: list[dict[str, Any]]) -> dict[int, dict[str, float | None]]:
     return out
 
 
+TRIGRAM = (
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE INDEX ON forum_topics USING gin (title gin_trgm_ops)",
+    "CREATE INDEX ON wiki_pages USING gin (title gin_trgm_ops)",
+    "ANALYZE forum_topics",
+    "ANALYZE wiki_pages",
+)
+
+
+def trigram_indexes(dsn: str) -> list[str]:
+    """The search's indexes (what `pgferry advise` proposes for its ILIKE '%...%'), and the plan they give."""
+    with psycopg.connect(dsn, autocommit=True) as pg:
+        for ddl in TRIGRAM:
+            pg.execute(ddl)
+        rows = pg.execute(
+            "EXPLAIN SELECT id FROM forum_topics WHERE title ILIKE '%lock%' UNION ALL"
+            " SELECT id FROM wiki_pages WHERE status = 'published' AND title ILIKE '%lock%'"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser, warm=10.0)
+    parser.add_argument(
+        "--trigram", action="store_true", help="give the copy the pg_trgm indexes `pgferry advise` proposes for search"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk (scripts/setup.sh lists it)")
@@ -221,6 +247,8 @@ def main() -> None:
         journey = Journey(args, work, base, work / "plan.tsv")
         result["mix"] = write_plan(base, tokens, args.seed, journey.plan, weights=READ_HEAVY)
         with journey:
+            if args.trigram:
+                result["trigram"] = trigram_indexes(journey.postgres_copy())
             for setup in ("postgres", "cached"):
                 points += measure(journey, setup, users)
     result.update(points=points, ratios=ratios(points), prepared=journey.prepared)
