@@ -234,6 +234,7 @@ def main() -> None:
     parser.add_argument(
         "--trigram", action="store_true", help="give the copy the pg_trgm indexes `pgferry advise` proposes for search"
     )
+    parser.add_argument("--setups", default="postgres,cached", help="comma-separated: postgres, cached")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk (scripts/setup.sh lists it)")
@@ -249,7 +250,7 @@ def main() -> None:
         with journey:
             if args.trigram:
                 result["trigram"] = trigram_indexes(journey.postgres_copy())
-            for setup in ("postgres", "cached"):
+            for setup in args.setups.split(","):
                 points += measure(journey, setup, users)
     result.update(points=points, ratios=ratios(points), prepared=journey.prepared)
     result["total_s"] = round(time.perf_counter() - started, 1)
