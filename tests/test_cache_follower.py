@@ -30,6 +30,16 @@ def caches(redis_server: LocalRedis) -> Iterator[tuple[Cache, Cache, str]]:
         writer.close()
 
 
+def dropped(reader: Cache) -> bool:
+    """Whether L1 stops serving "k" within a bounded wait (the follower reads every few milliseconds)."""
+    waiting = threading.Event()
+    for _ in range(400):
+        if reader.peek("k", tags=["t"]) is None:
+            return True
+        waiting.wait(0.005)
+    return False
+
+
 def test_an_l1_hit_asks_redis_nothing(caches: tuple[Cache, Cache, str], monkeypatch: pytest.MonkeyPatch) -> None:
     reader, _writer, _ns = caches
     assert reader.get("k", lambda: "v", tags=["t"]) == "v"
@@ -85,12 +95,7 @@ def test_entries_trimmed_unread_drop_l1_whole(caches: tuple[Cache, Cache, str], 
     client = redis.Redis.from_url(redis_server.url)
     seq = int(client.incrby(f"{ns}:seq", 5))  # four entries the reader will never read (trimmed, say)
     client.xadd(f"{ns}:invalidations", {"n": seq, "t": "unrelated"})
-    deadline = threading.Event()
-    for _ in range(400):  # bounded: the follower reads every few milliseconds
-        if reader.peek("k", tags=["t"]) is None:
-            break
-        deadline.wait(0.005)
-    assert reader.peek("k", tags=["t"]) is None  # what the missing entries invalidated is unknown: all gone
+    assert dropped(reader)  # what the missing entries invalidated is unknown: all gone
     assert reader.get("k", lambda: "reloaded", tags=["t"]) == "old"  # L2 still holds it under its stamp
 
 
@@ -98,12 +103,7 @@ def test_a_new_epoch_drops_l1_whole(caches: tuple[Cache, Cache, str], redis_serv
     reader, _writer, ns = caches
     assert reader.get("k", lambda: "old", tags=["t"]) == "old"
     redis.Redis.from_url(redis_server.url).delete(f"{ns}:epoch")  # a Redis restarted empty looks like this
-    waiting = threading.Event()
-    for _ in range(400):
-        if reader.peek("k", tags=["t"]) is None:
-            break
-        waiting.wait(0.005)
-    assert reader.peek("k", tags=["t"]) is None
+    assert dropped(reader)
     assert reader.get("k", lambda: "new", tags=["t"]) == "new"  # and L2's old stamp is gone with the epoch
 
 
@@ -117,9 +117,4 @@ def test_redis_errors_leave_l1_unconfirmed_not_served(
         raise RedisError("down")
 
     monkeypatch.setattr(RemoteCache, "read_stream", down)
-    waiting = threading.Event()
-    for _ in range(400):
-        if reader.peek("k", tags=["t"]) is None:
-            break
-        waiting.wait(0.005)
-    assert reader.peek("k", tags=["t"]) is None
+    assert dropped(reader)

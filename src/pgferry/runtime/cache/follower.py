@@ -110,6 +110,10 @@ class Follower:
     def following(self) -> bool:
         return time.monotonic() - self._confirmed_at < self._policy.confirm_s
 
+    def stop(self) -> None:
+        """Tell the thread to end (it does within follow_s); close() also waits for it."""
+        self._stop.set()
+
     def close(self) -> None:
         self._stop.set()
         with self._changed:

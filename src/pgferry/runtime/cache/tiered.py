@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -46,6 +47,8 @@ class Cache:
         self._follower = (
             Follower(self._remote, self.policy, self._gens.bump, self._gens.reset) if self._remote is not None else None
         )
+        if self._follower is not None:  # a cache dropped without close() must not leave its thread polling Redis
+            weakref.finalize(self, self._follower.stop)
 
     def get(self, key: str, load: Callable[[], T], *, tags: Sequence[str] = (), version: str = "1") -> T:
         """The value of `key` (computed by `load()` when no level has it under the current stamp).
