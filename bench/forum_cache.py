@@ -5,10 +5,10 @@ and a stale-read checker that writes and reads back.
 The machinery of bench/forum_journey.py: the scale-1 forum, tuned (the plan's Week 1) and copied with a
 default `pgferry copy` into a throwaway cluster (fsync on); a plan of requests drawn from the read-heavy
 mix (forum.traffic.mix.READ_HEAVY, about 6% writes) that `wrk` replays with bench/forum_journey.lua, so
-the Python servers get the CPU. Two setups, the same plan and the same signed-in users:
+the Python servers get the CPU. Two of the journey's setups, the same plan and the same signed-in users:
 
   postgres   `forum serve --workers W` on PostgreSQL direct (the journey's setup (c))
-  cached     the same with `--redis URL`: L1 in each worker, L2 in a throwaway redis-server
+  cached     the same with `--redis URL`: L1 in each worker, L2 in a throwaway redis-server (e)
 
 Each point is one wrk run of warm-up + measured seconds at U connections. Hit rates are the workers'
 counter deltas over the whole wrk run (/healthz of every worker); statements per request come from
@@ -46,17 +46,13 @@ from forum.web.process import answering_pids
 from forum_journey import (
     SETUPS,
     Journey,
-    Target,
     add_arguments,
     prepare_base,
     run_point,
-    serving,
     table,
     write_plan,
 )
 from pgferry.runtime.cache import hit_rate
-from pgferry.runtime.cache.server import throwaway_redis
-from proctree import postmaster_pid, tree_cpu_s
 
 READS_PER_WRITE = 3
 
@@ -143,26 +139,10 @@ def level_deltas(before: dict[int, Any], after: dict[int, Any]) -> dict[str, dic
     return total
 
 
-@contextlib.contextmanager
-def setup_cached(j: Journey) -> Iterator[Target]:
-    """PostgreSQL direct, as the journey's `postgres` setup, with L1 in each worker and L2 in Redis."""
-    dsn = j.postgres_copy()
-    datadir = j.cluster().datadir
-    with throwaway_redis() as redis_server:
-        redis_pid = redis_server.pid or 0
-        parts = {
-            "postgres": lambda: tree_cpu_s(postmaster_pid(datadir)),
-            "redis": lambda: tree_cpu_s(redis_pid),
-        }
-        with serving(j, dsn, "optimized", ("--redis", redis_server.url), parts) as target:
-            target.roots += [postmaster_pid(datadir), redis_pid]
-            yield target
-
-
 def measure(j: Journey, setup: str, users: list[int]) -> list[dict[str, Any]]:
     """Every user count against one running setup, the checker beside wrk."""
     points = []
-    with (setup_cached if setup == "cached" else SETUPS[setup])(j) as target:
+    with SETUPS[setup](j) as target:
         for count in users:
             checker = Checker(target.url)
 

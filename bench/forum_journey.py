@@ -7,6 +7,7 @@ Setups (a function each; all serve with `forum serve --workers W`):
   postgres   (c) optimized code on PostgreSQL direct: a default `pgferry copy` of the tuned file (the
                  plan moves after Week 1) into a throwaway cluster (fsync on: SQLite's durability)
   pgbouncer  (d) PostgreSQL through PgBouncer (transaction pooling) with replica reads
+  cached     (e) PostgreSQL direct with the caches (L1 per worker, L2 Redis): bench/forum_cache.py
 
 The traffic is the forum's own mix (`forum traffic`: topic views and lists with Zipf popularity, wiki
 reads and edits, replies, new topics, notifications), written once as a plan of requests that `wrk`
@@ -62,6 +63,7 @@ from pgferry.doctor import load_workload
 from pgferry.migrate.run import copy_database
 from pgferry.pg.cluster import FAST_SETTINGS, LocalCluster, throwaway_cluster, throwaway_replica
 from pgferry.pg.pgbouncer import throwaway_pgbouncer
+from pgferry.runtime.cache.server import throwaway_redis
 from pgferry.tune import tune
 from proctree import pin, postmaster_pid, tree_cpu_s
 
@@ -244,11 +246,29 @@ def setup_pgbouncer(j: Journey) -> Iterator[Target]:
         yield target
 
 
+@contextlib.contextmanager
+def setup_cached(j: Journey) -> Iterator[Target]:
+    """(e) PostgreSQL direct, as (c), with the caches: L1 in each worker, L2 in a throwaway redis-server (the
+    plan's Weeks 7-8)."""
+    dsn = j.postgres_copy()
+    datadir = j.cluster().datadir
+    with throwaway_redis() as redis_server:
+        redis_pid = redis_server.pid or 0
+        parts = {
+            "postgres": lambda: tree_cpu_s(postmaster_pid(datadir)),
+            "redis": lambda: tree_cpu_s(redis_pid),
+        }
+        with serving(j, dsn, "optimized", ("--redis", redis_server.url), parts) as target:
+            target.roots += [postmaster_pid(datadir), redis_pid]
+            yield target
+
+
 SETUPS: dict[str, Callable[[Journey], contextlib.AbstractContextManager[Target]]] = {
     "legacy": setup_legacy,
     "tuned": setup_tuned,
     "postgres": setup_postgres,
     "pgbouncer": setup_pgbouncer,
+    "cached": setup_cached,
 }
 
 
