@@ -40,7 +40,7 @@ def _text(min_length: int, max_length: int, pattern: str = NO_NUL) -> object:
 
 Username = _text(3, 50, r"^[A-Za-z0-9_.-]+$")
 # Whitespace spelled out, not \s: JSON Schema (ECMA) and Python's re disagree on U+0085.
-Email = _text(3, 255, r"^[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+$")
+Email = _text(3, 255, r"^[^@ \t\n\r\f\v\x00]+@[^@ \t\n\r\f\v\x00]+\.[^@ \t\n\r\f\v\x00]+$")
 Password = _text(8, 128)
 Title = _text(1, 255)
 Content = _text(1, MAX_CONTENT)
