@@ -64,6 +64,16 @@ def test_another_processs_write_reaches_l1_through_the_stream(caches: tuple[Cach
     assert reader.peek("other", tags=["u"]) == "kept"  # a tag nobody wrote keeps its values
 
 
+def test_a_tag_may_hold_any_character(caches: tuple[Cache, Cache, str]) -> None:
+    reader, writer, _ns = caches
+    odd = 'page:"a\nb"'
+    assert reader.get("k", lambda: "old", tags=[odd]) == "old"
+    assert reader.get("other", lambda: "kept", tags=["a", "b"]) == "kept"
+    writer.invalidate([odd])
+    assert reader.peek("k", tags=[odd]) is None
+    assert reader.peek("other", tags=["a", "b"]) == "kept"  # not split into "a" and "b"
+
+
 def test_a_reader_whose_follower_stalls_stops_serving_l1_before_the_write_returns(
     caches: tuple[Cache, Cache, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

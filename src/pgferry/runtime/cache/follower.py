@@ -88,6 +88,9 @@ class Follower:
                     if number != expected:  # entries trimmed unread: what they invalidated is unknown
                         log.warning("the cache missed %d invalidations: L1 dropped", number - expected)
                         self._on_reset()
+                    elif tags is None:  # not written by publish(): what it invalidated is unknown
+                        log.warning("an unreadable invalidation entry %s: L1 dropped", entry_id)
+                        self._on_reset()
                     elif tags:
                         self._on_tags(tags)
                     after, expected = entry_id, number + 1

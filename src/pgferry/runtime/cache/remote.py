@@ -19,6 +19,7 @@ to `invalidate_s` (pgferry.runtime.cache.tiered).
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -39,7 +40,7 @@ log = logging.getLogger("pgferry.runtime.cache")
 # delete the lock only if it is still ours: a loader past its deadline must not free another's lock
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
-# KEYS: the sequence, the stream, then each tag's generation; ARGV: the tags (one per line), the stream's length
+# KEYS: the sequence, the stream, then each tag's generation; ARGV: the tags (a JSON list), the stream's length
 _PUBLISH = """
 local n = redis.call('incr', KEYS[1])
 redis.call('xadd', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'n', n, 't', ARGV[1])
@@ -143,7 +144,7 @@ class RemoteCache:
         atomic); the entry's number. Generation keys have no TTL: Redis must evict only keys with one
         (volatile-*), or not at all."""
         keys = [self._seq_key, self._stream_key, *(self._gen_key(t) for t in tags)]
-        n = self._publish(keys=keys, args=["\n".join(tags), STREAM_LENGTH])
+        n = self._publish(keys=keys, args=[json.dumps(list(tags)), STREAM_LENGTH])
         self._ok()
         return int(n)
 
@@ -165,7 +166,7 @@ class RemoteCache:
     def ensure_epoch(self) -> None:
         self._client.set(self._epoch_key, secrets.token_hex(8), nx=True)
 
-    def read_stream(self, after: str, count: int) -> tuple[str | None, list[tuple[str, int, list[str]]]]:
+    def read_stream(self, after: str, count: int) -> tuple[str | None, list[tuple[str, int, list[str] | None]]]:
         """The epoch now, then the stream's entries after id `after` (at most `count`): (epoch, [(id,
         number, tags)]). It does not block: Redis times a blocked read out only at its cron's tick
         (100 ms at the default hz), far too coarse for confirming."""
@@ -177,7 +178,7 @@ class RemoteCache:
         entries = []
         for _stream, items in found or []:
             for entry_id, fields in items:
-                tags = fields[b"t"].decode().split("\n") if fields.get(b"t") else []
+                tags = _tags(fields.get(b"t"))
                 entries.append((entry_id.decode(), int(fields[b"n"]), tags))
         return (None if epoch is None else epoch.decode()), entries
 
@@ -203,3 +204,13 @@ class RemoteCache:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _tags(field: bytes | None) -> list[str] | None:
+    """An entry's tags (a JSON list: a tag may hold any character); None when the field is not one (the
+    reader then cannot know what the entry invalidated)."""
+    try:
+        found = json.loads(field) if field is not None else None
+    except ValueError:
+        return None
+    return [str(t) for t in found] if isinstance(found, list) else None
