@@ -10,7 +10,9 @@ the Python servers get the CPU. Two of the journey's setups, the same plan and t
   postgres   `forum serve --workers W` on PostgreSQL direct (the journey's setup (c))
   cached     the same with `--redis URL`: L1 in each worker, L2 in a throwaway redis-server (e)
 
-Each point is one wrk run of warm-up + measured seconds at U connections. Hit rates are the workers'
+Both setups run at once; each point is one wrk run of warm-up + measured seconds at U connections, the
+setups in turn at each user count, --rounds times (a machine whose speed drifts during the run then
+shifts both alike). Hit rates are the workers'
 counter deltas over the whole wrk run (/healthz of every worker); statements per request come from
 Server-Timing. The topic view's share served without the database is 1 - its statements per request
 cached over uncached.
@@ -19,7 +21,7 @@ The checker, beside wrk: its own topic and wiki page; each round it replies (or 
 once the write's response is back reads it three times over fresh connections (any worker): each read
 must show the write. A read that does not is a stale read.
 
-    .venv/bin/python bench/forum_cache.py                    # 50, 200, 500 users, 20 s each
+    .venv/bin/python bench/forum_cache.py                    # 50, 200, 500 users, 20 s each, 2 rounds
     .venv/bin/python bench/forum_cache.py --trigram          # with the search's trigram indexes (both setups)
     .venv/bin/python bench/forum_cache.py --users 50 --duration 5 --capture-s 3    # smoke
 """
@@ -46,6 +48,7 @@ from forum.web.process import answering_pids
 from forum_journey import (
     SETUPS,
     Journey,
+    Target,
     add_arguments,
     prepare_base,
     run_point,
@@ -139,50 +142,69 @@ def level_deltas(before: dict[int, Any], after: dict[int, Any]) -> dict[str, dic
     return total
 
 
-def measure(j: Journey, setup: str, users: list[int]) -> list[dict[str, Any]]:
-    """Every user count against one running setup, the checker beside wrk."""
+def measure(j: Journey, setups: list[str], users: list[int], rounds: int) -> list[dict[str, Any]]:
+    """Every setup running at once (an idle one costs next to nothing), measured in turn at each user
+    count, `rounds` times: a machine that slows or speeds up during the run then shifts every setup
+    alike instead of the ones measured last."""
     points = []
-    with SETUPS[setup](j) as target:
+    with contextlib.ExitStack() as stack:
+        targets = {setup: stack.enter_context(SETUPS[setup](j)) for setup in setups}
         for count in users:
-            checker = Checker(target.url)
-
-            @contextlib.contextmanager
-            def checking(checker: Checker = checker) -> Iterator[None]:
-                checker.start()
-                try:
-                    yield
-                finally:
-                    checker.stop.set()
-                    checker.join(timeout=120)
-
-            before = cache_levels(target.url, target.workers)
-            point = run_point(j, setup, target, count, during=checking)
-            levels = level_deltas(before, cache_levels(target.url, target.workers))
-            point.update(
-                levels=levels,
-                hit_rate={lv: round(r, 3) for lv, c in levels.items() if (r := hit_rate(c)) is not None},
-                checker={"checks": checker.checks, "stale": checker.stale, "errors": checker.errors},
-                server_errors="Traceback" in target.log(),
-            )
-            print(json.dumps(point), flush=True)
-            points.append(point)
+            for round_ in range(rounds):
+                for setup, target in targets.items():
+                    point = measure_point(j, setup, target, count)
+                    point["round"] = round_ + 1
+                    print(json.dumps(point), flush=True)
+                    points.append(point)
     return points
 
 
-def ratios(points: list[dict[str, Any]]) -> dict[int, dict[str, float | None]]:
-    at = {(p["setup"], p["users"]): p for p in points}
-    out: dict[int, dict[str, float | None]] = {}
-    for (setup, users), cached in at.items():
-        plain = at.get(("postgres", users))
-        if setup != "cached" or plain is None:
+def measure_point(j: Journey, setup: str, target: Target, count: int) -> dict[str, Any]:
+    """One wrk run with the checker beside it, and the cache counters over it."""
+    checker = Checker(target.url)
+
+    @contextlib.contextmanager
+    def checking() -> Iterator[None]:
+        checker.start()
+        try:
+            yield
+        finally:
+            checker.stop.set()
+            checker.join(timeout=120)
+
+    before = cache_levels(target.url, target.workers)
+    point = run_point(j, setup, target, count, during=checking)
+    levels = level_deltas(before, cache_levels(target.url, target.workers))
+    point.update(
+        levels=levels,
+        hit_rate={lv: round(r, 3) for lv, c in levels.items() if (r := hit_rate(c)) is not None},
+        checker={"checks": checker.checks, "stale": checker.stale, "errors": checker.errors},
+        server_errors="Traceback" in target.log(),
+    )
+    return point
+
+
+def ratios(points: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Cached over uncached per user count: throughput (over all rounds, and each round's pair), p95, and
+    the topic view's share served without the database."""
+    out: dict[int, dict[str, Any]] = {}
+    for users in sorted({p["users"] for p in points}):
+        plain = [p for p in points if p["users"] == users and p["setup"] == "postgres"]
+        cached = [p for p in points if p["users"] == users and p["setup"] == "cached"]
+        if not plain or not cached:
             continue
-        view, view_plain = cached["statements_per_topic_view"], plain["statements_per_topic_view"]
+        views = [p["statements_per_topic_view"] for p in cached if p["statements_per_topic_view"] is not None]
         out[users] = {
-            "throughput_x": round(cached["throughput_rps"] / plain["throughput_rps"], 2),
-            "p95_ratio": round(cached["latency_ms"]["p95"] / plain["latency_ms"]["p95"], 2),
-            "topic_view_served_without_db": round(1 - view / view_plain, 3)
-            if view is not None and view_plain
-            else None,
+            "throughput_x": round(
+                sum(p["throughput_rps"] for p in cached) / sum(p["throughput_rps"] for p in plain), 2
+            ),
+            "throughput_x_per_round": [
+                round(c["throughput_rps"] / u["throughput_rps"], 2) for u, c in zip(plain, cached, strict=False)
+            ],
+            "p95_ratio": round(
+                max(p["latency_ms"]["p95"] for p in cached) / max(p["latency_ms"]["p95"] for p in plain), 2
+            ),
+            "topic_view_served_without_db": round(1 - max(views), 3) if views else None,
         }
     return out
 
@@ -215,6 +237,7 @@ def main() -> None:
         "--trigram", action="store_true", help="give the copy the pg_trgm indexes `pgferry advise` proposes for search"
     )
     parser.add_argument("--setups", default="postgres,cached", help="comma-separated: postgres, cached")
+    parser.add_argument("--rounds", type=int, default=2, help="points per setup and user count, in turn")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk (scripts/setup.sh lists it)")
@@ -230,8 +253,7 @@ def main() -> None:
         with journey:
             if args.trigram:
                 result["trigram"] = trigram_indexes(journey.postgres_copy())
-            for setup in args.setups.split(","):
-                points += measure(journey, setup, users)
+            points = measure(journey, args.setups.split(","), users, args.rounds)
     result.update(points=points, ratios=ratios(points), prepared=journey.prepared)
     result["total_s"] = round(time.perf_counter() - started, 1)
     print()
