@@ -52,14 +52,14 @@ class Follower:
     def confirmed(self, wait_s: float) -> bool:
         """Whether L1 may serve now; when its confirmation is too old, wait up to `wait_s` for the next
         (a reader thread waiting here gives the follower its turn on a busy interpreter)."""
-        if time.monotonic() - self._confirmed_at < self._policy.confirm_s:
+        if self.following:
             return True  # without the lock: every lookup asks, and a contended lock convoys the threads
         deadline = time.monotonic() + wait_s
         with self._changed:
             while True:
-                now = time.monotonic()
-                if now - self._confirmed_at < self._policy.confirm_s:
+                if self.following:
                     return True
+                now = time.monotonic()
                 if now >= deadline or self._stop.is_set():
                     return False
                 self._changed.wait(deadline - now)
@@ -111,6 +111,7 @@ class Follower:
 
     @property
     def following(self) -> bool:
+        """Whether the last read that reached the stream's end is younger than confirm_s (no wait)."""
         return time.monotonic() - self._confirmed_at < self._policy.confirm_s
 
     def stop(self) -> None:

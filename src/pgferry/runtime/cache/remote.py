@@ -127,7 +127,7 @@ class RemoteCache:
         keys = [self._epoch_key, *(self._gen_key(t) for t in tags)]
         values = self._client.mget(keys)
         if values[0] is None:
-            self._client.set(self._epoch_key, secrets.token_hex(8), nx=True)
+            self.ensure_epoch()
             values = self._client.mget(keys)
         self._ok()
         return tuple("0" if v is None else v.decode() for v in values)  # type: ignore[union-attr]
@@ -157,13 +157,10 @@ class RemoteCache:
         pipe.xrevrange(self._stream_key, count=1)
         epoch, seq, last = pipe.execute()
         self._ok()
-        return (
-            None if epoch is None else epoch.decode(),
-            int(seq or 0),
-            last[0][0].decode() if last else "0-0",
-        )
+        return _text(epoch), int(seq or 0), last[0][0].decode() if last else "0-0"
 
     def ensure_epoch(self) -> None:
+        """An epoch word where Redis has none (a fresh or restarted Redis); another's if it set one first."""
         self._client.set(self._epoch_key, secrets.token_hex(8), nx=True)
 
     def read_stream(self, after: str, count: int) -> tuple[str | None, list[tuple[str, int, list[str] | None]]]:
@@ -180,7 +177,7 @@ class RemoteCache:
             for entry_id, fields in items:
                 tags = _tags(fields.get(b"t"))
                 entries.append((entry_id.decode(), int(fields[b"n"]), tags))
-        return (None if epoch is None else epoch.decode()), entries
+        return _text(epoch), entries
 
     def missed_invalidation(self) -> None:
         """An invalidation could not reach Redis: drop everything at the next contact."""
@@ -204,6 +201,10 @@ class RemoteCache:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()
 
 
 def _tags(field: bytes | None) -> list[str] | None:

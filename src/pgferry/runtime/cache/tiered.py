@@ -76,7 +76,7 @@ class Cache:
     def peek(self, key: str, *, tags: Sequence[str] = (), version: str = "1", default: Any = None) -> Any:
         """The value of `key` if this process's L1 holds it under the current stamp, else `default`;
         never loads, waits or asks Redis (a caller's fast path: on `default`, it calls get())."""
-        if self._follower is not None and not self._follower.confirmed(0):
+        if self._follower is not None and not self._follower.following:
             return default
         return self._l1.peek(f"{version}:{key}", self._gens.stamp(tuple(tags)), default)
 
