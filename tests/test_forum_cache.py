@@ -76,6 +76,38 @@ def test_a_known_public_read_is_answered_before_routing_and_never_after_a_write_
 
 
 @CACHED
+def test_per_user_reads_are_cached_and_every_write_that_changes_them_invalidates_them(api: Api) -> None:
+    c, author, replier = api.client, api.register("author1"), api.register("replier1")
+    topic = c.post("/topics", json={"category_id": 1, "title": "mine", "content": "x", "tags": []}, headers=author)
+    topic_id, replier_id = topic.json()["id"], c.get("/me", headers=replier).json()["id"]
+
+    before = c.get("/notifications", headers=author).json()
+    again = c.get("/notifications", headers=author)
+    assert again.json() == before and queries_of(again) == 1  # the session's lookup only
+    assert c.get("/notifications", headers=replier).json()["unread"] == 0  # per user: not the author's
+    assert c.post(f"/topics/{topic_id}/replies", json={"content": "hi"}, headers=replier).status_code == 201
+    assert c.get("/notifications", headers=author).json()["unread"] == before["unread"] + 1
+    assert c.post("/notifications/read-all", headers=author).status_code == 200
+    assert c.get("/notifications", headers=author).json()["unread"] == 0
+
+    stats = c.get(f"/users/{replier_id}/stats").json()
+    assert queries_of(c.get(f"/users/{replier_id}/stats")) == 0
+    assert c.post(f"/topics/{topic_id}/replies", json={"content": "again"}, headers=replier).status_code == 201
+    assert c.get(f"/users/{replier_id}/stats").json()["reply_count"] == stats["reply_count"] + 1
+    assert (
+        c.post("/wiki", json={"slug": "per-user", "title": "t", "content": "one"}, headers=replier).status_code == 201
+    )
+    assert c.get(f"/users/{replier_id}/stats").json()["wiki_edit_count"] == stats["wiki_edit_count"] + 1
+
+    history = c.get("/wiki/per-user/revisions").json()
+    assert queries_of(c.get("/wiki/per-user/revisions")) == 0
+    assert c.put("/wiki/per-user", json={"content": "two", "comment": "second"}, headers=author).status_code == 200
+    assert [r["comment"] for r in c.get("/wiki/per-user/revisions").json()] == ["second"] + [
+        r["comment"] for r in history
+    ]
+
+
+@CACHED
 def test_category_stats_come_from_the_view_and_a_refresh_updates_them(api: Api) -> None:
     c, me = api.client, api.register("admin1")
     live = {r.category_id: r.to_dict() for r in api.forum.store.repo.category_stats()}

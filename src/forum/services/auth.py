@@ -68,10 +68,11 @@ class AuthService:
         """Create the account (user, stats row, session, activity) and log it in."""
         hashed = self.passwords.hash(password)  # slow on purpose: never inside the write lock
         now = now_text()
-        with self.units.write():
+        with self.units.write() as changed:
             if self.repo.name_or_email_taken(username, email):
                 raise Conflict("that username or email is already registered")
             user_id = self.repo.insert_user(username, email, hashed, display_name, now)
+            changed.add(f"stats:{user_id}")
             self.repo.insert_stats(user_id, now)
             token, expires = self._open_session(user_id, ip, agent, now)
             self.repo.log_activity(user_id, "register", ("user", user_id), ip, None, now)

@@ -159,7 +159,15 @@ class TopicService:
             if not self.repo.category_exists(category_id):
                 raise NotFound(f"no category {category_id}")
             topic_id = self.repo.insert_topic(category_id, actor.user_id, title, content, now)
-            changed.update({f"topic:{topic_id}", f"category:{category_id}", "categories", "category_stats"})
+            changed.update(
+                {
+                    f"topic:{topic_id}",
+                    f"category:{category_id}",
+                    "categories",
+                    "category_stats",
+                    f"stats:{actor.user_id}",
+                }
+            )
             for name in tags:
                 self.repo.link_tag(topic_id, self.repo.upsert_tag(name, now), now)
             self.repo.bump_category(category_id, 1, now)
@@ -208,7 +216,9 @@ class TopicService:
             topic = self.repo.topic_owner(topic_id)
             if topic is None:
                 raise NotFound(f"no topic {topic_id}")
-            changed.update({f"topic:{topic_id}", f"category:{topic.parent_id}", "category_stats"})
+            changed.update(
+                {f"topic:{topic_id}", f"category:{topic.parent_id}", "category_stats", f"stats:{actor.user_id}"}
+            )
             if topic.locked or topic.status != "open":
                 raise Conflict(f"topic {topic_id} is {'locked' if topic.locked else topic.status}: no new replies")
             reply_id = self.repo.insert_reply(topic_id, actor.user_id, content, now)
@@ -221,6 +231,7 @@ class TopicService:
                     "excerpt": content[:80],
                 }
                 self.repo.notify(topic.user_id, "reply", payload, now)
+                changed.add(f"notifications:{topic.user_id}")
             self.repo.bump_stats(actor.user_id, "replies", now)
             self.repo.log_activity(actor.user_id, "create_reply", ("reply", reply_id), ip, None, now)
             reply = self.repo.reply(reply_id)

@@ -59,7 +59,7 @@ class WikiService:
         """Page, first revision, the author's edit count, activity."""
         now = now_text()
         with self.units.write() as changed:
-            changed.update({f"wiki:{slug}", "wiki"})
+            changed.update({f"wiki:{slug}", "wiki", f"stats:{actor.user_id}"})
             if self.repo.wiki_slug_taken(slug):
                 raise Conflict(f"a wiki page {slug!r} already exists")
             page_id = self.repo.insert_wiki(slug, title, content, actor.user_id, now)
@@ -81,7 +81,7 @@ class WikiService:
         """Update the page and write its revision, the editor's stats and activity."""
         now = now_text()
         with self.units.write() as changed:
-            changed.update({f"wiki:{slug}", "wiki"})
+            changed.update({f"wiki:{slug}", "wiki", f"stats:{actor.user_id}"})
             page = self._page(slug)
             if page.is_locked or page.is_protected:
                 check_owner(actor, page.author.id, "locked wiki page")
@@ -100,6 +100,15 @@ class WikiService:
             self.repo.archive_wiki(page.id, now)
 
     def history(self, slug: str, limit: int) -> list[RevisionSummary]:
+        return self.units.cache.read(*self._history_entry(slug, limit))
+
+    def history_json(self, slug: str, limit: int, render: Render[list[RevisionSummary]]) -> Rendered:
+        return self.units.cache.read_json(*self._history_entry(slug, limit), render)
+
+    def _history_entry(self, slug: str, limit: int) -> tuple[str, list[str], Callable[[], list[RevisionSummary]]]:
+        return f"wiki_history:{slug}:{limit}", [f"wiki:{slug}"], lambda: self._history(slug, limit)
+
+    def _history(self, slug: str, limit: int) -> list[RevisionSummary]:
         with self.units.read():
             return self.repo.revisions(self._page(slug).id, limit)
 

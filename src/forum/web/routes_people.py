@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from forum.store.records import ActivityList, NotificationList, User, UserStats
-from forum.web.deps import Actor, ForumDep, errors
+from forum.web.deps import Actor, ForumDep, ShortcutDep, errors
 from forum.web.schemas import Id, Limit, Marked
+from forum.web.shortcut import renderer
 
 router = APIRouter(tags=["people"])
+USER_STATS = renderer(UserStats)
 
 
 @router.get("/users/{user_id}", response_model=User, responses=errors(404))
@@ -17,8 +19,8 @@ def profile(user_id: Id, forum: ForumDep) -> User:
 
 
 @router.get("/users/{user_id}/stats", response_model=UserStats, responses=errors(404))
-def stats(user_id: Id, forum: ForumDep) -> UserStats:
-    return forum.people.stats(user_id)
+def stats(request: Request, user_id: Id, forum: ForumDep, shortcut: ShortcutDep) -> Response:
+    return shortcut.remember(request, forum.people.stats_json(user_id, USER_STATS))
 
 
 @router.get("/users/{user_id}/activity", response_model=ActivityList, responses=errors(401, 403))

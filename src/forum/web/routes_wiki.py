@@ -11,6 +11,7 @@ from forum.web.shortcut import renderer
 
 router = APIRouter(tags=["wiki"])
 WIKI_PAGE = renderer(WikiPage)
+REVISIONS = renderer(list[RevisionSummary])
 
 
 @router.get("/wiki", response_model=WikiPageList, responses=errors(400))
@@ -43,9 +44,9 @@ def archive_page(slug: SlugPath, actor: Actor, forum: ForumDep) -> Response:
 
 
 @router.get("/wiki/{slug}/revisions", response_model=list[RevisionSummary], responses=errors(404))
-def history(slug: SlugPath, forum: ForumDep, limit: Limit = 20) -> list[RevisionSummary]:
+def history(request: Request, slug: SlugPath, forum: ForumDep, shortcut: ShortcutDep, limit: Limit = 20) -> Response:
     """A page's revisions, newest first."""
-    return forum.wiki.history(slug, limit)
+    return shortcut.remember(request, forum.wiki.history_json(slug, limit, REVISIONS))
 
 
 @router.get("/wiki/{slug}/revisions/{revision_id}", response_model=WikiRevision, responses=errors(404))
