@@ -1,10 +1,12 @@
 """L1 confirmed by the invalidation stream (pgferry.runtime.cache.follower), on a real redis-server: a hit
 asks Redis nothing; another process's write reaches this process's L1 through the stream; a reader
 whose follower stalls stops serving L1 before the write that it missed returns; a gap in the stream's
-numbers or a new epoch drops L1 whole."""
+numbers or a new epoch drops L1 whole; a write returns once every follower that may serve acknowledged
+it, and waits confirm_s out when one lags, fell silent only just, or the epoch is too young to trust."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 from collections.abc import Iterator
@@ -28,6 +30,34 @@ def caches(redis_server: LocalRedis) -> Iterator[tuple[Cache, Cache, str]]:
     finally:
         reader.close()
         writer.close()
+
+
+@contextlib.contextmanager
+def processes(redis_server: LocalRedis, n: int, confirm_s: float, epoch_age_s: float) -> Iterator[list[Cache]]:
+    """`n` caches (processes) on a fresh namespace whose epoch was born `epoch_age_s` ago (Redis's clock)."""
+    ns = f"f{secrets.token_hex(4)}"
+    client = redis.Redis.from_url(redis_server.url)
+    seconds, micros = client.time()
+    client.set(f"{ns}:epoch", f"{secrets.token_hex(8)}@{int(seconds * 1000 + micros // 1000 - epoch_age_s * 1000)}")
+    policy = CachePolicy(namespace=ns, redis_timeout_s=2.0, confirm_s=confirm_s)
+    caches = [Cache(redis_server.url, policy) for _ in range(n)]
+    try:
+        waiting = threading.Event()
+        for _ in range(400):  # until each follower has read the stream (and acknowledged its position)
+            if client.hlen(f"{ns}:acks") == n:
+                break
+            waiting.wait(0.005)
+        assert client.hlen(f"{ns}:acks") == n
+        yield caches
+    finally:
+        for cache in caches:
+            cache.close()
+
+
+def confirms(cache: Cache) -> tuple[int, int]:
+    """(writes acknowledged by every follower, writes that waited confirm_s out) of this cache."""
+    l1 = cache.stats()["levels"]["l1"]
+    return l1["confirm_acks"], l1["confirm_timeouts"]
 
 
 def dropped(reader: Cache) -> bool:
@@ -82,16 +112,17 @@ def test_a_reader_whose_follower_stalls_stops_serving_l1_before_the_write_return
     stalled, release = threading.Event(), threading.Event()
     reading = RemoteCache.read_stream
 
-    def stall(self: RemoteCache, after: str, count: int) -> object:
+    def stall(self: RemoteCache, after: str, count: int, follower: str, applied: int) -> object:
         if self is reader.remote:  # the reader's follower reads nothing new until released
             stalled.set()
             release.wait(30)
-        return reading(self, after, count)
+        return reading(self, after, count, follower, applied)
 
     monkeypatch.setattr(RemoteCache, "read_stream", stall)
     try:
         assert stalled.wait(10)
         writer.invalidate(["t"])  # the reader's follower never saw it: it confirmed before the publish
+        assert confirms(writer) == (0, 1)  # so the write waited confirm_s out
         assert reader.peek("k", tags=["t"]) is None  # its confirmation is older than confirm_s now
         assert reader.get("k", lambda: "new", tags=["t"]) == "new"  # L2's stamp, read from Redis
         assert reader.stats()["levels"]["l1"]["bypass"] >= 1
@@ -123,8 +154,37 @@ def test_redis_errors_leave_l1_unconfirmed_not_served(
     reader, _writer, _ns = caches
     assert reader.get("k", lambda: "old", tags=["t"]) == "old"
 
-    def down(self: RemoteCache, after: str, count: int) -> object:
+    def down(self: RemoteCache, after: str, count: int, follower: str, applied: int) -> object:
         raise RedisError("down")
 
     monkeypatch.setattr(RemoteCache, "read_stream", down)
     assert dropped(reader)
+
+
+def test_a_write_returns_once_every_follower_acknowledged_it(redis_server: LocalRedis) -> None:
+    with processes(redis_server, 3, confirm_s=30.0, epoch_age_s=600) as (writer, *readers):
+        for reader in readers:
+            assert reader.get("k", lambda: "old", tags=["t"]) == "old"
+        writer.invalidate(["t"])  # without the acknowledgements this would take 30 s and count a timeout
+        assert confirms(writer) == (1, 0)
+        assert all(reader.peek("k", tags=["t"]) is None for reader in readers)  # each applied it first
+
+
+def test_a_follower_that_fell_silent_holds_writes_until_it_cannot_be_serving(redis_server: LocalRedis) -> None:
+    with processes(redis_server, 3, confirm_s=0.5, epoch_age_s=600) as (writer, reader, gone):
+        gone.close()  # a process that died: its last acknowledgement stays behind in Redis
+        writer.invalidate(["t"])
+        assert confirms(writer) == (0, 1)  # it was heard from within 2 x confirm_s: it might be serving
+        threading.Event().wait(1.2)  # past 2 x confirm_s: it cannot be serving any more
+        assert reader.get("k", lambda: "old", tags=["t"]) == "old"
+        writer.invalidate(["t"])
+        assert confirms(writer) == (1, 1) and reader.peek("k", tags=["t"]) is None
+
+
+def test_a_young_epoch_is_not_trusted_with_acknowledgements(redis_server: LocalRedis) -> None:
+    """A Redis that restarted empty lost every acknowledgement, while followers of the old one may serve
+    for up to confirm_s: writes wait confirm_s out until the epoch is older than that (twice, here)."""
+    with processes(redis_server, 2, confirm_s=1.0, epoch_age_s=0) as (writer, reader):
+        assert reader.get("k", lambda: "old", tags=["t"]) == "old"
+        writer.invalidate(["t"])
+        assert confirms(writer) == (0, 1) and reader.peek("k", tags=["t"]) is None

@@ -11,7 +11,19 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
-EVENTS = ("hits", "misses", "stale", "recomputes", "waits", "wait_timeouts", "invalidations", "errors", "bypass")
+EVENTS = (
+    "hits",
+    "misses",
+    "stale",
+    "recomputes",
+    "waits",
+    "wait_timeouts",
+    "invalidations",
+    "errors",
+    "bypass",
+    "confirm_acks",  # a write's invalidation acknowledged by every follower that may serve (l1)
+    "confirm_timeouts",  # one that waited confirm_s out instead (a follower lagging, silent or unheard)
+)
 LEVELS = ("l1", "l2", "l3")
 
 Listener = Callable[[str, str, int], None]  # (level, event, n)

@@ -7,7 +7,13 @@ invalidation published before then has been applied. L1 serves only while its la
 younger than `policy.confirm_s`, and a write's invalidation waits `confirm_s` after its publish before
 it returns (pgferry.runtime.cache.tiered). So once a write has returned, any process that serves from
 L1 confirmed after the write's entry was in the stream: it has applied it. No lookup pays a round
-trip to Redis for that; the writes pay `confirm_s` of latency instead.
+trip to Redis for that.
+
+Each read also acknowledges, in Redis, the number of the last entry this follower applied (before the
+read, in the same script). A write returns as soon as every follower that read the stream within
+`confirm_s` has acknowledged its entry (RemoteCache.acked): usually a few milliseconds, as a follower
+that read entries reads again at once. A follower that fell silent stopped serving by then; one that
+reads but lags holds the write for `confirm_s` at most, as before.
 
 L1 is dropped whole (`on_reset`) when the follower cannot know what it missed: a new epoch (Redis
 restarted empty, or an invalidation missed Redis and rotated it), or a gap in the entries' numbers
@@ -18,6 +24,8 @@ not served (the callers go to L2 and, Redis being down, to the database).
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +52,7 @@ class Follower:
         self._on_tags = on_tags
         self._on_reset = on_reset
         self._confirmed_at = NEVER  # time.monotonic() when the last read that reached the end was sent
+        self.name = f"{os.getpid()}-{secrets.token_hex(4)}"  # this follower in the acknowledgements
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pgferry-cache-follower", daemon=True)
@@ -79,7 +88,7 @@ class Follower:
                     expected = seq + 1
                     self._on_reset()
                 sent = time.monotonic()
-                now_epoch, entries = self._remote.read_stream(after, READ_COUNT)
+                now_epoch, entries = self._remote.read_stream(after, READ_COUNT, self.name, expected - 1)
                 if now_epoch != epoch:
                     log.info("the cache's epoch changed (Redis restarted or a flush): L1 dropped")
                     epoch = None
@@ -99,7 +108,8 @@ class Follower:
                     with self._changed:
                         self._confirmed_at = sent
                         self._changed.notify_all()
-                    self._stop.wait(self._policy.follow_s)
+                    if not entries:  # after entries, read again at once: it acknowledges them
+                        self._stop.wait(self._policy.follow_s)
             except RedisError as exc:  # not confirmed meanwhile; the next read checks the epoch and numbers
                 self._remote.failed(exc)
                 self._stop.wait(backoff)

@@ -47,6 +47,56 @@ redis.call('xadd', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'n', n, 't', ARGV[1])
 for i = 3, #KEYS do redis.call('incr', KEYS[i]) end
 return n
 """
+# Redis's clock in milliseconds, for the scripts below
+_NOW_MS = "local t = redis.call('time') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)"
+
+# KEYS: the epoch; ARGV: a new random word. The epoch is the word and Redis's time at its birth: a write
+# does not trust the followers' acknowledgements until every follower of an older epoch stopped serving.
+_ENSURE_EPOCH = (
+    _NOW_MS
+    + """
+if redis.call('exists', KEYS[1]) == 0 then redis.call('set', KEYS[1], ARGV[1] .. '@' .. now) end
+return 1
+"""
+)
+
+# KEYS: the epoch, the stream, the acknowledgements; ARGV: the id to read after, how many, the follower,
+# the number of the last entry it applied. The acknowledgement is written before the read, in one script:
+# a read that reached Redis always left its follower's position and Redis's time.
+_FOLLOW = (
+    _NOW_MS
+    + """
+redis.call('hset', KEYS[3], ARGV[3], ARGV[4] .. ' ' .. now)
+local found = redis.call('xread', 'COUNT', ARGV[2], 'STREAMS', KEYS[2], ARGV[1])
+return {redis.call('get', KEYS[1]), found}
+"""
+)
+
+# KEYS: the epoch, the acknowledgements; ARGV: an entry's number, how recent (ms) an acknowledgement must
+# be for its follower to be possibly serving, after how long (ms) a silent follower is forgotten.
+# 1 when every follower that may serve from L1 has applied the entry, else 0.
+_ACKED = (
+    _NOW_MS
+    + """
+local epoch = redis.call('get', KEYS[1])
+if not epoch then return 0 end
+local born = tonumber(string.match(epoch, '@(%d+)$'))
+if not born or now - born < tonumber(ARGV[2]) then return 0 end
+local acks = redis.call('hgetall', KEYS[2])
+for i = 1, #acks, 2 do
+  local applied, at = string.match(acks[i + 1], '^(%-?%d+) (%d+)$')
+  if not applied then return 0 end
+  local age = now - tonumber(at)
+  if age <= tonumber(ARGV[2]) then
+    if tonumber(applied) < tonumber(ARGV[1]) then return 0 end
+  elseif age > tonumber(ARGV[3]) then
+    redis.call('hdel', KEYS[2], acks[i])
+  end
+end
+return 1
+"""
+)
+FORGET_MS = 60_000  # a follower silent this long is dropped from the acknowledgements
 STREAM_LENGTH = 100_000  # entries the invalidation stream keeps (about): a reader further behind drops its L1
 
 RedisError = redis.RedisError
@@ -67,6 +117,9 @@ class RemoteCache:
         )
         self._release = self._client.register_script(_RELEASE)
         self._publish = self._client.register_script(_PUBLISH)
+        self._follow = self._client.register_script(_FOLLOW)
+        self._acked = self._client.register_script(_ACKED)
+        self._ensure_epoch = self._client.register_script(_ENSURE_EPOCH)
         self._ns = policy.namespace
         self._lock = threading.Lock()
         self._down_until = 0.0
@@ -119,6 +172,10 @@ class RemoteCache:
     def _seq_key(self) -> str:
         return f"{self._ns}:seq"
 
+    @property
+    def _acks_key(self) -> str:
+        return f"{self._ns}:acks"
+
     # --- commands (each raises RedisError; the caller decides) ------------------------------------------
 
     def stamp(self, tags: Sequence[str]) -> Stamp:
@@ -160,24 +217,35 @@ class RemoteCache:
         return _text(epoch), int(seq or 0), last[0][0].decode() if last else "0-0"
 
     def ensure_epoch(self) -> None:
-        """An epoch word where Redis has none (a fresh or restarted Redis); another's if it set one first."""
-        self._client.set(self._epoch_key, secrets.token_hex(8), nx=True)
+        """An epoch where Redis has none (a fresh or restarted Redis); another's if it set one first."""
+        self._ensure_epoch(keys=[self._epoch_key], args=[secrets.token_hex(8)])
 
-    def read_stream(self, after: str, count: int) -> tuple[str | None, list[tuple[str, int, list[str] | None]]]:
-        """The epoch now, then the stream's entries after id `after` (at most `count`): (epoch, [(id,
-        number, tags)]). It does not block: Redis times a blocked read out only at its cron's tick
-        (100 ms at the default hz), far too coarse for confirming."""
-        pipe = self._client.pipeline(transaction=False)
-        pipe.get(self._epoch_key)
-        pipe.xread({self._stream_key: after}, count=count)
-        epoch, found = pipe.execute()
+    def read_stream(
+        self, after: str, count: int, follower: str, applied: int
+    ) -> tuple[str | None, list[tuple[str, int, list[str] | None]]]:
+        """Acknowledge that `follower` applied every entry up to number `applied`, then read the epoch
+        and the stream's entries after id `after` (at most `count`): (epoch, [(id, number, tags)]). It
+        does not block: Redis times a blocked read out only at its cron's tick (100 ms at the default
+        hz), far too coarse for confirming."""
+        epoch, found = self._follow(
+            keys=[self._epoch_key, self._stream_key, self._acks_key], args=[after, count, follower, applied]
+        )
         self._ok()
         entries = []
         for _stream, items in found or []:
-            for entry_id, fields in items:
-                tags = _tags(fields.get(b"t"))
-                entries.append((entry_id.decode(), int(fields[b"n"]), tags))
+            for entry_id, flat in items:
+                fields = dict(zip(flat[::2], flat[1::2], strict=False))
+                entries.append((entry_id.decode(), int(fields[b"n"]), _tags(fields.get(b"t"))))
         return _text(epoch), entries
+
+    def acked(self, number: int, fresh_s: float) -> bool:
+        """Whether every follower that may serve from its L1 has applied entry `number`: each one that
+        read the stream within `fresh_s` (a follower silent longer confirmed nothing since, and stopped
+        serving), once the epoch is older than `fresh_s` (followers of a Redis that restarted empty left
+        no acknowledgement)."""
+        done = self._acked(keys=[self._epoch_key, self._acks_key], args=[number, int(fresh_s * 1000), FORGET_MS])
+        self._ok()
+        return bool(done)
 
     def missed_invalidation(self) -> None:
         """An invalidation could not reach Redis: drop everything at the next contact."""

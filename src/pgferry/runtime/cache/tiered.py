@@ -12,8 +12,9 @@ A value is served only under the stamp it was computed with (the epoch and its t
 read before the load), so a load that raced a write is stored under the old stamp and never served
 once the write's invalidation has returned. L1's stamps are this process's generations, which the
 invalidation stream keeps current (pgferry.runtime.cache.follower): an L1 hit asks Redis nothing, and
-a write waits `policy.confirm_s` after publishing its invalidation, by which time every process that
-serves from L1 has applied it. L2's stamps are read from Redis (one MGET) on an L1 miss. Without a
+a write returns once every process that may serve from L1 has acknowledged its invalidation, or at the
+latest `policy.confirm_s` after publishing it, by which time every process that serves from L1 has
+applied it. L2's stamps are read from Redis (one MGET) on an L1 miss. Without a
 Redis URL the cache is L1 only and its invalidations reach this process alone.
 """
 
@@ -35,6 +36,8 @@ from pgferry.runtime.cache.remote import RedisError, RedisTimeout, RemoteCache
 
 T = TypeVar("T")
 RETRY_BUMP_S = 0.05  # between two tries of an invalidation that did not reach Redis
+ACK_POLL_S = 0.001  # how often a write looks whether the followers acknowledged its invalidation
+ACK_FRESH = 2.0  # a follower heard from within this many confirm_s may be serving: its acknowledgement counts
 
 
 class Cache:
@@ -173,13 +176,34 @@ class Cache:
         if self._remote is None:
             return
         self.counters.add("l2", "invalidations", len(unique))
-        if self._publish_patiently(self._remote, unique):
-            time.sleep(self.policy.confirm_s)  # every process that serves from L1 has applied it now
+        number = self._publish_patiently(self._remote, unique)
+        if number is not None:
+            self._await_followers(self._remote, number)
 
-    def _publish_patiently(self, remote: RemoteCache, tags: list[str]) -> bool:
-        """The new generations in Redis and on its invalidation stream; whether they got there. Other
-        processes that still reach Redis would serve the old values until this one's next contact, so
-        a write is not acknowledged on one failed command: a
+    def _await_followers(self, remote: RemoteCache, number: int) -> None:
+        """Return once every process that serves from L1 has applied entry `number`: when all of them
+        acknowledged it, or at the latest `confirm_s` after the publish (a process that did not read the
+        stream since has stopped serving from L1 by then)."""
+        deadline = time.monotonic() + self.policy.confirm_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.counters.add("l1", "confirm_timeouts")
+                return
+            time.sleep(min(ACK_POLL_S, left))
+            try:
+                if remote.acked(number, fresh_s=ACK_FRESH * self.policy.confirm_s):
+                    self.counters.add("l1", "confirm_acks")
+                    return
+            except RedisError:  # no early return without the acknowledgements: wait the deadline out
+                time.sleep(max(0.0, deadline - time.monotonic()))
+                self.counters.add("l1", "confirm_timeouts")
+                return
+
+    def _publish_patiently(self, remote: RemoteCache, tags: list[str]) -> int | None:
+        """The new generations in Redis and on its invalidation stream; the entry's number, None when
+        they did not get there. Other processes that still reach Redis would serve the old values until
+        this one's next contact, so a write is not acknowledged on one failed command: a
         timeout (Redis paused, a core starved: it answers late, to others too) is tried again for up to
         `policy.invalidate_s`; a refused or broken connection (Redis gone: others cannot reach it
         either, and read from the database) once more, on a fresh connection. Then it is a missed
@@ -188,14 +212,13 @@ class Cache:
         refused = 0
         while True:
             try:
-                remote.publish(tags)
-                return True
+                return remote.publish(tags)
             except RedisError as exc:
                 remote.failed(exc)
                 refused += not isinstance(exc, RedisTimeout)
                 if refused > 1 or time.monotonic() + RETRY_BUMP_S >= deadline:
                     remote.missed_invalidation()
-                    return False
+                    return None
             time.sleep(RETRY_BUMP_S)
 
     @contextlib.contextmanager
