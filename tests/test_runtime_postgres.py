@@ -172,13 +172,17 @@ def test_a_lost_connection_is_unavailable_and_the_pool_recovers(pg_dsn: str, pro
         db.close()
 
 
-def test_an_unreachable_server_is_one_line_at_start_up_without_the_password(pg_dsn: str, proxy: Proxy) -> None:
+def test_an_unreachable_server_is_one_line_at_start_up_without_the_password(
+    pg_dsn: str, proxy: Proxy, caplog: pytest.LogCaptureFixture
+) -> None:
     proxy.cut()
     dsn = proxy.dsn(pg_dsn)
-    with pytest.raises(TargetError, match="cannot connect") as refused:
-        PostgresDatabase(dsn, PostgresPolicy(connect_timeout_s=2))
+    with caplog.at_level(logging.DEBUG), pytest.raises(TargetError, match="cannot connect") as refused:
+        PostgresDatabase(dsn, PostgresPolicy(pool_min=4, connect_timeout_s=2))
     password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
     assert "\n" not in str(refused.value) and (not password or str(password) not in str(refused.value))
+    time.sleep(0.2)  # what a pool opened before the check would log from its threads by now
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg.pool")] == []  # only the one line
 
 
 def test_the_forum_dialect_compiles_on_a_copied_forum(db_copy: Path, pg_dsn: str) -> None:
@@ -243,3 +247,4 @@ def test_a_connection_the_pool_opens_in_the_background_is_not_in_use(pg_dsn: str
     finally:
         proxy.restore()
         db.close()
+
