@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from psycopg.conninfo import make_conninfo
 
+from docs_examples import run_example
 from forum.store import dialects
 from forum.store.statements import ForumSql
 from pgferry.errors import TargetError
@@ -248,3 +249,12 @@ def test_a_connection_the_pool_opens_in_the_background_is_not_in_use(pg_dsn: str
         proxy.restore()
         db.close()
 
+
+def test_the_docs_example_runs(pg_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE items (sku text PRIMARY KEY, left_in_stock int NOT NULL)")
+        conn.execute("INSERT INTO items VALUES ('sku-1', 10)")
+    run_example("runtime.md", "## PostgreSQL: `PostgresDatabase`", {"postgresql://shop@127.0.0.1/shop": pg_dsn})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "{'sku': 'sku-1', 'left_in_stock': 7}"  # as the example's comment says
+    assert "'pool_size'" in printed[1] and "'in_use': 0" in printed[1]
