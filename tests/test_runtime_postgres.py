@@ -186,6 +186,48 @@ def test_an_unreachable_server_is_one_line_at_start_up_without_the_password(
     assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg.pool")] == []  # only the one line
 
 
+def test_a_server_that_never_answers_is_a_deadline_at_start_up_and_in_the_pool(pg_dsn: str, proxy: Proxy) -> None:
+    """Its TCP handshake succeeds and no answer follows (a hung server or pooler): the start-up check
+    ends at connect_timeout_s, and a pool that cannot open a connection ends its callers' wait at
+    pool_wait_s; once it answers again the pool serves."""
+    outcome: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            PostgresDatabase(proxy.dsn(pg_dsn), PostgresPolicy(pool_min=0, connect_timeout_s=1))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    proxy.stall()
+    starting = threading.Thread(target=start, daemon=True)
+    starting.start()
+    starting.join(30)  # bounded here too: without the deadline this would wait for ever
+    assert not starting.is_alive(), "start-up against a server that never answers did not end"
+    assert len(outcome) == 1 and isinstance(outcome[0], TargetError), outcome
+    assert "cannot connect" in str(outcome[0]) and "timeout expired" in str(outcome[0])
+    proxy.restore()
+    policy = PostgresPolicy(pool_min=0, pool_max=2, pool_wait_s=0.5, connect_timeout_s=1)
+    db = PostgresDatabase(proxy.dsn(pg_dsn), policy)  # the start-up check gets through; the pool opens none
+    try:
+        proxy.stall()
+        with pytest.raises(Unavailable) as refused:
+            db.one("SELECT 1 AS x")  # the pool's first connection never gets an answer
+        assert refused.value.kind == "pool_timeout" and "no PostgreSQL connection free within 0.5 s" in str(
+            refused.value
+        )
+        proxy.restore()
+        deadline = time.monotonic() + 20
+        while True:  # the pool's own retries reach the server again
+            try:
+                assert db.one("SELECT 2 AS x") == {"x": 2}
+                break
+            except Unavailable:
+                if time.monotonic() > deadline:
+                    raise
+    finally:
+        db.close()
+
+
 def test_the_forum_dialect_compiles_on_a_copied_forum(db_copy: Path, pg_dsn: str) -> None:
     """Every statement PREPAREd (parsed, planned, parameter types inferred; nothing run) on the database a
     default `pgferry copy` makes of a seeded forum file."""
