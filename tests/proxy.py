@@ -3,7 +3,9 @@ cutover and runtime tests need a server that vanishes mid-connection and comes b
 
 `cut()` closes every live connection through the proxy and refuses new ones (the client sees a
 dropped connection, not an error the server chose to send); `restore()` listens again on the same
-port. Threads, not asyncio, so it serves any client library.
+port. `stall()` accepts new connections and forwards nothing, until `restore()` (a server that hangs:
+its TCP handshake succeeds, its answer never comes). Threads, not asyncio, so it serves any client
+library.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Proxy:
         self.listener: socket.socket | None = None
         self.live: set[socket.socket] = set()
         self.connections = 0  # accepted since start, for tests that count reconnects
+        self.stalled = False
 
     def dsn(self, dsn: str) -> str:
         """`dsn` pointed at the proxy instead of the server."""
@@ -42,7 +45,17 @@ class Proxy:
         threading.Thread(target=self._accept, args=(listener,), daemon=True, name="proxy-accept").start()
         return self
 
-    restore = start
+    def restore(self) -> Proxy:
+        """Forward again (after a stall) or listen again (after a cut), on the same port."""
+        with self.lock:
+            self.stalled = False
+            listening = self.listener is not None
+        return self if listening else self.start()
+
+    def stall(self) -> None:
+        """Accept new connections but forward nothing through them (held until `cut()` or the end)."""
+        with self.lock:
+            self.stalled = True
 
     def cut(self) -> None:
         """Drop every connection through the proxy and stop listening."""
@@ -68,6 +81,10 @@ class Proxy:
                 client, _addr = listener.accept()
             except OSError:  # closed by cut()
                 return
+            with self.lock:
+                if self.stalled:  # the handshake is done; nothing will ever be said on it
+                    self.live.add(client)
+                    continue
             try:
                 server = socket.create_connection(self.target, timeout=5)
                 server.settimeout(None)

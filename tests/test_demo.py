@@ -14,6 +14,9 @@ from click.testing import CliRunner
 
 import forum.demo
 from forum.cli import main
+from pgferry.migrate.options import CopyOptions
+from pgferry.migrate.run import copy_database
+from pgferry.pg.cluster import throwaway_cluster
 
 
 def test_demo_seeds_copies_and_verifies(tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,3 +67,17 @@ def test_demo_seeds_copies_and_verifies(tmp_path: Path, pg_dsn: str, monkeypatch
         rows = conn.execute(f'SELECT count(*) FROM "{schema}".forum_replies').fetchone()[0]
         live = conn.execute(f'SELECT count(*) FROM "{schema}_live".forum_replies').fetchone()[0]
     assert rows >= 6000 and live >= 6000  # verified identical (above), then the traffic wrote replies on both
+
+
+def test_on_a_cluster_of_its_own_the_demo_serves_through_pgbouncer_with_reads_on_a_replica(seeded_db: Path) -> None:
+    """What `make demo` runs without PGFERRY_DSN: the copy on a throwaway cluster, served direct, then
+    through PgBouncer with a streaming replica of that cluster (behind a PgBouncer of its own); no
+    request fails, and the replica serves the reads it may."""
+    with throwaway_cluster() as cluster:
+        copy_database(seeded_db, cluster.dsn(), CopyOptions(jobs=2))
+        reports = forum.demo.postgres_burst(cluster.dsn(), "public", cluster, users=3, seconds=2, seed=42)
+    assert list(reports) == ["postgres", "pgbouncer + replica"]
+    for report in reports.values():
+        assert report["requests"] > 0 and report["errors"] == 0, report["errors_by_status"]
+    reads = reports["pgbouncer + replica"]["reads"]
+    assert reads.get("replica-1", 0) > 0, reads

@@ -398,7 +398,9 @@ def test_healthz_reports_what_is_in_force(api: Api) -> None:
     db = api.client.get("/healthz").json()["database"]
     if api.backend == "dual":  # the router: the route, both sides' settings, the experiment's counters
         assert db["backend"] == "router" and db["route"] == "dual" and not db["frozen"]
-        assert db["sqlite"]["journal_mode"] == "wal" and db["postgresql"]["pool_max"] == 8
+        lite = db["sqlite"]  # opened as optimized mode opens it: WAL, a busy timeout, synchronous=NORMAL
+        assert lite["journal_mode"] == "wal" and lite["busy_timeout"] == 10000 and lite["synchronous"] == 1
+        assert db["postgresql"]["pool_max"] == 8
         assert db["dual"]["breaker"]["state"] == "closed" and db["dual"]["shadow_reads"] >= 1
     elif api.backend == "postgres":
         assert db["backend"] == "postgresql" and db["statement_timeout"] == "30s" and db["pool_max"] == 8

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -10,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from forum.cli import main
-from forum.store import Mode, open_store
+from forum.store import Mode, backend_of, open_store
 from forum.store.errors import StoreError, Unavailable
-from pgferry.errors import SourceError
+from pgferry.errors import SourceError, UsageError
 from threads import held_elsewhere
 
 
@@ -81,3 +82,21 @@ def test_not_a_forum_database_is_one_clear_line(tmp_path: Path, content: bytes) 
         open_store(empty, Mode.LEGACY)
     result = CliRunner().invoke(main, ["serve", str(tmp_path / "missing.db")])
     assert result.exit_code == 2 and result.output == f"Error: {tmp_path / 'missing.db'}: no such file\n"
+
+
+def test_the_backend_is_the_one_asked_for_or_read_from_the_target(
+    db_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--backend auto: a DSN is PostgreSQL, a file SQLite (even one named like a libpq string);
+    --backend postgres on a file is one clear line, from the Python call and from `forum serve`."""
+    assert backend_of(db_copy) == "sqlite" and backend_of(db_copy, "sqlite") == "sqlite"
+    assert backend_of("postgresql://forum@127.0.0.1/forum") == "postgres"
+    assert backend_of("host=127.0.0.1 dbname=forum", "postgres") == "postgres"
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(db_copy, "host=x")
+    assert backend_of("host=x") == "sqlite"
+    with pytest.raises(UsageError, match="--backend postgres needs a PostgreSQL DSN"):
+        backend_of(db_copy, "postgres")
+    done = CliRunner().invoke(main, ["serve", str(db_copy), "--backend", "postgres", "--port", "0"])
+    assert done.exit_code == 2 and done.output.count("Error:") == 1, done.output
+    assert "--backend postgres needs a PostgreSQL DSN" in done.output and "Traceback" not in done.output

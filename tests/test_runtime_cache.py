@@ -5,7 +5,6 @@ under traffic, versions, stale-while-recompute, and the L1-only cache."""
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import sqlite3
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from docs_examples import run_example
 from pgferry.runtime.cache import Cache, CachePolicy
 from pgferry.runtime.cache.server import LocalRedis, throwaway_redis
 
@@ -249,9 +249,5 @@ def test_without_redis_the_cache_is_l1_and_invalidates_this_process() -> None:
 
 
 def test_the_docs_example_runs(redis_server: LocalRedis, monkeypatch: pytest.MonkeyPatch) -> None:
-    text = (Path(__file__).resolve().parent.parent / "docs" / "runtime.md").read_text(encoding="utf-8")
-    section = text[text.index("## Caches") :]
-    example = re.search(r"```python\n(.*?)```", section, re.S)
-    assert example
     monkeypatch.setenv("REDIS_URL", redis_server.url)
-    exec(compile(example.group(1), "docs/runtime.md", "exec"), {"__name__": "docs_example"})
+    run_example("runtime.md", "## Caches")

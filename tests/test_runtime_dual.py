@@ -12,9 +12,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from docs_examples import run_example
 from dual_app import HOME, ROW, make_router, make_sides, route_to
 from pgferry.runtime import DialectError, querystats
 from pgferry.runtime.dual import DiscrepancyLog, DualPolicy, Experiment
+from pgferry.runtime.route import set_route
 from threads import held_elsewhere
 
 
@@ -230,3 +232,23 @@ def test_concurrent_dual_writers_keep_both_sides_equal(sides: tuple[Path, str]) 
         assert pg(dsn, both) == lite(path, both) and len(lite(path, both)) == 63
     finally:
         router.close()
+
+
+def test_the_docs_example_runs_on_the_dual_route(
+    tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/runtime.md's router example, in a directory holding its shop.db, on the dual route: SQLite
+    answers, PostgreSQL took the same write, and the discrepancy log it names stays empty."""
+    monkeypatch.chdir(tmp_path)
+    conn = sqlite3.connect("shop.db", isolation_level=None)
+    conn.execute("CREATE TABLE items (sku text PRIMARY KEY, left_in_stock int NOT NULL)")
+    conn.execute("INSERT INTO items VALUES ('sku-1', 10)")
+    set_route(conn, "dual")
+    conn.close()
+    pg(pg_dsn, "CREATE TABLE items (sku text PRIMARY KEY, left_in_stock int NOT NULL)")
+    pg(pg_dsn, "INSERT INTO items VALUES ('sku-1', 10)")
+    run_example("runtime.md", "## The route and dual writes", {"postgresql://shop@127.0.0.1/shop": pg_dsn})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "{'sku': 'sku-1', 'left_in_stock': 7}" and printed[1].startswith("dual {")
+    assert pg(pg_dsn, "SELECT left_in_stock FROM items") == [(7,)]  # the candidate ran the same write
+    assert (tmp_path / "discrepancies.jsonl").read_text() == ""

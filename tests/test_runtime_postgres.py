@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from psycopg.conninfo import make_conninfo
 
+from docs_examples import run_example
 from forum.store import dialects
 from forum.store.statements import ForumSql
 from pgferry.errors import TargetError
@@ -32,6 +33,19 @@ def db(pg_dsn: str):  # type: ignore[no-untyped-def]
     database.run("INSERT INTO acct VALUES (1, 100), (2, 0)")
     yield database
     database.close()
+
+
+def served_again(db: PostgresDatabase, within_s: float = 20) -> None:
+    """Wait (bounded) until `db` answers again after an outage: its pool reconnects in the background."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            assert db.one("SELECT 2 AS x") == {"x": 2}
+            return
+        except Unavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def test_dollar_placeholders_may_repeat_and_rows_are_dicts(db: PostgresDatabase) -> None:
@@ -159,26 +173,55 @@ def test_a_lost_connection_is_unavailable_and_the_pool_recovers(pg_dsn: str, pro
             db.one("SELECT 1 AS x")
         assert refused.value.kind == "connection_lost"
         proxy.restore()
-        deadline = time.monotonic() + 10
-        while True:  # the broken connection was dropped; the pool opens a new one in the background
-            try:
-                assert db.one("SELECT 2 AS x") == {"x": 2}
-                break
-            except Unavailable:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        served_again(db)  # the broken connection was dropped; the pool opens a new one in the background
     finally:
         db.close()
 
 
-def test_an_unreachable_server_is_one_line_at_start_up_without_the_password(pg_dsn: str, proxy: Proxy) -> None:
+def test_an_unreachable_server_is_one_line_at_start_up_without_the_password(
+    pg_dsn: str, proxy: Proxy, caplog: pytest.LogCaptureFixture
+) -> None:
     proxy.cut()
     dsn = proxy.dsn(pg_dsn)
-    with pytest.raises(TargetError, match="cannot connect") as refused:
-        PostgresDatabase(dsn, PostgresPolicy(connect_timeout_s=2))
+    with caplog.at_level(logging.DEBUG), pytest.raises(TargetError, match="cannot connect") as refused:
+        PostgresDatabase(dsn, PostgresPolicy(pool_min=4, connect_timeout_s=2))
     password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
     assert "\n" not in str(refused.value) and (not password or str(password) not in str(refused.value))
+    time.sleep(0.2)  # what a pool opened before the check would log from its threads by now
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg.pool")] == []  # only the one line
+
+
+def test_a_server_that_never_answers_is_a_deadline_at_start_up_and_in_the_pool(pg_dsn: str, proxy: Proxy) -> None:
+    """Its TCP handshake succeeds and no answer follows (a hung server or pooler): the start-up check
+    ends at connect_timeout_s, and a pool that cannot open a connection ends its callers' wait at
+    pool_wait_s; once it answers again the pool serves."""
+    outcome: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            PostgresDatabase(proxy.dsn(pg_dsn), PostgresPolicy(pool_min=0, connect_timeout_s=1))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    proxy.stall()
+    starting = threading.Thread(target=start, daemon=True)
+    starting.start()
+    starting.join(30)  # bounded here too: without the deadline this would wait for ever
+    assert not starting.is_alive(), "start-up against a server that never answers did not end"
+    assert len(outcome) == 1 and isinstance(outcome[0], TargetError), outcome
+    assert "cannot connect" in str(outcome[0]) and "timeout expired" in str(outcome[0])
+    proxy.restore()
+    policy = PostgresPolicy(pool_min=0, pool_max=2, pool_wait_s=0.5, connect_timeout_s=1)
+    db = PostgresDatabase(proxy.dsn(pg_dsn), policy)  # the start-up check gets through; the pool opens none
+    try:
+        proxy.stall()
+        with pytest.raises(Unavailable) as refused:
+            db.one("SELECT 1 AS x")  # the pool's first connection never gets an answer
+        assert refused.value.kind == "pool_timeout" and "connection free within 0.5 s" in str(refused.value)
+        proxy.restore()
+        served_again(db)  # the pool's own retries reach the server again
+    finally:
+        db.close()
 
 
 def test_the_forum_dialect_compiles_on_a_copied_forum(db_copy: Path, pg_dsn: str) -> None:
@@ -243,3 +286,13 @@ def test_a_connection_the_pool_opens_in_the_background_is_not_in_use(pg_dsn: str
     finally:
         proxy.restore()
         db.close()
+
+
+def test_the_docs_example_runs(pg_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE items (sku text PRIMARY KEY, left_in_stock int NOT NULL)")
+        conn.execute("INSERT INTO items VALUES ('sku-1', 10)")
+    run_example("runtime.md", "## PostgreSQL: `PostgresDatabase`", {"postgresql://shop@127.0.0.1/shop": pg_dsn})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "{'sku': 'sku-1', 'left_in_stock': 7}"  # as the example's comment says
+    assert "'pool_size'" in printed[1] and "'in_use': 0" in printed[1]

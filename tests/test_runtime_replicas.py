@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from docs_examples import run_example
 from pgferry.pg.cluster import throwaway_replica
 from pgferry.runtime.postgres import PostgresDatabase, PostgresPolicy
 from pgferry.runtime.postgres.replicas import (
@@ -285,13 +286,9 @@ def test_a_replica_dsn_that_names_a_primary_never_serves_reads(notes: PairDsns) 
 
 
 def test_the_docs_example_runs(notes: PairDsns, monkeypatch: pytest.MonkeyPatch) -> None:
-    text = (ROOT / "docs" / "runtime.md").read_text(encoding="utf-8")
-    section = text[text.index("## Replicas") :]
-    example = re.search(r"```python\n(.*?)```", section, re.S)
-    assert example
     monkeypatch.setenv("PRIMARY_DSN", notes.primary)
     monkeypatch.setenv("REPLICA_DSN", notes.replica)
-    exec(compile(example.group(1), "docs/runtime.md", "exec"), {"__name__": "docs_example"})
+    run_example("runtime.md", "## Replicas")
 
 
 # --- the pure parts ---------------------------------------------------------------------------------------

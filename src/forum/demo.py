@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from forum.live import LiveRun, OnUp, in_schema, live_migration
 from forum.seed import SeedReport, generate
 from forum.traffic import TrafficOptions, run_traffic
@@ -91,8 +93,29 @@ def postgres_burst(
         extra = ("--pgbouncer", "--replica", to_replica.dsn())
         with running_server(to_primary.dsn(), "optimized", extra_args=extra) as server:
             _announce(on_up, "forum serve on pgbouncer + replica: metrics", server.url)
-            reports["pgbouncer + replica"] = run_traffic(server.url, TrafficOptions(users, seconds, seed)).to_dict()
+            before = replica_reads(server.url, until_usable_s=REPLICA_WAIT_S)
+            report = run_traffic(server.url, TrafficOptions(users, seconds, seed)).to_dict()
+            report["reads"] = {k: n - before.get(k, 0) for k, n in replica_reads(server.url).items()}
+            reports["pgbouncer + replica"] = report
     return reports
+
+
+REPLICA_WAIT_S = 30.0  # a fresh replica's first lag reading comes within a second; this bounds a slow one
+
+
+def replica_reads(url: str, until_usable_s: float = 0.0) -> dict[str, int]:
+    """Where the forum at `url` has sent its reads so far (`primary`, `replica-1`: from /healthz).
+
+    With `until_usable_s`, first wait (that long at most) until its replica is up and within the lag
+    bound, so that the traffic measures reads on the replica rather than the minute it starts in."""
+    deadline = time.monotonic() + until_usable_s
+    while True:
+        stats = httpx.get(f"{url}/healthz", timeout=10).json()["database"]["replicas"]
+        replica = stats["replicas"][0]
+        usable = replica["up"] and replica["lag_s"] is not None and replica["lag_s"] < stats["max_lag_s"]
+        if usable or time.monotonic() >= deadline:
+            return dict(stats["reads"])
+        time.sleep(0.1)
 
 
 def traffic_burst(

@@ -60,9 +60,13 @@ def backend_of(target: str | Path, backend: str = "auto") -> str:
     libpq key=value string that is not an existing file, sqlite for anything else."""
     if backend not in BACKENDS:
         raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    text = str(target)
+    if backend == "postgres" and not is_dsn(text):
+        raise UsageError(
+            f"{text}: --backend postgres needs a PostgreSQL DSN (postgresql://... or key=value), not a file"
+        )
     if backend != "auto":
         return backend
-    text = str(target)
     return "postgres" if not Path(text).is_file() and is_dsn(text) else "sqlite"
 
 

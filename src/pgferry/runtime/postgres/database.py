@@ -67,15 +67,15 @@ class PostgresDatabase(Statements):
         self._open()
 
     def _open(self) -> None:
-        """Open the pool and prove one connection works: a wrong DSN fails here, in one line."""
+        """Prove one connection works, then open the pool: a wrong DSN fails here, in one line (before
+        the pool's background connects could log their own failures beside it)."""
         try:
-            self._pool.open(wait=False)
             with psycopg.connect(self.dsn, **self.policy.connect_kwargs(self.dsn)) as conn:
                 conn.execute("SELECT 1")
         except psycopg.Error as exc:
-            self._pool.close()
             detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
             raise TargetError(f"{redact(self.dsn)}: cannot connect ({detail})") from None
+        self._pool.open(wait=False)
 
     @property
     def dialect(self) -> str:
