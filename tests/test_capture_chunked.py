@@ -1,7 +1,7 @@
 """The copy under change capture reads each chunk in a read transaction of its own
 (pgferry.migrate.chunked): WAL checkpoints go on while it runs, rows changed between two chunks may
 break UNIQUE and foreign keys in PostgreSQL until catch-up (so those are held back and built once it
-has caught up), a table whose primary key is not the chunk key is read whole, and a kill before the
+has caught up), a rowid table whose primary key is not the rowid is paged by that key, and a kill before the
 held-back constraints are built is taken up by `follow`."""
 
 from __future__ import annotations
@@ -90,7 +90,9 @@ def between_chunks(path: Path) -> Callable[[Event], None]:
 def test_a_chunked_copy_leaves_what_spans_rows_to_catch_up(tmp_path: Path, pg_dsn: str) -> None:
     path = make_app(tmp_path / "app.db")
     report = copy_database(path, pg_dsn, CHUNK, between_chunks(path), watermark=lambda conn: 0, chunked=True)
-    assert "a read transaction per chunk" in report.snapshot and "read whole, each in one: tag" in report.snapshot
+    assert (
+        "a read transaction per chunk" in report.snapshot and "paged by primary key, not rowid: tag" in report.snapshot
+    )
     assert not report.skipped and not report.unvalidated
     with psycopg.connect(pg_dsn) as pg:
         # torn as the chunks read it: constraints built now would have failed
@@ -104,7 +106,7 @@ def test_a_chunked_copy_leaves_what_spans_rows_to_catch_up(tmp_path: Path, pg_ds
         assert pg.execute(
             "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace"
         ).fetchone() == (0,)
-        # the table read whole: the REPLACE-d row once, as of that read
+        # paged by its TEXT key: the row REPLACE-d to a new rowid after the first chunk is not read again
         assert pg.execute("SELECT count(*), max(n) FROM tag WHERE name = 'tag-0001'").fetchone() == (1, 0)
 
 
@@ -126,7 +128,8 @@ def test_catch_up_makes_the_torn_copy_whole_then_builds_its_constraints(tmp_path
     assert read_status(path, pg_dsn, "public").constraints == "built"
 
 
-def test_the_wal_is_checkpointed_while_a_chunked_copy_reads(tmp_path: Path, pg_dsn: str) -> None:
+@pytest.mark.parametrize("table", ["post", "tag"])  # paged by rowid; a rowid table paged by its TEXT key
+def test_the_wal_is_checkpointed_while_a_chunked_copy_reads(tmp_path: Path, pg_dsn: str, table: str) -> None:
     """Between two chunks no reader holds a snapshot: a checkpoint takes every frame, as it cannot
     while the one-snapshot copy (`pgferry copy`) reads."""
     path = make_app(tmp_path / "app.db")
@@ -134,7 +137,7 @@ def test_the_wal_is_checkpointed_while_a_chunked_copy_reads(tmp_path: Path, pg_d
 
     def checkpointing(kind: str) -> Callable[[Event], None]:
         def on_event(event: Event) -> None:
-            if event.phase == "copy" and event.task == "post" and event.done in (100, 200):
+            if event.phase == "copy" and event.task == table and event.done in (100, 200):
                 write(path, f"INSERT INTO account (email) VALUES ('{kind} {event.done}')")
                 conn = sqlite3.connect(path)
                 _busy, log, checkpointed = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
@@ -199,3 +202,24 @@ def test_between_chunks_the_wal_is_checkpointed_so_it_starts_over(
         assert size < 512 * 1024, size  # about one round: 20 rows of 2 KB, a few pages each
     else:
         assert size > 2 * 1024 * 1024, size  # 30 rounds piled up
+
+
+def test_a_copy_killed_inside_a_table_paged_by_its_text_key_is_resumed_by_follow(tmp_path: Path, pg_dsn: str) -> None:
+    """The checkpoint of a rowid table paged by its primary key holds that key: `follow` goes on after
+    it, and rows REPLACE-d to new rowids behind it are carried by catch-up, each once."""
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE tag (name TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+        conn.executemany("INSERT INTO tag VALUES (?, 0)", [(f"tag-{i:04}",) for i in range(1, ROWS + 1)])
+    db = [str(path), pg_dsn]
+    killed(pgferry("migrate", "start", *db, "--chunk-rows", "100", "--jobs", "1", kill_at="copy:after_chunk_commit"))
+    with psycopg.connect(pg_dsn) as pg:
+        assert pg.execute("SELECT count(*) FROM tag").fetchone() == (100,)  # the first chunk, by key
+    write(
+        path, "INSERT OR REPLACE INTO tag VALUES ('tag-0001', 7)", "INSERT OR REPLACE INTO tag VALUES ('tag-0300', 8)"
+    )
+    ok(pgferry("migrate", "follow", *db, "--until-caught-up"))
+    assert_same(path, pg_dsn)
+    with psycopg.connect(pg_dsn) as pg:
+        assert pg.execute("SELECT count(*), sum(n) FROM tag").fetchone() == (ROWS, 15)

@@ -153,6 +153,47 @@ def test_tables_without_a_usable_key_are_refused_by_name_and_nothing_is_installe
     assert result.exit_code == 2 and "Traceback" not in result.output and "'loose'" in result.output
 
 
+def test_commands_before_any_start_and_a_schema_taken_by_another_file_say_so(tmp_path: Path, pg_dsn: str) -> None:
+    path = make_source(tmp_path / "app.db", without_rowid=False)
+    runner = CliRunner()
+    for command in ("status", "cutover", "verify", "follow"):  # a server no pgferry command has written to
+        result = runner.invoke(main, ["migrate", command, str(path), pg_dsn])
+        expected = 0 if command == "status" else 2  # status says "not started"; the others refuse
+        assert result.exit_code == expected and "Traceback" not in result.output, (command, result.output)
+        assert "does not exist" not in result.output, (command, result.output)  # no raw catalog error
+    shown = runner.invoke(main, ["migrate", "status", str(path), pg_dsn])
+    assert "not started" in shown.output
+    started(path, pg_dsn)
+    other = make_source(tmp_path / "other.db", without_rowid=False)
+    refused = runner.invoke(main, ["migrate", "start", str(other), pg_dsn, "--until-caught-up"])
+    assert refused.exit_code == 2 and f"a migration of {path} into schema 'public'" in refused.output
+    again = runner.invoke(main, ["migrate", "start", str(path), pg_dsn, "--schema", "elsewhere"])
+    assert again.exit_code == 2 and "has change capture installed already, for schema 'public'" in again.output
+
+
+def test_a_null_key_written_after_install_stops_the_applier_and_verify_with_what_to_do(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    """A rowid table's TEXT primary key takes a NULL (capture refuses one at install, not after): the
+    applier stops on it, and verify says the same instead of failing on how it renders the key."""
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE code (k TEXT PRIMARY KEY, v INTEGER)")
+        conn.execute("INSERT INTO code VALUES ('a', 1)")
+    started(path, pg_dsn)
+    write(path, [("INSERT INTO code VALUES (NULL, 2)", ()), ("INSERT INTO code VALUES ('b', 3)", ())])
+    with pytest.raises(ApplyError, match=r"table 'code': a row with NULL in its primary key \(k\) was written"):
+        caught_up(path, pg_dsn)
+    verified = CliRunner().invoke(main, ["migrate", "verify", str(path), pg_dsn, "--full"])
+    assert verified.exit_code == 2 and "a row with NULL in its primary key (k) is in SQLite" in verified.output
+    write(path, [("UPDATE code SET k = 'given' WHERE k IS NULL", ())])  # as the message says
+    assert caught_up(path, pg_dsn) > 0
+    write(path, [("INSERT INTO code VALUES (NULL, 4)", ()), ("DELETE FROM code WHERE k IS NULL", ())])
+    caught_up(path, pg_dsn)  # written and deleted again: nothing to carry
+    assert_same(path, pg_dsn)
+
+
 def test_abort_removes_capture_and_state_and_leaves_the_data(tmp_path: Path, pg_dsn: str) -> None:
     path = make_source(tmp_path / "app.db", without_rowid=True)
     started(path, pg_dsn)

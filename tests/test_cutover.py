@@ -211,6 +211,12 @@ def test_the_command_line_dry_run_changes_nothing_and_the_report_names_each_atte
     dry = runner.invoke(main, ["migrate", "cutover", str(path), pg_dsn, "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "dry run" in dry.output and "BEGIN IMMEDIATE" in dry.output and route_of(path)[0] is Route.SQLITE
+    assert "compare the drained keys" in dry.output and "postpone" not in dry.output
+    flag = tmp_path / "postpone"
+    flag.touch()  # a dry run does not wait for it, it says it would
+    held = runner.invoke(main, ["migrate", "cutover", str(path), pg_dsn, "--dry-run", "--postpone-file", str(flag)])
+    assert held.exit_code == 0 and f"1. wait while {flag} exists" in held.output.replace("\n", " ")
+    flag.unlink()
     done = runner.invoke(main, ["migrate", "cutover", str(path), pg_dsn])
     assert done.exit_code == 0, done.output
     assert "attempt 1: cut_over, writers paused" in done.output and "the route is postgres" in done.output
@@ -267,3 +273,29 @@ def test_a_difference_under_the_lock_undoes_the_cutover_and_is_not_retried(tmp_p
         pg.execute("UPDATE note SET n = 0 WHERE body = 'seed3'")
     report = cutover(path, pg_dsn, options=QUICK)
     assert report.cut_over and report.attempts[-1].verified >= 1
+
+
+def test_a_writer_holding_sqlite_s_lock_past_the_lock_timeout_undoes_each_attempt_and_loses_nothing(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    """An application that does not use the runtime holds a write transaction open (a batch job): every
+    attempt gives up at the lock timeout, writers are back on SQLite, its write commits and is carried
+    by the next cutover."""
+    path = make_migrated(tmp_path / "app.db", pg_dsn)
+    job = sqlite3.connect(path, isolation_level=None)
+    try:
+        job.execute("BEGIN IMMEDIATE")
+        job.execute("INSERT INTO note (body, n) VALUES ('held across the attempts', 7)")
+        with pytest.raises(CutoverFailed, match=r"after 3 attempt.*write lock"):
+            cutover(path, pg_dsn, options=CutoverOptions(lock_timeout_s=0.2, attempts=3, backoff_s=0.01))
+        job.execute("COMMIT")  # its transaction was never broken into
+    finally:
+        job.close()
+    assert attempts(pg_dsn) == ["lock_timeout"] * 3
+    assert route_of(path) == (Route.SQLITE, False) and mirrored(pg_dsn) is not Route.POSTGRES  # no freeze written
+    writers = a_few_writes(path, pg_dsn)
+    assert writers.errors == [] and set(writers.acked) <= set(bodies(path, pg_dsn)[0])  # on SQLite
+    report = cutover(path, pg_dsn, options=QUICK)
+    assert report.cut_over and attempts(pg_dsn)[-1] == "cut_over"
+    on_postgres = bodies(path, pg_dsn)[1]
+    assert "held across the attempts" in on_postgres and set(writers.acked) <= set(on_postgres)

@@ -160,20 +160,27 @@ def test_after_a_rollback_forward_following_carries_new_writes_not_the_reverse_a
         rollback(path, pg_dsn)
 
 
-def test_a_rollback_whose_lock_times_out_changes_nothing(router: tuple[Path, str, Router[Any]]) -> None:
-    path, dsn, routed = router
+def in_flight(routed: Router[Any], body: str) -> tuple[threading.Thread, threading.Event]:
+    """A routed writer that added `body` on PostgreSQL and holds its transaction open until the event
+    returned is set (join the thread after)."""
     inside, release = threading.Event(), threading.Event()
 
-    def in_flight() -> None:
+    def hold() -> None:
         with routed.transaction():
-            routed.one(HOME.sql.NOTE_ADD, ("in flight", 0))
+            routed.one(HOME.sql.NOTE_ADD, (body, 0))
             inside.set()
             release.wait(20)
 
-    worker = threading.Thread(target=in_flight)
+    worker = threading.Thread(target=hold)
     worker.start()
+    assert inside.wait(10)
+    return worker, release
+
+
+def test_a_rollback_whose_lock_times_out_changes_nothing(router: tuple[Path, str, Router[Any]]) -> None:
+    path, dsn, routed = router
+    worker, release = in_flight(routed, "in flight")
     try:
-        assert inside.wait(10)
         pg_write(dsn, [("INSERT INTO note (body) VALUES ('committed on postgres')", ())])
         with pytest.raises(RollbackTimeout, match="nothing changed"):
             rollback(path, dsn, lock_timeout_s=0.3)
@@ -189,6 +196,39 @@ def test_a_rollback_whose_lock_times_out_changes_nothing(router: tuple[Path, str
     assert reverse_entries(dsn) >= 2
     rollback(path, dsn)
     assert {"in flight", "committed on postgres", "after the timeout"} <= bodies_in_sqlite(path)
+    assert_same(path, dsn)
+
+
+def test_an_entry_committed_out_of_order_across_the_rollback_is_drained_under_its_lock(
+    router: tuple[Path, str, Router[Any]],
+) -> None:
+    """A routed writer takes the lower reverse seq and commits after a later transaction, while the
+    rollback runs: the catch-up before the freeze applies the later one only, and the drain under the
+    lock (which waited for the writer in flight) applies the earlier one; nothing is left behind."""
+    path, dsn, routed = router
+    worker, release = in_flight(routed, "lower seq, committed last")
+    reports: list[Any] = []
+    rolling = threading.Thread(target=lambda: reports.append(rollback(path, dsn, lock_timeout_s=20)))
+    try:
+        pg_write(dsn, [("INSERT INTO note (body) VALUES ('higher seq, committed first')", ())])
+        with psycopg.connect(dsn) as pg:
+            seqs = [s for (s,) in pg.execute("SELECT seq FROM pgferry.reverse_changelog ORDER BY seq")]
+        assert len(seqs) == 1  # the later transaction's entry only: the writer's is in flight
+        rolling.start()
+
+        def frozen() -> bool:
+            with sqlite3.connect(path) as conn:
+                return read_route(conn).frozen()
+
+        wait_until(frozen)  # caught up (without the entry in flight), frozen, now waiting for the writer
+    finally:
+        release.set()
+        worker.join(10)
+        rolling.join(30)
+    (report,) = reports
+    assert report.applied_before == 1 and report.drained == 1 and report.late_entries == 0
+    assert {"lower seq, committed last", "higher seq, committed first"} <= bodies_in_sqlite(path)
+    assert route_of(path) is Route.SQLITE
     assert_same(path, dsn)
 
 

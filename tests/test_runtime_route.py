@@ -20,7 +20,7 @@ from dual_app import HOME, make_router, make_sides, route_to
 from pgferry.errors import UsageError
 from pgferry.runtime import Unavailable
 from pgferry.runtime.route import Route, RouteState, freeze, mirror, read_route, set_route, thaw
-from pgferry.runtime.routed import Router, RouterPolicy
+from pgferry.runtime.routed import Router, RouterPolicy, pause_histogram, pause_summary
 from pgferry.sqlite.atomic import atomic
 
 
@@ -166,7 +166,9 @@ def test_a_freeze_holds_writers_off_the_lock_and_they_follow_the_flip(sides: tup
         on_sqlite, on_postgres = names(path, dsn)
         assert on_sqlite == before and on_postgres == before | after  # dual before the flip, PostgreSQL after
         assert router.discrepancies.recent() == [] and router.stats()["freeze_timeouts"] == 0
-        assert router.stats()["pauses"]["count"] >= 4  # each waiting writer's pause, as it saw it
+        pauses = router.stats()["pauses"]
+        assert pauses["count"] >= 4  # each waiting writer's pause, as it saw it
+        assert sum(pauses["histogram_ms"].values()) == pauses["count"]  # and in the histogram's buckets
 
 
 def test_a_freeze_lapses_by_itself_and_one_that_outlasts_a_writer_is_unavailable(sides: tuple[Path, str]) -> None:
@@ -251,3 +253,9 @@ def test_on_postgres_a_transaction_holds_off_the_rollback_and_a_flipped_mirror_h
     finally:
         release.set()
         router.close()
+
+
+def test_the_pause_histogram_puts_each_pause_in_its_bucket() -> None:
+    ordered = sorted([0.001, 0.010, 0.0101, 0.099, 0.1, 0.5, 0.501, 2.0])
+    assert pause_histogram(ordered) == {"<=10": 2, "<=50": 1, "<=100": 2, "<=500": 1, ">500": 2}
+    assert pause_summary([])["count"] == 0 and pause_summary(ordered)["histogram_ms"] == pause_histogram(ordered)

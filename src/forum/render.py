@@ -83,6 +83,8 @@ def print_live(console: Console, run: Any) -> None:
             f"writers that waited: {pauses['count']}, p50 {pauses['p50_ms']:.1f} ms, p99 {pauses['p99_ms']:.1f} ms, "
             f"max {pauses['max_ms']:.1f} ms"
         )
+        histogram = pauses.get("histogram_ms", {})
+        console.print("  pause histogram (ms): " + ", ".join(f"{bucket}: {n}" for bucket, n in histogram.items()))
     console.print(f"{run.traffic.requests:,} requests, {len(run.errors)} errors; the forum's route is now {run.route}")
     for sample in run.errors[:5]:
         console.print(f"  error: {sample.endpoint} -> {sample.status} after {sample.ms:.0f} ms")

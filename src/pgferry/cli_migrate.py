@@ -218,10 +218,10 @@ def start_command(
     \b
     Every table needs a primary key (tables without one are named, and nothing
     is installed). Capture is triggers appending each changed row's key to a
-    changelog in the file; the copy reads every table in one snapshot together
-    with the changelog's position, then the applier upserts the current row of
-    every changed key into PostgreSQL, until Ctrl-C / SIGTERM (or
-    --until-caught-up). Killed at any point, `pgferry migrate follow` goes on.
+    changelog in the file; the copy reads the changelog's position (the
+    watermark) and then each chunk in a short read transaction of its own, and
+    the applier upserts the current row of every key changed since into
+    PostgreSQL, until Ctrl-C / SIGTERM (or --until-caught-up). Killed at any point, `pgferry migrate follow` goes on.
     A file in rollback-journal mode is switched to WAL first (reported).
     """
     from pgferry.capture.migration import start

@@ -143,6 +143,10 @@ def render_captured(keys: list[CaptureKey], console: Console) -> None:
         console.print(f"captured {escape(key.table)} by {escape(key.how)}")
 
 
+def _or_dash(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
 def render_migration(status: MigrationStatus, console: Console) -> None:
     """Phase, lag, throughput and sizes of a live migration, one line each."""
     running = "applier running" if status.applier_running else "applier not running"
@@ -154,7 +158,7 @@ def render_migration(status: MigrationStatus, console: Console) -> None:
     rate = "-" if status.applied_per_s is None else f"{status.applied_per_s:,.0f}/s"
     console.print(
         f"lag: {status.lag_changes:,} changes, at most {lag_s}; applied {status.applied_changes:,} changes ({rate}); "
-        f"position {status.applied_seq} of {status.newest_seq} (watermark {status.watermark})"
+        f"position {_or_dash(status.applied_seq)} of {status.newest_seq} (watermark {_or_dash(status.watermark)})"
     )
     console.print(
         f"changelog: {status.changelog_entries:,} entries; {status.captured_tables} tables captured; "

@@ -39,7 +39,7 @@ from pgferry import killpoints
 from pgferry.capture import changelog, pgstate, rebuild, verifystate
 from pgferry.capture.changelog import Captured, Entry
 from pgferry.capture.copied import captured_tables
-from pgferry.capture.current import ApplyError, CurrentRows, Key, current_rows
+from pgferry.capture.current import ApplyError, CurrentRows, Key, current_rows, refuse_null_key
 from pgferry.capture.install import schema_drift, schema_version
 from pgferry.capture.loop import run_batches
 from pgferry.capture.order import parents_first
@@ -302,11 +302,9 @@ class Applier:
                 raise ApplyError(f"changelog entry {entry.seq} names table number {entry.table_id}, not captured")
             key = entry.key[: len(table.captured.key)]
             if any(v is None for v in key):
-                raise ApplyError(
-                    f"table {table.captured.table!r}: a row with NULL in its primary key "
-                    f"({', '.join(table.captured.key)}) was written (entry {entry.seq}); PostgreSQL cannot hold "
-                    "it. Give the row a key in SQLite, then follow again"
-                )
+                if table.current.holds(self.conn, key):
+                    refuse_null_key(table.captured.table, table.captured.key, key, f"was written (entry {entry.seq})")
+                continue  # given a key since (logged under it) or deleted: PostgreSQL never had it
             keys.setdefault(entry.table_id, {})[key] = None
         staged: list[tuple[Table, list[str], list[str]]] = []
         for table in self.order:

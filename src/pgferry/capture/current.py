@@ -31,6 +31,16 @@ class ApplyError(PgferryError):
     """The applier cannot go on (a value, a key, a constraint); the message says where and what to do."""
 
 
+def refuse_null_key(table: str, columns: Sequence[str], key: Key, where: str) -> None:
+    """An ApplyError when `key` holds a NULL: a rowid table's primary key allows it (capture refuses
+    such rows at install), PostgreSQL's cannot, and no lookup by key finds it."""
+    if any(v is None for v in key):
+        raise ApplyError(
+            f"table {table!r}: a row with NULL in its primary key ({', '.join(columns)}) {where}; PostgreSQL "
+            "cannot hold it. Give the row a key in SQLite, then follow again"
+        )
+
+
 @dataclass(frozen=True)
 class Lines:
     """Items to SELECT and how they become one COPY line (rowformat's select_list and line_maker)."""
@@ -81,6 +91,11 @@ class CurrentRows:
                 lines[self.rows.line(row)] = None
                 found.add(tuple(row[width:]))
         return list(lines), found
+
+    def holds(self, conn: sqlite3.Connection, key: Key) -> bool:
+        """Whether a row has `key`, NULLs matching NULLs (`IS`): for a key no `=` lookup can find."""
+        where = " AND ".join(f"{q(c)} IS ?" for c in self.key)
+        return conn.execute(f"SELECT 1 FROM {q(self.table)} WHERE {where} LIMIT 1", list(key)).fetchone() is not None
 
     def gone(self, conn: sqlite3.Connection, keys: Sequence[Key]) -> list[str]:
         """COPY lines of the key columns of `keys`, rendered as the copy renders those columns."""

@@ -122,13 +122,16 @@ class CutoverReport:
 def plan_steps(options: CutoverOptions, applier: str, tables: int) -> list[str]:
     """What an attempt does, in order (printed by --dry-run)."""
     who = "this command's applier" if applier == "own" else "the running `migrate follow`"
-    steps = [
+    steps = [f"wait while {options.postpone_file} exists (the postpone file)"] if options.postpone_file else []
+    steps += [
         f"wait until {who} is at most {options.max_lag_s:g} s behind",
         f"in PostgreSQL, before the freeze: install reverse capture on {tables} tables, unarmed until the route "
         "says postgres (once)",
         f"freeze the route for {options.lock_timeout_s + FREEZE_MARGIN_S:g} s: writers that begin wait",
         f"take SQLite's write lock (BEGIN IMMEDIATE), within {options.lock_timeout_s:g} s of the freeze",
         "apply every changelog entry up to the head",
+        "compare the drained keys and every failure a verify pass recorded on both sides; a difference undoes "
+        "the attempt (not retried)",
         f"in PostgreSQL: set the identity sequences of {tables} tables above SQLite's ids, route mirror to "
         "postgres (which arms reverse capture, for a rollback); COMMIT",
     ]

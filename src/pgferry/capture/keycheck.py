@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from pgferry.capture.changelog import CHANGELOG, Captured, key_names
-from pgferry.capture.current import KEYS_PER_QUERY, CurrentRows, Key, current_rows
+from pgferry.capture.current import KEYS_PER_QUERY, CurrentRows, Key, current_rows, refuse_null_key
 from pgferry.migrate.converters import converter_for
 from pgferry.migrate.identity import RowIdentity
 from pgferry.migrate.plan import TablePlan
@@ -65,6 +65,8 @@ class KeyCheck:
         SQLite's read transaction (or its write lock) around it."""
         differences: list[RowDifference] = []
         equal: list[Key] = []
+        for key in keys:
+            refuse_null_key(self.table, self.captured.key, key, "is in SQLite")
         for start in range(0, len(keys), KEYS_PER_QUERY):
             chunk = list(keys[start : start + KEYS_PER_QUERY])
             mine, theirs = canonical_sides(

@@ -131,10 +131,15 @@ def start(
     found = _installed(path)
     with connect(dsn) as pg:
         state = pgstate.read(pg, options.schema)
-        if found is not None or state is not None:
-            phase = state.phase if state is not None else "installed"
+        if state is not None:  # named by the file it was started with (maybe not this one)
             raise UsageError(
-                f"a migration of {path} into schema {options.schema!r} was started already (phase {phase}); "
+                f"a migration of {state.source} into schema {options.schema!r} was started already (phase "
+                f"{state.phase}); `pgferry migrate follow` goes on, `pgferry migrate abort` removes it (or choose "
+                "another --schema)"
+            )
+        if found is not None:
+            raise UsageError(
+                f"{path} has change capture installed already, for schema {found.target_schema!r}; "
                 "`pgferry migrate follow` goes on, `pgferry migrate abort` removes it"
             )
         if not options.into_existing and schema_has_tables(pg, options.schema):

@@ -12,8 +12,9 @@ held by both, a child copied after its new parent's table was read points at not
 constraints (UNIQUE indexes besides the primary key, and foreign keys) are held back and built once
 following has caught up (pgferry.capture.applier). The primary key holds between chunks when it is
 the copy's chunk key (the rowid alias of a rowid table, a WITHOUT ROWID table's key): each key value
-lies in exactly one chunk. A rowid table with another primary key (TEXT, composite) may see a row
-again under a new rowid (REPLACE), so it is read whole, in one read transaction of its own.
+lies in exactly one chunk. A rowid table with another primary key (TEXT, composite) could show a row
+again under a new rowid (REPLACE) if it were paged by rowid, so it is paged by its primary key, as a
+WITHOUT ROWID table is, through the key's index: no table holds a read transaction for all its rows.
 """
 
 from __future__ import annotations
@@ -46,15 +47,15 @@ def held_back_count(plan: MigrationPlan) -> int:
     return sum(1 for s in plan.steps if held_back(s) and counted(s.kind))
 
 
-def read_whole(table: Table) -> bool:
-    """Whether `table` is read in one read transaction: its primary key is not the chunk key."""
+def pages_by_key(table: Table) -> bool:
+    """Whether a chunked copy pages rowid table `table` by its primary key: the key is not the rowid."""
     if table.without_rowid or not table.primary_key:
         return False
     return tuple(table.primary_key) != (table.rowid_alias,)
 
 
-def whole_tables(schema: Schema) -> list[str]:
-    return [t.name for t in schema.tables if read_whole(t)]
+def key_paged_tables(schema: Schema) -> list[str]:
+    return [t.name for t in schema.tables if pages_by_key(t)]
 
 
 @dataclass

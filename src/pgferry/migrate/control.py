@@ -121,6 +121,9 @@ def read_plan(conn: psycopg.Connection, schema: str) -> dict[str, Any] | None:
 
 
 def read_phase(conn: psycopg.Connection, schema: str) -> str | None:
+    """The copy's phase into `schema`, or None (no control schema, or no copy into it)."""
+    if not has_control_table(conn, "copy_state"):
+        return None
     row = conn.execute(
         sql.SQL("SELECT phase FROM {}.copy_state WHERE target_schema = %s").format(sql.Identifier(CONTROL_SCHEMA)),
         [schema],

@@ -121,7 +121,8 @@ class Copier:
         cached = self.renders.get(table.name)
         if cached is not None and cached[0] is plan and cached[1] == plan.sampled_rows:
             return cached[2]
-        render = render_table(table, plan, self.options.schema)
+        paged = replace(plan, key=tuple(table.primary_key)) if self.source.pages_by_key(table) else plan
+        render = render_table(table, paged, self.options.schema)
         self.renders[table.name] = (plan, plan.sampled_rows, render)
         return render
 
@@ -141,13 +142,7 @@ class Copier:
         chunk_rows = self.options.chunk_rows
         self._advance(table.name, 0)  # the table shows up (and its rate's clock starts) now
         redo: list[tuple[Checkpoint, int]] = []
-        whole = self.source.read_whole(table)  # chunked, and its key is not the chunk key: one read
-        with (
-            self.source.borrow() as conn,
-            connect(self.dsn) as pg,
-            self.source.naming(table),
-            self.source.reading(conn) if whole else contextlib.nullcontext(),
-        ):
+        with self.source.borrow() as conn, connect(self.dsn) as pg, self.source.naming(table):
             cursor = conn.cursor()
             while True:
                 refused: Exception | None = None
@@ -157,7 +152,7 @@ class Copier:
                     render = self._render(table)
                     at = replace(checkpoint, last_key=last, rows=rows)
                     # chunked: this chunk in a read transaction of its own (the snapshot's otherwise)
-                    with contextlib.nullcontext() if whole else self.source.reading(conn):
+                    with self.source.reading(conn):
                         try:
                             with text_as(conn, bytes if render.grouped else str):
                                 batches = render.batches(cursor, last, checkpoint.upper_key, chunk_rows)
@@ -170,8 +165,7 @@ class Copier:
                                 refused = exc
                             else:
                                 scanned, copied, last_seen = self._careful_chunk(cursor, pg, render, at)
-                    if not whole:
-                        self.source.after_chunk()
+                    self.source.after_chunk()
                     if refused is None:
                         if scanned:
                             last = last_seen

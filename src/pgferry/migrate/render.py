@@ -45,8 +45,9 @@ class Render:
 
     @property
     def grouped(self) -> bool:
-        """Lines finished by SQLite, joined in SQLite, read as bytes (no decode and encode again)."""
-        return self.maker is None and not self.table.without_rowid
+        """Lines finished by SQLite, joined in SQLite, read as bytes (no decode and encode again): paged
+        by rowid (one key, max() of it the last)."""
+        return self.maker is None and not self.table.without_rowid and not self.plan.key
 
     def batches(self, cursor: sqlite3.Cursor, after: Key | None, upto: Key | None, limit: int) -> Iterator[Batch]:
         """Up to `limit` rows after `after` (and up to `upto`), a few thousand at a time. The caller

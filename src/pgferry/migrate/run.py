@@ -27,7 +27,7 @@ from pgferry.dsn import redact
 from pgferry.errors import TargetError, UsageError
 from pgferry.events import Listener, no_events
 from pgferry.migrate import control
-from pgferry.migrate.chunked import held_back, held_back_count, whole_tables
+from pgferry.migrate.chunked import held_back, held_back_count, key_paged_tables
 from pgferry.migrate.control import Checkpoint
 from pgferry.migrate.copier import Copier
 from pgferry.migrate.ddl import (
@@ -362,11 +362,11 @@ def _copy_database(
 
 def _how_read(source: Source) -> str:
     if source.chunked:
-        whole = whole_tables(source.schema)
+        by_key = key_paged_tables(source.schema)
         held = held_back_count(source.plan)
         return (
             "a read transaction per chunk"
-            + (f"; read whole, each in one: {', '.join(whole)} (primary key not the chunk key)" if whole else "")
+            + (f"; paged by primary key, not rowid: {', '.join(by_key)}" if by_key else "")
             + (f"; {held} UNIQUE indexes and foreign keys are built once following has caught up" if held else "")
         )
     return f"one snapshot for all tables ({source.snapshot.how})" + (

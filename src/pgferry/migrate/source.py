@@ -21,7 +21,7 @@ from typing import Any
 from pgferry.errors import SourceError, UsageError
 from pgferry.events import Event, Listener, no_events
 from pgferry.migrate.choices import load_casts
-from pgferry.migrate.chunked import read_whole
+from pgferry.migrate.chunked import pages_by_key
 from pgferry.migrate.control import Checkpoint
 from pgferry.migrate.errors import is_decode_error
 from pgferry.migrate.existing import Target, existing_plan, match
@@ -107,9 +107,10 @@ class Source:
             with contextlib.suppress(sqlite3.Error):  # a read transaction: nothing to lose
                 conn.execute("COMMIT")
 
-    def read_whole(self, table: Table) -> bool:
-        """Whether `table`'s part is read in one read transaction (chunked: pgferry.migrate.chunked)."""
-        return self.chunked and read_whole(table)
+    def pages_by_key(self, table: Table) -> bool:
+        """Whether rowid table `table` is paged by its primary key, not its rowid (chunked:
+        pgferry.migrate.chunked)."""
+        return self.chunked and pages_by_key(table)
 
     def end_snapshot(self) -> None:
         """Chunked: what needed one instant was read; end the snapshot's read transactions (each chunk
@@ -191,7 +192,7 @@ class Source:
     def parts(self, table: Table, jobs: int, rows: int) -> list[Checkpoint]:
         """The first checkpoints of `table`: a big rowid table in consecutive rowid ranges, one per
         worker (each at least ROWS_PER_PART rows), any other table in one part."""
-        if jobs <= 1 or self.read_whole(table):
+        if jobs <= 1 or self.pages_by_key(table):
             return [Checkpoint(table.name, 0, None, None, 0, False)]
         ranges = rowid_ranges(self.conn, table, jobs, ROWS_PER_PART, rows)
         return [Checkpoint(table.name, i, after, upto, 0, False) for i, (after, upto) in enumerate(ranges)]

@@ -48,15 +48,33 @@ WAIT, RETRY = "wait", "retry"
 PAUSES_KEPT = 10_000
 
 
-def pause_summary(ordered: list[float]) -> dict[str, float | int]:
-    """count, p50, p99 and max in milliseconds of sorted pauses in seconds."""
+PAUSE_BUCKETS_MS = (10, 50, 100, 500)  # the cutover's goals: p99 under 100 ms, never over 500 ms
+
+
+def pause_histogram(ordered: list[float]) -> dict[str, int]:
+    """How many pauses (seconds) fall in each bucket: "<=10" ... "<=500" milliseconds, then ">500"."""
+    counts = dict.fromkeys([f"<={b}" for b in PAUSE_BUCKETS_MS] + [f">{PAUSE_BUCKETS_MS[-1]}"], 0)
+    for seconds in ordered:
+        over = [f"<={b}" for b in PAUSE_BUCKETS_MS if seconds * 1000 <= b]
+        counts[over[0] if over else f">{PAUSE_BUCKETS_MS[-1]}"] += 1
+    return counts
+
+
+def pause_summary(ordered: list[float]) -> dict[str, Any]:
+    """count, p50, p99 and max in milliseconds of sorted pauses in seconds, and their histogram."""
     if not ordered:
         return {"count": 0}
 
     def at(p: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 3)
 
-    return {"count": len(ordered), "p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": round(ordered[-1] * 1000, 3)}
+    return {
+        "count": len(ordered),
+        "p50_ms": at(0.5),
+        "p99_ms": at(0.99),
+        "max_ms": round(ordered[-1] * 1000, 3),
+        "histogram_ms": pause_histogram(ordered),
+    }
 
 
 @dataclass(frozen=True)
