@@ -195,3 +195,28 @@ def test_the_parameter_lookups_of_measure_are_not_counted_as_workload(pg_dsn: st
         assert any("FROM orders WHERE customer_id" in t for t in texts)  # the application's own
         assert not [t for t in texts if "GROUP BY" in t], texts  # the lookup: advise's, not the workload's
         assert not any("GROUP BY" in h.query for p in advise(pg).proposals for h in p.helps)
+
+
+def test_measure_survives_a_parameter_whose_stand_in_is_not_a_value_of_its_type(pg_dsn: str) -> None:
+    """`day <> $2` says nothing of a value to look up, so $2 is tried as '0', which is no date: that run
+    fails after its PREPARE, the prepared statement must go with it (it outlives the savepoint's rollback),
+    and the NULL run after it must work; nothing prepared is left on the connection (through PgBouncer
+    the next client of that server connection would find it)."""
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        pg.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        pg.execute("CREATE TABLE bookings (id bigserial PRIMARY KEY, guest_id int NOT NULL, day date NOT NULL)")
+        pg.execute(
+            "INSERT INTO bookings (guest_id, day) SELECT g % 2000, date '2024-01-01' + g % 300"
+            f" FROM generate_series(1, {ROWS}) g"
+        )
+        pg.execute("ANALYZE")
+        pg.execute("SELECT pg_stat_statements_reset()")
+        for i in range(20):
+            pg.execute("SELECT id FROM bookings WHERE guest_id = %s AND day <> %s", [i, "2024-02-01"], prepare=False)
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        report = advise(pg, measure=True)
+        (proposal,) = report.proposals
+        assert proposal.table == "bookings" and proposal.columns[0] == "guest_id"
+        (helped,) = proposal.helps
+        assert helped.measured_before_ms is not None and helped.measured_after_ms is not None
+        assert pg.execute("SELECT name FROM pg_prepared_statements").fetchall() == []
