@@ -130,21 +130,29 @@ def advise(
         report.proposals = _choose(session, options, loads, catalog)
         if measure:
             for proposal in report.proposals:
-                _measure(session, proposal, pg, catalog)
+                report.notes += _measure(session, proposal, pg, catalog)
         report.native = native_advice(pg, session, catalog, statements, native)
     report.not_helped += _outweighed(options, report.proposals, loads, catalog)
     return report
 
 
-def _measure(session: HypoSession, proposal: Proposal, pg: psycopg.Connection[Any], catalog: Catalog) -> None:
+def _measure(session: HypoSession, proposal: Proposal, pg: psycopg.Connection[Any], catalog: Catalog) -> list[str]:
     """Time each statement the proposal helps without and with the index built for real, its
-    parameters given real values (pgferry.advise.parameters)."""
+    parameters given real values (pgferry.advise.parameters); a note for each one PostgreSQL would not
+    run (its measurements stay None)."""
     values = {h.fingerprint: parameter_values(pg, h.query, catalog) for h in proposal.helps}
+    notes = []
+    timed = []
     for helped in proposal.helps:
-        helped.measured_before_ms = session.run_ms(helped.query, values[helped.fingerprint])
+        try:
+            helped.measured_before_ms = session.run_ms(helped.query, values[helped.fingerprint])
+            timed.append(helped)
+        except Unplannable as exc:
+            notes.append(f"not measured: {helped.query[:100]}: {exc}")
     with session.real(proposal.definition):
-        for helped in proposal.helps:
+        for helped in timed:
             helped.measured_after_ms = session.run_ms(helped.query, values[helped.fingerprint])
+    return notes
 
 
 def _outweighed(
