@@ -6,6 +6,7 @@ indexes found, and the same advice through PgBouncer in transaction pooling."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import psycopg
@@ -20,6 +21,7 @@ from pgferry.advise.workload import read_statements
 from pgferry.cli import main
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
+from pgferry.workload import capture
 
 ROWS = 30_000
 
@@ -79,6 +81,7 @@ def test_the_missing_index_is_proposed_and_the_others_are_explained(pg_dsn: str)
     assert not any("pg_extension" in q for q in reasons)  # pgferry's own and the catalog's statements left out
     found = {(f.kind, f.index) for f in report.existing}
     assert ("duplicate", "legacy_a_again") in found and ("covered", "legacy_b") in found
+    assert ("unused", "legacy_b_a") in found  # no scan since the statistics were reset (pg_stat_user_indexes)
     assert all(f.index != "legacy_pkey" for f in report.existing)  # a constraint is never proposed for removal
     with psycopg.connect(pg_dsn) as pg:  # nothing was left behind: hypothetical indexes only, rolled back
         assert pg.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 'orders'").fetchone() == (1,)
@@ -144,6 +147,47 @@ def test_the_doctors_report_gains_a_postgresql_section(pg_dsn: str, seeded_db: P
     assert any(p["table"] == "orders" for p in advice["proposals"])
     page = html.read_text()
     assert "<h2>PostgreSQL (pgferry advise)</h2>" in page and "orders" in page and "legacy_a_again" in page
+
+
+def sqlite_shop(path: Path, log: Path) -> None:
+    """`orders` as make_workload has it, in SQLite, read by customer as an application would (captured)."""
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INT NOT NULL, status TEXT NOT NULL,"
+        " total NUMERIC NOT NULL)"
+    )
+    conn.executemany(
+        "INSERT INTO orders (customer_id, status, total) VALUES (?, 'open', ?)", [(g % 3000, g) for g in range(ROWS)]
+    )
+    conn.commit()
+    app = capture(conn, log)
+    for i in range(60):
+        app.execute("SELECT id, total FROM orders WHERE customer_id = ?", (i,)).fetchall()
+    app.close()
+
+
+def test_the_doctors_report_puts_a_statements_sqlite_and_postgresql_plans_side_by_side(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    """The same statement captured on SQLite and seen by pg_stat_statements has one fingerprint on both
+    sides, so the report's row for it shows both databases' calls, times and plans."""
+    make_workload(pg_dsn)
+    database, log, html = tmp_path / "shop.db", tmp_path / "capture.jsonl", tmp_path / "report.html"
+    sqlite_shop(database, log)
+    args = ["doctor", str(database), "--workload", str(log), "--postgres", pg_dsn, "--html", str(html), "--json"]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.output)
+    (on_sqlite,) = [f for f in report["charts"]["fingerprints"] if "FROM orders WHERE customer_id" in f["text"]]
+    (on_postgres,) = [w for w in report["postgres"]["workload"] if "FROM orders WHERE customer_id" in w["query"]]
+    assert on_sqlite["id"] == on_postgres["fingerprint"]
+    assert on_sqlite["calls"] == 60 and on_postgres["calls"] == 60
+    assert any(line.startswith("SCAN orders") for line in on_sqlite["plan"]), on_sqlite["plan"]
+    assert any("Seq Scan on orders" in line for line in report["postgres"]["plans"][on_postgres["fingerprint"]])
+    side = html.read_text().split("<h3>The same statements on both sides</h3>", 1)[1].split("</table>", 1)[0]
+    (row,) = [r for r in side.split("<tr>") if "FROM orders WHERE customer_id" in r]
+    assert "<pre>SCAN orders" in row and "Seq Scan on orders" in row
+    assert "SQLite plan" in side and "PostgreSQL plan" in side
 
 
 def test_a_filter_every_lookup_repeats_makes_the_proposal_a_partial_index(pg_dsn: str) -> None:

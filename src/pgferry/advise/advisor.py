@@ -20,7 +20,7 @@ import psycopg
 from pgferry.advise.candidates import Candidate, candidates_of
 from pgferry.advise.catalog import Catalog, read_catalog
 from pgferry.advise.existing import IndexFinding, redundant_indexes
-from pgferry.advise.hypo import HypoSession, Unplannable
+from pgferry.advise.hypo import HypoSession, Plan, Unplannable
 from pgferry.advise.native import NativeOptions, NativeReport, native_advice
 from pgferry.advise.parameters import parameter_values
 from pgferry.advise.workload import Statement, read_statements
@@ -86,6 +86,7 @@ class AdviceReport:
     existing: list[IndexFinding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     native: NativeReport = field(default_factory=NativeReport)  # partitions, BRIN, trigram, value lists
+    plans: dict[str, list[str]] = field(default_factory=dict)  # fingerprint -> its generic plan's outline
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +97,7 @@ class AdviceReport:
             "existing": [f.as_dict() for f in self.existing],
             "notes": self.notes,
             "native": self.native.as_dict(),
+            "plans": self.plans,
         }
 
 
@@ -123,7 +125,10 @@ def advise(
         for stmt in statements:
             if stmt.kind == "insert":
                 continue
-            reason = _try(session, stmt, catalog, options)
+            base = _base_plan(session, stmt)
+            if isinstance(base, Plan):
+                report.plans[stmt.fingerprint] = list(base.lines)
+            reason = _try(session, stmt, base, catalog, options)
             if reason is not None:
                 report.not_helped.append(NotHelped(stmt.fingerprint, stmt.query, reason))
         loads = write_loads(statements, catalog)
@@ -174,8 +179,19 @@ def _outweighed(
     return list(out.values())
 
 
-def _try(session: HypoSession, stmt: Statement, catalog: Catalog, options: dict[Candidate, list[Helped]]) -> str | None:
-    """Plan `stmt` with each candidate; record those that help; the reason when none does."""
+def _base_plan(session: HypoSession, stmt: Statement) -> Plan | str:
+    """`stmt`'s generic plan with the indexes it has, or why PostgreSQL would not plan it."""
+    try:
+        return session.plan(stmt.query)
+    except Unplannable as exc:
+        return f"cannot be planned as a generic plan: {exc}"
+
+
+def _try(
+    session: HypoSession, stmt: Statement, base: Plan | str, catalog: Catalog, options: dict[Candidate, list[Helped]]
+) -> str | None:
+    """Plan `stmt` (its plan now: `base`) with each candidate; record those that help; the reason when
+    none does."""
     found = candidates_of(stmt.query, catalog)
     candidates = found.candidates
     if not found.tables:
@@ -184,10 +200,8 @@ def _try(session: HypoSession, stmt: Statement, catalog: Catalog, options: dict[
         return f"already served by {', '.join(sorted(found.served))}"
     if not candidates:
         return "no candidate indexes: its predicates name no column an index could lead with"
-    try:
-        base = session.plan(stmt.query)
-    except Unplannable as exc:
-        return f"cannot be planned as a generic plan: {exc}"
+    if isinstance(base, str):
+        return base
     if base.cost < LOW_COST:
         return f"low initial cost ({base.cost:.1f})"
     best = 0.0

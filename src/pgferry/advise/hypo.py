@@ -33,6 +33,7 @@ PREPARED = "pgferry_advise"
 class Plan:
     cost: float
     indexes: tuple[str, ...]  # index names the plan uses
+    lines: tuple[str, ...] = ()  # its outline, one node a line (as EXPLAIN's text names them)
 
     def uses(self, name: str) -> bool:
         return any(name in used for used in self.indexes)
@@ -112,7 +113,7 @@ class HypoSession:
     def plan(self, query: str) -> Plan:
         """The generic plan of `query` as things stand (hypothetical indexes included)."""
         top = self._explain(query, "FORMAT JSON")["Plan"]
-        return Plan(float(top["Total Cost"]), tuple(_index_names(top)))
+        return Plan(float(top["Total Cost"]), tuple(_index_names(top)), tuple(outline(top)))
 
     def run_ms(self, query: str, values: dict[int, str | None], runs: int = 3) -> float:
         """The best of `runs` executions of the generic plan with `values` for its parameters, '0' for
@@ -166,3 +167,19 @@ def _index_names(node: dict[str, Any]) -> list[str]:
     for child in node.get("Plans", ()):
         found += _index_names(child)
     return found
+
+
+def outline(node: dict[str, Any], depth: int = 0) -> list[str]:
+    """A JSON plan's nodes as EXPLAIN's text names them (`Index Scan using i on t`), children indented
+    under `->`, without the figures: what a reader compares with SQLite's EXPLAIN QUERY PLAN."""
+    text = str(node["Node Type"])
+    if "Index Name" in node:
+        text += f" using {node['Index Name']}"
+    if "Relation Name" in node:
+        text += f" on {node['Relation Name']}"
+        if node.get("Alias") not in (None, node["Relation Name"]):
+            text += f" {node['Alias']}"
+    lines = ["  " * depth + ("-> " if depth else "") + text]
+    for child in node.get("Plans", ()):
+        lines += outline(child, depth + 1)
+    return lines
