@@ -10,10 +10,10 @@ import sqlite3
 from pathlib import Path
 
 import psycopg
-import pytest
 from click.testing import CliRunner
 
 from forum.services import Forum
+from pgdatabases import dbname
 from pgferry.advise.advisor import AdviceReport, advise
 from pgferry.advise.catalog import read_catalog
 from pgferry.advise.parameters import parameter_values
@@ -21,6 +21,8 @@ from pgferry.advise.workload import read_statements
 from pgferry.cli import main
 from pgferry.migrate.options import CopyOptions
 from pgferry.migrate.run import copy_database
+from pgferry.pg.cluster import LocalCluster
+from pgferry.pg.pgbouncer import throwaway_pgbouncer
 from pgferry.workload import capture
 
 ROWS = 30_000
@@ -99,14 +101,39 @@ def test_a_write_heavy_table_gets_fewer_proposals_than_the_same_reads_on_a_read_
     assert len(reasons) == 1 and "but cost the writes" in reasons[0]  # it would help; the report says why not
 
 
-@pytest.mark.usefixtures("pgbouncer")
-def test_through_pgbouncer_the_advice_is_the_same(pg_dsn: str, bouncer_dsn: str) -> None:
+def on_two_backends(dsn: str) -> None:
+    """Two server connections behind `dsn` (a round-robin PgBouncer), and proof that one client's
+    consecutive transactions then meet different backends: a hypothetical index made in one is gone in
+    the next. Advice that did not keep to one transaction would differ (or fail) from here on."""
+    first, second = psycopg.connect(dsn, autocommit=True), psycopg.connect(dsn, autocommit=True)
+    with first, second, first.transaction(), second.transaction():  # both at once: PgBouncer opens two
+        first.execute("SELECT 1")
+        second.execute("SELECT 1")
+    with psycopg.connect(dsn, autocommit=True, prepare_threshold=None) as pg:
+        pg.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+        pids = {pg.execute("SELECT pg_backend_pid()").fetchone() for _ in range(4)}
+        assert len(pids) == 2, pids
+        pg.execute("SELECT * FROM hypopg_create_index('CREATE INDEX ON orders (customer_id)')")
+        assert pg.execute("SELECT count(*) FROM hypopg_list_indexes").fetchone() == (0,)
+        pg.execute("SELECT hypopg_reset()")  # the other backend's, left behind by the statement before
+        assert pg.execute("SELECT count(*) FROM hypopg_list_indexes").fetchone() == (0,)
+
+
+def test_through_pgbouncer_the_advice_is_the_same(pg_cluster: LocalCluster, pg_dsn: str) -> None:
+    """HypoPG's indexes live in one backend; through PgBouncer in transaction pooling one client's
+    transactions go to whichever backend is next (round robin here, so they really do alternate)."""
     make_workload(pg_dsn)
-    direct = CliRunner().invoke(main, ["advise", pg_dsn, "--json"])
-    pooled = CliRunner().invoke(main, ["advise", bouncer_dsn, "--json"])
+    with throwaway_pgbouncer(pg_cluster.dsn(), default_pool_size=2, server_round_robin=True) as bouncer:
+        pooled_dsn = bouncer.dsn(dbname(pg_dsn))
+        on_two_backends(pooled_dsn)
+        direct = CliRunner().invoke(main, ["advise", pg_dsn, "--json"])
+        pooled = CliRunner().invoke(main, ["advise", pooled_dsn, "--json"])
+        on_two_backends(pooled_dsn)  # advise's transactions did not make the backends one
     assert direct.exit_code == 0 and pooled.exit_code == 0, pooled.output
     shape = lambda out: {(p["table"], tuple(p["columns"])) for p in json.loads(out)["proposals"]}  # noqa: E731
     assert shape(pooled.output) == shape(direct.output) and ("orders", ("customer_id",)) in shape(direct.output)
+    costs = lambda out: [[h["cost_after"] for h in p["helps"]] for p in json.loads(out)["proposals"]]  # noqa: E731
+    assert costs(pooled.output) == costs(direct.output)  # each planned with its hypothetical index, every time
 
 
 def test_on_the_migrated_forum_a_planted_missing_index_is_proposed_estimated_and_measured(
