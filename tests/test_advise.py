@@ -60,6 +60,7 @@ def make_workload(dsn: str, hot_writes: int = 0) -> None:
             pg.execute("SELECT total FROM orders WHERE id = %s", [i + 1])
             pg.execute("SELECT count(*) FROM orders")
             pg.execute("SELECT id FROM tiny WHERE v = %s", [i % 5])
+            pg.execute("SELECT %s::int + 1 AS next", [i])  # reads no table
         for i in range(hot_writes):  # moves rows between customers: every index on customer_id is written
             pg.execute("UPDATE events SET customer_id = (customer_id + 1) %% 3000 WHERE id = %s", [i % ROWS + 1])
         for i in range(hot_writes // 10):  # an UPDATE of another column may stay HOT: no cost to such an index
@@ -82,6 +83,7 @@ def test_the_missing_index_is_proposed_and_the_others_are_explained(pg_dsn: str)
     assert any(r == "already served by orders_pkey" for q, r in reasons.items() if "WHERE id = $1" in q)
     assert any("no candidate indexes" in r for q, r in reasons.items() if "count(*)" in q)
     assert any(r.startswith("low initial cost") for q, r in reasons.items() if "FROM tiny" in q)
+    assert any(r.startswith("no candidate tables") for q, r in reasons.items() if "+ $2 AS next" in q), reasons
     assert not any("pg_extension" in q for q in reasons)  # pgferry's own and the catalog's statements left out
     found = {(f.kind, f.index) for f in report.existing}
     assert ("duplicate", "legacy_a_again") in found and ("covered", "legacy_b") in found

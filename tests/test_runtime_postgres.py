@@ -245,6 +245,7 @@ def test_a_request_waiting_for_a_connection_is_counted_and_so_is_its_wait(pg_dsn
                 time.sleep(0.01)
             assert gauges[("db_pool_waiting", None)] == 1
             assert gauges[("db_pool_usage_ratio", None)] == 1.0 and gauges[("db_pool_connections", "in_use")] == 2
+            assert gauges[("db_pool_connections", "idle")] == 0
             time.sleep(0.05)  # a wait of whole milliseconds (psycopg_pool counts it in ms)
         waiter.join(30)
         assert got == [{"x": 2}]  # served once a connection came back
