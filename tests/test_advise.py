@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -30,21 +31,29 @@ from pgferry.workload import capture
 ROWS = 30_000
 
 
+def twins(pg: psycopg.Connection[Any], tables: tuple[str, ...], columns: dict[str, str], values: str) -> None:
+    """Tables of one shape (an id and `columns`: name -> type), each with ROWS rows of `values` (SQL of
+    g, 1 to ROWS): the same data, so that only the workload tells them apart."""
+    names = ", ".join(columns)
+    for table in tables:
+        pg.execute(
+            f"CREATE TABLE {table} (id bigserial PRIMARY KEY, {', '.join(f'{c} {t}' for c, t in columns.items())})"
+        )
+        pg.execute(f"INSERT INTO {table} ({names}) SELECT {values} FROM generate_series(1, {ROWS}) g")
+
+
 def make_workload(dsn: str, hot_writes: int = 0) -> None:
     """`orders` (read-only) and `events` (the same shape, written `hot_writes` times) read by customer,
     and `legacy` with redundant indexes; every statement run with server-side parameters ($1), as an
     application's driver sends them."""
     with psycopg.connect(dsn, autocommit=True) as pg:
         pg.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        for table in ("orders", "events"):
-            pg.execute(
-                f"CREATE TABLE {table} (id bigserial PRIMARY KEY, customer_id int NOT NULL, status text NOT NULL,"
-                " total numeric NOT NULL)"
-            )
-            pg.execute(
-                f"INSERT INTO {table} (customer_id, status, total) SELECT g % 3000, 'open', g FROM"
-                f" generate_series(1, {ROWS}) g"
-            )
+        twins(
+            pg,
+            ("orders", "events"),
+            {"customer_id": "int NOT NULL", "status": "text NOT NULL", "total": "numeric NOT NULL"},
+            "g % 3000, 'open', g",
+        )
         pg.execute("CREATE TABLE tiny (id int PRIMARY KEY, v int)")
         pg.execute("INSERT INTO tiny SELECT g, g % 5 FROM generate_series(1, 20) g")
         pg.execute("CREATE TABLE legacy (id bigserial PRIMARY KEY, a int, b int)")
@@ -115,16 +124,9 @@ def test_candidates_are_single_multi_column_and_covering_and_proposals_rank_by_c
     query = "SELECT id, opened_at FROM {} WHERE project_id = %s AND state = %s ORDER BY opened_at DESC LIMIT 20"
     with psycopg.connect(pg_dsn, autocommit=True) as pg:
         pg.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        for table in ("busy", "quiet"):
-            pg.execute(
-                f"CREATE TABLE {table} (id bigserial PRIMARY KEY, project_id int NOT NULL, state text NOT NULL,"
-                " opened_at timestamptz NOT NULL, body text NOT NULL)"
-            )
-            pg.execute(
-                f"INSERT INTO {table} (project_id, state, opened_at, body) SELECT g % 300,"
-                " (ARRAY['open', 'closed', 'held'])[g % 3 + 1], now() - g * interval '1 minute', repeat('x', 200)"
-                f" FROM generate_series(1, {ROWS}) g"
-            )
+        columns = {"project_id": "int", "state": "text", "opened_at": "timestamptz", "body": "text"}
+        values = "g % 300, (ARRAY['open', 'closed', 'held'])[g % 3 + 1], now() - g * interval '1 minute', 'x'"
+        twins(pg, ("busy", "quiet"), columns, values)
         pg.execute("ANALYZE")
         pg.execute("SELECT pg_stat_statements_reset()")
         for table, calls in (("busy", 80), ("quiet", 20)):
