@@ -144,6 +144,26 @@ def test_candidates_are_single_multi_column_and_covering_and_proposals_rank_by_c
     assert report.proposals[0].saved_ms > 2 * report.proposals[1].saved_ms  # total time x the share saved
 
 
+def test_a_statement_reading_one_more_column_gets_a_covering_index(pg_dsn: str) -> None:
+    """`sum(priority) ... WHERE project_id = $1`: with the table's pages all visible, an index on
+    project_id INCLUDE (priority) answers it from the index alone, and wins over the plain one."""
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        pg.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        twins(pg, ("tickets",), {"project_id": "int", "priority": "int", "body": "text"}, "g % 300, g % 5, 'x'")
+        # the throwaway cluster commits asynchronously: VACUUM marks pages all-visible once the WAL is flushed
+        pg.execute("CHECKPOINT")
+        pg.execute("VACUUM ANALYZE tickets")
+        pg.execute("SELECT pg_stat_statements_reset()")
+        for i in range(40):
+            pg.execute("SELECT sum(priority) FROM tickets WHERE project_id = %s", [i], prepare=False)
+        report = advise(pg)
+    (proposal,) = report.proposals
+    assert (proposal.columns, proposal.include) == (("project_id",), ("priority",)), proposal.definition
+    assert proposal.definition.endswith('("project_id") INCLUDE ("priority")')
+    (plan,) = [lines for lines in report.plans.values() if any("tickets" in line for line in lines)]
+    assert plan == ["Aggregate", "  -> Seq Scan on tickets"]  # before it: the plan advise started from
+
+
 def on_two_backends(dsn: str) -> None:
     """Two server connections behind `dsn` (a round-robin PgBouncer), and proof that one client's
     consecutive transactions then meet different backends: a hypothetical index made in one is gone in
