@@ -39,6 +39,9 @@ def test_the_metrics_follow_the_migration_through_its_cutover(tmp_path: Path, pg
         assert server.url.startswith("http://127.0.0.1:")
         before = scrape(server.url)
         assert value(before, "pgferry_migration_lag_changes") == 7
+        assert value(before, "pgferry_migration_changelog_entries") >= 7  # the unapplied ones at least
+        assert value(before, "pgferry_migration_lag_seconds") >= 0  # a bound of the oldest one's age
+        assert value(before, "pgferry_migration_wal_bytes") == (path.parent / f"{path.name}-wal").stat().st_size
         assert value(before, "pgferry_migration_phase", phase="stopped") == 1
         assert value(before, "pgferry_migration_route", route="sqlite") == 1
         assert value(before, "pgferry_migration_verify_failures") == 0

@@ -17,12 +17,18 @@ import pytest
 from capture_util import changes, make_source, started, write
 
 DEADLINE_S = 60.0
+RATE = "pgferry_migration_apply_rate"
 
 
 def metric(text: str, name: str) -> float:
-    found = re.search(rf"^{name}\{{[^}}]*\}} (\S+)$", text, re.MULTILINE)
+    found = maybe(text, name)
     assert found is not None, f"{name} not in the scrape"
-    return float(found.group(1))
+    return found
+
+
+def maybe(text: str, name: str) -> float | None:
+    found = re.search(rf"^{name}\{{[^}}]*\}} (\S+)$", text, re.MULTILINE)
+    return None if found is None else float(found.group(1))
 
 
 def test_follow_serves_the_migration_metrics_while_it_follows(tmp_path: Path, pg_dsn: str) -> None:
@@ -42,15 +48,16 @@ def test_follow_serves_the_migration_metrics_while_it_follows(tmp_path: Path, pg
         url = re.search(r"metrics at (http://127\.0\.0\.1:\d+/metrics)", line)
         assert url is not None, line
         deadline = time.monotonic() + DEADLINE_S
-        while True:  # until the follower has applied the 30 changes' entries
+        while True:  # until the follower has applied the 30 changes' entries and measured its rate
             text = httpx.get(url.group(1), timeout=10).text
-            if metric(text, "pgferry_migration_lag_changes") == 0 and metric(
-                text, "pgferry_migration_applied_changes_total"
-            ):
+            applied = metric(text, "pgferry_migration_applied_changes_total")
+            if metric(text, "pgferry_migration_lag_changes") == 0 and applied and maybe(text, RATE):
                 break
             assert time.monotonic() < deadline, text
             time.sleep(0.1)
         assert metric(text, "pgferry_migration_applier_running") == 1
+        assert metric(text, RATE) > 0  # changes applied per second over its last seconds
+        assert metric(text, "pgferry_migration_wal_bytes") >= 0
         assert 'pgferry_migration_route{route="sqlite",schema="public"} 1.0' in text
     finally:
         follower.send_signal(signal.SIGTERM)

@@ -3,13 +3,17 @@ forum request fills on each backend it runs on (SQLite here; PostgreSQL in the A
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from forum_fixtures import Api
-from pgferry.runtime import querystats
+from pgferry.runtime import Unavailable, querystats
 from pgferry.runtime.metrics import QueryMetrics, labels_of
+from pgferry.runtime.postgres import PostgresDatabase, PostgresPolicy
 
 
 @pytest.mark.parametrize(
@@ -65,3 +69,26 @@ def test_the_forum_on_postgresql_serves_its_pool_and_replica_lag(api: Api) -> No
     assert 'db_pool_max_connections{database="primary"}' in text
     if api.pair is not None:  # the replica case: its health and its lag by the heartbeat
         assert 'pgferry_replica_up{replica="replica-1"} 1.0' in text
+        for _ in range(100):  # bounded: the lag is absent until the replica has replayed a first heartbeat
+            lag = re.search(r'^pgferry_replica_lag_seconds\{replica="replica-1"\} (\S+)$', text, re.MULTILINE)
+            if lag is not None:
+                break
+            time.sleep(0.1)
+            text = api.client.get("/metrics").text
+        assert lag is not None and float(lag.group(1)) >= 0, text
+
+
+def test_a_real_backends_error_is_counted_by_its_unavailable_kind(pg_dsn: str) -> None:
+    """A statement PostgreSQL cancels at its statement_timeout is Unavailable(kind="statement_timeout"):
+    the kind, not the exception's class, labels the error counter."""
+    metrics = QueryMetrics(CollectorRegistry()).start()
+    db = PostgresDatabase(pg_dsn, PostgresPolicy(pool_min=1, pool_max=1, statement_timeout_ms=50))
+    try:
+        with pytest.raises(Unavailable) as raised:
+            db.one("SELECT pg_sleep(5) AS slept")
+        assert raised.value.kind == "statement_timeout"
+    finally:
+        db.close()
+        metrics.stop()
+    labels = {"operation": "select", "kind": "statement_timeout"}
+    assert metrics.registry.get_sample_value("db_query_errors_total", labels) == 1

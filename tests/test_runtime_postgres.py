@@ -270,6 +270,34 @@ def test_pool_usage_ratio_is_the_connections_checked_out_over_the_ceiling(db: Po
     assert pool_gauges(db)[("db_pool_usage_ratio", None)] == 0
 
 
+def test_a_request_waiting_for_a_connection_is_counted_and_so_is_its_wait(pg_dsn: str) -> None:
+    """Both connections of a pool of 2 held, a third caller waits: db_pool_waiting says 1 while it
+    does, the pool is full (usage 1.0), and the wait it had is in db_pool_wait_seconds_total after."""
+    db = PostgresDatabase(pg_dsn, PostgresPolicy(pool_min=2, pool_max=2, pool_wait_s=30))
+    got: list[dict[str, object] | None] = []
+    try:
+        assert pool_gauges(db)[("db_pool_wait_seconds_total", None)] == 0
+        with db.hold(), held_elsewhere(db.hold):
+            db.one("SELECT 1 AS x")  # this thread's connection, checked out
+            waiter = threading.Thread(target=lambda: got.append(db.one("SELECT 2 AS x")))
+            waiter.start()
+            for _ in range(500):  # bounded: the waiter queues at once
+                gauges = pool_gauges(db)
+                if gauges[("db_pool_waiting", None)] == 1:
+                    break
+                time.sleep(0.01)
+            assert gauges[("db_pool_waiting", None)] == 1
+            assert gauges[("db_pool_usage_ratio", None)] == 1.0 and gauges[("db_pool_connections", "in_use")] == 2
+            assert gauges[("db_pool_connections", "idle")] == 0
+            time.sleep(0.05)  # a wait of whole milliseconds (psycopg_pool counts it in ms)
+        waiter.join(30)
+        assert got == [{"x": 2}]  # served once a connection came back
+        after = pool_gauges(db)
+        assert after[("db_pool_waiting", None)] == 0 and after[("db_pool_wait_seconds_total", None)] > 0
+    finally:
+        db.close()
+
+
 def test_a_connection_the_pool_opens_in_the_background_is_not_in_use(pg_dsn: str, proxy: Proxy) -> None:
     """psycopg_pool's pool_size counts a connection it is still opening: a pool reconnecting through
     a cut link counts more connections than it has available, yet no caller holds one."""

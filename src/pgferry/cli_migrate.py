@@ -334,11 +334,13 @@ def status_command(
             sqlite_path, postgres_dsn, install_schema(sqlite_path, schema), serve_port, max_lag_s=max_lag_s
         )
         board.start()
-        click.echo(f"dashboard at {board.url} (metrics at {board.url}metrics); Ctrl-C stops")
-        with stopping() as (stop, following):
-            following()
-            stop.wait()
-        board.stop()
+        try:
+            with stopping() as (stop, following):
+                following()  # Ctrl-C (or SIGTERM) stops it from here on: say where it is only now
+                click.echo(f"dashboard at {board.url} (metrics at {board.url}metrics); Ctrl-C stops")
+                stop.wait()
+        finally:
+            board.stop()
         return
     target = install_schema(sqlite_path, schema)
     if watch_s is not None:

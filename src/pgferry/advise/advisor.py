@@ -20,7 +20,7 @@ import psycopg
 from pgferry.advise.candidates import Candidate, candidates_of
 from pgferry.advise.catalog import Catalog, read_catalog
 from pgferry.advise.existing import IndexFinding, redundant_indexes
-from pgferry.advise.hypo import HypoSession, Unplannable
+from pgferry.advise.hypo import HypoSession, Plan, Unplannable
 from pgferry.advise.native import NativeOptions, NativeReport, native_advice
 from pgferry.advise.parameters import parameter_values
 from pgferry.advise.workload import Statement, read_statements
@@ -86,6 +86,7 @@ class AdviceReport:
     existing: list[IndexFinding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     native: NativeReport = field(default_factory=NativeReport)  # partitions, BRIN, trigram, value lists
+    plans: dict[str, list[str]] = field(default_factory=dict)  # fingerprint -> its generic plan's outline
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +97,7 @@ class AdviceReport:
             "existing": [f.as_dict() for f in self.existing],
             "notes": self.notes,
             "native": self.native.as_dict(),
+            "plans": self.plans,
         }
 
 
@@ -123,28 +125,39 @@ def advise(
         for stmt in statements:
             if stmt.kind == "insert":
                 continue
-            reason = _try(session, stmt, catalog, options)
+            base = _base_plan(session, stmt)
+            if isinstance(base, Plan):
+                report.plans[stmt.fingerprint] = list(base.lines)
+            reason = _try(session, stmt, base, catalog, options)
             if reason is not None:
                 report.not_helped.append(NotHelped(stmt.fingerprint, stmt.query, reason))
         loads = write_loads(statements, catalog)
         report.proposals = _choose(session, options, loads, catalog)
         if measure:
             for proposal in report.proposals:
-                _measure(session, proposal, pg, catalog)
+                report.notes += _measure(session, proposal, pg, catalog)
         report.native = native_advice(pg, session, catalog, statements, native)
     report.not_helped += _outweighed(options, report.proposals, loads, catalog)
     return report
 
 
-def _measure(session: HypoSession, proposal: Proposal, pg: psycopg.Connection[Any], catalog: Catalog) -> None:
+def _measure(session: HypoSession, proposal: Proposal, pg: psycopg.Connection[Any], catalog: Catalog) -> list[str]:
     """Time each statement the proposal helps without and with the index built for real, its
-    parameters given real values (pgferry.advise.parameters)."""
+    parameters given real values (pgferry.advise.parameters); a note for each one PostgreSQL would not
+    run (its measurements stay None)."""
     values = {h.fingerprint: parameter_values(pg, h.query, catalog) for h in proposal.helps}
+    notes = []
+    timed = []
     for helped in proposal.helps:
-        helped.measured_before_ms = session.run_ms(helped.query, values[helped.fingerprint])
+        try:
+            helped.measured_before_ms = session.run_ms(helped.query, values[helped.fingerprint])
+            timed.append(helped)
+        except Unplannable as exc:
+            notes.append(f"not measured: {helped.query[:100]}: {exc}")
     with session.real(proposal.definition):
-        for helped in proposal.helps:
+        for helped in timed:
             helped.measured_after_ms = session.run_ms(helped.query, values[helped.fingerprint])
+    return notes
 
 
 def _outweighed(
@@ -166,8 +179,19 @@ def _outweighed(
     return list(out.values())
 
 
-def _try(session: HypoSession, stmt: Statement, catalog: Catalog, options: dict[Candidate, list[Helped]]) -> str | None:
-    """Plan `stmt` with each candidate; record those that help; the reason when none does."""
+def _base_plan(session: HypoSession, stmt: Statement) -> Plan | str:
+    """`stmt`'s generic plan with the indexes it has, or why PostgreSQL would not plan it."""
+    try:
+        return session.plan(stmt.query)
+    except Unplannable as exc:
+        return f"cannot be planned as a generic plan: {exc}"
+
+
+def _try(
+    session: HypoSession, stmt: Statement, base: Plan | str, catalog: Catalog, options: dict[Candidate, list[Helped]]
+) -> str | None:
+    """Plan `stmt` (its plan now: `base`) with each candidate; record those that help; the reason when
+    none does."""
     found = candidates_of(stmt.query, catalog)
     candidates = found.candidates
     if not found.tables:
@@ -176,10 +200,8 @@ def _try(session: HypoSession, stmt: Statement, catalog: Catalog, options: dict[
         return f"already served by {', '.join(sorted(found.served))}"
     if not candidates:
         return "no candidate indexes: its predicates name no column an index could lead with"
-    try:
-        base = session.plan(stmt.query)
-    except Unplannable as exc:
-        return f"cannot be planned as a generic plan: {exc}"
+    if isinstance(base, str):
+        return base
     if base.cost < LOW_COST:
         return f"low initial cost ({base.cost:.1f})"
     best = 0.0

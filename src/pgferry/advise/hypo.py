@@ -33,6 +33,7 @@ PREPARED = "pgferry_advise"
 class Plan:
     cost: float
     indexes: tuple[str, ...]  # index names the plan uses
+    lines: tuple[str, ...] = ()  # its outline, one node a line (as EXPLAIN's text names them)
 
     def uses(self, name: str) -> bool:
         return any(name in used for used in self.indexes)
@@ -69,16 +70,12 @@ class HypoSession:
     def _explain(self, query: str, options: str, values: dict[int, str | None] | None = None) -> dict[str, Any]:
         params = max((int(n) for n in _PARAM.findall(query)), default=0)
         types = ["unknown"] * params  # inferred from the context, where it says
+        given = values or {}
+        literals = [_literal(given.get(n)) for n in range(1, params + 1)]
+        args = f"({', '.join(literals)})" if params else ""
         while True:
             try:
-                with self.pg.transaction():  # a savepoint: a failure undoes only this
-                    declared = f"({', '.join(types)})" if params else ""
-                    self.pg.execute(statement(f"PREPARE {PREPARED}{declared} AS {query}"))
-                    given = values or {}
-                    literals = [_literal(given.get(n)) for n in range(1, params + 1)]
-                    args = f"({', '.join(literals)})" if params else ""
-                    row = self.pg.execute(statement(f"EXPLAIN ({options}) EXECUTE {PREPARED}{args}")).fetchone()
-                    self.pg.execute(statement(f"DEALLOCATE {PREPARED}"))
+                row = self._explain_prepared(query, types, f"EXPLAIN ({options}) EXECUTE {PREPARED}{args}")
                 break
             except psycopg.Error as exc:
                 # pg_stat_statements turned a constant the context does not type (SELECT 0 AS part,
@@ -91,10 +88,32 @@ class HypoSession:
         document = row[0] if not isinstance(row[0], str) else json.loads(row[0])
         return dict(document[0])
 
+    def _explain_prepared(self, query: str, types: list[str], explain: str) -> Any:
+        """`explain` run on `query` prepared as PREPARED with `types`. A prepared statement outlives the
+        rollback of its savepoint: after a failure it is deallocated too, or the next PREPARE would fail
+        (and, through PgBouncer, the next client of this server connection would find it)."""
+        declared = f"({', '.join(types)})" if types else ""
+        prepared = False
+        try:
+            with self.pg.transaction():  # a savepoint: a failure undoes only this
+                self.pg.execute(statement(f"PREPARE {PREPARED}{declared} AS {query}"))
+                prepared = True
+                row = self.pg.execute(statement(explain)).fetchone()
+                self.pg.execute(statement(f"DEALLOCATE {PREPARED}"))
+                return row
+        except psycopg.Error:
+            # psycopg may have sent DEALLOCATE ALL itself after the rollback: ask before
+            if (
+                prepared
+                and self.pg.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [PREPARED]).fetchone()
+            ):
+                self.pg.execute(statement(f"DEALLOCATE {PREPARED}"))
+            raise
+
     def plan(self, query: str) -> Plan:
         """The generic plan of `query` as things stand (hypothetical indexes included)."""
         top = self._explain(query, "FORMAT JSON")["Plan"]
-        return Plan(float(top["Total Cost"]), tuple(_index_names(top)))
+        return Plan(float(top["Total Cost"]), tuple(_index_names(top)), tuple(outline(top)))
 
     def run_ms(self, query: str, values: dict[int, str | None], runs: int = 3) -> float:
         """The best of `runs` executions of the generic plan with `values` for its parameters, '0' for
@@ -148,3 +167,19 @@ def _index_names(node: dict[str, Any]) -> list[str]:
     for child in node.get("Plans", ()):
         found += _index_names(child)
     return found
+
+
+def outline(node: dict[str, Any], depth: int = 0) -> list[str]:
+    """A JSON plan's nodes as EXPLAIN's text names them (`Index Scan using i on t`), children indented
+    under `->`, without the figures: what a reader compares with SQLite's EXPLAIN QUERY PLAN."""
+    text = str(node["Node Type"])
+    if "Index Name" in node:
+        text += f" using {node['Index Name']}"
+    if "Relation Name" in node:
+        text += f" on {node['Relation Name']}"
+        if node.get("Alias") not in (None, node["Relation Name"]):
+            text += f" {node['Alias']}"
+    lines = ["  " * depth + ("-> " if depth else "") + text]
+    for child in node.get("Plans", ()):
+        lines += outline(child, depth + 1)
+    return lines

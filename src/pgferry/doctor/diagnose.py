@@ -131,12 +131,14 @@ def diagnose(
             },
         }
         if view is not None:
+            plans = {case.id: case.base.lines for case in analysis.cases}  # EXPLAIN QUERY PLAN, as things stand
             charts["fingerprints"] = [
                 {
                     "id": i.stats.id,
                     "text": i.stats.text[:200],
                     "calls": i.stats.calls,
                     "total_ms": round(i.stats.total_ms, 3),
+                    "plan": plans.get(i.stats.id, []),
                 }
                 for i in list(view.fingerprints.values())[:TOP_FINGERPRINTS]
             ]

@@ -1,6 +1,6 @@
 """The doctor's HTML report's PostgreSQL section: `pgferry advise` on the migrated database, with each
-statement whose fingerprint the SQLite workload also has put side by side (the same fingerprints on
-both sides: pgferry.workload.fingerprint)."""
+statement whose fingerprint the SQLite workload also has put side by side, its calls, mean time and
+plan on each database (the same fingerprints on both sides: pgferry.workload.fingerprint)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 def postgres_section(advice: dict[str, Any], sqlite_fingerprints: list[dict[str, Any]]) -> str:
     """`advice`: AdviceReport.as_dict(); `sqlite_fingerprints`: the doctor's chart rows (id, text, calls,
-    total_ms)."""
+    total_ms, plan)."""
     rows = []
     for p in advice["proposals"]:
         measured = [
@@ -40,18 +40,24 @@ def postgres_section(advice: dict[str, Any], sqlite_fingerprints: list[dict[str,
         f"<li><code>{escape(n['query'][:160])}</code>: {escape(n['reason'])}</li>" for n in advice["not_helped"]
     )
     on_sqlite = {row["id"]: row for row in sqlite_fingerprints}
+    plans = advice.get("plans", {})
     pairs = [
-        f"<tr><td><code>{escape(w['query'][:160])}</code></td><td>{on_sqlite[w['fingerprint']]['calls']:,}</td>"
-        f"<td>{on_sqlite[w['fingerprint']]['total_ms'] / max(1, on_sqlite[w['fingerprint']]['calls']):,.3f}</td>"
-        f"<td>{w['calls']:,}</td><td>{w['mean_ms']:,.3f}</td></tr>"
+        _pair(w, on_sqlite[w["fingerprint"]], plans.get(w["fingerprint"], []))
         for w in advice["workload"]
         if w["fingerprint"] in on_sqlite
     ]
-    side = (
-        "<table><thead><tr><th>statement</th><th>SQLite calls</th><th>SQLite mean ms</th><th>PostgreSQL calls</th>"
-        "<th>PostgreSQL mean ms</th></tr></thead><tbody>" + "".join(pairs) + "</tbody></table>"
-        if pairs
-        else '<p class="muted">No statement of the SQLite workload has the same fingerprint on PostgreSQL.</p>'
+    side = _table(
+        [
+            "statement",
+            "SQLite calls",
+            "SQLite mean ms",
+            "SQLite plan",
+            "PostgreSQL calls",
+            "PostgreSQL mean ms",
+            "PostgreSQL plan",
+        ],
+        pairs,
+        "No statement of the SQLite workload has the same fingerprint on PostgreSQL.",
     )
     notes = "".join(f"<li>{escape(n)}</li>" for n in advice["notes"])
     native = native_section(advice.get("native", {"proposals": [], "refused": []}))
@@ -64,6 +70,20 @@ def postgres_section(advice: dict[str, Any], sqlite_fingerprints: list[dict[str,
 <h3>The same statements on both sides</h3>{side}
 <ul>{notes}</ul>
 """
+
+
+def _pair(on_postgres: dict[str, Any], on_sqlite: dict[str, Any], postgres_plan: list[str]) -> str:
+    """One statement of both workloads (the same fingerprint): its calls, mean time and plan on each side."""
+    sqlite_mean = on_sqlite["total_ms"] / max(1, on_sqlite["calls"])
+    return (
+        f"<tr><td><code>{escape(on_postgres['query'][:160])}</code></td><td>{on_sqlite['calls']:,}</td>"
+        f"<td>{sqlite_mean:,.3f}</td><td>{_plan(on_sqlite.get('plan') or [])}</td><td>{on_postgres['calls']:,}</td>"
+        f"<td>{on_postgres['mean_ms']:,.3f}</td><td>{_plan(postgres_plan)}</td></tr>"
+    )
+
+
+def _plan(lines: list[str]) -> str:
+    return f"<pre>{escape(chr(10).join(lines))}</pre>" if lines else "-"
 
 
 def native_section(native: dict[str, Any]) -> str:

@@ -68,6 +68,7 @@ class BouncerConfig:
     query_wait_timeout_s: int = 10  # a client queued this long for a server connection is refused
     query_timeout_s: int = 0  # 0: none (the server's statement_timeout bounds statements)
     server_idle_timeout_s: int = 600
+    server_round_robin: bool = False  # hand out idle server connections in turn, not the last one freed
     auth_type: str = "scram-sha-256"
     auth_file: str = "userlist.txt"
     admin_users: tuple[str, ...] = ()
@@ -125,6 +126,9 @@ def render_ini(config: BouncerConfig) -> str:
         "; 1.18 a client cannot send statement_timeout as a startup option: set it on the role instead",
         f"query_timeout = {int(config.query_timeout_s)}",
         f"server_idle_timeout = {int(config.server_idle_timeout_s)}",
+        "; 1: idle server connections in turn (a client's next transaction is likely on another backend);",
+        "; 0, the default: the one freed last (so one client alone keeps meeting the same backend)",
+        f"server_round_robin = {int(config.server_round_robin)}",
         f"log_connections = {int(config.log_connections)}",
         f"log_disconnections = {int(config.log_connections)}",
     ]
@@ -201,6 +205,7 @@ class LocalPgBouncer:
     query_timeout_s: int = 0
     listen_backlog: int = 128
     log_connections: bool = True
+    server_round_robin: bool = False
     nofile: int | None = None
     binary: Path = PGBOUNCER
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
@@ -236,6 +241,7 @@ class LocalPgBouncer:
             query_timeout_s=self.query_timeout_s,
             listen_backlog=self.listen_backlog,
             log_connections=self.log_connections,
+            server_round_robin=self.server_round_robin,
             auth_type="scram-sha-256" if secret is not None else "trust",
             auth_file=str(self.directory / "userlist.txt"),
             admin_users=(self.user,),
