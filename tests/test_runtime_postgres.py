@@ -4,7 +4,9 @@ mode's refusals, errors that become Unavailable, and the forum's dialect compile
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
 import threading
 import time
 from pathlib import Path
@@ -124,6 +126,23 @@ def test_the_dsns_own_options_are_kept_beside_the_statement_timeout(pg_dsn: str)
         assert db.settings()["statement_timeout"] == "1500ms"
     finally:
         db.close()
+
+
+def test_connections_probe_a_silent_server_with_tcp_keepalives(pg_dsn: str) -> None:
+    """A statement whose answer never comes over a dead network: nothing unacknowledged is in flight,
+    so tcp_user_timeout alone would wait for the kernel's keepalive default (two hours) or forever."""
+    policy = PostgresPolicy(keepalive_idle_s=7)
+    with psycopg.connect(pg_dsn, **policy.connect_kwargs(pg_dsn)) as conn:
+        sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
+        try:
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 7
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == policy.tcp_user_timeout_ms
+        finally:
+            sock.close()
+    with pytest.raises(ValueError, match="keepalive_idle_s"):
+        PostgresPolicy(keepalive_idle_s=0)
 
 
 def test_pgbouncer_mode_refuses_session_state_and_turns_off_prepared_statements(pg_dsn: str) -> None:

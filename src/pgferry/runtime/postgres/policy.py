@@ -3,7 +3,10 @@ whether a PgBouncer in transaction pooling stands between the application and th
 
 Every wait is bounded: a connection from the pool (`pool_wait_s`), a new connection
 (`connect_timeout_s`), a statement on the server (`statement_timeout_ms`, sent as a startup option
-when connecting directly), a dead peer (`tcp_user_timeout_ms`: unacknowledged data gives up).
+when connecting directly), a dead peer (`tcp_user_timeout_ms`: unacknowledged data gives up), a
+silent one (`keepalive_idle_s`: a statement whose answer never comes over a dead network is probed by
+TCP keepalives and fails within about `keepalive_idle_s` + `tcp_user_timeout_ms`, not the kernel's
+two hours).
 
 `pgbouncer=True` is for PgBouncer in transaction pooling (Debian 12's 1.18): no protocol-level
 prepared statements (`prepare_threshold=None`), no startup `options` (1.18 refuses them unless
@@ -21,6 +24,8 @@ from psycopg.conninfo import conninfo_to_dict
 
 PLACEHOLDERS = ("dollar", "percent")
 SESSION_STATE = ("refuse", "warn")
+KEEPALIVE_INTERVAL_S = 5
+KEEPALIVE_COUNT = 3
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class PostgresPolicy:
     connect_timeout_s: int = 5
     statement_timeout_ms: int | None = 30_000  # direct connections only (a startup option); None: the server's
     tcp_user_timeout_ms: int = 10_000
+    keepalive_idle_s: int = 30  # idle seconds before TCP probes the server (then every 5 s, 3 probes)
     pgbouncer: bool = False
     session_state: str = "refuse"  # pgbouncer only: "refuse" (raise) or "warn" (log once per statement)
     placeholders: str = "dollar"
@@ -51,6 +57,8 @@ class PostgresPolicy:
             raise ValueError(f"pool sizes: need 0 <= pool_min <= pool_max and pool_max >= 1, not {self}")
         if self.pool_wait_s <= 0 or self.connect_timeout_s < 1:
             raise ValueError("pool_wait_s must be above 0 and connect_timeout_s at least 1 (libpq's unit is seconds)")
+        if self.keepalive_idle_s < 1:
+            raise ValueError("keepalive_idle_s must be at least 1 (libpq's unit is seconds)")
         if self.placeholders not in PLACEHOLDERS:
             raise ValueError(f"placeholders must be one of {', '.join(PLACEHOLDERS)}, not {self.placeholders!r}")
         if self.session_state not in SESSION_STATE:
@@ -70,6 +78,10 @@ class PostgresPolicy:
             "prepare_threshold": self.prepare_threshold,
             "connect_timeout": self.connect_timeout_s,
             "tcp_user_timeout": self.tcp_user_timeout_ms,
+            "keepalives": 1,
+            "keepalives_idle": self.keepalive_idle_s,
+            "keepalives_interval": KEEPALIVE_INTERVAL_S,
+            "keepalives_count": KEEPALIVE_COUNT,
             "application_name": self.application_name,
         }
         if not self.pgbouncer and self.statement_timeout_ms is not None:
