@@ -28,7 +28,7 @@ from pgferry.advise.facts import TEXT_TYPES, ColumnFacts, TableFacts, read_facts
 from pgferry.advise.hypo import HypoSession
 from pgferry.advise.likes import LikeUse, like_uses
 from pgferry.advise.partitioning import PartitionRule, PartitionVerdict, TimeReads, judge, time_column
-from pgferry.advise.workload import Statement
+from pgferry.advise.workload import Statement, own
 from pgferry.advise.writes import index_write_ms, write_loads
 from pgferry.doctor.predicates import analyze_statement
 from pgferry.pg.native_sql import brin_sql, check_sql, enum_sql, trigram_sql
@@ -334,7 +334,7 @@ def _value_lists(
 
 def _distinct_values(pg: psycopg.Connection[Any], qualified: str, column: str, limit: int) -> list[str]:
     rows = pg.execute(
-        f"/* pgferry.advise: a value list */ SELECT DISTINCT {quote_ident(column)}::text FROM {qualified}"
+        f"{own('a value list')}SELECT DISTINCT {quote_ident(column)}::text FROM {qualified}"
         f" WHERE {quote_ident(column)} IS NOT NULL"
         " ORDER BY 1 LIMIT %s",
         [limit],
