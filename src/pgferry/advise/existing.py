@@ -1,7 +1,9 @@
 """Indexes a PostgreSQL database could do without (pghero's rules): two with the same keys, one whose
 keys lead another's (the longer one serves its lookups), and one no scan has used since the
 statistics were reset. Unique and primary-key indexes enforce something: never proposed for removal
-as unused or covered, and of two identical ones the constraint's is kept."""
+as unused or covered, and of two identical ones the constraint's is kept. An index that makes a used
+one redundant is not called unused: the lookups it would take over are the redundant one's, and
+dropping both, as the two findings together would say, would lose them."""
 
 from __future__ import annotations
 
@@ -57,7 +59,10 @@ def redundant_indexes(catalog: Catalog) -> list[IndexFinding]:
                     out.append(_finding("covered", index, other))
                     flagged.add(index.name)
                     break
+    scans = {i.name: i.scans for i in catalog.indexes}
+    replaces_used = {f.by for f in out if f.by is not None and scans.get(f.index, 0) > 0}
     for index in catalog.indexes:
-        if index.name not in flagged and index.scans == 0 and not (index.unique or index.primary):
+        unused = index.scans == 0 and index.name not in replaces_used
+        if index.name not in flagged and unused and not (index.unique or index.primary):
             out.append(_finding("unused", index, None))
     return out
