@@ -11,7 +11,7 @@ trip to Redis for that.
 
 Each read also acknowledges, in Redis, the number of the last entry this follower applied (before the
 read, in the same script). A write returns as soon as every follower that read the stream within
-`confirm_s` has acknowledged its entry (RemoteCache.acked): usually a few milliseconds, as a follower
+2 x `confirm_s` has acknowledged its entry (RemoteCache.acked): usually a few milliseconds, as a follower
 that read entries reads again at once. A follower that fell silent stopped serving by then; one that
 reads but lags holds the write for `confirm_s` at most, as before.
 
