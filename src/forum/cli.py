@@ -491,9 +491,6 @@ def demo(scale: str, seed_text: str, database: str, jobs: int, traffic_users: in
         console.rule(f"5. the forum on the PostgreSQL copy: {traffic_users} users, {traffic_seconds:g} s each")
         for setup, report in result.on_postgres.items():
             print_traffic(console, report, title=f"forum serve on {setup}")
-            if "reads" in report:  # where the traffic's reads went: the replica, or the primary
-                where = ", ".join(f"{target} {n:,}" for target, n in sorted(report["reads"].items()))
-                console.print(f"reads: {where or 'none'}", highlight=False)
     if result.live is not None:
         console.rule(f"6. a live migration: forum serve --postgres under {traffic_users} users")
         print_live(console, result.live)

@@ -61,6 +61,9 @@ def print_traffic(console: Console, report: dict[str, Any], title: str | None = 
         f"errors {errors}",
         highlight=False,
     )
+    if "reads" in report:  # where the traffic's reads went: the replica, or the primary
+        where = ", ".join(f"{target} {n:,}" for target, n in sorted(report["reads"].items()))
+        console.print(f"reads: {where or 'none'}", highlight=False)
 
 
 def print_live(console: Console, run: Any) -> None:
