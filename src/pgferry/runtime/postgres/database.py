@@ -114,8 +114,8 @@ class PostgresDatabase(Statements):
             querystats.refused()
             stats = self._pool.get_stats()
             raise Unavailable(
-                f"no PostgreSQL connection free within {wait:g} s ({stats.get('pool_size', 0)} open of "
-                f"{self.policy.pool_max}, {stats.get('requests_waiting', 0)} requests waiting)",
+                f"no PostgreSQL connection free within {wait:g} s ({stats.get('pool_size', 0)} open or opening "
+                f"of {self.policy.pool_max}, {stats.get('requests_waiting', 0)} requests waiting)",
                 kind="pool_timeout",
             ) from None
         except TooManyRequests:
