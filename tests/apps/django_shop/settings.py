@@ -13,14 +13,8 @@ def database(target: str) -> dict[str, object]:
     if target.startswith("sqlite:"):
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": target.removeprefix("sqlite:")}
     params = psycopg.conninfo.conninfo_to_dict(target)
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": params["dbname"],
-        "USER": params.get("user", ""),
-        "PASSWORD": params.get("password", ""),
-        "HOST": params.get("host", ""),
-        "PORT": params.get("port", ""),
-    }
+    names = {"NAME": "dbname", "USER": "user", "PASSWORD": "password", "HOST": "host", "PORT": "port"}
+    return {"ENGINE": "django.db.backends.postgresql", **{key: params.get(name, "") for key, name in names.items()}}
 
 
 DATABASES = {"default": database(os.environ["PGFERRY_TEST_DB"])}
