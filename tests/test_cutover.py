@@ -156,6 +156,14 @@ def test_a_failing_hook_undoes_the_cutover_and_a_passing_one_runs_under_the_lock
     assert json.loads(seen.read_text()) == {"schema": "public", "locked": True}
 
 
+def test_a_hooks_output_goes_to_stderr_and_json_stays_parseable(tmp_path: Path, pg_dsn: str) -> None:
+    path = make_migrated(tmp_path / "app.db", pg_dsn)
+    command = [sys.executable, "-m", "pgferry", "migrate", "cutover", str(path), pg_dsn, "--json"]
+    done = subprocess.run([*command, "--hook", "echo from the hook"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["cut_over"] and "from the hook" in done.stderr
+
+
 def test_the_postpone_file_holds_the_cutover_back_until_it_is_removed(tmp_path: Path, pg_dsn: str) -> None:
     path = make_migrated(tmp_path / "app.db", pg_dsn)
     flag = tmp_path / "postpone"

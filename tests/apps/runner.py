@@ -19,12 +19,14 @@ def project(name: str, into: Path) -> Path:
     return target
 
 
-def run(project_dir: Path, step: str, database: str, timeout: float = 120, **env_vars: str) -> str:
-    """Run `run.py STEP` of the project with PGFERRY_TEST_DB=database (and `env_vars`); its stdout, or an
-    AssertionError with its output when it fails."""
+def run(
+    project_dir: Path, step: str, database: str, timeout: float = 120, script: str = "run.py", **env_vars: str
+) -> str:
+    """Run `SCRIPT STEP` of the project (run.py by default) with PGFERRY_TEST_DB=database (and `env_vars`);
+    its stdout, or an AssertionError with its output when it fails."""
     env = {**os.environ, "PGFERRY_TEST_DB": database, "PYTHONDONTWRITEBYTECODE": "1", **env_vars}
     done = subprocess.run(
-        [sys.executable, "run.py", step], cwd=project_dir, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, script, step], cwd=project_dir, env=env, capture_output=True, text=True, timeout=timeout
     )
     assert done.returncode == 0, f"{project_dir.name} {step} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout

@@ -29,9 +29,11 @@ attempt writes the mirror again.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -228,10 +230,18 @@ def _sequence_sql(stored: dict[str, Any], conn: sqlite3.Connection) -> list[str]
     return [step.sql for step in plan.steps if step.kind in SEQUENCE_STEPS]
 
 
+def _hook_stdout() -> int | None:
+    """The hook writes to this process's stderr: stdout is the command's report (`--json` stays parseable)."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        return None
+
+
 def _run_hook(command: str, path: Path, dsn: str, schema: str, timeout_s: float) -> None:
     env = {**os.environ, "PGFERRY_SQLITE": str(path), "PGFERRY_DSN": dsn, "PGFERRY_SCHEMA": schema}
     try:
-        done = subprocess.run(command, shell=True, env=env, timeout=timeout_s, check=False)
+        done = subprocess.run(command, shell=True, env=env, timeout=timeout_s, check=False, stdout=_hook_stdout())
     except subprocess.TimeoutExpired:
         raise _GiveUp("hook_failed", f"the hook ran longer than {timeout_s:g} s") from None
     if done.returncode != 0:
