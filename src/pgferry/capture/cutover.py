@@ -29,11 +29,7 @@ attempt writes the mirror again.
 from __future__ import annotations
 
 import contextlib
-import io
-import os
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -49,6 +45,7 @@ from pgferry.capture.applier import Applier, ApplierBusy
 from pgferry.capture.copied import captured_tables
 from pgferry.capture.current import Key
 from pgferry.capture.cutover_log import Attempt
+from pgferry.capture.hook import run_hook
 from pgferry.capture.liveverify import LiveVerifier
 from pgferry.capture.migration import install_schema
 from pgferry.capture.status import read_status
@@ -230,24 +227,6 @@ def _sequence_sql(stored: dict[str, Any], conn: sqlite3.Connection) -> list[str]
     return [step.sql for step in plan.steps if step.kind in SEQUENCE_STEPS]
 
 
-def _hook_stdout() -> int | None:
-    """The hook writes to this process's stderr: stdout is the command's report (`--json` stays parseable)."""
-    try:
-        return sys.stderr.fileno()
-    except (AttributeError, ValueError, io.UnsupportedOperation):
-        return None
-
-
-def _run_hook(command: str, path: Path, dsn: str, schema: str, timeout_s: float) -> None:
-    env = {**os.environ, "PGFERRY_SQLITE": str(path), "PGFERRY_DSN": dsn, "PGFERRY_SCHEMA": schema}
-    try:
-        done = subprocess.run(command, shell=True, env=env, timeout=timeout_s, check=False, stdout=_hook_stdout())
-    except subprocess.TimeoutExpired:
-        raise _GiveUp("hook_failed", f"the hook ran longer than {timeout_s:g} s") from None
-    if done.returncode != 0:
-        raise _GiveUp("hook_failed", f"the hook exited with {done.returncode}")
-
-
 @contextlib.contextmanager
 def _timed(phases: dict[str, float], name: str) -> Iterator[None]:
     started = time.monotonic()
@@ -359,7 +338,9 @@ class _Cutover:
         killpoints.reached("cutover:after_pg_commit")
         if self.options.hook:
             with _timed(phases, "hook"):
-                _run_hook(self.options.hook, self.path, self.dsn, self.schema, self.options.hook_timeout_s)
+                failed = run_hook(self.options.hook, self.path, self.dsn, self.schema, self.options.hook_timeout_s)
+                if failed:
+                    raise _GiveUp("hook_failed", failed)
         with _timed(phases, "commit"):
             self.conn.execute("COMMIT")
         killpoints.reached("cutover:after_commit")
