@@ -21,6 +21,7 @@ run the candidate beside it.
 
 from __future__ import annotations
 
+import bisect
 import collections
 import contextlib
 import sqlite3
@@ -53,10 +54,10 @@ PAUSE_BUCKETS_MS = (10, 50, 100, 500)  # the cutover's goals: p99 under 100 ms, 
 
 def pause_histogram(ordered: list[float]) -> dict[str, int]:
     """How many pauses (seconds) fall in each bucket: "<=10" ... "<=500" milliseconds, then ">500"."""
-    counts = dict.fromkeys([f"<={b}" for b in PAUSE_BUCKETS_MS] + [f">{PAUSE_BUCKETS_MS[-1]}"], 0)
+    labels = [f"<={b}" for b in PAUSE_BUCKETS_MS] + [f">{PAUSE_BUCKETS_MS[-1]}"]
+    counts = dict.fromkeys(labels, 0)
     for seconds in ordered:
-        over = [f"<={b}" for b in PAUSE_BUCKETS_MS if seconds * 1000 <= b]
-        counts[over[0] if over else f">{PAUSE_BUCKETS_MS[-1]}"] += 1
+        counts[labels[bisect.bisect_left(PAUSE_BUCKETS_MS, seconds * 1000)]] += 1
     return counts
 
 

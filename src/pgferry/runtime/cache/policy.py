@@ -20,7 +20,7 @@ class CachePolicy:
     retry_max_s: float = 4.0
     invalidate_s: float = 5.0  # how long a write's invalidation keeps trying Redis before it gives up on it
     follow_s: float = 0.005  # the invalidation stream is read this often (pgferry.runtime.cache.follower)
-    confirm_s: float = 0.05  # L1 serves while the stream was read to its end this recently; a write waits this long
+    confirm_s: float = 0.05  # L1 serves while the stream was read to its end this recently; a write waits at most this
 
     def __post_init__(self) -> None:
         if self.l1_size < 1:

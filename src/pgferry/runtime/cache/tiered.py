@@ -185,20 +185,17 @@ class Cache:
         acknowledged it, or at the latest `confirm_s` after the publish (a process that did not read the
         stream since has stopped serving from L1 by then)."""
         deadline = time.monotonic() + self.policy.confirm_s
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.counters.add("l1", "confirm_timeouts")
-                return
+        fresh_s = ACK_FRESH * self.policy.confirm_s
+        while (left := deadline - time.monotonic()) > 0:
             time.sleep(min(ACK_POLL_S, left))
             try:
-                if remote.acked(number, fresh_s=ACK_FRESH * self.policy.confirm_s):
+                if remote.acked(number, fresh_s=fresh_s):
                     self.counters.add("l1", "confirm_acks")
                     return
             except RedisError:  # no early return without the acknowledgements: wait the deadline out
                 time.sleep(max(0.0, deadline - time.monotonic()))
-                self.counters.add("l1", "confirm_timeouts")
-                return
+                break
+        self.counters.add("l1", "confirm_timeouts")
 
     def _publish_patiently(self, remote: RemoteCache, tags: list[str]) -> int | None:
         """The new generations in Redis and on its invalidation stream; the entry's number, None when
