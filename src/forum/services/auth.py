@@ -12,6 +12,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from forum.services import cachetags
 from forum.services.passwords import PasswordPolicy, Passwords
 from forum.services.ratelimit import SlidingWindow
 from forum.services.units import Units, now_text
@@ -72,7 +73,7 @@ class AuthService:
             if self.repo.name_or_email_taken(username, email):
                 raise Conflict("that username or email is already registered")
             user_id = self.repo.insert_user(username, email, hashed, display_name, now)
-            changed.add(f"stats:{user_id}")
+            changed.add(cachetags.stats(user_id))
             self.repo.insert_stats(user_id, now)
             token, expires = self._open_session(user_id, ip, agent, now)
             self.repo.log_activity(user_id, "register", ("user", user_id), ip, None, now)

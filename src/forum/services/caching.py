@@ -1,12 +1,13 @@
 """The forum's use of pgferry.runtime.cache: which reads are cached, under which keys and tags.
 
-Tags (what a write names, after its commit): `topic:ID` (its view), `category:ID` (its topic list),
-`categories` (the category list and its counts), `category_stats`, `wiki:SLUG` (a page and its history),
-`wiki` (the page list), `stats:USER` (a user's counters), `notifications:USER` (a user's notifications:
-per user, so only that user's requests read them). Values are the records themselves (pickled), or for
-the hottest reads their JSON (`read_json`: a hit then costs no serialisation, and the HTTP layer can
-serve it without routing, forum.web.shortcut); their version is a digest of every record dataclass's
-fields, so a changed record never reads a value cached in the old shape.
+Tags (what a write names, after its commit; forum.services.cachetags spells them): `topic:ID` (its
+view), `category:ID` (its topic list), `categories` (the category list and its counts), `category_stats`,
+`wiki:SLUG` (a page and its history), `wiki` (the page list), `stats:USER` (a user's counters),
+`notifications:USER` (a user's notifications: per user, so only that user's requests read them).
+Values are the records themselves (pickled), or for the hottest reads their JSON (`read_json`: a hit
+then costs no serialisation, and the HTTP layer can serve it without routing, forum.web.shortcut);
+their version is a digest of every record dataclass's fields, so a changed record never reads a value
+cached in the old shape.
 """
 
 from __future__ import annotations

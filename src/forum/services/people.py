@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from forum.services import cachetags
 from forum.services.caching import Render, Rendered
 from forum.services.units import Units
 from forum.store.errors import Forbidden, NotFound
@@ -29,7 +30,7 @@ class PeopleService:
         return self.units.cache.read_json(*self._stats_entry(user_id), render)
 
     def _stats_entry(self, user_id: int) -> tuple[str, list[str], Callable[[], UserStats]]:
-        return f"stats:{user_id}", [f"stats:{user_id}"], lambda: self._stats(user_id)
+        return f"stats:{user_id}", [cachetags.stats(user_id)], lambda: self._stats(user_id)
 
     def _stats(self, user_id: int) -> UserStats:
         with self.units.read():
@@ -48,7 +49,7 @@ class PeopleService:
         user_id = actor.user_id
         return self.units.cache.read(
             f"notifications:{user_id}:{limit}",
-            [f"notifications:{user_id}"],
+            [cachetags.notifications(user_id)],
             lambda: self._notifications(user_id, limit),
         )
 
@@ -58,7 +59,7 @@ class PeopleService:
 
     def mark_read(self, actor: SessionInfo, notification_id: int) -> None:
         with self.units.write() as changed:
-            changed.add(f"notifications:{actor.user_id}")
+            changed.add(cachetags.notifications(actor.user_id))
             if self.repo.mark_read(notification_id, actor.user_id):
                 return
             owner = self.repo.notification_owner(notification_id)
@@ -68,5 +69,5 @@ class PeopleService:
 
     def mark_all_read(self, actor: SessionInfo) -> int:
         with self.units.write() as changed:
-            changed.add(f"notifications:{actor.user_id}")
+            changed.add(cachetags.notifications(actor.user_id))
             return self.repo.mark_all_read(actor.user_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import psycopg
 
+from forum.services import cachetags
 from forum.store.errors import StoreError
 from forum.store.postgres.stats_view import FORUM_STATS, READ
 from forum.store.records import CategoryStatsList
@@ -33,7 +34,7 @@ class StatsView:
     def _refreshed(self) -> None:
         if self.cache is not None:
             self.cache.counters.add("l3", "recomputes")
-            self.cache.invalidate(["category_stats"])
+            self.cache.invalidate([cachetags.CATEGORY_STATS])
 
     def read(self) -> CategoryStatsList:
         with self.db.hold():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from forum.services import cachetags
 from forum.services.caching import Render, Rendered
 from forum.services.stats import StatsView
 from forum.services.units import Units, now_text
@@ -45,7 +46,7 @@ class TopicService:
     # --- reads ---------------------------------------------------------------------------------------
 
     def categories(self) -> list[Category]:
-        return self.units.cache.read("categories", ["categories"], self._categories)
+        return self.units.cache.read("categories", [cachetags.CATEGORIES], self._categories)
 
     def _categories(self) -> list[Category]:
         with self.units.read():
@@ -54,8 +55,8 @@ class TopicService:
     def category_stats(self) -> CategoryStatsList:
         """Live, or from the forum_stats view (L3) when the stats are given one."""
         if self.stats_view is not None:
-            return self.units.cache.read("category_stats", ["category_stats"], self.stats_view.read)
-        return self.units.cache.read("category_stats", ["category_stats"], self._live_stats)
+            return self.units.cache.read("category_stats", [cachetags.CATEGORY_STATS], self.stats_view.read)
+        return self.units.cache.read("category_stats", [cachetags.CATEGORY_STATS], self._live_stats)
 
     def refresh_stats(self, actor: SessionInfo) -> bool:
         """Refresh the forum_stats view now (admins only); False when there is none or another process was at it."""
@@ -88,7 +89,7 @@ class TopicService:
     ) -> tuple[str, list[str], Callable[[], TopicPage]]:
         return (
             f"topics:{category_id}:{status}:{limit}:{cursor}",
-            [f"category:{category_id}"],
+            [cachetags.category(category_id)],
             lambda: self._list_topics(category_id, status, limit, cursor),
         )
 
@@ -115,7 +116,11 @@ class TopicService:
     def _view_entry(
         self, topic_id: int, limit: int, cursor: str | None
     ) -> tuple[str, list[str], Callable[[], TopicView]]:
-        return f"topic:{topic_id}:{limit}:{cursor}", [f"topic:{topic_id}"], lambda: self._view(topic_id, limit, cursor)
+        return (
+            f"topic:{topic_id}:{limit}:{cursor}",
+            [cachetags.topic(topic_id)],
+            lambda: self._view(topic_id, limit, cursor),
+        )
 
     def _view(self, topic_id: int, limit: int, cursor: str | None) -> TopicView:
         with self.units.read():
@@ -161,11 +166,11 @@ class TopicService:
             topic_id = self.repo.insert_topic(category_id, actor.user_id, title, content, now)
             changed.update(
                 {
-                    f"topic:{topic_id}",
-                    f"category:{category_id}",
-                    "categories",
-                    "category_stats",
-                    f"stats:{actor.user_id}",
+                    cachetags.topic(topic_id),
+                    cachetags.category(category_id),
+                    cachetags.CATEGORIES,
+                    cachetags.CATEGORY_STATS,
+                    cachetags.stats(actor.user_id),
                 }
             )
             for name in tags:
@@ -188,7 +193,7 @@ class TopicService:
         now = now_text()
         with self.units.write() as changed:
             owner = self._owned_topic(actor, topic_id)
-            changed.update({f"topic:{topic_id}", f"category:{owner.parent_id}"})
+            changed.update({cachetags.topic(topic_id), cachetags.category(owner.parent_id)})
             current = self.repo.topic(topic_id)
             assert current is not None
             self.repo.update_topic(topic_id, title or current.title, content or current.content, now)
@@ -201,7 +206,14 @@ class TopicService:
         now = now_text()
         with self.units.write() as changed:
             owner = self._owned_topic(actor, topic_id)
-            changed.update({f"topic:{topic_id}", f"category:{owner.parent_id}", "categories", "category_stats"})
+            changed.update(
+                {
+                    cachetags.topic(topic_id),
+                    cachetags.category(owner.parent_id),
+                    cachetags.CATEGORIES,
+                    cachetags.CATEGORY_STATS,
+                }
+            )
             self.repo.untag_topic(topic_id)
             self.repo.delete_replies_of(topic_id)
             self.repo.delete_topic(topic_id)
@@ -217,7 +229,12 @@ class TopicService:
             if topic is None:
                 raise NotFound(f"no topic {topic_id}")
             changed.update(
-                {f"topic:{topic_id}", f"category:{topic.parent_id}", "category_stats", f"stats:{actor.user_id}"}
+                {
+                    cachetags.topic(topic_id),
+                    cachetags.category(topic.parent_id),
+                    cachetags.CATEGORY_STATS,
+                    cachetags.stats(actor.user_id),
+                }
             )
             if topic.locked or topic.status != "open":
                 raise Conflict(f"topic {topic_id} is {'locked' if topic.locked else topic.status}: no new replies")
@@ -231,7 +248,7 @@ class TopicService:
                     "excerpt": content[:80],
                 }
                 self.repo.notify(topic.user_id, "reply", payload, now)
-                changed.add(f"notifications:{topic.user_id}")
+                changed.add(cachetags.notifications(topic.user_id))
             self.repo.bump_stats(actor.user_id, "replies", now)
             self.repo.log_activity(actor.user_id, "create_reply", ("reply", reply_id), ip, None, now)
             reply = self.repo.reply(reply_id)
@@ -249,7 +266,7 @@ class TopicService:
         now = now_text()
         with self.units.write() as changed:
             owner = self._owned_reply(actor, reply_id)
-            changed.add(f"topic:{owner.parent_id}")
+            changed.add(cachetags.topic(owner.parent_id))
             self.repo.update_reply(reply_id, content, now)
             reply = self.repo.reply(reply_id)
         assert reply is not None
@@ -262,7 +279,7 @@ class TopicService:
             self.repo.soft_delete_reply(reply_id, now)
             if owner.parent_id is not None:
                 self.repo.topic_reply_removed(owner.parent_id)
-                changed.update({f"topic:{owner.parent_id}", "category_stats"})
+                changed.update({cachetags.topic(owner.parent_id), cachetags.CATEGORY_STATS})
                 topic = self.repo.topic_owner(owner.parent_id) if self.units.cache.on else None
                 if topic is not None:  # its list shows the reply count
-                    changed.add(f"category:{topic.parent_id}")
+                    changed.add(cachetags.category(topic.parent_id))

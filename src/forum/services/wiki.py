@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from forum.services import cachetags
 from forum.services.caching import Render, Rendered
 from forum.services.topics import check_owner
 from forum.services.units import Units, now_text
@@ -22,7 +23,7 @@ class WikiService:
         self.repo = units.repo
 
     def list_pages(self, limit: int, cursor: str | None) -> WikiPageList:
-        return self.units.cache.read(f"wiki_list:{limit}:{cursor}", ["wiki"], lambda: self._list(limit, cursor))
+        return self.units.cache.read(f"wiki_list:{limit}:{cursor}", [cachetags.WIKI], lambda: self._list(limit, cursor))
 
     def _list(self, limit: int, cursor: str | None) -> WikiPageList:
         with self.units.read():
@@ -47,7 +48,7 @@ class WikiService:
         return self.units.cache.read_json(*self._page_entry(slug), render)
 
     def _page_entry(self, slug: str) -> tuple[str, list[str], Callable[[], WikiPage]]:
-        return f"wiki:{slug}", [f"wiki:{slug}"], lambda: self._read_page(slug)
+        return f"wiki:{slug}", [cachetags.wiki_page(slug)], lambda: self._read_page(slug)
 
     def _read_page(self, slug: str) -> WikiPage:
         with self.units.read():
@@ -59,7 +60,7 @@ class WikiService:
         """Page, first revision, the author's edit count, activity."""
         now = now_text()
         with self.units.write() as changed:
-            changed.update({f"wiki:{slug}", "wiki", f"stats:{actor.user_id}"})
+            changed.update({cachetags.wiki_page(slug), cachetags.WIKI, cachetags.stats(actor.user_id)})
             if self.repo.wiki_slug_taken(slug):
                 raise Conflict(f"a wiki page {slug!r} already exists")
             page_id = self.repo.insert_wiki(slug, title, content, actor.user_id, now)
@@ -81,7 +82,7 @@ class WikiService:
         """Update the page and write its revision, the editor's stats and activity."""
         now = now_text()
         with self.units.write() as changed:
-            changed.update({f"wiki:{slug}", "wiki", f"stats:{actor.user_id}"})
+            changed.update({cachetags.wiki_page(slug), cachetags.WIKI, cachetags.stats(actor.user_id)})
             page = self._page(slug)
             if page.is_locked or page.is_protected:
                 check_owner(actor, page.author.id, "locked wiki page")
@@ -94,7 +95,7 @@ class WikiService:
     def archive(self, actor: SessionInfo, slug: str) -> None:
         now = now_text()
         with self.units.write() as changed:
-            changed.update({f"wiki:{slug}", "wiki"})
+            changed.update({cachetags.wiki_page(slug), cachetags.WIKI})
             page = self._page(slug)
             check_owner(actor, page.author.id, "wiki page")
             self.repo.archive_wiki(page.id, now)
@@ -106,7 +107,7 @@ class WikiService:
         return self.units.cache.read_json(*self._history_entry(slug, limit), render)
 
     def _history_entry(self, slug: str, limit: int) -> tuple[str, list[str], Callable[[], list[RevisionSummary]]]:
-        return f"wiki_history:{slug}:{limit}", [f"wiki:{slug}"], lambda: self._history(slug, limit)
+        return f"wiki_history:{slug}:{limit}", [cachetags.wiki_page(slug)], lambda: self._history(slug, limit)
 
     def _history(self, slug: str, limit: int) -> list[RevisionSummary]:
         with self.units.read():
