@@ -39,7 +39,7 @@ def test_demo_seeds_copies_and_verifies(tmp_path: Path, pg_dsn: str, monkeypatch
     )
     assert result.exit_code == 0, (result.output[-6000:], result.exception)
     metrics = [url for url in answered if url.endswith("/metrics")]
-    assert len(metrics) == 4  # legacy, optimized, postgres (PGFERRY_DSN: direct only), the live migration's
+    assert len(metrics) == 5  # legacy, optimized, postgres direct and with caches (PGFERRY_DSN), the live migration's
     (board,) = [url for url in answered if not url.endswith("/metrics")]
     for url, response in answered.items():
         assert f" at {url} (while this step runs)" in result.output
@@ -54,6 +54,7 @@ def test_demo_seeds_copies_and_verifies(tmp_path: Path, pg_dsn: str, monkeypatch
     assert "forum serve --mode legacy" in result.output and "forum serve --mode optimized" in result.output
     assert "statements per topic view" in result.output
     assert "forum serve on postgres" in result.output  # the PostgreSQL copy served (PGFERRY_DSN: direct only)
+    assert re.search(r"cache hit rate: l1 \d+%", result.output)  # and with the caches
     assert not database.with_name(database.name + "-wal").exists()
     # the live migration: served under traffic, copied, cut over, and no user saw an error
     assert "a live migration" in result.output and result.output.count("cut_over") >= 2
@@ -76,8 +77,10 @@ def test_on_a_cluster_of_its_own_the_demo_serves_through_pgbouncer_with_reads_on
     with throwaway_cluster() as cluster:
         copy_database(seeded_db, cluster.dsn(), CopyOptions(jobs=2))
         reports = forum.demo.postgres_burst(cluster.dsn(), "public", cluster, users=3, seconds=2, seed=42)
-    assert list(reports) == ["postgres", "pgbouncer + replica"]
+    assert list(reports) == ["postgres", "postgres + caches", "pgbouncer + replica"]
     for report in reports.values():
         assert report["requests"] > 0 and report["errors"] == 0, report["errors_by_status"]
+    levels = reports["postgres + caches"]["cache"]["levels"]  # the caches served reads at both levels
+    assert levels["l1"]["hits"] > 0 and levels["l2"]["hits"] + levels["l2"]["misses"] > 0, levels
     reads = reports["pgbouncer + replica"]["reads"]
     assert reads.get("replica-1", 0) > 0, reads

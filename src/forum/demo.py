@@ -1,7 +1,8 @@
 """The demo: seed a legacy forum database, copy it into PostgreSQL with pgferry, verify the copy,
 then serve the forum on the seeded database in both modes under the same short traffic burst, then on
-the PostgreSQL copy (direct, and through PgBouncer with reads on a streaming replica), and migrate a
-copy of it live while the forum serves traffic (forum.live: migrate start, cutover, rollback, cutover).
+the PostgreSQL copy (direct, with the caches, and through PgBouncer with reads on a streaming replica),
+and migrate a copy of it live while the forum serves traffic (forum.live: migrate start, cutover,
+rollback, cutover).
 
 Each step tells `on_up` where its pages are while they are up (every forum server's /metrics, and
 during the live migration the migration dashboard): the CLI prints them.
@@ -35,6 +36,7 @@ from pgferry.migrate.run import copy_and_verify
 from pgferry.migrate.verify import VerifyReport
 from pgferry.pg.cluster import LocalCluster, throwaway_cluster, throwaway_replica
 from pgferry.pg.pgbouncer import throwaway_pgbouncer
+from pgferry.runtime.cache.server import throwaway_redis
 
 
 @dataclass
@@ -74,7 +76,8 @@ def postgres_burst(
     seed: int,
     on_up: OnUp | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The same traffic on the PostgreSQL copy: direct, then (on a cluster of ours) through PgBouncer in
+    """The same traffic on the PostgreSQL copy: direct, direct with the caches (L1 in the process, L2 in
+    a throwaway redis-server: pgferry.runtime.cache), then (on a cluster of ours) through PgBouncer in
     transaction pooling with reads on a streaming replica (`pg_basebackup -R`) behind a PgBouncer of its
     own. With PGFERRY_DSN, direct only: the copy is in a schema of its own, and PgBouncer 1.18 does not
     pass the search_path a client asks for."""
@@ -82,6 +85,16 @@ def postgres_burst(
     with running_server(in_schema(dsn, schema), "optimized") as server:
         _announce(on_up, "forum serve on postgres: metrics", server.url)
         reports["postgres"] = run_traffic(server.url, TrafficOptions(users, seconds, seed)).to_dict()
+    with (
+        throwaway_redis() as redis,
+        running_server(in_schema(dsn, schema), "optimized", extra_args=("--redis", redis.url)) as server,
+    ):
+        _announce(
+            on_up, "forum serve on postgres with caches (L1, L2 in a throwaway redis-server): metrics", server.url
+        )
+        report = run_traffic(server.url, TrafficOptions(users, seconds, seed)).to_dict()
+        report["cache"] = httpx.get(f"{server.url}/healthz", timeout=10).json()["cache"]
+        reports["postgres + caches"] = report
     if cluster is None:
         return reports
     pools = {"default_pool_size": 10, "log_connections": False}
