@@ -54,7 +54,7 @@ def test_demo_seeds_copies_and_verifies(tmp_path: Path, pg_dsn: str, monkeypatch
     assert "forum serve --mode legacy" in result.output and "forum serve --mode optimized" in result.output
     assert "statements per topic view" in result.output
     assert "forum serve on postgres" in result.output  # the PostgreSQL copy served (PGFERRY_DSN: direct only)
-    assert re.search(r"cache hit rate: l1 \d+%", result.output)  # and with the caches
+    assert re.search(r"cache hit rate \(2 workers\): l1 \d+%", result.output)  # and with the caches
     assert not database.with_name(database.name + "-wal").exists()
     # the live migration: served under traffic, copied, cut over, and no user saw an error
     assert "a live migration" in result.output and result.output.count("cut_over") >= 2
@@ -80,7 +80,9 @@ def test_on_a_cluster_of_its_own_the_demo_serves_through_pgbouncer_with_reads_on
     assert list(reports) == ["postgres", "postgres + caches", "pgbouncer + replica"]
     for report in reports.values():
         assert report["requests"] > 0 and report["errors"] == 0, report["errors_by_status"]
-    levels = reports["postgres + caches"]["cache"]["levels"]  # the caches served reads at both levels
-    assert levels["l1"]["hits"] > 0 and levels["l2"]["hits"] + levels["l2"]["misses"] > 0, levels
+    cache = reports["postgres + caches"]["cache"]  # both workers counted; L1 served reads, L2 (Redis) was asked
+    levels = cache["levels"]
+    assert cache["workers"] == 2 and levels["l1"]["hits"] > 0, cache
+    assert levels["l2"]["hits"] + levels["l2"]["misses"] > 0 and levels["l2"]["bypass"] == 0, cache
     reads = reports["pgbouncer + replica"]["reads"]
     assert reads.get("replica-1", 0) > 0, reads

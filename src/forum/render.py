@@ -64,7 +64,8 @@ def print_traffic(console: Console, report: dict[str, Any], title: str | None = 
     if "cache" in report:  # what the caches served, per level (pgferry.runtime.cache)
         rates = report["cache"]["hit_rate"]
         shown = ", ".join(f"{level} {rate:.0%}" for level, rate in rates.items() if rate is not None)
-        console.print(f"cache hit rate: {shown or 'no lookups'}", highlight=False)
+        workers = report["cache"]["workers"]
+        console.print(f"cache hit rate ({workers} workers): {shown or 'no lookups'}", highlight=False)
     if "reads" in report:  # where the traffic's reads went: the replica, or the primary
         where = ", ".join(f"{target} {n:,}" for target, n in sorted(report["reads"].items()))
         console.print(f"reads: {where or 'none'}", highlight=False)
