@@ -65,7 +65,7 @@ def print_traffic(console: Console, report: dict[str, Any], title: str | None = 
         rates = report["cache"]["hit_rate"]
         shown = ", ".join(f"{level} {rate:.0%}" for level, rate in rates.items() if rate is not None)
         workers = report["cache"]["workers"]
-        console.print(f"cache hit rate ({workers} workers): {shown or 'no lookups'}", highlight=False)
+        console.print(f"cache hit rate ({workers} workers, from cold): {shown or 'no lookups'}", highlight=False)
     if "reads" in report:  # where the traffic's reads went: the replica, or the primary
         where = ", ".join(f"{target} {n:,}" for target, n in sorted(report["reads"].items()))
         console.print(f"reads: {where or 'none'}", highlight=False)
