@@ -54,7 +54,7 @@ def test_demo_seeds_copies_and_verifies(tmp_path: Path, pg_dsn: str, monkeypatch
     assert "forum serve --mode legacy" in result.output and "forum serve --mode optimized" in result.output
     assert "statements per topic view" in result.output
     assert "forum serve on postgres" in result.output  # the PostgreSQL copy served (PGFERRY_DSN: direct only)
-    assert re.search(r"cache hit rate \(2 workers\): l1 \d+%", result.output)  # and with the caches
+    assert re.search(r"cache hit rate \(2 workers, from cold\): l1 \d+%", result.output)  # and with the caches
     assert not database.with_name(database.name + "-wal").exists()
     # the live migration: served under traffic, copied, cut over, and no user saw an error
     assert "a live migration" in result.output and result.output.count("cut_over") >= 2
