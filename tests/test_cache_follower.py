@@ -188,3 +188,24 @@ def test_a_young_epoch_is_not_trusted_with_acknowledgements(redis_server: LocalR
         assert reader.get("k", lambda: "old", tags=["t"]) == "old"
         writer.invalidate(["t"])
         assert confirms(writer) == (0, 1) and reader.peek("k", tags=["t"]) is None
+
+
+def test_a_write_held_by_a_silent_follower_looks_for_its_acknowledgement_at_the_followers_cadence(
+    redis_server: LocalRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An acknowledgement comes with a follower's read of the stream (every follow_s): a write that
+    waits looks that often, not every millisecond (which cost a write 50 Redis calls in confirm_s)."""
+    looks = []
+    asking = RemoteCache.acked
+
+    def counted(self: RemoteCache, number: int, fresh_s: float) -> bool:
+        looks.append(number)
+        return asking(self, number, fresh_s)
+
+    monkeypatch.setattr(RemoteCache, "acked", counted)
+    with processes(redis_server, 2, confirm_s=0.5, epoch_age_s=600) as (writer, gone):
+        gone.close()  # heard from within 2 x confirm_s and silent since: the write waits confirm_s out
+        writer.invalidate(["t"])
+        assert confirms(writer) == (0, 1)
+    policy = writer.policy
+    assert 1 <= len(looks) <= policy.confirm_s / policy.follow_s + 5, len(looks)  # every 1 ms: about 500

@@ -36,7 +36,10 @@ from pgferry.runtime.cache.remote import RedisError, RedisTimeout, RemoteCache
 
 T = TypeVar("T")
 RETRY_BUMP_S = 0.05  # between two tries of an invalidation that did not reach Redis
-ACK_POLL_S = 0.001  # how often a write looks whether the followers acknowledged its invalidation
+ACK_POLL_S = 0.001  # a write's first look whether the followers acknowledged its invalidation; each
+# later look waits twice as long, up to the followers' own cadence (policy.follow_s): an acknowledgement
+# comes with a follower's read, so looking more often only costs the write CPU (a late follower made a
+# write look 50 times in confirm_s)
 ACK_FRESH = 2.0  # a follower heard from within this many confirm_s may be serving: its acknowledgement counts
 
 
@@ -186,8 +189,10 @@ class Cache:
         stream since has stopped serving from L1 by then)."""
         deadline = time.monotonic() + self.policy.confirm_s
         fresh_s = ACK_FRESH * self.policy.confirm_s
+        pause = ACK_POLL_S
         while (left := deadline - time.monotonic()) > 0:
-            time.sleep(min(ACK_POLL_S, left))
+            time.sleep(min(pause, left))
+            pause = min(2 * pause, max(ACK_POLL_S, self.policy.follow_s))
             try:
                 if remote.acked(number, fresh_s=fresh_s):
                     self.counters.add("l1", "confirm_acks")
