@@ -7,7 +7,8 @@ One batch, under the schema's advisory lock (one reverse applier at a time):
 2. one SQLite transaction (BEGIN IMMEDIATE, busy timeout): the route checked to still be `postgres`
    (a rollback flips it under this same lock: a batch read before it must not land after it), the
    gone keys deleted, the current rows written, and the forward changelog's entries made by these
-   writes pruned (they are PostgreSQL's own rows coming back, not changes to carry forward); COMMIT;
+   writes pruned (they are PostgreSQL's own rows coming back, not changes to carry forward; entries
+   other writers made are stray writes, pgferry.capture.strays, and stay); COMMIT;
 3. in the PostgreSQL transaction still open, the applied entries deleted by seq; COMMIT.
 
 Why PostgreSQL's out-of-order commits lose nothing: the applier keeps no position. An entry whose
@@ -45,6 +46,7 @@ from pgferry.capture.loop import run_batches
 from pgferry.capture.reverse import log
 from pgferry.capture.reverse.drift import check_drift, column_drift, stop_on_drift
 from pgferry.capture.reverse.rows import Changes, ReverseTable
+from pgferry.capture.strays import Stray, cutover_position, list_strays
 from pgferry.pg.connect import connect
 from pgferry.runtime.route import Route, read_route
 from pgferry.sqlite.atomic import atomic
@@ -53,6 +55,7 @@ from pgferry.sqlite.connect import open_writable
 BATCH_ENTRIES = 2_000
 BUSY_TIMEOUT_MS = 5_000
 HEARTBEAT_S = 1.0
+STRAYS_READ = 100  # stray writes read per new_strays call (the rest at the next)
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class ReverseApplier:
             copied = captured_tables(self.conn, self.pg, schema)
             self.plan = copied.plan  # the copy's, as stored
             self.tables = {t.identity.target: ReverseTable.load(self.pg, schema, t) for t in copied.tables}
+            self.strays_seen = cutover_position(self.pg, schema) or 0  # new_strays reads above it
         except BaseException:
             self.close()
             raise
@@ -144,13 +148,23 @@ class ReverseApplier:
         return Pending(entries, changes)
 
     def write(self, conn: sqlite3.Connection, pending: Pending) -> tuple[int, int]:
-        """Make SQLite hold `pending`'s rows, in `conn`'s transaction: (rows written, keys deleted)."""
+        """Make SQLite hold `pending`'s rows, in `conn`'s transaction: (rows written, keys deleted).
+        The forward changelog's entries these writes make are deleted, and only they: an entry below
+        them is a stray write (pgferry.capture.strays), kept for the rollback to carry forward."""
+        before = changelog.head(conn)  # one writer at a time: our entries are the ones above it
         for table, changes in pending.changes:  # deletes first: they free UNIQUE values
             table.delete(conn, changes)
         for table, changes in pending.changes:
             table.replace(conn, changes.rows)
-        changelog.prune(conn, changelog.head(conn))  # our writes, logged by forward capture
+        changelog.prune_range(conn, before, changelog.head(conn))  # our writes, logged by forward capture
         return sum(len(c.rows) for _t, c in pending.changes), sum(len(c.gone) for _t, c in pending.changes)
+
+    def new_strays(self, limit: int = STRAYS_READ) -> list[Stray]:
+        """Stray writes (pgferry.capture.strays) committed since the last call, up to `limit`."""
+        found = list_strays(self.conn, self.strays_seen, limit)
+        if found:
+            self.strays_seen = found[-1].seq
+        return found
 
     # --- one batch ---------------------------------------------------------------------------------
 
