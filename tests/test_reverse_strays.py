@@ -90,6 +90,27 @@ def test_a_stray_write_outlives_the_reverse_batches_and_the_rollback_carries_it(
     assert_same(path, pg_dsn)  # verify passes: counts, checksums and rows equal
 
 
+def test_a_reverse_batch_writing_over_a_stray_key_is_noted(tmp_path: Path, pg_dsn: str) -> None:
+    path = cut_over(tmp_path / "app.db", pg_dsn)
+    for id_ in (3, 4, 5):
+        stray_write(path, "UPDATE item SET note = 'stray' WHERE id = ?", (id_,))
+    pg_write(pg_dsn, [("UPDATE item SET n = 99 WHERE id = 3", ()), ("DELETE FROM item WHERE id = 5", ())])
+    assert reverse_caught_up(path, pg_dsn) == 4  # item 3, item 5 and its two tags (ON DELETE CASCADE)
+    strays = read_strays(path, pg_dsn, "public")
+    assert [(s.key, s.overwritten) for s in strays.first] == [({"id": 3}, True), ({"id": 4}, False), ({"id": 5}, True)]
+    assert "item (id=3, overwritten by PostgreSQL's row)" in strays.describe()
+    assert sqlite_item(path, 3) == (3, 99, "note 3") and sqlite_item(path, 5) is None  # PostgreSQL's rows
+    report = rollback(path, pg_dsn)
+    assert report.strays is not None and [s["overwritten"] for s in report.strays["first"]] == [True, False, True]
+    assert caught_up(path, pg_dsn) == 3
+    assert pg_item(pg_dsn, 4) == (4, 4, "stray")
+    assert_same(path, pg_dsn)
+    with sqlite3.connect(path) as conn:  # the note went with the flip
+        assert conn.execute("SELECT count(*) FROM _pgferry_migrate WHERE name = 'strays_overwritten'").fetchone() == (
+            0,
+        )
+
+
 def test_a_rollback_killed_after_its_flip_still_carries_the_strays(tmp_path: Path, pg_dsn: str) -> None:
     path = cut_over(tmp_path / "app.db", pg_dsn)
     stray_write(path, "UPDATE item SET note = 'stray' WHERE id = 7")
@@ -125,6 +146,8 @@ def test_follow_warns_once_per_stray_and_its_metric_counts_them(tmp_path: Path, 
     path = cut_over(tmp_path / "app.db", pg_dsn)
     stray_write(path, "UPDATE item SET note = 'stray' WHERE id = 4")
     stray_write(path, "UPDATE item SET note = 'stray again' WHERE id = 4")
+    stray_write(path, "UPDATE item SET note = 'overwritten' WHERE id = 6")
+    pg_write(pg_dsn, [("UPDATE item SET n = 60 WHERE id = 6", ())])  # the follower's first batch writes over it
     follower = subprocess.Popen(
         [sys.executable, "-m", "pgferry", "migrate", "follow", str(path), pg_dsn, "--metrics-port", "0"],
         stdout=subprocess.PIPE,
@@ -144,12 +167,14 @@ def test_follow_warns_once_per_stray_and_its_metric_counts_them(tmp_path: Path, 
                 break
             assert time.monotonic() < deadline, text
             time.sleep(0.1)
-        assert 'pgferry_migration_stray_sqlite_writes{schema="public"} 2.0' in text
+        assert 'pgferry_migration_stray_sqlite_writes{schema="public"} 3.0' in text
     finally:
         follower.send_signal(signal.SIGTERM)
         _, err = follower.communicate(timeout=DEADLINE_S)
     assert follower.returncode == 0, err
     warnings = [line for line in err.splitlines() if "stray write" in line]
-    assert len(warnings) == 2 and all("item (id=4)" in w for w in warnings), err
-    assert "stray again" not in err  # the key, never the row's values
+    assert len(warnings) == 3, err  # once each
+    assert sum("item (id=4)" in w and "in SQLite only" in w for w in warnings) == 2, err
+    assert sum("item (id=6, overwritten by PostgreSQL's row)" in w for w in warnings) == 1, err
+    assert "stray again" not in err and "'overwritten'" not in err  # the key, never the row's values
     assert sqlite_item(path, 9) == (9, 50, "note 9")

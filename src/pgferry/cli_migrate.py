@@ -121,7 +121,15 @@ def _run(
 
 
 def _stray_warning(stray: Stray) -> None:
-    """Once per stray write `follow` sees (its table and key, not the row's values), on stderr."""
+    """Once per stray write `follow` sees, and once more if a batch overwrites it (its table and key,
+    not the row's values), on stderr."""
+    if stray.overwritten:
+        click.echo(
+            f"warning: the stray write {stray.describe()} (changelog seq {stray.seq}) was overwritten: PostgreSQL "
+            "changed the same key, and its row is in SQLite now; the stray value is gone",
+            err=True,
+        )
+        return
     click.echo(
         f"warning: a write was committed to SQLite after the cutover (stray write, changelog seq {stray.seq}): "
         f"{stray.describe()}; its row is in SQLite only (`pgferry migrate status` lists them, a rollback carries "

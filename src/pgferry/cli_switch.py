@@ -208,7 +208,9 @@ def rollback_command(
     if report.strays:
         click.echo(
             f"stray writes: {report.strays['count']:,} committed to SQLite after the cutover ("
-            + ", ".join(f"{s['table']} {s['key']}" for s in report.strays["first"])
+            + ", ".join(
+                f"{s['table']} {s['key']}" + (" overwritten" * s["overwritten"]) for s in report.strays["first"]
+            )
             + "); `pgferry migrate follow` carries their rows to PostgreSQL"
         )
     if not report.reverse_removed:

@@ -45,7 +45,7 @@ from pgferry.capture.idmarks import autoincrement_tables, given_on_postgres, rai
 from pgferry.capture.migration import install_schema
 from pgferry.capture.reverse import ReverseApplier, log
 from pgferry.capture.reverse.applier import BATCH_ENTRIES
-from pgferry.capture.strays import NONE, cutover_position, strays_above
+from pgferry.capture.strays import NONE, cutover_position, forget_overwritten, strays_above
 from pgferry.dsn import redact
 from pgferry.errors import PgferryError, TargetError, UsageError
 from pgferry.migrate.errors import user_errors
@@ -225,6 +225,7 @@ def _flip_record(conn: sqlite3.Connection, pg: psycopg.Connection, schema: str, 
     head = changelog.head(conn)
     position = cutover_position(pg, schema)
     strays = NONE if position is None else strays_above(conn, position)
+    forget_overwritten(conn)  # named in the record; the forward applier carries SQLite's rows from here
     if not strays.count:
         return Flip(drained_upto, head)
     return Flip(drained_upto, head, strays.first[0].seq - 1, strays.as_dict())

@@ -7,11 +7,17 @@ there; the reverse applier deletes the entries its own writes make (in their tra
 entry above that position is a stray write. Their rows are in SQLite only: `migrate status` and
 `migrate follow` report them, a rollback carries them to PostgreSQL (the forward applier starts just
 below the first one), and `migrate finish` refuses while there are any (docs/migrate.md).
+
+A reverse batch that writes a key a stray write changed replaces SQLite's row with PostgreSQL's (the
+source of truth until a rollback): the stray's value is gone. The batch notes the stray's seq in the
+install's STATE table, in its own transaction, so every report can say so (`overwritten`).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +29,7 @@ from pgferry.pg.connect import connect
 from pgferry.sqlite.connect import open_readonly
 
 FIRST = 10  # the strays named in a report; the count is of all of them
+OVERWRITTEN = "strays_overwritten"  # the STATE row: JSON list of the seqs of stray writes overwritten
 
 
 @dataclass(frozen=True)
@@ -33,14 +40,16 @@ class Stray:
     seq: int
     table: str
     key: dict[str, Any]  # key column -> value
+    overwritten: bool = False  # a reverse batch wrote PostgreSQL's row (or its absence) over it since
 
     def as_dict(self) -> dict[str, Any]:
         key = {c: v.hex() if isinstance(v, bytes) else v for c, v in self.key.items()}
-        return {"seq": self.seq, "table": self.table, "key": key}
+        return {"seq": self.seq, "table": self.table, "key": key, "overwritten": self.overwritten}
 
     def describe(self) -> str:
         """`table (col=value, ...)`: the key, never the row's other values."""
-        return f"{self.table} ({', '.join(f'{c}={v!r}' for c, v in self.key.items())})"
+        tail = ", overwritten by PostgreSQL's row" if self.overwritten else ""
+        return f"{self.table} ({', '.join(f'{c}={v!r}' for c, v in self.key.items())}{tail})"
 
 
 @dataclass(frozen=True)
@@ -66,13 +75,37 @@ def list_strays(conn: sqlite3.Connection, after: int, limit: int) -> list[Stray]
     install = changelog.read_install(conn)
     if install is None or not changelog.has_changelog(conn):
         return []
+    entries = changelog.entries(conn, after, limit, install.width)
+    if not entries:
+        return []
     registry = {c.id: c for c in changelog.read_registry(conn)}
+    overwritten = overwritten_seqs(conn)
     found = []
-    for entry in changelog.entries(conn, after, limit, install.width):
+    for entry in entries:
         captured = registry.get(entry.table_id)
         table, columns = (captured.table, captured.key) if captured else (f"table #{entry.table_id}", ())
-        found.append(Stray(entry.seq, table, dict(zip(columns, entry.key, strict=False))))
+        key = dict(zip(columns, entry.key, strict=False))
+        found.append(Stray(entry.seq, table, key, entry.seq in overwritten))
     return found
+
+
+def overwritten_seqs(conn: sqlite3.Connection) -> set[int]:
+    """The stray writes (by seq) a reverse batch overwrote."""
+    row = next((r for r in changelog.STATE.read(conn) if r["name"] == OVERWRITTEN), None)
+    return set() if row is None else set(json.loads(row["value"]))
+
+
+def note_overwritten(conn: sqlite3.Connection, seqs: Iterable[int]) -> None:
+    """In the overwriting batch's transaction."""
+    known = overwritten_seqs(conn)
+    if not set(seqs) <= known:
+        value = json.dumps(sorted(known | set(seqs)))
+        changelog.STATE.write(conn, {"name": OVERWRITTEN, "value": value}, replace=True)
+
+
+def forget_overwritten(conn: sqlite3.Connection) -> None:
+    """At a rollback's flip (the strays are carried forward from there) and at uninstall."""
+    changelog.STATE.delete(conn, OVERWRITTEN)
 
 
 def strays_above(conn: sqlite3.Connection, position: int, limit: int = FIRST) -> Strays:
