@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import sqlite3
 import subprocess
@@ -20,7 +19,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from capture_util import assert_same, caught_up
+from capture_util import assert_same, caught_up, follow_serving_metrics
 from pgferry.capture.finish import finish
 from pgferry.capture.rollback import rollback
 from pgferry.capture.strays import read_strays
@@ -148,21 +147,12 @@ def test_follow_warns_once_per_stray_and_its_metric_counts_them(tmp_path: Path, 
     stray_write(path, "UPDATE item SET note = 'stray again' WHERE id = 4")
     stray_write(path, "UPDATE item SET note = 'overwritten' WHERE id = 6")
     pg_write(pg_dsn, [("UPDATE item SET n = 60 WHERE id = 6", ())])  # the follower's first batch writes over it
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "pgferry", "migrate", "follow", str(path), pg_dsn, "--metrics-port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    follower, url = follow_serving_metrics(path, pg_dsn)
     try:
-        assert follower.stderr is not None
-        url = re.search(r"metrics at (http://127\.0\.0\.1:\d+/metrics)", follower.stderr.readline())
-        assert url is not None
         pg_write(pg_dsn, [("UPDATE item SET n = 50 WHERE id = 9", ())])
         deadline = time.monotonic() + DEADLINE_S
         while True:  # (c): until the reverse applier has applied PostgreSQL's change; the strays stay counted
-            text = httpx.get(url.group(1), timeout=10).text
+            text = httpx.get(url, timeout=10).text
             if 'pgferry_migration_reverse_lag_changes{schema="public"} 0.0' in text:
                 break
             assert time.monotonic() < deadline, text
