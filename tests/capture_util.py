@@ -3,7 +3,11 @@ the steps every test takes: start (copy, caught up), write, follow, compare both
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -112,3 +116,23 @@ def digest(dsn: str) -> dict[str, str]:
             ).fetchone()
             out[table] = row[0]
     return out
+
+
+def follow_serving_metrics(path: Path, dsn: str) -> tuple[subprocess.Popen[str], str]:
+    """`pgferry migrate follow --metrics-port 0` started, and the URL of its metrics (from stderr's
+    first line); the caller stops it (SIGTERM, then communicate)."""
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "pgferry", "migrate", "follow", str(path), dsn, "--metrics-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert follower.stderr is not None
+    line = follower.stderr.readline()
+    url = re.search(r"metrics at (http://127\.0\.0\.1:\d+/metrics)", line)
+    if url is None:
+        follower.kill()
+        follower.communicate(timeout=30)
+    assert url is not None, line
+    return follower, url.group(1)

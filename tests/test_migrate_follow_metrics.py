@@ -3,18 +3,15 @@ scraped for real while it follows and gone when it stops."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from capture_util import changes, make_source, started, write
+from capture_util import changes, follow_serving_metrics, make_source, started, write
 
 DEADLINE_S = 60.0
 RATE = "pgferry_migration_apply_rate"
@@ -35,21 +32,11 @@ def test_follow_serves_the_migration_metrics_while_it_follows(tmp_path: Path, pg
     path = make_source(tmp_path / "app.db", without_rowid=False)
     started(path, pg_dsn)
     write(path, changes(30))
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "pgferry", "migrate", "follow", str(path), pg_dsn, "--metrics-port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    follower, url = follow_serving_metrics(path, pg_dsn)
     try:
-        assert follower.stderr is not None
-        line = follower.stderr.readline()
-        url = re.search(r"metrics at (http://127\.0\.0\.1:\d+/metrics)", line)
-        assert url is not None, line
         deadline = time.monotonic() + DEADLINE_S
         while True:  # until the follower has applied the 30 changes' entries and measured its rate
-            text = httpx.get(url.group(1), timeout=10).text
+            text = httpx.get(url, timeout=10).text
             applied = metric(text, "pgferry_migration_applied_changes_total")
             if metric(text, "pgferry_migration_lag_changes") == 0 and applied and maybe(text, RATE):
                 break
@@ -64,4 +51,4 @@ def test_follow_serves_the_migration_metrics_while_it_follows(tmp_path: Path, pg
         _, err = follower.communicate(timeout=DEADLINE_S)
     assert follower.returncode == 0, err
     with pytest.raises(httpx.TransportError):  # stopped with the follower
-        httpx.get(url.group(1), timeout=2)
+        httpx.get(url, timeout=2)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pgferry.capture.liveverify import PassReport
     from pgferry.capture.migration import Follow, FollowReport
     from pgferry.capture.reverse import ReverseBatch
+    from pgferry.capture.strays import Stray
     from pgferry.events import Listener
 
 PROGRESS_EVERY_S = 5.0
@@ -105,10 +106,36 @@ def _run(
     with stopping() as (stop, following), _serving_metrics(*metrics), event_bars(not as_json) as bars:
         progress = _progress(as_json, following)
         how = Follow(
-            stop, until_caught_up, progress, batch_entries, verify_every, grace, _verified(as_json), _rebuilt(as_json)
+            stop,
+            until_caught_up,
+            progress,
+            batch_entries,
+            verify_every,
+            grace,
+            _verified(as_json),
+            _rebuilt(as_json),
+            on_stray=_stray_warning,
         )
         report = call(bars, how)
     _finish(report, as_json)
+
+
+def _stray_warning(stray: Stray) -> None:
+    """Once per stray write `follow` sees, and once more if a batch overwrites it (its table and key,
+    not the row's values), on stderr."""
+    if stray.overwritten:
+        click.echo(
+            f"warning: the stray write {stray.describe()} (changelog seq {stray.seq}) was overwritten: PostgreSQL "
+            "changed the same key, and its row is in SQLite now; the stray value is gone",
+            err=True,
+        )
+        return
+    click.echo(
+        f"warning: a write was committed to SQLite after the cutover (stray write, changelog seq {stray.seq}): "
+        f"{stray.describe()}; its row is in SQLite only (`pgferry migrate status` lists them, a rollback carries "
+        "them to PostgreSQL, `finish` refuses while there are any)",
+        err=True,
+    )
 
 
 @contextlib.contextmanager

@@ -108,18 +108,26 @@ def render_attempt(attempt: Any) -> str:
 @click.command("finish")
 @databases
 @schema_option
+@click.option(
+    "--discard-stray-writes",
+    is_flag=True,
+    help="Finish even though writes were committed to SQLite after the cutover (their rows stay in SQLite only).",
+)
 @json_option()
 @handle_errors
-def finish_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_json: bool) -> None:
+def finish_command(
+    sqlite_path: Path, postgres_dsn: str, schema: str | None, discard_stray_writes: bool, as_json: bool
+) -> None:
     """End a migration that was cut over: remove capture from SQLITE_PATH and the migration's state
     from POSTGRES_DSN.
 
     The route stays postgres (an application on pgferry.runtime keeps writing to PostgreSQL); the
-    tables and rows on both sides are not touched. After this there is no rollback.
+    tables and rows on both sides are not touched. After this there is no rollback. Refused (exit
+    2) while SQLite holds writes committed after the cutover, unless --discard-stray-writes.
     """
     from pgferry.capture.finish import finish
 
-    report = finish(sqlite_path, postgres_dsn, schema)
+    report = finish(sqlite_path, postgres_dsn, schema, discard_stray_writes)
     if as_json:
         emit_json(report.as_dict())
         return
@@ -128,6 +136,12 @@ def finish_command(sqlite_path: Path, postgres_dsn: str, schema: str | None, as_
         f"{', '.join(report.sqlite.tables) or 'no tables'} from {report.source}; PostgreSQL state for schema "
         f"{report.schema!r} " + ("removed" if report.postgres_state else "was not there") + "; the route stays postgres"
     )
+    if report.stray_writes_discarded:
+        click.echo(
+            f"warning: {report.stray_writes_discarded:,} writes committed to SQLite after the cutover were left in "
+            "SQLite only (--discard-stray-writes)",
+            err=True,
+        )
 
 
 @click.command("metrics")
@@ -190,6 +204,14 @@ def rollback_command(
             f"warning: {report.late_entries:,} changes were written on PostgreSQL after the flip by something not "
             "following the route; they are not in SQLite",
             err=True,
+        )
+    if report.strays:
+        click.echo(
+            f"stray writes: {report.strays['count']:,} committed to SQLite after the cutover ("
+            + ", ".join(
+                f"{s['table']} {s['key']}" + (" overwritten" * s["overwritten"]) for s in report.strays["first"]
+            )
+            + "); `pgferry migrate follow` carries their rows to PostgreSQL"
         )
     if not report.reverse_removed:
         click.echo("reverse capture is still installed (its tables were busy): run `pgferry migrate rollback` again")

@@ -184,6 +184,11 @@ def render_migration(status: MigrationStatus, console: Console) -> None:
             f"reverse: {status.reverse_lag_changes:,} changes not yet in SQLite, at most {reverse_s}; "
             f"reverse changelog {status.reverse_changelog_bytes or 0:,} bytes"
         )
+    if status.strays is not None and status.strays.count:
+        console.print(
+            f"[red]stray writes[/red]: {escape(status.strays.describe())} committed to SQLite since the cutover; "
+            "their rows are in SQLite only (`pgferry migrate rollback` carries them to PostgreSQL)"
+        )
     if status.constraints == "pending":
         console.print(
             "constraints: the copy's UNIQUE indexes and foreign keys are built once following has caught up "

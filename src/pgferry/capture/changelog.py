@@ -4,7 +4,8 @@ the install record.
 One changelog for every table keeps SQLite's commit order across tables (one writer at a time, so
 seq order is commit order). `seq` is an INTEGER PRIMARY KEY without AUTOINCREMENT: a new entry takes
 max(seq) + 1, which is monotonic as long as the newest entry is never deleted, so pruning keeps it
-(`prune`). AUTOINCREMENT would update sqlite_sequence on every write: measured in
+(`prune`; `prune_range` deletes a transaction's own entries, newest too: no position points at
+them). AUTOINCREMENT would update sqlite_sequence on every write: measured in
 bench/capture_overhead.py, it cost more than the goal allows. The key columns k1..kN are declared
 without a type, so each value keeps its storage class exactly (1, '1' and x'31' stay apart), and N
 is the widest key of any captured table.
@@ -127,4 +128,12 @@ def prune(conn: sqlite3.Connection, upto: int) -> int:
     cursor = conn.execute(
         f"DELETE FROM {q(CHANGELOG)} WHERE seq <= ? AND seq < (SELECT max(seq) FROM {q(CHANGELOG)})", (upto,)
     )
+    return cursor.rowcount
+
+
+def prune_range(conn: sqlite3.Connection, after: int, upto: int) -> int:
+    """Delete the entries with `after` < seq <= `upto`: in the caller's write transaction, the ones its
+    own writes made (`after` the head read before them, `upto` the head after: one writer at a time).
+    The newest goes too: no position points above `after`, and the next entry takes `after` + 1 again."""
+    cursor = conn.execute(f"DELETE FROM {q(CHANGELOG)} WHERE seq > ? AND seq <= ?", (after, upto))
     return cursor.rowcount

@@ -29,6 +29,7 @@ from pgferry.capture.changelog import (
     read_install,
 )
 from pgferry.capture.keys import CaptureKey, capture_keys
+from pgferry.capture.strays import forget_overwritten
 from pgferry.capture.triggers import PREFIX, capture_triggers
 from pgferry.errors import UsageError
 from pgferry.sqlite.atomic import atomic
@@ -150,6 +151,7 @@ def uninstall(path: str | Path) -> Removed:
                     conn.execute(f"DROP TABLE {q(table)}")
                     dropped.append(table)
             STATE.delete(conn, INSTALL)
+            forget_overwritten(conn)
             if STATE.drop(conn, only_if_empty=True):
                 dropped.append(STATE.name)
     finally:

@@ -17,6 +17,7 @@ Metrics (gauges unless said), all labelled with the target `schema`:
     pgferry_migration_reverse_lag_changes          after a cutover: PostgreSQL's changes not in SQLite yet
     pgferry_migration_reverse_lag_seconds          an upper bound of the oldest one's age
     pgferry_migration_rollback_unfinished          1 when a rollback was killed after its flip (run it again)
+    pgferry_migration_stray_sqlite_writes          after a cutover: writes committed to SQLite since (capture.strays)
     pgferry_migration_route{route}                 1 for the route in force (sqlite, dual, postgres)
     pgferry_cutover_attempts_total{outcome}        counter: cutover attempts by outcome (gh-ost exports the same)
     pgferry_cutover_last_phase_seconds{phase}      the last attempt's time in each phase
@@ -74,10 +75,12 @@ class MigrationCollector(Collector):
         verify = status.verify
         yield gauge("pgferry_migration_verify_failures", "Open verify failures.", verify.open_failures if verify else 0)
         yield gauge("pgferry_migration_verify_suspects", "Differences in wait.", verify.suspects if verify else 0)
+        strays = None if status.strays is None else status.strays.count
         reverse = (
             ("reverse_lag_changes", "Reverse changelog entries not in SQLite yet.", status.reverse_lag_changes),
             ("reverse_lag_seconds", "Age of the oldest of them (bound).", status.reverse_lag_seconds),
             ("rollback_unfinished", "1: a rollback was killed after its flip.", float(status.rollback_unfinished)),
+            ("stray_sqlite_writes", "Writes committed to SQLite after the cutover.", strays),
         )
         for name, doc, number in reverse:
             yield gauge(f"pgferry_migration_{name}", doc, number)

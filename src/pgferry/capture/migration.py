@@ -39,6 +39,7 @@ from pgferry.capture.journal import JournalSwitch, switch_to_wal
 from pgferry.capture.keys import CaptureKey, capture_keys
 from pgferry.capture.liveverify import LiveVerifier, PassReport
 from pgferry.capture.reverse import ReverseApplier, ReverseBatch
+from pgferry.capture.strays import Stray
 from pgferry.dsn import redact
 from pgferry.errors import PgferryError, TargetError, UsageError
 from pgferry.events import Listener, no_events
@@ -101,6 +102,7 @@ class Follow:
     on_verify: Callable[[PassReport], None] | None = None
     on_rebuild: Callable[[Rebuilt, PassReport], None] | None = None  # a table rebuilt, copied again, verified
     on_constraints: Callable[[HeldBack], None] | None = None  # the chunked copy's held-back constraints built
+    on_stray: Callable[[Stray], None] | None = None  # route postgres: a write committed to SQLite, first seen
 
 
 CAUGHT_UP = Follow(until_caught_up=True)
@@ -287,9 +289,24 @@ def _run_reverse(path: Path, dsn: str, schema: str, how: Follow) -> tuple[int, b
     try:
         with connect(dsn) as pg, pg.transaction():
             pgstate.start_following(pg, schema, "reverse")
-        return applier.run(how.stop, how.until_caught_up, how.on_batch), applier.routed_away
+        return applier.run(how.stop, how.until_caught_up, _watching_strays(applier, how)), applier.routed_away
     finally:
         applier.close()
+
+
+def _watching_strays(applier: ReverseApplier, how: Follow) -> Callable[[ReverseBatch | None], None] | None:
+    """`how.on_batch`, then `how.on_stray` for each stray write not seen before (pgferry.capture.strays)."""
+    told, on_stray = how.on_batch, how.on_stray
+    if on_stray is None:
+        return told
+
+    def on_batch(batch: ReverseBatch | None) -> None:
+        if told is not None:
+            told(batch)
+        for stray in applier.new_strays():
+            on_stray(stray)
+
+    return on_batch
 
 
 def _route(path: Path) -> Route:
@@ -346,6 +363,7 @@ class RemovalReport:
     schema: str
     sqlite: Removed
     postgres_state: bool  # a capture state was there and is gone
+    stray_writes_discarded: int = 0  # `finish --discard-stray-writes`: writes left in SQLite only
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -354,6 +372,7 @@ class RemovalReport:
             "triggers_dropped": self.sqlite.triggers,
             "sqlite_tables_dropped": self.sqlite.tables,
             "postgres_state_removed": self.postgres_state,
+            "stray_writes_discarded": self.stray_writes_discarded,
         }
 
 

@@ -11,7 +11,11 @@ on PostgreSQL.
        transaction), the forward changelog's head and a record of the rollback commit in one SQLite
        transaction: writers that waited go to SQLite from here
     5. step 3's transaction deletes the drained entries, moves the forward applier's position to that
-       head (every forward entry below it is PostgreSQL's rows coming back), and commits
+       head (every forward entry below it is PostgreSQL's rows coming back), and commits; or, when
+       something wrote to SQLite after the cutover (pgferry.capture.strays), to just below the first
+       such stray write, named in the record and the report: the forward applier carries their keys'
+       SQLite rows to PostgreSQL (entries of the reverse applier's own writes are deleted as it
+       writes, so every entry above the cutover's position is a stray write)
     6. reverse capture removed (triggers, functions, entries), then the record
 
 A lock not had within the timeout (a long PostgreSQL transaction): the freeze is lifted, nothing
@@ -41,6 +45,7 @@ from pgferry.capture.idmarks import autoincrement_tables, given_on_postgres, rai
 from pgferry.capture.migration import install_schema
 from pgferry.capture.reverse import ReverseApplier, log
 from pgferry.capture.reverse.applier import BATCH_ENTRIES
+from pgferry.capture.strays import NONE, cutover_position, forget_overwritten, strays_above
 from pgferry.dsn import redact
 from pgferry.errors import PgferryError, TargetError, UsageError
 from pgferry.migrate.errors import user_errors
@@ -67,6 +72,13 @@ class Flip:
 
     drained_upto: int  # the highest reverse entry drained (0: none)
     forward_head: int  # the forward changelog's head at the flip
+    forward_from: int | None = None  # just below the first stray write (None: none, from the head)
+    strays: dict[str, Any] | None = None  # the stray writes at the flip (Strays.as_dict)
+
+    @property
+    def position(self) -> int:
+        """Where the forward applier starts: the stray writes' entries are applied, the rest skipped."""
+        return self.forward_head if self.forward_from is None else self.forward_from
 
 
 @dataclass
@@ -83,6 +95,7 @@ class RollbackReport:
     late_entries: int  # entries written on PostgreSQL after the flip (not by a router), not carried back
     resumed: bool  # this run finished a rollback killed after its flip
     marks_raised: dict[str, int] = field(default_factory=dict)  # AUTOINCREMENT marks set to PostgreSQL's ids
+    strays: dict[str, Any] | None = None  # writes committed to SQLite after the cutover, carried forward now
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,7 +194,7 @@ def _flip(applier: ReverseApplier, conn: sqlite3.Connection, lock_timeout_s: flo
                     applier.write(conn, pending)
                     if last:
                         report.marks_raised = raise_autoincrement_marks(conn, given)
-                        done = Flip(drained_upto, changelog.head(conn))
+                        done = _flip_record(conn, pg, schema, drained_upto)
                         STATE.write(conn, {"name": RECORD, "value": json.dumps(asdict(done))}, replace=True)
                         set_route(conn, Route.SQLITE, note="rollback", pg=pg)
                 flipped = done
@@ -189,7 +202,7 @@ def _flip(applier: ReverseApplier, conn: sqlite3.Connection, lock_timeout_s: flo
                 log.forget(pg, pending.seqs)
                 report.drained += len(pending.entries)
             killpoints.reached("rollback:after_flip")
-            pgstate.jump_position(pg, schema, flipped.forward_head, time.time())
+            pgstate.jump_position(pg, schema, flipped.position, time.time())
     except psycopg.Error as exc:
         if flipped is None:
             thaw(conn, note="rollback gave up")
@@ -205,18 +218,31 @@ def _flip(applier: ReverseApplier, conn: sqlite3.Connection, lock_timeout_s: flo
     return flipped
 
 
+def _flip_record(conn: sqlite3.Connection, pg: psycopg.Connection, schema: str, drained_upto: int) -> Flip:
+    """In the flip's SQLite transaction, after the last write: the forward head, and the stray writes
+    (pgferry.capture.strays) above the cutover's position, which the forward applier is to carry to
+    PostgreSQL (their rows are in SQLite only)."""
+    head = changelog.head(conn)
+    position = cutover_position(pg, schema)
+    strays = NONE if position is None else strays_above(conn, position)
+    forget_overwritten(conn)  # named in the record; the forward applier carries SQLite's rows from here
+    if not strays.count:
+        return Flip(drained_upto, head)
+    return Flip(drained_upto, head, strays.first[0].seq - 1, strays.as_dict())
+
+
 def _finish(
     conn: sqlite3.Connection, dsn: str, schema: str, flip: Flip, lock_timeout_s: float, report: RollbackReport
 ) -> RollbackReport:
     """Steps 5 (again: idempotent) and 6, retried a few times when the triggers' tables are busy."""
-    report.forward_position = flip.forward_head
+    report.forward_position, report.strays = flip.position, flip.strays
     with connect(dsn) as pg:
         for attempt in range(REMOVE_ATTEMPTS):
             try:
                 with pg.transaction():
                     _lock_timeout(pg, lock_timeout_s)
                     mirror.write(pg, read_route(conn))
-                    pgstate.jump_position(pg, schema, flip.forward_head, time.time())
+                    pgstate.jump_position(pg, schema, flip.position, time.time())
                     log.forget_schema(pg, schema, upto=flip.drained_upto)
                     backlog = log.backlog(pg, schema)
                     report.late_entries = 0 if backlog is None else backlog.entries

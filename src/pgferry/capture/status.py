@@ -18,6 +18,7 @@ from typing import Any
 from pgferry.capture import changelog, pgstate, rebuild, verifystate
 from pgferry.capture.reverse import log as reverse_log
 from pgferry.capture.rollback import read_flip
+from pgferry.capture.strays import Strays, strays_above
 from pgferry.dsn import redact
 from pgferry.migrate import control
 from pgferry.pg.connect import connect
@@ -59,9 +60,14 @@ class MigrationStatus:
     constraints: str | None = None  # "pending": UNIQUE indexes and foreign keys the copy held back; "built"
     copied: bool = False  # the copy has finished (its own control row says done)
     widened_keys: bool = False  # the copy widened partitioned tables' keys (--partition-widen-keys)
+    strays: Strays | None = None  # route postgres: writes committed to SQLite since the cutover (capture.strays)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "verify": None if self.verify is None else self.verify.as_dict()}
+        return {
+            **asdict(self),
+            "verify": None if self.verify is None else self.verify.as_dict(),
+            "strays": None if self.strays is None else self.strays.as_dict(),
+        }
 
 
 def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
@@ -84,6 +90,8 @@ def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
         lag = changelog.pending(conn, position or 0) if installed else 0
         entries = changelog.size(conn) if installed else 0
         rebuilt = rebuild.notes(conn) if installed else {}
+        after_cutover = installed and route is Route.POSTGRES and position is not None
+        strays = strays_above(conn, position or 0) if after_cutover else None
         conn.execute("COMMIT")
     finally:
         conn.close()
@@ -91,7 +99,7 @@ def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
     now = time.time()
     since = None if state is None else state.behind_since
     reverse = route is Route.POSTGRES
-    if reverse:  # the forward changelog holds the reverse applier's own writes only: nothing to carry
+    if reverse:  # entries above the position are stray writes, reported as such: nothing to carry now
         lag = 0
     lag_s = 0.0 if lag == 0 else (None if since is None else max(0.0, now - since))
     age = None if state is None else max(0.0, now - state.updated_at)
@@ -127,4 +135,5 @@ def read_status(path: str | Path, dsn: str, schema: str) -> MigrationStatus:
         constraints=None if state is None else state.constraints,
         copied=copied,
         widened_keys=state is not None and bool(state.options.get("partition_widen_keys")),
+        strays=strays,
     )

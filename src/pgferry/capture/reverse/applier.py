@@ -7,7 +7,8 @@ One batch, under the schema's advisory lock (one reverse applier at a time):
 2. one SQLite transaction (BEGIN IMMEDIATE, busy timeout): the route checked to still be `postgres`
    (a rollback flips it under this same lock: a batch read before it must not land after it), the
    gone keys deleted, the current rows written, and the forward changelog's entries made by these
-   writes pruned (they are PostgreSQL's own rows coming back, not changes to carry forward); COMMIT;
+   writes pruned (they are PostgreSQL's own rows coming back, not changes to carry forward; entries
+   other writers made are stray writes, pgferry.capture.strays, and stay); COMMIT;
 3. in the PostgreSQL transaction still open, the applied entries deleted by seq; COMMIT.
 
 Why PostgreSQL's out-of-order commits lose nothing: the applier keeps no position. An entry whose
@@ -45,6 +46,7 @@ from pgferry.capture.loop import run_batches
 from pgferry.capture.reverse import log
 from pgferry.capture.reverse.drift import check_drift, column_drift, stop_on_drift
 from pgferry.capture.reverse.rows import Changes, ReverseTable
+from pgferry.capture.strays import Stray, cutover_position, list_strays, note_overwritten, overwritten_seqs
 from pgferry.pg.connect import connect
 from pgferry.runtime.route import Route, read_route
 from pgferry.sqlite.atomic import atomic
@@ -53,6 +55,8 @@ from pgferry.sqlite.connect import open_writable
 BATCH_ENTRIES = 2_000
 BUSY_TIMEOUT_MS = 5_000
 HEARTBEAT_S = 1.0
+STRAYS_READ = 100  # stray writes read per new_strays call (the rest at the next)
+STRAYS_CHECKED = 1_000  # stray writes a batch checks its keys against (the oldest)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,9 @@ class ReverseApplier:
             copied = captured_tables(self.conn, self.pg, schema)
             self.plan = copied.plan  # the copy's, as stored
             self.tables = {t.identity.target: ReverseTable.load(self.pg, schema, t) for t in copied.tables}
+            self.cutover_at = cutover_position(self.pg, schema) or 0  # entries above it: stray writes
+            self.strays_seen = self.cutover_at  # new_strays reads above it
+            self.told_overwritten: set[int] = set()
         except BaseException:
             self.close()
             raise
@@ -144,13 +151,42 @@ class ReverseApplier:
         return Pending(entries, changes)
 
     def write(self, conn: sqlite3.Connection, pending: Pending) -> tuple[int, int]:
-        """Make SQLite hold `pending`'s rows, in `conn`'s transaction: (rows written, keys deleted)."""
+        """Make SQLite hold `pending`'s rows, in `conn`'s transaction: (rows written, keys deleted).
+        The forward changelog's entries these writes make are deleted, and only they: an entry below
+        them is a stray write (pgferry.capture.strays), kept for the rollback to carry forward."""
+        before = changelog.head(conn)  # one writer at a time: our entries are the ones above it
+        if before > self.cutover_at:  # there are stray writes: note those whose keys this batch writes
+            note_overwritten(conn, [s.seq for s in self.overwrites(conn, pending)])
         for table, changes in pending.changes:  # deletes first: they free UNIQUE values
             table.delete(conn, changes)
         for table, changes in pending.changes:
             table.replace(conn, changes.rows)
-        changelog.prune(conn, changelog.head(conn))  # our writes, logged by forward capture
+        changelog.prune_range(conn, before, changelog.head(conn))  # our writes, logged by forward capture
         return sum(len(c.rows) for _t, c in pending.changes), sum(len(c.gone) for _t, c in pending.changes)
+
+    def overwrites(self, conn: sqlite3.Connection, pending: Pending) -> list[Stray]:
+        """The stray writes (the first STRAYS_CHECKED) whose keys `pending` writes PostgreSQL's rows over."""
+        strays = list_strays(conn, self.cutover_at, STRAYS_CHECKED)
+        hit = []
+        for table, changes in pending.changes:
+            name = table.copied.captured.table
+            mine = [s for s in strays if s.table == name]
+            written = table.written_keys(changes) if mine and not changes.truncated else set()
+            hit += [s for s in mine if changes.truncated or tuple(s.key.values()) in written]
+        return hit
+
+    def new_strays(self, limit: int = STRAYS_READ) -> list[Stray]:
+        """Stray writes (pgferry.capture.strays) committed since the last call (up to `limit`), and
+        those a batch overwrote since (`overwritten`), each once."""
+        found = list_strays(self.conn, self.strays_seen, limit)
+        if found:
+            self.strays_seen = found[-1].seq
+        told = self.told_overwritten | {s.seq for s in found if s.overwritten}
+        over = overwritten_seqs(self.conn) - told
+        self.told_overwritten = told | over
+        if over:
+            found += [s for s in list_strays(self.conn, self.cutover_at, STRAYS_CHECKED) if s.seq in over]
+        return found
 
     # --- one batch ---------------------------------------------------------------------------------
 

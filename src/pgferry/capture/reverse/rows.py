@@ -120,6 +120,12 @@ class ReverseTable:
                 ) from None
         return changes
 
+    def written_keys(self, changes: Changes) -> set[Row]:
+        """The SQLite keys `changes` writes or deletes (a truncate's aside: it empties the table)."""
+        names = [c.source for c in self.copied.identity.columns]
+        at = [names.index(k.source) for k in self.copied.identity.key]
+        return {tuple(row[i] for i in at) for row in changes.rows} | set(changes.gone)
+
     def delete(self, conn: sqlite3.Connection, changes: Changes) -> None:
         table = q(self.copied.captured.table)
         if changes.truncated:
