@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from capture_util import assert_same, caught_up, follow_serving_metrics
 from pgferry.capture.finish import finish
 from pgferry.capture.rollback import rollback
-from pgferry.capture.strays import read_strays
+from pgferry.capture.strays import Stray, Strays, read_strays
 from pgferry.cli import main
 from pgferry.errors import UsageError
 from reverse_fixtures import cut_over, pg_write, reverse_caught_up
@@ -168,3 +168,13 @@ def test_follow_warns_once_per_stray_and_its_metric_counts_them(tmp_path: Path, 
     assert sum("item (id=6, overwritten by PostgreSQL's row)" in w for w in warnings) == 1, err
     assert "stray again" not in err and "'overwritten'" not in err  # the key, never the row's values
     assert sqlite_item(path, 9) == (9, 50, "note 9")
+
+
+def test_strays_kept_as_a_record_describe_themselves_as_they_did() -> None:
+    """A rollback keeps its strays as JSON (its record, its report); the CLI describes them from that."""
+    strays = Strays(12, (Stray(40, "item", {"id": 7}), Stray(41, "pair", {"a": "sa", "b": "sb"}, overwritten=True)))
+    kept = Strays.from_dict(json.loads(json.dumps(strays.as_dict())))
+    assert kept == strays
+    assert (
+        kept.describe() == "12 stray writes (item (id=7), pair (a='sa', b='sb', overwritten by PostgreSQL's row), ...)"
+    )

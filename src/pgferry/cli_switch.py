@@ -186,6 +186,7 @@ def rollback_command(
     timeout nothing changes (exit 2); killed, run it again.
     """
     from pgferry.capture.rollback import rollback
+    from pgferry.capture.strays import Strays
 
     report = rollback(sqlite_path, postgres_dsn, schema, lock_timeout_s)
     if as_json:
@@ -206,12 +207,10 @@ def rollback_command(
             err=True,
         )
     if report.strays:
+        strays = Strays.from_dict(report.strays)
         click.echo(
-            f"stray writes: {report.strays['count']:,} committed to SQLite after the cutover ("
-            + ", ".join(
-                f"{s['table']} {s['key']}" + (" overwritten" * s["overwritten"]) for s in report.strays["first"]
-            )
-            + "); `pgferry migrate follow` carries their rows to PostgreSQL"
+            f"stray writes: {strays.describe()} committed to SQLite after the cutover; "
+            "`pgferry migrate follow` carries their rows to PostgreSQL"
         )
     if not report.reverse_removed:
         click.echo("reverse capture is still installed (its tables were busy): run `pgferry migrate rollback` again")

@@ -60,6 +60,12 @@ class Strays:
     def as_dict(self) -> dict[str, Any]:
         return {"count": self.count, "first": [s.as_dict() for s in self.first]}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Strays:
+        """What `as_dict` wrote (a rollback's record and report keep them so)."""
+        first = tuple(Stray(s["seq"], s["table"], s["key"], s["overwritten"]) for s in data["first"])
+        return cls(int(data["count"]), first)
+
     def describe(self) -> str:
         """`N stray writes (a (id=1), b (k='x'), ...)`."""
         more = ", ..." if self.count > len(self.first) else ""

@@ -112,6 +112,7 @@ class ReverseApplier:
             self.cutover_at = cutover_position(self.pg, schema) or 0  # entries above it: stray writes
             self.strays_seen = self.cutover_at  # new_strays reads above it
             self.told_overwritten: set[int] = set()
+            self.noted_overwritten = False  # a batch of this applier noted overwritten strays since new_strays
         except BaseException:
             self.close()
             raise
@@ -156,7 +157,9 @@ class ReverseApplier:
         them is a stray write (pgferry.capture.strays), kept for the rollback to carry forward."""
         before = changelog.head(conn)  # one writer at a time: our entries are the ones above it
         if before > self.cutover_at:  # there are stray writes: note those whose keys this batch writes
-            note_overwritten(conn, [s.seq for s in self.overwrites(conn, pending)])
+            overwritten = [s.seq for s in self.overwrites(conn, pending)]
+            note_overwritten(conn, overwritten)
+            self.noted_overwritten |= bool(overwritten)
         for table, changes in pending.changes:  # deletes first: they free UNIQUE values
             table.delete(conn, changes)
         for table, changes in pending.changes:
@@ -177,7 +180,11 @@ class ReverseApplier:
 
     def new_strays(self, limit: int = STRAYS_READ) -> list[Stray]:
         """Stray writes (pgferry.capture.strays) committed since the last call (up to `limit`), and
-        those a batch overwrote since (`overwritten`), each once."""
+        those a batch overwrote since (`overwritten`), each once. Without either (the usual case: it
+        runs after every batch of `follow`) one look at the changelog's head."""
+        if not self.noted_overwritten and changelog.head(self.conn) <= self.strays_seen:
+            return []
+        self.noted_overwritten = False
         found = list_strays(self.conn, self.strays_seen, limit)
         if found:
             self.strays_seen = found[-1].seq
